@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# sluice: one entry point. `make help` lists the targets.
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+# SAN=1 builds everything under ASan+UBSan into build/san.
+ifeq ($(SAN),1)
+BUILD ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
+	  -D_GNU_SOURCE -Iinclude -Iagent -I$(BUILD) -MMD -MP $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lcrypto -lssl
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	      -Iinclude -Ibpf -I$(BUILD) -MMD -MP
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+
+# agent/sluiced.c is the agent's main, agent/sluicectl.c and agent/ctl_*.c the
+# CLI; every other agent/*.c is a module both link from libsluice.a.
+AGENT_MAIN := agent/sluiced.c
+CTL_SRCS := agent/sluicectl.c $(wildcard agent/ctl_*.c)
+LIB_SRCS := $(filter-out $(AGENT_MAIN) $(CTL_SRCS),$(wildcard agent/*.c))
+LIB_OBJS := $(patsubst agent/%.c,$(BUILD)/agent/%.o,$(LIB_SRCS))
+LIB := $(BUILD)/libsluice.a
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+INTEG_SRCS := $(wildcard tests/integ/*.c)
+INTEG_OBJS := $(patsubst tests/integ/%.c,$(BUILD)/tests/integ/%.o,$(INTEG_SRCS))
+INTEG_BIN := $(BUILD)/tests/integ_progs
+
+.PHONY: all deps test check test-unit test-integ test-san bench demo vmtest clean help format
+
+all: $(BUILD)/sluiced $(BUILD)/sluicectl
+
+help:
+	@echo 'make            build sluiced and sluicectl into $(BUILD)/ (V=1: full commands)'
+	@echo 'make deps       install the Debian packages the build, tests and demo need'
+	@echo 'make check      what CI runs: deps, build, unit tests (plain and ASan+UBSan),'
+	@echo '                root integration tests, VM tests; ends with "N passed, N failed"'
+	@echo 'make test-unit  unit tests only (no privileges)'
+	@echo 'make test-integ integration tests only (root)'
+	@echo 'make demo       the two-node demo (root)'
+	@echo 'make bench      wrk through the agent vs direct (root)'
+	@echo 'make vmtest     integration tests inside a Debian kernel under qemu (root)'
+
+deps:
+	$(Q)scripts/deps.sh
+
+$(BUILD) $(BUILD)/agent $(BUILD)/tests $(BUILD)/tests/integ:
+	$(Q)mkdir -p $@
+
+# Compare-then-replace: an unchanged kernel must not rebuild everything.
+$(BUILD)/vmlinux.h: | $(BUILD)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp
+	$(Q)cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+$(BUILD)/agent/%.o: agent/%.c $(SKELS) | $(BUILD)/agent
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@; ar rcs $@ $^
+
+$(BUILD)/sluiced: $(BUILD)/agent/sluiced.o $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/sluicectl: $(patsubst agent/%.c,$(BUILD)/agent/%.o,$(CTL_SRCS)) $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB) | $(BUILD)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+
+$(BUILD)/tests/integ/%.o: tests/integ/%.c $(SKELS) | $(BUILD)/tests/integ
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests -c $< -o $@
+
+$(INTEG_BIN): $(INTEG_OBJS) $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+build-tests: $(UNIT_BINS) $(INTEG_BIN)
+
+test-unit: $(UNIT_BINS)
+	$(Q)tests/run_unit.sh $(BUILD)/tests
+
+test-san:
+	$(Q)$(MAKE) --no-print-directory SAN=1 test-unit
+
+test-integ: all $(INTEG_BIN)
+	$(Q)$(INTEG_BIN) -b $(BUILD)
+
+check:
+	$(Q)tests/check.sh
+
+test: check
+
+demo: deps all
+	$(Q)scripts/demo.sh $(BUILD)
+
+bench: deps all
+	$(Q)scripts/bench.sh $(BUILD)
+
+vmtest: all $(INTEG_BIN)
+	$(Q)vmtest/run.sh $(BUILD)
+
+format:
+	$(Q)clang-format -i $(wildcard agent/*.c agent/*.h bpf/*.c bpf/lib/*.h include/sluice/*.h tests/*/*.c tests/*.h)
+
+clean:
+	$(call msg,CLEAN,build)
+	$(Q)rm -rf build
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/agent/*.d $(BUILD)/tests/*.d $(BUILD)/tests/integ/*.d)

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Policy file v1 (L4):
+ *
+ *   version: 1
+ *   default: deny                  # deny (default) | allow
+ *   roles:                         # optional; claims are for IdP mapping
+ *     - name: etl
+ *       claims: {groups: etl-jobs}
+ *   services:
+ *     - name: warehouse            # [a-z0-9-]{1,63}, unique
+ *       addresses: [10.77.0.2/32, "fd77::2"]   # CIDRs or hosts, v4 and v6
+ *       ports: [5432]              # 1-65535; omitted or [any] = any port
+ *       protocol: tcp              # tcp (default) | udp
+ *       mesh: true                 # true (default): steer through the agent;
+ *                                  # false: allow direct (e.g. DNS, IdP)
+ *   rules:
+ *     - name: jobs-read-warehouse  # optional
+ *       from: {kind: job}          # exactly one of: workload: SPIFFE ID,
+ *                                  # kind: job|notebook|cluster|service,
+ *                                  # role: NAME, any: true
+ *       to: [warehouse]            # service name or list of names
+ *       action: allow              # allow | deny
+ *
+ * Precedence, evaluated per connect(): (1) a rule naming the destination
+ * port beats one for any port; (2) the longest destination prefix wins;
+ * (3) at equal port and prefix, the most specific source wins: workload,
+ * then role or kind, then any; (4) at equal specificity deny beats allow.
+ * (1) and (2) happen in BPF (two LPM lookups); (3) and (4) are resolved by
+ * the compiler, which emits one entry per (identity, proto, port, prefix).
+ */
+#ifndef SLUICE_POLICY_H
+#define SLUICE_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sluice/maps.h>
+
+#include "config.h"
+#include "errmsg.h"
+
+#define POLICY_MAX_SERVICES 1024
+#define POLICY_MAX_RULES 4096
+
+struct policy_cidr {
+	int family;			/* AF_INET / AF_INET6 */
+	uint32_t addr[4];		/* network order; v4 in addr[0] */
+	int prefixlen;
+};
+
+struct policy_service {
+	char *name;
+	struct policy_cidr *addrs;
+	int nr_addrs;
+	uint16_t *ports;		/* host order; empty = any port */
+	int nr_ports;
+	uint8_t proto;			/* IPPROTO_TCP / IPPROTO_UDP */
+	bool mesh;
+	int line;
+};
+
+struct policy_role {
+	char *name;
+	char **claim_keys;
+	char **claim_values;
+	int nr_claims;
+	int line;
+};
+
+enum policy_from {
+	FROM_WORKLOAD = 1,
+	FROM_KIND,
+	FROM_ROLE,
+	FROM_ANY,
+};
+
+struct policy_rule {
+	char *name;			/* NULL when not given */
+	enum policy_from from;
+	char *from_value;		/* SPIFFE ID, kind name or role; NULL for any */
+	int *to;			/* indexes into services */
+	int nr_to;
+	bool allow;
+	int line;
+};
+
+struct policy {
+	char *path;
+	bool default_allow;
+	struct policy_service *services;
+	int nr_services;
+	struct policy_role *roles;
+	int nr_roles;
+	struct policy_rule *rules;
+	int nr_rules;
+};
+
+/* Reads and validates a policy file on its own: syntax, names, addresses,
+ * ports, references from rules to services and roles. Errors as config. */
+int policy_load(const char *path, struct policy *pol, struct errmsg *err);
+void policy_free(struct policy *pol);
+
+/* Cross-checks against the config: every workload role is defined in the
+ * policy, every `workload:` rule names an ID in the config's trust domain.
+ * Error messages name the config or policy file and line. */
+int policy_check_config(const struct policy *pol, const struct config *cfg,
+			struct errmsg *err);
+
+/* An identity the compiler emits entries for. */
+struct policy_identity {
+	uint32_t id;			/* numeric identity, != 0 */
+	const char *spiffe_id;
+	enum workload_kind kind;
+	char *const *roles;
+	int nr_roles;
+};
+
+/* One compiled map entry: key and value for policy4 (family AF_INET) or
+ * policy6, with key.slot set to the requested slot. */
+struct policy_entry {
+	int family;
+	union {
+		struct sluice_policy_key4 key4;
+		struct sluice_policy_key6 key6;
+	};
+	struct sluice_policy_value value;
+};
+
+/*
+ * Compiles pol for the given identities into slot. service_ids[i] is the
+ * numeric id of pol->services[i] (see names.h). Allocates *entries (free
+ * with free()). Identities no rule mentions get no entries: they fall to
+ * the default action. Returns 0 or a negative errno.
+ */
+int policy_compile(const struct policy *pol, const struct policy_identity *ids, int nr_ids,
+		   const uint32_t *service_ids, uint8_t slot, struct policy_entry **entries,
+		   int *nr_entries, struct errmsg *err);
+
+const char *policy_action_name(uint32_t action);	/* "deny", "allow", "redirect" */
+const char *policy_reason_name(uint32_t reason);	/* "policy-deny", ... */
+
+#endif

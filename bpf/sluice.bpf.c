@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sluice datapath: L4 policy and redirect at connect(), flow tracking in
+ * sockops. Both are attached to the agent's cgroup root.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "lib/maps.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+
+/* connect4/6 return codes: 0 makes connect() fail with EPERM. */
+#define SYSCALL_DENY 0
+#define SYSCALL_PASS 1
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline void count_violation(__u32 identity, __u32 service, __u32 reason)
+{
+	struct sluice_violation_key key = {
+		.identity = identity,
+		.service = service,
+		.reason = reason,
+	};
+	struct sluice_counter *c, zero = {};
+
+	c = bpf_map_lookup_elem(&violations, &key);
+	if (!c) {
+		bpf_map_update_elem(&violations, &key, &zero, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&violations, &key);
+		if (!c)
+			return;
+	}
+	/* Per-CPU value: no other writer, a plain add is exact. */
+	c->count++;
+	c->last_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline bool agent_stale(const struct sluice_config *cfg)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	return now - cfg->heartbeat_ns > cfg->heartbeat_timeout_ns;
+}
+
+struct verdict {
+	__u32 action;
+	__u32 service;
+	__u32 rule;
+	__u32 reason;
+};
+
+static __always_inline void decide(const struct sluice_config *cfg, __u32 slot,
+				   const struct sluice_policy_value *v, struct verdict *out)
+{
+	if (v) {
+		out->action = v->action;
+		out->service = v->service;
+		out->rule = v->rule;
+		out->reason = v->action == SLUICE_ACT_DENY ? SLUICE_REASON_POLICY_DENY : 0;
+	} else {
+		out->action = cfg->slot_default[slot & 1];
+		out->service = SLUICE_SERVICE_NONE;
+		out->rule = 0;
+		out->reason = out->action == SLUICE_ACT_DENY ? SLUICE_REASON_DEFAULT_DENY : 0;
+	}
+}
+
+/*
+ * Common tail of connect4/6 once the policy verdict is known. Returns the
+ * syscall verdict; on SLUICE_ACT_REDIRECT with a live agent it stores the
+ * original destination and sets *redirect so the caller rewrites the
+ * address.
+ */
+static __always_inline int enforce(struct bpf_sock_addr *ctx, const struct sluice_config *cfg,
+				   __u32 identity, __u32 slot, struct verdict *vd,
+				   struct sluice_orig_dst *od, bool *redirect)
+{
+	__u64 cookie;
+
+	*redirect = false;
+	if (vd->action == SLUICE_ACT_DENY) {
+		count_violation(identity, vd->service, vd->reason);
+		return SYSCALL_DENY;
+	}
+	if (vd->action != SLUICE_ACT_REDIRECT || ctx->protocol != IPPROTO_TCP)
+		return SYSCALL_PASS;
+	if (agent_stale(cfg)) {
+		if (cfg->fail_mode == SLUICE_FAIL_OPEN) {
+			count_violation(identity, vd->service, SLUICE_REASON_BYPASS);
+			return SYSCALL_PASS;
+		}
+		count_violation(identity, vd->service, SLUICE_REASON_AGENT_DOWN);
+		return SYSCALL_DENY;
+	}
+	cookie = bpf_get_socket_cookie(ctx);
+	od->identity = identity;
+	od->service = vd->service;
+	od->rule = vd->rule;
+	od->generation = cfg->slot_generation[slot & 1];
+	od->cookie = cookie;
+	bpf_map_update_elem(&orig_dst, &cookie, od, BPF_ANY);
+	*redirect = true;
+	return SYSCALL_PASS;
+}
+
+/* Looks up the caller; NULL when the connect is none of sluice's business. */
+static __always_inline const struct sluice_workload *
+managed_caller(const struct sluice_config **cfgp)
+{
+	const struct sluice_workload *wl;
+	struct sluice_config *cfg;
+	__u32 zero = 0;
+	__u64 cgid;
+
+	cfg = bpf_map_lookup_elem(&sluice_cfg, &zero);
+	if (!cfg || cfg->abi_version != SLUICE_ABI_VERSION)
+		return NULL;
+	cgid = bpf_get_current_cgroup_id();
+	if (cgid == cfg->agent_cgroup_id)
+		return NULL;
+	wl = bpf_map_lookup_elem(&workloads, &cgid);
+	if (!wl || !(wl->flags & SLUICE_WL_MANAGED))
+		return NULL;
+	*cfgp = cfg;
+	return wl;
+}
+
+SEC("cgroup/connect4")
+int sluice_connect4(struct bpf_sock_addr *ctx)
+{
+	const struct sluice_config *cfg = NULL;
+	const struct sluice_workload *wl;
+	struct sluice_policy_key4 key = {};
+	struct sluice_policy_value *v;
+	struct sluice_orig_dst od = {};
+	struct verdict vd = {};
+	__u32 slot, proto = ctx->protocol;
+	bool redirect;
+	int ret;
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return SYSCALL_PASS;
+	wl = managed_caller(&cfg);
+	if (!wl)
+		return SYSCALL_PASS;
+	slot = cfg->active_slot & 1;
+	if (!cfg->slot_loaded[slot]) {
+		count_violation(wl->identity, SLUICE_SERVICE_NONE, SLUICE_REASON_NO_POLICY);
+		return SYSCALL_DENY;
+	}
+
+	key.prefixlen = SLUICE_POLICY_FIXED_BITS + 32;
+	key.identity = wl->identity;
+	key.slot = slot;
+	key.proto = proto;
+	key.port = (__u16)ctx->user_port;
+	key.addr = ctx->user_ip4;
+	v = bpf_map_lookup_elem(&policy4, &key);
+	if (!v) {
+		key.port = SLUICE_PORT_ANY;
+		v = bpf_map_lookup_elem(&policy4, &key);
+	}
+	decide(cfg, slot, v, &vd);
+
+	od.family = AF_INET;
+	od.addr[0] = ctx->user_ip4;
+	od.port = (__u16)ctx->user_port;
+	ret = enforce(ctx, cfg, wl->identity, slot, &vd, &od, &redirect);
+	if (redirect) {
+		ctx->user_ip4 = cfg->outbound4_addr;
+		ctx->user_port = cfg->outbound_port;
+	}
+	return ret;
+}
+
+SEC("cgroup/connect6")
+int sluice_connect6(struct bpf_sock_addr *ctx)
+{
+	const struct sluice_config *cfg = NULL;
+	const struct sluice_workload *wl;
+	struct sluice_policy_key6 key = {};
+	struct sluice_policy_value *v;
+	struct sluice_orig_dst od = {};
+	struct verdict vd = {};
+	__u32 slot, proto = ctx->protocol;
+	bool redirect;
+	int ret;
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return SYSCALL_PASS;
+	wl = managed_caller(&cfg);
+	if (!wl)
+		return SYSCALL_PASS;
+	slot = cfg->active_slot & 1;
+	if (!cfg->slot_loaded[slot]) {
+		count_violation(wl->identity, SLUICE_SERVICE_NONE, SLUICE_REASON_NO_POLICY);
+		return SYSCALL_DENY;
+	}
+
+	key.prefixlen = SLUICE_POLICY_FIXED_BITS + 128;
+	key.identity = wl->identity;
+	key.slot = slot;
+	key.proto = proto;
+	key.port = (__u16)ctx->user_port;
+	key.addr[0] = ctx->user_ip6[0];
+	key.addr[1] = ctx->user_ip6[1];
+	key.addr[2] = ctx->user_ip6[2];
+	key.addr[3] = ctx->user_ip6[3];
+	v = bpf_map_lookup_elem(&policy6, &key);
+	if (!v) {
+		key.port = SLUICE_PORT_ANY;
+		v = bpf_map_lookup_elem(&policy6, &key);
+	}
+	decide(cfg, slot, v, &vd);
+
+	od.family = AF_INET6;
+	od.addr[0] = key.addr[0];
+	od.addr[1] = key.addr[1];
+	od.addr[2] = key.addr[2];
+	od.addr[3] = key.addr[3];
+	od.port = (__u16)ctx->user_port;
+	ret = enforce(ctx, cfg, wl->identity, slot, &vd, &od, &redirect);
+	if (redirect) {
+		ctx->user_ip6[0] = cfg->outbound6_addr[0];
+		ctx->user_ip6[1] = cfg->outbound6_addr[1];
+		ctx->user_ip6[2] = cfg->outbound6_addr[2];
+		ctx->user_ip6[3] = cfg->outbound6_addr[3];
+		ctx->user_port = cfg->outbound_port;
+	}
+	return ret;
+}
+
+static __always_inline void local_tuple(struct bpf_sock_ops *skops, struct sluice_tuple_key *k)
+{
+	k->family = skops->family;
+	if (skops->family == AF_INET) {
+		k->addr[0] = skops->local_ip4;
+	} else {
+		k->addr[0] = skops->local_ip6[0];
+		k->addr[1] = skops->local_ip6[1];
+		k->addr[2] = skops->local_ip6[2];
+		k->addr[3] = skops->local_ip6[3];
+	}
+	k->port = bpf_htons((__u16)skops->local_port);
+}
+
+static __always_inline __u32 log2_bucket(__u64 v)
+{
+	__u32 r = 0;
+
+	/* Unrolled binary search: the verifier sees a bounded result. */
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) r += 1;
+	return r < SLUICE_LAT_BUCKETS ? r : SLUICE_LAT_BUCKETS - 1;
+}
+
+static __always_inline struct sluice_svc_stats *svc_stats_get(__u32 identity, __u32 service)
+{
+	struct sluice_svc_key key = { .identity = identity, .service = service };
+	struct sluice_svc_stats *s;
+	static const struct sluice_svc_stats zero;
+
+	s = bpf_map_lookup_elem(&svc_stats, &key);
+	if (s)
+		return s;
+	bpf_map_update_elem(&svc_stats, &key, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&svc_stats, &key);
+}
+
+/* A redirected app socket sends its SYN to the agent: publish its local
+ * address so the agent can find the original destination after accept(). */
+static __always_inline void app_connect(struct bpf_sock_ops *skops, __u64 cookie,
+					struct sluice_orig_dst *od)
+{
+	struct sluice_tuple_key tk = {};
+	struct sluice_flow fl = {};
+	__u64 now = bpf_ktime_get_ns();
+
+	local_tuple(skops, &tk);
+	bpf_map_update_elem(&redirects, &tk, od, BPF_ANY);
+
+	fl.dst = *od;
+	__builtin_memcpy(fl.saddr, tk.addr, sizeof(fl.saddr));
+	fl.sport = tk.port;
+	fl.state = SLUICE_FLOW_CONNECTING;
+	fl.verdict = SLUICE_ACT_REDIRECT;
+	fl.start_ns = now;
+	fl.last_ns = now;
+	bpf_map_update_elem(&flows, &cookie, &fl, BPF_ANY);
+	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline void app_close(struct bpf_sock_ops *skops, __u64 cookie)
+{
+	struct sluice_tuple_key tk = {};
+
+	local_tuple(skops, &tk);
+	bpf_map_delete_elem(&redirects, &tk);
+	bpf_map_delete_elem(&orig_dst, &cookie);
+	bpf_map_delete_elem(&flows, &cookie);
+}
+
+static __always_inline void upstream_sample(struct bpf_sock_ops *skops, struct sluice_flow *fl)
+{
+	fl->srtt_us = skops->srtt_us >> 3;
+	fl->bytes_sent = skops->bytes_acked;
+	fl->bytes_received = skops->bytes_received;
+	fl->last_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline void upstream_established(struct bpf_sock_ops *skops,
+						 struct sluice_link *ln)
+{
+	struct sluice_svc_stats *st;
+	struct sluice_flow *fl;
+	__u64 now = bpf_ktime_get_ns(), us;
+
+	fl = bpf_map_lookup_elem(&flows, &ln->app_cookie);
+	if (!fl)
+		return;
+	us = fl->upstream_syn_ns ? (now - fl->upstream_syn_ns) / 1000 : 0;
+	fl->established_ns = now;
+	fl->connect_us = us;
+	fl->state = SLUICE_FLOW_ESTABLISHED;
+	upstream_sample(skops, fl);
+
+	st = svc_stats_get(ln->identity, ln->service);
+	if (!st)
+		return;
+	__sync_fetch_and_add(&st->flows, 1);
+	__sync_fetch_and_add(&st->connect_us_sum, us);
+	__sync_fetch_and_add(&st->lat_buckets[log2_bucket(us)], 1);
+}
+
+static __always_inline void upstream_close(struct bpf_sock_ops *skops, __u64 cookie,
+					   struct sluice_link *ln)
+{
+	struct sluice_svc_stats *st;
+	struct sluice_flow *fl;
+
+	fl = bpf_map_lookup_elem(&flows, &ln->app_cookie);
+	if (fl) {
+		upstream_sample(skops, fl);
+		fl->state = SLUICE_FLOW_CLOSING;
+	}
+	st = svc_stats_get(ln->identity, ln->service);
+	if (st) {
+		__sync_fetch_and_add(&st->closed, 1);
+		__sync_fetch_and_add(&st->bytes_sent, skops->bytes_acked);
+		__sync_fetch_and_add(&st->bytes_received, skops->bytes_received);
+	}
+	bpf_map_delete_elem(&flow_links, &cookie);
+}
+
+SEC("sockops")
+int sluice_sockops(struct bpf_sock_ops *skops)
+{
+	struct sluice_orig_dst *od;
+	struct sluice_link *ln;
+	struct sluice_flow *fl;
+	__u32 op = skops->op;
+	__u64 cookie;
+
+	if (skops->family != AF_INET && skops->family != AF_INET6)
+		return 1;
+	if (op != BPF_SOCK_OPS_TCP_CONNECT_CB && op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
+	    op != BPF_SOCK_OPS_RTT_CB && op != BPF_SOCK_OPS_STATE_CB)
+		return 1;
+
+	cookie = bpf_get_socket_cookie(skops);
+	od = bpf_map_lookup_elem(&orig_dst, &cookie);
+	if (od) {
+		if (op == BPF_SOCK_OPS_TCP_CONNECT_CB)
+			app_connect(skops, cookie, od);
+		else if (op == BPF_SOCK_OPS_STATE_CB && skops->args[1] == BPF_TCP_CLOSE)
+			app_close(skops, cookie);
+		return 1;
+	}
+
+	ln = bpf_map_lookup_elem(&flow_links, &cookie);
+	if (!ln)
+		return 1;
+	switch (op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		fl = bpf_map_lookup_elem(&flows, &ln->app_cookie);
+		if (fl)
+			fl->upstream_syn_ns = bpf_ktime_get_ns();
+		bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG |
+						 BPF_SOCK_OPS_RTT_CB_FLAG);
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		upstream_established(skops, ln);
+		break;
+	case BPF_SOCK_OPS_RTT_CB:
+		fl = bpf_map_lookup_elem(&flows, &ln->app_cookie);
+		if (fl)
+			upstream_sample(skops, fl);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == BPF_TCP_CLOSE)
+			upstream_close(skops, cookie, ln);
+		break;
+	}
+	return 1;
+}

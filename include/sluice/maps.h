@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * ABI shared by the BPF programs (bpf/) and userspace (agent/, sluicectl).
+ *
+ * Every struct here is a map key or value. Layouts are fixed: explicit
+ * padding, no bitfields, naturally aligned, so that both clang -target bpf
+ * and the host compiler agree. Changing a layout changes a pinned map's
+ * key/value size, which makes libbpf refuse to reuse the old pin: bump
+ * SLUICE_ABI_VERSION and document the upgrade path when you do.
+ */
+#ifndef SLUICE_MAPS_H
+#define SLUICE_MAPS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define SLUICE_ABI_VERSION 1
+
+/* Default pin directory; one directory per agent (node). */
+#define SLUICE_PIN_PATH "/sys/fs/bpf/sluice"
+
+/* Map capacities. LRU maps bound per-flow state under connection churn. */
+#define SLUICE_MAX_WORKLOADS 4096
+#define SLUICE_MAX_POLICY 65536
+#define SLUICE_MAX_FLOWS 65536
+#define SLUICE_MAX_VIOLATIONS 16384
+#define SLUICE_MAX_STATS 16384
+#define SLUICE_MAX_NAMES 16384
+#define SLUICE_LAT_BUCKETS 32
+#define SLUICE_NAME_LEN 128
+
+/* Policy generations live side by side in two slots; one switch of
+ * sluice_config.active_slot makes the other live (apply and rollback). */
+#define SLUICE_SLOTS 2
+
+/* Identity 0 is never assigned: it means "no identity" in stats keys. */
+#define SLUICE_IDENTITY_NONE 0
+/* Service 0 means "no service matched" (default action). */
+#define SLUICE_SERVICE_NONE 0
+/* A policy entry with this port matches any port. */
+#define SLUICE_PORT_ANY 0
+
+enum sluice_action {
+	SLUICE_ACT_DENY = 0,
+	SLUICE_ACT_ALLOW = 1,		/* allowed, connects directly (not meshed) */
+	SLUICE_ACT_REDIRECT = 2,	/* allowed and meshed: steered to the agent */
+};
+
+enum sluice_reason {
+	SLUICE_REASON_NONE = 0,
+	SLUICE_REASON_POLICY_DENY = 1,	/* an explicit deny rule matched */
+	SLUICE_REASON_DEFAULT_DENY = 2,	/* no rule matched, default is deny */
+	SLUICE_REASON_AGENT_DOWN = 3,	/* fail-closed: heartbeat is stale */
+	SLUICE_REASON_BYPASS = 4,	/* fail-open: allowed past a stale agent */
+	SLUICE_REASON_NO_POLICY = 5,	/* no policy generation loaded yet */
+	SLUICE_REASON_MAX,
+};
+
+enum sluice_fail_mode {
+	SLUICE_FAIL_CLOSED = 0,
+	SLUICE_FAIL_OPEN = 1,
+};
+
+enum sluice_wl_flags {
+	SLUICE_WL_MANAGED = 1 << 0,
+};
+
+enum sluice_name_kind {
+	SLUICE_NAME_IDENTITY = 1,
+	SLUICE_NAME_SERVICE = 2,
+};
+
+enum sluice_flow_state {
+	SLUICE_FLOW_CONNECTING = 1,
+	SLUICE_FLOW_ESTABLISHED = 2,
+	SLUICE_FLOW_CLOSING = 3,
+};
+
+/*
+ * sluice_cfg[0]: written by the agent (start, policy switch, heartbeat
+ * every second), read by connect4/6 on every connect and by sluicectl.
+ */
+struct sluice_config {
+	__u32 abi_version;
+	__u32 active_slot;		/* 0 or 1; policy key's slot */
+	__u32 slot_loaded[SLUICE_SLOTS];	/* 1 when the slot holds a policy */
+	__u32 slot_generation[SLUICE_SLOTS];	/* monotonic generation number */
+	__u32 slot_default[SLUICE_SLOTS];	/* enum sluice_action for misses */
+	__u32 fail_mode;		/* enum sluice_fail_mode */
+	__u32 agent_pid;
+	__u64 agent_cgroup_id;		/* connects from here pass untouched */
+	__u64 heartbeat_ns;		/* CLOCK_MONOTONIC == bpf_ktime_get_ns */
+	__u64 heartbeat_timeout_ns;
+	__u64 started_ns;
+	__u32 outbound4_addr;		/* network order */
+	__u16 outbound_port;		/* network order; one port for v4 and v6 */
+	__u16 pad0;
+	__u32 outbound6_addr[4];	/* network order */
+};
+
+/* workloads: cgroup id (__u64) -> struct sluice_workload.
+ * Written by the agent at start and on reload; read by connect4/6. */
+struct sluice_workload {
+	__u32 identity;
+	__u32 flags;			/* enum sluice_wl_flags */
+};
+
+/*
+ * policy4 / policy6: LPM trie. Every field before the address is always
+ * matched in full, so the prefix length is 64 + the destination CIDR length;
+ * a shorter CIDR is a wildcard over addresses. Port SLUICE_PORT_ANY entries
+ * are looked up second, so a rule naming the port beats one for any port.
+ * Written by the agent (policy compiler, inactive slot only); read by
+ * connect4/6 and sluicectl.
+ */
+struct sluice_policy_key4 {
+	__u32 prefixlen;
+	__u32 identity;
+	__u8 slot;
+	__u8 proto;			/* IPPROTO_TCP / IPPROTO_UDP */
+	__u16 port;			/* network order, 0 = any */
+	__u32 addr;			/* network order */
+};
+
+struct sluice_policy_key6 {
+	__u32 prefixlen;
+	__u32 identity;
+	__u8 slot;
+	__u8 proto;
+	__u16 port;
+	__u32 addr[4];
+};
+
+#define SLUICE_POLICY_FIXED_BITS 64
+
+struct sluice_policy_value {
+	__u32 action;			/* enum sluice_action */
+	__u32 service;			/* service id, see names */
+	__u32 rule;			/* rule id (1-based index in the file) */
+	__u32 pad0;
+};
+
+/* Original destination of a redirected socket. */
+struct sluice_orig_dst {
+	__u32 family;			/* AF_INET / AF_INET6 */
+	__u32 addr[4];			/* network order; v4 in addr[0] */
+	__u16 port;			/* network order */
+	__u16 pad0;
+	__u32 identity;
+	__u32 service;
+	__u32 rule;
+	__u32 generation;
+	__u32 pad1;
+	__u64 cookie;			/* app socket cookie */
+};
+
+/* orig_dst: app socket cookie (__u64) -> struct sluice_orig_dst.
+ * Written by connect4/6, read by sockops. LRU. */
+
+/* redirects: app socket's local address -> struct sluice_orig_dst.
+ * Written by sockops when the redirected connect sends its SYN; read by
+ * the agent after accept() (the key is the accepted socket's peer). LRU. */
+struct sluice_tuple_key {
+	__u32 addr[4];			/* network order; v4 in addr[0] */
+	__u16 port;			/* network order */
+	__u16 family;
+};
+
+/* flows: app socket cookie (__u64) -> struct sluice_flow.
+ * Written by sockops (app socket, and the agent's upstream socket through
+ * flow_links); read by sluicectl and the agent. Deleted on close. LRU. */
+struct sluice_flow {
+	struct sluice_orig_dst dst;
+	__u32 saddr[4];			/* app socket local address */
+	__u16 sport;			/* network order */
+	__u16 state;			/* enum sluice_flow_state */
+	__u32 verdict;			/* enum sluice_action */
+	__u64 start_ns;			/* app connect() */
+	__u64 established_ns;		/* upstream established */
+	__u64 upstream_syn_ns;
+	__u32 connect_us;		/* upstream SYN -> established */
+	__u32 srtt_us;			/* upstream smoothed RTT */
+	__u64 bytes_sent;		/* app -> destination (acked) */
+	__u64 bytes_received;		/* destination -> app */
+	__u64 last_ns;
+};
+
+/* flow_links: agent's upstream socket cookie (__u64) -> struct sluice_link.
+ * Written by the agent before it connects upstream; read by sockops, which
+ * deletes it when the upstream socket closes. LRU. */
+struct sluice_link {
+	__u64 app_cookie;
+	__u32 identity;
+	__u32 service;
+};
+
+/* violations: PERCPU_HASH, struct sluice_violation_key -> sluice_counter.
+ * Written by connect4/6; read by sluicectl and /metrics. Never deleted by
+ * the agent, so a restart keeps them. */
+struct sluice_violation_key {
+	__u32 identity;
+	__u32 service;
+	__u32 reason;			/* enum sluice_reason */
+	__u32 pad0;
+};
+
+struct sluice_counter {
+	__u64 count;
+	__u64 last_ns;
+};
+
+/* svc_stats: HASH, {identity, service} -> struct sluice_svc_stats.
+ * Written by sockops with atomic adds when a flow establishes and closes;
+ * read by sluicectl and /metrics. Latency is the upstream connect time,
+ * log2 buckets of microseconds: bucket i counts [2^i, 2^(i+1)) us,
+ * bucket 0 also counts 0 us. */
+struct sluice_svc_key {
+	__u32 identity;
+	__u32 service;
+};
+
+struct sluice_svc_stats {
+	__u64 flows;
+	__u64 closed;
+	__u64 bytes_sent;
+	__u64 bytes_received;
+	__u64 connect_us_sum;
+	__u64 lat_buckets[SLUICE_LAT_BUCKETS];
+};
+
+/* names: {kind, id} -> name. Written by the agent; read by sluicectl so
+ * that tables show names while the agent is down. Ids are stable: the
+ * agent reuses the id already pinned for a name. */
+struct sluice_name_key {
+	__u32 kind;			/* enum sluice_name_kind */
+	__u32 id;
+};
+
+struct sluice_name {
+	char name[SLUICE_NAME_LEN];
+	__u32 extra;			/* identity: flags; service: port count */
+	__u32 pad0;
+};
+
+/* Pinned link names under the pin directory. */
+#define SLUICE_LINK_CONNECT4 "link_connect4"
+#define SLUICE_LINK_CONNECT6 "link_connect6"
+#define SLUICE_LINK_SOCKOPS "link_sockops"
+
+#endif
