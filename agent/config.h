@@ -33,6 +33,7 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "errmsg.h"
 
@@ -87,7 +88,23 @@ const char *workload_kind_name(enum workload_kind kind);
 
 /* Parses "1.2.3.4:80" / "[::1]:80"; -EINVAL on anything else. */
 int parse_sockaddr(const char *s, struct sockaddr_storage *out);
+/* Parses a decimal port, 0-65535; -EINVAL otherwise. */
+int parse_port(const char *s, uint16_t *out);
 /* Parses "250ms", "3s", "5m", "1h"; a bare number is seconds. */
 int parse_duration_ms(const char *s, unsigned int *out);
+
+/* s is 1-63 characters of a-z, 0-9 and those in extra (node, role and
+ * service names). */
+bool name_valid(const char *s, const char *extra);
+
+struct spiffe_id {
+	const char *trust_domain;	/* points into the parsed string */
+	int trust_domain_len;
+	enum workload_kind kind;
+};
+
+/* Parses `spiffe://<trust_domain>/<kind>/<name>` (shorter than
+ * CONFIG_NAME_MAX); on -EINVAL *why says what is wrong. */
+int spiffe_id_parse(const char *s, struct spiffe_id *out, const char **why);
 
 #endif

@@ -13,6 +13,9 @@
  *  - a connection idle for idle_timeout_ms in both directions is reset;
  *  - at most PROXY_BUF_SIZE bytes are buffered per direction: a slow reader
  *    stops reading from the fast writer (backpressure).
+ *
+ * Idle flows are expired from a timer inside the proxy's epoll set, so the
+ * caller needs no timer of its own: proxy_fd turns readable when one is due.
  */
 #ifndef SLUICE_PROXY_H
 #define SLUICE_PROXY_H
@@ -50,10 +53,12 @@ struct proxy_stats {
 	uint64_t idle_timeouts;
 	uint64_t bytes_up;
 	uint64_t bytes_down;
+	uint64_t buffered;		/* bytes held in flow buffers now */
 };
 
 /*
- * Creates the proxy and binds its listeners (either address may be NULL).
+ * Creates the proxy and binds its listeners (either address may be NULL, not
+ * both). idle_timeout_ms 0 never expires flows.
  * Errors: -EADDRINUSE etc. with a message naming the address and the hint.
  */
 int proxy_new(const struct sockaddr_storage *listen4, const struct sockaddr_storage *listen6,
@@ -64,12 +69,17 @@ int proxy_new(const struct sockaddr_storage *listen4, const struct sockaddr_stor
  * agent nests it in its own epoll with its signal fd and timers. */
 int proxy_fd(const struct proxy *p);
 
+/* The address a listener is bound to (its port when asked for port 0);
+ * family is AF_INET or AF_INET6. -ENOENT when there is no such listener. */
+int proxy_listen_addr(const struct proxy *p, int family, struct sockaddr_storage *out);
+
 /* Handles every ready event without blocking, and expires idle flows. */
 int proxy_run_once(struct proxy *p);
 
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
 
-/* Closes listeners and resets every open flow. */
+/* Closes listeners and resets every open flow (flow_closed is called for
+ * each with -ECONNABORTED). */
 void proxy_free(struct proxy *p);
 
 #endif

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "sluice.skel.h"
+#include "cgroup.h"
+#include "datapath.h"
+#include "log.h"
+
+static bool libbpf_verbose;
+static char libbpf_last_warn[256];
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+
+	if (level == LIBBPF_DEBUG && !libbpf_verbose)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	if (level == LIBBPF_WARN)
+		snprintf(libbpf_last_warn, sizeof(libbpf_last_warn), "%.*s",
+			 (int)sizeof(libbpf_last_warn) - 1, line);
+	if (libbpf_verbose)
+		log_msg(LOG_DEBUG, "%s", line);
+	return 0;
+}
+
+void datapath_set_verbose(bool verbose)
+{
+	libbpf_verbose = verbose;
+	libbpf_set_print(libbpf_print);
+}
+
+static const char *const link_names[DP_NR_PROGS] = {
+	[DP_CONNECT4] = SLUICE_LINK_CONNECT4,
+	[DP_CONNECT6] = SLUICE_LINK_CONNECT6,
+	[DP_SOCKOPS] = SLUICE_LINK_SOCKOPS,
+};
+
+static struct bpf_program *dp_prog(struct datapath *dp, enum datapath_prog p)
+{
+	switch (p) {
+	case DP_CONNECT4:
+		return dp->skel->progs.sluice_connect4;
+	case DP_CONNECT6:
+		return dp->skel->progs.sluice_connect6;
+	default:
+		return dp->skel->progs.sluice_sockops;
+	}
+}
+
+/* A pinned link is reused only when it is attached to the same cgroup;
+ * otherwise the config moved the root and the old link must go. */
+static struct bpf_link *reuse_link(const char *path, uint64_t cg_id, struct bpf_program *prog)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	struct bpf_link *link;
+
+	link = bpf_link__open(path);
+	if (!link)
+		return NULL;
+	if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len) ||
+	    info.type != BPF_LINK_TYPE_CGROUP || info.cgroup.cgroup_id != cg_id ||
+	    bpf_link__update_program(link, prog)) {
+		bpf_link__unpin(link);
+		bpf_link__destroy(link);
+		return NULL;
+	}
+	return link;
+}
+
+static int attach_all(struct datapath *dp, const char *cgroup_root, struct errmsg *err)
+{
+	char path[PATH_MAX + 32];
+	uint64_t cg_id;
+	int cg_fd, ret;
+
+	ret = cgroup_id(cgroup_root, &cg_id);
+	if (ret)
+		return errmsg_set(err, ret, "cgroup_root %s: %s", cgroup_root, strerror(-ret));
+	cg_fd = open(cgroup_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd < 0)
+		return errmsg_set(err, -errno, "cgroup_root %s: %s", cgroup_root, strerror(errno));
+
+	for (int i = 0; i < DP_NR_PROGS; i++) {
+		struct bpf_program *prog = dp_prog(dp, i);
+
+		snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, link_names[i]);
+		dp->links[i] = reuse_link(path, cg_id, prog);
+		if (dp->links[i]) {
+			pr_info("reused pinned link %s", path);
+			continue;
+		}
+		dp->links[i] = bpf_program__attach_cgroup(prog, cg_fd);
+		if (!dp->links[i]) {
+			ret = -errno;
+			errmsg_set(err, ret, "cannot attach %s to cgroup %s: %s",
+				   bpf_program__name(prog), cgroup_root, strerror(-ret));
+			break;
+		}
+		ret = bpf_link__pin(dp->links[i], path);
+		if (ret) {
+			errmsg_set(err, ret, "cannot pin link at %s: %s", path, strerror(-ret));
+			break;
+		}
+	}
+	close(cg_fd);
+	return ret;
+}
+
+int datapath_open(struct datapath *dp, const char *pin_dir, const char *cgroup_root,
+		  struct errmsg *err)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	int ret;
+
+	memset(dp, 0, sizeof(*dp));
+	snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s", pin_dir);
+	libbpf_last_warn[0] = '\0';
+
+	dp->skel = sluice_bpf__open_opts(&opts);
+	if (!dp->skel)
+		return errmsg_set(err, -errno, "cannot open the BPF object: %s", strerror(errno));
+	ret = sluice_bpf__load(dp->skel);
+	if (ret) {
+		errmsg_set(err, ret, "cannot load the BPF programs: %s%s%s", strerror(-ret),
+			   libbpf_last_warn[0] ? ": libbpf: " : " (run with -v for libbpf's log)",
+			   libbpf_last_warn);
+		if (strstr(libbpf_last_warn, "reuse pinned map"))
+			snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),
+				 " -- maps pinned in %s come from an incompatible sluice "
+				 "build: remove that directory (loses counters)", pin_dir);
+		goto fail;
+	}
+	ret = attach_all(dp, cgroup_root, err);
+	if (ret)
+		goto fail;
+
+	dp->cfg_fd = bpf_map__fd(dp->skel->maps.sluice_cfg);
+	dp->workloads_fd = bpf_map__fd(dp->skel->maps.workloads);
+	dp->policy4_fd = bpf_map__fd(dp->skel->maps.policy4);
+	dp->policy6_fd = bpf_map__fd(dp->skel->maps.policy6);
+	dp->redirects_fd = bpf_map__fd(dp->skel->maps.redirects);
+	dp->flow_links_fd = bpf_map__fd(dp->skel->maps.flow_links);
+	dp->names_fd = bpf_map__fd(dp->skel->maps.names);
+	return 0;
+fail:
+	datapath_close(dp, true);
+	return ret;
+}
+
+int datapath_config_get(const struct datapath *dp, struct sluice_config *cfg)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(dp->cfg_fd, &zero, cfg) ? -errno : 0;
+}
+
+int datapath_config_set(const struct datapath *dp, const struct sluice_config *cfg)
+{
+	__u32 zero = 0;
+
+	return bpf_map_update_elem(dp->cfg_fd, &zero, cfg, BPF_ANY) ? -errno : 0;
+}
+
+static void unpin_maps(struct datapath *dp)
+{
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, dp->skel->obj) {
+		if (bpf_map__is_pinned(map))
+			bpf_map__unpin(map, NULL);
+	}
+}
+
+void datapath_close(struct datapath *dp, bool keep_pinned)
+{
+	for (int i = 0; i < DP_NR_PROGS; i++) {
+		if (!dp->links[i])
+			continue;
+		if (!keep_pinned)
+			bpf_link__unpin(dp->links[i]);
+		bpf_link__destroy(dp->links[i]);
+		dp->links[i] = NULL;
+	}
+	if (dp->skel && !keep_pinned) {
+		unpin_maps(dp);
+		rmdir(dp->pin_dir);
+	}
+	sluice_bpf__destroy(dp->skel);
+	dp->skel = NULL;
+}

@@ -1,0 +1,555 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sluiced: the per-node agent. Loads and attaches the datapath, registers
+ * workloads, makes the policy live and proxies the connections BPF steers
+ * to it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+#include "bpffs.h"
+#include "cgroup.h"
+#include "config.h"
+#include "datapath.h"
+#include "log.h"
+#include "policy.h"
+#include "policy_map.h"
+#include "probe.h"
+#include "proxy.h"
+#include "workloads.h"
+
+#define SLUICE_VERSION "0.1.0"
+
+struct agent {
+	struct config cfg;
+	struct policy pol;
+	struct datapath dp;
+	struct workload_set wls;
+	struct proxy *proxy;
+	char cg_mount[PATH_MAX];
+	char cg_root[PATH_MAX];
+	uint64_t agent_cg_id;
+	bool keep_pinned;
+	bool verbose;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sluiced [OPTIONS]\n"
+		"\n"
+		"The sluice node agent: attaches the BPF datapath to the cgroup root, enforces\n"
+		"the policy at connect() and proxies the connections it steers.\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config PATH   config file (default " CONFIG_DEFAULT_PATH ")\n"
+		"  -k, --keep-pinned   on exit, leave programs attached and maps pinned so a\n"
+		"                      restart loses no counters (failure_mode then applies)\n"
+		"      --check         validate the config and the policy, then exit\n"
+		"      --probe         list the kernel features sluice uses, then exit\n"
+		"  -v, --verbose       debug logging, including libbpf's\n"
+		"  -V, --version       print the version\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"Signals: SIGTERM/SIGINT stop; SIGHUP re-reads the config and the policy and\n"
+		"makes the new policy generation live (a bad file leaves the live one);\n"
+		"SIGUSR2 rolls back to the previous policy generation.\n");
+}
+
+static uint64_t now_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int proxy_lookup(void *ctx, const struct sockaddr_storage *peer,
+			struct sluice_orig_dst *out)
+{
+	struct agent *a = ctx;
+	struct sluice_tuple_key key = { .family = peer->ss_family };
+
+	if (peer->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)peer;
+
+		key.addr[0] = sin->sin_addr.s_addr;
+		key.port = sin->sin_port;
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)peer;
+
+		memcpy(key.addr, &sin6->sin6_addr, sizeof(key.addr));
+		key.port = sin6->sin6_port;
+	}
+	return bpf_map_lookup_elem(a->dp.redirects_fd, &key, out) ? -ENOENT : 0;
+}
+
+static void proxy_upstream_created(void *ctx, int fd, const struct sluice_orig_dst *dst)
+{
+	struct agent *a = ctx;
+	struct sluice_link link = {
+		.app_cookie = dst->cookie,
+		.identity = dst->identity,
+		.service = dst->service,
+	};
+	socklen_t len = sizeof(uint64_t);
+	uint64_t cookie;
+
+	/* The link lets sockops attribute the upstream socket's RTT, connect
+	 * latency and bytes to the app's flow. */
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len)) {
+		pr_debug("SO_COOKIE: %s", strerror(errno));
+		return;
+	}
+	bpf_map_update_elem(a->dp.flow_links_fd, &cookie, &link, BPF_ANY);
+}
+
+static void format_dst(const struct sluice_orig_dst *d, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	inet_ntop(d->family, d->addr, ip, sizeof(ip));
+	snprintf(buf, len, d->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, ntohs(d->port));
+}
+
+static void proxy_flow_closed(void *ctx, const struct sluice_orig_dst *dst, uint64_t up,
+			      uint64_t down, uint64_t duration_ns, int status)
+{
+	char d[64];
+
+	format_dst(dst, d, sizeof(d));
+	pr_debug("flow closed: identity %u -> %s gen %u: %llu bytes up, %llu down, %.3f ms%s%s",
+		 dst->identity, d, dst->generation, (unsigned long long)up,
+		 (unsigned long long)down, duration_ns / 1e6, status ? ", error: " : "",
+		 status ? strerror(-status) : "");
+}
+
+static int write_config(struct agent *a)
+{
+	struct sluice_config c;
+	int ret;
+
+	ret = datapath_config_get(&a->dp, &c);
+	if (ret)
+		return ret;
+	c.abi_version = SLUICE_ABI_VERSION;
+	c.fail_mode = a->cfg.fail_open ? SLUICE_FAIL_OPEN : SLUICE_FAIL_CLOSED;
+	c.agent_pid = getpid();
+	c.agent_cgroup_id = a->agent_cg_id;
+	c.heartbeat_ns = now_mono_ns();
+	c.heartbeat_timeout_ns = (uint64_t)a->cfg.heartbeat_timeout_ms * 1000000ull;
+	c.started_ns = c.heartbeat_ns;
+	c.outbound4_addr = a->cfg.outbound4.sin_addr.s_addr;
+	c.outbound_port = a->cfg.outbound4.sin_port;
+	memcpy(c.outbound6_addr, &a->cfg.outbound6.sin6_addr, sizeof(c.outbound6_addr));
+	return datapath_config_set(&a->dp, &c);
+}
+
+static void heartbeat(struct agent *a)
+{
+	struct sluice_config c;
+
+	if (datapath_config_get(&a->dp, &c))
+		return;
+	c.heartbeat_ns = now_mono_ns();
+	datapath_config_set(&a->dp, &c);
+}
+
+/* Resolves workloads and makes the policy live, in the order that never
+ * enforces a workload against a generation that lacks its entries. */
+static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct errmsg *err)
+{
+	struct policy_map_result res;
+	struct workload_set wls;
+	int ret;
+
+	ret = workloads_resolve(&a->dp, cfg, a->cg_root, &wls, err);
+	if (ret)
+		return ret;
+	ret = policy_map_apply(&a->dp, pol, wls.ids, wls.nr, &res, err);
+	if (!ret)
+		ret = workloads_publish(&a->dp, &wls, err);
+	if (ret) {
+		workloads_free(&wls);
+		return ret;
+	}
+	workloads_free(&a->wls);
+	a->wls = wls;
+	pr_info("policy generation %u live (slot %u, %d entries, %d workloads, default %s) from %s",
+		res.generation, res.slot, res.nr_entries, wls.nr,
+		pol->default_allow ? "allow" : "deny", pol->path);
+	return 0;
+}
+
+static int load_files(const char *path, struct config *cfg, struct policy *pol,
+		      struct errmsg *err)
+{
+	int ret;
+
+	ret = config_load(path, cfg, err);
+	if (ret)
+		return ret;
+	ret = policy_load(cfg->policy_path, pol, err);
+	if (!ret)
+		ret = policy_check_config(pol, cfg, err);
+	if (ret) {
+		policy_free(pol);
+		config_free(cfg);
+	}
+	return ret;
+}
+
+static void reload(struct agent *a)
+{
+	struct errmsg err = {};
+	struct config cfg;
+	struct policy pol;
+
+	pr_info("SIGHUP: reloading %s", a->cfg.path);
+	if (load_files(a->cfg.path, &cfg, &pol, &err) || apply(a, &cfg, &pol, &err)) {
+		pr_err("reload rejected, the live policy stays: %s", err.msg);
+		if (cfg.path) {
+			policy_free(&pol);
+			config_free(&cfg);
+		}
+		return;
+	}
+	if (strcmp(cfg.cgroup_root, a->cfg.cgroup_root) || strcmp(cfg.pin_path, a->cfg.pin_path) ||
+	    memcmp(&cfg.outbound4, &a->cfg.outbound4, sizeof(cfg.outbound4)))
+		pr_warn("cgroup_root, bpf_pin_path and listen changes take effect on restart");
+	policy_free(&a->pol);
+	config_free(&a->cfg);
+	a->cfg = cfg;
+	a->pol = pol;
+}
+
+static void rollback(struct agent *a)
+{
+	struct policy_map_result res;
+	struct errmsg err = {};
+
+	if (policy_map_rollback(&a->dp, &res, &err))
+		pr_err("rollback: %s", err.msg);
+	else
+		pr_info("rolled back: policy generation %u live (slot %u)", res.generation,
+			res.slot);
+}
+
+static int another_agent(struct agent *a, struct errmsg *err)
+{
+	char path[PATH_MAX], proc[64];
+	struct sluice_config c;
+	__u32 zero = 0;
+	int fd, live;
+
+	snprintf(path, sizeof(path), "%s/sluice_cfg", a->cfg.pin_path);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	live = !bpf_map_lookup_elem(fd, &zero, &c) && c.agent_pid && c.agent_pid != (__u32)getpid() &&
+	       now_mono_ns() - c.heartbeat_ns < c.heartbeat_timeout_ns;
+	close(fd);
+	snprintf(proc, sizeof(proc), "/proc/%u", c.agent_pid);
+	if (live && !access(proc, F_OK))
+		return errmsg_set(err, -EBUSY,
+				  "another sluiced (pid %u) is running with bpf_pin_path %s: stop it "
+				  "first, or give this one its own bpf_pin_path",
+				  c.agent_pid, a->cfg.pin_path);
+	return 0;
+}
+
+static int setup_cgroups(struct agent *a, struct errmsg *err)
+{
+	char self[PATH_MAX], path[PATH_MAX];
+	int ret;
+
+	ret = cgroup2_mount(a->cg_mount, sizeof(a->cg_mount), err);
+	if (ret)
+		return ret;
+	ret = cgroup_path(a->cg_mount, a->cfg.cgroup_root, a->cg_root, sizeof(a->cg_root));
+	if (!ret && access(a->cg_root, F_OK))
+		ret = -errno;
+	if (ret)
+		return errmsg_set(err, ret, "%s: cgroup_root %s: %s (create it, or fix cgroup_root)",
+				  a->cfg.path, a->cg_root, strerror(-ret));
+	if (a->cfg.agent_cgroup) {
+		cgroup_path(a->cg_root, a->cfg.agent_cgroup, path, sizeof(path));
+		ret = cgroup_join(path, err);
+		if (ret)
+			return ret;
+	}
+	ret = cgroup_self(a->cg_mount, self, sizeof(self));
+	if (!ret)
+		ret = cgroup_id(self, &a->agent_cg_id);
+	if (ret)
+		return errmsg_set(err, ret, "cannot find the agent's own cgroup: %s", strerror(-ret));
+	for (int i = 0; i < a->cfg.nr_workloads; i++) {
+		uint64_t id;
+
+		ret = workload_cgroup_id(&a->cfg, i, a->cg_root, &id, err);
+		if (ret)
+			return ret;
+	}
+	if (strncmp(self, a->cg_root, strlen(a->cg_root)))
+		pr_warn("the agent's cgroup %s is outside cgroup_root %s: flows will lack upstream "
+			"RTT and bytes (set agent_cgroup)", self, a->cg_root);
+	return 0;
+}
+
+static int start(struct agent *a, struct errmsg *err)
+{
+	struct probe_result probes[PROBE_MAX];
+	struct sockaddr_storage l4 = {}, l6 = {};
+	struct proxy_ops ops = {
+		.lookup = proxy_lookup,
+		.upstream_created = proxy_upstream_created,
+		.flow_closed = proxy_flow_closed,
+		.ctx = a,
+	};
+	int ret;
+
+	if (geteuid())
+		return errmsg_set(err, -EPERM, "must run as root (needs CAP_BPF, CAP_NET_ADMIN "
+				  "and CAP_SYS_ADMIN to load programs and attach to cgroups)");
+	ret = probe_check(probes, probe_kernel(probes), err);
+	if (ret)
+		return ret;
+	ret = setup_cgroups(a, err);
+	if (ret)
+		return ret;
+	ret = bpffs_prepare(a->cfg.pin_path, err);
+	if (ret)
+		return ret;
+	ret = another_agent(a, err);
+	if (ret)
+		return ret;
+
+	/* Listen before touching BPF: a port in use must leave the node as
+	 * it was. */
+	memcpy(&l4, &a->cfg.outbound4, sizeof(a->cfg.outbound4));
+	memcpy(&l6, &a->cfg.outbound6, sizeof(a->cfg.outbound6));
+	ret = proxy_new(&l4, &l6, a->cfg.idle_timeout_ms, &ops, &a->proxy, err);
+	if (ret)
+		return ret;
+
+	ret = datapath_open(&a->dp, a->cfg.pin_path, a->cg_root, err);
+	if (ret)
+		return ret;
+	ret = write_config(a);
+	if (ret)
+		return errmsg_set(err, ret, "cannot write sluice_cfg: %s", strerror(-ret));
+	ret = apply(a, &a->cfg, &a->pol, err);
+	if (ret)
+		return ret;
+	pr_info("sluiced %s on node %s: attached to %s, pins in %s, outbound %s port %u, "
+		"failure mode %s", SLUICE_VERSION, a->cfg.node, a->cg_root, a->cfg.pin_path,
+		inet_ntoa(a->cfg.outbound4.sin_addr), ntohs(a->cfg.outbound4.sin_port),
+		a->cfg.fail_open ? "open" : "closed");
+	return 0;
+}
+
+static int add_fd(int ep, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int signal_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static int tick_fd(void)
+{
+	struct itimerspec its = { .it_interval.tv_sec = 1, .it_value.tv_sec = 1 };
+	int fd;
+
+	fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (fd >= 0 && timerfd_settime(fd, 0, &its, NULL)) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+static int run(struct agent *a)
+{
+	int ep, sfd, tfd, pfd = proxy_fd(a->proxy), ret = 0;
+	struct epoll_event evs[8];
+	bool stop = false;
+
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	sfd = signal_fd();
+	tfd = tick_fd();
+	if (ep < 0 || sfd < 0 || tfd < 0 || add_fd(ep, sfd) || add_fd(ep, tfd) || add_fd(ep, pfd)) {
+		pr_err("cannot set up the event loop: %s", strerror(errno));
+		ret = -errno;
+		goto out;
+	}
+	while (!stop) {
+		int n = epoll_wait(ep, evs, 8, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			pr_err("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == pfd) {
+				proxy_run_once(a->proxy);
+			} else if (fd == tfd) {
+				uint64_t ticks;
+
+				if (read(tfd, &ticks, sizeof(ticks)) < 0)
+					continue;
+				heartbeat(a);
+				proxy_run_once(a->proxy);
+			} else if (fd == sfd) {
+				struct signalfd_siginfo si;
+
+				if (read(sfd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGHUP)
+					reload(a);
+				else if (si.ssi_signo == SIGUSR2)
+					rollback(a);
+				else
+					stop = true;
+			}
+		}
+	}
+	pr_info("stopping: %s", a->keep_pinned ? "programs stay attached, maps stay pinned "
+						  "(--keep-pinned)" : "detaching and unpinning");
+out:
+	if (ep >= 0)
+		close(ep);
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	return ret;
+}
+
+/* keep_pinned is forced after a failed start: pins may hold an earlier
+ * run's counters and workloads, and they are not ours to drop. */
+static void cleanup(struct agent *a, bool keep_pinned)
+{
+	if (a->proxy)
+		proxy_free(a->proxy);
+	if (a->dp.skel)
+		datapath_close(&a->dp, keep_pinned);
+	workloads_free(&a->wls);
+	policy_free(&a->pol);
+	config_free(&a->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "keep-pinned", no_argument, NULL, 'k' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "probe", no_argument, NULL, 'P' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	const char *config_path = CONFIG_DEFAULT_PATH;
+	struct agent a = {};
+	struct errmsg err = {};
+	bool check = false;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "c:kvVh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'k':
+			a.keep_pinned = true;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'P': {
+			struct probe_result probes[PROBE_MAX];
+			int n;
+
+			datapath_set_verbose(false);
+			n = probe_kernel(probes);
+			probe_print(stdout, probes, n);
+			return probe_check(probes, n, &err) ? 1 : 0;
+		}
+		case 'v':
+			a.verbose = true;
+			break;
+		case 'V':
+			printf("sluiced %s (ABI %d)\n", SLUICE_VERSION, SLUICE_ABI_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sluiced: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	ret = load_files(config_path, &a.cfg, &a.pol, &err);
+	if (ret) {
+		fprintf(stderr, "sluiced: %s\n", err.msg);
+		return 1;
+	}
+	if (check) {
+		printf("%s: ok (%d workloads); %s: ok (%d services, %d rules)\n", a.cfg.path,
+		       a.cfg.nr_workloads, a.pol.path, a.pol.nr_services, a.pol.nr_rules);
+		cleanup(&a, true);
+		return 0;
+	}
+	log_set_level(a.verbose ? LOG_DEBUG : (enum log_level)a.cfg.log_level);
+	datapath_set_verbose(a.verbose);
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = start(&a, &err);
+	if (ret) {
+		fprintf(stderr, "sluiced: %s\n", err.msg);
+		cleanup(&a, true);
+		return 1;
+	}
+	ret = run(&a);
+	cleanup(&a, a.keep_pinned);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+#ifndef SLUICE_WORKLOADS_H
+#define SLUICE_WORKLOADS_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "datapath.h"
+#include "errmsg.h"
+#include "policy.h"
+
+struct workload_set {
+	uint64_t *cgroup_ids;
+	struct policy_identity *ids;	/* parallel to cgroup_ids */
+	int nr;
+};
+
+/* Cgroup id of the config's workload i, or an error naming its line. */
+int workload_cgroup_id(const struct config *cfg, int i, const char *cgroup_root, uint64_t *id,
+		       struct errmsg *err);
+/*
+ * Resolves every configured workload to its cgroup id and a stable numeric
+ * identity (assigned in the names map). Fails, naming the config line, when
+ * a cgroup does not exist. Nothing is enforced until workloads_publish.
+ */
+int workloads_resolve(struct datapath *dp, const struct config *cfg, const char *cgroup_root,
+		      struct workload_set *set, struct errmsg *err);
+/* Makes set the managed workloads: adds its entries to the workloads map
+ * and removes entries of cgroups no longer configured. */
+int workloads_publish(struct datapath *dp, const struct workload_set *set, struct errmsg *err);
+void workloads_free(struct workload_set *set);
+
+#endif
