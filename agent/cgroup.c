@@ -28,8 +28,8 @@ int cgroup2_mount(char *buf, size_t len, struct errmsg *err)
 	endmntent(f);
 	return errmsg_set(err, -ENOENT,
 			  "no cgroup2 file system is mounted (see /proc/mounts): mount one with "
-			  "`mount -t cgroup2 none /sys/fs/cgroup/unified` or boot with "
-			  "systemd.unified_cgroup_hierarchy=1");
+			  "`mount -t cgroup2 none /sys/fs/cgroup/unified`; under `ip netns exec`, "
+			  "which remounts /sys, use `nsenter --net=/run/netns/NAME` instead");
 }
 
 int cgroup_path(const char *base, const char *path, char *buf, size_t len)

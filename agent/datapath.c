@@ -151,6 +151,7 @@ int datapath_open(struct datapath *dp, const char *pin_dir, const char *cgroup_r
 	dp->redirects_fd = bpf_map__fd(dp->skel->maps.redirects);
 	dp->flow_links_fd = bpf_map__fd(dp->skel->maps.flow_links);
 	dp->names_fd = bpf_map__fd(dp->skel->maps.names);
+	dp->violations_fd = bpf_map__fd(dp->skel->maps.violations);
 	return 0;
 fail:
 	datapath_close(dp, true);

@@ -33,6 +33,7 @@ struct datapath {
 	int redirects_fd;
 	int flow_links_fd;
 	int names_fd;
+	int violations_fd;
 };
 
 /* Routes libbpf's messages: debug lines only when verbose, and the last

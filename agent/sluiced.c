@@ -29,6 +29,7 @@
 #include "policy_map.h"
 #include "probe.h"
 #include "proxy.h"
+#include "violations.h"
 #include "workloads.h"
 
 #define SLUICE_VERSION "0.1.0"
@@ -39,6 +40,7 @@ struct agent {
 	struct datapath dp;
 	struct workload_set wls;
 	struct proxy *proxy;
+	struct violation_watch vw;
 	char cg_mount[PATH_MAX];
 	char cg_root[PATH_MAX];
 	uint64_t agent_cg_id;
@@ -351,6 +353,9 @@ static int start(struct agent *a, struct errmsg *err)
 	ret = write_config(a);
 	if (ret)
 		return errmsg_set(err, ret, "cannot write sluice_cfg: %s", strerror(-ret));
+	ret = violation_watch_init(&a->vw, a->dp.violations_fd, a->dp.names_fd);
+	if (ret)
+		return errmsg_set(err, ret, "cannot read violations: %s", strerror(-ret));
 	ret = apply(a, &a->cfg, &a->pol, err);
 	if (ret)
 		return ret;
@@ -430,6 +435,7 @@ static int run(struct agent *a)
 				if (read(tfd, &ticks, sizeof(ticks)) < 0)
 					continue;
 				heartbeat(a);
+				violation_watch_poll(&a->vw);
 				proxy_run_once(a->proxy);
 			} else if (fd == sfd) {
 				struct signalfd_siginfo si;
@@ -465,6 +471,7 @@ static void cleanup(struct agent *a, bool keep_pinned)
 		proxy_free(a->proxy);
 	if (a->dp.skel)
 		datapath_close(&a->dp, keep_pinned);
+	violation_watch_free(&a->vw);
 	workloads_free(&a->wls);
 	policy_free(&a->pol);
 	config_free(&a->cfg);
