@@ -3,6 +3,10 @@
 
 .DELETE_ON_ERROR:
 .SUFFIXES:
+# Keep the BPF objects: vmtest ships them and `bpftool prog loadall` wants them.
+.SECONDARY:
+
+VERSION := 0.1.0
 
 # SAN=1 builds everything under ASan+UBSan into build/san.
 ifeq ($(SAN),1)
@@ -21,7 +25,7 @@ VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
-	  -D_GNU_SOURCE -Iinclude -Iagent -I$(BUILD) -MMD -MP $(SANFLAGS)
+	  -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -Iinclude -Iagent -I$(BUILD) -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
 LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lcrypto -lssl
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \

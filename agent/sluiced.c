@@ -32,8 +32,6 @@
 #include "violations.h"
 #include "workloads.h"
 
-#define SLUICE_VERSION "0.1.0"
-
 struct agent {
 	struct config cfg;
 	struct policy pol;

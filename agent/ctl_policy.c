@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* sluicectl policy: the compiled L4 policy in the maps, and file checks. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "policy.h"
+
+struct policy_row {
+	__u32 slot;
+	__u32 identity;
+	int family;
+	__u8 proto;
+	__u16 port;			/* network order, 0 = any */
+	__u32 addr[4];
+	int prefixlen;			/* of the destination CIDR */
+	struct sluice_policy_value v;
+	char workload[SLUICE_NAME_LEN];
+	char service[SLUICE_NAME_LEN];
+};
+
+/* Reads like the file: per workload, in rule order. */
+static int row_cmp(const void *a, const void *b)
+{
+	const struct policy_row *x = a, *y = b;
+
+	return cmp_u64(x->slot, y->slot) ?: cmp_u64(x->identity, y->identity) ?:
+	       cmp_u64(x->v.rule, y->v.rule) ?: cmp_u64(x->family, y->family) ?:
+	       cmp_u64(x->proto, y->proto) ?: memcmp(x->addr, y->addr, sizeof(x->addr)) ?:
+	       cmp_u64(x->prefixlen, y->prefixlen) ?: cmp_u64(ntohs(x->port), ntohs(y->port));
+}
+
+/* The v4 and v6 keys share every field before the address. */
+_Static_assert(offsetof(struct sluice_policy_key4, addr) ==
+		       offsetof(struct sluice_policy_key6, addr),
+	       "policy keys diverge before the address");
+
+/* ctx: the slot to keep, or -1 for both. */
+static bool policy_fill(const struct map_snap *s, size_t i, void *row, void *ctx)
+{
+	const struct sluice_policy_key4 *k = snap_key(s, i);
+	size_t addr_len = s->def->key_size - offsetof(struct sluice_policy_key4, addr);
+	int slot = *(int *)ctx, prefixlen = (int)k->prefixlen - SLUICE_POLICY_FIXED_BITS;
+	struct policy_row *r = row;
+
+	if (slot >= 0 && k->slot != slot)
+		return false;
+	r->family = addr_len == sizeof(r->addr) ? AF_INET6 : AF_INET;
+	r->slot = k->slot;
+	r->identity = k->identity;
+	r->proto = k->proto;
+	r->port = k->port;
+	memcpy(r->addr, &k->addr, addr_len);
+	r->prefixlen = prefixlen < 0 ? 0 : prefixlen;
+	r->v = *(const struct sluice_policy_value *)snap_value(s, i, 0);
+	ctl_name(SLUICE_NAME_IDENTITY, r->identity, r->workload, sizeof(r->workload));
+	ctl_name(SLUICE_NAME_SERVICE, r->v.service, r->service, sizeof(r->service));
+	return true;
+}
+
+static char *fmt_cidr(const struct policy_row *r, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	snprintf(buf, len, "%s/%d", fmt_addr(r->family, r->addr, a, sizeof(a)), r->prefixlen);
+	return buf;
+}
+
+static json_t *entry_json(const struct policy_row *r)
+{
+	char cidr[64];
+
+	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:o}", "identity",
+			 json_u64(r->identity), "workload",
+			 json_name(SLUICE_NAME_IDENTITY, r->identity), "family",
+			 family_name(r->family), "proto", proto_name(r->proto), "cidr",
+			 fmt_cidr(r, cidr, sizeof(cidr)), "port", ntohs(r->port), "action",
+			 policy_action_name(r->v.action), "service_id", json_u64(r->v.service),
+			 "service", json_name(SLUICE_NAME_SERVICE, r->v.service), "rule",
+			 json_u64(r->v.rule));
+}
+
+static json_t *slot_json(const struct sluice_config *c, int slot, const struct policy_row *rows,
+			 size_t n)
+{
+	json_t *entries = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].slot == (__u32)slot)
+			json_array_append_new(entries, entry_json(&rows[i]));
+	return json_pack("{s:i, s:b, s:b, s:o, s:s, s:o}", "slot", slot, "active",
+			 (int)(c->active_slot & 1) == slot, "loaded", c->slot_loaded[slot] != 0,
+			 "generation", json_u64(c->slot_generation[slot]), "default",
+			 policy_action_name(c->slot_default[slot]), "entries", entries);
+}
+
+static int slot_plain(const struct sluice_config *c, int slot, const struct policy_row *rows,
+		      size_t n)
+{
+	static const struct table_col cols[] = {
+		{ "WORKLOAD", false }, { "PROTO", false },   { "DESTINATION", false },
+		{ "PORT", true },      { "ACTION", false },  { "SERVICE", false },
+		{ "RULE", true },
+	};
+	char cidr[64], port[8], rule[12];
+	size_t count = 0;
+	struct table t;
+	int ret = 0;
+
+	table_init(&t, cols, ARRAY_SIZE(cols));
+	for (size_t i = 0; i < n && !ret; i++) {
+		const struct policy_row *r = &rows[i];
+
+		if (r->slot != (__u32)slot)
+			continue;
+		count++;
+		if (r->port == SLUICE_PORT_ANY)
+			snprintf(port, sizeof(port), "any");
+		else
+			snprintf(port, sizeof(port), "%u", ntohs(r->port));
+		snprintf(rule, sizeof(rule), "%u", r->v.rule);
+		ret = table_add(&t, r->workload, proto_name(r->proto),
+				fmt_cidr(r, cidr, sizeof(cidr)), port,
+				policy_action_name(r->v.action), r->service, rule);
+	}
+	if (!ret) {
+		printf("slot %d%s: ", slot, (int)(c->active_slot & 1) == slot ? " (active)" : "");
+		if (c->slot_loaded[slot])
+			printf("generation %u, default %s, %zu entr%s\n", c->slot_generation[slot],
+			       policy_action_name(c->slot_default[slot]), count,
+			       count == 1 ? "y" : "ies");
+		else
+			printf("empty\n");
+		if (count)
+			table_print(&t);
+	}
+	table_free(&t);
+	return ret;
+}
+
+static int parse_slot(const char *s, int *slot)
+{
+	if (strcmp(s, "0") && strcmp(s, "1"))
+		return errmsg_set(&ctl_err, -EINVAL, "slot is 0 or 1, not '%s'", s);
+	*slot = s[0] - '0';
+	return 0;
+}
+
+static int policy_show(int argc, char **argv)
+{
+	struct sluice_config cfg;
+	struct policy_row *rows = NULL;
+	int slot = -1, filter, ret;
+	bool all = false;
+	size_t n = 0;
+
+	while (argc) {
+		if (!strcmp(*argv, "--all")) {
+			all = true;
+			NEXT_ARG();
+		} else if (!strcmp(*argv, "--slot")) {
+			NEXT_ARG();
+			ret = REQ_ARGS(1);
+			if (!ret)
+				ret = parse_slot(*argv, &slot);
+			if (ret)
+				return ret;
+			NEXT_ARG();
+		} else {
+			return BAD_ARG();
+		}
+	}
+	if (all && slot >= 0)
+		return errmsg_set(&ctl_err, -EINVAL, "--slot and --all exclude each other");
+
+	ret = sluice_cfg_read(&cfg);
+	if (ret)
+		return ret;
+	if (slot < 0 && !all)
+		slot = cfg.active_slot & 1;
+	filter = all ? -1 : slot;
+	ret = map_rows("policy4", sizeof(*rows), policy_fill, &filter, row_cmp, (void **)&rows,
+		       &n);
+	if (!ret)
+		ret = map_rows("policy6", sizeof(*rows), policy_fill, &filter, row_cmp,
+			       (void **)&rows, &n);
+	if (ret)
+		goto out;
+
+	if (json_output && !all) {
+		ret = print_json(slot_json(&cfg, slot, rows, n));
+	} else if (json_output) {
+		json_t *arr = json_array();
+
+		for (int i = 0; i < SLUICE_SLOTS; i++)
+			json_array_append_new(arr, slot_json(&cfg, i, rows, n));
+		ret = print_json(arr);
+	} else {
+		for (int i = 0; i < SLUICE_SLOTS && !ret; i++) {
+			if (!all && i != slot)
+				continue;
+			if (all && i)
+				printf("\n");
+			ret = slot_plain(&cfg, i, rows, n);
+		}
+	}
+out:
+	free(rows);
+	return ret;
+}
+
+static int policy_check(int argc, char **argv)
+{
+	struct policy pol = {};
+	struct config cfg = {};
+	struct errmsg err = {};
+	const char *file, *config = NULL;
+	int ret;
+
+	ret = REQ_ARGS(1);
+	if (ret)
+		return ret;
+	file = *argv;
+	NEXT_ARG();
+	while (argc) {
+		if (strcmp(*argv, "-c") && strcmp(*argv, "--config"))
+			return BAD_ARG();
+		NEXT_ARG();
+		ret = REQ_ARGS(1);
+		if (ret)
+			return ret;
+		config = *argv;
+		NEXT_ARG();
+	}
+
+	ret = policy_load(file, &pol, &err);
+	if (ret)
+		return errmsg_set(&ctl_err, ret, "%s", err.msg);
+	if (config) {
+		ret = config_load(config, &cfg, &err);
+		if (!ret) {
+			ret = policy_check_config(&pol, &cfg, &err);
+			config_free(&cfg);
+		}
+		if (ret) {
+			policy_free(&pol);
+			return errmsg_set(&ctl_err, ret, "%s", err.msg);
+		}
+	}
+	if (json_output)
+		ret = print_json(json_pack("{s:s, s:o, s:b, s:i, s:i, s:i}", "file", file, "config",
+					   config ? json_string(config) : json_null(), "ok", 1,
+					   "services", pol.nr_services, "roles", pol.nr_roles,
+					   "rules", pol.nr_rules));
+	else
+		printf("%s: ok (%d services, %d rules)\n", file, pol.nr_services, pol.nr_rules);
+	policy_free(&pol);
+	return ret;
+}
+
+static int policy_help(int argc, char **argv)
+{
+	return print_help(
+		"Usage: %1$s policy { show | list } [--slot SLOT | --all]\n"
+		"       %1$s policy check FILE [-c|--config CONFIG]\n"
+		"       %1$s policy help\n"
+		"\n"
+		"       SLOT := { 0 | 1 }\n"
+		"\n"
+		"show: the compiled L4 policy in policy4/policy6, by default of the active\n"
+		"slot: generation, default action, then one line per entry: workload,\n"
+		"protocol, destination CIDR, port (any), action (deny, allow: direct,\n"
+		"redirect: through the agent), service and rule number (1-based, in file\n"
+		"order). --slot shows one slot, --all both: the inactive slot holds the\n"
+		"previous generation, the rollback target.\n"
+		"\n"
+		"check: validates a policy file the way sluiced would load it, without\n"
+		"touching the datapath; with -c also against an agent config (workload\n"
+		"roles, trust domain). Prints 'FILE: ok (N services, N rules)' or the first\n"
+		"error as FILE:LINE: reason, and exits 1.\n",
+		bin_name);
+}
+
+static const struct cmd cmds[] = {
+	{ "show", policy_show },
+	{ "list", policy_show },
+	{ "check", policy_check },
+	{ "help", policy_help },
+	{ 0 }
+};
+
+int do_policy(int argc, char **argv)
+{
+	return cmd_select(cmds, argc, argv, "policy");
+}
