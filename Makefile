@@ -8,12 +8,14 @@
 
 VERSION := 0.1.0
 
-# SAN=1 builds everything under ASan+UBSan into build/san.
+# BUILD is the output directory; SAN=1 builds everything under ASan+UBSan
+# into $(BUILD)/san, so sanitized and plain objects never mix.
+BUILD ?= build
 ifeq ($(SAN),1)
-BUILD ?= build/san
+OUT := $(BUILD)/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 else
-BUILD ?= build
+OUT := $(BUILD)
 SANFLAGS :=
 endif
 
@@ -25,11 +27,11 @@ VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
-	  -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -Iinclude -Iagent -I$(BUILD) -MMD -MP $(SANFLAGS)
+	  -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -Iinclude -Iagent -I$(OUT) -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
 LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lcrypto -lssl
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	      -Iinclude -Ibpf -I$(BUILD) -MMD -MP
+	      -Iinclude -Ibpf -I$(OUT) -MMD -MP
 
 ifeq ($(V),1)
 Q :=
@@ -40,29 +42,29 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
-BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
-SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 
 # agent/sluiced.c is the agent's main, agent/sluicectl.c and agent/ctl_*.c the
 # CLI; every other agent/*.c is a module both link from libsluice.a.
 AGENT_MAIN := agent/sluiced.c
 CTL_SRCS := agent/sluicectl.c $(wildcard agent/ctl_*.c)
 LIB_SRCS := $(filter-out $(AGENT_MAIN) $(CTL_SRCS),$(wildcard agent/*.c))
-LIB_OBJS := $(patsubst agent/%.c,$(BUILD)/agent/%.o,$(LIB_SRCS))
-LIB := $(BUILD)/libsluice.a
+LIB_OBJS := $(patsubst agent/%.c,$(OUT)/agent/%.o,$(LIB_SRCS))
+LIB := $(OUT)/libsluice.a
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 INTEG_SRCS := $(wildcard tests/integ/*.c)
-INTEG_OBJS := $(patsubst tests/integ/%.c,$(BUILD)/tests/integ/%.o,$(INTEG_SRCS))
-INTEG_BIN := $(BUILD)/tests/integ_progs
+INTEG_OBJS := $(patsubst tests/integ/%.c,$(OUT)/tests/integ/%.o,$(INTEG_SRCS))
+INTEG_BIN := $(OUT)/tests/integ_progs
 
-.PHONY: all deps test check test-unit test-integ test-san bench demo vmtest clean help format
+.PHONY: FORCE all deps test check test-unit test-integ test-san bench demo vmtest clean help format
 
-all: $(BUILD)/sluiced $(BUILD)/sluicectl
+all: $(OUT)/sluiced $(OUT)/sluicectl
 
 help:
-	@echo 'make            build sluiced and sluicectl into $(BUILD)/ (V=1: full commands)'
+	@echo 'make            build sluiced and sluicectl into $(OUT)/ (V=1: full commands)'
 	@echo 'make deps       install the Debian packages the build, tests and demo need'
 	@echo 'make check      what CI runs: deps, build, unit tests (plain and ASan+UBSan),'
 	@echo '                root integration tests, VM tests; ends with "N passed, N failed"'
@@ -75,24 +77,24 @@ help:
 deps:
 	$(Q)scripts/deps.sh
 
-$(BUILD) $(BUILD)/agent $(BUILD)/tests $(BUILD)/tests/integ:
+$(OUT) $(OUT)/agent $(OUT)/tests $(OUT)/tests/integ:
 	$(Q)mkdir -p $@
 
 # Compare-then-replace: an unchanged kernel must not rebuild everything.
-$(BUILD)/vmlinux.h: | $(BUILD)
+$(OUT)/vmlinux.h: FORCE | $(OUT)
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp
 	$(Q)cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h | $(BUILD)
+$(OUT)/%.bpf.o: bpf/%.bpf.c $(OUT)/vmlinux.h | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+$(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
-$(BUILD)/agent/%.o: agent/%.c $(SKELS) | $(BUILD)/agent
+$(OUT)/agent/%.o: agent/%.c $(SKELS) | $(OUT)/agent
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -100,19 +102,19 @@ $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@; ar rcs $@ $^
 
-$(BUILD)/sluiced: $(BUILD)/agent/sluiced.o $(LIB)
+$(OUT)/sluiced: $(OUT)/agent/sluiced.o $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/sluicectl: $(patsubst agent/%.c,$(BUILD)/agent/%.o,$(CTL_SRCS)) $(LIB)
+$(OUT)/sluicectl: $(patsubst agent/%.c,$(OUT)/agent/%.o,$(CTL_SRCS)) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB) | $(BUILD)/tests
+$(OUT)/tests/test_%: tests/unit/test_%.c $(LIB) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
-$(BUILD)/tests/integ/%.o: tests/integ/%.c $(SKELS) | $(BUILD)/tests/integ
+$(OUT)/tests/integ/%.o: tests/integ/%.c $(SKELS) | $(OUT)/tests/integ
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests -c $< -o $@
 
@@ -123,13 +125,13 @@ $(INTEG_BIN): $(INTEG_OBJS) $(LIB)
 build-tests: $(UNIT_BINS) $(INTEG_BIN)
 
 test-unit: $(UNIT_BINS)
-	$(Q)tests/run_unit.sh $(BUILD)/tests
+	$(Q)tests/run_unit.sh $(OUT)/tests
 
 test-san:
 	$(Q)$(MAKE) --no-print-directory SAN=1 test-unit
 
 test-integ: all $(INTEG_BIN)
-	$(Q)$(INTEG_BIN) -b $(BUILD)
+	$(Q)$(INTEG_BIN) -b $(OUT)
 
 check:
 	$(Q)tests/check.sh
@@ -137,13 +139,13 @@ check:
 test: check
 
 demo: deps all
-	$(Q)scripts/demo.sh $(BUILD)
+	$(Q)scripts/demo.sh $(OUT)
 
 bench: deps all
-	$(Q)scripts/bench.sh $(BUILD)
+	$(Q)scripts/bench.sh $(OUT)
 
 vmtest: all $(INTEG_BIN)
-	$(Q)vmtest/run.sh $(BUILD)
+	$(Q)vmtest/run.sh $(OUT)
 
 format:
 	$(Q)clang-format -i $(wildcard agent/*.c agent/*.h bpf/*.c bpf/lib/*.h include/sluice/*.h tests/*/*.c tests/*.h)
@@ -152,4 +154,6 @@ clean:
 	$(call msg,CLEAN,build)
 	$(Q)rm -rf build
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/agent/*.d $(BUILD)/tests/*.d $(BUILD)/tests/integ/*.d)
+FORCE:
+
+-include $(wildcard $(OUT)/*.d $(OUT)/agent/*.d $(OUT)/tests/*.d $(OUT)/tests/integ/*.d)

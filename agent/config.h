@@ -106,5 +106,6 @@ struct spiffe_id {
 /* Parses `spiffe://<trust_domain>/<kind>/<name>` (shorter than
  * CONFIG_NAME_MAX); on -EINVAL *why says what is wrong. */
 int spiffe_id_parse(const char *s, struct spiffe_id *out, const char **why);
+bool spiffe_id_in_domain(const struct spiffe_id *sid, const char *trust_domain);
 
 #endif

@@ -22,6 +22,10 @@
  *       to: [warehouse]            # service name or list of names
  *       action: allow              # allow | deny
  *
+ * Role and rule names are 1-63 characters of [a-z0-9_-], unique. Lists of
+ * names, addresses or ports also accept a single scalar. Unknown keys and
+ * duplicate keys are errors.
+ *
  * Precedence, evaluated per connect(): (1) a rule naming the destination
  * port beats one for any port; (2) the longest destination prefix wins;
  * (3) at equal port and prefix, the most specific source wins: workload,
@@ -41,6 +45,13 @@
 
 #define POLICY_MAX_SERVICES 1024
 #define POLICY_MAX_RULES 4096
+#define POLICY_MAX_ROLES 1024
+#define POLICY_MAX_CLAIMS 64		/* per role */
+#define POLICY_MAX_ADDRS 256		/* per service */
+#define POLICY_MAX_PORTS 256		/* per service */
+/* One generation may use half of a policy map: the other slot stays loaded
+ * while the inactive one is rewritten. */
+#define POLICY_MAX_ENTRIES (SLUICE_MAX_POLICY / SLUICE_SLOTS)
 
 struct policy_cidr {
 	int family;			/* AF_INET / AF_INET6 */
@@ -130,7 +141,10 @@ struct policy_entry {
  * Compiles pol for the given identities into slot. service_ids[i] is the
  * numeric id of pol->services[i] (see names.h). Allocates *entries (free
  * with free()). Identities no rule mentions get no entries: they fall to
- * the default action. Returns 0 or a negative errno.
+ * the default action. Entries are sorted by family, identity, proto, port,
+ * address, prefix length, so equal inputs give equal output. More than
+ * POLICY_MAX_ENTRIES entries of one family is -E2BIG. Returns 0 or a
+ * negative errno.
  */
 int policy_compile(const struct policy *pol, const struct policy_identity *ids, int nr_ids,
 		   const uint32_t *service_ids, uint8_t slot, struct policy_entry **entries,

@@ -1,0 +1,654 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sluice/maps.h>
+
+#include "config.h"
+#include "log.h"
+#include "yamlx.h"
+
+#define DEFAULT_OUTBOUND_PORT 15001
+#define DEFAULT_RUN_DIR "/run/sluice"
+#define DEFAULT_HEARTBEAT_MS 3000
+#define DEFAULT_IDLE_MS 300000
+/* The agent refreshes its heartbeat every second: a timeout that short
+ * would declare a healthy agent dead between two beats. */
+#define HEARTBEAT_INTERVAL_MS 1000
+#define SPIFFE_SCHEME "spiffe://"
+#define SPIFFE_FORMAT "expected spiffe://<trust-domain>/<kind>/<name>"
+
+static const char *const kind_names[] = {
+	[WL_KIND_JOB] = "job",
+	[WL_KIND_NOTEBOOK] = "notebook",
+	[WL_KIND_CLUSTER] = "cluster",
+	[WL_KIND_SERVICE] = "service",
+};
+
+static enum workload_kind kind_parse_n(const char *s, size_t len)
+{
+	for (int k = WL_KIND_JOB; k <= WL_KIND_SERVICE; k++) {
+		if (strlen(kind_names[k]) == len && !strncmp(s, kind_names[k], len))
+			return k;
+	}
+	return 0;
+}
+
+enum workload_kind workload_kind_parse(const char *s)
+{
+	return kind_parse_n(s, strlen(s));
+}
+
+const char *workload_kind_name(enum workload_kind kind)
+{
+	if (kind < WL_KIND_JOB || kind > WL_KIND_SERVICE)
+		return "unknown";
+	return kind_names[kind];
+}
+
+int parse_port(const char *s, uint16_t *out)
+{
+	unsigned int v = 0;
+	const char *p;
+
+	for (p = s; *p >= '0' && *p <= '9' && p - s < 5; p++)
+		v = v * 10 + (*p - '0');
+	if (p == s || *p || v > 65535)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int parse_sockaddr(const char *s, struct sockaddr_storage *out)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+	struct sockaddr_in *sin = (struct sockaddr_in *)out;
+	char host[INET6_ADDRSTRLEN];
+	const char *end, *port;
+	bool v6 = s[0] == '[';
+	size_t len;
+	uint16_t p;
+
+	if (v6) {
+		s++;
+		end = strchr(s, ']');
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		port = end + 2;
+	} else {
+		/* An unbracketed IPv6 address has more than one colon. */
+		end = strchr(s, ':');
+		if (!end || strchr(end + 1, ':'))
+			return -EINVAL;
+		port = end + 1;
+	}
+	len = end - s;
+	if (len >= sizeof(host) || parse_port(port, &p))
+		return -EINVAL;
+	memcpy(host, s, len);
+	host[len] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (v6) {
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return -EINVAL;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(p);
+	} else {
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return -EINVAL;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(p);
+	}
+	return 0;
+}
+
+int parse_duration_ms(const char *s, unsigned int *out)
+{
+	static const struct {
+		const char *suffix;
+		unsigned long long ms;
+	} units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60 * 1000 }, { "h", 3600 * 1000 }, { "", 1000 },
+	};
+	unsigned long long v = 0;
+	const char *p;
+
+	for (p = s; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (*p - '0');
+		if (v > UINT_MAX)
+			return -ERANGE;
+	}
+	if (p == s)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].suffix))
+			continue;
+		v *= units[i].ms;
+		if (v > UINT_MAX)
+			return -ERANGE;
+		*out = v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static bool lower_or_digit(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+bool name_valid(const char *s, const char *extra)
+{
+	size_t len = strlen(s);
+
+	if (!len || len > 63)
+		return false;
+	for (; *s; s++) {
+		if (!lower_or_digit(*s) && !strchr(extra, *s))
+			return false;
+	}
+	return true;
+}
+
+/* A lowercase DNS name: labels of 1-63 [a-z0-9-], no hyphen at either end. */
+static bool trust_domain_valid(const char *s, size_t len)
+{
+	size_t label = 0;
+
+	if (!len || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '.') {
+			if (!label || s[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!lower_or_digit(s[i]) && (s[i] != '-' || !label))
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label && s[len - 1] != '-';
+}
+
+static bool spiffe_name_char(char c)
+{
+	return lower_or_digit(c) || (c >= 'A' && c <= 'Z') || c == '.' || c == '-' || c == '_';
+}
+
+int spiffe_id_parse(const char *s, struct spiffe_id *out, const char **why)
+{
+	const char *td, *kind, *name, *slash;
+
+	*why = SPIFFE_FORMAT;
+	if (strlen(s) >= CONFIG_NAME_MAX) {
+		*why = "longer than 127 characters";
+		return -EINVAL;
+	}
+	if (strncmp(s, SPIFFE_SCHEME, strlen(SPIFFE_SCHEME)))
+		return -EINVAL;
+	td = s + strlen(SPIFFE_SCHEME);
+	slash = strchr(td, '/');
+	if (!slash)
+		return -EINVAL;
+	if (!trust_domain_valid(td, slash - td)) {
+		*why = "bad trust domain";
+		return -EINVAL;
+	}
+	kind = slash + 1;
+	slash = strchr(kind, '/');
+	if (!slash)
+		return -EINVAL;
+	out->kind = kind_parse_n(kind, slash - kind);
+	if (!out->kind) {
+		*why = "kind must be job, notebook, cluster or service";
+		return -EINVAL;
+	}
+	name = slash + 1;
+	if (!*name || strchr(name, '/'))
+		return -EINVAL;
+	if (!strcmp(name, ".") || !strcmp(name, "..")) {
+		*why = "name cannot be \".\" or \"..\"";
+		return -EINVAL;
+	}
+	for (const char *p = name; *p; p++) {
+		if (!spiffe_name_char(*p)) {
+			*why = "name may only use A-Z, a-z, 0-9, '.', '-' and '_'";
+			return -EINVAL;
+		}
+	}
+	out->trust_domain = td;
+	out->trust_domain_len = kind - 1 - td;
+	return 0;
+}
+
+bool spiffe_id_in_domain(const struct spiffe_id *sid, const char *trust_domain)
+{
+	return (size_t)sid->trust_domain_len == strlen(trust_domain) &&
+	       !strncmp(sid->trust_domain, trust_domain, sid->trust_domain_len);
+}
+
+/* Segments are non-empty and never "." or "..", so a path cannot leave the
+ * subtree it is relative to. */
+static bool cgroup_path_valid(const char *s, bool abs_ok)
+{
+	const char *seg = s, *end;
+	size_t len;
+
+	if (*seg == '/') {
+		if (!abs_ok)
+			return false;
+		seg++;
+	}
+	for (;;) {
+		end = strchrnul(seg, '/');
+		len = end - seg;
+		if (!len || len > NAME_MAX || (len == 1 && seg[0] == '.') ||
+		    (len == 2 && !strncmp(seg, "..", 2)))
+			return false;
+		if (!*end)
+			return true;
+		seg = end + 1;
+	}
+}
+
+static int parse_cgroup_path(const struct yamlx *y, const struct yamlx_val *v, bool abs_ok,
+			     char **out, struct errmsg *err)
+{
+	int ret;
+
+	ret = yamlx_strdup(y, v, out, err);
+	if (ret)
+		return ret;
+	if (!cgroup_path_valid(*out, abs_ok))
+		return yamlx_error(y, v->node, err,
+				   "bad cgroup path \"%s\" for %s: expected a %s%s", *out,
+				   v->what, abs_ok ? "" : "relative ",
+				   "path without empty, \".\" or \"..\" segments");
+	return 0;
+}
+
+static int parse_abs_path(const struct yamlx *y, const struct yamlx_val *v, char **out,
+			  struct errmsg *err)
+{
+	int ret;
+
+	ret = yamlx_strdup(y, v, out, err);
+	if (ret)
+		return ret;
+	if ((*out)[0] != '/')
+		return yamlx_error(y, v->node, err, "bad path \"%s\" for %s: must be absolute",
+				   *out, v->what);
+	return 0;
+}
+
+static int parse_duration(const struct yamlx *y, const struct yamlx_val *v, unsigned int *out,
+			  struct errmsg *err)
+{
+	const char *s;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	ret = parse_duration_ms(s, out);
+	if (ret == -ERANGE)
+		return yamlx_error(y, v->node, err, "duration \"%s\" for %s is too long", s,
+				   v->what);
+	if (ret)
+		return yamlx_error(y, v->node, err, "bad duration \"%s\" for %s: %s", s, v->what,
+				   "expected a number with ms, s, m or h");
+	return 0;
+}
+
+static int parse_listen_addr(const struct yamlx *y, const struct yamlx_val *v, const char *name,
+			     int family, struct sockaddr_storage *ss, struct errmsg *err)
+{
+	const char *want = family == AF_INET ? "an IPv4 address (IPv6 goes in listen.outbound6)"
+					     : "an IPv6 address in brackets";
+	const char *s;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	if (parse_sockaddr(s, ss))
+		return yamlx_error(y, v->node, err,
+				   "bad address \"%s\" for %s: expected IP:PORT or [IPv6]:PORT", s,
+				   name);
+	if (ss->ss_family != family)
+		return yamlx_error(y, v->node, err, "bad address \"%s\" for %s: expected %s", s,
+				   name, want);
+	/* Both families share sluice_config.outbound_port. */
+	if (!((struct sockaddr_in *)ss)->sin_port)
+		return yamlx_error(y, v->node, err,
+				   "bad address \"%s\" for %s: port must be 1-65535", s, name);
+	return 0;
+}
+
+static int parse_listen(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+			struct errmsg *err)
+{
+	enum { L_OUTBOUND, L_OUTBOUND6, NR_L };
+	struct yamlx_field f[NR_L] = {
+		[L_OUTBOUND] = { .key = "outbound" },
+		[L_OUTBOUND6] = { .key = "outbound6" },
+	};
+	struct sockaddr_storage ss;
+	int ret;
+
+	cfg->outbound4.sin_family = AF_INET;
+	cfg->outbound4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cfg->outbound4.sin_port = htons(DEFAULT_OUTBOUND_PORT);
+	if (!v->node)
+		goto default6;
+	ret = yamlx_fields(y, v, f, NR_L, err);
+	if (ret)
+		return ret;
+	if (f[L_OUTBOUND].v.node) {
+		ret = parse_listen_addr(y, &f[L_OUTBOUND].v, "listen.outbound", AF_INET, &ss, err);
+		if (ret)
+			return ret;
+		memcpy(&cfg->outbound4, &ss, sizeof(cfg->outbound4));
+	}
+	if (f[L_OUTBOUND6].v.node) {
+		ret = parse_listen_addr(y, &f[L_OUTBOUND6].v, "listen.outbound6", AF_INET6, &ss,
+					err);
+		if (ret)
+			return ret;
+		memcpy(&cfg->outbound6, &ss, sizeof(cfg->outbound6));
+		if (cfg->outbound6.sin6_port != cfg->outbound4.sin_port)
+			return yamlx_error(y, f[L_OUTBOUND6].v.node, err,
+					   "listen.outbound6 port %u must equal listen.outbound "
+					   "port %u",
+					   ntohs(cfg->outbound6.sin6_port),
+					   ntohs(cfg->outbound4.sin_port));
+		return 0;
+	}
+default6:
+	cfg->outbound6.sin6_family = AF_INET6;
+	cfg->outbound6.sin6_addr = in6addr_loopback;
+	cfg->outbound6.sin6_port = cfg->outbound4.sin_port;
+	return 0;
+}
+
+static int parse_roles(struct yamlx *y, const struct yamlx_field *f, struct workload_cfg *w,
+		       struct errmsg *err)
+{
+	const struct yamlx_val *v = &f->v;
+	struct yamlx_list l;
+	struct yamlx_val item;
+	char **role;
+	int ret, i;
+
+	w->roles_line = yamlx_line(f->key_node);
+	ret = yamlx_list(y, v, true, CONFIG_MAX_ROLES, &l, err);
+	if (ret)
+		return ret;
+	for (i = 0; i < l.nr; i++) {
+		yamlx_list_get(y, &l, i, &item);
+		/* Counted first so that config_free() releases it on error. */
+		role = &w->roles[w->nr_roles++];
+		ret = yamlx_name(y, &item, "role", "-_", role, err);
+		if (ret)
+			return ret;
+		for (char **prev = w->roles; prev < role; prev++) {
+			if (!strcmp(*prev, *role))
+				return yamlx_error(y, item.node, err, "duplicate role \"%s\"",
+						   *role);
+		}
+	}
+	return 0;
+}
+
+/* Parses one workload; the ones before it in cfg->workloads are complete
+ * and checked for duplicates. */
+static int parse_workload(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctx,
+			  struct errmsg *err)
+{
+	struct workload_cfg *w = elem;
+	struct config *cfg = ctx;
+	enum { W_CGROUP, W_ID, W_ROLES, NR_W };
+	struct yamlx_field f[NR_W] = {
+		[W_CGROUP] = { .key = "cgroup", .required = true },
+		[W_ID] = { .key = "id", .required = true },
+		[W_ROLES] = { .key = "roles" },
+	};
+	struct spiffe_id sid;
+	const struct workload_cfg *prev;
+	const char *why;
+	int ret;
+
+	w->line = w->roles_line = yamlx_line(v->node);
+	ret = yamlx_fields(y, v, f, NR_W, err);
+	if (ret)
+		return ret;
+	ret = parse_cgroup_path(y, &f[W_CGROUP].v, false, &w->cgroup, err);
+	if (ret)
+		return ret;
+	ret = yamlx_strdup(y, &f[W_ID].v, &w->id, err);
+	if (ret)
+		return ret;
+	if (spiffe_id_parse(w->id, &sid, &why))
+		return yamlx_error(y, f[W_ID].v.node, err, "bad SPIFFE ID \"%s\": %s", w->id, why);
+	if (!spiffe_id_in_domain(&sid, cfg->trust_domain))
+		return yamlx_error(y, f[W_ID].v.node, err,
+				   "SPIFFE ID \"%s\" is not in trust domain \"%s\"", w->id,
+				   cfg->trust_domain);
+	w->kind = sid.kind;
+	for (prev = cfg->workloads; prev < w; prev++) {
+		if (!strcmp(prev->cgroup, w->cgroup))
+			return yamlx_error(y, f[W_CGROUP].v.node, err,
+					   "duplicate workload cgroup \"%s\" (first defined at "
+					   "line %d)",
+					   w->cgroup, prev->line);
+		if (!strcmp(prev->id, w->id))
+			return yamlx_error(y, f[W_ID].v.node, err,
+					   "duplicate workload ID \"%s\" (first defined at line "
+					   "%d)",
+					   w->id, prev->line);
+	}
+	if (f[W_ROLES].v.node)
+		return parse_roles(y, &f[W_ROLES], w, err);
+	return 0;
+}
+
+/* Relative to the config file's directory, so a config and its policy can
+ * move together. */
+static int resolve_policy(const struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+			  struct errmsg *err)
+{
+	const char *s, *slash;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	slash = strrchr(cfg->path, '/');
+	if (s[0] == '/' || !slash)
+		cfg->policy_path = strdup(s);
+	else if (asprintf(&cfg->policy_path, "%.*s/%s", (int)(slash - cfg->path), cfg->path, s) <
+		 0)
+		cfg->policy_path = NULL;
+	return cfg->policy_path ? 0 : yamlx_nomem(y, err);
+}
+
+static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
+{
+	enum {
+		C_NODE,
+		C_TRUST_DOMAIN,
+		C_CGROUP_ROOT,
+		C_AGENT_CGROUP,
+		C_LISTEN,
+		C_PIN_PATH,
+		C_RUN_DIR,
+		C_POLICY,
+		C_FAILURE_MODE,
+		C_HEARTBEAT,
+		C_IDLE,
+		C_LOG_LEVEL,
+		C_WORKLOADS,
+		NR_C
+	};
+	struct yamlx_field f[NR_C] = {
+		[C_NODE] = { .key = "node", .required = true },
+		[C_TRUST_DOMAIN] = { .key = "trust_domain", .required = true },
+		[C_CGROUP_ROOT] = { .key = "cgroup_root", .required = true },
+		[C_AGENT_CGROUP] = { .key = "agent_cgroup" },
+		[C_LISTEN] = { .key = "listen" },
+		[C_PIN_PATH] = { .key = "bpf_pin_path" },
+		[C_RUN_DIR] = { .key = "run_dir" },
+		[C_POLICY] = { .key = "policy", .required = true },
+		[C_FAILURE_MODE] = { .key = "failure_mode" },
+		[C_HEARTBEAT] = { .key = "heartbeat_timeout" },
+		[C_IDLE] = { .key = "idle_timeout" },
+		[C_LOG_LEVEL] = { .key = "log_level" },
+		[C_WORKLOADS] = { .key = "workloads" },
+	};
+	enum log_level level = LOG_INFO;
+	struct yamlx_val root;
+	const char *s;
+	int ret;
+
+	yamlx_root(y, &root);
+	ret = yamlx_fields(y, &root, f, NR_C, err);
+	if (ret)
+		return ret;
+
+	ret = yamlx_name(y, &f[C_NODE].v, "node", ".-", &cfg->node, err);
+	if (ret)
+		return ret;
+
+	ret = yamlx_strdup(y, &f[C_TRUST_DOMAIN].v, &cfg->trust_domain, err);
+	if (ret)
+		return ret;
+	if (!trust_domain_valid(cfg->trust_domain, strlen(cfg->trust_domain)))
+		return yamlx_error(y, f[C_TRUST_DOMAIN].v.node, err,
+				   "bad trust domain \"%s\": expected a lowercase DNS name such as "
+				   "acme.example",
+				   cfg->trust_domain);
+
+	ret = parse_cgroup_path(y, &f[C_CGROUP_ROOT].v, true, &cfg->cgroup_root, err);
+	if (ret)
+		return ret;
+	if (f[C_AGENT_CGROUP].v.node) {
+		ret = parse_cgroup_path(y, &f[C_AGENT_CGROUP].v, false, &cfg->agent_cgroup, err);
+		if (ret)
+			return ret;
+	}
+
+	ret = parse_listen(y, &f[C_LISTEN].v, cfg, err);
+	if (ret)
+		return ret;
+
+	if (f[C_PIN_PATH].v.node)
+		ret = parse_abs_path(y, &f[C_PIN_PATH].v, &cfg->pin_path, err);
+	else if (!(cfg->pin_path = strdup(SLUICE_PIN_PATH)))
+		ret = yamlx_nomem(y, err);
+	if (ret)
+		return ret;
+	if (f[C_RUN_DIR].v.node)
+		ret = parse_abs_path(y, &f[C_RUN_DIR].v, &cfg->run_dir, err);
+	else if (!(cfg->run_dir = strdup(DEFAULT_RUN_DIR)))
+		ret = yamlx_nomem(y, err);
+	if (ret)
+		return ret;
+
+	ret = resolve_policy(y, &f[C_POLICY].v, cfg, err);
+	if (ret)
+		return ret;
+
+	if (f[C_FAILURE_MODE].v.node) {
+		ret = yamlx_str(y, &f[C_FAILURE_MODE].v, &s, err);
+		if (ret)
+			return ret;
+		if (strcmp(s, "closed") && strcmp(s, "open"))
+			return yamlx_error(y, f[C_FAILURE_MODE].v.node, err,
+					   "unknown failure_mode \"%s\" (expected closed or open)",
+					   s);
+		cfg->fail_open = !strcmp(s, "open");
+	}
+
+	cfg->heartbeat_timeout_ms = DEFAULT_HEARTBEAT_MS;
+	if (f[C_HEARTBEAT].v.node) {
+		ret = parse_duration(y, &f[C_HEARTBEAT].v, &cfg->heartbeat_timeout_ms, err);
+		if (ret)
+			return ret;
+		if (cfg->heartbeat_timeout_ms <= HEARTBEAT_INTERVAL_MS)
+			return yamlx_error(y, f[C_HEARTBEAT].v.node, err,
+					   "heartbeat_timeout must be longer than the agent's "
+					   "heartbeat interval (%dms)",
+					   HEARTBEAT_INTERVAL_MS);
+	}
+	cfg->idle_timeout_ms = DEFAULT_IDLE_MS;
+	if (f[C_IDLE].v.node) {
+		ret = parse_duration(y, &f[C_IDLE].v, &cfg->idle_timeout_ms, err);
+		if (ret)
+			return ret;
+		if (!cfg->idle_timeout_ms)
+			return yamlx_error(y, f[C_IDLE].v.node, err,
+					   "idle_timeout must be more than 0");
+	}
+
+	if (f[C_LOG_LEVEL].v.node) {
+		ret = yamlx_str(y, &f[C_LOG_LEVEL].v, &s, err);
+		if (ret)
+			return ret;
+		if (log_level_parse(s, &level))
+			return yamlx_error(y, f[C_LOG_LEVEL].v.node, err,
+					   "unknown log_level \"%s\" (expected %s)", s,
+					   "error, warn, info or debug");
+	}
+	cfg->log_level = level;
+
+	if (f[C_WORKLOADS].v.node)
+		return yamlx_array(y, &f[C_WORKLOADS].v, SLUICE_MAX_WORKLOADS,
+				   sizeof(*cfg->workloads), (void **)&cfg->workloads,
+				   &cfg->nr_workloads, parse_workload, cfg, err);
+	return 0;
+}
+
+int config_load(const char *path, struct config *cfg, struct errmsg *err)
+{
+	struct yamlx y;
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	ret = yamlx_load(&y, path, err);
+	if (ret)
+		return ret;
+	cfg->path = strdup(path);
+	ret = cfg->path ? parse_config(&y, cfg, err) : yamlx_nomem(&y, err);
+	yamlx_free(&y);
+	if (ret)
+		config_free(cfg);
+	return ret;
+}
+
+void config_free(struct config *cfg)
+{
+	struct workload_cfg *w;
+
+	for (w = cfg->workloads; w < cfg->workloads + cfg->nr_workloads; w++) {
+		free(w->cgroup);
+		free(w->id);
+		for (int i = 0; i < w->nr_roles; i++)
+			free(w->roles[i]);
+	}
+	free(cfg->workloads);
+	free(cfg->path);
+	free(cfg->node);
+	free(cfg->trust_domain);
+	free(cfg->cgroup_root);
+	free(cfg->agent_cgroup);
+	free(cfg->pin_path);
+	free(cfg->run_dir);
+	free(cfg->policy_path);
+	memset(cfg, 0, sizeof(*cfg));
+}

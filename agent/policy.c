@@ -1,0 +1,853 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+#include "yamlx.h"
+
+#define CMP(a, b) (((a) > (b)) - ((a) < (b)))
+
+/* Source specificity of a rule, for precedence step (3). */
+enum {
+	SPEC_NONE = 0,
+	SPEC_ANY,
+	SPEC_GROUP,			/* role or kind */
+	SPEC_WORKLOAD,
+};
+
+/* Service names sorted for lookups from rules' `to` lists. */
+struct svc_ref {
+	const char *name;
+	int idx;
+};
+
+struct parse_ctx {
+	struct policy *pol;
+	struct svc_ref *svc_index;
+};
+
+static int svc_ref_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct svc_ref *)a)->name, ((const struct svc_ref *)b)->name);
+}
+
+static int find_service(const struct parse_ctx *ctx, const char *name)
+{
+	struct svc_ref key = { .name = name }, *r;
+
+	r = bsearch(&key, ctx->svc_index, ctx->pol->nr_services, sizeof(key), svc_ref_cmp);
+	return r ? r->idx : -1;
+}
+
+static int find_role(const struct policy *pol, const char *name)
+{
+	for (int i = 0; i < pol->nr_roles; i++) {
+		if (!strcmp(pol->roles[i].name, name))
+			return i;
+	}
+	return -1;
+}
+
+static void mask_cidr(uint32_t *addr, int words, int prefixlen)
+{
+	int bits;
+
+	for (int i = 0; i < words; i++) {
+		bits = prefixlen - 32 * i;
+		if (bits >= 32)
+			continue;
+		addr[i] &= bits <= 0 ? 0 : htonl(~0u << (32 - bits));
+	}
+}
+
+/* "10.0.0.0/8", "fd00::/8", or a host address (/32, /128). */
+static int parse_cidr(const char *s, struct policy_cidr *c, char *why, size_t why_len)
+{
+	char host[INET6_ADDRSTRLEN], fixed[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t len = slash ? (size_t)(slash - s) : strlen(s);
+	uint32_t masked[4];
+	int max, words;
+	uint16_t plen;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(why, why_len, "expected an IPv4 or IPv6 address, optionally with /PREFIX");
+	if (len >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, len);
+	host[len] = '\0';
+	if (inet_pton(AF_INET, host, c->addr) == 1) {
+		c->family = AF_INET;
+		max = 32;
+		words = 1;
+	} else if (inet_pton(AF_INET6, host, c->addr) == 1) {
+		c->family = AF_INET6;
+		max = 128;
+		words = 4;
+	} else {
+		return -EINVAL;
+	}
+	c->prefixlen = max;
+	if (slash) {
+		/* Digits only, like a port; the range is checked here. */
+		if (parse_port(slash + 1, &plen) || plen > max) {
+			snprintf(why, why_len, "prefix length must be 0-%d", max);
+			return -EINVAL;
+		}
+		c->prefixlen = plen;
+	}
+	memcpy(masked, c->addr, sizeof(masked));
+	mask_cidr(masked, words, c->prefixlen);
+	if (memcmp(masked, c->addr, sizeof(masked))) {
+		inet_ntop(c->family, masked, fixed, sizeof(fixed));
+		snprintf(why, why_len, "host bits must be zero (did you mean %s/%d?)", fixed,
+			 c->prefixlen);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_addresses(struct yamlx *y, const struct yamlx_val *v, struct policy_service *svc,
+			   struct errmsg *err)
+{
+	struct yamlx_val item;
+	struct yamlx_list l;
+	struct policy_cidr *c;
+	char why[96];
+	const char *s;
+	int ret, i, j;
+
+	ret = yamlx_list(y, v, true, POLICY_MAX_ADDRS, &l, err);
+	if (ret)
+		return ret;
+	if (!l.nr)
+		return yamlx_error(y, v->node, err, "service \"%s\" needs at least one address",
+				   svc->name);
+	svc->addrs = calloc(l.nr, sizeof(*svc->addrs));
+	if (!svc->addrs)
+		return yamlx_nomem(y, err);
+	for (i = 0; i < l.nr; i++) {
+		ret = yamlx_list_str(y, &l, i, &item, &s, err);
+		if (ret)
+			return ret;
+		c = &svc->addrs[i];
+		if (parse_cidr(s, c, why, sizeof(why)))
+			return yamlx_error(y, item.node, err, "bad address \"%s\": %s", s, why);
+		for (j = 0; j < i; j++) {
+			if (!memcmp(&svc->addrs[j], c, sizeof(*c)))
+				return yamlx_error(y, item.node, err, "duplicate address \"%s\"",
+						   s);
+		}
+		svc->nr_addrs++;
+	}
+	return 0;
+}
+
+static int parse_ports(struct yamlx *y, const struct yamlx_val *v, struct policy_service *svc,
+		       struct errmsg *err)
+{
+	struct yamlx_val item;
+	struct yamlx_list l;
+	bool any = false;
+	const char *s;
+	uint16_t port;
+	int ret, i, j;
+
+	ret = yamlx_list(y, v, true, POLICY_MAX_PORTS, &l, err);
+	if (ret)
+		return ret;
+	if (!l.nr)
+		return yamlx_error(y, v->node, err,
+				   "empty \"ports\": omit it or write [any] for any port");
+	svc->ports = calloc(l.nr, sizeof(*svc->ports));
+	if (!svc->ports)
+		return yamlx_nomem(y, err);
+	for (i = 0; i < l.nr; i++) {
+		ret = yamlx_list_str(y, &l, i, &item, &s, err);
+		if (ret)
+			return ret;
+		if (!strcmp(s, "any")) {
+			any = true;
+			continue;
+		}
+		if (parse_port(s, &port) || !port)
+			return yamlx_error(y, item.node, err,
+					   "bad port \"%s\": expected 1-65535 or any", s);
+		for (j = 0; j < svc->nr_ports; j++) {
+			if (svc->ports[j] == port)
+				return yamlx_error(y, item.node, err, "duplicate port %u", port);
+		}
+		svc->ports[svc->nr_ports++] = port;
+	}
+	if (any && l.nr > 1)
+		return yamlx_error(y, v->node, err, "port any cannot be combined with other ports");
+	return 0;
+}
+
+static int parse_service(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctx,
+			 struct errmsg *err)
+{
+	enum { S_NAME, S_ADDRESSES, S_PORTS, S_PROTOCOL, S_MESH, NR_S };
+	struct yamlx_field f[NR_S] = {
+		[S_NAME] = { .key = "name", .required = true },
+		[S_ADDRESSES] = { .key = "addresses", .required = true },
+		[S_PORTS] = { .key = "ports" },
+		[S_PROTOCOL] = { .key = "protocol" },
+		[S_MESH] = { .key = "mesh" },
+	};
+	struct policy_service *svc = elem, *prev;
+	struct policy *pol = ctx;
+	const char *s;
+	int ret;
+
+	svc->line = yamlx_line(v->node);
+	svc->proto = IPPROTO_TCP;
+	svc->mesh = true;
+	ret = yamlx_fields(y, v, f, NR_S, err);
+	if (ret)
+		return ret;
+	ret = yamlx_name(y, &f[S_NAME].v, "service", "-", &svc->name, err);
+	if (ret)
+		return ret;
+	for (prev = pol->services; prev < svc; prev++) {
+		if (!strcmp(prev->name, svc->name))
+			return yamlx_error(y, f[S_NAME].v.node, err,
+					   "duplicate service \"%s\" (first defined at line %d)",
+					   svc->name, prev->line);
+	}
+	ret = parse_addresses(y, &f[S_ADDRESSES].v, svc, err);
+	if (ret)
+		return ret;
+	if (f[S_PORTS].v.node) {
+		ret = parse_ports(y, &f[S_PORTS].v, svc, err);
+		if (ret)
+			return ret;
+	}
+	if (f[S_PROTOCOL].v.node) {
+		ret = yamlx_str(y, &f[S_PROTOCOL].v, &s, err);
+		if (ret)
+			return ret;
+		if (!strcmp(s, "udp"))
+			svc->proto = IPPROTO_UDP;
+		else if (strcmp(s, "tcp"))
+			return yamlx_error(y, f[S_PROTOCOL].v.node, err,
+					   "unknown protocol \"%s\" (expected tcp or udp)", s);
+	}
+	if (f[S_MESH].v.node)
+		return yamlx_bool(y, &f[S_MESH].v, &svc->mesh, err);
+	return 0;
+}
+
+static int parse_claims(struct yamlx *y, const struct yamlx_val *v, struct policy_role *role,
+			struct errmsg *err)
+{
+	struct yamlx_val value;
+	struct yamlx_map m;
+	const char *key;
+	int ret, i;
+
+	ret = yamlx_map(y, v, &m, err);
+	if (ret)
+		return ret;
+	if (m.nr > POLICY_MAX_CLAIMS)
+		return yamlx_error(y, v->node, err, "too many claims (%d, max %d)", m.nr,
+				   POLICY_MAX_CLAIMS);
+	if (!m.nr)
+		return 0;
+	role->claim_keys = calloc(m.nr, sizeof(*role->claim_keys));
+	role->claim_values = calloc(m.nr, sizeof(*role->claim_values));
+	if (!role->claim_keys || !role->claim_values)
+		return yamlx_nomem(y, err);
+	for (i = 0; i < m.nr; i++) {
+		key = yamlx_map_get(y, &m, i, &value);
+		role->nr_claims = i + 1;
+		role->claim_keys[i] = strdup(key);
+		if (!role->claim_keys[i])
+			return yamlx_nomem(y, err);
+		ret = yamlx_strdup(y, &value, &role->claim_values[i], err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int parse_role(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctx,
+		      struct errmsg *err)
+{
+	enum { R_NAME, R_CLAIMS, NR_R };
+	struct yamlx_field f[NR_R] = {
+		[R_NAME] = { .key = "name", .required = true },
+		[R_CLAIMS] = { .key = "claims" },
+	};
+	struct policy_role *role = elem, *prev;
+	struct policy *pol = ctx;
+	int ret;
+
+	role->line = yamlx_line(v->node);
+	ret = yamlx_fields(y, v, f, NR_R, err);
+	if (ret)
+		return ret;
+	ret = yamlx_name(y, &f[R_NAME].v, "role", "-_", &role->name, err);
+	if (ret)
+		return ret;
+	for (prev = pol->roles; prev < role; prev++) {
+		if (!strcmp(prev->name, role->name))
+			return yamlx_error(y, f[R_NAME].v.node, err,
+					   "duplicate role \"%s\" (first defined at line %d)",
+					   role->name, prev->line);
+	}
+	if (f[R_CLAIMS].v.node)
+		return parse_claims(y, &f[R_CLAIMS].v, role, err);
+	return 0;
+}
+
+static int parse_from(struct yamlx *y, const struct yamlx_val *v, const struct policy *pol,
+		      struct policy_rule *rule, struct errmsg *err)
+{
+	enum { F_WORKLOAD, F_KIND, F_ROLE, F_ANY, NR_F };
+	struct yamlx_field f[NR_F] = {
+		[F_WORKLOAD] = { .key = "workload" },
+		[F_KIND] = { .key = "kind" },
+		[F_ROLE] = { .key = "role" },
+		[F_ANY] = { .key = "any" },
+	};
+	struct spiffe_id sid;
+	const char *why;
+	int ret, i, n = 0, which = 0;
+	bool any;
+
+	ret = yamlx_fields(y, v, f, NR_F, err);
+	if (ret)
+		return ret;
+	for (i = 0; i < NR_F; i++) {
+		if (f[i].v.node) {
+			n++;
+			which = i;
+		}
+	}
+	if (n != 1)
+		return yamlx_error(y, v->node, err, "rule needs exactly one of %s in \"from\"",
+				   "workload, kind, role, any");
+	if (which == F_ANY) {
+		rule->from = FROM_ANY;
+		ret = yamlx_bool(y, &f[F_ANY].v, &any, err);
+		if (ret)
+			return ret;
+		if (!any)
+			return yamlx_error(y, f[F_ANY].v.node, err,
+					   "bad value \"false\" for \"any\": expected true");
+		return 0;
+	}
+	ret = yamlx_strdup(y, &f[which].v, &rule->from_value, err);
+	if (ret)
+		return ret;
+	switch (which) {
+	case F_WORKLOAD:
+		rule->from = FROM_WORKLOAD;
+		if (spiffe_id_parse(rule->from_value, &sid, &why))
+			return yamlx_error(y, f[which].v.node, err, "bad SPIFFE ID \"%s\": %s",
+					   rule->from_value, why);
+		break;
+	case F_KIND:
+		rule->from = FROM_KIND;
+		if (!workload_kind_parse(rule->from_value))
+			return yamlx_error(y, f[which].v.node, err,
+					   "unknown kind \"%s\" (expected %s)", rule->from_value,
+					   "job, notebook, cluster or service");
+		break;
+	default:
+		rule->from = FROM_ROLE;
+		if (find_role(pol, rule->from_value) < 0)
+			return yamlx_error(y, f[which].v.node, err, "unknown role \"%s\"",
+					   rule->from_value);
+	}
+	return 0;
+}
+
+static int parse_to(struct yamlx *y, const struct yamlx_val *v, const struct parse_ctx *ctx,
+		    struct policy_rule *rule, struct errmsg *err)
+{
+	struct yamlx_val item;
+	struct yamlx_list l;
+	const char *s;
+	int ret, i, j, idx;
+
+	ret = yamlx_list(y, v, true, POLICY_MAX_SERVICES, &l, err);
+	if (ret)
+		return ret;
+	if (!l.nr)
+		return yamlx_error(y, v->node, err, "empty \"to\": name at least one service");
+	rule->to = calloc(l.nr, sizeof(*rule->to));
+	if (!rule->to)
+		return yamlx_nomem(y, err);
+	for (i = 0; i < l.nr; i++) {
+		ret = yamlx_list_str(y, &l, i, &item, &s, err);
+		if (ret)
+			return ret;
+		idx = find_service(ctx, s);
+		if (idx < 0)
+			return yamlx_error(y, item.node, err, "unknown service \"%s\"", s);
+		for (j = 0; j < rule->nr_to; j++) {
+			if (rule->to[j] == idx)
+				return yamlx_error(y, item.node, err,
+						   "service \"%s\" listed twice in \"to\"", s);
+		}
+		rule->to[rule->nr_to++] = idx;
+	}
+	return 0;
+}
+
+static int parse_rule(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctxp,
+		      struct errmsg *err)
+{
+	enum { U_NAME, U_FROM, U_TO, U_ACTION, NR_U };
+	struct yamlx_field f[NR_U] = {
+		[U_NAME] = { .key = "name" },
+		[U_FROM] = { .key = "from", .required = true },
+		[U_TO] = { .key = "to", .required = true },
+		[U_ACTION] = { .key = "action", .required = true },
+	};
+	const struct parse_ctx *ctx = ctxp;
+	struct policy_rule *rule = elem, *prev;
+	const char *s;
+	int ret;
+
+	rule->line = yamlx_line(v->node);
+	ret = yamlx_fields(y, v, f, NR_U, err);
+	if (ret)
+		return ret;
+	if (f[U_NAME].v.node) {
+		ret = yamlx_name(y, &f[U_NAME].v, "rule", "-_", &rule->name, err);
+		if (ret)
+			return ret;
+		for (prev = ctx->pol->rules; prev < rule; prev++) {
+			if (prev->name && !strcmp(prev->name, rule->name))
+				return yamlx_error(y, f[U_NAME].v.node, err,
+						   "duplicate rule \"%s\" (first defined at "
+						   "line %d)",
+						   rule->name, prev->line);
+		}
+	}
+	ret = parse_from(y, &f[U_FROM].v, ctx->pol, rule, err);
+	if (ret)
+		return ret;
+	ret = parse_to(y, &f[U_TO].v, ctx, rule, err);
+	if (ret)
+		return ret;
+	ret = yamlx_str(y, &f[U_ACTION].v, &s, err);
+	if (ret)
+		return ret;
+	if (!strcmp(s, "allow"))
+		rule->allow = true;
+	else if (strcmp(s, "deny"))
+		return yamlx_error(y, f[U_ACTION].v.node, err,
+				   "unknown action \"%s\" (expected allow or deny)", s);
+	return 0;
+}
+
+static int parse_policy(struct yamlx *y, struct policy *pol, struct errmsg *err)
+{
+	enum { P_VERSION, P_DEFAULT, P_ROLES, P_SERVICES, P_RULES, NR_P };
+	struct yamlx_field f[NR_P] = {
+		[P_VERSION] = { .key = "version", .required = true },
+		[P_DEFAULT] = { .key = "default" },
+		[P_ROLES] = { .key = "roles" },
+		[P_SERVICES] = { .key = "services" },
+		[P_RULES] = { .key = "rules" },
+	};
+	struct parse_ctx ctx = { .pol = pol };
+	struct yamlx_val root;
+	const char *s;
+	int ret, i;
+
+	yamlx_root(y, &root);
+	ret = yamlx_fields(y, &root, f, NR_P, err);
+	if (ret)
+		return ret;
+	ret = yamlx_str(y, &f[P_VERSION].v, &s, err);
+	if (ret)
+		return ret;
+	if (strcmp(s, "1"))
+		return yamlx_error(y, f[P_VERSION].v.node, err,
+				   "unsupported policy version \"%s\" (expected 1)", s);
+	if (f[P_DEFAULT].v.node) {
+		ret = yamlx_str(y, &f[P_DEFAULT].v, &s, err);
+		if (ret)
+			return ret;
+		if (!strcmp(s, "allow"))
+			pol->default_allow = true;
+		else if (strcmp(s, "deny"))
+			return yamlx_error(y, f[P_DEFAULT].v.node, err,
+					   "unknown default \"%s\" (expected deny or allow)", s);
+	}
+	if (f[P_ROLES].v.node) {
+		ret = yamlx_array(y, &f[P_ROLES].v, POLICY_MAX_ROLES, sizeof(*pol->roles),
+				  (void **)&pol->roles, &pol->nr_roles, parse_role, pol, err);
+		if (ret)
+			return ret;
+	}
+	if (f[P_SERVICES].v.node) {
+		ret = yamlx_array(y, &f[P_SERVICES].v, POLICY_MAX_SERVICES,
+				  sizeof(*pol->services), (void **)&pol->services,
+				  &pol->nr_services, parse_service, pol, err);
+		if (ret)
+			return ret;
+	}
+	if (!f[P_RULES].v.node)
+		return 0;
+	ctx.svc_index = calloc(pol->nr_services ? pol->nr_services : 1, sizeof(*ctx.svc_index));
+	if (!ctx.svc_index)
+		return yamlx_nomem(y, err);
+	for (i = 0; i < pol->nr_services; i++) {
+		ctx.svc_index[i].name = pol->services[i].name;
+		ctx.svc_index[i].idx = i;
+	}
+	qsort(ctx.svc_index, pol->nr_services, sizeof(*ctx.svc_index), svc_ref_cmp);
+	ret = yamlx_array(y, &f[P_RULES].v, POLICY_MAX_RULES, sizeof(*pol->rules),
+			  (void **)&pol->rules, &pol->nr_rules, parse_rule, &ctx, err);
+	free(ctx.svc_index);
+	return ret;
+}
+
+int policy_load(const char *path, struct policy *pol, struct errmsg *err)
+{
+	struct yamlx y;
+	int ret;
+
+	memset(pol, 0, sizeof(*pol));
+	ret = yamlx_load(&y, path, err);
+	if (ret)
+		return ret;
+	pol->path = strdup(path);
+	ret = pol->path ? parse_policy(&y, pol, err) : yamlx_nomem(&y, err);
+	yamlx_free(&y);
+	if (ret)
+		policy_free(pol);
+	return ret;
+}
+
+void policy_free(struct policy *pol)
+{
+	int i, j;
+
+	for (i = 0; i < pol->nr_services; i++) {
+		free(pol->services[i].name);
+		free(pol->services[i].addrs);
+		free(pol->services[i].ports);
+	}
+	for (i = 0; i < pol->nr_roles; i++) {
+		for (j = 0; j < pol->roles[i].nr_claims; j++) {
+			free(pol->roles[i].claim_keys[j]);
+			free(pol->roles[i].claim_values[j]);
+		}
+		free(pol->roles[i].name);
+		free(pol->roles[i].claim_keys);
+		free(pol->roles[i].claim_values);
+	}
+	for (i = 0; i < pol->nr_rules; i++) {
+		free(pol->rules[i].name);
+		free(pol->rules[i].from_value);
+		free(pol->rules[i].to);
+	}
+	free(pol->services);
+	free(pol->roles);
+	free(pol->rules);
+	free(pol->path);
+	memset(pol, 0, sizeof(*pol));
+}
+
+int policy_check_config(const struct policy *pol, const struct config *cfg,
+			struct errmsg *err)
+{
+	const struct workload_cfg *w;
+	const struct policy_rule *r;
+	struct spiffe_id sid;
+	const char *why;
+
+	for (w = cfg->workloads; w < cfg->workloads + cfg->nr_workloads; w++) {
+		for (int i = 0; i < w->nr_roles; i++) {
+			if (find_role(pol, w->roles[i]) < 0)
+				return errmsg_set(err, -EINVAL,
+						  "%s:%d: role \"%s\" is not defined in %s",
+						  cfg->path, w->roles_line, w->roles[i], pol->path);
+		}
+	}
+	for (r = pol->rules; r < pol->rules + pol->nr_rules; r++) {
+		if (r->from != FROM_WORKLOAD)
+			continue;
+		if (spiffe_id_parse(r->from_value, &sid, &why))
+			return errmsg_set(err, -EINVAL, "%s:%d: bad SPIFFE ID \"%s\": %s",
+					  pol->path, r->line, r->from_value, why);
+		if (!spiffe_id_in_domain(&sid, cfg->trust_domain))
+			return errmsg_set(err, -EINVAL,
+					  "%s:%d: workload \"%s\" is not in trust domain "
+					  "\"%s\" (%s)",
+					  pol->path, r->line, r->from_value, cfg->trust_domain,
+					  cfg->path);
+	}
+	return 0;
+}
+
+/* Compiler working set: one candidate per distinct map key; a rule that
+ * produces an existing key replaces it only if it takes precedence. */
+struct cand {
+	struct policy_entry e;
+	int spec;
+};
+
+struct cand_table {
+	struct cand *c;
+	int nr, cap;
+	int *slots;			/* index + 1 into c; 0 = free */
+	unsigned int nr_slots;		/* power of two */
+	int per_family[2];
+};
+
+static uint32_t entry_hash(const struct policy_entry *e)
+{
+	const unsigned char *p = (const unsigned char *)&e->key6;
+	uint32_t h = 2166136261u ^ e->family;
+
+	/* FNV-1a; key4 entries are zero-padded to the size of key6. */
+	for (size_t i = 0; i < sizeof(e->key6); i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+static bool entry_key_eq(const struct policy_entry *a, const struct policy_entry *b)
+{
+	return a->family == b->family && !memcmp(&a->key6, &b->key6, sizeof(a->key6));
+}
+
+static bool cand_beats(const struct cand *a, const struct cand *b)
+{
+	if (a->spec != b->spec)
+		return a->spec > b->spec;
+	return a->e.value.action == SLUICE_ACT_DENY && b->e.value.action != SLUICE_ACT_DENY;
+}
+
+static int *cand_slot(const struct cand_table *t, const struct policy_entry *e)
+{
+	unsigned int i = entry_hash(e) & (t->nr_slots - 1);
+
+	while (t->slots[i] && !entry_key_eq(&t->c[t->slots[i] - 1].e, e))
+		i = (i + 1) & (t->nr_slots - 1);
+	return &t->slots[i];
+}
+
+static int cand_table_grow(struct cand_table *t)
+{
+	unsigned int n = t->nr_slots ? t->nr_slots * 2 : 1024;
+	struct cand *c;
+	int *old = t->slots;
+
+	if (t->nr == t->cap) {
+		c = reallocarray(t->c, t->cap ? t->cap * 2 : 512, sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		t->c = c;
+		t->cap = t->cap ? t->cap * 2 : 512;
+	}
+	/* Keep the load factor at or under one half. */
+	if ((unsigned int)t->nr * 2 < t->nr_slots)
+		return 0;
+	t->slots = calloc(n, sizeof(*t->slots));
+	if (!t->slots) {
+		t->slots = old;
+		return -ENOMEM;
+	}
+	t->nr_slots = n;
+	for (int i = 0; i < t->nr; i++)
+		*cand_slot(t, &t->c[i].e) = i + 1;
+	free(old);
+	return 0;
+}
+
+static int cand_add(struct cand_table *t, const struct cand *c)
+{
+	int *slot, fam = c->e.family == AF_INET6, ret;
+
+	ret = cand_table_grow(t);
+	if (ret)
+		return ret;
+	slot = cand_slot(t, &c->e);
+	if (*slot) {
+		if (cand_beats(c, &t->c[*slot - 1]))
+			t->c[*slot - 1] = *c;
+		return 0;
+	}
+	if (++t->per_family[fam] > POLICY_MAX_ENTRIES)
+		return -E2BIG;
+	t->c[t->nr++] = *c;
+	*slot = t->nr;
+	return 0;
+}
+
+static int rule_specificity(const struct policy_rule *r, const struct policy_identity *id)
+{
+	switch (r->from) {
+	case FROM_WORKLOAD:
+		return id->spiffe_id && !strcmp(r->from_value, id->spiffe_id) ? SPEC_WORKLOAD
+									      : SPEC_NONE;
+	case FROM_KIND:
+		return workload_kind_parse(r->from_value) == id->kind ? SPEC_GROUP : SPEC_NONE;
+	case FROM_ROLE:
+		for (int i = 0; i < id->nr_roles; i++) {
+			if (!strcmp(r->from_value, id->roles[i]))
+				return SPEC_GROUP;
+		}
+		return SPEC_NONE;
+	case FROM_ANY:
+		return SPEC_ANY;
+	}
+	return SPEC_NONE;
+}
+
+static uint32_t rule_action(const struct policy_rule *r, const struct policy_service *svc)
+{
+	if (!r->allow)
+		return SLUICE_ACT_DENY;
+	/* BPF steers only TCP; anything else allowed goes direct. */
+	if (svc->mesh && svc->proto == IPPROTO_TCP)
+		return SLUICE_ACT_REDIRECT;
+	return SLUICE_ACT_ALLOW;
+}
+
+/* Candidates for one (identity, rule, service) triple: every address times
+ * every port, or the any-port wildcard. */
+static int add_service(struct cand_table *t, const struct policy_service *svc, uint32_t identity,
+		       uint8_t slot, const struct cand *tmpl)
+{
+	int nr_ports = svc->nr_ports ? svc->nr_ports : 1, ret;
+	const struct policy_cidr *a;
+	struct cand c;
+
+	for (a = svc->addrs; a < svc->addrs + svc->nr_addrs; a++) {
+		for (int p = 0; p < nr_ports; p++) {
+			c = *tmpl;
+			c.e.family = a->family;
+			/* key4 and key6 share their leading fields. */
+			c.e.key4.identity = identity;
+			c.e.key4.slot = slot;
+			c.e.key4.proto = svc->proto;
+			c.e.key4.port = svc->nr_ports ? htons(svc->ports[p]) : SLUICE_PORT_ANY;
+			c.e.key4.prefixlen = SLUICE_POLICY_FIXED_BITS + a->prefixlen;
+			if (a->family == AF_INET)
+				c.e.key4.addr = a->addr[0];
+			else
+				memcpy(c.e.key6.addr, a->addr, sizeof(c.e.key6.addr));
+			ret = cand_add(t, &c);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static int entry_cmp(const void *pa, const void *pb)
+{
+	const struct policy_entry *a = pa, *b = pb;
+	int r;
+
+	r = CMP(a->family, b->family);
+	if (!r)
+		r = CMP(a->key4.identity, b->key4.identity);
+	if (!r)
+		r = CMP(a->key4.proto, b->key4.proto);
+	if (!r)
+		r = CMP(ntohs(a->key4.port), ntohs(b->key4.port));
+	if (!r && a->family == AF_INET)
+		r = memcmp(&a->key4.addr, &b->key4.addr, sizeof(a->key4.addr));
+	else if (!r)
+		r = memcmp(a->key6.addr, b->key6.addr, sizeof(a->key6.addr));
+	if (!r)
+		r = CMP(a->key4.prefixlen, b->key4.prefixlen);
+	return r;
+}
+
+int policy_compile(const struct policy *pol, const struct policy_identity *ids, int nr_ids,
+		   const uint32_t *service_ids, uint8_t slot, struct policy_entry **entries,
+		   int *nr_entries, struct errmsg *err)
+{
+	struct cand_table t = {};
+	const struct policy_rule *r;
+	struct cand tmpl;
+	int ret = 0, i, j;
+
+	*entries = NULL;
+	*nr_entries = 0;
+	if (slot >= SLUICE_SLOTS)
+		return errmsg_set(err, -EINVAL, "policy slot %u out of range", slot);
+	for (i = 0; i < nr_ids; i++) {
+		if (ids[i].id == SLUICE_IDENTITY_NONE)
+			return errmsg_set(err, -EINVAL, "identity of %s is 0, which is reserved",
+					  ids[i].spiffe_id ? ids[i].spiffe_id : "a workload");
+	}
+	for (i = 0; i < nr_ids && !ret; i++) {
+		for (r = pol->rules; r < pol->rules + pol->nr_rules && !ret; r++) {
+			memset(&tmpl, 0, sizeof(tmpl));
+			tmpl.spec = rule_specificity(r, &ids[i]);
+			if (!tmpl.spec)
+				continue;
+			tmpl.e.value.rule = r - pol->rules + 1;
+			for (j = 0; j < r->nr_to && !ret; j++) {
+				tmpl.e.value.action = rule_action(r, &pol->services[r->to[j]]);
+				tmpl.e.value.service = service_ids[r->to[j]];
+				ret = add_service(&t, &pol->services[r->to[j]], ids[i].id, slot,
+						  &tmpl);
+			}
+		}
+	}
+	if (ret == -E2BIG)
+		errmsg_set(err, ret, "%s: policy compiles to more than %d entries of one family",
+			   pol->path, POLICY_MAX_ENTRIES);
+	else if (ret)
+		errmsg_set(err, ret, "%s: out of memory compiling the policy", pol->path);
+	if (!ret && t.nr) {
+		*entries = malloc(t.nr * sizeof(**entries));
+		if (!*entries)
+			ret = errmsg_set(err, -ENOMEM, "%s: out of memory compiling the policy",
+					 pol->path);
+	}
+	if (!ret && t.nr) {
+		for (i = 0; i < t.nr; i++)
+			(*entries)[i] = t.c[i].e;
+		qsort(*entries, t.nr, sizeof(**entries), entry_cmp);
+		*nr_entries = t.nr;
+	}
+	free(t.c);
+	free(t.slots);
+	return ret;
+}
+
+const char *policy_action_name(uint32_t action)
+{
+	switch (action) {
+	case SLUICE_ACT_DENY:
+		return "deny";
+	case SLUICE_ACT_ALLOW:
+		return "allow";
+	case SLUICE_ACT_REDIRECT:
+		return "redirect";
+	default:
+		return "unknown";
+	}
+}
+
+const char *policy_reason_name(uint32_t reason)
+{
+	static const char *const names[SLUICE_REASON_MAX] = {
+		[SLUICE_REASON_NONE] = "none",
+		[SLUICE_REASON_POLICY_DENY] = "policy-deny",
+		[SLUICE_REASON_DEFAULT_DENY] = "default-deny",
+		[SLUICE_REASON_AGENT_DOWN] = "agent-down",
+		[SLUICE_REASON_BYPASS] = "bypass",
+		[SLUICE_REASON_NO_POLICY] = "no-policy",
+	};
+
+	return reason < SLUICE_REASON_MAX ? names[reason] : "unknown";
+}

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "log.h"
+
+#define DATA "tests/data/config/"
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Each file breaks exactly one rule; the message must name file and line. */
+struct bad_case {
+	const char *file;
+	int line;
+	const char *reason;
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "bad-unknown-key.yaml", 3, "unknown key \"listn\"" },
+	{ "bad-missing-node.yaml", 1, "missing required key \"node\"" },
+	{ "bad-missing-policy.yaml", 2, "missing required key \"policy\"" },
+	{ "bad-missing-value.yaml", 1, "missing value for \"node\"" },
+	{ "bad-node-name.yaml", 1,
+	  "bad node name \"Node_A\": expected 1-63 characters of a-z, 0-9, '.' and '-'" },
+	{ "bad-trust-domain.yaml", 2,
+	  "bad trust domain \"acme..example\": expected a lowercase DNS name such as "
+	  "acme.example" },
+	{ "bad-type-list.yaml", 1, "expected a scalar for \"node\", got a sequence" },
+	{ "bad-dup-key.yaml", 4, "duplicate key \"node\" (first at line 1)" },
+	{ "bad-yaml-syntax.yaml", 4,
+	  "YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence "
+	  "that started at line 3)" },
+	{ "bad-empty.yaml", 1, "empty document" },
+	{ "bad-cgroup-root.yaml", 3,
+	  "bad cgroup path \"sluice//node-a\" for \"cgroup_root\": expected a path without "
+	  "empty, \".\" or \"..\" segments" },
+	{ "bad-agent-cgroup.yaml", 5,
+	  "bad cgroup path \"/sluiced\" for \"agent_cgroup\": expected a relative path without "
+	  "empty, \".\" or \"..\" segments" },
+	{ "bad-listen-port.yaml", 7,
+	  "bad address \"127.0.0.1:99999\" for listen.outbound: expected IP:PORT or [IPv6]:PORT" },
+	{ "bad-listen-family.yaml", 6,
+	  "bad address \"[::1]:15001\" for listen.outbound: expected an IPv4 address (IPv6 goes "
+	  "in listen.outbound6)" },
+	{ "bad-listen6-family.yaml", 6,
+	  "bad address \"127.0.0.1:15001\" for listen.outbound6: expected an IPv6 address in "
+	  "brackets" },
+	{ "bad-listen-port-zero.yaml", 6,
+	  "bad address \"127.0.0.1:0\" for listen.outbound: port must be 1-65535" },
+	{ "bad-outbound6-port.yaml", 7,
+	  "listen.outbound6 port 15002 must equal listen.outbound port 15001" },
+	{ "bad-listen-key.yaml", 7, "unknown key \"inbound\"" },
+	{ "bad-listen-type.yaml", 5, "expected a mapping for \"listen\", got a scalar" },
+	{ "bad-pin-path.yaml", 5,
+	  "bad path \"sys/fs/bpf/sluice\" for \"bpf_pin_path\": must be absolute" },
+	{ "bad-failure-mode.yaml", 5,
+	  "unknown failure_mode \"half-open\" (expected closed or open)" },
+	{ "bad-duration.yaml", 5,
+	  "bad duration \"3x\" for \"heartbeat_timeout\": expected a number with ms, s, m or h" },
+	{ "bad-duration-range.yaml", 5, "duration \"5000000h\" for \"idle_timeout\" is too long" },
+	{ "bad-heartbeat-short.yaml", 5,
+	  "heartbeat_timeout must be longer than the agent's heartbeat interval (1000ms)" },
+	{ "bad-idle-zero.yaml", 5, "idle_timeout must be more than 0" },
+	{ "bad-log-level.yaml", 5,
+	  "unknown log_level \"verbose\" (expected error, warn, info or debug)" },
+	{ "bad-workloads-type.yaml", 6, "expected a sequence for \"workloads\", got a mapping" },
+	{ "bad-workload-item.yaml", 6,
+	  "expected a mapping for an item of \"workloads\", got a scalar" },
+	{ "bad-workload-key.yaml", 8, "unknown key \"role\"" },
+	{ "bad-workload-missing-id.yaml", 8, "missing required key \"id\"" },
+	{ "bad-cgroup-escape.yaml", 6,
+	  "bad cgroup path \"../other\" for \"cgroup\": expected a relative path without empty, "
+	  "\".\" or \"..\" segments" },
+	{ "bad-spiffe-syntax.yaml", 7,
+	  "bad SPIFFE ID \"acme.example/job/1\": expected spiffe://<trust-domain>/<kind>/<name>" },
+	{ "bad-spiffe-kind.yaml", 7,
+	  "bad SPIFFE ID \"spiffe://acme.example/jobs/1\": kind must be job, notebook, cluster "
+	  "or service" },
+	{ "bad-spiffe-name.yaml", 7,
+	  "bad SPIFFE ID \"spiffe://acme.example/job/a/b\": expected "
+	  "spiffe://<trust-domain>/<kind>/<name>" },
+	{ "bad-spiffe-domain.yaml", 7,
+	  "SPIFFE ID \"spiffe://other.example/job/1\" is not in trust domain \"acme.example\"" },
+	{ "bad-dup-cgroup.yaml", 8,
+	  "duplicate workload cgroup \"job-1\" (first defined at line 6)" },
+	{ "bad-dup-id.yaml", 9,
+	  "duplicate workload ID \"spiffe://acme.example/job/1\" (first defined at line 6)" },
+	{ "bad-too-many-roles.yaml", 8, "too many items in \"roles\" (17, max 16)" },
+	{ "bad-role-name.yaml", 10,
+	  "bad role name \"ETL\": expected 1-63 characters of a-z, 0-9, '-' and '_'" },
+	{ "bad-dup-role.yaml", 8, "duplicate role \"etl\"" },
+};
+
+static void assert_empty(const struct config *cfg)
+{
+	static const struct config zero;
+
+	assert_memory_equal(cfg, &zero, sizeof(zero));
+}
+
+static void assert_sin(const struct sockaddr_in *sin, const char *addr, int port)
+{
+	char buf[INET_ADDRSTRLEN];
+
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_non_null(inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf)));
+	assert_string_equal(buf, addr);
+	assert_int_equal(ntohs(sin->sin_port), port);
+}
+
+static void assert_sin6(const struct sockaddr_in6 *sin6, const char *addr, int port)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_non_null(inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof(buf)));
+	assert_string_equal(buf, addr);
+	assert_int_equal(ntohs(sin6->sin6_port), port);
+}
+
+static void test_bad_config(void **state)
+{
+	const struct bad_case *c = *state;
+	char path[128], want[ERRMSG_LEN];
+	struct errmsg err = {};
+	struct config cfg;
+
+	snprintf(path, sizeof(path), DATA "%s", c->file);
+	snprintf(want, sizeof(want), "%s:%d: %s", path, c->line, c->reason);
+	assert_int_equal(config_load(path, &cfg, &err), -EINVAL);
+	assert_string_equal(err.msg, want);
+	assert_empty(&cfg);
+}
+
+static void test_good_full(void **state)
+{
+	struct errmsg err = {};
+	struct workload_cfg *w;
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "good.yaml", &cfg, &err), 0);
+	assert_string_equal(cfg.path, DATA "good.yaml");
+	assert_string_equal(cfg.node, "node-a");
+	assert_string_equal(cfg.trust_domain, "acme.example");
+	assert_string_equal(cfg.cgroup_root, "/sluice/node-a");
+	assert_string_equal(cfg.agent_cgroup, "sluiced");
+	assert_sin(&cfg.outbound4, "127.0.0.2", 15002);
+	assert_sin6(&cfg.outbound6, "::1", 15002);
+	assert_string_equal(cfg.pin_path, "/sys/fs/bpf/sluice-test");
+	assert_string_equal(cfg.run_dir, "/run/sluice-test");
+	assert_string_equal(cfg.policy_path, DATA "../policy/good.yaml");
+	assert_true(cfg.fail_open);
+	assert_int_equal(cfg.heartbeat_timeout_ms, 1500);
+	assert_int_equal(cfg.idle_timeout_ms, 5 * 60 * 1000);
+	assert_int_equal(cfg.log_level, LOG_DEBUG);
+	assert_int_equal(cfg.nr_workloads, 3);
+
+	w = &cfg.workloads[0];
+	assert_string_equal(w->cgroup, "job-1234");
+	assert_string_equal(w->id, "spiffe://acme.example/job/1234");
+	assert_int_equal(w->kind, WL_KIND_JOB);
+	assert_int_equal(w->nr_roles, 1);
+	assert_string_equal(w->roles[0], "etl");
+	assert_int_equal(w->line, 17);
+	assert_int_equal(w->roles_line, 19);
+
+	w = &cfg.workloads[1];
+	assert_string_equal(w->cgroup, "notebooks/nb-7");
+	assert_string_equal(w->id, "spiffe://acme.example/notebook/7");
+	assert_int_equal(w->kind, WL_KIND_NOTEBOOK);
+	assert_int_equal(w->nr_roles, 2);
+	assert_string_equal(w->roles[0], "analyst");
+	assert_string_equal(w->roles[1], "etl");
+	assert_int_equal(w->line, 20);
+	assert_int_equal(w->roles_line, 22);
+
+	w = &cfg.workloads[2];
+	assert_string_equal(w->cgroup, "svc-api");
+	assert_int_equal(w->kind, WL_KIND_SERVICE);
+	assert_int_equal(w->nr_roles, 0);
+	assert_int_equal(w->line, 25);
+
+	config_free(&cfg);
+	assert_empty(&cfg);
+}
+
+static void test_defaults(void **state)
+{
+	struct errmsg err = {};
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "minimal.yaml", &cfg, &err), 0);
+	assert_string_equal(cfg.node, "node-b");
+	assert_string_equal(cfg.cgroup_root, "sluice/node-b");
+	assert_null(cfg.agent_cgroup);
+	assert_sin(&cfg.outbound4, "127.0.0.1", 15001);
+	assert_sin6(&cfg.outbound6, "::1", 15001);
+	assert_string_equal(cfg.pin_path, "/sys/fs/bpf/sluice");
+	assert_string_equal(cfg.run_dir, "/run/sluice");
+	/* Absolute policy paths are kept as written. */
+	assert_string_equal(cfg.policy_path, "/etc/sluice/policy.yaml");
+	assert_false(cfg.fail_open);
+	assert_int_equal(cfg.heartbeat_timeout_ms, 3000);
+	assert_int_equal(cfg.idle_timeout_ms, 300000);
+	assert_int_equal(cfg.log_level, LOG_INFO);
+	assert_int_equal(cfg.nr_workloads, 0);
+	assert_null(cfg.workloads);
+	config_free(&cfg);
+}
+
+static void test_outbound6_follows_outbound_port(void **state)
+{
+	struct errmsg err = {};
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "listen-v4-only.yaml", &cfg, &err), 0);
+	assert_sin(&cfg.outbound4, "127.0.0.1", 16001);
+	assert_sin6(&cfg.outbound6, "::1", 16001);
+	assert_string_equal(cfg.policy_path, DATA "policy.yaml");
+	config_free(&cfg);
+}
+
+static void test_policy_path_without_dir(void **state)
+{
+	struct errmsg err = {};
+	struct config cfg;
+	int here, ret;
+
+	here = open(".", O_RDONLY | O_DIRECTORY);
+	assert_true(here >= 0);
+	assert_int_equal(chdir(DATA), 0);
+	ret = config_load("listen-v4-only.yaml", &cfg, &err);
+	assert_int_equal(fchdir(here), 0);
+	close(here);
+	assert_int_equal(ret, 0);
+	assert_string_equal(cfg.policy_path, "policy.yaml");
+	config_free(&cfg);
+}
+
+static void test_missing_file(void **state)
+{
+	struct errmsg err = {};
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "does-not-exist.yaml", &cfg, &err), -ENOENT);
+	assert_string_equal(err.msg, DATA "does-not-exist.yaml: No such file or directory");
+	assert_empty(&cfg);
+	assert_int_equal(config_load("tests/data/config", &cfg, &err), -EISDIR);
+	assert_string_equal(err.msg, "tests/data/config: Is a directory");
+}
+
+static void test_parse_sockaddr(void **state)
+{
+	static const char *const bad[] = {
+		"", "1.2.3.4", "1.2.3.4:", ":80", "1.2.3.4:65536", "1.2.3.4:80x", "1.2.3.4:-1",
+		"::1:80", "[::1]80", "[::1]:", "[::1", "[1.2.3.4]:80", "host:80", "1.2.3:80",
+	};
+	struct sockaddr_storage ss;
+
+	assert_int_equal(parse_sockaddr("10.0.0.1:80", &ss), 0);
+	assert_sin((struct sockaddr_in *)&ss, "10.0.0.1", 80);
+	assert_int_equal(parse_sockaddr("[fd00::1]:65535", &ss), 0);
+	assert_sin6((struct sockaddr_in6 *)&ss, "fd00::1", 65535);
+	/* Port 0 parses; whoever needs a real port says so. */
+	assert_int_equal(parse_sockaddr("0.0.0.0:0", &ss), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (parse_sockaddr(bad[i], &ss) != -EINVAL)
+			fail_msg("parse_sockaddr(\"%s\") accepted", bad[i]);
+	}
+}
+
+static void test_parse_duration(void **state)
+{
+	static const struct {
+		const char *s;
+		int ret;
+		unsigned int ms;
+	} cases[] = {
+		{ "250ms", 0, 250 },	   { "3s", 0, 3000 },	   { "5m", 0, 300000 },
+		{ "1h", 0, 3600000 },	   { "7", 0, 7000 },	   { "0", 0, 0 },
+		{ "4294967295ms", 0, UINT_MAX },
+		{ "", -EINVAL, 0 },	   { "s", -EINVAL, 0 },	   { "3x", -EINVAL, 0 },
+		{ "1.5s", -EINVAL, 0 },	   { "-1s", -EINVAL, 0 }, { "3 s", -EINVAL, 0 },
+		{ "3S", -EINVAL, 0 },	   { "4294968s", -ERANGE, 0 },
+		{ "99999999999ms", -ERANGE, 0 },
+	};
+	unsigned int ms;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		ms = 12345;
+		if (parse_duration_ms(cases[i].s, &ms) != cases[i].ret)
+			fail_msg("parse_duration_ms(\"%s\") != %d", cases[i].s, cases[i].ret);
+		if (!cases[i].ret && ms != cases[i].ms)
+			fail_msg("parse_duration_ms(\"%s\") = %u, want %u", cases[i].s, ms,
+				 cases[i].ms);
+	}
+}
+
+static void test_workload_kind(void **state)
+{
+	static const char *const names[] = { "job", "notebook", "cluster", "service" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		assert_int_equal(workload_kind_parse(names[i]), WL_KIND_JOB + i);
+		assert_string_equal(workload_kind_name(WL_KIND_JOB + i), names[i]);
+	}
+	assert_int_equal(workload_kind_parse("jobs"), 0);
+	assert_int_equal(workload_kind_parse(""), 0);
+	assert_string_equal(workload_kind_name(0), "unknown");
+}
+
+static void test_spiffe_id(void **state)
+{
+	static const struct {
+		const char *id;
+		const char *why;
+	} bad[] = {
+		{ "spiffe://acme.example/job", "expected spiffe://<trust-domain>/<kind>/<name>" },
+		{ "spiffe://acme.example/job/", "expected spiffe://<trust-domain>/<kind>/<name>" },
+		{ "https://acme.example/job/1", "expected spiffe://<trust-domain>/<kind>/<name>" },
+		{ "spiffe://Acme.example/job/1", "bad trust domain" },
+		{ "spiffe://-acme.example/job/1", "bad trust domain" },
+		{ "spiffe:///job/1", "bad trust domain" },
+		{ "spiffe://acme.example/pod/1", "kind must be job, notebook, cluster or service" },
+		{ "spiffe://acme.example/job/..", "name cannot be \".\" or \"..\"" },
+		{ "spiffe://acme.example/job/a b",
+		  "name may only use A-Z, a-z, 0-9, '.', '-' and '_'" },
+	};
+	char longid[CONFIG_NAME_MAX + 1];
+	struct spiffe_id sid;
+	const char *why;
+
+	assert_int_equal(spiffe_id_parse("spiffe://acme.example/cluster/Etl_2.b-c", &sid, &why),
+			 0);
+	assert_int_equal(sid.kind, WL_KIND_CLUSTER);
+	assert_int_equal(sid.trust_domain_len, strlen("acme.example"));
+	assert_memory_equal(sid.trust_domain, "acme.example", sid.trust_domain_len);
+	assert_true(spiffe_id_in_domain(&sid, "acme.example"));
+	assert_false(spiffe_id_in_domain(&sid, "acme.exampl"));
+	assert_false(spiffe_id_in_domain(&sid, "acme.example.org"));
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		why = NULL;
+		if (spiffe_id_parse(bad[i].id, &sid, &why) != -EINVAL)
+			fail_msg("spiffe_id_parse(\"%s\") accepted", bad[i].id);
+		assert_string_equal(why, bad[i].why);
+	}
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	memcpy(longid, "spiffe://acme.example/job/", strlen("spiffe://acme.example/job/"));
+	assert_int_equal(spiffe_id_parse(longid, &sid, &why), -EINVAL);
+	assert_string_equal(why, "longer than 127 characters");
+	longid[CONFIG_NAME_MAX - 1] = '\0';
+	assert_int_equal(spiffe_id_parse(longid, &sid, &why), 0);
+}
+
+static void test_name_valid(void **state)
+{
+	char name[65];
+
+	assert_true(name_valid("node-a.b", ".-"));
+	assert_true(name_valid("etl_2", "-_"));
+	assert_false(name_valid("", "-"));
+	assert_false(name_valid("Upper", "-"));
+	assert_false(name_valid("a_b", "-"));
+	assert_false(name_valid("a b", "-"));
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	assert_false(name_valid(name, ""));
+	name[63] = '\0';
+	assert_true(name_valid(name, ""));
+}
+
+int main(void)
+{
+	static const struct CMUnitTest fixed[] = {
+		cmocka_unit_test(test_good_full),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_outbound6_follows_outbound_port),
+		cmocka_unit_test(test_policy_path_without_dir),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_parse_sockaddr),
+		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_workload_kind),
+		cmocka_unit_test(test_spiffe_id),
+		cmocka_unit_test(test_name_valid),
+	};
+	/* One test case per bad file, named after it. */
+	struct CMUnitTest tests[ARRAY_SIZE(fixed) + ARRAY_SIZE(bad_cases)];
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
+		tests[n++] = fixed[i];
+	for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
+		tests[n++] = (struct CMUnitTest){
+			.name = bad_cases[i].file,
+			.test_func = test_bad_config,
+			.initial_state = (void *)&bad_cases[i],
+		};
+	}
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,628 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "policy.h"
+
+#define DATA "tests/data/policy/"
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Each file breaks exactly one rule; the message must name file and line. */
+struct bad_case {
+	const char *file;
+	int line;
+	const char *reason;
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "bad-unknown-service.yaml", 9, "unknown service \"warehous\"" },
+	{ "bad-dup-service.yaml", 9, "duplicate service \"api\" (first defined at line 4)" },
+	{ "bad-from-two.yaml", 7,
+	  "rule needs exactly one of workload, kind, role, any in \"from\"" },
+	{ "bad-from-none.yaml", 7,
+	  "rule needs exactly one of workload, kind, role, any in \"from\"" },
+	{ "bad-from-key.yaml", 8, "unknown key \"group\"" },
+	{ "bad-cidr-host-bits.yaml", 6,
+	  "bad address \"10.0.0.1/8\": host bits must be zero (did you mean 10.0.0.0/8?)" },
+	{ "bad-cidr6-host-bits.yaml", 4,
+	  "bad address \"fd00::1/64\": host bits must be zero (did you mean fd00::/64?)" },
+	{ "bad-cidr-prefix.yaml", 4, "bad address \"10.0.0.0/33\": prefix length must be 0-32" },
+	{ "bad-address.yaml", 4,
+	  "bad address \"db.example\": expected an IPv4 or IPv6 address, optionally with /PREFIX" },
+	{ "bad-no-addresses.yaml", 4, "service \"db\" needs at least one address" },
+	{ "bad-dup-address.yaml", 4, "duplicate address \"10.0.0.1/32\"" },
+	{ "bad-port.yaml", 5, "bad port \"70000\": expected 1-65535 or any" },
+	{ "bad-port-zero.yaml", 5, "bad port \"0\": expected 1-65535 or any" },
+	{ "bad-port-any-mixed.yaml", 5, "port any cannot be combined with other ports" },
+	{ "bad-dup-port.yaml", 7, "duplicate port 80" },
+	{ "bad-protocol.yaml", 5, "unknown protocol \"sctp\" (expected tcp or udp)" },
+	{ "bad-mesh.yaml", 5, "bad value \"maybe\" for \"mesh\": expected true or false" },
+	{ "bad-service-key.yaml", 5, "unknown key \"port\"" },
+	{ "bad-service-name.yaml", 3,
+	  "bad service name \"Warehouse\": expected 1-63 characters of a-z, 0-9 and '-'" },
+	{ "bad-action.yaml", 9, "unknown action \"permit\" (expected allow or deny)" },
+	{ "bad-missing-action.yaml", 7, "missing required key \"action\"" },
+	{ "bad-missing-to.yaml", 7, "missing required key \"to\"" },
+	{ "bad-to-type.yaml", 8, "expected a sequence for \"to\", got a mapping" },
+	{ "bad-to-twice.yaml", 8, "service \"db\" listed twice in \"to\"" },
+	{ "bad-default.yaml", 2, "unknown default \"reject\" (expected deny or allow)" },
+	{ "bad-version.yaml", 1, "unsupported policy version \"2\" (expected 1)" },
+	{ "bad-missing-version.yaml", 2, "missing required key \"version\"" },
+	{ "bad-unknown-key.yaml", 3, "unknown key \"service\"" },
+	{ "bad-unknown-role.yaml", 8, "unknown role \"elt\"" },
+	{ "bad-dup-role.yaml", 6, "duplicate role \"etl\" (first defined at line 3)" },
+	{ "bad-role-name.yaml", 3,
+	  "bad role name \"ETL\": expected 1-63 characters of a-z, 0-9, '-' and '_'" },
+	{ "bad-claim-type.yaml", 5, "expected a scalar for \"groups\", got a sequence" },
+	{ "bad-kind.yaml", 7,
+	  "unknown kind \"jobs\" (expected job, notebook, cluster or service)" },
+	{ "bad-workload-id.yaml", 8,
+	  "bad SPIFFE ID \"spiffe://acme.example/job\": expected "
+	  "spiffe://<trust-domain>/<kind>/<name>" },
+	{ "bad-any-false.yaml", 7, "bad value \"false\" for \"any\": expected true" },
+	{ "bad-dup-rule-name.yaml", 11, "duplicate rule \"r1\" (first defined at line 7)" },
+	{ "bad-rule-name.yaml", 7,
+	  "bad rule name \"Read DB\": expected 1-63 characters of a-z, 0-9, '-' and '_'" },
+	{ "bad-too-many-ports.yaml", 5, "too many items in \"ports\" (257, max 256)" },
+	{ "bad-syntax.yaml", 5,
+	  "YAML syntax error: did not find expected '-' indicator (while parsing a block "
+	  "collection that started at line 3)" },
+	{ "bad-two-docs.yaml", 2, "more than one YAML document" },
+	{ "bad-rules-type.yaml", 6, "expected a sequence for \"rules\", got a scalar" },
+};
+
+static void assert_empty(const struct policy *pol)
+{
+	static const struct policy zero;
+
+	assert_memory_equal(pol, &zero, sizeof(zero));
+}
+
+static void test_bad_policy(void **state)
+{
+	const struct bad_case *c = *state;
+	char path[128], want[ERRMSG_LEN];
+	struct errmsg err = {};
+	struct policy pol;
+
+	snprintf(path, sizeof(path), DATA "%s", c->file);
+	snprintf(want, sizeof(want), "%s:%d: %s", path, c->line, c->reason);
+	assert_int_equal(policy_load(path, &pol, &err), -EINVAL);
+	assert_string_equal(err.msg, want);
+	assert_empty(&pol);
+}
+
+static void test_missing_file(void **state)
+{
+	struct errmsg err = {};
+	struct policy pol;
+
+	assert_int_equal(policy_load("/nonexistent/policy.yaml", &pol, &err), -ENOENT);
+	assert_string_equal(err.msg, "/nonexistent/policy.yaml: No such file or directory");
+	assert_empty(&pol);
+}
+
+static void assert_cidr(const struct policy_cidr *c, const char *addr, int prefixlen)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	assert_non_null(inet_ntop(c->family, c->addr, buf, sizeof(buf)));
+	assert_string_equal(buf, addr);
+	assert_int_equal(c->prefixlen, prefixlen);
+}
+
+static void test_good_policy(void **state)
+{
+	const struct policy_service *s;
+	const struct policy_rule *r;
+	struct errmsg err = {};
+	struct policy pol;
+
+	assert_int_equal(policy_load(DATA "good.yaml", &pol, &err), 0);
+	assert_string_equal(pol.path, DATA "good.yaml");
+	assert_true(pol.default_allow);
+
+	assert_int_equal(pol.nr_roles, 2);
+	assert_string_equal(pol.roles[0].name, "etl");
+	assert_int_equal(pol.roles[0].line, 5);
+	assert_int_equal(pol.roles[0].nr_claims, 1);
+	assert_string_equal(pol.roles[0].claim_keys[0], "groups");
+	assert_string_equal(pol.roles[0].claim_values[0], "etl-jobs");
+	assert_string_equal(pol.roles[1].name, "analyst");
+	assert_int_equal(pol.roles[1].nr_claims, 2);
+	assert_string_equal(pol.roles[1].claim_keys[1], "department");
+	assert_string_equal(pol.roles[1].claim_values[1], "finance");
+
+	assert_int_equal(pol.nr_services, 4);
+	s = &pol.services[0];
+	assert_string_equal(s->name, "warehouse");
+	assert_int_equal(s->line, 12);
+	assert_int_equal(s->nr_addrs, 2);
+	assert_int_equal(s->addrs[0].family, AF_INET);
+	assert_cidr(&s->addrs[0], "10.77.0.2", 32);
+	assert_int_equal(s->addrs[1].family, AF_INET6);
+	assert_cidr(&s->addrs[1], "fd77::2", 128);
+	assert_int_equal(s->nr_ports, 1);
+	assert_int_equal(s->ports[0], 5432);
+	assert_int_equal(s->proto, IPPROTO_TCP);
+	assert_true(s->mesh);
+	s = &pol.services[1];
+	assert_string_equal(s->name, "api");
+	assert_int_equal(s->nr_addrs, 1);
+	assert_cidr(&s->addrs[0], "10.77.1.0", 24);
+	assert_int_equal(s->nr_ports, 2);
+	assert_int_equal(s->ports[0], 8080);
+	assert_int_equal(s->ports[1], 8443);
+	s = &pol.services[2];
+	assert_string_equal(s->name, "dns");
+	assert_int_equal(s->proto, IPPROTO_UDP);
+	assert_int_equal(s->nr_ports, 1);
+	assert_int_equal(s->ports[0], 53);
+	s = &pol.services[3];
+	assert_string_equal(s->name, "idp");
+	assert_cidr(&s->addrs[1], "fd77:1::", 64);
+	assert_int_equal(s->nr_ports, 0);
+	assert_false(s->mesh);
+	assert_int_equal(s->line, 23);
+
+	assert_int_equal(pol.nr_rules, 4);
+	r = &pol.rules[0];
+	assert_string_equal(r->name, "jobs-read-warehouse");
+	assert_int_equal(r->from, FROM_KIND);
+	assert_string_equal(r->from_value, "job");
+	assert_int_equal(r->nr_to, 1);
+	assert_int_equal(r->to[0], 0);
+	assert_true(r->allow);
+	assert_int_equal(r->line, 28);
+	r = &pol.rules[1];
+	assert_null(r->name);
+	assert_int_equal(r->from, FROM_ROLE);
+	assert_string_equal(r->from_value, "analyst");
+	assert_int_equal(r->nr_to, 2);
+	assert_int_equal(r->to[0], 0);
+	assert_int_equal(r->to[1], 1);
+	r = &pol.rules[2];
+	assert_int_equal(r->from, FROM_ANY);
+	assert_null(r->from_value);
+	assert_int_equal(r->nr_to, 1);
+	assert_int_equal(r->to[0], 2);
+	r = &pol.rules[3];
+	assert_int_equal(r->from, FROM_WORKLOAD);
+	assert_string_equal(r->from_value, "spiffe://acme.example/notebook/7");
+	assert_false(r->allow);
+	assert_int_equal(r->line, 38);
+
+	policy_free(&pol);
+	assert_empty(&pol);
+}
+
+static void test_default_deny(void **state)
+{
+	struct errmsg err = {};
+	struct policy pol;
+
+	assert_int_equal(policy_load(DATA "compile.yaml", &pol, &err), 0);
+	assert_false(pol.default_allow);
+	policy_free(&pol);
+}
+
+static void load_both(const char *config, struct config *cfg, struct policy *pol)
+{
+	struct errmsg err = {};
+
+	if (config_load(config, cfg, &err))
+		fail_msg("%s", err.msg);
+	if (policy_load(cfg->policy_path, pol, &err))
+		fail_msg("%s", err.msg);
+}
+
+static void test_check_config_ok(void **state)
+{
+	struct errmsg err = {};
+	struct policy pol;
+	struct config cfg;
+
+	load_both("tests/data/config/good.yaml", &cfg, &pol);
+	assert_int_equal(policy_check_config(&pol, &cfg, &err), 0);
+	policy_free(&pol);
+	config_free(&cfg);
+}
+
+static void test_check_config_role(void **state)
+{
+	struct errmsg err = {};
+	struct policy pol;
+	struct config cfg;
+
+	load_both("tests/data/config/check-role.yaml", &cfg, &pol);
+	assert_int_equal(policy_check_config(&pol, &cfg, &err), -EINVAL);
+	assert_string_equal(err.msg, "tests/data/config/check-role.yaml:12: role \"ghost\" is not "
+				     "defined in tests/data/config/../policy/good.yaml");
+	policy_free(&pol);
+	config_free(&cfg);
+}
+
+static void test_check_config_domain(void **state)
+{
+	struct errmsg err = {};
+	struct policy pol;
+	struct config cfg;
+
+	load_both("tests/data/config/check-domain.yaml", &cfg, &pol);
+	assert_int_equal(policy_check_config(&pol, &cfg, &err), -EINVAL);
+	assert_string_equal(err.msg, "tests/data/config/../policy/check-domain.yaml:10: workload "
+				     "\"spiffe://other.example/job/1\" is not in trust domain "
+				     "\"acme.example\" (tests/data/config/check-domain.yaml)");
+	policy_free(&pol);
+	config_free(&cfg);
+}
+
+/* compile.yaml's services, in file order. */
+static const uint32_t svc_ids[] = { 101, 102, 103, 104, 105 };
+enum { DB = 101, WIDE, DIRECT, SAME_SPEC, ROLE_VS_ANY };
+
+static char *const etl[] = { "etl" };
+static const struct policy_identity idents[] = {
+	{ .id = 10, .spiffe_id = "spiffe://acme.example/job/1", .kind = WL_KIND_JOB },
+	{ .id = 11, .spiffe_id = "spiffe://acme.example/job/2", .kind = WL_KIND_JOB,
+	  .roles = etl, .nr_roles = 1 },
+	{ .id = 12, .spiffe_id = "spiffe://acme.example/notebook/3", .kind = WL_KIND_NOTEBOOK },
+};
+
+struct want {
+	int family;
+	uint32_t identity;
+	uint8_t proto;
+	uint16_t port;
+	const char *addr;
+	int prefixlen;
+	uint32_t action, service, rule;
+};
+
+static struct policy_entry make_entry(const struct want *w, uint8_t slot)
+{
+	struct policy_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.family = w->family;
+	if (w->family == AF_INET) {
+		e.key4.prefixlen = SLUICE_POLICY_FIXED_BITS + w->prefixlen;
+		e.key4.identity = w->identity;
+		e.key4.slot = slot;
+		e.key4.proto = w->proto;
+		e.key4.port = htons(w->port);
+		assert_int_equal(inet_pton(AF_INET, w->addr, &e.key4.addr), 1);
+	} else {
+		e.key6.prefixlen = SLUICE_POLICY_FIXED_BITS + w->prefixlen;
+		e.key6.identity = w->identity;
+		e.key6.slot = slot;
+		e.key6.proto = w->proto;
+		e.key6.port = htons(w->port);
+		assert_int_equal(inet_pton(AF_INET6, w->addr, e.key6.addr), 1);
+	}
+	e.value.action = w->action;
+	e.value.service = w->service;
+	e.value.rule = w->rule;
+	return e;
+}
+
+static void compile_file(const char *file, const struct policy_identity *ids, int nr_ids,
+			 uint8_t slot, struct policy_entry **entries, int *nr)
+{
+	struct errmsg err = {};
+	struct policy pol;
+
+	if (policy_load(file, &pol, &err))
+		fail_msg("%s", err.msg);
+	assert_true(pol.nr_services <= (int)ARRAY_SIZE(svc_ids));
+	if (policy_compile(&pol, ids, nr_ids, svc_ids, slot, entries, nr, &err))
+		fail_msg("%s", err.msg);
+	policy_free(&pol);
+}
+
+/* Finds the entry for identity and address (port in host order). */
+static const struct policy_entry *find(const struct policy_entry *e, int nr, uint32_t identity,
+				       const char *addr, uint16_t port)
+{
+	uint32_t a[4] = {};
+	int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+
+	assert_int_equal(inet_pton(family, addr, a), 1);
+	for (int i = 0; i < nr; i++) {
+		if (e[i].family != family || e[i].key4.identity != identity ||
+		    ntohs(e[i].key4.port) != port)
+			continue;
+		if (family == AF_INET ? e[i].key4.addr == a[0]
+				      : !memcmp(e[i].key6.addr, a, sizeof(a)))
+			return &e[i];
+	}
+	fail_msg("no entry for identity %u, %s port %u", identity, addr, port);
+	return NULL;
+}
+
+static void test_compile_exact(void **state)
+{
+	static const struct want want[] = {
+		/* job/1: its workload deny overrides the kind allow on db. */
+		{ AF_INET, 10, IPPROTO_TCP, 80, "10.3.0.7", 32, SLUICE_ACT_ALLOW, DIRECT, 1 },
+		{ AF_INET, 10, IPPROTO_TCP, 443, "10.3.0.7", 32, SLUICE_ACT_ALLOW, DIRECT, 1 },
+		{ AF_INET, 10, IPPROTO_TCP, 5432, "10.1.0.5", 32, SLUICE_ACT_DENY, DB, 2 },
+		{ AF_INET, 10, IPPROTO_TCP, 9000, "10.4.0.1", 32, SLUICE_ACT_DENY, SAME_SPEC, 5 },
+		{ AF_INET, 10, IPPROTO_TCP, 9000, "10.5.0.1", 32, SLUICE_ACT_DENY, ROLE_VS_ANY, 6 },
+		/* job/2 with role etl. */
+		{ AF_INET, 11, IPPROTO_TCP, 80, "10.3.0.7", 32, SLUICE_ACT_ALLOW, DIRECT, 1 },
+		{ AF_INET, 11, IPPROTO_TCP, 443, "10.3.0.7", 32, SLUICE_ACT_ALLOW, DIRECT, 1 },
+		{ AF_INET, 11, IPPROTO_TCP, 5432, "10.1.0.5", 32, SLUICE_ACT_REDIRECT, DB, 1 },
+		{ AF_INET, 11, IPPROTO_TCP, 9000, "10.4.0.1", 32, SLUICE_ACT_DENY, SAME_SPEC, 5 },
+		{ AF_INET, 11, IPPROTO_TCP, 9000, "10.5.0.1", 32, SLUICE_ACT_REDIRECT, ROLE_VS_ANY,
+		  7 },
+		/* notebook/3. */
+		{ AF_INET, 12, IPPROTO_TCP, 9000, "10.5.0.1", 32, SLUICE_ACT_DENY, ROLE_VS_ANY, 6 },
+		{ AF_INET, 12, IPPROTO_UDP, 0, "10.2.0.0", 16, SLUICE_ACT_ALLOW, WIDE, 3 },
+		{ AF_INET6, 12, IPPROTO_UDP, 0, "fd00:2::", 32, SLUICE_ACT_ALLOW, WIDE, 3 },
+	};
+	struct policy_entry *e, w;
+	int nr;
+
+	compile_file(DATA "compile.yaml", idents, ARRAY_SIZE(idents), 1, &e, &nr);
+	assert_int_equal(nr, ARRAY_SIZE(want));
+	for (int i = 0; i < nr; i++) {
+		w = make_entry(&want[i], 1);
+		if (memcmp(&e[i], &w, sizeof(w)))
+			fail_msg("entry %d: identity %u port %u action %u rule %u service %u, want "
+				 "identity %u port %u action %u rule %u service %u",
+				 i, e[i].key4.identity, ntohs(e[i].key4.port), e[i].value.action,
+				 e[i].value.rule, e[i].value.service, want[i].identity,
+				 want[i].port, want[i].action, want[i].rule, want[i].service);
+	}
+	free(e);
+}
+
+static void test_workload_deny_beats_kind_allow(void **state)
+{
+	const struct policy_entry *x;
+	struct policy_entry *e;
+	int nr;
+
+	compile_file(DATA "compile.yaml", idents, ARRAY_SIZE(idents), 0, &e, &nr);
+	x = find(e, nr, 10, "10.1.0.5", 5432);
+	assert_int_equal(x->value.action, SLUICE_ACT_DENY);
+	assert_int_equal(x->value.rule, 2);
+	x = find(e, nr, 11, "10.1.0.5", 5432);
+	assert_int_equal(x->value.action, SLUICE_ACT_REDIRECT);
+	assert_int_equal(x->value.rule, 1);
+	free(e);
+}
+
+static void test_deny_beats_allow_same_specificity(void **state)
+{
+	const struct policy_entry *x;
+	struct policy_entry *e;
+	int nr;
+
+	/* Role etl allows (rule 4), kind job denies (rule 5). */
+	compile_file(DATA "compile.yaml", &idents[1], 1, 0, &e, &nr);
+	x = find(e, nr, 11, "10.4.0.1", 9000);
+	assert_int_equal(x->value.action, SLUICE_ACT_DENY);
+	assert_int_equal(x->value.rule, 5);
+	assert_int_equal(x->value.service, SAME_SPEC);
+	free(e);
+}
+
+static void test_role_allow_beats_any_deny(void **state)
+{
+	const struct policy_entry *x;
+	struct policy_entry *e;
+	int nr;
+
+	compile_file(DATA "compile.yaml", idents, ARRAY_SIZE(idents), 0, &e, &nr);
+	x = find(e, nr, 11, "10.5.0.1", 9000);
+	assert_int_equal(x->value.action, SLUICE_ACT_REDIRECT);
+	assert_int_equal(x->value.rule, 7);
+	/* Without the role, the any deny stands. */
+	x = find(e, nr, 10, "10.5.0.1", 9000);
+	assert_int_equal(x->value.action, SLUICE_ACT_DENY);
+	assert_int_equal(x->value.rule, 6);
+	free(e);
+}
+
+static void test_port_any_and_v6(void **state)
+{
+	const struct policy_entry *x;
+	struct policy_entry *e;
+	int nr;
+
+	compile_file(DATA "compile.yaml", &idents[2], 1, 0, &e, &nr);
+	assert_int_equal(nr, 3);
+	x = find(e, nr, 12, "fd00:2::", SLUICE_PORT_ANY);
+	assert_int_equal(x->family, AF_INET6);
+	assert_int_equal(x->key6.prefixlen, SLUICE_POLICY_FIXED_BITS + 32);
+	assert_int_equal(x->key6.proto, IPPROTO_UDP);
+	x = find(e, nr, 12, "10.2.0.0", SLUICE_PORT_ANY);
+	assert_int_equal(x->key4.prefixlen, SLUICE_POLICY_FIXED_BITS + 16);
+	free(e);
+}
+
+static void test_udp_and_direct_allow(void **state)
+{
+	const struct policy_entry *x;
+	struct policy_entry *e;
+	int nr;
+
+	compile_file(DATA "compile.yaml", idents, ARRAY_SIZE(idents), 0, &e, &nr);
+	/* UDP is never steered through the agent, even with mesh: true. */
+	x = find(e, nr, 12, "10.2.0.0", SLUICE_PORT_ANY);
+	assert_int_equal(x->value.action, SLUICE_ACT_ALLOW);
+	/* mesh: false connects directly. */
+	x = find(e, nr, 11, "10.3.0.7", 443);
+	assert_int_equal(x->value.action, SLUICE_ACT_ALLOW);
+	assert_int_equal(x->key4.proto, IPPROTO_TCP);
+	free(e);
+}
+
+static void test_slot(void **state)
+{
+	struct policy_entry *e;
+	int nr;
+
+	for (uint8_t slot = 0; slot < SLUICE_SLOTS; slot++) {
+		compile_file(DATA "compile.yaml", idents, ARRAY_SIZE(idents), slot, &e, &nr);
+		assert_true(nr > 0);
+		for (int i = 0; i < nr; i++)
+			assert_int_equal(e[i].family == AF_INET ? e[i].key4.slot : e[i].key6.slot,
+					 slot);
+		free(e);
+	}
+}
+
+static void test_unmentioned_identity(void **state)
+{
+	static const struct policy_identity ids[] = {
+		{ .id = 20, .spiffe_id = "spiffe://acme.example/job/2", .kind = WL_KIND_JOB },
+		{ .id = 21, .spiffe_id = "spiffe://acme.example/job/1", .kind = WL_KIND_JOB },
+	};
+	struct policy_entry *e;
+	int nr;
+
+	/* check-domain.yaml only has rules for two workload IDs. */
+	compile_file(DATA "check-domain.yaml", ids, 1, 0, &e, &nr);
+	assert_int_equal(nr, 0);
+	assert_null(e);
+	compile_file(DATA "check-domain.yaml", ids, 2, 0, &e, &nr);
+	assert_int_equal(nr, 1);
+	assert_int_equal(e[0].key4.identity, 21);
+	assert_int_equal(e[0].value.rule, 1);
+	free(e);
+}
+
+static void test_deterministic(void **state)
+{
+	struct policy_identity rev[ARRAY_SIZE(idents)];
+	struct policy_entry *a, *b;
+	int nr_a, nr_b;
+
+	for (size_t i = 0; i < ARRAY_SIZE(idents); i++)
+		rev[i] = idents[ARRAY_SIZE(idents) - 1 - i];
+	compile_file(DATA "compile.yaml", idents, ARRAY_SIZE(idents), 0, &a, &nr_a);
+	compile_file(DATA "compile.yaml", rev, ARRAY_SIZE(rev), 0, &b, &nr_b);
+	assert_int_equal(nr_a, nr_b);
+	assert_memory_equal(a, b, nr_a * sizeof(*a));
+	free(a);
+	free(b);
+}
+
+static void test_compile_too_big(void **state)
+{
+	enum { NR_ADDRS = 129, NR_PORTS = 256 };
+	static const struct policy_identity id = { .id = 1, .kind = WL_KIND_JOB };
+	struct policy_cidr addrs[NR_ADDRS] = {};
+	uint16_t ports[NR_PORTS];
+	int to = 0, nr = -1;
+	struct policy_service svc = {
+		.name = "big", .addrs = addrs, .nr_addrs = NR_ADDRS, .ports = ports,
+		.nr_ports = NR_PORTS, .proto = IPPROTO_TCP, .mesh = true,
+	};
+	struct policy_rule rule = { .from = FROM_ANY, .to = &to, .nr_to = 1, .allow = true };
+	struct policy pol = {
+		.path = "big.yaml", .services = &svc, .nr_services = 1, .rules = &rule,
+		.nr_rules = 1,
+	};
+	struct policy_entry *e = (void *)1;
+	struct errmsg err = {};
+
+	for (int i = 0; i < NR_ADDRS; i++) {
+		addrs[i].family = AF_INET;
+		addrs[i].addr[0] = htonl(0x0a000000 + i);
+		addrs[i].prefixlen = 32;
+	}
+	for (int i = 0; i < NR_PORTS; i++)
+		ports[i] = 1000 + i;
+	/* 129 * 256 = 33024 entries, over the 32768 one generation may use. */
+	assert_int_equal(policy_compile(&pol, &id, 1, svc_ids, 0, &e, &nr, &err), -E2BIG);
+	assert_null(e);
+	assert_int_equal(nr, 0);
+	assert_string_equal(err.msg,
+			    "big.yaml: policy compiles to more than 32768 entries of one family");
+	svc.nr_addrs = 128;
+	assert_int_equal(policy_compile(&pol, &id, 1, svc_ids, 0, &e, &nr, &err), 0);
+	assert_int_equal(nr, POLICY_MAX_ENTRIES);
+	free(e);
+}
+
+static void test_compile_bad_args(void **state)
+{
+	static const struct policy_identity zero = { .id = 0, .spiffe_id = "spiffe://a/job/1" };
+	struct policy pol = { .path = "p.yaml" };
+	struct errmsg err = {};
+	struct policy_entry *e;
+	int nr;
+
+	assert_int_equal(policy_compile(&pol, idents, 1, svc_ids, 2, &e, &nr, &err), -EINVAL);
+	assert_string_equal(err.msg, "policy slot 2 out of range");
+	assert_int_equal(policy_compile(&pol, &zero, 1, svc_ids, 0, &e, &nr, &err), -EINVAL);
+	assert_string_equal(err.msg, "identity of spiffe://a/job/1 is 0, which is reserved");
+}
+
+static void test_names(void **state)
+{
+	assert_string_equal(policy_action_name(SLUICE_ACT_DENY), "deny");
+	assert_string_equal(policy_action_name(SLUICE_ACT_ALLOW), "allow");
+	assert_string_equal(policy_action_name(SLUICE_ACT_REDIRECT), "redirect");
+	assert_string_equal(policy_action_name(3), "unknown");
+	assert_string_equal(policy_reason_name(SLUICE_REASON_NONE), "none");
+	assert_string_equal(policy_reason_name(SLUICE_REASON_POLICY_DENY), "policy-deny");
+	assert_string_equal(policy_reason_name(SLUICE_REASON_DEFAULT_DENY), "default-deny");
+	assert_string_equal(policy_reason_name(SLUICE_REASON_AGENT_DOWN), "agent-down");
+	assert_string_equal(policy_reason_name(SLUICE_REASON_BYPASS), "bypass");
+	assert_string_equal(policy_reason_name(SLUICE_REASON_NO_POLICY), "no-policy");
+	assert_string_equal(policy_reason_name(SLUICE_REASON_MAX), "unknown");
+}
+
+int main(void)
+{
+	static const struct CMUnitTest fixed[] = {
+		cmocka_unit_test(test_good_policy),
+		cmocka_unit_test(test_default_deny),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_check_config_ok),
+		cmocka_unit_test(test_check_config_role),
+		cmocka_unit_test(test_check_config_domain),
+		cmocka_unit_test(test_compile_exact),
+		cmocka_unit_test(test_workload_deny_beats_kind_allow),
+		cmocka_unit_test(test_deny_beats_allow_same_specificity),
+		cmocka_unit_test(test_role_allow_beats_any_deny),
+		cmocka_unit_test(test_port_any_and_v6),
+		cmocka_unit_test(test_udp_and_direct_allow),
+		cmocka_unit_test(test_slot),
+		cmocka_unit_test(test_unmentioned_identity),
+		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_compile_too_big),
+		cmocka_unit_test(test_compile_bad_args),
+		cmocka_unit_test(test_names),
+	};
+	/* One test case per bad file, named after it. */
+	struct CMUnitTest tests[ARRAY_SIZE(fixed) + ARRAY_SIZE(bad_cases)];
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
+		tests[n++] = fixed[i];
+	for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
+		tests[n++] = (struct CMUnitTest){
+			.name = bad_cases[i].file,
+			.test_func = test_bad_policy,
+			.initial_state = (void *)&bad_cases[i],
+		};
+	}
+	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
+}
