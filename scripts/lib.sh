@@ -1,0 +1,356 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the colours and some names are used by the scripts that source it)
+#
+# Shared by scripts/demo.sh and scripts/bench.sh (sourced, not run): a two
+# node topology in network namespaces, nginx and PostgreSQL on node B, and
+# sluiced with the demo config on node A, all named with a per-run suffix so
+# parallel runs never collide, and all removed again by sl_cleanup (installed
+# as the EXIT trap by sl_init).
+#
+# Commands enter a node with nsenter --net, never `ip netns exec`: the latter
+# remounts /sys, which hides the cgroup2 and bpf file systems the agent and
+# the workload cgroups live on.
+
+SL_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+SL_ADDR_A=10.77.0.1
+SL_ADDR_B=10.77.0.2
+SL_ADDR6_A=fd77::1
+SL_ADDR6_B=fd77::2
+SL_SUBNET=10.77.0.0/24
+
+if [[ -t 1 ]]; then
+	SL_BOLD=$'\e[1m' SL_RED=$'\e[31m' SL_GREEN=$'\e[32m' SL_OFF=$'\e[0m'
+else
+	SL_BOLD='' SL_RED='' SL_GREEN='' SL_OFF=''
+fi
+
+sl_step()
+{
+	printf '\n%s== %s%s\n' "$SL_BOLD" "$*" "$SL_OFF"
+}
+
+sl_info()
+{
+	printf '   %s\n' "$*"
+}
+
+sl_die()
+{
+	printf '%serror:%s %s\n' "$SL_RED" "$SL_OFF" "$*" >&2
+	exit 1
+}
+
+# Prints its arguments as one shell command line, quoting only where needed.
+sl_quote()
+{
+	local arg line='' plain='^[]A-Za-z0-9_./:=@%+,[-]+$'
+
+	for arg in "$@"; do
+		if [[ $arg =~ $plain ]]; then
+			line+="$arg "
+		elif [[ $arg != *\'* ]]; then
+			line+="'$arg' "
+		else
+			line+="$(printf '%q' "$arg") "
+		fi
+	done
+	printf '%s\n' "${line% }"
+}
+
+# sl_show NODE CMD...: prints a command the way a user would type it.
+sl_show()
+{
+	local node=$1
+
+	shift
+	printf '%s%s#%s %s\n' "$SL_BOLD" "$node" "$SL_OFF" "$(sl_quote "$@")"
+}
+
+# sl_init NAME BUILD: checks the environment and names everything this run
+# creates. NAME is "demo" or "bench".
+sl_init()
+{
+	local name=$1 build=$2
+
+	((EUID == 0)) || sl_die "must run as root (try: sudo make $name)"
+	SL_BUILD=$(cd "$build" 2>/dev/null && pwd) || sl_die "no build directory $build (run make)"
+	[[ -x $SL_BUILD/sluiced && -x $SL_BUILD/sluicectl ]] ||
+		sl_die "$SL_BUILD/sluiced or sluicectl missing (run: make BUILD=$build)"
+
+	SL_RUN=$name-$$
+	SL_NS_A=sl-$name-a-$$
+	SL_NS_B=sl-$name-b-$$
+	SL_PIN=/sys/fs/bpf/sluice-$SL_RUN
+	SL_CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	[[ -n $SL_CG2 ]] || sl_die "no cgroup2 file system mounted (see /proc/mounts)"
+	SL_CG_ROOT=$SL_CG2/sluice-$SL_RUN
+	SL_TMP=$(mktemp -d "/tmp/sluice-$SL_RUN.XXXXXX")
+	# nginx workers and postgres run as unprivileged users and read below.
+	chmod 0755 "$SL_TMP"
+	SL_PIDS=()
+	SL_AGENT_PID=
+	SL_PG_DATA=
+
+	trap sl_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+# Runs a command in a node's network namespace (and nothing else).
+sl_in()
+{
+	local ns=$1
+
+	shift
+	nsenter --net="/run/netns/$ns" -- "$@"
+}
+
+# sl_in_cgroup NS CGROUP CMD...: runs CMD in node NS inside CGROUP (a path
+# relative to the demo's cgroup root), as a workload process would.
+sl_in_cgroup()
+{
+	local ns=$1 cg=$SL_CG_ROOT/$2
+
+	shift 2
+	# shellcheck disable=SC2016 # $$ and $@ are the inner shell's
+	sl_in "$ns" sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"
+}
+
+sl_bpffs()
+{
+	if ! awk '$2 == "/sys/fs/bpf" && $3 == "bpf" { f = 1 } END { exit !f }' /proc/mounts; then
+		sl_info "mounting bpffs at /sys/fs/bpf"
+		mount -t bpf bpf /sys/fs/bpf || sl_die "cannot mount bpffs at /sys/fs/bpf"
+	fi
+}
+
+# Two nodes joined by a veth pair; both ends are called veth0, which only
+# has to be unique inside each namespace.
+sl_topology()
+{
+	ip netns add "$SL_NS_A" || sl_die "ip netns add $SL_NS_A"
+	ip netns add "$SL_NS_B" || sl_die "ip netns add $SL_NS_B"
+	ip link add veth0 netns "$SL_NS_A" type veth peer name veth0 netns "$SL_NS_B" ||
+		sl_die "cannot create the veth pair"
+	ip -n "$SL_NS_A" addr add "$SL_ADDR_A/24" dev veth0
+	ip -n "$SL_NS_A" addr add "$SL_ADDR6_A/64" dev veth0 nodad
+	ip -n "$SL_NS_B" addr add "$SL_ADDR_B/24" dev veth0
+	ip -n "$SL_NS_B" addr add "$SL_ADDR6_B/64" dev veth0 nodad
+	local ns
+	for ns in "$SL_NS_A" "$SL_NS_B"; do
+		ip -n "$ns" link set lo up
+		ip -n "$ns" link set veth0 up
+	done
+}
+
+# sl_cgroups [NAME...]: creates the demo's cgroup root, the cgroup of every
+# workload deploy/demo/sluice.yaml lists, and the extra cgroups named.
+sl_cgroups()
+{
+	local cg
+
+	mkdir "$SL_CG_ROOT" || sl_die "cannot create cgroup $SL_CG_ROOT"
+	for cg in $(sed -n 's/^ *- cgroup: *//p' "$SL_SRC/deploy/demo/sluice.yaml") "$@"; do
+		mkdir -p "$SL_CG_ROOT/$cg" || sl_die "cannot create cgroup $SL_CG_ROOT/$cg"
+	done
+}
+
+# sl_nginx NAME NS BODY: starts an nginx master in node NS with its own prefix
+# under $SL_TMP/NAME; BODY is the main-context configuration. It goes before
+# events {}, as load_module must.
+sl_nginx()
+{
+	local name=$1 ns=$2 body=$3 dir=$SL_TMP/$1 i
+
+	mkdir -p "$dir/logs" "$dir/tmp"
+	cat >"$dir/nginx.conf" <<-EOF
+		worker_processes 1;
+		pid $dir/nginx.pid;
+		error_log $dir/logs/error.log;
+		$body
+		events {
+		    worker_connections 4096;
+		}
+	EOF
+	sl_in "$ns" nginx -q -e "$dir/logs/error.log" -p "$dir" -c "$dir/nginx.conf" ||
+		sl_die "nginx $name did not start: $(tail -n3 "$dir/logs/error.log" 2>/dev/null)"
+	for ((i = 0; i < 50; i++)); do
+		[[ -s $dir/nginx.pid ]] && break
+		sleep 0.1
+	done
+	[[ -s $dir/nginx.pid ]] || sl_die "nginx $name wrote no pid file"
+	SL_PIDS+=("$(cat "$dir/nginx.pid")")
+}
+
+# The "api" service: nginx on node B serving a small page and a 1 MiB file.
+sl_api()
+{
+	local html=$SL_TMP/api/html tmp=$SL_TMP/api/tmp
+
+	mkdir -p "$html"
+	echo "hello from the api on node-b" >"$html/index.html"
+	head -c 1048576 /dev/urandom >"$html/1m.bin"
+	sl_nginx api "$SL_NS_B" "
+		http {
+		    access_log off;
+		    client_body_temp_path $tmp/body;
+		    proxy_temp_path $tmp/proxy;
+		    fastcgi_temp_path $tmp/fastcgi;
+		    uwsgi_temp_path $tmp/uwsgi;
+		    scgi_temp_path $tmp/scgi;
+		    keepalive_requests 1000000;
+		    default_type text/plain;
+		    server {
+		        listen $SL_ADDR_B:80;
+		        listen [$SL_ADDR6_B]:80;
+		        root $html;
+		    }
+		}"
+	sl_in "$SL_NS_A" curl -sf -o /dev/null --max-time 5 "http://$SL_ADDR_B/" ||
+		sl_die "node-a cannot reach the api at http://$SL_ADDR_B/"
+}
+
+# The "warehouse" service: PostgreSQL on node B, trusting node A's subnet.
+sl_warehouse()
+{
+	local bin dir=$SL_TMP/pg
+
+	bin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n1)
+	[[ -x $bin/initdb ]] || sl_die "PostgreSQL server binaries not found in /usr/lib/postgresql"
+	id postgres >/dev/null 2>&1 || sl_die "no postgres user (is the postgresql package installed?)"
+	mkdir -p "$dir/sock"
+	chown postgres: "$dir" "$dir/sock"
+	runuser -u postgres -- "$bin/initdb" -D "$dir/data" -A trust -U postgres -N \
+		>"$dir/initdb.log" 2>&1 || sl_die "initdb failed: $(tail -n3 "$dir/initdb.log")"
+	echo "host all all $SL_SUBNET trust" >>"$dir/data/pg_hba.conf"
+	SL_PG_DATA=$dir/data
+	SL_PG_BIN=$bin
+	sl_in "$SL_NS_B" runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
+		-w -t 30 -o "-c listen_addresses=$SL_ADDR_B -k $dir/sock" start >/dev/null ||
+		sl_die "postgres did not start: $(tail -n3 "$dir/server.log")"
+}
+
+# Writes the demo config and policy from deploy/demo with this run's paths.
+sl_agent_config()
+{
+	local src=$SL_SRC/deploy/demo
+
+	mkdir -p "$SL_TMP/etc" "$SL_TMP/run"
+	SL_CONFIG=$SL_TMP/etc/sluice.yaml
+	sed -e "s|^cgroup_root: .*|cgroup_root: ${SL_CG_ROOT#"$SL_CG2"/}|" \
+	    -e "s|^bpf_pin_path: .*|bpf_pin_path: $SL_PIN|" \
+	    -e "s|^run_dir: .*|run_dir: $SL_TMP/run|" \
+	    "$src/sluice.yaml" >"$SL_CONFIG"
+	cp "$src/policy.yaml" "$SL_TMP/etc/policy.yaml"
+}
+
+sl_ctl()
+{
+	"$SL_BUILD/sluicectl" -P "$SL_PIN" "$@"
+}
+
+# Starts sluiced in node A and waits until sluicectl reports it running with
+# a policy generation live.
+sl_agent()
+{
+	local i
+
+	SL_AGENT_LOG=$SL_TMP/sluiced.log
+	# Not through sl_in: $! must be sluiced itself (nsenter execs it), not a
+	# subshell that would leave it running when signalled.
+	nsenter --net="/run/netns/$SL_NS_A" -- "$SL_BUILD/sluiced" -c "$SL_CONFIG" 2>"$SL_AGENT_LOG" &
+	SL_AGENT_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		if ! kill -0 "$SL_AGENT_PID" 2>/dev/null; then
+			sed 's/^/   sluiced: /' "$SL_AGENT_LOG" >&2
+			SL_AGENT_PID=
+			sl_die "sluiced exited during start"
+		fi
+		sl_ctl -j status 2>/dev/null |
+			jq -e '.agent.state == "running" and .policy.generation != null' \
+				>/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	sed 's/^/   sluiced: /' "$SL_AGENT_LOG" >&2
+	sl_die "sluiced not running with a live policy after 10 s"
+}
+
+# Stops the agent with SIGTERM; returns its exit status.
+sl_agent_stop()
+{
+	local pid=$SL_AGENT_PID rc=0 i
+
+	[[ -n $pid ]] || return 0
+	SL_AGENT_PID=
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		return 124
+	fi
+	wait "$pid" 2>/dev/null || rc=$?
+	return "$rc"
+}
+
+# Removes a cgroup tree bottom-up, killing what still runs in it.
+sl_cgroup_remove()
+{
+	local dir=$1 sub i
+
+	[[ -d $dir ]] || return 0
+	for sub in "$dir"/*/; do
+		[[ -d $sub ]] && sl_cgroup_remove "${sub%/}"
+	done
+	if [[ -e $dir/cgroup.kill ]]; then
+		echo 1 >"$dir/cgroup.kill" 2>/dev/null
+	else
+		xargs -r kill -KILL <"$dir/cgroup.procs" 2>/dev/null
+	fi
+	for ((i = 0; i < 50; i++)); do
+		rmdir "$dir" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "warning: cannot remove cgroup $dir" >&2
+}
+
+# EXIT trap: undoes whatever sl_init and the setup functions created, in
+# reverse order, and keeps the script's exit status.
+sl_cleanup()
+{
+	local rc=$? pid ns i
+
+	set +e
+	trap - EXIT
+	# A second Ctrl-C must not leave half the run behind.
+	trap "" INT TERM
+	sl_agent_stop
+	if [[ -n $SL_PG_DATA && -e $SL_PG_DATA/postmaster.pid ]]; then
+		runuser -u postgres -- "$SL_PG_BIN/pg_ctl" -D "$SL_PG_DATA" -m immediate -w \
+			stop >/dev/null 2>&1
+	fi
+	for pid in "${SL_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${SL_PIDS[@]}"; do
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	done
+	sl_cgroup_remove "$SL_CG_ROOT"
+	for ns in "$SL_NS_A" "$SL_NS_B"; do
+		[[ -e /run/netns/$ns ]] || continue
+		# Anything still in the namespace was started by this run.
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+		ip netns del "$ns"
+	done
+	[[ -n $SL_PIN && -e $SL_PIN ]] && rm -rf "$SL_PIN"
+	[[ -n $SL_TMP && -d $SL_TMP ]] && rm -rf "$SL_TMP"
+	exit "$rc"
+}
