@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -16,19 +17,26 @@
 static bool libbpf_verbose;
 static char libbpf_last_warn[256];
 
+/* libbpf's warnings, the verifier log among them, are what an operator
+ * needs when a load fails: log them whole, one line each. */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char *msg, *line, *save = NULL;
+	const char *first;
 
 	if (level == LIBBPF_DEBUG && !libbpf_verbose)
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	if (level == LIBBPF_WARN)
-		snprintf(libbpf_last_warn, sizeof(libbpf_last_warn), "%.*s",
-			 (int)sizeof(libbpf_last_warn) - 1, line);
-	if (libbpf_verbose)
-		log_msg(LOG_DEBUG, "%s", line);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		return 0;
+	for (line = strtok_r(msg, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (level == LIBBPF_WARN && !libbpf_last_warn[0]) {
+			first = strncmp(line, "libbpf: ", 8) ? line : line + 8;
+			snprintf(libbpf_last_warn, sizeof(libbpf_last_warn), "%.*s",
+				 (int)sizeof(libbpf_last_warn) - 1, first);
+		}
+		log_msg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "%s", line);
+	}
+	free(msg);
 	return 0;
 }
 
@@ -132,7 +140,7 @@ int datapath_open(struct datapath *dp, const char *pin_dir, const char *cgroup_r
 	ret = sluice_bpf__load(dp->skel);
 	if (ret) {
 		errmsg_set(err, ret, "cannot load the BPF programs: %s%s%s", strerror(-ret),
-			   libbpf_last_warn[0] ? ": libbpf: " : " (run with -v for libbpf's log)",
+			   libbpf_last_warn[0] ? ": " : " (run with -v for libbpf's log)",
 			   libbpf_last_warn);
 		if (strstr(libbpf_last_warn, "reuse pinned map"))
 			snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),

@@ -31,6 +31,9 @@
 /* Out of fds or memory: stop accepting this long instead of spinning on a
  * listener that stays readable (nginx does the same). */
 #define ACCEPT_PAUSE_MS 100
+/* Freed ring buffers kept for the next flows: one connection per request
+ * would otherwise fault in and zero 512 KiB of fresh pages each time. */
+#define RING_POOL_MAX 64
 #define NSEC_PER_MSEC 1000000ULL
 #define NSEC_PER_SEC 1000000000ULL
 
@@ -43,6 +46,7 @@ enum ep_kind {
 	EP_TIMER,
 	EP_CLIENT,
 	EP_UPSTREAM,
+	EP_WATCH,
 };
 
 struct flow;
@@ -90,8 +94,17 @@ struct flow {
 	bool dead;
 };
 
+/* A caller's fd served from the proxy's own epoll_wait. */
+struct watch {
+	struct endpoint ep;		/* first: events point here */
+	void (*cb)(void *ctx);
+	void *ctx;
+	struct watch *next;
+};
+
 struct proxy {
 	int epfd;
+	struct watch *watches;
 	struct endpoint listen[2];	/* AF_INET, AF_INET6; fd -1 when unused */
 	struct endpoint timer;
 	uint64_t timer_at;		/* armed deadline, 0 when disarmed */
@@ -105,6 +118,8 @@ struct proxy {
 	struct list_node idle;
 	struct list_node busy;
 	struct list_node dead;
+	char *ring_pool[RING_POOL_MAX];
+	int ring_pool_len;
 };
 
 #define node_flow(node, member) \
@@ -248,15 +263,24 @@ static void flow_close(struct proxy *p, struct flow *f, int status)
 	list_add_tail(&f->idle_node, &p->dead);
 }
 
-static void flow_free(struct flow *f)
+static void ring_release(struct proxy *p, struct ring *g)
+{
+	if (g->data && p->ring_pool_len < RING_POOL_MAX)
+		p->ring_pool[p->ring_pool_len++] = g->data;
+	else
+		free(g->data);
+	g->data = NULL;
+}
+
+static void flow_free(struct proxy *p, struct flow *f)
 {
 	list_del(&f->idle_node);
-	free(f->up.ring.data);
-	free(f->down.ring.data);
+	ring_release(p, &f->up.ring);
+	ring_release(p, &f->down.ring);
 	free(f);
 }
 
-static ssize_t relay_read(struct relay *r)
+static ssize_t relay_read(struct proxy *p, struct relay *r)
 {
 	struct ring *g = &r->ring;
 	size_t space = PROXY_BUF_SIZE - g->len;
@@ -265,7 +289,8 @@ static ssize_t relay_read(struct relay *r)
 	ssize_t n;
 
 	if (!g->data) {
-		g->data = malloc(PROXY_BUF_SIZE);
+		g->data = p->ring_pool_len ? p->ring_pool[--p->ring_pool_len]
+					   : malloc(PROXY_BUF_SIZE);
 		if (!g->data)
 			return -ENOMEM;
 	}
@@ -321,7 +346,7 @@ static int relay_pump(struct proxy *p, struct flow *f, struct relay *r)
 	do {
 		progress = false;
 		if (!r->eof && r->src->readable && r->ring.len < PROXY_BUF_SIZE) {
-			n = relay_read(r);
+			n = relay_read(p, r);
 			if (n > 0) {
 				r->ring.len += n;
 				p->stats.buffered += n;
@@ -624,15 +649,41 @@ static void idle_expire(struct proxy *p)
 	}
 }
 
+int proxy_watch(struct proxy *p, int fd, void (*cb)(void *ctx), void *ctx)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct watch *w;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->ep = (struct endpoint){ .fd = fd, .kind = EP_WATCH };
+	w->cb = cb;
+	w->ctx = ctx;
+	ev.data.ptr = &w->ep;
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		free(w);
+		return -errno;
+	}
+	w->next = p->watches;
+	p->watches = w;
+	return 0;
+}
+
 int proxy_run_once(struct proxy *p)
+{
+	return proxy_run(p, 0);
+}
+
+int proxy_run(struct proxy *p, int timeout_ms)
 {
 	struct epoll_event events[EVENT_BATCH];
 	int i, n;
 
-	p->now = now_ns();
-	n = epoll_wait(p->epfd, events, EVENT_BATCH, 0);
+	n = epoll_wait(p->epfd, events, EVENT_BATCH, timeout_ms);
 	if (n < 0 && errno != EINTR)
 		return -errno;
+	p->now = now_ns();
 	for (i = 0; i < n; i++) {
 		struct endpoint *e = events[i].data.ptr;
 
@@ -647,13 +698,16 @@ int proxy_run_once(struct proxy *p)
 		case EP_UPSTREAM:
 			flow_event(p, e, events[i].events);
 			break;
+		case EP_WATCH:
+			((struct watch *)e)->cb(((struct watch *)e)->ctx);
+			break;
 		}
 	}
 	busy_run(p);
 	idle_expire(p);
 	accept_resume(p);
 	while (!list_empty(&p->dead))
-		flow_free(node_flow(p->dead.next, idle_node));
+		flow_free(p, node_flow(p->dead.next, idle_node));
 	timer_update(p);
 	return 0;
 }
@@ -795,7 +849,15 @@ void proxy_free(struct proxy *p)
 	while (!list_empty(&p->idle))
 		flow_close(p, node_flow(p->idle.next, idle_node), -ECONNABORTED);
 	while (!list_empty(&p->dead))
-		flow_free(node_flow(p->dead.next, idle_node));
+		flow_free(p, node_flow(p->dead.next, idle_node));
+	while (p->ring_pool_len)
+		free(p->ring_pool[--p->ring_pool_len]);
+	while (p->watches) {
+		struct watch *w = p->watches;
+
+		p->watches = w->next;
+		free(w);
+	}
 	for (i = 0; i < 2; i++)
 		if (p->listen[i].fd >= 0)
 			close(p->listen[i].fd);

@@ -66,7 +66,7 @@ int proxy_new(const struct sockaddr_storage *listen4, const struct sockaddr_stor
 	      struct errmsg *err);
 
 /* The epoll fd to wait on; call proxy_run_once when it is readable. The
- * agent nests it in its own epoll with its signal fd and timers. */
+ * caller may nest it in its own epoll instead of using proxy_run. */
 int proxy_fd(const struct proxy *p);
 
 /* The address a listener is bound to (its port when asked for port 0);
@@ -75,6 +75,13 @@ int proxy_listen_addr(const struct proxy *p, int family, struct sockaddr_storage
 
 /* Handles every ready event without blocking, and expires idle flows. */
 int proxy_run_once(struct proxy *p);
+/* The same, first waiting up to timeout_ms (-1: until something happens).
+ * An agent that has nothing else to wait on loops on this alone. */
+int proxy_run(struct proxy *p, int timeout_ms);
+/* Serves fd from the proxy's epoll: cb runs in proxy_run when fd is
+ * readable. The fd stays the caller's; it must outlive the proxy or be
+ * closed after proxy_free. */
+int proxy_watch(struct proxy *p, int fd, void (*cb)(void *ctx), void *ctx);
 
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
 

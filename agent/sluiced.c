@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -42,6 +41,9 @@ struct agent {
 	char cg_mount[PATH_MAX];
 	char cg_root[PATH_MAX];
 	uint64_t agent_cg_id;
+	int signal_fd;
+	int tick_fd;
+	bool stop;
 	bool keep_pinned;
 	bool verbose;
 };
@@ -364,13 +366,6 @@ static int start(struct agent *a, struct errmsg *err)
 	return 0;
 }
 
-static int add_fd(int ep, int fd)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
-
-	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
-}
-
 static int signal_fd(void)
 {
 	sigset_t set;
@@ -398,67 +393,61 @@ static int tick_fd(void)
 	return fd;
 }
 
+static void on_tick(void *ctx)
+{
+	struct agent *a = ctx;
+	uint64_t ticks;
+
+	if (read(a->tick_fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	heartbeat(a);
+	violation_watch_poll(&a->vw);
+}
+
+static void on_signal(void *ctx)
+{
+	struct agent *a = ctx;
+	struct signalfd_siginfo si;
+
+	while (read(a->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload(a);
+		else if (si.ssi_signo == SIGUSR2)
+			rollback(a);
+		else
+			a->stop = true;
+	}
+}
+
+/* One epoll for everything: the agent's signals and tick are served by
+ * the proxy's loop, so a proxied byte costs no extra wakeup. */
 static int run(struct agent *a)
 {
-	int ep, sfd, tfd, pfd = proxy_fd(a->proxy), ret = 0;
-	struct epoll_event evs[8];
-	bool stop = false;
+	int ret;
 
-	ep = epoll_create1(EPOLL_CLOEXEC);
-	sfd = signal_fd();
-	tfd = tick_fd();
-	if (ep < 0 || sfd < 0 || tfd < 0 || add_fd(ep, sfd) || add_fd(ep, tfd) || add_fd(ep, pfd)) {
+	a->signal_fd = signal_fd();
+	a->tick_fd = tick_fd();
+	if (a->signal_fd < 0 || a->tick_fd < 0) {
 		pr_err("cannot set up the event loop: %s", strerror(errno));
-		ret = -errno;
-		goto out;
+		return -errno;
 	}
-	while (!stop) {
-		int n = epoll_wait(ep, evs, 8, -1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			pr_err("epoll_wait: %s", strerror(errno));
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-
-			if (fd == pfd) {
-				proxy_run_once(a->proxy);
-			} else if (fd == tfd) {
-				uint64_t ticks;
-
-				if (read(tfd, &ticks, sizeof(ticks)) < 0)
-					continue;
-				heartbeat(a);
-				violation_watch_poll(&a->vw);
-				proxy_run_once(a->proxy);
-			} else if (fd == sfd) {
-				struct signalfd_siginfo si;
-
-				if (read(sfd, &si, sizeof(si)) != sizeof(si))
-					continue;
-				if (si.ssi_signo == SIGHUP)
-					reload(a);
-				else if (si.ssi_signo == SIGUSR2)
-					rollback(a);
-				else
-					stop = true;
-			}
+	ret = proxy_watch(a->proxy, a->signal_fd, on_signal, a);
+	if (!ret)
+		ret = proxy_watch(a->proxy, a->tick_fd, on_tick, a);
+	if (ret) {
+		pr_err("cannot set up the event loop: %s", strerror(-ret));
+		return ret;
+	}
+	while (!a->stop) {
+		ret = proxy_run(a->proxy, -1);
+		if (ret) {
+			pr_err("event loop: %s", strerror(-ret));
+			return ret;
 		}
 	}
 	pr_info("stopping: %s", a->keep_pinned ? "programs stay attached, maps stay pinned "
 						  "(--keep-pinned)" : "detaching and unpinning");
-out:
-	if (ep >= 0)
-		close(ep);
-	if (sfd >= 0)
-		close(sfd);
-	if (tfd >= 0)
-		close(tfd);
-	return ret;
+	return 0;
 }
 
 /* keep_pinned is forced after a failed start: pins may hold an earlier
@@ -467,6 +456,10 @@ static void cleanup(struct agent *a, bool keep_pinned)
 {
 	if (a->proxy)
 		proxy_free(a->proxy);
+	if (a->signal_fd > 0)
+		close(a->signal_fd);
+	if (a->tick_fd > 0)
+		close(a->tick_fd);
 	if (a->dp.skel)
 		datapath_close(&a->dp, keep_pinned);
 	violation_watch_free(&a->vw);
