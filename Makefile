@@ -29,7 +29,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
 	  -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -Iinclude -Iagent -I$(OUT) -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
-LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lcrypto -lssl
+LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lssl -lcrypto -lcurl
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	      -Iinclude -Ibpf -I$(OUT) -MMD -MP
 

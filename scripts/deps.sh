@@ -26,6 +26,7 @@ zlib1g-dev			/usr/include/zlib.h
 libyaml-dev			/usr/include/yaml.h
 libjansson-dev			/usr/include/jansson.h
 libssl-dev			/usr/include/openssl/ssl.h
+libcurl4-openssl-dev		/usr/include/*/curl/curl.h
 # tests: unit test framework
 libcmocka-dev			/usr/include/cmocka.h
 # tests, demo, bench: namespaces, cgroups, processes
@@ -41,6 +42,9 @@ postgresql-client		psql
 curl				curl
 wrk				wrk
 jq				jq
+# identity tests: a real OpenID provider (oidc-provider from npm)
+nodejs				node
+npm				npm
 # vmtest: a Debian kernel under qemu with a busybox initramfs
 qemu-system-x86			qemu-system-x86_64
 busybox-static			dpkg
