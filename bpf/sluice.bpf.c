@@ -109,72 +109,88 @@ static __always_inline int enforce(struct bpf_sock_addr *ctx, const struct sluic
 	return SYSCALL_PASS;
 }
 
-/* Looks up the caller; NULL when the connect is none of sluice's business. */
-static __always_inline const struct sluice_workload *
-managed_caller(const struct sluice_config **cfgp)
+struct caller {
+	const struct sluice_config *cfg;
+	__u32 identity;
+	__u32 slot;
+};
+
+/*
+ * Who is connecting: 1 for a managed workload (c filled in), 0 when the
+ * connect is none of sluice's business (other protocols, unmanaged cgroups,
+ * the agent itself), -1 when it must be refused because no policy is live.
+ */
+static __always_inline int caller_get(struct bpf_sock_addr *ctx, struct caller *c)
 {
 	const struct sluice_workload *wl;
 	struct sluice_config *cfg;
 	__u32 zero = 0;
 	__u64 cgid;
 
+	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
+		return 0;
 	cfg = bpf_map_lookup_elem(&sluice_cfg, &zero);
 	if (!cfg || cfg->abi_version != SLUICE_ABI_VERSION)
-		return NULL;
+		return 0;
 	cgid = bpf_get_current_cgroup_id();
 	if (cgid == cfg->agent_cgroup_id)
-		return NULL;
+		return 0;
 	wl = bpf_map_lookup_elem(&workloads, &cgid);
 	if (!wl || !(wl->flags & SLUICE_WL_MANAGED))
-		return NULL;
-	*cfgp = cfg;
-	return wl;
+		return 0;
+	c->cfg = cfg;
+	c->identity = wl->identity;
+	c->slot = cfg->active_slot & 1;
+	if (!cfg->slot_loaded[c->slot]) {
+		count_violation(c->identity, SLUICE_SERVICE_NONE, SLUICE_REASON_NO_POLICY);
+		return -1;
+	}
+	return 1;
+}
+
+/* The port-exact entry first, then the any-port one; key's port field is
+ * passed separately so one body serves both key layouts. */
+static __always_inline struct sluice_policy_value *policy_lookup(void *map, void *key,
+								 __u16 *port)
+{
+	struct sluice_policy_value *v;
+
+	v = bpf_map_lookup_elem(map, key);
+	if (v)
+		return v;
+	*port = SLUICE_PORT_ANY;
+	return bpf_map_lookup_elem(map, key);
 }
 
 SEC("cgroup/connect4")
 int sluice_connect4(struct bpf_sock_addr *ctx)
 {
-	const struct sluice_config *cfg = NULL;
-	const struct sluice_workload *wl;
 	struct sluice_policy_key4 key = {};
-	struct sluice_policy_value *v;
 	struct sluice_orig_dst od = {};
 	struct verdict vd = {};
-	__u32 slot, proto = ctx->protocol;
+	struct caller c = {};
 	bool redirect;
 	int ret;
 
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-		return SYSCALL_PASS;
-	wl = managed_caller(&cfg);
-	if (!wl)
-		return SYSCALL_PASS;
-	slot = cfg->active_slot & 1;
-	if (!cfg->slot_loaded[slot]) {
-		count_violation(wl->identity, SLUICE_SERVICE_NONE, SLUICE_REASON_NO_POLICY);
-		return SYSCALL_DENY;
-	}
+	ret = caller_get(ctx, &c);
+	if (ret <= 0)
+		return ret ? SYSCALL_DENY : SYSCALL_PASS;
 
 	key.prefixlen = SLUICE_POLICY_FIXED_BITS + 32;
-	key.identity = wl->identity;
-	key.slot = slot;
-	key.proto = proto;
+	key.identity = c.identity;
+	key.slot = c.slot;
+	key.proto = ctx->protocol;
 	key.port = (__u16)ctx->user_port;
 	key.addr = ctx->user_ip4;
-	v = bpf_map_lookup_elem(&policy4, &key);
-	if (!v) {
-		key.port = SLUICE_PORT_ANY;
-		v = bpf_map_lookup_elem(&policy4, &key);
-	}
-	decide(cfg, slot, v, &vd);
+	decide(c.cfg, c.slot, policy_lookup(&policy4, &key, &key.port), &vd);
 
 	od.family = AF_INET;
 	od.addr[0] = ctx->user_ip4;
 	od.port = (__u16)ctx->user_port;
-	ret = enforce(ctx, cfg, wl->identity, slot, &vd, &od, &redirect);
+	ret = enforce(ctx, c.cfg, c.identity, c.slot, &vd, &od, &redirect);
 	if (redirect) {
-		ctx->user_ip4 = cfg->outbound4_addr;
-		ctx->user_port = cfg->outbound_port;
+		ctx->user_ip4 = c.cfg->outbound4_addr;
+		ctx->user_port = c.cfg->outbound_port;
 	}
 	return ret;
 }
@@ -182,56 +198,38 @@ int sluice_connect4(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect6")
 int sluice_connect6(struct bpf_sock_addr *ctx)
 {
-	const struct sluice_config *cfg = NULL;
-	const struct sluice_workload *wl;
 	struct sluice_policy_key6 key = {};
-	struct sluice_policy_value *v;
 	struct sluice_orig_dst od = {};
 	struct verdict vd = {};
-	__u32 slot, proto = ctx->protocol;
+	struct caller c = {};
 	bool redirect;
 	int ret;
 
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-		return SYSCALL_PASS;
-	wl = managed_caller(&cfg);
-	if (!wl)
-		return SYSCALL_PASS;
-	slot = cfg->active_slot & 1;
-	if (!cfg->slot_loaded[slot]) {
-		count_violation(wl->identity, SLUICE_SERVICE_NONE, SLUICE_REASON_NO_POLICY);
-		return SYSCALL_DENY;
-	}
+	ret = caller_get(ctx, &c);
+	if (ret <= 0)
+		return ret ? SYSCALL_DENY : SYSCALL_PASS;
 
 	key.prefixlen = SLUICE_POLICY_FIXED_BITS + 128;
-	key.identity = wl->identity;
-	key.slot = slot;
-	key.proto = proto;
+	key.identity = c.identity;
+	key.slot = c.slot;
+	key.proto = ctx->protocol;
 	key.port = (__u16)ctx->user_port;
 	key.addr[0] = ctx->user_ip6[0];
 	key.addr[1] = ctx->user_ip6[1];
 	key.addr[2] = ctx->user_ip6[2];
 	key.addr[3] = ctx->user_ip6[3];
-	v = bpf_map_lookup_elem(&policy6, &key);
-	if (!v) {
-		key.port = SLUICE_PORT_ANY;
-		v = bpf_map_lookup_elem(&policy6, &key);
-	}
-	decide(cfg, slot, v, &vd);
+	decide(c.cfg, c.slot, policy_lookup(&policy6, &key, &key.port), &vd);
 
 	od.family = AF_INET6;
-	od.addr[0] = key.addr[0];
-	od.addr[1] = key.addr[1];
-	od.addr[2] = key.addr[2];
-	od.addr[3] = key.addr[3];
+	__builtin_memcpy(od.addr, key.addr, sizeof(od.addr));
 	od.port = (__u16)ctx->user_port;
-	ret = enforce(ctx, cfg, wl->identity, slot, &vd, &od, &redirect);
+	ret = enforce(ctx, c.cfg, c.identity, c.slot, &vd, &od, &redirect);
 	if (redirect) {
-		ctx->user_ip6[0] = cfg->outbound6_addr[0];
-		ctx->user_ip6[1] = cfg->outbound6_addr[1];
-		ctx->user_ip6[2] = cfg->outbound6_addr[2];
-		ctx->user_ip6[3] = cfg->outbound6_addr[3];
-		ctx->user_port = cfg->outbound_port;
+		ctx->user_ip6[0] = c.cfg->outbound6_addr[0];
+		ctx->user_ip6[1] = c.cfg->outbound6_addr[1];
+		ctx->user_ip6[2] = c.cfg->outbound6_addr[2];
+		ctx->user_ip6[3] = c.cfg->outbound6_addr[3];
+		ctx->user_port = c.cfg->outbound_port;
 	}
 	return ret;
 }
