@@ -72,6 +72,9 @@ static struct bpf_link *reuse_link(const char *path, uint64_t cg_id, struct bpf_
 	__u32 len = sizeof(info);
 	struct bpf_link *link;
 
+	/* A first start has nothing pinned: not worth a libbpf warning. */
+	if (access(path, F_OK))
+		return NULL;
 	link = bpf_link__open(path);
 	if (!link)
 		return NULL;

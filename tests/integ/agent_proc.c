@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent_proc.h"
+#include "env.h"
+#include "harness.h"
+#include "pinned.h"
+
+#define AGENT_MAX_ARGS 8
+#define AGENT_READY_TIMEOUT_MS 30000
+#define AGENT_EXIT_TIMEOUT_MS 10000
+#define POLL_MS 10
+
+int agent_write_config(struct sl_env *env, const struct agent_cfg *cfg)
+{
+	char hb[64] = "";
+
+	if (cfg->heartbeat_timeout)
+		snprintf(hb, sizeof(hb), "heartbeat_timeout: %s\n", cfg->heartbeat_timeout);
+	return env_write_file(env, CONFIG_FILE,
+			      "node: node-a\n"
+			      "trust_domain: " TRUST_DOMAIN "\n"
+			      "cgroup_root: %s\n"
+			      "agent_cgroup: sluiced\n"
+			      "bpf_pin_path: %s\n"
+			      "run_dir: %s/run\n"
+			      "policy: " POLICY_FILE "\n"
+			      "failure_mode: %s\n"
+			      "%s"
+			      "log_level: info\n"
+			      "workloads:\n"
+			      "  - cgroup: job\n"
+			      "    id: " ID_JOB "\n"
+			      "  - cgroup: notebook\n"
+			      "    id: " ID_NOTEBOOK "\n"
+			      "%s",
+			      env->cg_root, env->pin_dir, env->tmp_dir,
+			      cfg->fail_open ? "open" : "closed", hb,
+			      cfg->extra_workloads ? cfg->extra_workloads : "");
+}
+
+int agent_write_std_policy(struct sl_env *env)
+{
+	char addrs[128];
+
+	if (env->has_ipv6)
+		snprintf(addrs, sizeof(addrs), "%s/32, \"%s\"", env->ip4_b, env->ip6_b);
+	else
+		snprintf(addrs, sizeof(addrs), "%s/32", env->ip4_b);
+	return env_write_file(env, POLICY_FILE,
+			      "version: 1\n"
+			      "default: deny\n"
+			      "services:\n"
+			      "  - name: " SVC_DATA "\n"
+			      "    addresses: [%s]\n"
+			      "    ports: [7000, 7001, 7002, 7003]\n"
+			      "  - name: " SVC_SECRET "\n"
+			      "    addresses: [%s]\n"
+			      "    ports: [7100]\n"
+			      "rules:\n"
+			      "  - name: jobs-use-data\n"
+			      "    from: {kind: job}\n"
+			      "    to: [" SVC_DATA ", " SVC_SECRET "]\n"
+			      "    action: allow\n"
+			      "  - name: notebooks-keep-out-of-secret\n"
+			      "    from: {kind: notebook}\n"
+			      "    to: [" SVC_SECRET "]\n"
+			      "    action: deny\n",
+			      addrs, addrs);
+}
+
+static int spawn(struct sl_env *env, va_list ap)
+{
+	char bin[PATH_MAX], config[PATH_MAX], *argv[AGENT_MAX_ARGS + 4];
+	pid_t parent = getpid();
+	int argc = 0, log_fd;
+	const char *a;
+	FILE *log;
+
+	if (env->agent_pid > 0) {
+		printf("agent_spawn: sluiced (pid %d) is still running\n", env->agent_pid);
+		return -EBUSY;
+	}
+	snprintf(bin, sizeof(bin), "%s/sluiced", test__build_dir());
+	env_path(env, CONFIG_FILE, config, sizeof(config));
+	argv[argc++] = bin;
+	argv[argc++] = "-c";
+	argv[argc++] = config;
+	while ((a = va_arg(ap, const char *)) && argc < AGENT_MAX_ARGS + 3)
+		argv[argc++] = (char *)a;
+	argv[argc] = NULL;
+
+	/* A marker per start: one log holds every run of the test. */
+	log = fopen(env->agent_log, "a");
+	if (!log) {
+		printf("cannot open %s: %s\n", env->agent_log, strerror(errno));
+		return -errno;
+	}
+	fprintf(log, "==== integ_progs: starting");
+	for (int i = 0; i < argc; i++)
+		fprintf(log, " %s", argv[i]);
+	fprintf(log, " in netns %s ====\n", env->ns_a);
+	fclose(log);
+	printf("starting sluiced -c %s", config);
+	for (int i = 3; i < argc; i++)
+		printf(" %s", argv[i]);
+	printf("\n");
+
+	fflush(stdout);
+	env->agent_pid = fork();
+	if (env->agent_pid < 0) {
+		env->agent_pid = 0;
+		printf("fork: %s\n", strerror(errno));
+		return -errno;
+	}
+	if (!env->agent_pid) {
+		int ret;
+
+		child_reset_signals();
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(126);
+		log_fd = open(env->agent_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (log_fd < 0)
+			_exit(126);
+		dup2(log_fd, STDOUT_FILENO);
+		dup2(log_fd, STDERR_FILENO);
+		ret = netns_join(env->ns_a);
+		if (ret) {
+			dprintf(STDERR_FILENO, "integ_progs: setns %s: %s\n", env->ns_a,
+				strerror(-ret));
+			_exit(126);
+		}
+		execv(bin, argv);
+		dprintf(STDERR_FILENO, "integ_progs: exec %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	return 0;
+}
+
+int agent_spawn(struct sl_env *env, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, env);
+	ret = spawn(env, ap);
+	va_end(ap);
+	return ret;
+}
+
+bool agent_running(struct sl_env *env)
+{
+	int status;
+
+	if (env->agent_pid <= 0)
+		return false;
+	if (waitpid(env->agent_pid, &status, WNOHANG) == env->agent_pid) {
+		printf("sluiced (pid %d) exited: %s %d\n", env->agent_pid,
+		       WIFEXITED(status) ? "status" : "signal",
+		       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		env->agent_pid = 0;
+		return false;
+	}
+	return true;
+}
+
+static int wait_ready(struct sl_env *env, long from)
+{
+	long long deadline = now_ms() + AGENT_READY_TIMEOUT_MS;
+	struct sluice_config cfg;
+	bool logged = false;
+
+	while (now_ms() < deadline) {
+		if (!agent_running(env))
+			return -ECHILD;
+		if (!logged) {
+			char *log = agent_log(env, from);
+
+			logged = log && strstr(log, "policy generation");
+			free(log);
+		}
+		if (logged && !pinned_cfg(env, &cfg) && cfg.agent_pid == (__u32)env->agent_pid &&
+		    mono_ns() - cfg.heartbeat_ns < cfg.heartbeat_timeout_ns)
+			return 0;
+		sleep_ms(POLL_MS);
+	}
+	printf("sluiced (pid %d) not ready after %d ms (log line: %s)\n", env->agent_pid,
+	       AGENT_READY_TIMEOUT_MS, logged ? "yes" : "no");
+	return -ETIMEDOUT;
+}
+
+int agent_start(struct sl_env *env, ...)
+{
+	long from = agent_log_size(env);
+	va_list ap;
+	int ret;
+
+	va_start(ap, env);
+	ret = spawn(env, ap);
+	va_end(ap);
+	if (!ret)
+		ret = wait_ready(env, from);
+	return ret;
+}
+
+int agent_wait_exit(struct sl_env *env, int timeout_ms)
+{
+	int status, ret;
+
+	if (env->agent_pid <= 0)
+		return -ECHILD;
+	ret = wait_child(env->agent_pid, &status, timeout_ms);
+	if (ret)
+		return ret;
+	env->agent_pid = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int agent_signal(struct sl_env *env, int sig)
+{
+	if (env->agent_pid <= 0)
+		return -ECHILD;
+	return kill(env->agent_pid, sig) ? -errno : 0;
+}
+
+int agent_stop(struct sl_env *env)
+{
+	int ret;
+
+	ret = agent_signal(env, SIGTERM);
+	if (ret)
+		return ret;
+	return agent_wait_exit(env, AGENT_EXIT_TIMEOUT_MS);
+}
+
+long agent_log_size(struct sl_env *env)
+{
+	long n = file_size(env->agent_log);
+
+	return n < 0 ? 0 : n;
+}
+
+char *agent_log(struct sl_env *env, long from)
+{
+	return read_file_from(env->agent_log, from);
+}
+
+bool agent_log_wait(struct sl_env *env, long from, const char *needle, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+
+	do {
+		char *log = agent_log(env, from);
+		bool found = log && strstr(log, needle);
+
+		free(log);
+		if (found)
+			return true;
+		sleep_ms(POLL_MS);
+	} while (now_ms() < deadline);
+	return false;
+}

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The tests, in run order: TEST(name) runs test_name(env), defined in one of
+ * tests/integ/test_*.c.
+ * No include guard: harness.c includes this once per expansion. */
+TEST(allowed_flow)
+TEST(denied_flow)
+TEST(unmanaged_cgroup)
+TEST(agent_upstream_not_redirected)
+TEST(ipv6)
+TEST(restart_keeps_counters)
+TEST(bad_policy)
+TEST(sluicectl_json)
+TEST(flow_churn)
+TEST(cgroup_gone)
+TEST(bad_input)
+TEST(fail_closed)
+TEST(fail_open)
