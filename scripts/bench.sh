@@ -114,10 +114,35 @@ bench "keep-alive nginx-stream" "$DIRECT" "$proxy_url"
 bench "conn-close direct" "$DIRECT" "$url" "${close[@]}"
 bench "conn-close sluiced" "$JOB" "$url" "${close[@]}"
 bench "conn-close nginx-stream" "$DIRECT" "$proxy_url" "${close[@]}"
+# One connection, one request at a time: what the agent adds to a request
+# when nothing queues (the loaded rows' p99 is mostly queueing).
+bench "one-conn direct" "$DIRECT" "$url" -t1 -c1
+bench "one-conn sluiced" "$JOB" "$url" -t1 -c1
 
 # A sluiced row that never went through the agent would be a fake result.
 ((flows_keepalive - flows_before >= CONNS)) ||
 	sl_die "sluiced proxied $((flows_keepalive - flows_before)) flows for $CONNS wrk connections"
+
+# Prints what sluiced adds to p50 and p99 on the one-connection rows.
+added_latency()
+{
+	local r kind label rps p50 p99 err d50= d99= s50= s99=
+
+	for r in "${rows[@]}"; do
+		read -r kind label rps p50 p99 err <<<"$r"
+		[[ $kind == one-conn ]] || continue
+		if [[ $label == direct ]]; then
+			d50=$p50 d99=$p99
+		elif [[ $label == sluiced ]]; then
+			s50=$p50 s99=$p99
+		fi
+	done
+	[[ -n $d50 && -n $s50 ]] || return 0
+	awk -v d50="$d50" -v d99="$d99" -v s50="$s50" -v s99="$s99" 'BEGIN {
+		printf "\nadded by sluiced, one connection: p50 %+.0f us, p99 %+.0f us\n",
+			(s50 - d50) * 1000, (s99 - d99) * 1000
+	}'
+}
 
 report()
 {
@@ -139,6 +164,7 @@ report()
 		printf '%-24s %12.1f %9.3f %9.3f %7d %10.2f\n' "$kind $label" "$rps" "$p50" "$p99" \
 			"$err" "$(awk -v a="$rps" -v b="${direct[$kind]}" 'BEGIN { print a / b }')"
 	done
+	added_latency
 	printf '\nreproduce: sudo make bench BUILD=%s BENCH_DURATION=%s BENCH_THREADS=%s BENCH_CONNS=%s\n' \
 		"$build" "$DURATION" "$THREADS" "$CONNS"
 	printf 'wrk runs (in node A'"'"'s network namespace, from the given cgroup):\n'
