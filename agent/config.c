@@ -16,6 +16,9 @@
 #define DEFAULT_RUN_DIR "/run/sluice"
 #define DEFAULT_HEARTBEAT_MS 3000
 #define DEFAULT_IDLE_MS 300000
+#define DEFAULT_TUNNEL_PORT 15008
+#define DEFAULT_TOKEN_LIFETIME_S 300
+#define DEFAULT_CLOCK_SKEW_S 30
 /* The agent refreshes its heartbeat every second: a timeout that short
  * would declare a healthy agent dead between two beats. */
 #define HEARTBEAT_INTERVAL_MS 1000
@@ -104,6 +107,82 @@ int parse_sockaddr(const char *s, struct sockaddr_storage *out)
 		sin->sin_port = htons(p);
 	}
 	return 0;
+}
+
+static void mask_cidr(uint32_t *addr, int words, int prefixlen)
+{
+	int bits;
+
+	for (int i = 0; i < words; i++) {
+		bits = prefixlen - 32 * i;
+		if (bits >= 32)
+			continue;
+		addr[i] &= bits <= 0 ? 0 : htonl(~0u << (32 - bits));
+	}
+}
+
+int parse_cidr(const char *s, struct cidr *c, char *why, size_t why_len)
+{
+	char host[INET6_ADDRSTRLEN], fixed[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t len = slash ? (size_t)(slash - s) : strlen(s);
+	uint32_t masked[4];
+	int max, words;
+	uint16_t plen;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(why, why_len, "expected an IPv4 or IPv6 address, optionally with /PREFIX");
+	if (len >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, len);
+	host[len] = '\0';
+	if (inet_pton(AF_INET, host, c->addr) == 1) {
+		c->family = AF_INET;
+		max = 32;
+		words = 1;
+	} else if (inet_pton(AF_INET6, host, c->addr) == 1) {
+		c->family = AF_INET6;
+		max = 128;
+		words = 4;
+	} else {
+		return -EINVAL;
+	}
+	c->prefixlen = max;
+	if (slash) {
+		/* Digits only, like a port; the range is checked here. */
+		if (parse_port(slash + 1, &plen) || plen > max) {
+			snprintf(why, why_len, "prefix length must be 0-%d", max);
+			return -EINVAL;
+		}
+		c->prefixlen = plen;
+	}
+	memcpy(masked, c->addr, sizeof(masked));
+	mask_cidr(masked, words, c->prefixlen);
+	if (memcmp(masked, c->addr, sizeof(masked))) {
+		inet_ntop(c->family, masked, fixed, sizeof(fixed));
+		snprintf(why, why_len, "host bits must be zero (did you mean %s/%d?)", fixed,
+			 c->prefixlen);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+char *format_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(s4->sin_port));
+	}
+	return buf;
 }
 
 int parse_duration_ms(const char *s, unsigned int *out)
@@ -334,22 +413,37 @@ static int parse_listen_addr(const struct yamlx *y, const struct yamlx_val *v, c
 static int parse_listen(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 			struct errmsg *err)
 {
-	enum { L_OUTBOUND, L_OUTBOUND6, NR_L };
+	enum { L_OUTBOUND, L_OUTBOUND6, L_TUNNEL, NR_L };
 	struct yamlx_field f[NR_L] = {
 		[L_OUTBOUND] = { .key = "outbound" },
 		[L_OUTBOUND6] = { .key = "outbound6" },
+		[L_TUNNEL] = { .key = "tunnel" },
 	};
+	struct sockaddr_in *tun = (struct sockaddr_in *)&cfg->tunnel;
+	const char *s;
 	struct sockaddr_storage ss;
 	int ret;
 
 	cfg->outbound4.sin_family = AF_INET;
 	cfg->outbound4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	cfg->outbound4.sin_port = htons(DEFAULT_OUTBOUND_PORT);
+	tun->sin_family = AF_INET;
+	tun->sin_port = htons(DEFAULT_TUNNEL_PORT);
 	if (!v->node)
 		goto default6;
 	ret = yamlx_fields(y, v, f, NR_L, err);
 	if (ret)
 		return ret;
+	if (f[L_TUNNEL].v.node) {
+		ret = yamlx_str(y, &f[L_TUNNEL].v, &s, err);
+		if (ret)
+			return ret;
+		if (parse_sockaddr(s, &cfg->tunnel) || !tun->sin_port)
+			return yamlx_error(y, f[L_TUNNEL].v.node, err,
+					   "bad address \"%s\" for listen.tunnel: expected IP:PORT "
+					   "or [IPv6]:PORT (port 1-65535)",
+					   s);
+	}
 	if (f[L_OUTBOUND].v.node) {
 		ret = parse_listen_addr(y, &f[L_OUTBOUND].v, "listen.outbound", AF_INET, &ss, err);
 		if (ret)
@@ -406,6 +500,71 @@ static int parse_roles(struct yamlx *y, const struct yamlx_field *f, struct work
 	return 0;
 }
 
+/* Relative to the config file's directory, so a config and the files it
+ * names (policy, certificates, secrets) can move together. */
+static int resolve_path(const struct yamlx *y, const struct yamlx_val *v, const struct config *cfg,
+			char **out, struct errmsg *err)
+{
+	const char *s, *slash;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	slash = strrchr(cfg->path, '/');
+	if (s[0] == '/' || !slash)
+		*out = strdup(s);
+	else if (asprintf(out, "%.*s/%s", (int)(slash - cfg->path), cfg->path, s) < 0)
+		*out = NULL;
+	return *out ? 0 : yamlx_nomem(y, err);
+}
+
+static int parse_workload_oidc(struct yamlx *y, const struct yamlx_val *v, struct workload_cfg *w,
+			       const struct config *cfg, struct errmsg *err)
+{
+	enum { O_CLIENT_ID, O_SECRET_FILE, O_KEY_FILE, NR_O };
+	struct yamlx_field f[NR_O] = {
+		[O_CLIENT_ID] = { .key = "client_id" },
+		[O_SECRET_FILE] = { .key = "secret_file" },
+		[O_KEY_FILE] = { .key = "key_file" },
+	};
+	int ret;
+
+	ret = yamlx_fields(y, v, f, NR_O, err);
+	if (ret)
+		return ret;
+	if (!f[O_SECRET_FILE].v.node == !f[O_KEY_FILE].v.node)
+		return yamlx_error(y, v->node, err,
+				   "%s needs exactly one of secret_file (client_secret_basic) "
+				   "or key_file (private_key_jwt)",
+				   v->what);
+	if (f[O_CLIENT_ID].v.node)
+		ret = yamlx_strdup(y, &f[O_CLIENT_ID].v, &w->oidc_client_id, err);
+	else if (!(w->oidc_client_id = strdup(w->id)))
+		ret = yamlx_nomem(y, err);
+	if (ret)
+		return ret;
+	if (f[O_SECRET_FILE].v.node)
+		return resolve_path(y, &f[O_SECRET_FILE].v, cfg, &w->oidc_secret_file, err);
+	return resolve_path(y, &f[O_KEY_FILE].v, cfg, &w->oidc_key_file, err);
+}
+
+static int parse_inbound(const struct yamlx *y, const struct yamlx_val *v, struct workload_cfg *w,
+			 struct errmsg *err)
+{
+	const char *s;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	if (strcmp(s, "open") && strcmp(s, "mesh-only"))
+		return yamlx_error(y, v->node, err,
+				   "unknown inbound \"%s\" (expected open or mesh-only)", s);
+	w->mesh_only = !strcmp(s, "mesh-only");
+	return 0;
+}
+
 /* Parses one workload; the ones before it in cfg->workloads are complete
  * and checked for duplicates. */
 static int parse_workload(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctx,
@@ -413,11 +572,13 @@ static int parse_workload(struct yamlx *y, const struct yamlx_val *v, void *elem
 {
 	struct workload_cfg *w = elem;
 	struct config *cfg = ctx;
-	enum { W_CGROUP, W_ID, W_ROLES, NR_W };
+	enum { W_CGROUP, W_ID, W_ROLES, W_INBOUND, W_OIDC, NR_W };
 	struct yamlx_field f[NR_W] = {
 		[W_CGROUP] = { .key = "cgroup", .required = true },
 		[W_ID] = { .key = "id", .required = true },
 		[W_ROLES] = { .key = "roles" },
+		[W_INBOUND] = { .key = "inbound" },
+		[W_OIDC] = { .key = "oidc" },
 	};
 	struct spiffe_id sid;
 	const struct workload_cfg *prev;
@@ -453,29 +614,185 @@ static int parse_workload(struct yamlx *y, const struct yamlx_val *v, void *elem
 					   "%d)",
 					   w->id, prev->line);
 	}
+	if (f[W_INBOUND].v.node) {
+		ret = parse_inbound(y, &f[W_INBOUND].v, w, err);
+		if (ret)
+			return ret;
+	}
+	if (cfg->identity.oidc && !f[W_OIDC].v.node)
+		return yamlx_error(y, v->node, err,
+				   "workload \"%s\" has no oidc: client (identity.oidc is set)",
+				   w->id);
+	if (f[W_OIDC].v.node) {
+		if (!cfg->identity.oidc)
+			return yamlx_error(y, f[W_OIDC].v.node, err,
+					   "oidc: for workload \"%s\" needs identity.oidc", w->id);
+		ret = parse_workload_oidc(y, &f[W_OIDC].v, w, cfg, err);
+		if (ret)
+			return ret;
+	}
 	if (f[W_ROLES].v.node)
 		return parse_roles(y, &f[W_ROLES], w, err);
 	return 0;
 }
 
-/* Relative to the config file's directory, so a config and its policy can
- * move together. */
-static int resolve_policy(const struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
-			  struct errmsg *err)
+static int parse_peer(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctx,
+		      struct errmsg *err)
 {
-	const char *s, *slash;
-	int ret;
+	struct peer_cfg *peer = elem;
+	struct config *cfg = ctx;
+	enum { P_NODE, P_TUNNEL, P_CIDRS, NR_P };
+	struct yamlx_field f[NR_P] = {
+		[P_NODE] = { .key = "node", .required = true },
+		[P_TUNNEL] = { .key = "tunnel", .required = true },
+		[P_CIDRS] = { .key = "cidrs", .required = true },
+	};
+	struct yamlx_list l;
+	struct yamlx_val item;
+	char why[128];
+	const char *s;
+	int ret, i;
 
-	ret = yamlx_str(y, v, &s, err);
+	peer->line = yamlx_line(v->node);
+	ret = yamlx_fields(y, v, f, NR_P, err);
 	if (ret)
 		return ret;
-	slash = strrchr(cfg->path, '/');
-	if (s[0] == '/' || !slash)
-		cfg->policy_path = strdup(s);
-	else if (asprintf(&cfg->policy_path, "%.*s/%s", (int)(slash - cfg->path), cfg->path, s) <
-		 0)
-		cfg->policy_path = NULL;
-	return cfg->policy_path ? 0 : yamlx_nomem(y, err);
+	ret = yamlx_name(y, &f[P_NODE].v, "node", ".-", &peer->node, err);
+	if (ret)
+		return ret;
+	if (!strcmp(peer->node, cfg->node))
+		return yamlx_error(y, f[P_NODE].v.node, err,
+				   "peer \"%s\" is this node; list only other nodes", peer->node);
+	for (const struct peer_cfg *prev = cfg->peers; prev < peer; prev++) {
+		if (!strcmp(prev->node, peer->node))
+			return yamlx_error(y, f[P_NODE].v.node, err,
+					   "duplicate peer \"%s\" (first defined at line %d)",
+					   peer->node, prev->line);
+	}
+	ret = yamlx_str(y, &f[P_TUNNEL].v, &s, err);
+	if (ret)
+		return ret;
+	if (parse_sockaddr(s, &peer->tunnel) || !((struct sockaddr_in *)&peer->tunnel)->sin_port)
+		return yamlx_error(y, f[P_TUNNEL].v.node, err,
+				   "bad address \"%s\" for %s: expected IP:PORT or [IPv6]:PORT",
+				   s, f[P_TUNNEL].v.what);
+	ret = yamlx_list(y, &f[P_CIDRS].v, true, CONFIG_MAX_CIDRS, &l, err);
+	if (ret)
+		return ret;
+	peer->cidrs = calloc(l.nr, sizeof(*peer->cidrs));
+	if (!peer->cidrs)
+		return yamlx_nomem(y, err);
+	for (i = 0; i < l.nr; i++) {
+		ret = yamlx_list_str(y, &l, i, &item, &s, err);
+		if (ret)
+			return ret;
+		if (parse_cidr(s, &peer->cidrs[i], why, sizeof(why)))
+			return yamlx_error(y, item.node, err, "bad CIDR \"%s\" for peer %s: %s", s,
+					   peer->node, why);
+		peer->nr_cidrs++;
+	}
+	return 0;
+}
+
+static int parse_oidc(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+		      struct errmsg *err)
+{
+	struct identity_cfg *id = &cfg->identity;
+	enum { O_ISSUER, O_AUDIENCE, O_CA_FILE, O_BIND_CERT, NR_O };
+	struct yamlx_field f[NR_O] = {
+		[O_ISSUER] = { .key = "issuer", .required = true },
+		[O_AUDIENCE] = { .key = "audience" },
+		[O_CA_FILE] = { .key = "ca_file" },
+		[O_BIND_CERT] = { .key = "bind_cert" },
+	};
+	int ret;
+
+	ret = yamlx_fields(y, v, f, NR_O, err);
+	if (ret)
+		return ret;
+	id->oidc = true;
+	ret = yamlx_strdup(y, &f[O_ISSUER].v, &id->oidc_issuer, err);
+	if (ret)
+		return ret;
+	if (strncmp(id->oidc_issuer, "https://", 8) && strncmp(id->oidc_issuer, "http://", 7))
+		return yamlx_error(y, f[O_ISSUER].v.node, err,
+				   "bad issuer \"%s\": expected an https:// URL",
+				   id->oidc_issuer);
+	if (f[O_AUDIENCE].v.node)
+		ret = yamlx_strdup(y, &f[O_AUDIENCE].v, &id->oidc_audience, err);
+	else if (asprintf(&id->oidc_audience, "spiffe://%s", cfg->trust_domain) < 0 &&
+		 !(id->oidc_audience = NULL))
+		ret = yamlx_nomem(y, err);
+	if (ret)
+		return ret;
+	if (f[O_CA_FILE].v.node) {
+		ret = resolve_path(y, &f[O_CA_FILE].v, cfg, &id->oidc_ca_file, err);
+		if (ret)
+			return ret;
+	}
+	id->oidc_bind_cert = true;
+	if (f[O_BIND_CERT].v.node)
+		return yamlx_bool(y, &f[O_BIND_CERT].v, &id->oidc_bind_cert, err);
+	return 0;
+}
+
+static int parse_identity(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+			  struct errmsg *err)
+{
+	struct identity_cfg *id = &cfg->identity;
+	enum { I_CA, I_CERT, I_KEY, I_TOKEN_LIFETIME, I_CLOCK_SKEW, I_RESUMPTION, I_OIDC, NR_I };
+	struct yamlx_field f[NR_I] = {
+		[I_CA] = { .key = "ca", .required = true },
+		[I_CERT] = { .key = "cert", .required = true },
+		[I_KEY] = { .key = "key", .required = true },
+		[I_TOKEN_LIFETIME] = { .key = "token_lifetime" },
+		[I_CLOCK_SKEW] = { .key = "clock_skew" },
+		[I_RESUMPTION] = { .key = "resumption" },
+		[I_OIDC] = { .key = "oidc" },
+	};
+	unsigned int ms;
+	int ret;
+
+	ret = yamlx_fields(y, v, f, NR_I, err);
+	if (ret)
+		return ret;
+	id->enabled = true;
+	ret = resolve_path(y, &f[I_CA].v, cfg, &id->ca, err);
+	if (!ret)
+		ret = resolve_path(y, &f[I_CERT].v, cfg, &id->cert, err);
+	if (!ret)
+		ret = resolve_path(y, &f[I_KEY].v, cfg, &id->key, err);
+	if (ret)
+		return ret;
+	id->token_lifetime_s = DEFAULT_TOKEN_LIFETIME_S;
+	if (f[I_TOKEN_LIFETIME].v.node) {
+		ret = parse_duration(y, &f[I_TOKEN_LIFETIME].v, &ms, err);
+		if (ret)
+			return ret;
+		if (ms < 3000 || ms > 24 * 3600 * 1000)
+			return yamlx_error(y, f[I_TOKEN_LIFETIME].v.node, err,
+					   "token_lifetime must be between 3s and 24h");
+		id->token_lifetime_s = ms / 1000;
+	}
+	id->clock_skew_s = DEFAULT_CLOCK_SKEW_S;
+	if (f[I_CLOCK_SKEW].v.node) {
+		ret = parse_duration(y, &f[I_CLOCK_SKEW].v, &ms, err);
+		if (ret)
+			return ret;
+		if (ms > 300 * 1000)
+			return yamlx_error(y, f[I_CLOCK_SKEW].v.node, err,
+					   "clock_skew must be at most 5m");
+		id->clock_skew_s = ms / 1000;
+	}
+	id->resumption = true;
+	if (f[I_RESUMPTION].v.node) {
+		ret = yamlx_bool(y, &f[I_RESUMPTION].v, &id->resumption, err);
+		if (ret)
+			return ret;
+	}
+	if (f[I_OIDC].v.node)
+		return parse_oidc(y, &f[I_OIDC].v, cfg, err);
+	return 0;
 }
 
 static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
@@ -493,6 +810,9 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		C_HEARTBEAT,
 		C_IDLE,
 		C_LOG_LEVEL,
+		C_IDENTITY,
+		C_AUDIT_LOG,
+		C_PEERS,
 		C_WORKLOADS,
 		NR_C
 	};
@@ -509,6 +829,9 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		[C_HEARTBEAT] = { .key = "heartbeat_timeout" },
 		[C_IDLE] = { .key = "idle_timeout" },
 		[C_LOG_LEVEL] = { .key = "log_level" },
+		[C_IDENTITY] = { .key = "identity" },
+		[C_AUDIT_LOG] = { .key = "audit_log" },
+		[C_PEERS] = { .key = "peers" },
 		[C_WORKLOADS] = { .key = "workloads" },
 	};
 	enum log_level level = LOG_INFO;
@@ -560,7 +883,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 	if (ret)
 		return ret;
 
-	ret = resolve_policy(y, &f[C_POLICY].v, cfg, err);
+	ret = resolve_path(y, &f[C_POLICY].v, cfg, &cfg->policy_path, err);
 	if (ret)
 		return ret;
 
@@ -607,6 +930,25 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 	}
 	cfg->log_level = level;
 
+	if (f[C_IDENTITY].v.node) {
+		ret = parse_identity(y, &f[C_IDENTITY].v, cfg, err);
+		if (ret)
+			return ret;
+	}
+	if (f[C_AUDIT_LOG].v.node)
+		ret = parse_abs_path(y, &f[C_AUDIT_LOG].v, &cfg->audit_log, err);
+	else if (asprintf(&cfg->audit_log, "%s/audit.jsonl", cfg->run_dir) < 0 &&
+		 !(cfg->audit_log = NULL))
+		ret = yamlx_nomem(y, err);
+	if (ret)
+		return ret;
+	if (f[C_PEERS].v.node) {
+		ret = yamlx_array(y, &f[C_PEERS].v, CONFIG_MAX_PEERS, sizeof(*cfg->peers),
+				  (void **)&cfg->peers, &cfg->nr_peers, parse_peer, cfg, err);
+		if (ret)
+			return ret;
+	}
+
 	if (f[C_WORKLOADS].v.node)
 		return yamlx_array(y, &f[C_WORKLOADS].v, SLUICE_MAX_WORKLOADS,
 				   sizeof(*cfg->workloads), (void **)&cfg->workloads,
@@ -640,8 +982,23 @@ void config_free(struct config *cfg)
 		free(w->id);
 		for (int i = 0; i < w->nr_roles; i++)
 			free(w->roles[i]);
+		free(w->oidc_client_id);
+		free(w->oidc_secret_file);
+		free(w->oidc_key_file);
 	}
 	free(cfg->workloads);
+	for (int i = 0; i < cfg->nr_peers; i++) {
+		free(cfg->peers[i].node);
+		free(cfg->peers[i].cidrs);
+	}
+	free(cfg->peers);
+	free(cfg->identity.ca);
+	free(cfg->identity.cert);
+	free(cfg->identity.key);
+	free(cfg->identity.oidc_issuer);
+	free(cfg->identity.oidc_audience);
+	free(cfg->identity.oidc_ca_file);
+	free(cfg->audit_log);
 	free(cfg->path);
 	free(cfg->node);
 	free(cfg->trust_domain);
@@ -651,4 +1008,47 @@ void config_free(struct config *cfg)
 	free(cfg->run_dir);
 	free(cfg->policy_path);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+static bool cidr_holds(const struct cidr *c, int family, const uint32_t *addr)
+{
+	int bits = c->prefixlen;
+
+	if (c->family != family)
+		return false;
+	for (int i = 0; bits > 0; i++, bits -= 32) {
+		uint32_t mask = bits >= 32 ? ~0u : htonl(~0u << (32 - bits));
+
+		if ((addr[i] & mask) != c->addr[i])
+			return false;
+	}
+	return true;
+}
+
+const struct peer_cfg *config_peer_for(const struct config *cfg, int family,
+				       const uint32_t *addr)
+{
+	const struct peer_cfg *best = NULL;
+	int best_len = -1;
+
+	for (int i = 0; i < cfg->nr_peers; i++) {
+		for (int j = 0; j < cfg->peers[i].nr_cidrs; j++) {
+			const struct cidr *c = &cfg->peers[i].cidrs[j];
+
+			if (c->prefixlen > best_len && cidr_holds(c, family, addr)) {
+				best = &cfg->peers[i];
+				best_len = c->prefixlen;
+			}
+		}
+	}
+	return best;
+}
+
+const struct workload_cfg *config_workload_by_id(const struct config *cfg, const char *id)
+{
+	for (int i = 0; i < cfg->nr_workloads; i++) {
+		if (!strcmp(cfg->workloads[i].id, id))
+			return &cfg->workloads[i];
+	}
+	return NULL;
 }

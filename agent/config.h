@@ -12,6 +12,28 @@
  *     outbound: 127.0.0.1:15001           # default 127.0.0.1:15001
  *     outbound6: "[::1]:15001"            # default [::1]:<outbound port>;
  *                                         # must use the same port
+ *     tunnel: 0.0.0.0:15008               # inbound mTLS tunnel, default
+ *                                         # 0.0.0.0:15008; only with identity
+ *   identity:                             # optional; without it flows to
+ *                                         # peers' CIDRs go plain TCP
+ *     ca: pki/ca.crt                      # required; paths relative to the
+ *     cert: pki/node.crt                  # config file's directory
+ *     key: pki/node.key                   # mode 0600 or stricter
+ *     token_lifetime: 300s                # embedded tokens, default 300s
+ *     clock_skew: 30s                     # token checks, default 30s
+ *     resumption: true                    # TLS session resumption between
+ *                                         # agents, default true
+ *     oidc:                               # optional: tokens from an IdP
+ *       issuer: https://idp.acme.example  # required
+ *       audience: spiffe://acme.example   # default spiffe://<trust_domain>
+ *       ca_file: pki/idp-ca.crt           # optional: IdP trust anchors
+ *       bind_cert: true                   # default true: present the node
+ *                                         # certificate (RFC 8705 cnf)
+ *   audit_log: /run/sluice/audit.jsonl    # default <run_dir>/audit.jsonl
+ *   peers:                                # other nodes' agents
+ *     - node: node-b
+ *       tunnel: 10.99.0.2:15008
+ *       cidrs: [10.99.0.2/32, "fd99::2/128"]  # destinations on that node
  *   bpf_pin_path: /sys/fs/bpf/sluice      # default
  *   run_dir: /run/sluice                  # default
  *   policy: /etc/sluice/policy.yaml       # required; relative paths are
@@ -24,6 +46,12 @@
  *     - cgroup: job-1234                  # relative to cgroup_root
  *       id: spiffe://acme.example/job/1234
  *       roles: [etl]                      # optional
+ *       inbound: mesh-only                # open (default) | mesh-only:
+ *                                         # only the agent may connect in
+ *       oidc:                             # with identity.oidc, required
+ *         client_id: job-1234             # default: the SPIFFE ID
+ *         secret_file: secrets/job-1234   # client_secret_basic, or
+ *         key_file: keys/job-1234.pem     # private_key_jwt (exactly one)
  *
  * A workload's kind is the first path segment of its SPIFFE ID (job,
  * notebook, cluster, service); the ID's trust domain must be the config's.
@@ -33,6 +61,7 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "errmsg.h"
@@ -40,6 +69,8 @@
 #define CONFIG_DEFAULT_PATH "/etc/sluice/sluice.yaml"
 #define CONFIG_MAX_ROLES 16
 #define CONFIG_NAME_MAX 128
+#define CONFIG_MAX_PEERS 256
+#define CONFIG_MAX_CIDRS 64		/* per peer */
 
 enum workload_kind {
 	WL_KIND_JOB = 1,
@@ -56,6 +87,37 @@ struct workload_cfg {
 	int nr_roles;
 	int line;			/* line of the list item, for messages */
 	int roles_line;
+	bool mesh_only;			/* inbound: mesh-only */
+	char *oidc_client_id;		/* NULL without identity.oidc */
+	char *oidc_secret_file;		/* resolved; exactly one of these two */
+	char *oidc_key_file;
+};
+
+struct cidr {
+	int family;			/* AF_INET / AF_INET6 */
+	uint32_t addr[4];		/* network order; v4 in addr[0] */
+	int prefixlen;
+};
+
+struct peer_cfg {
+	char *node;
+	struct sockaddr_storage tunnel;
+	struct cidr *cidrs;
+	int nr_cidrs;
+	int line;
+};
+
+struct identity_cfg {
+	bool enabled;			/* the identity: section is present */
+	char *ca, *cert, *key;		/* resolved against the config's dir */
+	unsigned int token_lifetime_s;
+	unsigned int clock_skew_s;
+	bool resumption;
+	bool oidc;			/* identity.oidc is present */
+	char *oidc_issuer;
+	char *oidc_audience;		/* default spiffe://<trust_domain> */
+	char *oidc_ca_file;		/* NULL: system store */
+	bool oidc_bind_cert;
 };
 
 struct config {
@@ -66,6 +128,7 @@ struct config {
 	char *agent_cgroup;		/* NULL: stay where started */
 	struct sockaddr_in outbound4;
 	struct sockaddr_in6 outbound6;
+	struct sockaddr_storage tunnel;	/* inbound tunnel listener */
 	char *pin_path;
 	char *run_dir;
 	char *policy_path;		/* resolved against the config's dir */
@@ -75,7 +138,18 @@ struct config {
 	int log_level;			/* enum log_level */
 	struct workload_cfg *workloads;
 	int nr_workloads;
+	struct identity_cfg identity;
+	char *audit_log;
+	struct peer_cfg *peers;
+	int nr_peers;
 };
+
+/* The peer whose cidrs hold addr (network order, family AF_INET/AF_INET6),
+ * longest prefix first; NULL when it is on no peer (local or off-mesh). */
+const struct peer_cfg *config_peer_for(const struct config *cfg, int family,
+				       const uint32_t *addr);
+/* The workload with SPIFFE ID id, or NULL. */
+const struct workload_cfg *config_workload_by_id(const struct config *cfg, const char *id);
 
 /* Reads and validates path. On error returns a negative errno and leaves
  * `file:line: reason` in err; cfg is then empty (nothing to free). */
@@ -88,6 +162,12 @@ const char *workload_kind_name(enum workload_kind kind);
 
 /* Parses "1.2.3.4:80" / "[::1]:80"; -EINVAL on anything else. */
 int parse_sockaddr(const char *s, struct sockaddr_storage *out);
+/* The inverse: "1.2.3.4:80" / "[::1]:80"; len >= SOCKADDR_STR_LEN. */
+#define SOCKADDR_STR_LEN (INET6_ADDRSTRLEN + 8)
+char *format_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t len);
+/* Parses "10.0.0.0/8", "fd00::/8", or a host address (/32, /128); on
+ * -EINVAL why says what is wrong. Host bits must be zero. */
+int parse_cidr(const char *s, struct cidr *c, char *why, size_t why_len);
 /* Parses a decimal port, 0-65535; -EINVAL otherwise. */
 int parse_port(const char *s, uint16_t *out);
 /* Parses "250ms", "3s", "5m", "1h"; a bare number is seconds. */

@@ -52,71 +52,12 @@ static int find_role(const struct policy *pol, const char *name)
 	return -1;
 }
 
-static void mask_cidr(uint32_t *addr, int words, int prefixlen)
-{
-	int bits;
-
-	for (int i = 0; i < words; i++) {
-		bits = prefixlen - 32 * i;
-		if (bits >= 32)
-			continue;
-		addr[i] &= bits <= 0 ? 0 : htonl(~0u << (32 - bits));
-	}
-}
-
-/* "10.0.0.0/8", "fd00::/8", or a host address (/32, /128). */
-static int parse_cidr(const char *s, struct policy_cidr *c, char *why, size_t why_len)
-{
-	char host[INET6_ADDRSTRLEN], fixed[INET6_ADDRSTRLEN];
-	const char *slash = strchr(s, '/');
-	size_t len = slash ? (size_t)(slash - s) : strlen(s);
-	uint32_t masked[4];
-	int max, words;
-	uint16_t plen;
-
-	memset(c, 0, sizeof(*c));
-	snprintf(why, why_len, "expected an IPv4 or IPv6 address, optionally with /PREFIX");
-	if (len >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, len);
-	host[len] = '\0';
-	if (inet_pton(AF_INET, host, c->addr) == 1) {
-		c->family = AF_INET;
-		max = 32;
-		words = 1;
-	} else if (inet_pton(AF_INET6, host, c->addr) == 1) {
-		c->family = AF_INET6;
-		max = 128;
-		words = 4;
-	} else {
-		return -EINVAL;
-	}
-	c->prefixlen = max;
-	if (slash) {
-		/* Digits only, like a port; the range is checked here. */
-		if (parse_port(slash + 1, &plen) || plen > max) {
-			snprintf(why, why_len, "prefix length must be 0-%d", max);
-			return -EINVAL;
-		}
-		c->prefixlen = plen;
-	}
-	memcpy(masked, c->addr, sizeof(masked));
-	mask_cidr(masked, words, c->prefixlen);
-	if (memcmp(masked, c->addr, sizeof(masked))) {
-		inet_ntop(c->family, masked, fixed, sizeof(fixed));
-		snprintf(why, why_len, "host bits must be zero (did you mean %s/%d?)", fixed,
-			 c->prefixlen);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static int parse_addresses(struct yamlx *y, const struct yamlx_val *v, struct policy_service *svc,
 			   struct errmsg *err)
 {
 	struct yamlx_val item;
 	struct yamlx_list l;
-	struct policy_cidr *c;
+	struct cidr *c;
 	char why[96];
 	const char *s;
 	int ret, i, j;
@@ -723,7 +664,7 @@ static int add_service(struct cand_table *t, const struct policy_service *svc, u
 		       uint8_t slot, const struct cand *tmpl)
 {
 	int nr_ports = svc->nr_ports ? svc->nr_ports : 1, ret;
-	const struct policy_cidr *a;
+	const struct cidr *a;
 	struct cand c;
 
 	for (a = svc->addrs; a < svc->addrs + svc->nr_addrs; a++) {

@@ -53,15 +53,9 @@
  * while the inactive one is rewritten. */
 #define POLICY_MAX_ENTRIES (SLUICE_MAX_POLICY / SLUICE_SLOTS)
 
-struct policy_cidr {
-	int family;			/* AF_INET / AF_INET6 */
-	uint32_t addr[4];		/* network order; v4 in addr[0] */
-	int prefixlen;
-};
-
 struct policy_service {
 	char *name;
-	struct policy_cidr *addrs;
+	struct cidr *addrs;
 	int nr_addrs;
 	uint16_t *ports;		/* host order; empty = any port */
 	int nr_ports;

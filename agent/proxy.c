@@ -18,7 +18,10 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 
+#include "config.h"
 #include "log.h"
 #include "proxy.h"
 
@@ -43,6 +46,7 @@ struct list_node {
 
 enum ep_kind {
 	EP_LISTEN,
+	EP_TUNNEL_LISTEN,
 	EP_TIMER,
 	EP_CLIENT,
 	EP_UPSTREAM,
@@ -61,6 +65,7 @@ struct endpoint {
 	 * keep reading until read() returns 0. */
 	bool rdhup;
 	bool connecting;
+	SSL *ssl;			/* a tunnel endpoint; NULL for plain TCP */
 	struct flow *flow;
 };
 
@@ -81,10 +86,32 @@ struct relay {
 	bool shut;			/* dst got our FIN */
 };
 
+/* Where a tunnel flow is before its bytes may flow. */
+enum phase {
+	PH_PUMP,			/* bytes flow (every plain flow) */
+	PH_CONNECT,			/* outbound: TCP to the peer agent */
+	PH_TLS,				/* the TLS handshake */
+	PH_SEND,			/* writing f->hs (OPEN or VERDICT) */
+	PH_RECV,			/* reading a frame into f->hs */
+	PH_LOCAL,			/* inbound: connecting to the destination */
+};
+
 struct flow {
 	struct endpoint client, upstream;
 	struct relay up, down;		/* client -> upstream, upstream -> client */
 	struct sluice_orig_dst dst;
+	/* Tunnel flows: tun is the TLS endpoint (upstream outbound, client
+	 * inbound); NULL for plain flows. */
+	struct endpoint *tun;
+	enum phase phase;
+	bool inbound;
+	bool hs_body;			/* PH_RECV: header read, reading payload */
+	bool close_after_send;		/* inbound deny: close once sent */
+	uint8_t *hs;			/* the frame being sent or received */
+	size_t hs_len, hs_off;
+	struct frame_verdict verdict;	/* inbound allow: sent when connected */
+	struct sockaddr_storage peer;	/* inbound: the peer agent */
+	void *ctx;			/* the caller's, see proxy_ops */
 	uint64_t start_ns;
 	uint64_t last_ns;		/* last byte moved either way */
 	/* On p->idle (oldest first) while open, on p->dead once closed. */
@@ -105,7 +132,7 @@ struct watch {
 struct proxy {
 	int epfd;
 	struct watch *watches;
-	struct endpoint listen[2];	/* AF_INET, AF_INET6; fd -1 when unused */
+	struct endpoint listen[3];	/* AF_INET, AF_INET6, tunnel; fd -1 unused */
 	struct endpoint timer;
 	uint64_t timer_at;		/* armed deadline, 0 when disarmed */
 	uint64_t idle_ns;
@@ -187,23 +214,6 @@ static void set_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
-	} else {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(s4->sin_port));
-	}
-}
-
 static void timer_update(struct proxy *p)
 {
 	struct itimerspec its = {};
@@ -240,21 +250,43 @@ static void flow_touch(struct proxy *p, struct flow *f)
 	list_add_tail(&f->idle_node, &p->idle);
 }
 
+static void endpoint_close(struct endpoint *e, int status)
+{
+	/* SSL_free sends nothing: a clean close already sent close_notify
+	 * when the direction was shut. */
+	SSL_free(e->ssl);
+	e->ssl = NULL;
+	if (e->fd < 0)
+		return;
+	if (status)
+		close_reset(e->fd);
+	else
+		close(e->fd);
+	e->fd = -1;
+}
+
+static void hs_release(struct flow *f)
+{
+	/* An OPEN frame holds a bearer token. */
+	if (f->hs) {
+		OPENSSL_cleanse(f->hs, f->hs_len);
+		free(f->hs);
+	}
+	f->hs = NULL;
+	f->hs_len = f->hs_off = 0;
+}
+
 static void flow_close(struct proxy *p, struct flow *f, int status)
 {
 	uint64_t end = now_ns();
 
-	if (status) {
-		close_reset(f->client.fd);
-		close_reset(f->upstream.fd);
-	} else {
-		close(f->client.fd);
-		close(f->upstream.fd);
-	}
+	endpoint_close(&f->client, status);
+	endpoint_close(&f->upstream, status);
+	hs_release(f);
 	p->stats.active--;
 	p->stats.buffered -= f->up.ring.len + f->down.ring.len;
 	if (p->ops.flow_closed)
-		p->ops.flow_closed(p->ops.ctx, &f->dst, f->up.bytes, f->down.bytes,
+		p->ops.flow_closed(p->ops.ctx, f->ctx, &f->dst, f->up.bytes, f->down.bytes,
 				   end - f->start_ns, status);
 	list_del(&f->busy_node);
 	list_del(&f->idle_node);
@@ -280,6 +312,78 @@ static void flow_free(struct proxy *p, struct flow *f)
 	free(f);
 }
 
+/* What an SSL call that did not complete means for the endpoint: -EAGAIN
+ * to wait for the edge it named (the caller clears the flag for its own
+ * direction), -EINPROGRESS when it waits for the other one (no flag
+ * changes: that edge pumps the flow again), or the error that ends it. */
+static int tls_error(struct endpoint *e, int ret, bool reading)
+{
+	int err = SSL_get_error(e->ssl, ret);
+
+	switch (err) {
+	case SSL_ERROR_WANT_READ:
+		if (reading)
+			return -EAGAIN;
+		e->readable = false;
+		return -EINPROGRESS;
+	case SSL_ERROR_WANT_WRITE:
+		if (!reading)
+			return -EAGAIN;
+		e->writable = false;
+		return -EINPROGRESS;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		return errno ? -errno : -ECONNRESET;
+	default:
+		/* A bad record or an EOF without close_notify: a truncation
+		 * must not pass for a clean end. */
+		ERR_clear_error();
+		return -ECONNRESET;
+	}
+}
+
+/* Fills iov from the TLS endpoint until it would block: records already
+ * decrypted inside SSL raise no epoll edge, so stopping early would strand
+ * them. */
+static ssize_t tls_read(struct endpoint *e, struct iovec *iov, int iovcnt)
+{
+	size_t total = 0, n;
+	int ret;
+
+	for (int i = 0; i < iovcnt; i++) {
+		while (iov[i].iov_len) {
+			ret = SSL_read_ex(e->ssl, iov[i].iov_base, iov[i].iov_len, &n);
+			if (ret <= 0) {
+				ret = tls_error(e, ret, true);
+				if (total && ret != 0 && ret != -EINPROGRESS && ret != -EAGAIN)
+					return ret;
+				if (ret == -EAGAIN)
+					e->readable = false;
+				return total ? (ssize_t)total : ret;
+			}
+			iov[i].iov_base = (char *)iov[i].iov_base + n;
+			iov[i].iov_len -= n;
+			total += n;
+		}
+	}
+	return total;
+}
+
+static ssize_t tls_write(struct endpoint *e, const void *buf, size_t len)
+{
+	size_t n;
+	int ret;
+
+	ret = SSL_write_ex(e->ssl, buf, len, &n);
+	if (ret <= 0) {
+		ret = tls_error(e, ret, false);
+		return ret ? ret : -EPIPE;
+	}
+	return n;
+}
+
 static ssize_t relay_read(struct proxy *p, struct relay *r)
 {
 	struct ring *g = &r->ring;
@@ -301,6 +405,8 @@ static ssize_t relay_read(struct proxy *p, struct relay *r)
 	iov[0].iov_len = tail >= g->head ? PROXY_BUF_SIZE - tail : space;
 	iov[1].iov_base = g->data;
 	iov[1].iov_len = space - iov[0].iov_len;
+	if (r->src->ssl)
+		return tls_read(r->src, iov, iov[1].iov_len ? 2 : 1);
 	n = readv(r->src->fd, iov, iov[1].iov_len ? 2 : 1);
 	if (n < 0)
 		return -errno;
@@ -324,6 +430,8 @@ static ssize_t relay_write(struct relay *r)
 	iov[1].iov_base = g->data;
 	iov[1].iov_len = g->len - first;
 	msg.msg_iovlen = iov[1].iov_len ? 2 : 1;
+	if (r->dst->ssl)
+		return tls_write(r->dst, iov[0].iov_base, iov[0].iov_len);
 	/* MSG_NOSIGNAL: a peer that went away is an EPIPE, not a SIGPIPE. */
 	n = sendmsg(r->dst->fd, &msg, MSG_NOSIGNAL);
 	if (n < 0)
@@ -333,6 +441,24 @@ static ssize_t relay_write(struct relay *r)
 	if ((size_t)n < g->len)
 		r->dst->writable = false;
 	return n;
+}
+
+/* Half-close: a TLS endpoint first sends close_notify, which TLS 1.3 lets
+ * the peer answer with more data. */
+static int shut_write(struct endpoint *e)
+{
+	int ret;
+
+	if (e->ssl && !(SSL_get_shutdown(e->ssl) & SSL_SENT_SHUTDOWN)) {
+		ret = SSL_shutdown(e->ssl);
+		if (ret < 0) {
+			ret = tls_error(e, ret, false);
+			if (ret == -EAGAIN)
+				e->writable = false;
+			return ret ? ret : -EPIPE;
+		}
+	}
+	return shutdown(e->fd, SHUT_WR) ? -errno : 0;
 }
 
 /* Returns 0 when the direction would block, 1 when its budget ran out with
@@ -359,7 +485,7 @@ static int relay_pump(struct proxy *p, struct flow *f, struct relay *r)
 				r->src->readable = false;
 			} else if (n == -EINTR) {
 				progress = true;
-			} else {
+			} else if (n != -EINPROGRESS) {
 				return n;
 			}
 		}
@@ -378,14 +504,15 @@ static int relay_pump(struct proxy *p, struct flow *f, struct relay *r)
 				r->dst->writable = false;
 			} else if (n == -EINTR) {
 				progress = true;
-			} else {
+			} else if (n != -EINPROGRESS) {
 				return n;
 			}
 		}
 		if (r->eof && !r->ring.len && !r->shut && !r->dst->connecting) {
-			if (shutdown(r->dst->fd, SHUT_WR))
-				return -errno;
-			r->shut = true;
+			n = shut_write(r->dst);
+			if (n < 0 && n != -EAGAIN && n != -EINPROGRESS)
+				return n;
+			r->shut = !n;
 		}
 		if (moved >= PUMP_BUDGET)
 			return 1;
@@ -415,6 +542,311 @@ static void flow_pump(struct proxy *p, struct flow *f)
 		list_add_tail(&f->busy_node, &p->busy);
 }
 
+static int endpoint_add(struct proxy *p, struct endpoint *e)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.data.ptr = e,
+	};
+
+	return epoll_ctl(p->epfd, EPOLL_CTL_ADD, e->fd, &ev) ? -errno : 0;
+}
+
+static void ssl_take(struct endpoint *e, SSL *ssl)
+{
+	e->ssl = ssl;
+	/* The ring hands SSL_write the same bytes at a different address
+	 * after it wraps, and one record per call keeps other flows going. */
+	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_set_fd(ssl, e->fd);
+}
+
+/* Ends a tunnel flow that never reached PH_PUMP. */
+static void tunnel_fail(struct proxy *p, struct flow *f, const char *reason, const char *detail,
+			int status)
+{
+	struct frame_verdict v = { .allow = 0 };
+
+	p->stats.tunnels_refused++;
+	if (f->inbound) {
+		if (p->ops.tunnel_refused)
+			p->ops.tunnel_refused(p->ops.tunnel_ctx, f->tun->ssl, &f->peer, reason, detail);
+	} else if (p->ops.verdict) {
+		snprintf(v.reason, sizeof(v.reason), "%s", reason);
+		p->ops.verdict(p->ops.tunnel_ctx, f->ctx, &v);
+	}
+	flow_close(p, f, status);
+}
+
+/* Why a handshake failed, in words a user can act on. */
+static const char *tls_failure(SSL *ssl, char *buf, size_t len)
+{
+	long vr = SSL_get_verify_result(ssl);
+	unsigned long e = ERR_peek_last_error();
+
+	if (vr != X509_V_OK)
+		snprintf(buf, len, "certificate: %s", X509_verify_cert_error_string(vr));
+	else if (e && ERR_reason_error_string(e))
+		snprintf(buf, len, "%s", ERR_reason_error_string(e));
+	else
+		snprintf(buf, len, "connection closed during the handshake");
+	ERR_clear_error();
+	return buf;
+}
+
+static int hs_expect(struct flow *f, size_t len)
+{
+	hs_release(f);
+	f->hs = malloc(len);
+	if (!f->hs)
+		return -ENOMEM;
+	f->hs_len = len;
+	f->phase = PH_RECV;
+	return 0;
+}
+
+/* Sends v and, for a deny, closes once it is out. */
+static void send_verdict(struct proxy *p, struct flow *f, const struct frame_verdict *v)
+{
+	hs_release(f);
+	if (frame_verdict_encode(v, &f->hs, &f->hs_len)) {
+		flow_close(p, f, -ENOMEM);
+		return;
+	}
+	f->close_after_send = !v->allow;
+	f->phase = PH_SEND;
+}
+
+static void local_connected(struct proxy *p, struct flow *f)
+{
+	send_verdict(p, f, &f->verdict);
+}
+
+/* Inbound: the destination refused; the peer hears it as a deny. */
+static void local_failed(struct proxy *p, struct flow *f, int err)
+{
+	struct frame_verdict v = { .allow = 0, .reason = "upstream-refused" };
+
+	p->stats.upstream_failed++;
+	p->stats.tunnels_refused++;
+	endpoint_close(&f->upstream, err);
+	if (p->ops.verdict)
+		p->ops.verdict(p->ops.tunnel_ctx, f->ctx, &v);
+	send_verdict(p, f, &v);
+}
+
+/* Inbound: a whole OPEN payload is in f->hs. */
+static void open_received(struct proxy *p, struct flow *f)
+{
+	struct proxy_authz az = { .allow = false };
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int fd;
+
+	p->ops.authorize(p->ops.tunnel_ctx, f->tun->ssl, &f->peer, f->hs, f->hs_len, &az);
+	f->ctx = az.flow_ctx;
+	f->verdict = az.verdict;
+	hs_release(f);
+	if (!az.allow) {
+		p->stats.tunnels_refused++;
+		send_verdict(p, f, &az.verdict);
+		return;
+	}
+	ss = az.dst;
+	sslen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	f->dst = (struct sluice_orig_dst){ .family = ss.ss_family };
+	if (ss.ss_family == AF_INET6) {
+		memcpy(f->dst.addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+		f->dst.port = ((struct sockaddr_in6 *)&ss)->sin6_port;
+	} else {
+		f->dst.addr[0] = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
+		f->dst.port = ((struct sockaddr_in *)&ss)->sin_port;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		tunnel_fail(p, f, "upstream-refused", strerror(errno), -errno);
+		return;
+	}
+	f->upstream.fd = fd;
+	set_nodelay(fd);
+	f->phase = PH_LOCAL;
+	if (connect(fd, (struct sockaddr *)&ss, sslen) && errno != EINPROGRESS) {
+		local_failed(p, f, -errno);
+		return;
+	}
+	f->upstream.connecting = true;
+	if (endpoint_add(p, &f->upstream))
+		flow_close(p, f, -errno);
+}
+
+/* Outbound: a whole VERDICT payload is in f->hs. */
+static void verdict_received(struct proxy *p, struct flow *f)
+{
+	struct frame_verdict v;
+	const char *detail;
+
+	if (frame_verdict_decode(f->hs, f->hs_len, &v, &detail)) {
+		memset(&v, 0, sizeof(v));
+		snprintf(v.reason, sizeof(v.reason), "%s", FRAME_MALFORMED);
+	}
+	hs_release(f);
+	if (p->ops.verdict)
+		p->ops.verdict(p->ops.tunnel_ctx, f->ctx, &v);
+	if (!v.allow) {
+		p->stats.tunnels_refused++;
+		flow_close(p, f, -ECONNREFUSED);
+		return;
+	}
+	f->phase = PH_PUMP;
+	/* The verdict's record may have carried the first response bytes. */
+	f->tun->readable = f->tun->writable = true;
+}
+
+/* A frame (header, then payload) is complete in f->hs. */
+static void frame_received(struct proxy *p, struct flow *f)
+{
+	struct frame_verdict v = { .allow = 0 };
+	const char *why;
+	int len;
+
+	if (f->hs_body) {
+		if (f->inbound)
+			open_received(p, f);
+		else
+			verdict_received(p, f);
+		return;
+	}
+	len = frame_hdr_parse(f->hs, f->inbound ? FRAME_OPEN : FRAME_VERDICT, &why);
+	if (len < 0) {
+		if (!f->inbound) {
+			tunnel_fail(p, f, why, "bad VERDICT frame", -ECONNREFUSED);
+			return;
+		}
+		p->stats.tunnels_refused++;
+		if (p->ops.tunnel_refused)
+			p->ops.tunnel_refused(p->ops.tunnel_ctx, f->tun->ssl, &f->peer, why,
+					      "bad OPEN frame header");
+		/* The rest is never read: a 1 MiB frame costs its header. */
+		snprintf(v.reason, sizeof(v.reason), "%s", why);
+		send_verdict(p, f, &v);
+		return;
+	}
+	if (hs_expect(f, len)) {
+		flow_close(p, f, -ENOMEM);
+		return;
+	}
+	f->hs_body = true;
+}
+
+/* One step of PH_TLS, PH_SEND or PH_RECV: 1 when it completed, 0 when it
+ * waits for an edge, -1 when the flow is gone. */
+static int tunnel_step(struct proxy *p, struct flow *f)
+{
+	SSL *ssl = f->tun->ssl;
+	char buf[160];
+	size_t n;
+	int ret;
+
+	switch (f->phase) {
+	case PH_TLS:
+		ret = SSL_do_handshake(ssl);
+		if (ret == 1)
+			return 1;
+		ret = tls_error(f->tun, ret, true);
+		if (ret == -EAGAIN || ret == -EINPROGRESS)
+			return 0;
+		tunnel_fail(p, f, "tls-handshake-failed", tls_failure(ssl, buf, sizeof(buf)),
+			    -ECONNRESET);
+		return -1;
+	case PH_SEND:
+		ret = SSL_write_ex(ssl, f->hs + f->hs_off, f->hs_len - f->hs_off, &n);
+		if (ret > 0) {
+			f->hs_off += n;
+			return f->hs_off == f->hs_len;
+		}
+		ret = tls_error(f->tun, ret, false);
+		if (ret == -EAGAIN || ret == -EINPROGRESS)
+			return 0;
+		tunnel_fail(p, f, f->inbound ? "peer-gone" : "tunnel-broken", strerror(EPIPE),
+			    -ECONNRESET);
+		return -1;
+	case PH_RECV:
+		ret = SSL_read_ex(ssl, f->hs + f->hs_off, f->hs_len - f->hs_off, &n);
+		if (ret > 0) {
+			f->hs_off += n;
+			return f->hs_off == f->hs_len;
+		}
+		ret = tls_error(f->tun, ret, true);
+		if (ret == -EAGAIN || ret == -EINPROGRESS)
+			return 0;
+		snprintf(buf, sizeof(buf), "closed after %zu of %zu %s bytes", f->hs_off,
+			 f->hs_len, f->hs_body ? "payload" : "header");
+		tunnel_fail(p, f, f->inbound ? FRAME_TRUNCATED : "no-verdict", buf,
+			    -ECONNRESET);
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+/* Moves a tunnel flow through its phases as far as its sockets allow. */
+static void tunnel_advance(struct proxy *p, struct flow *f)
+{
+	int ret;
+
+	while (f->phase != PH_PUMP && f->phase != PH_CONNECT && f->phase != PH_LOCAL) {
+		ret = tunnel_step(p, f);
+		if (ret <= 0)
+			return;
+		switch (f->phase) {
+		case PH_TLS:
+			if (f->inbound) {
+				if (hs_expect(f, FRAME_HDR_LEN)) {
+					flow_close(p, f, -ENOMEM);
+					return;
+				}
+				f->hs_body = false;
+			} else if (p->ops.tunnel_ready &&
+				   (ret = p->ops.tunnel_ready(p->ops.tunnel_ctx, f->ctx, f->tun->ssl))) {
+				p->stats.tunnels_refused++;
+				flow_close(p, f, ret);
+				return;
+			} else {
+				f->phase = PH_SEND;
+			}
+			break;
+		case PH_SEND:
+			hs_release(f);
+			if (f->close_after_send) {
+				SSL_shutdown(f->tun->ssl);
+				flow_close(p, f, 0);
+				return;
+			}
+			if (f->inbound) {
+				f->phase = PH_PUMP;
+				f->tun->readable = f->tun->writable = true;
+			} else if (hs_expect(f, FRAME_HDR_LEN)) {
+				flow_close(p, f, -ENOMEM);
+				return;
+			} else {
+				f->hs_body = false;
+			}
+			break;
+		case PH_RECV:
+			frame_received(p, f);
+			if (f->dead)
+				return;
+			break;
+		default:
+			return;
+		}
+	}
+	if (f->phase == PH_PUMP) {
+		f->upstream.writable = f->client.writable = true;
+		flow_pump(p, f);
+	}
+}
+
 static void flow_event(struct proxy *p, struct endpoint *e, uint32_t ev)
 {
 	struct flow *f = e->flow;
@@ -425,9 +857,19 @@ static void flow_event(struct proxy *p, struct endpoint *e, uint32_t ev)
 	if (ev & (EPOLLERR | (e->connecting ? EPOLLHUP : 0))) {
 		err = sock_error(e->fd);
 		if (err || e->connecting) {
+			err = err ? err : -ECONNREFUSED;
+			if (f->phase == PH_LOCAL) {
+				local_failed(p, f, err);
+				tunnel_advance(p, f);
+				return;
+			}
 			if (e->connecting)
 				p->stats.upstream_failed++;
-			flow_close(p, f, err ? err : -ECONNREFUSED);
+			if (f->phase != PH_PUMP)
+				tunnel_fail(p, f, f->inbound ? "upstream-refused" : "peer-unreachable",
+					    strerror(-err), err);
+			else
+				flow_close(p, f, err);
 			return;
 		}
 	}
@@ -435,6 +877,10 @@ static void flow_event(struct proxy *p, struct endpoint *e, uint32_t ev)
 		if (!(ev & EPOLLOUT))
 			return;
 		e->connecting = false;
+		if (f->phase == PH_CONNECT)
+			f->phase = PH_TLS;
+		else if (f->phase == PH_LOCAL)
+			local_connected(p, f);
 	}
 	/* HUP/ERR: let the next read or write report what happened. */
 	if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -443,7 +889,10 @@ static void flow_event(struct proxy *p, struct endpoint *e, uint32_t ev)
 		e->writable = true;
 	if (ev & EPOLLRDHUP)
 		e->rdhup = true;
-	flow_pump(p, f);
+	if (f->phase == PH_PUMP)
+		flow_pump(p, f);
+	else
+		tunnel_advance(p, f);
 }
 
 static int dst_sockaddr(const struct sluice_orig_dst *dst, struct sockaddr_storage *ss,
@@ -471,18 +920,9 @@ static int dst_sockaddr(const struct sluice_orig_dst *dst, struct sockaddr_stora
 	return -EAFNOSUPPORT;
 }
 
-static int endpoint_add(struct proxy *p, struct endpoint *e)
-{
-	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-		.data.ptr = e,
-	};
-
-	return epoll_ctl(p->epfd, EPOLL_CTL_ADD, e->fd, &ev) ? -errno : 0;
-}
-
 static void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *peer)
 {
+	struct proxy_route route = { .ssl = NULL };
 	struct sluice_orig_dst dst;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -494,14 +934,36 @@ static void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *p
 		close_reset(cfd);
 		return;
 	}
+	if (p->ops.route && p->ops.route(p->ops.tunnel_ctx, &dst, &route)) {
+		p->stats.tunnels_refused++;
+		close_reset(cfd);
+		return;
+	}
 	ufd = -1;
 	f = calloc(1, sizeof(*f));
-	if (f && !dst_sockaddr(&dst, &ss, &sslen))
-		ufd = socket(dst.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (route.ssl) {
+		ss = route.peer;
+		sslen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						 : sizeof(struct sockaddr_in);
+	}
+	if (f && (route.ssl || !dst_sockaddr(&dst, &ss, &sslen)))
+		ufd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (ufd < 0) {
 		/* No upstream socket, so no flow to report. */
 		p->stats.upstream_failed++;
 		close_reset(cfd);
+		if (route.ssl) {
+			struct frame_verdict v = { .allow = 0, .reason = "internal-error" };
+
+			if (p->ops.verdict)
+				p->ops.verdict(p->ops.tunnel_ctx, route.flow_ctx, &v);
+			if (p->ops.flow_closed)
+				p->ops.flow_closed(p->ops.ctx, route.flow_ctx, &dst, 0, 0, 0,
+						   -ENOMEM);
+			SSL_free(route.ssl);
+			OPENSSL_cleanse(route.open, route.open_len);
+			free(route.open);
+		}
 		free(f);
 		return;
 	}
@@ -517,6 +979,16 @@ static void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *p
 	list_init(&f->busy_node);
 	list_add_tail(&f->idle_node, &p->idle);
 	p->stats.active++;
+	if (route.ssl) {
+		p->stats.tunnels_out++;
+		f->tun = &f->upstream;
+		ssl_take(f->tun, route.ssl);
+		SSL_set_connect_state(route.ssl);
+		f->hs = route.open;
+		f->hs_len = route.open_len;
+		f->ctx = route.flow_ctx;
+		f->phase = PH_CONNECT;
+	}
 
 	set_nodelay(cfd);
 	set_nodelay(ufd);
@@ -525,16 +997,64 @@ static void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *p
 	if (connect(ufd, (struct sockaddr *)&ss, sslen)) {
 		if (errno != EINPROGRESS) {
 			p->stats.upstream_failed++;
-			flow_close(p, f, -errno);
+			err = -errno;
+			if (f->tun)
+				tunnel_fail(p, f, "peer-unreachable", strerror(-err), err);
+			else
+				flow_close(p, f, err);
 			return;
 		}
 		f->upstream.connecting = true;
+	} else if (f->tun) {
+		f->phase = PH_TLS;
 	}
 	err = endpoint_add(p, &f->client);
 	if (!err)
 		err = endpoint_add(p, &f->upstream);
 	if (err)
 		flow_close(p, f, err);
+	else if (f->phase == PH_TLS)
+		tunnel_advance(p, f);
+}
+
+/* Inbound: a peer agent connected to the tunnel listener. */
+static void tunnel_open(struct proxy *p, int fd, const struct sockaddr_storage *peer)
+{
+	struct flow *f;
+	SSL *ssl;
+
+	ssl = p->ops.tunnel_accept(p->ops.tunnel_ctx);
+	f = ssl ? calloc(1, sizeof(*f)) : NULL;
+	if (!f) {
+		SSL_free(ssl);
+		p->stats.tunnels_refused++;
+		close_reset(fd);
+		return;
+	}
+	p->stats.tunnels_in++;
+	f->inbound = true;
+	f->peer = *peer;
+	f->start_ns = now_ns();
+	f->last_ns = p->now;
+	f->client = (struct endpoint){ .fd = fd, .kind = EP_CLIENT, .flow = f };
+	f->upstream = (struct endpoint){ .fd = -1, .kind = EP_UPSTREAM, .flow = f };
+	f->up = (struct relay){ .src = &f->client, .dst = &f->upstream,
+				.stat_bytes = &p->stats.bytes_up };
+	f->down = (struct relay){ .src = &f->upstream, .dst = &f->client,
+				  .stat_bytes = &p->stats.bytes_down };
+	list_init(&f->busy_node);
+	list_add_tail(&f->idle_node, &p->idle);
+	p->stats.active++;
+	f->tun = &f->client;
+	ssl_take(f->tun, ssl);
+	SSL_set_accept_state(ssl);
+	f->phase = PH_TLS;
+	set_nodelay(fd);
+	if (endpoint_add(p, &f->client)) {
+		flow_close(p, f, -errno);
+		return;
+	}
+	tunnel_advance(p, f);
 }
 
 static int listeners_ctl(struct proxy *p, int op)
@@ -542,7 +1062,7 @@ static int listeners_ctl(struct proxy *p, int op)
 	struct epoll_event ev = { .events = EPOLLIN };
 	int i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		if (p->listen[i].fd < 0)
 			continue;
 		ev.data.ptr = &p->listen[i];
@@ -603,7 +1123,10 @@ static void listener_event(struct proxy *p, struct endpoint *l)
 		}
 		p->accept_err_logged = false;
 		p->stats.accepted++;
-		flow_open(p, fd, &peer);
+		if (l->kind == EP_TUNNEL_LISTEN)
+			tunnel_open(p, fd, &peer);
+		else
+			flow_open(p, fd, &peer);
 	}
 }
 
@@ -689,6 +1212,7 @@ int proxy_run(struct proxy *p, int timeout_ms)
 
 		switch (e->kind) {
 		case EP_LISTEN:
+		case EP_TUNNEL_LISTEN:
 			listener_event(p, e);
 			break;
 		case EP_TIMER:
@@ -713,9 +1237,8 @@ int proxy_run(struct proxy *p, int timeout_ms)
 }
 
 static int listener_open(struct proxy *p, struct endpoint *l, const struct sockaddr_storage *addr,
-			 struct errmsg *err)
+			 const char *key, struct errmsg *err)
 {
-	const char *key = addr->ss_family == AF_INET6 ? "listen.outbound6" : "listen.outbound";
 	socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 						    : sizeof(struct sockaddr_in);
 	char name[INET6_ADDRSTRLEN + 8];
@@ -726,8 +1249,7 @@ static int listener_open(struct proxy *p, struct endpoint *l, const struct socka
 	if (addr->ss_family != AF_INET && addr->ss_family != AF_INET6)
 		return errmsg_set(err, -EAFNOSUPPORT, "cannot listen on address family %u",
 				  addr->ss_family);
-	format_addr(addr, name, sizeof(name));
-	l->kind = EP_LISTEN;
+	format_sockaddr(addr, name, sizeof(name));
 	l->fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0)
 		return errmsg_set(err, -errno, "cannot listen on %s: socket: %s", name,
@@ -779,7 +1301,9 @@ int proxy_new(const struct sockaddr_storage *listen4, const struct sockaddr_stor
 		return errmsg_set(err, -ENOMEM, "proxy: out of memory");
 	p->ops = *ops;
 	p->idle_ns = idle_timeout_ms * NSEC_PER_MSEC;
-	p->listen[0].fd = p->listen[1].fd = -1;
+	for (int i = 0; i < 3; i++)
+		p->listen[i] = (struct endpoint){ .fd = -1,
+						  .kind = i < 2 ? EP_LISTEN : EP_TUNNEL_LISTEN };
 	list_init(&p->idle);
 	list_init(&p->busy);
 	list_init(&p->dead);
@@ -797,12 +1321,12 @@ int proxy_new(const struct sockaddr_storage *listen4, const struct sockaddr_stor
 		goto fail;
 	}
 	if (listen4) {
-		ret = listener_open(p, &p->listen[0], listen4, err);
+		ret = listener_open(p, &p->listen[0], listen4, "listen.outbound", err);
 		if (ret)
 			goto fail;
 	}
 	if (listen6) {
-		ret = listener_open(p, &p->listen[1], listen6, err);
+		ret = listener_open(p, &p->listen[1], listen6, "listen.outbound6", err);
 		if (ret)
 			goto fail;
 	}
@@ -823,12 +1347,28 @@ int proxy_fd(const struct proxy *p)
 	return p->epfd;
 }
 
+int proxy_listen_tunnel(struct proxy *p, const struct sockaddr_storage *addr, struct errmsg *err)
+{
+	struct endpoint *l = &p->listen[2];
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
+	int ret;
+
+	if (!p->ops.tunnel_accept || !p->ops.authorize)
+		return errmsg_set(err, -EINVAL, "proxy: a tunnel listener needs tunnel callbacks");
+	ret = listener_open(p, l, addr, "listen.tunnel", err);
+	if (ret)
+		return ret;
+	if (!p->accept_paused && epoll_ctl(p->epfd, EPOLL_CTL_ADD, l->fd, &ev))
+		return errmsg_set(err, -errno, "proxy: epoll_ctl: %s", strerror(errno));
+	return 0;
+}
+
 int proxy_listen_addr(const struct proxy *p, int family, struct sockaddr_storage *out)
 {
-	const struct endpoint *l = &p->listen[family == AF_INET6];
+	const struct endpoint *l = &p->listen[family ? family == AF_INET6 : 2];
 	socklen_t len = sizeof(*out);
 
-	if ((family != AF_INET && family != AF_INET6) || l->fd < 0)
+	if ((family && family != AF_INET && family != AF_INET6) || l->fd < 0)
 		return -ENOENT;
 	if (getsockname(l->fd, (struct sockaddr *)out, &len))
 		return -errno;
@@ -858,7 +1398,7 @@ void proxy_free(struct proxy *p)
 		p->watches = w->next;
 		free(w);
 	}
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 		if (p->listen[i].fd >= 0)
 			close(p->listen[i].fd);
 	if (p->timer.fd >= 0)

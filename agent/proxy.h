@@ -16,20 +16,55 @@
  *
  * Idle flows are expired from a timer inside the proxy's epoll set, so the
  * caller needs no timer of its own: proxy_fd turns readable when one is due.
+ *
+ * Tunnels (docs/tunnel.md): ops->route may send an outbound flow through a
+ * TLS connection to a peer agent instead. The proxy connects, completes the
+ * handshake, lets ops->tunnel_ready check the peer, sends the OPEN frame
+ * route gave it and reads the VERDICT; only an allow lets the client's
+ * bytes through (they wait in the ring until then), a deny resets the
+ * client. On the inbound side the proxy accepts on the tunnel listener,
+ * completes the handshake, reads one OPEN frame and asks ops->authorize;
+ * an allow connects to the local destination and answers the VERDICT once
+ * that connection is up, a deny (or a refused local connection) answers a
+ * deny VERDICT and closes. Frames that cannot be read are refused with a
+ * reason (frame.h) through ops->tunnel_refused, never read past
+ * FRAME_MAX_PAYLOAD.
  */
 #ifndef SLUICE_PROXY_H
 #define SLUICE_PROXY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <openssl/ssl.h>
 
 #include <sluice/maps.h>
 
 #include "errmsg.h"
+#include "frame.h"
 
 #define PROXY_BUF_SIZE (256 * 1024)
 
 struct proxy;
+
+/* Where an outbound flow goes: ssl NULL means straight to its original
+ * destination. */
+struct proxy_route {
+	SSL *ssl;			/* client SSL for the tunnel, owned by the proxy */
+	struct sockaddr_storage peer;	/* the peer agent's tunnel address */
+	uint8_t *open;			/* the OPEN frame, malloc'd; the proxy wipes */
+	size_t open_len;		/* and frees it */
+	void *flow_ctx;			/* handed back to the callbacks below */
+};
+
+/* The inbound decision on an OPEN frame. */
+struct proxy_authz {
+	bool allow;
+	struct sockaddr_storage dst;	/* allow: the local destination */
+	struct frame_verdict verdict;	/* deny: sent as is; allow: reason and
+					 * rule, sent once dst is connected */
+	void *flow_ctx;
+};
 
 struct proxy_ops {
 	/* Finds the original destination of an accepted connection from its
@@ -39,10 +74,37 @@ struct proxy_ops {
 	 * so the caller can link its cookie to the flow. May be NULL. */
 	void (*upstream_created)(void *ctx, int fd, const struct sluice_orig_dst *dst);
 	/* Called once per flow when both sides are closed. May be NULL.
-	 * status: 0 clean, or the negative errno that ended the flow. */
-	void (*flow_closed)(void *ctx, const struct sluice_orig_dst *dst, uint64_t bytes_up,
-			    uint64_t bytes_down, uint64_t duration_ns, int status);
-	void *ctx;
+	 * status: 0 clean, or the negative errno that ended the flow.
+	 * flow_ctx is what route or authorize set (NULL otherwise); the
+	 * callee owns it from here. */
+	void (*flow_closed)(void *ctx, void *flow_ctx, const struct sluice_orig_dst *dst,
+			    uint64_t bytes_up, uint64_t bytes_down, uint64_t duration_ns,
+			    int status);
+	/* Outbound: fills *out (zeroed) for a new flow. A negative errno
+	 * refuses the flow: the client is reset (the callee audits why).
+	 * NULL: every flow goes direct. */
+	int (*route)(void *ctx, const struct sluice_orig_dst *dst, struct proxy_route *out);
+	/* Outbound: the tunnel's TLS handshake completed; 0 to go on, or a
+	 * negative errno to reset the client (e.g. the peer is not the node
+	 * route meant). */
+	int (*tunnel_ready)(void *ctx, void *flow_ctx, SSL *ssl);
+	/* Outbound: the peer's VERDICT (or a reason the proxy made up when
+	 * none could be read: verdict->allow false). */
+	void (*verdict)(void *ctx, void *flow_ctx, const struct frame_verdict *v);
+	/* Inbound: a server SSL for a connection accepted on the tunnel
+	 * listener, or NULL to refuse it. */
+	SSL *(*tunnel_accept)(void *ctx);
+	/* Inbound: decides on an OPEN frame (payload of len bytes, not
+	 * NUL-terminated) from the verified TLS peer behind ssl. */
+	void (*authorize)(void *ctx, SSL *ssl, const struct sockaddr_storage *peer,
+			  const uint8_t *payload, size_t len, struct proxy_authz *out);
+	/* Inbound: a connection refused before authorize could decide
+	 * (handshake failure, unreadable frame): reason is a stable code,
+	 * detail says more. ssl may be NULL. For the audit log. */
+	void (*tunnel_refused)(void *ctx, SSL *ssl, const struct sockaddr_storage *peer,
+			       const char *reason, const char *detail);
+	void *ctx;			/* for lookup, upstream_created, flow_closed */
+	void *tunnel_ctx;		/* for route ... tunnel_refused */
 };
 
 struct proxy_stats {
@@ -54,6 +116,9 @@ struct proxy_stats {
 	uint64_t bytes_up;
 	uint64_t bytes_down;
 	uint64_t buffered;		/* bytes held in flow buffers now */
+	uint64_t tunnels_out;		/* outbound flows sent through a tunnel */
+	uint64_t tunnels_in;		/* tunnel connections accepted */
+	uint64_t tunnels_refused;	/* refused on either side */
 };
 
 /*
@@ -65,12 +130,17 @@ int proxy_new(const struct sockaddr_storage *listen4, const struct sockaddr_stor
 	      unsigned int idle_timeout_ms, const struct proxy_ops *ops, struct proxy **out,
 	      struct errmsg *err);
 
+/* Opens the inbound tunnel listener (ops->tunnel_accept and ->authorize
+ * must be set). Errors as proxy_new, naming listen.tunnel. */
+int proxy_listen_tunnel(struct proxy *p, const struct sockaddr_storage *addr, struct errmsg *err);
+
 /* The epoll fd to wait on; call proxy_run_once when it is readable. The
  * caller may nest it in its own epoll instead of using proxy_run. */
 int proxy_fd(const struct proxy *p);
 
 /* The address a listener is bound to (its port when asked for port 0);
- * family is AF_INET or AF_INET6. -ENOENT when there is no such listener. */
+ * family is AF_INET or AF_INET6, or 0 for the tunnel listener. -ENOENT
+ * when there is no such listener. */
 int proxy_listen_addr(const struct proxy *p, int family, struct sockaddr_storage *out);
 
 /* Handles every ready event without blocking, and expires idle flows. */

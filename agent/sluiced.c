@@ -127,8 +127,8 @@ static void format_dst(const struct sluice_orig_dst *d, char *buf, size_t len)
 	snprintf(buf, len, d->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, ntohs(d->port));
 }
 
-static void proxy_flow_closed(void *ctx, const struct sluice_orig_dst *dst, uint64_t up,
-			      uint64_t down, uint64_t duration_ns, int status)
+static void proxy_flow_closed(void *ctx, void *flow_ctx, const struct sluice_orig_dst *dst,
+			      uint64_t up, uint64_t down, uint64_t duration_ns, int status)
 {
 	char d[64];
 

@@ -113,7 +113,7 @@ static void test_missing_file(void **state)
 	assert_empty(&pol);
 }
 
-static void assert_cidr(const struct policy_cidr *c, const char *addr, int prefixlen)
+static void assert_cidr(const struct cidr *c, const char *addr, int prefixlen)
 {
 	char buf[INET6_ADDRSTRLEN];
 
@@ -526,7 +526,7 @@ static void test_compile_too_big(void **state)
 {
 	enum { NR_ADDRS = 129, NR_PORTS = 256 };
 	static const struct policy_identity id = { .id = 1, .kind = WL_KIND_JOB };
-	struct policy_cidr addrs[NR_ADDRS] = {};
+	struct cidr addrs[NR_ADDRS] = {};
 	uint16_t ports[NR_PORTS];
 	int to = 0, nr = -1;
 	struct policy_service svc = {

@@ -105,8 +105,8 @@ static void cb_upstream_created(void *ctx, int fd, const struct sluice_orig_dst 
 	h->created++;
 }
 
-static void cb_flow_closed(void *ctx, const struct sluice_orig_dst *dst, uint64_t bytes_up,
-			   uint64_t bytes_down, uint64_t duration_ns, int status)
+static void cb_flow_closed(void *ctx, void *flow_ctx, const struct sluice_orig_dst *dst,
+			   uint64_t bytes_up, uint64_t bytes_down, uint64_t duration_ns, int status)
 {
 	struct harness *h = ctx;
 
