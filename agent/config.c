@@ -674,8 +674,9 @@ static int parse_peer(struct yamlx *y, const struct yamlx_val *v, void *elem, vo
 		return ret;
 	if (parse_sockaddr(s, &peer->tunnel) || !((struct sockaddr_in *)&peer->tunnel)->sin_port)
 		return yamlx_error(y, f[P_TUNNEL].v.node, err,
-				   "bad address \"%s\" for %s: expected IP:PORT or [IPv6]:PORT",
-				   s, f[P_TUNNEL].v.what);
+				   "bad tunnel address \"%s\" for peer %s: expected IP:PORT or "
+				   "[IPv6]:PORT",
+				   s, peer->node);
 	ret = yamlx_list(y, &f[P_CIDRS].v, true, CONFIG_MAX_CIDRS, &l, err);
 	if (ret)
 		return ret;

@@ -100,6 +100,27 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-role-name.yaml", 10,
 	  "bad role name \"ETL\": expected 1-63 characters of a-z, 0-9, '-' and '_'" },
 	{ "bad-dup-role.yaml", 8, "duplicate role \"etl\"" },
+	{ "bad-identity-no-key.yaml", 6, "missing required key \"key\"" },
+	{ "bad-token-lifetime.yaml", 9, "token_lifetime must be between 3s and 24h" },
+	{ "bad-peer-tunnel.yaml", 7,
+	  "bad tunnel address \"10.99.0.2\" for peer node-b: expected IP:PORT or [IPv6]:PORT" },
+	{ "bad-peer-cidr.yaml", 8,
+	  "bad CIDR \"10.99.0.1/24\" for peer node-b: host bits must be zero (did you mean "
+	  "10.99.0.0/24?)" },
+	{ "bad-peer-self.yaml", 6, "peer \"node-a\" is this node; list only other nodes" },
+	{ "bad-peer-dup.yaml", 9, "duplicate peer \"node-b\" (first defined at line 6)" },
+	{ "bad-inbound.yaml", 8, "unknown inbound \"closed\" (expected open or mesh-only)" },
+	{ "bad-oidc-no-client.yaml", 12,
+	  "workload \"spiffe://acme.example/job/1\" has no oidc: client (identity.oidc is set)" },
+	{ "bad-oidc-two-auth.yaml", 15,
+	  "\"oidc\" needs exactly one of secret_file (client_secret_basic) or key_file "
+	  "(private_key_jwt)" },
+	{ "bad-oidc-without-idp.yaml", 9,
+	  "oidc: for workload \"spiffe://acme.example/job/1\" needs identity.oidc" },
+	{ "bad-tunnel-addr.yaml", 6,
+	  "bad address \"*:15008\" for listen.tunnel: expected IP:PORT or [IPv6]:PORT (port "
+	  "1-65535)" },
+	{ "bad-oidc-issuer.yaml", 10, "bad issuer \"idp.example\": expected an https:// URL" },
 };
 
 static void assert_empty(const struct config *cfg)
@@ -195,6 +216,67 @@ static void test_good_full(void **state)
 	assert_empty(&cfg);
 }
 
+static void test_good_identity(void **state)
+{
+	const struct peer_cfg *peer;
+	struct sockaddr_in6 *s6;
+	struct errmsg err = {};
+	struct config cfg;
+	uint32_t addr[4] = {};
+
+	assert_int_equal(config_load(DATA "good-identity.yaml", &cfg, &err), 0);
+	assert_sin((struct sockaddr_in *)&cfg.tunnel, "10.99.0.1", 15108);
+	assert_true(cfg.identity.enabled);
+	assert_string_equal(cfg.identity.ca, DATA "pki/ca.crt");
+	assert_string_equal(cfg.identity.cert, "/etc/sluice/pki/node.crt");
+	assert_string_equal(cfg.identity.key, DATA "pki/node.key");
+	assert_int_equal(cfg.identity.token_lifetime_s, 120);
+	assert_int_equal(cfg.identity.clock_skew_s, 10);
+	assert_false(cfg.identity.resumption);
+	assert_true(cfg.identity.oidc);
+	assert_string_equal(cfg.identity.oidc_issuer, "https://idp.acme.example");
+	assert_string_equal(cfg.identity.oidc_audience, "spiffe://acme.example");
+	assert_string_equal(cfg.identity.oidc_ca_file, DATA "pki/idp-ca.crt");
+	assert_true(cfg.identity.oidc_bind_cert);
+	assert_string_equal(cfg.audit_log, "/run/sluice-id/audit.jsonl");
+
+	assert_int_equal(cfg.nr_peers, 2);
+	assert_string_equal(cfg.peers[0].node, "node-b");
+	assert_int_equal(cfg.peers[0].nr_cidrs, 2);
+	assert_int_equal(cfg.peers[1].nr_cidrs, 1);
+	s6 = (struct sockaddr_in6 *)&cfg.peers[1].tunnel;
+	assert_sin6(s6, "fd99::3", 15008);
+	/* The longest prefix wins: 10.99.0.2 is node-b's, the rest of the
+	 * /24 node-c's. */
+	inet_pton(AF_INET, "10.99.0.2", addr);
+	peer = config_peer_for(&cfg, AF_INET, addr);
+	assert_non_null(peer);
+	assert_string_equal(peer->node, "node-b");
+	inet_pton(AF_INET, "10.99.0.9", addr);
+	peer = config_peer_for(&cfg, AF_INET, addr);
+	assert_non_null(peer);
+	assert_string_equal(peer->node, "node-c");
+	inet_pton(AF_INET, "10.98.0.2", addr);
+	assert_null(config_peer_for(&cfg, AF_INET, addr));
+	inet_pton(AF_INET6, "fd99::77", addr);
+	peer = config_peer_for(&cfg, AF_INET6, addr);
+	assert_non_null(peer);
+	assert_string_equal(peer->node, "node-b");
+
+	assert_true(cfg.workloads[0].mesh_only);
+	assert_string_equal(cfg.workloads[0].oidc_client_id, "spiffe://acme.example/job/1234");
+	assert_string_equal(cfg.workloads[0].oidc_secret_file, DATA "secrets/job-1234");
+	assert_null(cfg.workloads[0].oidc_key_file);
+	assert_false(cfg.workloads[1].mesh_only);
+	assert_string_equal(cfg.workloads[1].oidc_client_id, "nb-7");
+	assert_string_equal(cfg.workloads[1].oidc_key_file, "/etc/sluice/keys/nb-7.pem");
+	assert_ptr_equal(config_workload_by_id(&cfg, "spiffe://acme.example/notebook/7"),
+			 &cfg.workloads[1]);
+	assert_null(config_workload_by_id(&cfg, "spiffe://acme.example/notebook/8"));
+	config_free(&cfg);
+	assert_empty(&cfg);
+}
+
 static void test_defaults(void **state)
 {
 	struct errmsg err = {};
@@ -216,6 +298,10 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.log_level, LOG_INFO);
 	assert_int_equal(cfg.nr_workloads, 0);
 	assert_null(cfg.workloads);
+	assert_sin((struct sockaddr_in *)&cfg.tunnel, "0.0.0.0", 15008);
+	assert_false(cfg.identity.enabled);
+	assert_string_equal(cfg.audit_log, "/run/sluice/audit.jsonl");
+	assert_int_equal(cfg.nr_peers, 0);
 	config_free(&cfg);
 }
 
@@ -385,6 +471,7 @@ int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_good_full),
+		cmocka_unit_test(test_good_identity),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_outbound6_follows_outbound_port),
 		cmocka_unit_test(test_policy_path_without_dir),
