@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 #include <jansson.h>
 #include <linux/bpf.h>
 #include <linux/types.h>
@@ -90,6 +91,8 @@ char *fmt_addr(int family, const __u32 *addr, char *buf, size_t len);
 char *fmt_endpoint(int family, const __u32 *addr, __u16 port, char *buf, size_t len);
 char *fmt_duration(__u64 ns, char *buf, size_t len);
 char *fmt_u64(__u64 v, char *buf, size_t len);
+/* How long until not_after (wall clock), "expired 3m4s ago" once past. */
+char *fmt_expires_in(time_t not_after, time_t now, char *buf, size_t len);
 const char *family_name(int family);
 const char *proto_name(__u8 proto);
 const char *flow_state_name(__u32 state);
@@ -187,5 +190,7 @@ int do_stats(int argc, char **argv);
 int do_service(int argc, char **argv);
 int do_policy(int argc, char **argv);
 int do_map(int argc, char **argv);
+int do_ca(int argc, char **argv);
+int do_cred(int argc, char **argv);
 
 #endif

@@ -29,7 +29,7 @@ static void usage(FILE *f)
 		"       %1$s version\n"
 		"\n"
 		"       OBJECT := { status | workload | flow | violation | stats | service |\n"
-		"                   policy | map }\n"
+		"                   policy | map | ca | cred }\n"
 		"       OPTIONS := { -j|--json [-p|--pretty] | -P|--pin-path DIR | -h|--help |\n"
 		"                    -V|--version }\n"
 		"\n"
@@ -70,6 +70,8 @@ static const struct cmd cmds[] = {
 	{ "service", do_service },
 	{ "policy", do_policy },
 	{ "map", do_map },
+	{ "ca", do_ca },
+	{ "cred", do_cred },
 	{ "version", do_version },
 	{ 0 }
 };

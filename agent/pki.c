@@ -1,0 +1,858 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The mesh CA, node certificates, and the TLS contexts tunnels build on them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "b64url.h"
+#include "config.h"
+#include "pki.h"
+
+#define SPIFFE_PREFIX "spiffe://"
+#define NODE_PATH "/node/"
+#define NODE_NAME_CHARS ".-"
+#define TLS_CIPHERSUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+#define TLS_GROUPS "X25519:P-256"
+#define NO_FILE_HINT " (sluicectl ca init creates a CA, sluicectl ca issue a node's files)"
+
+/* Formats the message and OpenSSL's reason for the failure, and empties
+ * OpenSSL's error queue so the next failure reports its own reason. */
+static int ossl_err(struct errmsg *err, int ret, const char *fmt, ...)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *reason = e ? ERR_reason_error_string(e) : NULL;
+	char what[ERRMSG_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	ERR_clear_error();
+	return errmsg_set(err, ret, "%s: %s", what, reason ?: "unknown OpenSSL error");
+}
+
+static int sys_err(struct errmsg *err, const char *what, const char *path)
+{
+	int ret = -errno;
+
+	return errmsg_set(err, ret, "%s %s: %s", what, path, strerror(-ret));
+}
+
+static void stamp_set(struct pki_stamp *s, const struct stat *st)
+{
+	/* Zeroed padding: stamps compare with memcmp(). */
+	memset(s, 0, sizeof(*s));
+	s->dev = st->st_dev;
+	s->ino = st->st_ino;
+	s->size = st->st_size;
+	s->mtime = st->st_mtim;
+	s->ctime = st->st_ctim;
+}
+
+/* stat() follows symlinks, as open() did: a Secret's swapped ..data link
+ * shows as another inode. A missing file stamps as zeroes. */
+static void stamp_path(const char *path, struct pki_stamp *s)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		memset(s, 0, sizeof(*s));
+	else
+		stamp_set(s, &st);
+}
+
+/* st describes what was opened, whatever the path names by the time we look. */
+static int open_read(const char *path, struct stat *st, FILE **fp, struct errmsg *err)
+{
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, st) || !(*fp = fdopen(fd, "r"))) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		return errmsg_set(err, ret, "%s: %s%s", path, strerror(-ret),
+				  ret == -ENOENT ? NO_FILE_HINT : "");
+	}
+	return 0;
+}
+
+/* Never prompts on a terminal: an encrypted key is refused. */
+static int no_pass(char *buf, int size, int rwflag, void *u)
+{
+	return 0;
+}
+
+static int read_cert(const char *path, struct pki_stamp *stamp, X509 **out, struct errmsg *err)
+{
+	struct stat st;
+	FILE *fp;
+	int ret;
+
+	ret = open_read(path, &st, &fp, err);
+	if (ret)
+		return ret;
+	*out = PEM_read_X509(fp, NULL, no_pass, NULL);
+	fclose(fp);
+	if (!*out)
+		return ossl_err(err, -EINVAL, "%s: not a PEM certificate", path);
+	if (stamp)
+		stamp_set(stamp, &st);
+	return 0;
+}
+
+int pki_read_cert(const char *path, X509 **out, struct errmsg *err)
+{
+	return read_cert(path, NULL, out, err);
+}
+
+static int check_key_mode(const char *path, mode_t mode, struct errmsg *err)
+{
+	static const struct {
+		mode_t bit;
+		const char *what;
+	} open_to[] = {
+		{ S_IROTH, "readable by others" },
+		{ S_IWOTH, "writable by others" },
+		{ S_IRGRP, "readable by its group" },
+		{ S_IWGRP, "writable by its group" },
+	};
+
+	for (size_t i = 0; i < sizeof(open_to) / sizeof(open_to[0]); i++) {
+		if (mode & open_to[i].bit)
+			return errmsg_set(err, -EPERM, "%s: mode %04o is %s: chmod 600 %s", path,
+					  mode & 07777, open_to[i].what, path);
+	}
+	return 0;
+}
+
+static int read_key(const char *path, struct pki_stamp *stamp, EVP_PKEY **out,
+		    struct errmsg *err)
+{
+	struct stat st;
+	FILE *fp;
+	int ret;
+
+	ret = open_read(path, &st, &fp, err);
+	if (ret)
+		return ret;
+	/* On the file opened, before a byte of the key is read. */
+	ret = check_key_mode(path, st.st_mode, err);
+	if (!ret) {
+		*out = PEM_read_PrivateKey(fp, NULL, no_pass, NULL);
+		if (!*out)
+			ret = ossl_err(err, -EINVAL,
+				       "%s: not a PEM private key (encrypted keys are not supported)",
+				       path);
+	}
+	fclose(fp);
+	if (!ret && stamp)
+		stamp_set(stamp, &st);
+	return ret;
+}
+
+int pki_asn1_time(const ASN1_TIME *t, time_t *out)
+{
+	struct tm tm;
+
+	if (!ASN1_TIME_to_tm(t, &tm))
+		return -EINVAL;
+	*out = timegm(&tm);
+	return 0;
+}
+
+char *pki_fmt_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+/* hint, when not empty, says what to do: " (issue a new one ...)". */
+static int check_time(X509 *cert, const char *name, const char *hint, struct errmsg *err)
+{
+	time_t now = time(NULL), not_before, not_after;
+	char when[32];
+
+	if (pki_asn1_time(X509_get0_notBefore(cert), &not_before) ||
+	    pki_asn1_time(X509_get0_notAfter(cert), &not_after))
+		return errmsg_set(err, -EKEYREJECTED, "%s: unreadable validity dates", name);
+	if (now < not_before)
+		return errmsg_set(err, -EKEYEXPIRED,
+				  "%s: not valid until %s (is this clock or the issuer's wrong?)",
+				  name, pki_fmt_time(not_before, when, sizeof(when)));
+	if (now > not_after)
+		return errmsg_set(err, -EKEYEXPIRED, "%s: expired at %s%s", name,
+				  pki_fmt_time(not_after, when, sizeof(when)), hint);
+	return 0;
+}
+
+static int check_pair(X509 *cert, const char *cert_path, EVP_PKEY *key, const char *key_path,
+		      const char *hint, struct errmsg *err)
+{
+	if (X509_check_private_key(cert, key) == 1)
+		return 0;
+	ERR_clear_error();
+	return errmsg_set(err, -EKEYREJECTED, "%s: not the key of %s%s", key_path, cert_path,
+			  hint);
+}
+
+int pki_spiffe_id(X509 *cert, char *out, size_t len)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	const ASN1_IA5STRING *uri = NULL;
+	int ret = -ENOENT, n;
+
+	for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+
+		if (gn->type != GEN_URI)
+			continue;
+		if (uri) {
+			uri = NULL;
+			ret = -EINVAL;
+			break;
+		}
+		uri = gn->d.uniformResourceIdentifier;
+	}
+	if (uri) {
+		n = ASN1_STRING_length(uri);
+		if (memchr(ASN1_STRING_get0_data(uri), '\0', n))
+			ret = -EINVAL;
+		else if ((size_t)n >= len)
+			ret = -ENAMETOOLONG;
+		else
+			ret = 0;
+	}
+	if (!ret)
+		snprintf(out, len, "%.*s", n, ASN1_STRING_get0_data(uri));
+	GENERAL_NAMES_free(names);
+	return ret;
+}
+
+/* config.c checks trust domains as part of SPIFFE IDs: ask it about one. */
+static bool trust_domain_ok(const char *td)
+{
+	char id[CONFIG_NAME_MAX];
+	struct spiffe_id sid;
+	const char *why;
+
+	return snprintf(id, sizeof(id), SPIFFE_PREFIX "%s/job/x", td) < (int)sizeof(id) &&
+	       !spiffe_id_parse(id, &sid, &why);
+}
+
+/* A valid, self-signed CA whose SPIFFE ID spiffe://TD gives its trust domain. */
+static int check_ca(X509 *ca, const char *path, char *td, size_t len, struct errmsg *err)
+{
+	const size_t pfx = strlen(SPIFFE_PREFIX);
+	char id[PKI_ID_MAX];
+	int ret;
+
+	ret = check_time(ca, path,
+			 " (renew the CA with 'sluicectl ca init --force' and issue every node "
+			 "certificate again)",
+			 err);
+	if (ret)
+		return ret;
+	if (X509_check_ca(ca) != 1 || X509_self_signed(ca, 1) != 1) {
+		ERR_clear_error();
+		return errmsg_set(err, -EKEYREJECTED,
+				  "%s: not a self-signed CA certificate (sluicectl ca init makes one)",
+				  path);
+	}
+	if (pki_spiffe_id(ca, id, sizeof(id)) || strncmp(id, SPIFFE_PREFIX, pfx) ||
+	    !trust_domain_ok(id + pfx))
+		return errmsg_set(err, -EKEYREJECTED,
+				  "%s: no SPIFFE ID spiffe://TRUST_DOMAIN: not a sluice mesh CA", path);
+	snprintf(td, len, "%s", id + pfx);
+	return 0;
+}
+
+/* What a node certificate is checked against, and how to name it. */
+struct node_check {
+	X509_STORE *store;		/* the mesh CA, alone */
+	const char *ca_path;
+	X509 *cert;
+	STACK_OF(X509) *chain;		/* untrusted extras, or NULL */
+	const char *name;		/* its file, or "peer certificate" */
+	const char *hint;		/* what to do, or "" */
+	const char *trust_domain;
+	const char *node;		/* NULL: any node */
+};
+
+static int verify_chain(const struct node_check *nc, struct errmsg *err)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	int ret = 0;
+
+	if (!ctx || !X509_STORE_CTX_init(ctx, nc->store, nc->cert, nc->chain)) {
+		X509_STORE_CTX_free(ctx);
+		return ossl_err(err, -ENOMEM, "%s: cannot verify", nc->name);
+	}
+	/* Both ends of a tunnel are clients and servers: both usages, and the
+	 * CA itself signs every leaf (depth 0: no intermediates). */
+	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+	X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(ctx), 0);
+	if (X509_verify_cert(ctx) != 1)
+		ret = errmsg_set(err, -EKEYREJECTED, "%s: does not verify against the mesh CA %s: %s%s",
+				 nc->name, nc->ca_path,
+				 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)),
+				 nc->hint);
+	else if (X509_check_purpose(nc->cert, X509_PURPOSE_SSL_SERVER, 0) != 1)
+		ret = errmsg_set(err, -EKEYREJECTED,
+				 "%s: not usable by a TLS server (a node certificate has extended key "
+				 "usage serverAuth and clientAuth)%s",
+				 nc->name, nc->hint);
+	X509_STORE_CTX_free(ctx);
+	ERR_clear_error();
+	return ret;
+}
+
+static int check_node_id(const struct node_check *nc, char *id, size_t len, struct errmsg *err)
+{
+	const size_t pfx = strlen(SPIFFE_PREFIX), npath = strlen(NODE_PATH);
+	size_t td_len = strlen(nc->trust_domain);
+	const char *name;
+
+	if (pki_spiffe_id(nc->cert, id, len))
+		return errmsg_set(err, -EACCES, "%s: has no single SPIFFE ID (URI SAN)%s", nc->name,
+				  nc->hint);
+	if (strncmp(id, SPIFFE_PREFIX, pfx) || strncmp(id + pfx, nc->trust_domain, td_len) ||
+	    (id[pfx + td_len] && id[pfx + td_len] != '/'))
+		return errmsg_set(err, -EACCES, "%s: SPIFFE ID %s is not in trust domain %s%s",
+				  nc->name, id, nc->trust_domain, nc->hint);
+	name = id + pfx + td_len;
+	if (strncmp(name, NODE_PATH, npath) || !name_valid(name + npath, NODE_NAME_CHARS))
+		return errmsg_set(err, -EACCES,
+				  "%s: SPIFFE ID %s is not a node's (spiffe://%s/node/NAME)%s",
+				  nc->name, id, nc->trust_domain, nc->hint);
+	name += npath;
+	if (nc->node && strcmp(name, nc->node))
+		return errmsg_set(err, -EACCES, "%s: SPIFFE ID %s is node %s's, not %s's%s",
+				  nc->name, id, name, nc->node, nc->hint);
+	return 0;
+}
+
+/* Times first, for their clear message; then the chain, so that nothing the
+ * certificate says is believed before the CA's signature is checked. */
+static int check_node(const struct node_check *nc, char *id, size_t len, struct errmsg *err)
+{
+	int ret;
+
+	ret = check_time(nc->cert, nc->name, nc->hint, err);
+	if (!ret)
+		ret = verify_chain(nc, err);
+	if (!ret)
+		ret = check_node_id(nc, id, len, err);
+	return ret;
+}
+
+int pki_thumbprint(X509 *cert, char *out, size_t len)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	unsigned int n;
+
+	if (len < PKI_THUMBPRINT_LEN)
+		return -ENOSPC;
+	if (!X509_digest(cert, EVP_sha256(), md, &n)) {
+		ERR_clear_error();
+		return -EINVAL;
+	}
+	b64url_encode(md, n, out);
+	return 0;
+}
+
+void pki_creds_free(struct pki_creds *c)
+{
+	if (!c)
+		return;
+	X509_free(c->ca);
+	X509_free(c->cert);
+	EVP_PKEY_free(c->key);
+	X509_STORE_free(c->store);
+	free(c->trust_domain);
+	free(c->node);
+	for (int i = 0; i < PKI_NR_FILES; i++)
+		free(c->path[i]);
+	free(c);
+}
+
+static struct pki_creds *creds_new(const struct pki_paths *p, const char *td, const char *node)
+{
+	struct pki_creds *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->trust_domain = strdup(td);
+	c->node = strdup(node);
+	c->path[PKI_FILE_CA] = strdup(p->ca);
+	c->path[PKI_FILE_CERT] = strdup(p->cert);
+	c->path[PKI_FILE_KEY] = strdup(p->key);
+	c->store = X509_STORE_new();
+	if (c->trust_domain && c->node && c->path[PKI_FILE_CA] && c->path[PKI_FILE_CERT] &&
+	    c->path[PKI_FILE_KEY] && c->store)
+		return c;
+	pki_creds_free(c);
+	return NULL;
+}
+
+static int creds_read(struct pki_creds *c, struct errmsg *err)
+{
+	int ret;
+
+	ret = read_cert(c->path[PKI_FILE_CA], &c->stamp[PKI_FILE_CA], &c->ca, err);
+	if (!ret)
+		ret = read_cert(c->path[PKI_FILE_CERT], &c->stamp[PKI_FILE_CERT], &c->cert, err);
+	if (!ret)
+		ret = read_key(c->path[PKI_FILE_KEY], &c->stamp[PKI_FILE_KEY], &c->key, err);
+	if (!ret && !X509_STORE_add_cert(c->store, c->ca))
+		ret = ossl_err(err, -ENOMEM, "%s: cannot make it a trust anchor",
+			       c->path[PKI_FILE_CA]);
+	return ret;
+}
+
+static int creds_check(struct pki_creds *c, struct errmsg *err)
+{
+	const char *ca_path = c->path[PKI_FILE_CA], *cert_path = c->path[PKI_FILE_CERT];
+	struct node_check nc = { .store = c->store, .ca_path = ca_path, .cert = c->cert,
+				 .name = cert_path, .trust_domain = c->trust_domain,
+				 .node = c->node };
+	char td[PKI_ID_MAX], hint[128];
+	int ret;
+
+	ret = check_ca(c->ca, ca_path, td, sizeof(td), err);
+	if (ret)
+		return ret;
+	if (strcmp(td, c->trust_domain))
+		return errmsg_set(err, -EACCES,
+				  "%s: the CA of trust domain %s, not %s (the configured trust domain "
+				  "and the CA must agree)",
+				  ca_path, td, c->trust_domain);
+	snprintf(hint, sizeof(hint), " (issue a new one with 'sluicectl ca issue %s')", c->node);
+	nc.hint = hint;
+	ret = check_node(&nc, c->spiffe_id, sizeof(c->spiffe_id), err);
+	if (!ret)
+		ret = check_pair(c->cert, cert_path, c->key, c->path[PKI_FILE_KEY], hint, err);
+	if (!ret && (pki_asn1_time(X509_get0_notAfter(c->cert), &c->not_after) ||
+		     pki_thumbprint(c->cert, c->thumbprint, sizeof(c->thumbprint))))
+		ret = errmsg_set(err, -EINVAL, "%s: cannot read it back", cert_path);
+	return ret;
+}
+
+int pki_load(const struct pki_paths *paths, const char *trust_domain, const char *node,
+	     struct pki_creds **out, struct errmsg *err)
+{
+	struct pki_creds *c = creds_new(paths, trust_domain, node);
+	int ret;
+
+	if (!c)
+		return errmsg_set(err, -ENOMEM, "out of memory");
+	ret = creds_read(c, err);
+	if (!ret)
+		ret = creds_check(c, err);
+	if (ret) {
+		pki_creds_free(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Fills now[] with the files' stamps; true when one differs from c's. */
+static bool stamps_take(const struct pki_creds *c, struct pki_stamp *now)
+{
+	bool changed = false;
+
+	for (int i = 0; i < PKI_NR_FILES; i++) {
+		stamp_path(c->path[i], &now[i]);
+		changed |= memcmp(&now[i], &c->stamp[i], sizeof(now[i])) != 0;
+	}
+	return changed;
+}
+
+bool pki_changed(const struct pki_creds *c)
+{
+	struct pki_stamp now[PKI_NR_FILES];
+
+	return stamps_take(c, now);
+}
+
+int pki_reload(struct pki_creds **c, struct errmsg *err)
+{
+	struct pki_stamp now[PKI_NR_FILES];
+	struct pki_paths paths = {
+		.ca = (*c)->path[PKI_FILE_CA],
+		.cert = (*c)->path[PKI_FILE_CERT],
+		.key = (*c)->path[PKI_FILE_KEY],
+	};
+	struct pki_creds *fresh;
+	int ret;
+
+	if (!stamps_take(*c, now))
+		return 0;
+	ret = pki_load(&paths, (*c)->trust_domain, (*c)->node, &fresh, err);
+	if (ret) {
+		/* Taken before the load: a change during it is seen next time. */
+		memcpy((*c)->stamp, now, sizeof(now));
+		return ret;
+	}
+	pki_creds_free(*c);
+	*c = fresh;
+	return 1;
+}
+
+int pki_verify_peer(const struct pki_creds *c, X509 *peer, STACK_OF(X509) *chain,
+		    char *spiffe_out, size_t len, struct errmsg *err)
+{
+	struct node_check nc = { .store = c->store, .ca_path = c->path[PKI_FILE_CA],
+				 .cert = peer, .chain = chain, .name = "peer certificate",
+				 .hint = "", .trust_domain = c->trust_domain };
+
+	if (!peer)
+		return errmsg_set(err, -EKEYREJECTED, "the peer sent no certificate");
+	return check_node(&nc, spiffe_out, len, err);
+}
+
+static bool ssl_ctx_setup(SSL_CTX *ctx, const struct pki_creds *c, bool server)
+{
+	static const unsigned char sid_ctx[] = "sluice-tunnel";
+
+	/* The server also refuses a client that sends no certificate; both
+	 * check the peer's usage for its role. */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+			   NULL);
+	SSL_CTX_set_verify_depth(ctx, 0);
+	SSL_CTX_set1_cert_store(ctx, c->store);
+	if (!server)
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+	/* Send the leaf alone: both ends hold the CA already. Auto-chaining
+	 * would add it from the store, costing bytes on every handshake, and a
+	 * peer of another mesh would then be refused as "certificate chain too
+	 * long" (depth 0) instead of "unable to get local issuer certificate". */
+	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+	/* Without a session id context a server with client certificates
+	 * refuses every resumption. */
+	return SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) &&
+	       SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) &&
+	       SSL_CTX_set_ciphersuites(ctx, TLS_CIPHERSUITES) &&
+	       SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) &&
+	       SSL_CTX_set_purpose(ctx, server ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER) &&
+	       SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) &&
+	       SSL_CTX_use_certificate(ctx, c->cert) == 1 &&
+	       SSL_CTX_use_PrivateKey(ctx, c->key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+}
+
+int pki_ssl_ctx(const struct pki_creds *c, bool server, SSL_CTX **out, struct errmsg *err)
+{
+	SSL_CTX *ctx;
+	int ret;
+
+	ret = check_time(c->cert, c->path[PKI_FILE_CERT], "", err);
+	if (ret)
+		return ret;
+	ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (!ctx || !ssl_ctx_setup(ctx, c, server)) {
+		SSL_CTX_free(ctx);
+		return ossl_err(err, -EINVAL, "cannot make a TLS context for %s",
+				c->path[PKI_FILE_CERT]);
+	}
+	*out = ctx;
+	return 0;
+}
+
+int pki_new_key(EVP_PKEY **out, struct errmsg *err)
+{
+	*out = EVP_EC_gen("P-256");
+	if (!*out)
+		return ossl_err(err, -ENOMEM, "cannot generate an ECDSA P-256 key");
+	return 0;
+}
+
+/* 128 bits with the top one set: always 16 bytes, 127 of them random. */
+static bool set_serial(X509 *x)
+{
+	BIGNUM *bn = BN_new();
+	bool ok;
+
+	ok = bn && BN_rand(bn, 128, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) &&
+	     BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+	BN_free(bn);
+	return ok;
+}
+
+static bool set_names(X509 *x, const char *cn, X509 *issuer)
+{
+	X509_NAME *name = X509_NAME_new();
+	bool ok;
+
+	ok = name &&
+	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
+					-1, 0) &&
+	     X509_set_subject_name(x, name) &&
+	     X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+	X509_NAME_free(name);
+	return ok;
+}
+
+static bool add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509_EXTENSION *ext;
+	X509V3_CTX ctx;
+	bool ok;
+
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	ok = ext && X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+static bool add_exts(X509 *x, const struct pki_cert_req *req, X509 *issuer)
+{
+	static const struct ext {
+		int nid;
+		const char *value;
+	} ca_exts[] = {
+		{ NID_basic_constraints, "critical,CA:TRUE,pathlen:0" },
+		{ NID_key_usage, "critical,keyCertSign,cRLSign" },
+		{ NID_subject_key_identifier, "hash" },
+		{ 0 },
+	}, node_exts[] = {
+		{ NID_basic_constraints, "critical,CA:FALSE" },
+		{ NID_key_usage, "critical,digitalSignature" },
+		{ NID_ext_key_usage, "serverAuth,clientAuth" },
+		{ NID_subject_key_identifier, "hash" },
+		{ NID_authority_key_identifier, "keyid:always" },
+		{ 0 },
+	};
+	char san[PKI_ID_MAX + 8];
+
+	for (const struct ext *e = req->ca ? ca_exts : node_exts; e->nid; e++) {
+		if (!add_ext(x, issuer, e->nid, e->value))
+			return false;
+	}
+	snprintf(san, sizeof(san), "URI:%s", req->spiffe_id);
+	return add_ext(x, issuer, NID_subject_alt_name, san);
+}
+
+int pki_make_cert(const struct pki_cert_req *req, EVP_PKEY *key, X509 *issuer,
+		  EVP_PKEY *issuer_key, X509 **out, struct errmsg *err)
+{
+	X509 *x = X509_new();
+
+	if (!x || !X509_set_version(x, X509_VERSION_3) || !set_serial(x) ||
+	    !set_names(x, req->cn, issuer) || !X509_set_pubkey(x, key) ||
+	    !ASN1_TIME_set(X509_getm_notBefore(x), req->not_before) ||
+	    !ASN1_TIME_set(X509_getm_notAfter(x), req->not_after) ||
+	    !add_exts(x, req, issuer ?: x) ||
+	    !X509_sign(x, issuer ? issuer_key : key, EVP_sha256())) {
+		X509_free(x);
+		return ossl_err(err, -EINVAL, "cannot make a certificate for %s", req->spiffe_id);
+	}
+	*out = x;
+	return 0;
+}
+
+/* Missing parents are made 0755, dir itself mode. */
+static int mkdir_p(const char *dir, mode_t mode, struct errmsg *err)
+{
+	char path[PATH_MAX];
+	char *p = path;
+
+	if (!*dir || snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+		return errmsg_set(err, -EINVAL, "bad directory '%s'", dir);
+	do {
+		char c;
+
+		p = strchrnul(p + 1, '/');
+		c = *p;
+		*p = '\0';
+		if (mkdir(path, c ? 0755 : mode) && errno != EEXIST)
+			return sys_err(err, "cannot create", path);
+		*p = c;
+	} while (*p);
+	return 0;
+}
+
+/*
+ * Writes key or cert (PEM) aside and moves it to dir/name, so a reader
+ * never sees half a file. A key is created 0600 with O_EXCL: never, even
+ * briefly, readable by others. Without replace, an existing file stays.
+ */
+static int write_pem(const char *dir, const char *name, EVP_PKEY *key, X509 *cert, bool replace,
+		     struct errmsg *err)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int fd, ret = 0;
+	BIO *b;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.%d", dir, name, getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, key ? 0600 : 0644);
+	if (fd < 0)
+		return sys_err(err, "cannot create", tmp);
+	b = BIO_new_fd(fd, BIO_NOCLOSE);
+	if (!b ||
+	    !(key ? PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL)
+		  : PEM_write_bio_X509(b, cert)) ||
+	    BIO_flush(b) != 1)
+		ret = ossl_err(err, -EIO, "cannot write %s", tmp);
+	BIO_free(b);
+	if (!ret && fsync(fd))
+		ret = sys_err(err, "cannot write", tmp);
+	close(fd);
+	/* link() fails on an existing file where rename() would replace it. */
+	if (!ret && (replace ? rename(tmp, path) : link(tmp, path)))
+		ret = sys_err(err, "cannot create", path);
+	if (ret || !replace)
+		unlink(tmp);
+	return ret;
+}
+
+static int refuse_existing(const char *dir, struct errmsg *err)
+{
+	static const char *const names[] = { PKI_CA_KEY, PKI_CA_CERT };
+	char path[PATH_MAX];
+	struct stat st;
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (!lstat(path, &st))
+			return errmsg_set(err, -EEXIST,
+					  "%s exists: refusing to replace the mesh CA (--force does, "
+					  "and every certificate it issued stops verifying)",
+					  path);
+	}
+	return 0;
+}
+
+int pki_ca_init(const char *dir, const char *trust_domain, unsigned int days, bool force,
+		struct errmsg *err)
+{
+	time_t now = time(NULL);
+	char id[PKI_ID_MAX], cn[PKI_ID_MAX];
+	struct pki_cert_req req = { .spiffe_id = id, .cn = cn, .ca = true,
+				    .not_before = now - PKI_CLOCK_SKEW,
+				    .not_after = now + (time_t)days * 86400 };
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	int ret;
+
+	if (!trust_domain_ok(trust_domain))
+		return errmsg_set(err, -EINVAL,
+				  "bad trust domain \"%s\": expected a lowercase DNS name such as "
+				  "acme.example",
+				  trust_domain);
+	if (!days)
+		return errmsg_set(err, -EINVAL, "a CA must be valid for at least a day");
+	ret = force ? 0 : refuse_existing(dir, err);
+	snprintf(id, sizeof(id), SPIFFE_PREFIX "%s", trust_domain);
+	snprintf(cn, sizeof(cn), "sluice mesh CA %s", trust_domain);
+	if (!ret)
+		ret = mkdir_p(dir, 0700, err);
+	if (!ret)
+		ret = pki_new_key(&key, err);
+	if (!ret)
+		ret = pki_make_cert(&req, key, NULL, NULL, &cert, err);
+	if (!ret)
+		ret = write_pem(dir, PKI_CA_KEY, key, NULL, force, err);
+	if (!ret)
+		ret = write_pem(dir, PKI_CA_CERT, NULL, cert, force, err);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return ret;
+}
+
+struct ca {
+	X509 *cert;
+	EVP_PKEY *key;
+	char cert_path[PATH_MAX];
+	char trust_domain[CONFIG_NAME_MAX];
+};
+
+static int ca_open(const char *dir, struct ca *ca, struct errmsg *err)
+{
+	char key_path[PATH_MAX];
+	int ret;
+
+	snprintf(ca->cert_path, sizeof(ca->cert_path), "%s/%s", dir, PKI_CA_CERT);
+	snprintf(key_path, sizeof(key_path), "%s/%s", dir, PKI_CA_KEY);
+	ret = read_cert(ca->cert_path, NULL, &ca->cert, err);
+	if (!ret)
+		ret = read_key(key_path, NULL, &ca->key, err);
+	if (!ret)
+		ret = check_ca(ca->cert, ca->cert_path, ca->trust_domain, sizeof(ca->trust_domain),
+			       err);
+	if (!ret)
+		ret = check_pair(ca->cert, ca->cert_path, ca->key, key_path, "", err);
+	return ret;
+}
+
+static int node_make(const struct ca *ca, const char *node, time_t not_before,
+		     time_t not_after, EVP_PKEY **key, X509 **cert, struct errmsg *err)
+{
+	char id[PKI_ID_MAX], when[32];
+	struct pki_cert_req req = { .spiffe_id = id, .cn = node, .not_before = not_before,
+				    .not_after = not_after };
+	time_t ca_end;
+	int ret;
+
+	if (not_after <= not_before)
+		return errmsg_set(err, -EINVAL, "the certificate would end before it starts");
+	ret = pki_asn1_time(X509_get0_notAfter(ca->cert), &ca_end);
+	if (!ret && not_after > ca_end)
+		return errmsg_set(err, -EINVAL,
+				  "the certificate would outlive the CA in %s, which expires at %s: "
+				  "shorten it or renew the CA",
+				  ca->cert_path, pki_fmt_time(ca_end, when, sizeof(when)));
+	snprintf(id, sizeof(id), SPIFFE_PREFIX "%s" NODE_PATH "%s", ca->trust_domain, node);
+	ret = pki_new_key(key, err);
+	if (!ret)
+		ret = pki_make_cert(&req, *key, ca->cert, ca->key, cert, err);
+	return ret;
+}
+
+int pki_issue(const char *dir, const char *node, const char *out, time_t not_before,
+	      time_t not_after, struct errmsg *err)
+{
+	struct ca ca = {};
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	int ret;
+
+	if (!name_valid(node, NODE_NAME_CHARS))
+		return errmsg_set(err, -EINVAL,
+				  "bad node name \"%s\": expected 1-63 characters of a-z, 0-9, '.' "
+				  "and '-'",
+				  node);
+	ret = ca_open(dir, &ca, err);
+	if (!ret)
+		ret = node_make(&ca, node, not_before, not_after, &key, &cert, err);
+	if (!ret)
+		ret = mkdir_p(out, 0755, err);
+	/* The CA first: agents that read a new node certificate find its CA. */
+	if (!ret)
+		ret = write_pem(out, PKI_CA_CERT, NULL, ca.cert, true, err);
+	if (!ret)
+		ret = write_pem(out, PKI_NODE_KEY, key, NULL, true, err);
+	if (!ret)
+		ret = write_pem(out, PKI_NODE_CERT, NULL, cert, true, err);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	X509_free(ca.cert);
+	EVP_PKEY_free(ca.key);
+	return ret;
+}
