@@ -29,6 +29,7 @@ libssl-dev			/usr/include/openssl/ssl.h
 libcurl4-openssl-dev		/usr/include/*/curl/curl.h
 # tests: unit test framework
 libcmocka-dev			/usr/include/cmocka.h
+openssl				openssl
 # tests, demo, bench: namespaces, cgroups, processes
 iproute2			ip
 kmod				modprobe
