@@ -1011,7 +1011,7 @@ void config_free(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-static bool cidr_holds(const struct cidr *c, int family, const uint32_t *addr)
+bool cidr_contains(const struct cidr *c, int family, const uint32_t *addr)
 {
 	int bits = c->prefixlen;
 
@@ -1036,7 +1036,7 @@ const struct peer_cfg *config_peer_for(const struct config *cfg, int family,
 		for (int j = 0; j < cfg->peers[i].nr_cidrs; j++) {
 			const struct cidr *c = &cfg->peers[i].cidrs[j];
 
-			if (c->prefixlen > best_len && cidr_holds(c, family, addr)) {
+			if (c->prefixlen > best_len && cidr_contains(c, family, addr)) {
 				best = &cfg->peers[i];
 				best_len = c->prefixlen;
 			}

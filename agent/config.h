@@ -168,6 +168,8 @@ char *format_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t len);
 /* Parses "10.0.0.0/8", "fd00::/8", or a host address (/32, /128); on
  * -EINVAL why says what is wrong. Host bits must be zero. */
 int parse_cidr(const char *s, struct cidr *c, char *why, size_t why_len);
+/* Whether addr (network order, v4 in addr[0]) of family is inside c. */
+bool cidr_contains(const struct cidr *c, int family, const uint32_t *addr);
 /* Parses a decimal port, 0-65535; -EINVAL otherwise. */
 int parse_port(const char *s, uint16_t *out);
 /* Parses "250ms", "3s", "5m", "1h"; a bare number is seconds. */

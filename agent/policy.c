@@ -788,7 +788,98 @@ const char *policy_reason_name(uint32_t reason)
 		[SLUICE_REASON_AGENT_DOWN] = "agent-down",
 		[SLUICE_REASON_BYPASS] = "bypass",
 		[SLUICE_REASON_NO_POLICY] = "no-policy",
+		[SLUICE_REASON_NOT_VIA_MESH] = "not-via-mesh",
 	};
 
 	return reason < SLUICE_REASON_MAX ? names[reason] : "unknown";
+}
+
+/* Precedence as a number: port class, then prefix, then source
+ * specificity, then deny over allow. */
+static uint32_t decide_rank(bool port_specific, int prefixlen, int spec, bool allow)
+{
+	return (uint32_t)port_specific << 16 | (uint32_t)prefixlen << 8 | (uint32_t)spec << 1 |
+	       !allow;
+}
+
+void policy_decide(const struct policy *pol, const struct policy_identity *src, int family,
+		   const uint32_t *addr, uint16_t port, uint8_t proto, struct decision *out)
+{
+	uint32_t best = 0, rank;
+	int spec, plen;
+	bool specific;
+
+	*out = (struct decision){ .allow = pol->default_allow,
+				  .reason = pol->default_allow ? SLUICE_REASON_NONE
+							       : SLUICE_REASON_DEFAULT_DENY,
+				  .rule = -1, .service = -1 };
+	for (int r = 0; r < pol->nr_rules; r++) {
+		const struct policy_rule *rule = &pol->rules[r];
+
+		spec = rule_specificity(rule, src);
+		if (!spec)
+			continue;
+		for (int j = 0; j < rule->nr_to; j++) {
+			const struct policy_service *svc = &pol->services[rule->to[j]];
+
+			if (svc->proto != proto)
+				continue;
+			specific = false;
+			for (int p = 0; p < svc->nr_ports && !specific; p++)
+				specific = svc->ports[p] == port;
+			if (svc->nr_ports && !specific)
+				continue;
+			plen = -1;
+			for (int a = 0; a < svc->nr_addrs; a++) {
+				if (svc->addrs[a].prefixlen > plen &&
+				    cidr_contains(&svc->addrs[a], family, addr))
+					plen = svc->addrs[a].prefixlen;
+			}
+			if (plen < 0)
+				continue;
+			/* +1: a /0 match still outranks no match. */
+			rank = decide_rank(specific, plen + 1, spec, rule->allow);
+			if (rank <= best)
+				continue;
+			best = rank;
+			*out = (struct decision){
+				.allow = rule->allow,
+				.reason = rule->allow ? SLUICE_REASON_NONE : SLUICE_REASON_POLICY_DENY,
+				.rule = r,
+				.service = rule->to[j],
+			};
+		}
+	}
+}
+
+static bool claim_matches(const json_t *claim, const char *want)
+{
+	const json_t *v;
+	size_t i;
+
+	if (json_is_string(claim))
+		return !strcmp(json_string_value(claim), want);
+	json_array_foreach(claim, i, v) {
+		if (json_is_string(v) && !strcmp(json_string_value(v), want))
+			return true;
+	}
+	return false;
+}
+
+int policy_roles_from_claims(const struct policy *pol, const json_t *claims, const char **roles,
+			     int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < pol->nr_roles && n < max; i++) {
+		const struct policy_role *role = &pol->roles[i];
+		bool all = role->nr_claims > 0;
+
+		for (int c = 0; c < role->nr_claims && all; c++)
+			all = claim_matches(json_object_get(claims, role->claim_keys[c]),
+					    role->claim_values[c]);
+		if (all)
+			roles[n++] = role->name;
+	}
+	return n;
 }

@@ -38,6 +38,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <sluice/maps.h>
 
 #include "config.h"
@@ -143,6 +144,34 @@ struct policy_entry {
 int policy_compile(const struct policy *pol, const struct policy_identity *ids, int nr_ids,
 		   const uint32_t *service_ids, uint8_t slot, struct policy_entry **entries,
 		   int *nr_entries, struct errmsg *err);
+
+/* What the policy says of one connection, for decisions made in
+ * userspace (the tunnel's receiving side). */
+struct decision {
+	bool allow;
+	uint32_t reason;		/* SLUICE_REASON_NONE, _POLICY_DENY, _DEFAULT_DENY */
+	int rule;			/* index into rules, -1 for the default */
+	int service;			/* index into services, -1 when none matched */
+};
+
+/*
+ * Decides for src connecting to addr:port over proto with exactly the
+ * precedence the datapath enforces (the comment at the top), so a flow
+ * gets the same answer at connect() on its node and at the far agent.
+ * addr is in network order (v4 in addr[0]), port in host order. No
+ * allocation: it runs for every inbound tunnel flow.
+ */
+void policy_decide(const struct policy *pol, const struct policy_identity *src, int family,
+		   const uint32_t *addr, uint16_t port, uint8_t proto, struct decision *out);
+
+/*
+ * The roles whose claims an IdP token satisfies: every key of the role's
+ * `claims` present in claims, equal to the value or, for an array claim
+ * (groups), containing it. Roles without claims are never granted this
+ * way. Fills roles (pointers into pol) up to max; returns how many.
+ */
+int policy_roles_from_claims(const struct policy *pol, const json_t *claims, const char **roles,
+			     int max);
 
 const char *policy_action_name(uint32_t action);	/* "deny", "allow", "redirect" */
 const char *policy_reason_name(uint32_t reason);	/* "policy-deny", ... */

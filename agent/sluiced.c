@@ -28,12 +28,16 @@
 #include "policy_map.h"
 #include "probe.h"
 #include "proxy.h"
+#include "tunnel.h"
 #include "violations.h"
 #include "workloads.h"
 
 struct agent {
 	struct config cfg;
 	struct policy pol;
+	struct policy prev_pol;		/* what SIGUSR2 rolls back to */
+	uint32_t generation;
+	struct tunnel *tun;		/* NULL without identity: */
 	struct datapath dp;
 	struct workload_set wls;
 	struct proxy *proxy;
@@ -130,8 +134,11 @@ static void format_dst(const struct sluice_orig_dst *d, char *buf, size_t len)
 static void proxy_flow_closed(void *ctx, void *flow_ctx, const struct sluice_orig_dst *dst,
 			      uint64_t up, uint64_t down, uint64_t duration_ns, int status)
 {
+	struct agent *a = ctx;
 	char d[64];
 
+	if (flow_ctx)
+		tunnel_flow_closed(a->tun, flow_ctx, up, down, duration_ns, status);
 	format_dst(dst, d, sizeof(d));
 	pr_debug("flow closed: identity %u -> %s gen %u: %llu bytes up, %llu down, %.3f ms%s%s",
 		 dst->identity, d, dst->generation, (unsigned long long)up,
@@ -190,6 +197,9 @@ static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct
 	}
 	workloads_free(&a->wls);
 	a->wls = wls;
+	a->generation = res.generation;
+	if (a->tun)
+		tunnel_set_policy(a->tun, cfg, pol, &a->wls, res.generation);
 	pr_info("policy generation %u live (slot %u, %d entries, %d workloads, default %s) from %s",
 		res.generation, res.slot, res.nr_entries, wls.nr,
 		pol->default_allow ? "allow" : "deny", pol->path);
@@ -221,6 +231,8 @@ static void reload(struct agent *a)
 	struct policy pol;
 
 	pr_info("SIGHUP: reloading %s", a->cfg.path);
+	if (a->tun)
+		tunnel_reopen_audit(a->tun);
 	if (load_files(a->cfg.path, &cfg, &pol, &err) || apply(a, &cfg, &pol, &err)) {
 		pr_err("reload rejected, the live policy stays: %s", err.msg);
 		if (cfg.path) {
@@ -230,12 +242,19 @@ static void reload(struct agent *a)
 		return;
 	}
 	if (strcmp(cfg.cgroup_root, a->cfg.cgroup_root) || strcmp(cfg.pin_path, a->cfg.pin_path) ||
-	    memcmp(&cfg.outbound4, &a->cfg.outbound4, sizeof(cfg.outbound4)))
-		pr_warn("cgroup_root, bpf_pin_path and listen changes take effect on restart");
-	policy_free(&a->pol);
+	    memcmp(&cfg.outbound4, &a->cfg.outbound4, sizeof(cfg.outbound4)) ||
+	    memcmp(&cfg.tunnel, &a->cfg.tunnel, sizeof(cfg.tunnel)) ||
+	    cfg.identity.enabled != a->cfg.identity.enabled)
+		pr_warn("cgroup_root, bpf_pin_path, listen and identity changes take effect on "
+			"restart");
+	policy_free(&a->prev_pol);
+	a->prev_pol = a->pol;
 	config_free(&a->cfg);
 	a->cfg = cfg;
 	a->pol = pol;
+	/* apply() pointed the tunnel at the locals. */
+	if (a->tun)
+		tunnel_set_policy(a->tun, &a->cfg, &a->pol, &a->wls, a->generation);
 }
 
 static void rollback(struct agent *a)
@@ -243,11 +262,22 @@ static void rollback(struct agent *a)
 	struct policy_map_result res;
 	struct errmsg err = {};
 
-	if (policy_map_rollback(&a->dp, &res, &err))
+	struct policy tmp;
+
+	if (policy_map_rollback(&a->dp, &res, &err)) {
 		pr_err("rollback: %s", err.msg);
-	else
-		pr_info("rolled back: policy generation %u live (slot %u)", res.generation,
-			res.slot);
+		return;
+	}
+	pr_info("rolled back: policy generation %u live (slot %u)", res.generation, res.slot);
+	a->generation = res.generation;
+	/* Tunnel decisions follow the generation BPF enforces. */
+	if (a->prev_pol.path) {
+		tmp = a->pol;
+		a->pol = a->prev_pol;
+		a->prev_pol = tmp;
+	}
+	if (a->tun)
+		tunnel_set_policy(a->tun, &a->cfg, &a->pol, &a->wls, a->generation);
 }
 
 static int another_agent(struct agent *a, struct errmsg *err)
@@ -339,11 +369,23 @@ static int start(struct agent *a, struct errmsg *err)
 	if (ret)
 		return ret;
 
+	if (a->cfg.identity.enabled) {
+		ret = tunnel_new(&a->cfg, &a->tun, err);
+		if (ret)
+			return ret;
+		ops.tunnel_ctx = a->tun;
+		tunnel_proxy_ops(&ops);
+	}
+
 	/* Listen before touching BPF: a port in use must leave the node as
 	 * it was. */
 	memcpy(&l4, &a->cfg.outbound4, sizeof(a->cfg.outbound4));
 	memcpy(&l6, &a->cfg.outbound6, sizeof(a->cfg.outbound6));
 	ret = proxy_new(&l4, &l6, a->cfg.idle_timeout_ms, &ops, &a->proxy, err);
+	if (!ret && a->tun)
+		ret = proxy_listen_tunnel(a->proxy, &a->cfg.tunnel, err);
+	if (!ret && a->tun && tunnel_oidc_fd(a->tun) >= 0)
+		ret = proxy_watch(a->proxy, tunnel_oidc_fd(a->tun), tunnel_oidc_event, a->tun);
 	if (ret)
 		return ret;
 
@@ -363,6 +405,13 @@ static int start(struct agent *a, struct errmsg *err)
 		"failure mode %s", SLUICE_VERSION, a->cfg.node, a->cg_root, a->cfg.pin_path,
 		inet_ntoa(a->cfg.outbound4.sin_addr), ntohs(a->cfg.outbound4.sin_port),
 		a->cfg.fail_open ? "open" : "closed");
+	if (a->tun) {
+		char tun[SOCKADDR_STR_LEN];
+
+		pr_info("identity: mTLS tunnel on %s, %d peers, %s tokens, audit to %s",
+			format_sockaddr(&a->cfg.tunnel, tun, sizeof(tun)), a->cfg.nr_peers,
+			a->cfg.identity.oidc ? "OIDC" : "embedded", a->cfg.audit_log);
+	}
 	return 0;
 }
 
@@ -402,6 +451,8 @@ static void on_tick(void *ctx)
 		return;
 	heartbeat(a);
 	violation_watch_poll(&a->vw);
+	if (a->tun)
+		tunnel_tick(a->tun);
 }
 
 static void on_signal(void *ctx)
@@ -456,6 +507,7 @@ static void cleanup(struct agent *a, bool keep_pinned)
 {
 	if (a->proxy)
 		proxy_free(a->proxy);
+	tunnel_free(a->tun);
 	if (a->signal_fd > 0)
 		close(a->signal_fd);
 	if (a->tick_fd > 0)
@@ -465,6 +517,7 @@ static void cleanup(struct agent *a, bool keep_pinned)
 	violation_watch_free(&a->vw);
 	workloads_free(&a->wls);
 	policy_free(&a->pol);
+	policy_free(&a->prev_pol);
 	config_free(&a->cfg);
 }
 

@@ -589,6 +589,122 @@ static void test_names(void **state)
 	assert_string_equal(policy_reason_name(SLUICE_REASON_MAX), "unknown");
 }
 
+/* What the datapath answers for one connect(): the port-specific LPM
+ * lookup, then the any-port one, over the compiled entries. */
+static const struct policy_entry *lpm_emulate(const struct policy_entry *e, int n, uint32_t id,
+					      int family, const uint32_t *addr, uint16_t port,
+					      uint8_t proto)
+{
+	const uint16_t ports[2] = { htons(port), SLUICE_PORT_ANY };
+
+	for (int pass = 0; pass < 2; pass++) {
+		const struct policy_entry *best = NULL;
+
+		for (int i = 0; i < n; i++) {
+			struct cidr c = { .family = e[i].family,
+					  .prefixlen = e[i].key4.prefixlen - SLUICE_POLICY_FIXED_BITS };
+
+			if (e[i].family != family || e[i].key4.identity != id ||
+			    e[i].key4.proto != proto || e[i].key4.port != ports[pass])
+				continue;
+			if (family == AF_INET)
+				c.addr[0] = e[i].key4.addr;
+			else
+				memcpy(c.addr, e[i].key6.addr, sizeof(c.addr));
+			if (cidr_contains(&c, family, addr) &&
+			    (!best || best->key4.prefixlen < e[i].key4.prefixlen))
+				best = &e[i];
+		}
+		if (best)
+			return best;
+	}
+	return NULL;
+}
+
+/* policy_decide and the compiled entries must never disagree: the far
+ * agent's answer has to be the one connect() got. */
+static void test_decide_matches_datapath(void **state)
+{
+	static const char *const addrs[] = { "10.1.0.5", "10.1.0.6", "10.2.3.4", "10.3.0.7",
+					     "10.4.0.1", "10.5.0.1", "fd00:2::9", "fd00:3::1",
+					     "192.0.2.1" };
+	static const uint16_t ports[] = { 80, 443, 5432, 9000, 53, 1 };
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+	struct policy_entry *entries;
+	const struct policy_entry *hit;
+	struct errmsg err = {};
+	struct decision d;
+	struct policy pol;
+	uint32_t addr[4];
+	int n, family, checked = 0;
+
+	assert_int_equal(policy_load(DATA "compile.yaml", &pol, &err), 0);
+	assert_int_equal(policy_compile(&pol, idents, ARRAY_SIZE(idents), svc_ids, 0, &entries,
+					&n, &err), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(idents); i++) {
+		for (size_t a = 0; a < ARRAY_SIZE(addrs); a++) {
+			memset(addr, 0, sizeof(addr));
+			family = strchr(addrs[a], ':') ? AF_INET6 : AF_INET;
+			assert_int_equal(inet_pton(family, addrs[a], addr), 1);
+			for (size_t p = 0; p < ARRAY_SIZE(ports); p++) {
+				for (size_t k = 0; k < ARRAY_SIZE(protos); k++) {
+					hit = lpm_emulate(entries, n, idents[i].id, family, addr,
+							  ports[p], protos[k]);
+					policy_decide(&pol, &idents[i], family, addr, ports[p],
+						      protos[k], &d);
+					if (!hit) {
+						assert_false(d.allow);
+						assert_int_equal(d.reason,
+								 SLUICE_REASON_DEFAULT_DENY);
+						assert_int_equal(d.rule, -1);
+						continue;
+					}
+					checked++;
+					assert_int_equal(d.allow,
+							 hit->value.action != SLUICE_ACT_DENY);
+					assert_int_equal(d.rule + 1, hit->value.rule);
+					assert_int_equal(svc_ids[d.service], hit->value.service);
+					assert_int_equal(d.reason, d.allow ? SLUICE_REASON_NONE
+									   : SLUICE_REASON_POLICY_DENY);
+				}
+			}
+		}
+	}
+	/* The grid reaches every precedence case of compile.yaml. */
+	assert_true(checked >= 10);
+	free(entries);
+	policy_free(&pol);
+}
+
+static void test_roles_from_claims(void **state)
+{
+	const char *roles[4];
+	struct errmsg err = {};
+	struct policy pol;
+	json_t *claims;
+
+	assert_int_equal(policy_load(DATA "good.yaml", &pol, &err), 0);
+	claims = json_pack("{s:s, s:[s, s]}", "sub", "x", "groups", "nobody", "etl-jobs");
+	assert_int_equal(policy_roles_from_claims(&pol, claims, roles, 4), 1);
+	assert_string_equal(roles[0], "etl");
+	json_decref(claims);
+	claims = json_pack("{s:s}", "groups", "etl-jobs");
+	assert_int_equal(policy_roles_from_claims(&pol, claims, roles, 4), 1);
+	json_decref(claims);
+	claims = json_pack("{s:[s]}", "groups", "analysts-not");
+	assert_int_equal(policy_roles_from_claims(&pol, claims, roles, 4), 0);
+	json_decref(claims);
+	/* Every claim of a role must hold. */
+	claims = json_pack("{s:[s], s:s}", "groups", "analysts", "department", "finance");
+	assert_int_equal(policy_roles_from_claims(&pol, claims, roles, 4), 1);
+	assert_string_equal(roles[0], "analyst");
+	json_decref(claims);
+	claims = json_pack("{s:[s]}", "groups", "analysts");
+	assert_int_equal(policy_roles_from_claims(&pol, claims, roles, 4), 0);
+	json_decref(claims);
+	policy_free(&pol);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
@@ -599,6 +715,8 @@ int main(void)
 		cmocka_unit_test(test_check_config_role),
 		cmocka_unit_test(test_check_config_domain),
 		cmocka_unit_test(test_compile_exact),
+		cmocka_unit_test(test_decide_matches_datapath),
+		cmocka_unit_test(test_roles_from_claims),
 		cmocka_unit_test(test_workload_deny_beats_kind_allow),
 		cmocka_unit_test(test_deny_beats_allow_same_specificity),
 		cmocka_unit_test(test_role_allow_beats_any_deny),

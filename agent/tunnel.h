@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The identity side of the tunnel (docs/tunnel.md): the node's credentials
+ * and TLS contexts, the workloads' tokens, and the proxy callbacks that
+ * route outbound flows to peer agents and decide on inbound ones.
+ *
+ * Outbound, for a destination inside a peer's CIDRs: a token for the
+ * source workload (minted with the node key, or the IdP's cached one),
+ * an OPEN frame, and a TLS client resuming the peer's last session; the
+ * peer's certificate must carry spiffe://TD/node/<that peer>.
+ *
+ * Inbound, on an OPEN: the peer's certificate verified again (resumption
+ * skips it), the token verified and bound to that certificate, its subject
+ * equal to the frame's source, the destination local to this node, then
+ * the policy. Every decision is one audit line; allowed flows are written
+ * at close, with bytes and duration.
+ *
+ * Rotation, on every tunnel_tick (once a second): node certificate and key
+ * reloaded when their files change (new contexts for new tunnels; open
+ * tunnels keep theirs; cached sessions and tokens bound to the old
+ * certificate are dropped), embedded tokens re-minted at two thirds of
+ * their life, the IdP's JWKS re-parsed when it changed, and
+ * <run_dir>/credentials.json rewritten when any of it changed.
+ */
+#ifndef SLUICE_TUNNEL_H
+#define SLUICE_TUNNEL_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "errmsg.h"
+#include "policy.h"
+#include "proxy.h"
+#include "workloads.h"
+
+struct tunnel;
+
+/* Loads and checks the node's credentials (refusing a key open to others,
+ * an expired certificate, one not from the CA), opens the audit log and,
+ * with identity.oidc, starts the OIDC client. */
+int tunnel_new(const struct config *cfg, struct tunnel **out, struct errmsg *err);
+
+/* What decisions use from now on. The pointers must stay valid until the
+ * next call or tunnel_free. */
+void tunnel_set_policy(struct tunnel *t, const struct config *cfg, const struct policy *pol,
+		       const struct workload_set *wls, uint32_t generation);
+
+/* Fills the tunnel callbacks of ops (ctx must be the tunnel). */
+void tunnel_proxy_ops(struct proxy_ops *ops);
+
+/* For proxy_ops.flow_closed: the close record of a tunnel flow. */
+void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, uint64_t bytes_up, uint64_t bytes_down,
+			uint64_t duration_ns, int status);
+
+/* Once a second: rotation and the credentials file. */
+void tunnel_tick(struct tunnel *t);
+
+/* The OIDC client's eventfd (-1 without OIDC) and what to do when it
+ * fires. */
+int tunnel_oidc_fd(const struct tunnel *t);
+void tunnel_oidc_event(void *t);
+
+/* Reopens the audit log (after logrotate moved it). */
+void tunnel_reopen_audit(struct tunnel *t);
+
+void tunnel_free(struct tunnel *t);
+
+#endif
