@@ -5,10 +5,10 @@
 // resource, custom claims per client, key rotation at runtime and request
 // counters. Run tests/oidc/setup.sh first.
 //
-//   node tests/oidc/idp.mjs --clients FILE [--port N] [--resource URI]
+//   node tests/oidc/idp.mjs --clients FILE [--host ADDR] [--port N] [--resource URI]
 //        [--ttl SECONDS] [--tls-cert FILE --tls-key FILE]
 //
-// Every flag also reads from the environment (IDP_PORT, IDP_CLIENTS,
+// Every flag also reads from the environment (IDP_HOST, IDP_PORT, IDP_CLIENTS,
 // IDP_RESOURCE, IDP_TOKEN_TTL, IDP_TLS_CERT, IDP_TLS_KEY). Port 0 picks a
 // free port. Once listening it prints one line on stdout:
 //
@@ -44,6 +44,7 @@ import Provider, { errors } from 'oidc-provider';
 
 const { values: opts } = parseArgs({
 	options: {
+		host: { type: 'string', default: process.env.IDP_HOST ?? '127.0.0.1' },
 		port: { type: 'string', default: process.env.IDP_PORT ?? '0' },
 		clients: { type: 'string', default: process.env.IDP_CLIENTS },
 		resource: { type: 'string', default: process.env.IDP_RESOURCE ?? 'spiffe://acme.example' },
@@ -185,8 +186,9 @@ const server = tls
 	}, handle)
 	: http.createServer(handle);
 
-server.listen(port, '127.0.0.1', () => {
-	issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
+// --host: an IdP that agents in other network namespaces reach too.
+server.listen(port, opts.host, () => {
+	issuer = `${tls ? 'https' : 'http'}://${opts.host}:${server.address().port}`;
 	keys = [newKey()];
 	app = buildProvider().callback();
 	process.stdout.write(`READY ${issuer}\n`);
