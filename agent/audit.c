@@ -110,8 +110,9 @@ int audit_write(struct audit *a, const struct audit_rec *r)
 	/* Order of insertion is the order on the line: time first. */
 	bad = set_str(o, "time", when) | set_str(o, "direction", r->direction) |
 	      set_str(o, "src_node", r->src_node) | set_str(o, "src_workload", r->src_workload) |
-	      set_str(o, "dst", r->dst) | set_str(o, "service", r->service) |
+	      set_str(o, "peer", r->peer) | set_str(o, "dst", r->dst) | set_str(o, "service", r->service) |
 	      set_str(o, "verdict", r->verdict) | set_str(o, "reason", r->reason) |
+	      set_str(o, "detail", r->detail) |
 	      set_str(o, "rule", r->rule) | set_u64(o, "generation", r->generation) |
 	      set_str(o, "jti", r->jti) | set_str(o, "kid", r->kid) |
 	      set_str(o, "trace_id", r->trace_id);

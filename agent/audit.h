@@ -23,10 +23,12 @@ struct audit_rec {
 	const char *direction;		/* "outbound" | "inbound" */
 	const char *src_node;		/* NULL: omitted (so for every optional one) */
 	const char *src_workload;
+	const char *peer;		/* inbound: the peer agent's address */
 	const char *dst;		/* "10.99.0.2:5432", "[fd99::2]:80", "-" */
 	const char *service;
 	const char *verdict;		/* "allow" | "deny" */
 	const char *reason;		/* a stable code: "ok", "policy-deny", ... */
+	const char *detail;		/* what the reason does not say, in words */
 	const char *rule;
 	uint64_t generation;		/* the policy generation that decided */
 	const char *jti, *kid;

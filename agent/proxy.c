@@ -37,6 +37,9 @@
 /* Freed ring buffers kept for the next flows: one connection per request
  * would otherwise fault in and zero 512 KiB of fresh pages each time. */
 #define RING_POOL_MAX 64
+/* A tunnel must be up, OPEN and VERDICT exchanged, within this: a peer
+ * that opens connections and says nothing holds no flow for long. */
+#define HANDSHAKE_TIMEOUT_MS 10000
 #define NSEC_PER_MSEC 1000000ULL
 #define NSEC_PER_SEC 1000000000ULL
 
@@ -114,7 +117,8 @@ struct flow {
 	void *ctx;			/* the caller's, see proxy_ops */
 	uint64_t start_ns;
 	uint64_t last_ns;		/* last byte moved either way */
-	/* On p->idle (oldest first) while open, on p->dead once closed. */
+	/* On p->idle (oldest first) while open, on p->handshakes while a
+	 * tunnel is set up, on p->dead once closed. */
 	struct list_node idle_node;
 	/* On p->busy while a direction has budget-limited work left. */
 	struct list_node busy_node;
@@ -143,6 +147,7 @@ struct proxy {
 	struct proxy_ops ops;
 	struct proxy_stats stats;
 	struct list_node idle;
+	struct list_node handshakes;	/* tunnel flows not yet pumping, oldest first */
 	struct list_node busy;
 	struct list_node dead;
 	char *ring_pool[RING_POOL_MAX];
@@ -227,6 +232,13 @@ static void timer_update(struct proxy *p)
 			want = p->accept_resume_ns;
 		if (p->idle_ns && !list_empty(&p->idle)) {
 			uint64_t due = node_flow(p->idle.next, idle_node)->last_ns + p->idle_ns;
+
+			if (!want || due < want)
+				want = due;
+		}
+		if (!list_empty(&p->handshakes)) {
+			uint64_t due = node_flow(p->handshakes.next, idle_node)->start_ns +
+				       HANDSHAKE_TIMEOUT_MS * NSEC_PER_MSEC;
 
 			if (!want || due < want)
 				want = due;
@@ -561,6 +573,15 @@ static void ssl_take(struct endpoint *e, SSL *ssl)
 	SSL_set_fd(ssl, e->fd);
 }
 
+/* From the handshake deadline to the idle timeout. */
+static void tunnel_pumping(struct proxy *p, struct flow *f)
+{
+	f->phase = PH_PUMP;
+	f->last_ns = p->now;
+	list_del(&f->idle_node);
+	list_add_tail(&f->idle_node, &p->idle);
+}
+
 /* Ends a tunnel flow that never reached PH_PUMP. */
 static void tunnel_fail(struct proxy *p, struct flow *f, const char *reason, const char *detail,
 			int status)
@@ -697,7 +718,7 @@ static void verdict_received(struct proxy *p, struct flow *f)
 		flow_close(p, f, -ECONNREFUSED);
 		return;
 	}
-	f->phase = PH_PUMP;
+	tunnel_pumping(p, f);
 	/* The verdict's record may have carried the first response bytes. */
 	f->tun->readable = f->tun->writable = true;
 }
@@ -752,8 +773,9 @@ static int tunnel_step(struct proxy *p, struct flow *f)
 		ret = SSL_do_handshake(ssl);
 		if (ret == 1)
 			return 1;
-		ret = tls_error(f->tun, ret, true);
-		if (ret == -EAGAIN || ret == -EINPROGRESS)
+		/* Not tls_error(): the error queue says why, keep it. */
+		ret = SSL_get_error(ssl, ret);
+		if (ret == SSL_ERROR_WANT_READ || ret == SSL_ERROR_WANT_WRITE)
 			return 0;
 		tunnel_fail(p, f, "tls-handshake-failed", tls_failure(ssl, buf, sizeof(buf)),
 			    -ECONNRESET);
@@ -823,7 +845,7 @@ static void tunnel_advance(struct proxy *p, struct flow *f)
 				return;
 			}
 			if (f->inbound) {
-				f->phase = PH_PUMP;
+				tunnel_pumping(p, f);
 				f->tun->readable = f->tun->writable = true;
 			} else if (hs_expect(f, FRAME_HDR_LEN)) {
 				flow_close(p, f, -ENOMEM);
@@ -980,6 +1002,8 @@ static void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *p
 	list_add_tail(&f->idle_node, &p->idle);
 	p->stats.active++;
 	if (route.ssl) {
+		list_del(&f->idle_node);
+		list_add_tail(&f->idle_node, &p->handshakes);
 		p->stats.tunnels_out++;
 		f->tun = &f->upstream;
 		ssl_take(f->tun, route.ssl);
@@ -1043,7 +1067,7 @@ static void tunnel_open(struct proxy *p, int fd, const struct sockaddr_storage *
 	f->down = (struct relay){ .src = &f->upstream, .dst = &f->client,
 				  .stat_bytes = &p->stats.bytes_down };
 	list_init(&f->busy_node);
-	list_add_tail(&f->idle_node, &p->idle);
+	list_add_tail(&f->idle_node, &p->handshakes);
 	p->stats.active++;
 	f->tun = &f->client;
 	ssl_take(f->tun, ssl);
@@ -1160,6 +1184,15 @@ static void busy_run(struct proxy *p)
 
 static void idle_expire(struct proxy *p)
 {
+	while (!list_empty(&p->handshakes)) {
+		struct flow *f = node_flow(p->handshakes.next, idle_node);
+
+		if (f->start_ns + HANDSHAKE_TIMEOUT_MS * NSEC_PER_MSEC > p->now)
+			break;
+		p->stats.idle_timeouts++;
+		tunnel_fail(p, f, f->inbound ? "handshake-timeout" : "no-verdict",
+			    "tunnel not set up in time", -ETIMEDOUT);
+	}
 	if (!p->idle_ns)
 		return;
 	while (!list_empty(&p->idle)) {
@@ -1305,6 +1338,7 @@ int proxy_new(const struct sockaddr_storage *listen4, const struct sockaddr_stor
 		p->listen[i] = (struct endpoint){ .fd = -1,
 						  .kind = i < 2 ? EP_LISTEN : EP_TUNNEL_LISTEN };
 	list_init(&p->idle);
+	list_init(&p->handshakes);
 	list_init(&p->busy);
 	list_init(&p->dead);
 	p->timer.kind = EP_TIMER;
@@ -1388,6 +1422,8 @@ void proxy_free(struct proxy *p)
 		return;
 	while (!list_empty(&p->idle))
 		flow_close(p, node_flow(p->idle.next, idle_node), -ECONNABORTED);
+	while (!list_empty(&p->handshakes))
+		flow_close(p, node_flow(p->handshakes.next, idle_node), -ECONNABORTED);
 	while (!list_empty(&p->dead))
 		flow_free(p, node_flow(p->dead.next, idle_node));
 	while (p->ring_pool_len)

@@ -67,6 +67,8 @@ struct tflow {
 	struct peer_state *peer;	/* outbound */
 	char src_node[CONFIG_NAME_MAX];
 	char src_workload[FRAME_ID_MAX];
+	char peer_addr[SOCKADDR_STR_LEN];
+	char detail[128];
 	char dst[SOCKADDR_STR_LEN];
 	char service[64];
 	char rule[FRAME_REASON_MAX];
@@ -87,10 +89,12 @@ static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uin
 		.direction = f->inbound ? "inbound" : "outbound",
 		.src_node = f->src_node[0] ? f->src_node : NULL,
 		.src_workload = f->src_workload[0] ? f->src_workload : NULL,
+		.peer = f->peer_addr[0] ? f->peer_addr : NULL,
 		.dst = f->dst,
 		.service = f->service[0] ? f->service : NULL,
 		.verdict = f->allow ? "allow" : "deny",
 		.reason = f->reason[0] ? f->reason : "ok",
+		.detail = f->detail[0] ? f->detail : NULL,
 		.rule = f->rule[0] ? f->rule : NULL,
 		.generation = f->generation,
 		.jti = f->jti[0] ? f->jti : NULL,
@@ -657,8 +661,9 @@ static void t_authorize(void *ctx, SSL *ssl, const struct sockaddr_storage *peer
 	struct tunnel *t = ctx;
 	struct tflow *f = tflow_new(t, true);
 
-	(void)peer;
 	out->allow = false;
+	if (f)
+		format_sockaddr(peer, f->peer_addr, sizeof(f->peer_addr));
 	if (!f) {
 		snprintf(out->verdict.reason, sizeof(out->verdict.reason), "internal-error");
 		return;
@@ -680,15 +685,16 @@ static void t_tunnel_refused(void *ctx, SSL *ssl, const struct sockaddr_storage 
 {
 	struct tunnel *t = ctx;
 	struct tflow f = { .t = t, .inbound = true, .generation = t->generation };
-	char id[PKI_ID_MAX], addr[SOCKADDR_STR_LEN];
+	char id[PKI_ID_MAX];
 	X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 
-	format_sockaddr(peer, addr, sizeof(addr));
+	format_sockaddr(peer, f.peer_addr, sizeof(f.peer_addr));
+	snprintf(f.detail, sizeof(f.detail), "%s", detail);
 	/* Named only when the certificate is one of ours. */
 	if (cert && !pki_verify_peer(t->creds, cert, SSL_get_peer_cert_chain(ssl), id, sizeof(id),
 				     NULL))
 		snprintf(f.src_node, sizeof(f.src_node), "%s", strrchr(id, '/') + 1);
-	pr_info("tunnel from %s refused: %s (%s)", addr, reason, detail);
+	pr_info("tunnel from %s refused: %s (%s)", f.peer_addr, reason, detail);
 	snprintf(f.dst, sizeof(f.dst), "%s", "-");
 	deny(&f, reason);
 }
