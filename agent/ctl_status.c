@@ -11,8 +11,8 @@
 #include "ctl.h"
 #include "policy.h"
 
-/* The pinned links: connect4, connect6, sockops. */
-#define NR_LINKS 3
+/* The pinned links: connect4, connect6, sockops, inbound. */
+#define NR_LINKS 4
 
 struct link_state {
 	const char *name;
@@ -112,6 +112,7 @@ static int status_read(struct status *st)
 		{ "connect4", SLUICE_LINK_CONNECT4 },
 		{ "connect6", SLUICE_LINK_CONNECT6 },
 		{ "sockops", SLUICE_LINK_SOCKOPS },
+		{ "inbound", SLUICE_LINK_INBOUND },
 	};
 	const struct sluice_config *c = &st->cfg;
 	char proc[32];

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* sluicectl violation: connects the datapath refused or let bypass. */
+/* sluicectl violation: connects the datapath refused or let bypass, and
+ * direct connections refused at mesh-only workloads. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,7 @@ static int row_cmp(const void *a, const void *b)
 	const struct sluice_violation_key *y = &((const struct violation_row *)b)->key;
 
 	return cmp_u64(x->identity, y->identity) ?: cmp_u64(x->service, y->service) ?:
-	       cmp_u64(x->reason, y->reason);
+	       cmp_u64(x->reason, y->reason) ?: cmp_u64(ntohs(x->port), ntohs(y->port));
 }
 
 static bool violation_fill(const struct map_snap *s, size_t i, void *row, void *ctx)
@@ -51,11 +53,12 @@ static json_t *violations_json(const struct violation_row *rows, size_t n, __u64
 
 		json_array_append_new(
 			arr,
-			json_pack("{s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:o}", "identity",
+			json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:o}", "identity",
 				  json_u64(r->key.identity), "workload",
 				  json_name(SLUICE_NAME_IDENTITY, r->key.identity), "service_id",
 				  json_u64(r->key.service), "service",
-				  json_name(SLUICE_NAME_SERVICE, r->key.service), "reason",
+				  json_name(SLUICE_NAME_SERVICE, r->key.service), "port",
+				  json_u64_or_null(r->key.port, ntohs(r->key.port)), "reason",
 				  policy_reason_name(r->key.reason), "count", json_u64(r->count),
 				  "last_ns", json_u64(r->last_ns), "last_seen_age_ns",
 				  json_u64(age_ns(now, r->last_ns))));
@@ -66,10 +69,10 @@ static json_t *violations_json(const struct violation_row *rows, size_t n, __u64
 static int violations_plain(const struct violation_row *rows, size_t n, __u64 now)
 {
 	static const struct table_col cols[] = {
-		{ "WORKLOAD", false }, { "SERVICE", false }, { "REASON", false },
-		{ "COUNT", true },     { "LAST SEEN", true },
+		{ "WORKLOAD", false }, { "SERVICE", false }, { "PORT", true },
+		{ "REASON", false },   { "COUNT", true },    { "LAST SEEN", true },
 	};
-	char count[24], last[32];
+	char count[24], last[32], port[8];
 	struct table t;
 	int ret = 0;
 
@@ -79,7 +82,12 @@ static int violations_plain(const struct violation_row *rows, size_t n, __u64 no
 
 		fmt_duration(age_ns(now, r->last_ns), last, sizeof(last));
 		strcat(last, " ago");
-		ret = table_add(&t, r->workload, r->service, policy_reason_name(r->key.reason),
+		if (r->key.port)
+			fmt_u64(ntohs(r->key.port), port, sizeof(port));
+		else
+			strcpy(port, "-");
+		ret = table_add(&t, r->workload, r->service, port,
+				policy_reason_name(r->key.reason),
 				fmt_u64(r->count, count, sizeof(count)), last);
 	}
 	if (!ret)
@@ -112,14 +120,20 @@ static int violation_help(int argc, char **argv)
 	return print_help(
 		"Usage: %1$s violation { list | help }\n"
 		"\n"
-		"Lists the violation counters connect4/6 keep per workload, service and\n"
-		"reason, summed over CPUs, with the time since the last one:\n"
+		"Lists the violation counters the datapath keeps per workload, service,\n"
+		"port and reason, summed over CPUs, with the time since the last one.\n"
+		"Refused or bypassing connects of a workload (WORKLOAD is the caller):\n"
 		"  policy-deny    an explicit deny rule matched\n"
 		"  default-deny   no rule matched and the default action is deny\n"
 		"  agent-down     failure mode closed and the agent's heartbeat is stale\n"
 		"  bypass         failure mode open: allowed past a stale agent\n"
 		"  no-policy      the workload connected before any policy was loaded\n"
-		"The counters survive agent restarts; SERVICE is - when none matched.\n",
+		"Refused connections into a workload with inbound: mesh-only:\n"
+		"  not-via-mesh   a SYN that its agent did not send; WORKLOAD is the\n"
+		"                 protected workload and PORT the port it was aimed at;\n"
+		"                 counted once per attempt, not per retransmitted SYN\n"
+		"The counters survive agent restarts; SERVICE is - when none matched,\n"
+		"PORT is - for connects.\n",
 		bin_name);
 }
 

@@ -50,6 +50,7 @@ static const char *const link_names[DP_NR_PROGS] = {
 	[DP_CONNECT4] = SLUICE_LINK_CONNECT4,
 	[DP_CONNECT6] = SLUICE_LINK_CONNECT6,
 	[DP_SOCKOPS] = SLUICE_LINK_SOCKOPS,
+	[DP_INBOUND] = SLUICE_LINK_INBOUND,
 };
 
 static struct bpf_program *dp_prog(struct datapath *dp, enum datapath_prog p)
@@ -59,8 +60,10 @@ static struct bpf_program *dp_prog(struct datapath *dp, enum datapath_prog p)
 		return dp->skel->progs.sluice_connect4;
 	case DP_CONNECT6:
 		return dp->skel->progs.sluice_connect6;
-	default:
+	case DP_SOCKOPS:
 		return dp->skel->progs.sluice_sockops;
+	default:
+		return dp->skel->progs.sluice_inbound;
 	}
 }
 

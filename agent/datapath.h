@@ -19,6 +19,7 @@ enum datapath_prog {
 	DP_CONNECT4,
 	DP_CONNECT6,
 	DP_SOCKOPS,
+	DP_INBOUND,
 	DP_NR_PROGS,
 };
 

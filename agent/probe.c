@@ -64,6 +64,12 @@ int probe_kernel(struct probe_result *r)
 	    helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_current_cgroup_id));
 	ADD("bpf_sock_ops_cb_flags_set (RTT and state callbacks)", "5.3", true,
 	    helper(BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_sock_ops_cb_flags_set));
+	ADD("cgroup_skb programs (inbound: mesh-only)", "4.10", true,
+	    prog_type(BPF_PROG_TYPE_CGROUP_SKB));
+	ADD("bpf_sk_lookup_tcp in cgroup_skb (who sent a SYN)", "5.8", true,
+	    helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_sk_lookup_tcp));
+	ADD("bpf_sk_cgroup_id in cgroup_skb", "5.8", true,
+	    helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_sk_cgroup_id));
 	ADD("sockhash maps", "4.18", false, map_type(BPF_MAP_TYPE_SOCKHASH));
 	ADD("kTLS (tls in tcp_available_ulp)", "4.13 with CONFIG_TLS", false, ulp_available("tls"));
 #undef ADD

@@ -35,7 +35,8 @@ int workloads_resolve(struct datapath *dp, const struct config *cfg, const char 
 	memset(set, 0, sizeof(*set));
 	set->cgroup_ids = calloc(cfg->nr_workloads + 1, sizeof(*set->cgroup_ids));
 	set->ids = calloc(cfg->nr_workloads + 1, sizeof(*set->ids));
-	if (!set->cgroup_ids || !set->ids) {
+	set->flags = calloc(cfg->nr_workloads + 1, sizeof(*set->flags));
+	if (!set->cgroup_ids || !set->ids || !set->flags) {
 		workloads_free(set);
 		return errmsg_set(err, -ENOMEM, "out of memory");
 	}
@@ -58,6 +59,7 @@ int workloads_resolve(struct datapath *dp, const struct config *cfg, const char 
 		id->kind = w->kind;
 		id->roles = w->roles;
 		id->nr_roles = w->nr_roles;
+		set->flags[i] = SLUICE_WL_MANAGED | (w->mesh_only ? SLUICE_WL_MESH_ONLY : 0);
 		set->nr++;
 	}
 	return 0;
@@ -81,7 +83,7 @@ int workloads_publish(struct datapath *dp, const struct workload_set *set, struc
 	for (int i = 0; i < set->nr; i++) {
 		struct sluice_workload wl = {
 			.identity = set->ids[i].id,
-			.flags = SLUICE_WL_MANAGED,
+			.flags = set->flags[i],
 		};
 
 		if (bpf_map_update_elem(dp->workloads_fd, &set->cgroup_ids[i], &wl, BPF_ANY))
@@ -118,5 +120,6 @@ void workloads_free(struct workload_set *set)
 {
 	free(set->cgroup_ids);
 	free(set->ids);
+	free(set->flags);
 	memset(set, 0, sizeof(*set));
 }

@@ -12,6 +12,7 @@
 struct workload_set {
 	uint64_t *cgroup_ids;
 	struct policy_identity *ids;	/* parallel to cgroup_ids */
+	uint32_t *flags;		/* parallel: enum sluice_wl_flags */
 	int nr;
 };
 
@@ -26,7 +27,8 @@ int workload_cgroup_id(const struct config *cfg, int i, const char *cgroup_root,
 int workloads_resolve(struct datapath *dp, const struct config *cfg, const char *cgroup_root,
 		      struct workload_set *set, struct errmsg *err);
 /* Makes set the managed workloads: adds its entries to the workloads map
- * and removes entries of cgroups no longer configured. */
+ * (mesh-only ones flagged for the inbound program) and removes entries of
+ * cgroups no longer configured. */
 int workloads_publish(struct datapath *dp, const struct workload_set *set, struct errmsg *err);
 void workloads_free(struct workload_set *set);
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * sluice datapath: L4 policy and redirect at connect(), flow tracking in
- * sockops. Both are attached to the agent's cgroup root.
+ * sockops, and inbound enforcement for mesh-only workloads at the receiving
+ * socket (cgroup_skb/ingress). All are attached to the agent's cgroup root.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -13,19 +14,31 @@
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+/* IPv6 extension headers a SYN may carry before the TCP header. */
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ROUTING 43
+#define IPPROTO_DSTOPTS 60
+#define IPV6_EXT_MAX 4
 
 /* connect4/6 return codes: 0 makes connect() fail with EPERM. */
 #define SYSCALL_DENY 0
 #define SYSCALL_PASS 1
+/* cgroup_skb return codes. */
+#define SKB_DROP 0
+#define SKB_PASS 1
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-static __always_inline void count_violation(__u32 identity, __u32 service, __u32 reason)
+static __always_inline void count_violation(__u32 identity, __u32 service, __u32 reason,
+					    __u16 port)
 {
 	struct sluice_violation_key key = {
 		.identity = identity,
 		.service = service,
 		.reason = reason,
+		.port = port,
 	};
 	struct sluice_counter *c, zero = {};
 
@@ -85,17 +98,17 @@ static __always_inline int enforce(struct bpf_sock_addr *ctx, const struct sluic
 
 	*redirect = false;
 	if (vd->action == SLUICE_ACT_DENY) {
-		count_violation(identity, vd->service, vd->reason);
+		count_violation(identity, vd->service, vd->reason, 0);
 		return SYSCALL_DENY;
 	}
 	if (vd->action != SLUICE_ACT_REDIRECT || ctx->protocol != IPPROTO_TCP)
 		return SYSCALL_PASS;
 	if (agent_stale(cfg)) {
 		if (cfg->fail_mode == SLUICE_FAIL_OPEN) {
-			count_violation(identity, vd->service, SLUICE_REASON_BYPASS);
+			count_violation(identity, vd->service, SLUICE_REASON_BYPASS, 0);
 			return SYSCALL_PASS;
 		}
-		count_violation(identity, vd->service, SLUICE_REASON_AGENT_DOWN);
+		count_violation(identity, vd->service, SLUICE_REASON_AGENT_DOWN, 0);
 		return SYSCALL_DENY;
 	}
 	cookie = bpf_get_socket_cookie(ctx);
@@ -142,7 +155,7 @@ static __always_inline int caller_get(struct bpf_sock_addr *ctx, struct caller *
 	c->identity = wl->identity;
 	c->slot = cfg->active_slot & 1;
 	if (!cfg->slot_loaded[c->slot]) {
-		count_violation(c->identity, SLUICE_SERVICE_NONE, SLUICE_REASON_NO_POLICY);
+		count_violation(c->identity, SLUICE_SERVICE_NONE, SLUICE_REASON_NO_POLICY, 0);
 		return -1;
 	}
 	return 1;
@@ -410,4 +423,166 @@ int sluice_sockops(struct bpf_sock_ops *skops)
 		break;
 	}
 	return 1;
+}
+
+/* What inbound needs of a packet to a listener: its 4-tuple (the sender's
+ * lookup key and refused_syns key), its sequence number and whether it
+ * asks for a connection. */
+struct tcp_pkt {
+	struct sluice_syn_key k;
+	__u32 seq;
+	bool syn;
+};
+
+static __always_inline int tcp_parse_tail(struct __sk_buff *skb, __u32 off, struct tcp_pkt *p)
+{
+	struct tcphdr th;
+
+	if (bpf_skb_load_bytes(skb, off, &th, sizeof(th)))
+		return -1;
+	p->k.sport = th.source;
+	p->k.dport = th.dest;
+	p->seq = th.seq;
+	p->syn = th.syn && !th.ack;
+	return 0;
+}
+
+static __always_inline int tcp_parse4(struct __sk_buff *skb, struct tcp_pkt *p)
+{
+	struct iphdr ip;
+
+	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) || ip.version != 4 || ip.ihl < 5 ||
+	    ip.protocol != IPPROTO_TCP)
+		return -1;
+	p->k.family = AF_INET;
+	p->k.saddr[0] = ip.saddr;
+	p->k.daddr[0] = ip.daddr;
+	return tcp_parse_tail(skb, ip.ihl * 4, p);
+}
+
+static __always_inline int tcp_parse6(struct __sk_buff *skb, struct tcp_pkt *p)
+{
+	struct ipv6_opt_hdr opt;
+	struct ipv6hdr ip;
+	__u32 off = sizeof(ip);
+	__u8 next;
+
+	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) || ip.version != 6)
+		return -1;
+	next = ip.nexthdr;
+	for (int i = 0; i < IPV6_EXT_MAX && next != IPPROTO_TCP; i++) {
+		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING &&
+		    next != IPPROTO_DSTOPTS && next != IPPROTO_AH)
+			return -1;
+		if (bpf_skb_load_bytes(skb, off, &opt, sizeof(opt)))
+			return -1;
+		off += next == IPPROTO_AH ? (opt.hdrlen + 2) * 4 : (opt.hdrlen + 1) * 8;
+		next = opt.nexthdr;
+	}
+	if (next != IPPROTO_TCP)
+		return -1;
+	p->k.family = AF_INET6;
+	__builtin_memcpy(p->k.saddr, &ip.saddr, sizeof(p->k.saddr));
+	__builtin_memcpy(p->k.daddr, &ip.daddr, sizeof(p->k.daddr));
+	return tcp_parse_tail(skb, off, p);
+}
+
+/*
+ * Whether the agent sent this packet. The agent connects to local
+ * workloads from its own cgroup and network namespace, so its socket is
+ * found by the reversed 4-tuple: in SYN_SENT for the SYN, ESTABLISHED for
+ * the handshake's last ACK. A listener must not count: when no socket
+ * matches exactly the lookup falls back to listeners, and a client that
+ * picks a port the agent listens on as its source port is not the agent.
+ * (A workload in a network namespace of its own is out of reach of this
+ * lookup: mesh-only is for workloads that share the agent's.)
+ */
+static __always_inline bool from_agent(struct __sk_buff *skb, const struct tcp_pkt *p,
+				       __u64 agent_cgroup_id)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	bool agent;
+
+	if (p->k.family == AF_INET) {
+		t.ipv4.saddr = p->k.daddr[0];
+		t.ipv4.daddr = p->k.saddr[0];
+		t.ipv4.sport = p->k.dport;
+		t.ipv4.dport = p->k.sport;
+		sk = bpf_sk_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	} else {
+		__builtin_memcpy(t.ipv6.saddr, p->k.daddr, sizeof(t.ipv6.saddr));
+		__builtin_memcpy(t.ipv6.daddr, p->k.saddr, sizeof(t.ipv6.daddr));
+		t.ipv6.sport = p->k.dport;
+		t.ipv6.dport = p->k.sport;
+		sk = bpf_sk_lookup_tcp(skb, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+	}
+	if (!sk)
+		return false;
+	agent = sk->state != BPF_TCP_LISTEN && bpf_sk_cgroup_id(sk) == agent_cgroup_id;
+	bpf_sk_release(sk);
+	return agent;
+}
+
+/* One violation per connection attempt, not per SYN: a retransmit carries
+ * the sequence number refused_syns already holds for its 4-tuple. */
+static __always_inline void count_refused(__u32 identity, const struct tcp_pkt *p)
+{
+	__u32 *seq = bpf_map_lookup_elem(&refused_syns, &p->k);
+
+	if (seq && *seq == p->seq)
+		return;
+	bpf_map_update_elem(&refused_syns, &p->k, &p->seq, BPF_ANY);
+	count_violation(identity, SLUICE_SERVICE_NONE, SLUICE_REASON_NOT_VIA_MESH, p->k.dport);
+}
+
+/*
+ * Runs for every packet delivered to a socket under the cgroup root, in
+ * the cgroup of the receiving socket. A mesh-only workload's listeners hear
+ * from the agent only: a SYN from anyone else is dropped and counted, and
+ * so is, uncounted, anything else they would be sent (an ACK with a guessed
+ * SYN cookie opens a connection too). Everything else passes, cheapest test
+ * first, since this is on every packet's path.
+ */
+SEC("cgroup_skb/ingress")
+int sluice_inbound(struct __sk_buff *skb)
+{
+	const struct sluice_workload *wl;
+	struct sluice_config *cfg;
+	struct tcp_pkt p = {};
+	struct bpf_sock *sk;
+	__u32 zero = 0;
+	__u64 cgid;
+	int ret;
+
+	/* Established flows are delivered to their own socket, never to the
+	 * listener: they pass here, whoever opened them. */
+	sk = skb->sk;
+	if (!sk || sk->state != BPF_TCP_LISTEN)
+		return SKB_PASS;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != IPPROTO_TCP)
+		return SKB_PASS;
+	cfg = bpf_map_lookup_elem(&sluice_cfg, &zero);
+	if (!cfg || cfg->abi_version != SLUICE_ABI_VERSION)
+		return SKB_PASS;
+	cgid = bpf_sk_cgroup_id(sk);
+	wl = bpf_map_lookup_elem(&workloads, &cgid);
+	if (!wl || !(wl->flags & SLUICE_WL_MESH_ONLY))
+		return SKB_PASS;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP))
+		ret = tcp_parse4(skb, &p);
+	else if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		ret = tcp_parse6(skb, &p);
+	else
+		ret = -1;
+	/* Headers the agent never sends: refuse rather than guess. */
+	if (ret)
+		return SKB_DROP;
+	if (from_agent(skb, &p, cfg->agent_cgroup_id))
+		return SKB_PASS;
+	if (p.syn)
+		count_refused(wl->identity, &p);
+	return SKB_DROP;
 }

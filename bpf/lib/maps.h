@@ -8,7 +8,7 @@
 #include <sluice/maps.h>
 
 /* Writer: agent (start, policy switch, heartbeat). Readers: connect4/6,
- * sluicectl. */
+ * inbound, sluicectl. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -18,7 +18,7 @@ struct {
 } sluice_cfg SEC(".maps");
 
 /* Writer: agent (registration from config). Readers: connect4/6,
- * sluicectl. */
+ * inbound, sluicectl. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SLUICE_MAX_WORKLOADS);
@@ -86,7 +86,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_links SEC(".maps");
 
-/* Writer: connect4/6 on deny or bypass. Readers: sluicectl, /metrics. */
+/* Writers: connect4/6 on deny or bypass, inbound on a refused SYN.
+ * Readers: sluicectl, /metrics. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, SLUICE_MAX_VIOLATIONS);
@@ -94,6 +95,16 @@ struct {
 	__type(value, struct sluice_counter);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } violations SEC(".maps");
+
+/* Writer and reader: inbound, so that a retransmitted SYN is refused
+ * without being counted again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_MAX_REFUSED_SYNS);
+	__type(key, struct sluice_syn_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} refused_syns SEC(".maps");
 
 /* Writer: sockops (upstream established and closed). Readers: sluicectl,
  * /metrics. */

@@ -27,6 +27,7 @@
 #define SLUICE_MAX_VIOLATIONS 16384
 #define SLUICE_MAX_STATS 16384
 #define SLUICE_MAX_NAMES 16384
+#define SLUICE_MAX_REFUSED_SYNS 8192
 #define SLUICE_LAT_BUCKETS 32
 #define SLUICE_NAME_LEN 128
 
@@ -54,6 +55,8 @@ enum sluice_reason {
 	SLUICE_REASON_AGENT_DOWN = 3,	/* fail-closed: heartbeat is stale */
 	SLUICE_REASON_BYPASS = 4,	/* fail-open: allowed past a stale agent */
 	SLUICE_REASON_NO_POLICY = 5,	/* no policy generation loaded yet */
+	SLUICE_REASON_NOT_VIA_MESH = 6,	/* a connection into a mesh-only workload
+					 * that its agent did not open */
 	SLUICE_REASON_MAX,
 };
 
@@ -64,6 +67,10 @@ enum sluice_fail_mode {
 
 enum sluice_wl_flags {
 	SLUICE_WL_MANAGED = 1 << 0,
+	/* inbound: mesh-only. Its TCP listeners take packets only from
+	 * sockets of the agent's cgroup on this node, in either failure mode;
+	 * every other SYN is dropped and counted. */
+	SLUICE_WL_MESH_ONLY = 1 << 1,
 };
 
 enum sluice_name_kind {
@@ -79,7 +86,8 @@ enum sluice_flow_state {
 
 /*
  * sluice_cfg[0]: written by the agent (start, policy switch, heartbeat
- * every second), read by connect4/6 on every connect and by sluicectl.
+ * every second), read by connect4/6 on every connect, by inbound on every
+ * SYN to a listener, and by sluicectl.
  */
 struct sluice_config {
 	__u32 abi_version;
@@ -89,7 +97,9 @@ struct sluice_config {
 	__u32 slot_default[SLUICE_SLOTS];	/* enum sluice_action for misses */
 	__u32 fail_mode;		/* enum sluice_fail_mode */
 	__u32 agent_pid;
-	__u64 agent_cgroup_id;		/* connects from here pass untouched */
+	__u64 agent_cgroup_id;		/* connects from here pass untouched,
+					 * and only they reach mesh-only
+					 * workloads */
 	__u64 heartbeat_ns;		/* CLOCK_MONOTONIC == bpf_ktime_get_ns */
 	__u64 heartbeat_timeout_ns;
 	__u64 started_ns;
@@ -100,7 +110,8 @@ struct sluice_config {
 };
 
 /* workloads: cgroup id (__u64) -> struct sluice_workload.
- * Written by the agent at start and on reload; read by connect4/6. */
+ * Written by the agent at start and on reload; read by connect4/6 (the
+ * connecting socket's cgroup) and inbound (the listening socket's). */
 struct sluice_workload {
 	__u32 identity;
 	__u32 flags;			/* enum sluice_wl_flags */
@@ -195,19 +206,46 @@ struct sluice_link {
 	__u32 service;
 };
 
-/* violations: PERCPU_HASH, struct sluice_violation_key -> sluice_counter.
- * Written by connect4/6; read by sluicectl and /metrics. Never deleted by
- * the agent, so a restart keeps them. */
+/*
+ * violations: PERCPU_HASH, struct sluice_violation_key -> sluice_counter.
+ * Written by connect4/6 and inbound; read by sluicectl and /metrics. Never
+ * deleted by the agent, so a restart keeps them.
+ *
+ * connect4/6 count one per refused (or bypassing) connect(): identity is
+ * the connecting workload, service the destination's, port 0.
+ * inbound counts SLUICE_REASON_NOT_VIA_MESH once per connection attempt
+ * (retransmitted SYNs are not counted again, see refused_syns): the client
+ * is outside the mesh and has no identity, so identity is the protected
+ * workload the SYN was aimed at, service SLUICE_SERVICE_NONE and port the
+ * port it was aimed at. The client's address is left out on purpose: keys
+ * must stay bounded whatever a scanner sends.
+ */
 struct sluice_violation_key {
 	__u32 identity;
 	__u32 service;
 	__u32 reason;			/* enum sluice_reason */
-	__u32 pad0;
+	__u16 port;			/* network order; 0 unless inbound */
+	__u16 pad0;
 };
 
 struct sluice_counter {
 	__u64 count;
 	__u64 last_ns;
+};
+
+/* refused_syns: LRU_HASH, struct sluice_syn_key -> __u32, the sequence
+ * number of the last SYN inbound refused on that 4-tuple. A retransmitted
+ * SYN carries the same number, so it is dropped without being counted
+ * again; a new connect() from the same port has a new one. Written and
+ * read by inbound only; under a SYN flood old entries are evicted, and a
+ * retransmit of an evicted attempt counts once more. */
+struct sluice_syn_key {
+	__u32 saddr[4];			/* the client; network order, v4 in [0] */
+	__u32 daddr[4];			/* the protected workload's address */
+	__u16 sport;			/* network order */
+	__u16 dport;			/* network order */
+	__u16 family;			/* AF_INET / AF_INET6 */
+	__u16 pad0;
 };
 
 /* svc_stats: HASH, {identity, service} -> struct sluice_svc_stats.
@@ -247,5 +285,6 @@ struct sluice_name {
 #define SLUICE_LINK_CONNECT4 "link_connect4"
 #define SLUICE_LINK_CONNECT6 "link_connect6"
 #define SLUICE_LINK_SOCKOPS "link_sockops"
+#define SLUICE_LINK_INBOUND "link_inbound"
 
 #endif

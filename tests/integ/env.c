@@ -78,6 +78,30 @@ int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int read_full(int fd, void *buf, size_t len, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	size_t got = 0;
+
+	while (got < len) {
+		long long left = deadline - now_ms();
+		ssize_t n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, left) <= 0)
+			continue;
+		n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EPIPE;
+		got += n;
+	}
+	return 0;
+}
+
 ssize_t read_small(const char *path, char *buf, size_t len)
 {
 	ssize_t n;
@@ -520,9 +544,30 @@ uint64_t env_cgroup_id(const struct sl_env *env, const char *name)
 	return id;
 }
 
+int env_cgroup_join(const struct sl_env *env, const char *name)
+{
+	char path[PATH_MAX], pid[16];
+
+	env_cgroup(env, name, path, sizeof(path));
+	strncat(path, "/cgroup.procs", sizeof(path) - strlen(path) - 1);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	return write_str(path, pid);
+}
+
 void env_path(const struct sl_env *env, const char *file, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s", env->tmp_dir, file);
+}
+
+void env_node_addrs(const struct sl_env *env, char node, char *buf, size_t len)
+{
+	const char *ip4 = node == 'a' ? env->ip4_a : env->ip4_b;
+	const char *ip6 = node == 'a' ? env->ip6_a : env->ip6_b;
+
+	if (env->has_ipv6)
+		snprintf(buf, len, "%s/32, \"%s\"", ip4, ip6);
+	else
+		snprintf(buf, len, "%s/32", ip4);
 }
 
 int env_write_file(struct sl_env *env, const char *file, const char *fmt, ...)

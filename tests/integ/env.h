@@ -83,12 +83,18 @@ int env_cgroup_add(struct sl_env *env, const char *name);
 /* Kills what runs in <cg_root>/<name> and removes it. */
 int env_cgroup_remove(struct sl_env *env, const char *name);
 uint64_t env_cgroup_id(const struct sl_env *env, const char *name);
+/* Moves the calling process into <cg_root>/<name>: its sockets are then
+ * that workload's. */
+int env_cgroup_join(const struct sl_env *env, const char *name);
 
 /* Writes <tmp_dir>/<file> from a format. */
 int env_write_file(struct sl_env *env, const char *file, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* <tmp_dir>/<file>. */
 void env_path(const struct sl_env *env, const char *file, char *buf, size_t len);
+/* Node A's (node 'a') or B's addresses as items of a YAML flow list for
+ * policy files: `10.<x>.0.1/32, "fd<x>::1"`, v6 only when there is v6. */
+void env_node_addrs(const struct sl_env *env, char node, char *buf, size_t len);
 
 /* Moves the calling thread into a network namespace by name. */
 int netns_join(const char *ns);
@@ -110,6 +116,9 @@ int run_argv(char *const argv[], char **out, char **err, int timeout_ms);
 
 /* write() until done; 0 or a negative errno. */
 int write_full(int fd, const void *buf, size_t len);
+/* read() exactly len bytes within timeout_ms; 0, -ETIMEDOUT, or -EPIPE
+ * when the writer is gone first. */
+int read_full(int fd, void *buf, size_t len, int timeout_ms);
 /* Reads up to len - 1 bytes of a small file into buf, NUL-terminated, with
  * no allocation (signal handlers use it). Returns the length or -errno. */
 ssize_t read_small(const char *path, char *buf, size_t len);
