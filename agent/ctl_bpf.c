@@ -204,6 +204,28 @@ static json_t *violation_key_json(const void *key)
 	jset_u64(o, "identity", k->identity);
 	jset_u64(o, "service", k->service);
 	json_object_set_new(o, "reason", json_string(policy_reason_name(k->reason)));
+	jset_u64(o, "port", ntohs(k->port));
+	return o;
+}
+
+static json_t *syn_key_json(const void *key)
+{
+	const struct sluice_syn_key *k = key;
+	json_t *o = json_object();
+
+	jset_str(o, "family", family_name(k->family));
+	jset_addr(o, "saddr", k->family, k->saddr);
+	jset_u64(o, "sport", ntohs(k->sport));
+	jset_addr(o, "daddr", k->family, k->daddr);
+	jset_u64(o, "dport", ntohs(k->dport));
+	return o;
+}
+
+static json_t *syn_seq_json(const void *value)
+{
+	json_t *o = json_object();
+
+	jset_u64(o, "seq", ntohl(*(const __u32 *)value));
 	return o;
 }
 
@@ -289,6 +311,8 @@ const struct map_def map_defs[] = {
 		link_json),
 	MAP_DEF("violations", BPF_MAP_TYPE_PERCPU_HASH, struct sluice_violation_key,
 		struct sluice_counter, violation_key_json, counter_json),
+	MAP_DEF("refused_syns", BPF_MAP_TYPE_LRU_HASH, struct sluice_syn_key, __u32, syn_key_json,
+		syn_seq_json),
 	MAP_DEF("svc_stats", BPF_MAP_TYPE_HASH, struct sluice_svc_key, struct sluice_svc_stats,
 		svc_key_json, svc_stats_json),
 	MAP_DEF("names", BPF_MAP_TYPE_HASH, struct sluice_name_key, struct sluice_name,

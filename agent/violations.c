@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,13 @@ static void log_moved(struct violation_watch *w, const struct sluice_violation_k
 
 	names_lookup(w->names_fd, SLUICE_NAME_IDENTITY, k->identity, who, sizeof(who));
 	names_lookup(w->names_fd, SLUICE_NAME_SERVICE, k->service, svc, sizeof(svc));
+	if (k->reason == SLUICE_REASON_NOT_VIA_MESH) {
+		pr_warn("violation: direct connection into %s port %u refused (%s): %llu new, "
+			"%llu total",
+			who, ntohs(k->port), policy_reason_name(k->reason),
+			(unsigned long long)delta, (unsigned long long)total);
+		return;
+	}
 	pr_warn("violation: %s -> %s refused at connect (%s): %llu new, %llu total", who, svc,
 		policy_reason_name(k->reason), (unsigned long long)delta,
 		(unsigned long long)total);

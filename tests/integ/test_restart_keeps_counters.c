@@ -16,11 +16,13 @@ static const char *const links[] = {
     SLUICE_LINK_CONNECT4,
     SLUICE_LINK_CONNECT6,
     SLUICE_LINK_SOCKOPS,
+    SLUICE_LINK_INBOUND,
 };
 
 static const char *const maps[] = {
     "sluice_cfg", "workloads",	"policy4",    "policy6",   "orig_dst", "redirects",
     "flows",	  "flow_links", "violations", "svc_stats", "names",
+    "refused_syns",
 };
 
 #define NR_LINKS (sizeof(links) / sizeof(links[0]))

@@ -586,6 +586,7 @@ static void test_names(void **state)
 	assert_string_equal(policy_reason_name(SLUICE_REASON_AGENT_DOWN), "agent-down");
 	assert_string_equal(policy_reason_name(SLUICE_REASON_BYPASS), "bypass");
 	assert_string_equal(policy_reason_name(SLUICE_REASON_NO_POLICY), "no-policy");
+	assert_string_equal(policy_reason_name(SLUICE_REASON_NOT_VIA_MESH), "not-via-mesh");
 	assert_string_equal(policy_reason_name(SLUICE_REASON_MAX), "unknown");
 }
 
