@@ -1,36 +1,99 @@
 #!/bin/bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
-# What the agent costs (sudo make bench): wrk on node A against nginx on
-# node B, on the demo topology, three ways in one run:
-#   direct        wrk in a cgroup sluiced does not manage (BPF attached, passes)
-#   sluiced       wrk in the job's cgroup: connect() is steered through sluiced
-#   nginx-stream  wrk through a plain nginx L4 proxy on node A, as a reference
-# each with keep-alive connections and with one connection per request.
-# Prints a table and writes it to BUILD/bench/results.txt.
+# What the agents cost (sudo make bench): wrk on node A against nginx on
+# node B, on the demo topology, every way in one run:
+#   direct        no agent running, plain TCP
+#   nginx-stream  through an nginx L4 proxy on node A (plain TCP)
+#   sluiced       through sluiced on node A only, no identity (plain TCP)
+#   nginx-pair    through two nginx stream proxies with mutual TLS between
+#                 them (deploy/bench), the reference sidecar pair
+#   sluice-mtls   through sluiced on node A, the mTLS tunnel and sluiced on
+#                 node B (the demo configs; TLS session resumption on)
+#   sluice-full   the same with identity.resumption: false on node A: a full
+#                 TLS handshake for every new connection
+# each with keep-alive connections, one connection per request, and one
+# connection at a time. The rows run in rounds (agents restarted between
+# the phases that need another config), so drift on a shared machine hits
+# every row alike; the table gives each figure's median over the rounds.
+# Prints the table and writes it to BUILD/bench/results.txt, with wrk's
+# output of every run in BUILD/bench/raw/.
 #
 # Usage: scripts/bench.sh [BUILD_DIR]     (default: build)
-# Knobs: BENCH_DURATION (10s), BENCH_THREADS (2), BENCH_CONNS (50)
+# Knobs: BENCH_DURATION (3s), BENCH_ROUNDS (3), BENCH_THREADS (2),
+#        BENCH_CONNS (50)
 
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-DURATION=${BENCH_DURATION:-10s}
+DURATION=${BENCH_DURATION:-3s}
+ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-50}
 JOB=job-1234
+JOB_ID=spiffe://acme.example/job/1234
 DIRECT=unmanaged
-PROXY_PORT=18080
+STREAM_PORT=18080
+PAIR_PORT=18443
+SIDECAR=sidecar
+STREAM=nginx-stream
 
 build=${1:-build}
 sl_init bench "$build"
 out_dir=$build/bench
-mkdir -p "$out_dir"
+raw_dir=$out_dir/raw
 results=$out_dir/results.txt
+rm -rf "$raw_dir"
+mkdir -p "$raw_dir"
 
-# Prints "requests/s p50_ms p99_ms errors" from wrk --latency output.
+AGENT_CG=$(sed -n 's/^agent_cgroup: *//p' "${SL_TEMPLATE[a]}")
+[[ $AGENT_CG == "$(sed -n 's/^agent_cgroup: *//p' "${SL_TEMPLATE[b]}")" ]] ||
+	sl_die "the demo configs name different agent_cgroups: the CPU columns read one"
+
+# What each path is: wrk's cgroup on node A, its URL, and the cgroups
+# (NODE:CGROUP) of the proxies whose CPU it costs.
+declare -A CGROUP=(
+	[direct]=$DIRECT [nginx-stream]=$DIRECT [sluiced]=$JOB
+	[nginx-pair]=$DIRECT [sluice-mtls]=$JOB [sluice-full]=$JOB
+)
+declare -A URL=(
+	[direct]=http://$SL_ADDR_B/ [nginx-stream]=http://127.0.0.1:$STREAM_PORT/
+	[sluiced]=http://$SL_ADDR_B/ [nginx-pair]=http://127.0.0.1:$PAIR_PORT/
+	[sluice-mtls]=http://$SL_ADDR_B/ [sluice-full]=http://$SL_ADDR_B/
+)
+declare -A PROXIES=(
+	[direct]='' [nginx-stream]=a:$STREAM [sluiced]=a:$AGENT_CG
+	[nginx-pair]="a:$SIDECAR b:$SIDECAR" [sluice-mtls]="a:$AGENT_CG b:$AGENT_CG"
+	[sluice-full]="a:$AGENT_CG b:$AGENT_CG"
+)
+# The rows of each phase, PATH:KIND; a phase is which agents run, with
+# which config.
+PHASES=(off plain mtls full)
+declare -A PHASE_ROWS=(
+	[off]="direct:keep-alive direct:conn-close direct:1-conn direct:1-conn-close
+	       nginx-stream:keep-alive nginx-stream:conn-close
+	       nginx-pair:keep-alive nginx-pair:conn-close nginx-pair:1-conn nginx-pair:1-conn-close"
+	[plain]="sluiced:keep-alive sluiced:conn-close sluiced:1-conn sluiced:1-conn-close"
+	[mtls]="sluice-mtls:keep-alive sluice-mtls:conn-close sluice-mtls:1-conn
+		sluice-mtls:1-conn-close"
+	[full]="sluice-full:keep-alive sluice-full:conn-close sluice-full:1-conn-close"
+)
+
+# kind_args KIND: wrk's options for a kind of row, in ARGS.
+kind_args()
+{
+	case $1 in
+	keep-alive) ARGS=(-t"$THREADS" -c"$CONNS") ;;
+	conn-close) ARGS=(-t"$THREADS" -c"$CONNS" -H 'Connection: close') ;;
+	1-conn) ARGS=(-t1 -c1) ;;
+	1-conn-close) ARGS=(-t1 -c1 -H 'Connection: close') ;;
+	*) sl_die "unknown kind of row $1" ;;
+	esac
+}
+
+# Prints "requests/s p50_ms p99_ms errors requests" from wrk --latency.
 parse_wrk()
 {
 	awk '
@@ -43,130 +106,415 @@ parse_wrk()
 	}
 	/^ +50%/ { p50 = ms($2) }
 	/^ +99%/ { p99 = ms($2) }
+	/ requests in / { n = $1 }
 	/^Requests\/sec:/ { rps = $2 }
 	/Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
 	/Non-2xx or 3xx responses:/ { err += $5 }
 	END {
-		if (rps == "") exit 1
-		printf "%s %.3f %.3f %d\n", rps, p50, p99, err
+		if (rps == "" || n == "") exit 1
+		printf "%s %.3f %.3f %d %d\n", rps, p50, p99, err, n
 	}'
 }
 
-# Flows sluiced has proxied for the job so far (from the pinned stats).
+# CPU microseconds used so far by the cgroups given as NODE:CGROUP.
+cpu_usec()
+{
+	local spec sum=0 v
+
+	for spec in "$@"; do
+		v=$(awk '$1 == "usage_usec" { print $2 }' \
+			"${SL_CG_ROOT[${spec%%:*}]}/${spec#*:}/cpu.stat" 2>/dev/null) || v=0
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+# Bytes node A's veth has sent and received so far.
+wire_bytes()
+{
+	ip -n "${SL_NS[a]}" -s -j link show dev veth0 |
+		jq '.[0].stats64.rx.bytes + .[0].stats64.tx.bytes'
+}
+
+# Flows sluiced on node A has proxied for the job so far (pinned stats).
 agent_flows()
 {
-	sl_ctl -j stats | jq '[.[] | select(.workload == "spiffe://acme.example/job/1234") | .flows] | add // 0'
+	sl_ctl a -j stats | jq --arg wl "$JOB_ID" \
+		'[.[] | select(.workload == $wl) | .flows] | add // 0'
 }
 
-# bench LABEL CGROUP URL [WRK_ARGS...]: one wrk run; appends a table row.
-rows=()
-commands=()
-bench()
-{
-	local label=$1 cg=$2 url=$3 raw row rps p50 p99 err
+AUDIT_B=${SL_DIR[b]}/run/audit.jsonl
+SIDECAR_LOG=$SL_TMP/$SIDECAR-b/logs/tls.log
 
-	shift 3
-	local cmd=(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" "$url")
-	commands+=("$(printf '%-24s cgroup %-10s %s' "$label" "$cg" "$(sl_quote "${cmd[@]}")")")
-	printf '   %-24s ' "$label"
-	raw=$(sl_in_cgroup "$SL_NS_A" "$cg" "${cmd[@]}" 2>&1) || {
+# lines_from FILE OFFSET: FILE's lines after byte OFFSET.
+lines_from()
+{
+	[[ -e $1 ]] || return 0
+	tail -c +"$(($2 + 1))" "$1"
+}
+
+file_size()
+{
+	stat -c %s "$1" 2>/dev/null || echo 0
+}
+
+# How many of the audit lines after OFFSET are flows node B's agent let in
+# (one line per allowed flow, written when it closes).
+audit_allowed()
+{
+	lines_from "$AUDIT_B" "$1" |
+		jq -n '[inputs | select(.direction == "inbound" and .verdict == "allow")] | length'
+}
+
+# Figures of every run, per "PATH KIND": space-separated, one per round.
+declare -A F_RPS F_P50 F_P99 F_ERR F_CPU F_WIRE F_LOAD
+commands=()
+declare -A seen_cmd
+
+# run_row PATH KIND ROUND: one wrk run; records its figures.
+run_row()
+{
+	local path=$1 kind=$2 round=$3 key="$1 $2" raw row rps p50 p99 err n
+	local cpu0 cpu1 wire0 wire1 load flows0=0 flows=0 audit0=0 want i
+
+	kind_args "$kind"
+	local cmd=(wrk "${ARGS[@]}" -d"$DURATION" --latency "${URL[$path]}")
+	if [[ -z ${seen_cmd[$key]:-} ]]; then
+		seen_cmd[$key]=1
+		commands+=("$(printf '%-26s cgroup %-10s %s' "$key" "${CGROUP[$path]}" \
+			"$(sl_quote "${cmd[@]}")")")
+	fi
+	# shellcheck disable=SC2086 # PROXIES holds a list
+	cpu0=$(cpu_usec ${PROXIES[$path]})
+	wire0=$(wire_bytes)
+	[[ $path != sluiced ]] || flows0=$(agent_flows)
+	[[ $path != sluice-* ]] || audit0=$(file_size "$AUDIT_B")
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	printf '   %-26s ' "$key"
+	raw=$(sl_in_cgroup a "${CGROUP[$path]}" "${cmd[@]}" 2>&1) || {
 		printf '\n%s\n' "$raw" >&2
-		sl_die "wrk failed for $label"
+		sl_die "wrk failed for $key"
 	}
+	printf '%s\n' "$raw" >"$raw_dir/${path}_${kind}_r$round.txt"
+	# shellcheck disable=SC2086
+	cpu1=$(cpu_usec ${PROXIES[$path]})
+	wire1=$(wire_bytes)
 	row=$(parse_wrk <<<"$raw") || {
 		printf '\n%s\n' "$raw" >&2
-		sl_die "cannot parse wrk's output for $label"
+		sl_die "cannot parse wrk's output for $key"
 	}
-	read -r rps p50 p99 err <<<"$row"
-	printf '%10.1f req/s   p50 %7.3f ms   p99 %8.3f ms   %d errors\n' "$rps" "$p50" "$p99" "$err"
-	rows+=("$label $row")
-	sleep 1
+	read -r rps p50 p99 err n <<<"$row"
+	((n > 0)) || sl_die "$key: wrk completed no request"
+
+	# A row that never went through the agents would be a fake result:
+	# every connection wrk made must be a flow the agents carried.
+	case $kind in
+	keep-alive) want=$CONNS ;;
+	1-conn) want=1 ;;
+	*) want=$n ;;
+	esac
+	if [[ $path == sluiced ]]; then
+		flows=$(($(agent_flows) - flows0))
+	elif [[ $path == sluice-* ]]; then
+		# Allowed flows are audited when they close, just after wrk exits.
+		for ((i = 0; i < 20; i++)); do
+			flows=$(audit_allowed "$audit0")
+			((flows >= want)) && break
+			sleep 0.1
+		done
+	fi
+	if [[ $path == sluice* ]] && ((flows < want)); then
+		sl_die "$key: the agents carried $flows flows for $want wrk connections"
+	fi
+
+	printf '%10.1f req/s  p50 %7.3f ms  p99 %8.3f ms  %4d errors  load %s\n' \
+		"$rps" "$p50" "$p99" "$err" "$load"
+	F_RPS[$key]+=" $rps"
+	F_P50[$key]+=" $p50"
+	F_P99[$key]+=" $p99"
+	F_ERR[$key]+=" $err"
+	F_CPU[$key]+=" $(awk -v c=$((cpu1 - cpu0)) -v n="$n" 'BEGIN { printf "%.1f", c / n }')"
+	F_WIRE[$key]+=" $(awk -v b=$((wire1 - wire0)) -v n="$n" 'BEGIN { printf "%.0f", b / n }')"
+	F_LOAD[$key]+=" $load"
+	sleep 0.5
 }
 
-sl_step "Setting up (wrk ${DURATION} per run, $THREADS threads, $CONNS connections)"
+# The agent configs of the phases, derived from the demo's node A config so
+# the bench measures what the demo runs.
+config_plain=${SL_DIR[a]}/sluice-plain.yaml
+config_full=${SL_DIR[a]}/sluice-full.yaml
+make_configs()
+{
+	# Issue 2's agent: no identity, no peers, so flows go plain TCP.
+	awk '/^[^ \t#]/ { skip = /^(identity|peers):/ } !skip' "${SL_CONFIG[a]}" >"$config_plain"
+	sed 's/^\(  resumption:\) true$/\1 false/' "${SL_CONFIG[a]}" >"$config_full"
+	grep -q '^  resumption: false$' "$config_full" ||
+		sl_die "${SL_TEMPLATE[a]} has no \"  resumption: true\" line under identity to turn off"
+}
+
+# stop_agent NODE: an agent that does not exit cleanly on SIGTERM after a
+# phase ends the bench with its log.
+stop_agent()
+{
+	local rc=0
+
+	sl_agent_stop "$1" || rc=$?
+	((rc == 0)) && return 0
+	tail -n 20 "${SL_AGENT_LOG[$1]}" | sed 's/^/   sluiced: /' >&2
+	sl_die "sluiced on ${SL_NODE[$1]} exited with status $rc when stopped"
+}
+
+# enter_phase PHASE: stops and starts the agents the phase runs with.
+enter_phase()
+{
+	case $1 in
+	off)
+		stop_agent a
+		stop_agent b
+		;;
+	plain)
+		stop_agent a
+		stop_agent b
+		sl_agent a "$config_plain"
+		;;
+	mtls)
+		stop_agent a
+		[[ -n ${SL_AGENT_PID[b]} ]] || sl_agent b
+		sl_agent a
+		;;
+	full)
+		stop_agent a
+		[[ -n ${SL_AGENT_PID[b]} ]] || sl_agent b
+		sl_agent a "$config_full"
+		;;
+	esac
+}
+
+# The nginx pair's server half logged each connection it accepted: prints
+# "connections resumed protocol/cipher/group...".
+pair_summary()
+{
+	awk '{ n++; if ($4 == "r") r++; s[$1 " " $2 " " $3]++ }
+	     END { printf "%d %d", n, r; for (k in s) printf " %s", k; printf "\n" }' \
+		"$SIDECAR_LOG"
+}
+
+# What the agents said while under load: warnings and errors in their logs,
+# and node B's decisions, denials by reason.
+agent_health()
+{
+	local n
+
+	printf '\nagents under load:\n'
+	for n in a b; do
+		printf '  %s log: %s warnings, %s errors\n' "${SL_NODE[$n]}" \
+			"$(awk '$2 == "warn"' "${SL_AGENT_LOG[$n]}" | wc -l)" \
+			"$(awk '$2 == "error"' "${SL_AGENT_LOG[$n]}" | wc -l)"
+	done
+	printf '  %s audit, inbound decisions:' "${SL_NODE[b]}"
+	jq -rn '[inputs | select(.direction == "inbound")] | group_by(.verdict + " " + .reason)
+		| map(" \(length) \(.[0].verdict) (\(.[0].reason))") | join(",")' "$AUDIT_B"
+}
+
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+sl_step "Setting up (load average $load_start)"
 sl_bpffs
 sl_topology
-# One connection per request runs through many ephemeral ports.
-sl_in "$SL_NS_A" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535"
-sl_cgroups "$DIRECT"
+# One connection per request runs through many ephemeral ports; the wider
+# range must not hand out the ports the agents and proxies listen on, or a
+# restarted agent finds its tunnel port taken by an old outbound connection.
+listen_ports=$(sed -n 's/^ *\(outbound\|tunnel\): .*:\([0-9]\+\)$/\2/p' "${SL_TEMPLATE[@]}" |
+	sort -u | tr '\n' ,)$STREAM_PORT,$PAIR_PORT
+sl_in a sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \
+	net.ipv4.ip_local_reserved_ports="$listen_ports"
+sl_cgroups a "$DIRECT" "$STREAM" "$SIDECAR"
+sl_cgroups b "$SIDECAR"
 sl_api
-sl_nginx proxy "$SL_NS_A" "
+sl_pki
+sl_agent_config a
+sl_agent_config b
+make_configs
+sl_nginx "$STREAM" a "
 	load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 	stream {
 	    server {
-	        listen 127.0.0.1:$PROXY_PORT;
+	        listen 127.0.0.1:$STREAM_PORT;
 	        proxy_pass $SL_ADDR_B:80;
 	    }
-	}"
-sl_agent_config
-sl_agent
+	}" "$STREAM"
+sl_nginx "$SIDECAR-a" a "$(sed -e "s|@PORT@|$PAIR_PORT|" -e "s|@PEER@|$SL_ADDR_B:$PAIR_PORT|" \
+	-e "s|@PEER_NODE@|${SL_NODE[b]}|" -e "s|@PKI@|${SL_DIR[a]}/pki|g" \
+	"$SL_SRC/deploy/bench/nginx-sidecar-a.conf")" "$SIDECAR"
+sl_nginx "$SIDECAR-b" b "$(sed -e "s|@ADDR@|$SL_ADDR_B|" -e "s|@PORT@|$PAIR_PORT|" \
+	-e "s|@UPSTREAM@|$SL_ADDR_B:80|" -e "s|@PKI@|${SL_DIR[b]}/pki|g" \
+	-e "s|@LOG@|$SIDECAR_LOG|" "$SL_SRC/deploy/bench/nginx-sidecar-b.conf")" "$SIDECAR"
+sl_in_cgroup a "$DIRECT" curl -sf -o /dev/null --max-time 5 "${URL[nginx-pair]}" ||
+	sl_die "the nginx pair does not reach the api: $(tail -n3 "$SL_TMP"/$SIDECAR-*/logs/error.log)"
 
-sl_step "Running wrk (requests/s, p50 ms, p99 ms, errors)"
-url=http://$SL_ADDR_B/
-proxy_url=http://127.0.0.1:$PROXY_PORT/
-close=(-H 'Connection: close')
-
-flows_before=$(agent_flows)
-bench "keep-alive direct" "$DIRECT" "$url"
-bench "keep-alive sluiced" "$JOB" "$url"
-flows_keepalive=$(agent_flows)
-bench "keep-alive nginx-stream" "$DIRECT" "$proxy_url"
-bench "conn-close direct" "$DIRECT" "$url" "${close[@]}"
-bench "conn-close sluiced" "$JOB" "$url" "${close[@]}"
-bench "conn-close nginx-stream" "$DIRECT" "$proxy_url" "${close[@]}"
-# One connection, one request at a time: what the agent adds to a request
-# when nothing queues (the loaded rows' p99 is mostly queueing).
-bench "one-conn direct" "$DIRECT" "$url" -t1 -c1
-bench "one-conn sluiced" "$JOB" "$url" -t1 -c1
-
-# A sluiced row that never went through the agent would be a fake result.
-((flows_keepalive - flows_before >= CONNS)) ||
-	sl_die "sluiced proxied $((flows_keepalive - flows_before)) flows for $CONNS wrk connections"
-
-# Prints what sluiced adds to p50 and p99 on the one-connection rows.
-added_latency()
-{
-	local r kind label rps p50 p99 err d50= d99= s50= s99=
-
-	for r in "${rows[@]}"; do
-		read -r kind label rps p50 p99 err <<<"$r"
-		[[ $kind == one-conn ]] || continue
-		if [[ $label == direct ]]; then
-			d50=$p50 d99=$p99
-		elif [[ $label == sluiced ]]; then
-			s50=$p50 s99=$p99
-		fi
+for ((round = 1; round <= ROUNDS; round++)); do
+	sl_step "Round $round of $ROUNDS (wrk $DURATION per row; load average $(cut -d' ' -f1-3 /proc/loadavg))"
+	for phase in "${PHASES[@]}"; do
+		enter_phase "$phase"
+		for row in ${PHASE_ROWS[$phase]}; do
+			run_row "${row%%:*}" "${row#*:}" "$round"
+		done
 	done
-	[[ -n $d50 && -n $s50 ]] || return 0
-	awk -v d50="$d50" -v d99="$d99" -v s50="$s50" -v s99="$s99" 'BEGIN {
-		printf "\nadded by sluiced, one connection: p50 %+.0f us, p99 %+.0f us\n",
-			(s50 - d50) * 1000, (s99 - d99) * 1000
-	}'
+done
+enter_phase off
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# median VALUES...
+median()
+{
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+		END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# fig ARRAY KEY: the median of a figure over the rounds.
+fig()
+{
+	local -n arr=$1
+	# shellcheck disable=SC2086 # a list of numbers
+	median ${arr[$2]:-}
+}
+
+# ratio A B [FORMAT]
+ratio()
+{
+	awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b > 0) printf f, a / b; else printf "-" }'
+}
+
+table_header()
+{
+	printf '%-26s %11s %13s %8s %8s %6s %7s %7s %9s %5s\n' scenario requests/s "(min-max)" \
+		p50_ms p99_ms errors cpu_us wire_B vs_direct load
+}
+
+# table_row PATH KIND: one line of medians.
+table_row()
+{
+	local key="$1 $2" rps cpu spread errs
+
+	rps=$(fig F_RPS "$key")
+	# shellcheck disable=SC2086
+	spread=$(printf '%s\n' ${F_RPS[$key]} | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
+		END { printf "%.0f-%.0f", lo, hi }')
+	# shellcheck disable=SC2086
+	errs=$(printf '%s\n' ${F_ERR[$key]} | awk '{ s += $1 } END { print s }')
+	cpu=-
+	[[ -z ${PROXIES[$1]} ]] || cpu=$(fig F_CPU "$key")
+	printf '%-26s %11.1f %13s %8.3f %8.3f %6d %7s %7.0f %9s %5s\n' "$key" "$rps" "$spread" \
+		"$(fig F_P50 "$key")" "$(fig F_P99 "$key")" "$errs" "$cpu" "$(fig F_WIRE "$key")" \
+		"$(ratio "$rps" "$(fig F_RPS "direct $2")")" "$(fig F_LOAD "$key")"
+}
+
+# ratio_row PATH KIND BASE: requests/s, p50 and p99 of PATH over BASE's.
+ratio_row()
+{
+	local a="$1 $2" b="$3 $2"
+
+	printf '%-12s %-26s %7s %7s %7s\n' "$2" "$1 / $3" \
+		"$(ratio "$(fig F_RPS "$a")" "$(fig F_RPS "$b")")" \
+		"$(ratio "$(fig F_P50 "$a")" "$(fig F_P50 "$b")")" \
+		"$(ratio "$(fig F_P99 "$a")" "$(fig F_P99 "$b")")"
+}
+
+# added PATH KIND BASE FIGURE: what PATH adds to BASE's median, in us.
+added_us()
+{
+	awk -v a="$(fig "$4" "$1 $2")" -v b="$(fig "$4" "$3 $2")" 'BEGIN { printf "%+.0f", (a - b) * 1000 }'
 }
 
 report()
 {
-	local r kind label rps p50 p99 err
-	local -A direct
+	local kind path pair
 
 	printf 'sluice bench, %s, kernel %s, %s CPUs, sluice %s\n' "$(date -u +%FT%TZ)" \
 		"$(uname -r)" "$(nproc)" "$(git -C "$SL_SRC" describe --always --dirty 2>/dev/null || echo '?')"
-	printf 'wrk -t%s -c%s -d%s against nginx (1 worker) on node B, client on node A (veth)\n' \
-		"$THREADS" "$CONNS" "$DURATION"
-	printf 'direct: wrk in a cgroup under the agent'"'"'s cgroup root that no workload owns\n'
-	printf 'sluiced: wrk in job-1234'"'"'s cgroup, every connection steered through sluiced\n'
-	printf 'nginx-stream: wrk through an nginx L4 proxy (stream, 1 worker) on node A\n'
-	printf 'conn-close rows: one TCP connection per request, so requests/s = connections/s\n\n'
-	printf '%-24s %12s %9s %9s %7s %10s\n' scenario requests/s p50_ms p99_ms errors vs_direct
-	for r in "${rows[@]}"; do
-		read -r kind label rps p50 p99 err <<<"$r"
-		[[ $label == direct ]] && direct[$kind]=$rps
-		printf '%-24s %12.1f %9.3f %9.3f %7d %10.2f\n' "$kind $label" "$rps" "$p50" "$p99" \
-			"$err" "$(awk -v a="$rps" -v b="${direct[$kind]}" 'BEGIN { print a / b }')"
+	printf 'load average before %s, after %s (each row'"'"'s: the load column)\n' \
+		"$load_start" "$load_end"
+	printf 'wrk on node A against nginx (1 worker) on node B over a veth; every proxy 1 process\n'
+	printf 'medians of %s rounds of %s per row, rounds interleaved; (min-max) of requests/s\n' \
+		"$ROUNDS" "$DURATION"
+	cat <<-EOF
+		kinds:  keep-alive    wrk -t$THREADS -c$CONNS, HTTP keep-alive
+		        conn-close    wrk -t$THREADS -c$CONNS, Connection: close: requests/s = new connections/s
+		        1-conn        wrk -t1 -c1: one request at a time, nothing queues
+		        1-conn-close  wrk -t1 -c1, Connection: close: one new connection at a time
+		paths:  direct        no agent running, plain TCP
+		        nginx-stream  nginx L4 proxy on node A, plain TCP
+		        sluiced       sluiced on node A only, no identity, plain TCP
+		        nginx-pair    nginx stream proxy on each node, mutual TLS between them
+		        sluice-mtls   sluiced on both nodes, mTLS tunnel, session resumption
+		        sluice-full   the same, identity.resumption: false (full handshakes)
+		        both TLS paths: TLS 1.3, TLS_AES_128_GCM_SHA256, X25519, the same
+		        CA and node certificates (sluicectl ca); only sluice checks a token
+		        and a policy per connection
+		cpu_us: CPU of the proxies (both nodes; cgroup cpu.stat) per request
+		wire_B: bytes on the veth (both ways) per request
+		load:   1-minute load average as the row started (others share the machine)
+		keep-alive p99 of a short run includes setting up the $CONNS connections at its
+		start: wrk corrects for coordinated omission, so a first response that waited
+		for a tunnel counts as many late samples (a longer BENCH_DURATION dilutes it)
+
+	EOF
+	printf '== One agent, plain TCP (issue 2)\n'
+	table_header
+	for kind in keep-alive conn-close 1-conn 1-conn-close; do
+		for path in direct sluiced nginx-stream; do
+			if [[ -n ${F_RPS["$path $kind"]:-} ]]; then
+				table_row "$path" "$kind"
+			fi
+		done
 	done
-	added_latency
-	printf '\nreproduce: sudo make bench BUILD=%s BENCH_DURATION=%s BENCH_THREADS=%s BENCH_CONNS=%s\n' \
-		"$build" "$DURATION" "$THREADS" "$CONNS"
+	printf '\nadded by sluiced, 1-conn: p50 %s us, p99 %s us\n' \
+		"$(added_us sluiced 1-conn direct F_P50)" "$(added_us sluiced 1-conn direct F_P99)"
+
+	printf '\n== Across nodes, mutual TLS (issue 4)\n'
+	table_header
+	for kind in keep-alive conn-close 1-conn 1-conn-close; do
+		for path in direct nginx-pair sluice-mtls sluice-full; do
+			if [[ -n ${F_RPS["$path $kind"]:-} ]]; then
+				table_row "$path" "$kind"
+			fi
+		done
+	done
+
+	printf '\nratios (of the medians)  %19s %7s %7s %7s\n' '' 'req/s' p50 p99
+	for kind in keep-alive conn-close 1-conn 1-conn-close; do
+		for path in nginx-pair sluice-mtls sluice-full; do
+			if [[ -n ${F_RPS["$path $kind"]:-} ]]; then
+				ratio_row "$path" "$kind" direct
+			fi
+		done
+		for path in sluice-mtls sluice-full; do
+			if [[ -n ${F_RPS["$path $kind"]:-} && -n ${F_RPS["nginx-pair $kind"]:-} ]]; then
+				ratio_row "$path" "$kind" nginx-pair
+			fi
+		done
+	done
+
+	printf '\nnew connections, one at a time (1-conn-close), over direct:\n'
+	for path in nginx-pair sluice-mtls sluice-full; do
+		printf '  %-12s p50 %s us, p99 %s us, proxies'"'"' CPU %s us, %s wire bytes per connection\n' \
+			"$path" "$(added_us "$path" 1-conn-close direct F_P50)" \
+			"$(added_us "$path" 1-conn-close direct F_P99)" "$(fig F_CPU "$path 1-conn-close")" \
+			"$(fig F_WIRE "$path 1-conn-close")"
+	done
+	printf 'a full handshake instead of a resumed one (sluice-full - sluice-mtls, 1-conn-close):\n'
+	printf '  p50 %s us, CPU %s us of both agents, %s wire bytes per connection\n' \
+		"$(added_us sluice-full 1-conn-close sluice-mtls F_P50)" \
+		"$(awk -v a="$(fig F_CPU "sluice-full 1-conn-close")" \
+			-v b="$(fig F_CPU "sluice-mtls 1-conn-close")" 'BEGIN { printf "%+.0f", a - b }')" \
+		"$(awk -v a="$(fig F_WIRE "sluice-full 1-conn-close")" \
+			-v b="$(fig F_WIRE "sluice-mtls 1-conn-close")" 'BEGIN { printf "%+.0f", a - b }')"
+	read -r -a pair <<<"$(pair_summary)"
+	printf 'nginx pair, its server half'"'"'s log: %s connections, %s resumed, negotiated: %s\n' \
+		"${pair[0]}" "${pair[1]}" "${pair[*]:2}"
+	agent_health
+
+	printf '\nreproduce: sudo make bench BUILD=%s BENCH_DURATION=%s BENCH_ROUNDS=%s BENCH_THREADS=%s BENCH_CONNS=%s\n' \
+		"$build" "$DURATION" "$ROUNDS" "$THREADS" "$CONNS"
 	printf 'wrk runs (in node A'"'"'s network namespace, from the given cgroup):\n'
 	printf '  %s\n' "${commands[@]}"
 }

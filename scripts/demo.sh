@@ -2,10 +2,13 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
 # The two-node demo (sudo make demo): node A runs sluiced and two workloads,
-# a job and a notebook; node B runs an HTTP API (nginx) and a warehouse
-# (PostgreSQL). It walks through what the policy in deploy/demo/policy.yaml
-# allows and denies, and checks every outcome: the exit status is nonzero if
-# anything allowed failed or anything denied got through.
+# a job and a notebook; node B runs an HTTP API (nginx), a warehouse
+# (PostgreSQL) and its own sluiced, the receiving end of the mTLS tunnel.
+# A mesh CA and both node certificates are made with `sluicectl ca`; the
+# workloads' tokens are minted by node A's agent (no IdP). It walks through
+# what the policy in deploy/demo/policy.yaml allows and denies, on both
+# nodes, and checks every outcome: the exit status is nonzero if anything
+# allowed failed or anything denied got through.
 #
 # Usage: scripts/demo.sh [BUILD_DIR]     (default: build)
 
@@ -19,6 +22,7 @@ JOB_ID=spiffe://acme.example/job/1234
 NOTEBOOK=notebook-77
 NOTEBOOK_ID=spiffe://acme.example/notebook/77
 PSQL=(psql -h "$SL_ADDR_B" -U postgres -d postgres -X -A -t)
+TUNNEL_PORT=15008
 export PGCONNECT_TIMEOUT=5
 
 passed=0
@@ -47,25 +51,42 @@ run()
 	shift
 	sl_show "node-a/$wl" "$@"
 	RC=0
-	OUT=$(sl_in_cgroup "$SL_NS_A" "$wl" "$@" 2>&1) || RC=$?
+	OUT=$(sl_in_cgroup a "$wl" "$@" 2>&1) || RC=$?
 	[[ -z $OUT ]] || printf '%s\n' "$OUT" | sed 's/^/   /'
 }
 
-# Shows a sluicectl command and its output; a failing one fails the demo.
-ctl()
+# show NODE CMD...: shows a command run on NODE (a or b, outside any
+# workload) and its output; a failing one fails the demo.
+show()
 {
-	local rc=0
+	local node=$1 rc=0
 
-	sl_show node-a sluicectl "$@"
-	OUT=$(sl_ctl "$@" 2>&1) || rc=$?
-	printf '%s\n' "$OUT" | sed 's/^/   /'
-	((rc == 0)) || failed+=("sluicectl $* exited with $rc")
+	shift
+	sl_show "${SL_NODE[$node]}" "$@"
+	OUT=$(sl_in "$node" "$@" 2>&1) || rc=$?
+	[[ -z $OUT ]] || printf '%s\n' "$OUT" | sed 's/^/   /'
+	((rc == 0)) || failed+=("on ${SL_NODE[$node]}: $* exited with $rc")
 }
 
-# sluicectl's JSON output, for the checks.
+# ctl NODE ARGS...: shows a sluicectl command on NODE's pins and its output.
+ctl()
+{
+	local node=$1 rc=0
+
+	shift
+	sl_show "${SL_NODE[$node]}" sluicectl "$@"
+	OUT=$(sl_ctl "$node" "$@" 2>&1) || rc=$?
+	printf '%s\n' "$OUT" | sed 's/^/   /'
+	((rc == 0)) || failed+=("sluicectl on ${SL_NODE[$node]}: $* exited with $rc")
+}
+
+# sluicectl's JSON output on NODE, for the checks.
 ctl_json()
 {
-	sl_ctl -j "$@" 2>/dev/null
+	local node=$1
+
+	shift
+	sl_ctl "$node" -j "$@" 2>/dev/null
 }
 
 curl_code()
@@ -74,80 +95,164 @@ curl_code()
 }
 
 sl_init demo "${1:-build}"
+AUDIT_B=${SL_DIR[b]}/run/audit.jsonl
+
+# audit_count FILTER: node B's audit lines matching the jq FILTER.
+audit_count()
+{
+	[[ -e $AUDIT_B ]] || {
+		echo 0
+		return
+	}
+	jq -n "[inputs | select($1)] | length" "$AUDIT_B"
+}
+
+# The audit line of a flow is written when it closes; wait a little for it.
+audit_wait()
+{
+	local filter=$1 want=$2 i
+
+	for ((i = 0; i < 20; i++)); do
+		(($(audit_count "$filter") >= want)) && return 0
+		sleep 0.1
+	done
+	return 1
+}
 
 sl_step "Setting up two nodes"
 sl_bpffs
 sl_topology
-sl_cgroups
+sl_cgroups a
+sl_cgroups b
 sl_api
 sl_warehouse
-sl_agent_config
-sl_info "node-a  $SL_NS_A  $SL_ADDR_A  $SL_ADDR6_A   workloads: $JOB, $NOTEBOOK"
-sl_info "node-b  $SL_NS_B  $SL_ADDR_B  $SL_ADDR6_B   api: nginx :80   warehouse: postgres :5432"
-sl_info "cgroups under $SL_CG_ROOT, pins in $SL_PIN"
+sl_agent_config a
+sl_agent_config b
+sl_info "node-a  ${SL_NS[a]}  $SL_ADDR_A  $SL_ADDR6_A   workloads: $JOB, $NOTEBOOK"
+sl_info "node-b  ${SL_NS[b]}  $SL_ADDR_B  $SL_ADDR6_B   api: nginx :80   warehouse: postgres :5432"
+sl_info "cgroups under ${SL_CG_ROOT[a]} and ${SL_CG_ROOT[b]}, pins in ${SL_PIN[a]} and ${SL_PIN[b]}"
 
-sl_step "Starting sluiced on node-a"
-sl_info "config: $SL_SRC/deploy/demo/sluice.yaml (paths rewritten for this run)"
-sl_info "policy: $SL_SRC/deploy/demo/policy.yaml"
-sl_agent
-sl_info "$(ctl_json status | jq -r '"sluiced running, pid \(.agent.pid); policy generation \(.policy.generation) live, default \(.policy.default)"')"
+sl_step "A mesh CA for $SL_TRUST_DOMAIN, and a certificate for each node"
+sl_pki
+sl_show admin sluicectl ca init --trust-domain "$SL_TRUST_DOMAIN" --dir "$SL_TMP/ca"
+for n in "${SL_NODES[@]}"; do
+	sl_show admin sluicectl ca issue "${SL_NODE[$n]}" --dir "$SL_TMP/ca" --out "${SL_DIR[$n]}/pki"
+done
+ctl a ca show "${SL_DIR[a]}/pki/node.crt"
+expect "node-a's key is readable by root only" \
+	test "$(stat -c %a "${SL_DIR[a]}/pki/node.key")" = 600
 
-sl_step "The job calls the api (allowed: jobs-call-api, steered through sluiced)"
+sl_step "Starting sluiced on node-b (the tunnel's receiving end), then on node-a"
+sl_info "configs: $SL_SRC/deploy/demo/sluice.yaml (node-a), sluice-node-b.yaml (node-b)"
+sl_info "(paths rewritten for this run); policy on both: $SL_SRC/deploy/demo/policy.yaml"
+sl_agent b
+sl_agent a
+for n in b a; do
+	sl_info "$(ctl_json "$n" status | jq -r --arg node "${SL_NODE[$n]}" \
+		'"\($node): sluiced running, pid \(.agent.pid); policy generation \(.policy.generation) live, default \(.policy.default)"')"
+done
+
+sl_step "The job calls the api (allowed: jobs-call-api, through the tunnel to node-b)"
 curl_code "$JOB" "http://$SL_ADDR_B/"
 expect "job -> api over IPv4 answers 200" test "$RC:$OUT" = 0:200
 curl_code "$JOB" "http://[$SL_ADDR6_B]/"
 expect "job -> api over IPv6 answers 200" test "$RC:$OUT" = 0:200
-expect "sluiced proxied the job's api connections" \
-	test "$(ctl_json stats | jq --arg wl "$JOB_ID" \
-		'[.[] | select(.workload == $wl and .service == "api") | .flows] | add // 0')" -ge 2
+expect "node-b's agent let both in and audited them (rule jobs-call-api)" \
+	audit_wait "$(printf '.direction == "inbound" and .verdict == "allow" and
+		.src_workload == "%s" and .rule == "jobs-call-api"' "$JOB_ID")" 2
 
 sl_step "The notebook calls the api (allowed: notebooks-call-api)"
 curl_code "$NOTEBOOK" "http://$SL_ADDR_B/"
 expect "notebook -> api answers 200" test "$RC:$OUT" = 0:200
 
-sl_step "The job queries the warehouse (allowed: etl-reads-warehouse, role etl)"
+sl_step "The job queries the warehouse (allowed: etl-reads-warehouse, role etl from its token)"
 run "$JOB" "${PSQL[@]}" -c 'SELECT now()'
 expect "job -> warehouse query succeeds" test "$RC" = 0
 
 sl_step "The notebook queries the warehouse (denied: no rule, default deny)"
 run "$NOTEBOOK" "${PSQL[@]}" -c 'SELECT now()'
 expect "notebook -> warehouse fails" test "$RC" != 0
-expect "connect() was refused with EPERM" grep -q 'Operation not permitted' <<<"$OUT"
+expect "connect() was refused with EPERM on node-a" grep -q 'Operation not permitted' <<<"$OUT"
 
-sl_step "A long query while we look at the live flows"
+sl_step "A long query: the bytes cross the tunnel, node-b's agent dials the warehouse"
 sl_show "node-a/$JOB" "${PSQL[@]}" -c 'SELECT pg_sleep(4)'
 sl_info "(in the background)"
-sl_in_cgroup "$SL_NS_A" "$JOB" "${PSQL[@]}" -c 'SELECT pg_sleep(4)' >/dev/null 2>&1 &
+sl_in_cgroup a "$JOB" "${PSQL[@]}" -c 'SELECT pg_sleep(4)' >/dev/null 2>&1 &
 sleep_pid=$!
 sleep 1
-ctl flow list
-expect "the open warehouse flow is listed" \
-	test "$(ctl_json flow list | jq --arg wl "$JOB_ID" \
+ctl a flow list
+expect "the open warehouse flow is listed on node-a" \
+	test "$(ctl_json a flow list | jq --arg wl "$JOB_ID" \
 		'[.[] | select(.workload == $wl and .service == "warehouse" and .dport == 5432)] | length')" -ge 1
+# On node B the flow is two sockets of sluiced: the tunnel from node A, and
+# its own connection to the warehouse; no connection comes from node A to
+# port 5432 itself.
+show b ss -tnpH state established "( sport = :$TUNNEL_PORT or dport = :5432 )"
+ss_b=$OUT
+expect "node-b: a tunnel connection from node-a, held by sluiced" \
+	grep -Eq "^ *[0-9]+ +[0-9]+ +$SL_ADDR_B:$TUNNEL_PORT +$SL_ADDR_A:[0-9]+ .*\"sluiced\"" <<<"$ss_b"
+expect "node-b: sluiced's own connection to the warehouse, from node-b's address" \
+	grep -Eq "^ *[0-9]+ +[0-9]+ +$SL_ADDR_B:[0-9]+ +$SL_ADDR_B:5432 .*\"sluiced\"" <<<"$ss_b"
+expect "node-b: nothing from node-a reaches port 5432 directly" \
+	test "$(sl_in b ss -tnH state established "( dport = :5432 or sport = :5432 )" |
+		grep -c "$SL_ADDR_A:")" = 0
 sleep_rc=0
 wait "$sleep_pid" || sleep_rc=$?
 expect "the 4 s query completed" test "$sleep_rc" = 0
 
-sl_step "Violations: who was refused, and why"
-ctl violation list
+sl_step "Someone outside the mesh dials node-b's tunnel with a certificate from another CA"
+"$SL_BUILD/sluicectl" ca init --trust-domain "$SL_TRUST_DOMAIN" --dir "$SL_TMP/rogue" >/dev/null
+"$SL_BUILD/sluicectl" ca issue "${SL_NODE[a]}" --dir "$SL_TMP/rogue" >/dev/null
+denied_before=$(audit_count '.direction == "inbound" and .verdict == "deny"')
+run_rogue=(openssl s_client -brief -connect "$SL_ADDR_B:$TUNNEL_PORT"
+	-cert "$SL_TMP/rogue/${SL_NODE[a]}/node.crt" -key "$SL_TMP/rogue/${SL_NODE[a]}/node.key"
+	-CAfile "$SL_TMP/rogue/ca.crt")
+sl_show node-a "${run_rogue[@]}"
+OUT=$(sl_in a "${run_rogue[@]}" </dev/null 2>&1) || true
+printf '%s\n' "$OUT" | tail -n 3 | sed 's/^/   /'
+expect "node-b refused the handshake and audited it" \
+	audit_wait '.direction == "inbound" and .verdict == "deny"' $((denied_before + 1))
+
+sl_step "Violations on node-a: who was refused at connect(), and why"
+ctl a violation list
 expect "the notebook's warehouse attempt is counted" \
-	test "$(ctl_json violation list | jq --arg wl "$NOTEBOOK_ID" \
+	test "$(ctl_json a violation list | jq --arg wl "$NOTEBOOK_ID" \
 		'[.[] | select(.workload == $wl and .reason == "default-deny") | .count] | add // 0')" -ge 1
 
-sl_step "Per-service statistics (flows, bytes, upstream connect latency)"
-ctl stats
+sl_step "Credentials and when they expire"
+for n in a b; do
+	ctl "$n" cred list --run-dir "${SL_DIR[$n]}/run"
+done
+expect "node-a holds a valid token for the job, minted by its agent" \
+	test "$(ctl_json a cred list --run-dir "${SL_DIR[a]}/run" | jq --arg wl "$JOB_ID" \
+		'[.[] | select(.kind == "token" and .name == $wl and .source == "embedded" and
+			.state == "valid")] | length')" = 1
 
-sl_step "Agent status"
-ctl status
+sl_step "Node-b's audit log: one line per decision (last 6)"
+sl_show node-b tail -n 6 "$AUDIT_B"
+tail -n 6 "$AUDIT_B" | sed 's/^/   /'
+expect "no token in any log (no JWT in the audit logs or the agents' logs)" \
+	test "$(cat "$AUDIT_B" "${SL_AGENT_LOG[a]}" "${SL_AGENT_LOG[b]}" |
+		grep -cE 'eyJ[A-Za-z0-9_-]*\.eyJ')" = 0
 
-sl_step "What sluiced logged"
-sed 's/^/   /' "$SL_AGENT_LOG"
+sl_step "Per-service statistics on node-a (flows, bytes, upstream connect latency)"
+ctl a stats
 
-sl_step "Stopping sluiced (SIGTERM)"
-agent_rc=0
-sl_agent_stop || agent_rc=$?
-expect "sluiced exited cleanly" test "$agent_rc" = 0
-expect "its pins are gone" test -z "$(ls -A "$SL_PIN" 2>/dev/null)"
+sl_step "Agent status on node-a"
+ctl a status
+
+for n in a b; do
+	sl_step "What sluiced logged on ${SL_NODE[$n]}"
+	sed 's/^/   /' "${SL_AGENT_LOG[$n]}"
+done
+
+sl_step "Stopping both agents (SIGTERM)"
+for n in a b; do
+	agent_rc=0
+	sl_agent_stop "$n" || agent_rc=$?
+	expect "sluiced on ${SL_NODE[$n]} exited cleanly" test "$agent_rc" = 0
+	expect "its pins are gone" test -z "$(ls -A "${SL_PIN[$n]}" 2>/dev/null)"
+done
 
 printf '\n'
 if ((${#failed[@]} > 0)); then

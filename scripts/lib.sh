@@ -3,16 +3,24 @@
 # (SC2034: the colours and some names are used by the scripts that source it)
 #
 # Shared by scripts/demo.sh and scripts/bench.sh (sourced, not run): a two
-# node topology in network namespaces, nginx and PostgreSQL on node B, and
-# sluiced with the demo config on node A, all named with a per-run suffix so
-# parallel runs never collide, and all removed again by sl_cleanup (installed
-# as the EXIT trap by sl_init).
+# node topology in network namespaces, nginx and PostgreSQL on node B, a mesh
+# CA with a certificate per node, and a sluiced per node with the demo
+# configs, all named with a per-run suffix so parallel runs never collide,
+# and all removed again by sl_cleanup (installed as the EXIT trap by sl_init).
+#
+# Nodes are called a and b here; SL_NS, SL_CG_ROOT, SL_PIN, SL_DIR and the
+# other per-node arrays are indexed by those letters.
 #
 # Commands enter a node with nsenter --net, never `ip netns exec`: the latter
 # remounts /sys, which hides the cgroup2 and bpf file systems the agent and
 # the workload cgroups live on.
 
 SL_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SL_NODES=(a b)
+declare -A SL_TEMPLATE=(
+	[a]=$SL_SRC/deploy/demo/sluice.yaml
+	[b]=$SL_SRC/deploy/demo/sluice-node-b.yaml
+)
 
 SL_ADDR_A=10.77.0.1
 SL_ADDR_B=10.77.0.2
@@ -80,17 +88,23 @@ sl_init()
 		sl_die "$SL_BUILD/sluiced or sluicectl missing (run: make BUILD=$build)"
 
 	SL_RUN=$name-$$
-	SL_NS_A=sl-$name-a-$$
-	SL_NS_B=sl-$name-b-$$
-	SL_PIN=/sys/fs/bpf/sluice-$SL_RUN
 	SL_CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 	[[ -n $SL_CG2 ]] || sl_die "no cgroup2 file system mounted (see /proc/mounts)"
-	SL_CG_ROOT=$SL_CG2/sluice-$SL_RUN
 	SL_TMP=$(mktemp -d "/tmp/sluice-$SL_RUN.XXXXXX")
 	# nginx workers and postgres run as unprivileged users and read below.
 	chmod 0755 "$SL_TMP"
+	declare -gA SL_NS SL_PIN SL_CG_ROOT SL_DIR SL_NODE SL_CONFIG SL_AGENT_PID SL_AGENT_LOG
+	local n
+	for n in "${SL_NODES[@]}"; do
+		SL_NS[$n]=sl-$name-$n-$$
+		SL_PIN[$n]=/sys/fs/bpf/sluice-$SL_RUN-$n
+		SL_CG_ROOT[$n]=$SL_CG2/sluice-$SL_RUN-$n
+		SL_DIR[$n]=$SL_TMP/node-$n
+		SL_NODE[$n]=$(sed -n 's/^node: *//p' "${SL_TEMPLATE[$n]}")
+		SL_AGENT_PID[$n]=
+	done
+	SL_TRUST_DOMAIN=$(sed -n 's/^trust_domain: *//p' "${SL_TEMPLATE[a]}")
 	SL_PIDS=()
-	SL_AGENT_PID=
 	SL_PG_DATA=
 
 	trap sl_cleanup EXIT
@@ -98,24 +112,25 @@ sl_init()
 	trap 'exit 143' TERM
 }
 
-# Runs a command in a node's network namespace (and nothing else).
+# sl_in NODE CMD...: runs CMD in node NODE's network namespace (and nothing
+# else).
 sl_in()
 {
-	local ns=$1
+	local node=$1
 
 	shift
-	nsenter --net="/run/netns/$ns" -- "$@"
+	nsenter --net="/run/netns/${SL_NS[$node]}" -- "$@"
 }
 
-# sl_in_cgroup NS CGROUP CMD...: runs CMD in node NS inside CGROUP (a path
-# relative to the demo's cgroup root), as a workload process would.
+# sl_in_cgroup NODE CGROUP CMD...: runs CMD in node NODE inside CGROUP (a
+# path relative to that node's cgroup root), as a workload process would.
 sl_in_cgroup()
 {
-	local ns=$1 cg=$SL_CG_ROOT/$2
+	local node=$1 cg=${SL_CG_ROOT[$1]}/$2
 
 	shift 2
 	# shellcheck disable=SC2016 # $$ and $@ are the inner shell's
-	sl_in "$ns" sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"
+	sl_in "$node" sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"
 }
 
 sl_bpffs()
@@ -130,39 +145,45 @@ sl_bpffs()
 # has to be unique inside each namespace.
 sl_topology()
 {
-	ip netns add "$SL_NS_A" || sl_die "ip netns add $SL_NS_A"
-	ip netns add "$SL_NS_B" || sl_die "ip netns add $SL_NS_B"
-	ip link add veth0 netns "$SL_NS_A" type veth peer name veth0 netns "$SL_NS_B" ||
+	local a=${SL_NS[a]} b=${SL_NS[b]} ns
+
+	ip netns add "$a" || sl_die "ip netns add $a"
+	ip netns add "$b" || sl_die "ip netns add $b"
+	ip link add veth0 netns "$a" type veth peer name veth0 netns "$b" ||
 		sl_die "cannot create the veth pair"
-	ip -n "$SL_NS_A" addr add "$SL_ADDR_A/24" dev veth0
-	ip -n "$SL_NS_A" addr add "$SL_ADDR6_A/64" dev veth0 nodad
-	ip -n "$SL_NS_B" addr add "$SL_ADDR_B/24" dev veth0
-	ip -n "$SL_NS_B" addr add "$SL_ADDR6_B/64" dev veth0 nodad
-	local ns
-	for ns in "$SL_NS_A" "$SL_NS_B"; do
+	ip -n "$a" addr add "$SL_ADDR_A/24" dev veth0
+	ip -n "$a" addr add "$SL_ADDR6_A/64" dev veth0 nodad
+	ip -n "$b" addr add "$SL_ADDR_B/24" dev veth0
+	ip -n "$b" addr add "$SL_ADDR6_B/64" dev veth0 nodad
+	for ns in "$a" "$b"; do
 		ip -n "$ns" link set lo up
 		ip -n "$ns" link set veth0 up
 	done
 }
 
-# sl_cgroups [NAME...]: creates the demo's cgroup root, the cgroup of every
-# workload deploy/demo/sluice.yaml lists, and the extra cgroups named.
+# sl_cgroups NODE [NAME...]: creates NODE's cgroup root, the cgroup of every
+# workload its demo config lists, and the extra cgroups named.
 sl_cgroups()
 {
-	local cg
+	local node=$1 root=${SL_CG_ROOT[$1]} cg
 
-	mkdir "$SL_CG_ROOT" || sl_die "cannot create cgroup $SL_CG_ROOT"
-	for cg in $(sed -n 's/^ *- cgroup: *//p' "$SL_SRC/deploy/demo/sluice.yaml") "$@"; do
-		mkdir -p "$SL_CG_ROOT/$cg" || sl_die "cannot create cgroup $SL_CG_ROOT/$cg"
+	shift
+	mkdir "$root" || sl_die "cannot create cgroup $root"
+	for cg in $(sed -n 's/^ *- cgroup: *//p' "${SL_TEMPLATE[$node]}") "$@"; do
+		mkdir -p "$root/$cg" || sl_die "cannot create cgroup $root/$cg"
 	done
 }
 
-# sl_nginx NAME NS BODY: starts an nginx master in node NS with its own prefix
-# under $SL_TMP/NAME; BODY is the main-context configuration. It goes before
-# events {}, as load_module must.
+# sl_nginx NAME NODE BODY [CGROUP]: starts an nginx master in node NODE, in
+# CGROUP of that node if given, with its own prefix under $SL_TMP/NAME; BODY
+# is the main-context configuration. It goes before events {}, as
+# load_module must.
 sl_nginx()
 {
-	local name=$1 ns=$2 body=$3 dir=$SL_TMP/$1 i
+	local name=$1 node=$2 body=$3 dir=$SL_TMP/$1 i
+	local run=(sl_in "$node")
+
+	[[ -z ${4:-} ]] || run=(sl_in_cgroup "$node" "$4")
 
 	mkdir -p "$dir/logs" "$dir/tmp"
 	cat >"$dir/nginx.conf" <<-EOF
@@ -174,7 +195,7 @@ sl_nginx()
 		    worker_connections 4096;
 		}
 	EOF
-	sl_in "$ns" nginx -q -e "$dir/logs/error.log" -p "$dir" -c "$dir/nginx.conf" ||
+	"${run[@]}" nginx -q -e "$dir/logs/error.log" -p "$dir" -c "$dir/nginx.conf" ||
 		sl_die "nginx $name did not start: $(tail -n3 "$dir/logs/error.log" 2>/dev/null)"
 	for ((i = 0; i < 50; i++)); do
 		[[ -s $dir/nginx.pid ]] && break
@@ -192,7 +213,7 @@ sl_api()
 	mkdir -p "$html"
 	echo "hello from the api on node-b" >"$html/index.html"
 	head -c 1048576 /dev/urandom >"$html/1m.bin"
-	sl_nginx api "$SL_NS_B" "
+	sl_nginx api b "
 		http {
 		    access_log off;
 		    client_body_temp_path $tmp/body;
@@ -208,7 +229,7 @@ sl_api()
 		        root $html;
 		    }
 		}"
-	sl_in "$SL_NS_A" curl -sf -o /dev/null --max-time 5 "http://$SL_ADDR_B/" ||
+	sl_in a curl -sf -o /dev/null --max-time 5 "http://$SL_ADDR_B/" ||
 		sl_die "node-a cannot reach the api at http://$SL_ADDR_B/"
 }
 
@@ -227,63 +248,86 @@ sl_warehouse()
 	echo "host all all $SL_SUBNET trust" >>"$dir/data/pg_hba.conf"
 	SL_PG_DATA=$dir/data
 	SL_PG_BIN=$bin
-	sl_in "$SL_NS_B" runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
+	sl_in b runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
 		-w -t 30 -o "-c listen_addresses=$SL_ADDR_B -k $dir/sock" start >/dev/null ||
 		sl_die "postgres did not start: $(tail -n3 "$dir/server.log")"
 }
 
-# Writes the demo config and policy from deploy/demo with this run's paths.
+# The mesh CA (in $SL_TMP/ca) and each node's certificate and key, in the
+# pki/ directory next to its config, all from `sluicectl ca`.
+sl_pki()
+{
+	local n log=$SL_TMP/ca.log
+
+	"$SL_BUILD/sluicectl" ca init --trust-domain "$SL_TRUST_DOMAIN" --dir "$SL_TMP/ca" \
+		>"$log" 2>&1 || sl_die "sluicectl ca init failed: $(cat "$log")"
+	for n in "${SL_NODES[@]}"; do
+		"$SL_BUILD/sluicectl" ca issue "${SL_NODE[$n]}" --dir "$SL_TMP/ca" \
+			--out "${SL_DIR[$n]}/pki" >>"$log" 2>&1 ||
+			sl_die "sluicectl ca issue ${SL_NODE[$n]} failed: $(tail -n3 "$log")"
+	done
+}
+
+# sl_agent_config NODE: writes NODE's demo config with this run's paths, and
+# the policy next to it, into SL_DIR[NODE]; SL_CONFIG[NODE] names it.
 sl_agent_config()
 {
-	local src=$SL_SRC/deploy/demo
+	local node=$1 dir=${SL_DIR[$1]}
 
-	mkdir -p "$SL_TMP/etc" "$SL_TMP/run"
-	SL_CONFIG=$SL_TMP/etc/sluice.yaml
-	sed -e "s|^cgroup_root: .*|cgroup_root: ${SL_CG_ROOT#"$SL_CG2"/}|" \
-	    -e "s|^bpf_pin_path: .*|bpf_pin_path: $SL_PIN|" \
-	    -e "s|^run_dir: .*|run_dir: $SL_TMP/run|" \
-	    "$src/sluice.yaml" >"$SL_CONFIG"
-	cp "$src/policy.yaml" "$SL_TMP/etc/policy.yaml"
+	mkdir -p "$dir/run"
+	SL_CONFIG[$node]=$dir/sluice.yaml
+	sed -e "s|^cgroup_root: .*|cgroup_root: ${SL_CG_ROOT[$node]#"$SL_CG2"/}|" \
+	    -e "s|^bpf_pin_path: .*|bpf_pin_path: ${SL_PIN[$node]}|" \
+	    -e "s|^run_dir: .*|run_dir: $dir/run|" \
+	    "${SL_TEMPLATE[$node]}" >"${SL_CONFIG[$node]}"
+	cp "$SL_SRC/deploy/demo/policy.yaml" "$dir/policy.yaml"
 }
 
+# sl_ctl NODE ARGS...: sluicectl on NODE's pins.
 sl_ctl()
 {
-	"$SL_BUILD/sluicectl" -P "$SL_PIN" "$@"
+	local node=$1
+
+	shift
+	"$SL_BUILD/sluicectl" -P "${SL_PIN[$node]}" "$@"
 }
 
-# Starts sluiced in node A and waits until sluicectl reports it running with
-# a policy generation live.
+# sl_agent NODE [CONFIG]: starts sluiced in NODE with CONFIG (default
+# SL_CONFIG[NODE]) and waits until sluicectl reports it running with a
+# policy generation live. Its log, across restarts, is SL_AGENT_LOG[NODE].
 sl_agent()
 {
-	local i
+	local node=$1 config=${2:-${SL_CONFIG[$1]}} log=${SL_DIR[$1]}/sluiced.log pid i
 
-	SL_AGENT_LOG=$SL_TMP/sluiced.log
+	SL_AGENT_LOG[$node]=$log
 	# Not through sl_in: $! must be sluiced itself (nsenter execs it), not a
 	# subshell that would leave it running when signalled.
-	nsenter --net="/run/netns/$SL_NS_A" -- "$SL_BUILD/sluiced" -c "$SL_CONFIG" 2>"$SL_AGENT_LOG" &
-	SL_AGENT_PID=$!
+	nsenter --net="/run/netns/${SL_NS[$node]}" -- "$SL_BUILD/sluiced" -c "$config" 2>>"$log" &
+	pid=$!
+	SL_AGENT_PID[$node]=$pid
 	for ((i = 0; i < 100; i++)); do
-		if ! kill -0 "$SL_AGENT_PID" 2>/dev/null; then
-			sed 's/^/   sluiced: /' "$SL_AGENT_LOG" >&2
-			SL_AGENT_PID=
-			sl_die "sluiced exited during start"
+		if ! kill -0 "$pid" 2>/dev/null; then
+			sed 's/^/   sluiced: /' "$log" >&2
+			SL_AGENT_PID[$node]=
+			sl_die "sluiced on ${SL_NODE[$node]} exited during start"
 		fi
-		sl_ctl -j status 2>/dev/null |
+		sl_ctl "$node" -j status 2>/dev/null |
 			jq -e '.agent.state == "running" and .policy.generation != null' \
 				>/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
-	sed 's/^/   sluiced: /' "$SL_AGENT_LOG" >&2
-	sl_die "sluiced not running with a live policy after 10 s"
+	sed 's/^/   sluiced: /' "$log" >&2
+	sl_die "sluiced on ${SL_NODE[$node]} not running with a live policy after 10 s"
 }
 
-# Stops the agent with SIGTERM; returns its exit status.
+# sl_agent_stop NODE: stops NODE's agent with SIGTERM; returns its exit
+# status.
 sl_agent_stop()
 {
-	local pid=$SL_AGENT_PID rc=0 i
+	local node=$1 pid=${SL_AGENT_PID[$1]} rc=0 i
 
 	[[ -n $pid ]] || return 0
-	SL_AGENT_PID=
+	SL_AGENT_PID[$node]=
 	kill -TERM "$pid" 2>/dev/null
 	for ((i = 0; i < 50; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -323,13 +367,15 @@ sl_cgroup_remove()
 # reverse order, and keeps the script's exit status.
 sl_cleanup()
 {
-	local rc=$? pid ns i
+	local rc=$? pid n ns i
 
 	set +e
 	trap - EXIT
 	# A second Ctrl-C must not leave half the run behind.
 	trap "" INT TERM
-	sl_agent_stop
+	for n in "${SL_NODES[@]}"; do
+		sl_agent_stop "$n"
+	done
 	if [[ -n $SL_PG_DATA && -e $SL_PG_DATA/postmaster.pid ]]; then
 		runuser -u postgres -- "$SL_PG_BIN/pg_ctl" -D "$SL_PG_DATA" -m immediate -w \
 			stop >/dev/null 2>&1
@@ -343,14 +389,16 @@ sl_cleanup()
 			sleep 0.1
 		done
 	done
-	sl_cgroup_remove "$SL_CG_ROOT"
-	for ns in "$SL_NS_A" "$SL_NS_B"; do
-		[[ -e /run/netns/$ns ]] || continue
-		# Anything still in the namespace was started by this run.
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
-		ip netns del "$ns"
+	for n in "${SL_NODES[@]}"; do
+		sl_cgroup_remove "${SL_CG_ROOT[$n]}"
+		ns=${SL_NS[$n]}
+		if [[ -e /run/netns/$ns ]]; then
+			# Anything still in the namespace was started by this run.
+			ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+			ip netns del "$ns"
+		fi
+		[[ -e ${SL_PIN[$n]} ]] && rm -rf "${SL_PIN[$n]}"
 	done
-	[[ -n $SL_PIN && -e $SL_PIN ]] && rm -rf "$SL_PIN"
 	[[ -n $SL_TMP && -d $SL_TMP ]] && rm -rf "$SL_TMP"
 	exit "$rc"
 }
