@@ -13,6 +13,7 @@
 #include "agent_proc.h"
 #include "env.h"
 #include "harness.h"
+#include "mesh.h"
 #include "pinned.h"
 
 #define AGENT_MAX_ARGS 8
@@ -40,12 +41,16 @@ int agent_write_config(struct sl_env *env, const struct agent_cfg *cfg)
 			      "workloads:\n"
 			      "  - cgroup: job\n"
 			      "    id: " ID_JOB "\n"
+			      "%s"
 			      "  - cgroup: notebook\n"
 			      "    id: " ID_NOTEBOOK "\n"
+			      "%s"
+			      "%s"
 			      "%s",
 			      env->cg_root, env->pin_dir, env->tmp_dir,
 			      cfg->fail_open ? "open" : "closed", hb,
-			      cfg->extra_workloads ? cfg->extra_workloads : "");
+			      cfg->workload_keys ?: "", cfg->workload_keys ?: "",
+			      cfg->extra_workloads ?: "", cfg->extra ?: "");
 }
 
 int agent_write_std_policy(struct sl_env *env)
@@ -78,7 +83,24 @@ int agent_write_std_policy(struct sl_env *env)
 			      addrs, addrs);
 }
 
-static int spawn(struct sl_env *env, va_list ap)
+/* Node A's agent or, for the mesh tests, node B's: where each one's
+ * config, log and pid live. */
+struct agent_slot {
+	const char *ns;
+	const char *config_file;
+	const char *log;
+	pid_t *pid;
+};
+
+static struct agent_slot slot_of(struct sl_env *env, char node)
+{
+	if (node == 'b')
+		return (struct agent_slot){ env->ns_b, CONFIG_FILE_B, env->agent_b_log,
+					    &env->agent_b_pid };
+	return (struct agent_slot){ env->ns_a, CONFIG_FILE, env->agent_log, &env->agent_pid };
+}
+
+static int spawn(struct sl_env *env, const struct agent_slot *s, va_list ap)
 {
 	char bin[PATH_MAX], config[PATH_MAX], *argv[AGENT_MAX_ARGS + 4];
 	pid_t parent = getpid();
@@ -86,12 +108,12 @@ static int spawn(struct sl_env *env, va_list ap)
 	const char *a;
 	FILE *log;
 
-	if (env->agent_pid > 0) {
-		printf("agent_spawn: sluiced (pid %d) is still running\n", env->agent_pid);
+	if (*s->pid > 0) {
+		printf("agent_spawn: sluiced (pid %d) is still running\n", *s->pid);
 		return -EBUSY;
 	}
 	snprintf(bin, sizeof(bin), "%s/sluiced", test__build_dir());
-	env_path(env, CONFIG_FILE, config, sizeof(config));
+	env_path(env, s->config_file, config, sizeof(config));
 	argv[argc++] = bin;
 	argv[argc++] = "-c";
 	argv[argc++] = config;
@@ -100,15 +122,15 @@ static int spawn(struct sl_env *env, va_list ap)
 	argv[argc] = NULL;
 
 	/* A marker per start: one log holds every run of the test. */
-	log = fopen(env->agent_log, "a");
+	log = fopen(s->log, "a");
 	if (!log) {
-		printf("cannot open %s: %s\n", env->agent_log, strerror(errno));
+		printf("cannot open %s: %s\n", s->log, strerror(errno));
 		return -errno;
 	}
 	fprintf(log, "==== integ_progs: starting");
 	for (int i = 0; i < argc; i++)
 		fprintf(log, " %s", argv[i]);
-	fprintf(log, " in netns %s ====\n", env->ns_a);
+	fprintf(log, " in netns %s ====\n", s->ns);
 	fclose(log);
 	printf("starting sluiced -c %s", config);
 	for (int i = 3; i < argc; i++)
@@ -116,27 +138,27 @@ static int spawn(struct sl_env *env, va_list ap)
 	printf("\n");
 
 	fflush(stdout);
-	env->agent_pid = fork();
-	if (env->agent_pid < 0) {
-		env->agent_pid = 0;
+	*s->pid = fork();
+	if (*s->pid < 0) {
+		*s->pid = 0;
 		printf("fork: %s\n", strerror(errno));
 		return -errno;
 	}
-	if (!env->agent_pid) {
+	if (!*s->pid) {
 		int ret;
 
 		child_reset_signals();
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(126);
-		log_fd = open(env->agent_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		log_fd = open(s->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 		if (log_fd < 0)
 			_exit(126);
 		dup2(log_fd, STDOUT_FILENO);
 		dup2(log_fd, STDERR_FILENO);
-		ret = netns_join(env->ns_a);
+		ret = netns_join(s->ns);
 		if (ret) {
-			dprintf(STDERR_FILENO, "integ_progs: setns %s: %s\n", env->ns_a,
+			dprintf(STDERR_FILENO, "integ_progs: setns %s: %s\n", s->ns,
 				strerror(-ret));
 			_exit(126);
 		}
@@ -149,29 +171,44 @@ static int spawn(struct sl_env *env, va_list ap)
 
 int agent_spawn(struct sl_env *env, ...)
 {
+	struct agent_slot s = slot_of(env, 'a');
 	va_list ap;
 	int ret;
 
 	va_start(ap, env);
-	ret = spawn(env, ap);
+	ret = spawn(env, &s, ap);
 	va_end(ap);
 	return ret;
 }
 
-bool agent_running(struct sl_env *env)
+static bool slot_running(const struct agent_slot *s)
 {
 	int status;
 
-	if (env->agent_pid <= 0)
+	if (*s->pid <= 0)
 		return false;
-	if (waitpid(env->agent_pid, &status, WNOHANG) == env->agent_pid) {
-		printf("sluiced (pid %d) exited: %s %d\n", env->agent_pid,
+	if (waitpid(*s->pid, &status, WNOHANG) == *s->pid) {
+		printf("sluiced in %s (pid %d) exited: %s %d\n", s->ns, *s->pid,
 		       WIFEXITED(status) ? "status" : "signal",
 		       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-		env->agent_pid = 0;
+		*s->pid = 0;
 		return false;
 	}
 	return true;
+}
+
+bool agent_running(struct sl_env *env)
+{
+	struct agent_slot s = slot_of(env, 'a');
+
+	return slot_running(&s);
+}
+
+bool mesh_b_running(struct sl_env *env)
+{
+	struct agent_slot s = slot_of(env, 'b');
+
+	return slot_running(&s);
 }
 
 static int wait_ready(struct sl_env *env, long from)
@@ -201,29 +238,37 @@ static int wait_ready(struct sl_env *env, long from)
 
 int agent_start(struct sl_env *env, ...)
 {
+	struct agent_slot s = slot_of(env, 'a');
 	long from = agent_log_size(env);
 	va_list ap;
 	int ret;
 
 	va_start(ap, env);
-	ret = spawn(env, ap);
+	ret = spawn(env, &s, ap);
 	va_end(ap);
 	if (!ret)
 		ret = wait_ready(env, from);
 	return ret;
 }
 
-int agent_wait_exit(struct sl_env *env, int timeout_ms)
+static int slot_wait_exit(const struct agent_slot *s, int timeout_ms)
 {
 	int status, ret;
 
-	if (env->agent_pid <= 0)
+	if (*s->pid <= 0)
 		return -ECHILD;
-	ret = wait_child(env->agent_pid, &status, timeout_ms);
+	ret = wait_child(*s->pid, &status, timeout_ms);
 	if (ret)
 		return ret;
-	env->agent_pid = 0;
+	*s->pid = 0;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int agent_wait_exit(struct sl_env *env, int timeout_ms)
+{
+	struct agent_slot s = slot_of(env, 'a');
+
+	return slot_wait_exit(&s, timeout_ms);
 }
 
 int agent_signal(struct sl_env *env, int sig)
@@ -241,6 +286,56 @@ int agent_stop(struct sl_env *env)
 	if (ret)
 		return ret;
 	return agent_wait_exit(env, AGENT_EXIT_TIMEOUT_MS);
+}
+
+/*
+ * Node B's agent is ready when it has said where its tunnel listens: that
+ * line follows the listener's bind, and B has no workloads whose pinned
+ * state a test would read.
+ */
+int mesh_start_b(struct sl_env *env, ...)
+{
+	struct agent_slot s = slot_of(env, 'b');
+	long from = file_size(env->agent_b_log);
+	long long deadline;
+	va_list ap;
+	int ret;
+
+	if (from < 0)
+		from = 0;
+	va_start(ap, env);
+	ret = spawn(env, &s, ap);
+	va_end(ap);
+	if (ret)
+		return ret;
+	deadline = now_ms() + AGENT_READY_TIMEOUT_MS;
+	while (now_ms() < deadline) {
+		char *log;
+		bool ready;
+
+		if (!slot_running(&s))
+			return -ECHILD;
+		log = read_file_from(env->agent_b_log, from);
+		ready = log && strstr(log, "identity: mTLS tunnel on");
+		free(log);
+		if (ready)
+			return 0;
+		sleep_ms(POLL_MS);
+	}
+	printf("node B's sluiced (pid %d) not ready after %d ms\n", *s.pid,
+	       AGENT_READY_TIMEOUT_MS);
+	return -ETIMEDOUT;
+}
+
+int mesh_stop_b(struct sl_env *env)
+{
+	struct agent_slot s = slot_of(env, 'b');
+
+	if (*s.pid <= 0)
+		return -ECHILD;
+	if (kill(*s.pid, SIGTERM))
+		return -errno;
+	return slot_wait_exit(&s, AGENT_EXIT_TIMEOUT_MS);
 }
 
 long agent_log_size(struct sl_env *env)

@@ -25,6 +25,10 @@ struct agent_cfg {
 	const char *heartbeat_timeout; /* NULL: the agent's default */
 	/* More `workloads:` list items, YAML at two spaces' indent. */
 	const char *extra_workloads;
+	/* Lines added to each of job and notebook, at four spaces' indent. */
+	const char *workload_keys;
+	/* Top-level YAML appended to the file (identity:, peers:). */
+	const char *extra;
 };
 
 /* Writes <tmp>/sluice.yaml: workloads job and notebook, agent_cgroup

@@ -658,6 +658,24 @@ static int make_cgroups(struct sl_env *env)
 	return 0;
 }
 
+int env_cgroup_root_b(struct sl_env *env, const char *agent_cgroup)
+{
+	char path[PATH_MAX];
+
+	snprintf(env->cg_root_b, sizeof(env->cg_root_b), "%s-b", env->cg_root);
+	if (mkdir(env->cg_root_b, 0755)) {
+		printf("mkdir %s: %s\n", env->cg_root_b, strerror(errno));
+		return -errno;
+	}
+	env->made_cg_b = true;
+	snprintf(path, sizeof(path), "%s/%s", env->cg_root_b, agent_cgroup);
+	if (mkdir(path, 0755)) {
+		printf("mkdir %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 int env_setup(struct sl_env *env, const char *test, int net)
 {
 	memset(env, 0, sizeof(*env));
@@ -681,6 +699,8 @@ int env_setup(struct sl_env *env, const char *test, int net)
 	}
 	env->made_tmp = true;
 	env_path(env, "sluiced.log", env->agent_log, sizeof(env->agent_log));
+	env_path(env, "sluiced-b.log", env->agent_b_log, sizeof(env->agent_b_log));
+	snprintf(env->pin_dir_b, sizeof(env->pin_dir_b), "%s-b", env->pin_dir);
 	if (make_cgroups(env) || make_netns(env))
 		goto fail;
 	return 0;
@@ -690,43 +710,52 @@ fail:
 	return -1;
 }
 
-static void print_agent_log(const struct sl_env *env)
+static void print_log(const char *path)
 {
-	char *log = read_file_from(env->agent_log, 0);
+	char *log = read_file_from(path, 0);
 
 	if (!log)
 		return;
-	printf("---- sluiced log (%s) ----\n%s---- end of sluiced log ----\n", env->agent_log, log);
+	printf("---- sluiced log (%s) ----\n%s---- end of sluiced log ----\n", path, log);
 	free(log);
+}
+
+static void stop_agent(pid_t *pid, bool quiet)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, quiet ? SIGKILL : SIGTERM);
+	if (wait_child(*pid, NULL, AGENT_STOP_TIMEOUT_MS) == -ETIMEDOUT) {
+		if (!quiet)
+			printf("sluiced (pid %d) ignored SIGTERM: SIGKILL\n", *pid);
+		kill(*pid, SIGKILL);
+		wait_child(*pid, NULL, AGENT_STOP_TIMEOUT_MS);
+	}
+	*pid = 0;
 }
 
 /*
  * One teardown for every way a test ends. quiet: called from a signal
  * handler, so no stdio and no thread joins (the process exits next).
- * show_log: print the agent's log, once it has stopped and said so.
+ * show_log: print the agents' logs, once they have stopped and said so.
  */
 static void teardown(struct sl_env *env, bool quiet, bool show_log)
 {
-	if (env->agent_pid > 0) {
-		kill(env->agent_pid, quiet ? SIGKILL : SIGTERM);
-		if (wait_child(env->agent_pid, NULL, AGENT_STOP_TIMEOUT_MS) == -ETIMEDOUT) {
-			if (!quiet)
-				printf("sluiced (pid %d) ignored SIGTERM: SIGKILL\n",
-				       env->agent_pid);
-			kill(env->agent_pid, SIGKILL);
-			wait_child(env->agent_pid, NULL, AGENT_STOP_TIMEOUT_MS);
-		}
-		env->agent_pid = 0;
-	}
+	stop_agent(&env->agent_pid, quiet);
+	stop_agent(&env->agent_b_pid, quiet);
 	for (int i = 0; i < env->nr_children; i++) {
 		kill(env->children[i], SIGKILL);
 		wait_child(env->children[i], NULL, AGENT_STOP_TIMEOUT_MS);
 	}
 	env->nr_children = 0;
-	if (show_log && env->made_tmp)
-		print_agent_log(env);
+	if (show_log && env->made_tmp) {
+		print_log(env->agent_log);
+		print_log(env->agent_b_log);
+	}
 	if (env->made_cg && cgroup_kill_tree(env->cg_root, true) && !quiet)
 		printf("teardown: processes survive in %s\n", env->cg_root);
+	if (env->made_cg_b && cgroup_kill_tree(env->cg_root_b, true) && !quiet)
+		printf("teardown: processes survive in %s\n", env->cg_root_b);
 	if (!quiet) {
 		for (int i = 0; i < env->nr_servers; i++)
 			server_stop(env->servers[i]);
@@ -734,6 +763,11 @@ static void teardown(struct sl_env *env, bool quiet, bool show_log)
 	}
 	if (env->pin_dir[0])
 		rm_tree(env->pin_dir);
+	if (env->pin_dir_b[0])
+		rm_tree(env->pin_dir_b);
+	if (env->made_cg_b && rmdir_cgroup_tree(env->cg_root_b) && !quiet)
+		printf("teardown: cannot remove %s\n", env->cg_root_b);
+	env->made_cg_b = false;
 	if (env->made_cg && rmdir_cgroup_tree(env->cg_root) && !quiet)
 		printf("teardown: cannot remove %s\n", env->cg_root);
 	env->made_cg = false;

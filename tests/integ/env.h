@@ -56,6 +56,12 @@ struct sl_env {
 	char tmp_dir[ENV_PATH_LEN];
 	char agent_log[PATH_MAX];
 	pid_t agent_pid;
+	/* Node B's agent, only in the mesh tests (mesh.h). */
+	char cg_root_b[ENV_PATH_LEN + 4];
+	char pin_dir_b[ENV_PATH_LEN + 4];
+	char agent_b_log[PATH_MAX];
+	pid_t agent_b_pid;
+	bool made_cg_b;
 	pid_t children[ENV_MAX_CHILDREN];
 	int nr_children;
 	struct server *servers[ENV_MAX_SERVERS];
@@ -76,6 +82,10 @@ void env_remove_stale(void);
  * its output. Returns 0 or -1. */
 int env_ip(struct sl_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Node B's own cgroup root, <cg_root>-b, with the agent's cgroup in it
+ * (mesh.h): a sibling of A's, so neither agent's programs see the other's
+ * sockets. */
+int env_cgroup_root_b(struct sl_env *env, const char *agent_cgroup);
 /* <cg_root>/<name>. */
 void env_cgroup(const struct sl_env *env, const char *name, char *buf, size_t len);
 /* Creates an extra workload cgroup under the root. */

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Two agents joined by the mTLS tunnel, for the identity tests:
+ *
+ *   node A: the agent of agent_proc.h (workloads job and notebook),
+ *     config <tmp>/sluice.yaml, log <tmp>/sluiced.log,
+ *     audit <tmp>/run/audit.jsonl
+ *   node B: a second agent, the tunnel's receiving end, no workloads,
+ *     cgroup root <cgroup2>/sl<pid>-<test>-b, pins /sys/fs/bpf/sl<pid>-<test>-b,
+ *     config <tmp>/sluice-b.yaml, log <tmp>/sluiced-b.log,
+ *     audit <tmp>/run-b/audit.jsonl, tunnel on <ip4_b>:15008
+ *   pki:   <tmp>/pki/ca.{crt,key}, <tmp>/pki/<node>/node.{crt,key},
+ *     made with `sluicectl ca init|issue`
+ *
+ * Both agents' policies name node B's servers (SVC_DATA, SVC_SECRET); a
+ * flow from a workload on A to B's addresses crosses the tunnel, and B's
+ * agent connects to the server. env_teardown stops both agents.
+ */
+#ifndef SLUICE_INTEG_MESH_H
+#define SLUICE_INTEG_MESH_H
+
+#include <stdbool.h>
+
+struct sl_env;
+
+#define TUNNEL_PORT 15008
+#define NODE_A "node-a"
+#define NODE_B "node-b"
+#define MESH_PKI_DIR "pki"
+#define CONFIG_FILE_B "sluice-b.yaml"
+#define POLICY_FILE_B "policy-b.yaml"
+
+struct mesh_cfg {
+	const char *cert_lifetime;  /* `ca issue --lifetime` for both nodes; NULL: 24h */
+	const char *token_lifetime; /* identity.token_lifetime on A; NULL: default */
+	const char *clock_skew;	    /* identity.clock_skew on both; NULL: default */
+	bool no_resumption;	    /* identity.resumption: false on A */
+	/* Lines appended to both agents' identity: sections, at two spaces'
+	 * indent (an oidc: block); NULL: embedded tokens. */
+	const char *identity_extra;
+	/* Lines added to each of A's workloads (job, notebook) at four
+	 * spaces' indent (their oidc: client); NULL: none. */
+	const char *workload_extra_a;
+	/* B's policy file text; NULL: agent_write_std_policy's policy. */
+	const char *policy_b;
+};
+
+/* Makes the CA and both node certificates, writes both configs and
+ * policies, starts B's agent and then A's, and waits until both are ready
+ * (A's tunnel client has its credentials). */
+int mesh_setup(struct sl_env *env, const struct mesh_cfg *cfg);
+
+/* <tmp>/pki/<file>, e.g. "ca.crt" or "node-a/node.key". */
+void mesh_pki_path(const struct sl_env *env, const char *file, char *buf, size_t len);
+/* Runs sluicectl with argv (NULL-terminated, after "sluicectl"); its
+ * output is printed when it fails. Returns its exit status. */
+int mesh_sluicectl(struct sl_env *env, const char *const argv[]);
+/* Re-issues NODE's certificate in <tmp>/pki/NODE/ (key kept or new, as
+ * `ca issue` does), lifetime as `--lifetime`; NULL: 24h. The agents reload
+ * it from disk. */
+int mesh_issue(struct sl_env *env, const char *node, const char *lifetime);
+
+/* Node B's agent, like agent_start/agent_stop for A (agent_proc.c):
+ * `sluiced -c <tmp>/sluice-b.yaml ARGS...` in node B, ready once its tunnel
+ * listens. */
+int mesh_start_b(struct sl_env *env, ...) __attribute__((sentinel));
+int mesh_stop_b(struct sl_env *env);
+bool mesh_b_running(struct sl_env *env);
+long mesh_b_log_size(struct sl_env *env);
+bool mesh_b_log_wait(struct sl_env *env, long from, const char *needle, int timeout_ms);
+
+/* The audit log of node 'a' or 'b', from byte offset from (malloc'd, NULL
+ * when there is none yet), its size, and a wait for needle after from. */
+char *mesh_audit(struct sl_env *env, char node, long from);
+long mesh_audit_size(struct sl_env *env, char node);
+bool mesh_audit_wait(struct sl_env *env, char node, long from, const char *needle,
+		     int timeout_ms);
+
+#endif
