@@ -352,16 +352,5 @@ char *agent_log(struct sl_env *env, long from)
 
 bool agent_log_wait(struct sl_env *env, long from, const char *needle, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
-
-	do {
-		char *log = agent_log(env, from);
-		bool found = log && strstr(log, needle);
-
-		free(log);
-		if (found)
-			return true;
-		sleep_ms(POLL_MS);
-	} while (now_ms() < deadline);
-	return false;
+	return file_wait(env->agent_log, from, needle, timeout_ms);
 }

@@ -28,6 +28,7 @@
 #define CGROUP_EMPTY_TIMEOUT_MS 5000
 #define AGENT_STOP_TIMEOUT_MS 3000
 #define IP_TIMEOUT_MS 10000
+#define FILE_POLL_MS 10
 
 /* The cgroups every test gets; extra ones come from env_cgroup_add. */
 static const char *const std_cgroups[] = {"sluiced", "job", "notebook", "unmanaged"};
@@ -117,6 +118,22 @@ ssize_t read_small(const char *path, char *buf, size_t len)
 	if (n >= 0)
 		buf[n] = '\0';
 	return n;
+}
+
+bool file_wait(const char *path, long from, const char *needle, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+
+	do {
+		char *text = read_file_from(path, from);
+		bool found = text && strstr(text, needle);
+
+		free(text);
+		if (found)
+			return true;
+		sleep_ms(FILE_POLL_MS);
+	} while (now_ms() < deadline);
+	return false;
 }
 
 long file_size(const char *path)

@@ -11,7 +11,6 @@
 
 #define CTL_TIMEOUT_MS 10000
 #define CTL_MAX_ARGS 16
-#define POLL_MS 20
 
 void mesh_pki_path(const struct sl_env *env, const char *file, char *buf, size_t len)
 {
@@ -160,22 +159,6 @@ long mesh_b_log_size(struct sl_env *env)
 	long n = file_size(env->agent_b_log);
 
 	return n < 0 ? 0 : n;
-}
-
-static bool file_wait(const char *path, long from, const char *needle, int timeout_ms)
-{
-	long long deadline = now_ms() + timeout_ms;
-
-	do {
-		char *text = read_file_from(path, from);
-		bool found = text && strstr(text, needle);
-
-		free(text);
-		if (found)
-			return true;
-		sleep_ms(POLL_MS);
-	} while (now_ms() < deadline);
-	return false;
 }
 
 bool mesh_b_log_wait(struct sl_env *env, long from, const char *needle, int timeout_ms)
