@@ -793,10 +793,13 @@ static int tunnel_step(struct proxy *p, struct flow *f)
 			    -ECONNRESET);
 		return -1;
 	case PH_RECV:
-		ret = SSL_read_ex(ssl, f->hs + f->hs_off, f->hs_len - f->hs_off, &n);
-		if (ret > 0) {
+		/* SSL_read returns one record at a time: with edge-triggered
+		 * sockets no new event comes for what is already queued, so read
+		 * on until the frame is whole or the socket is drained. */
+		while ((ret = SSL_read_ex(ssl, f->hs + f->hs_off, f->hs_len - f->hs_off, &n)) > 0) {
 			f->hs_off += n;
-			return f->hs_off == f->hs_len;
+			if (f->hs_off == f->hs_len)
+				return 1;
 		}
 		ret = tls_error(f->tun, ret, true);
 		if (ret == -EAGAIN || ret == -EINPROGRESS)
@@ -876,7 +879,12 @@ static void flow_event(struct proxy *p, struct endpoint *e, uint32_t ev)
 
 	if (f->dead)
 		return;
-	if (ev & (EPOLLERR | (e->connecting ? EPOLLHUP : 0))) {
+	/* An error on a tunnel endpoint that is already connected is left to
+	 * the TLS step below, which names the phase it failed in: the peer
+	 * resetting a handshake is neither an unreachable peer nor a refusing
+	 * destination. */
+	if (ev & (EPOLLERR | (e->connecting ? EPOLLHUP : 0)) &&
+	    (e->connecting || f->phase == PH_PUMP)) {
 		err = sock_error(e->fd);
 		if (err || e->connecting) {
 			err = err ? err : -ECONNREFUSED;

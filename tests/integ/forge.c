@@ -23,14 +23,14 @@
 static int workload_claims(const struct pki_creds *c, const struct forge_req *req, json_t **out)
 {
 	struct jwt_workload w = {
-		.trust_domain = c->trust_domain,
-		.node = c->node,
-		.id = req->sub,
-		.roles = req->roles,
-		.nr_roles = req->nr_roles,
-		.cnf_x5t = c->thumbprint,
-		.now = req->now ? req->now : time(NULL),
-		.lifetime = req->lifetime,
+	    .trust_domain = c->trust_domain,
+	    .node = c->node,
+	    .id = req->sub,
+	    .roles = req->roles,
+	    .nr_roles = req->nr_roles,
+	    .cnf_x5t = c->thumbprint,
+	    .now = req->now ? req->now : time(NULL),
+	    .lifetime = req->lifetime,
 	};
 	struct errmsg err = {};
 	int ret;
@@ -191,8 +191,8 @@ int forge_token(const struct pki_creds *c, enum forge_kind kind, const struct fo
 		break;
 	case FORGE_WRONG_AUD:
 		ret = json_object_set_new(claims, "aud", json_string("spiffe://" OTHER_DOMAIN))
-			      ? -ENOMEM
-			      : 0;
+			  ? -ENOMEM
+			  : 0;
 		if (!ret)
 			ret = mint(c, c->thumbprint, claims, out);
 		break;

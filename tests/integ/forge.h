@@ -30,7 +30,7 @@ enum forge_kind {
 };
 
 struct forge_req {
-	const char *sub;	/* the workload's SPIFFE ID */
+	const char *sub; /* the workload's SPIFFE ID */
 	char *const *roles;
 	int nr_roles;
 	int64_t now;		/* 0: time(NULL) */

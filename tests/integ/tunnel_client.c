@@ -22,9 +22,10 @@ struct tc_run {
 };
 
 static const char *const end_names[] = {
-	[TC_VERDICT] = "verdict",   [TC_CLOSED] = "closed",	[TC_ALERT] = "tls-alert",
-	[TC_EOF] = "eof",	    [TC_RESET] = "reset",	[TC_TIMEOUT] = "timeout",
-	[TC_BAD_FRAME] = "bad-frame", [TC_ERROR] = "error",
+    [TC_VERDICT] = "verdict",	  [TC_CLOSED] = "closed",
+    [TC_ALERT] = "tls-alert",	  [TC_EOF] = "eof",
+    [TC_RESET] = "reset",	  [TC_TIMEOUT] = "timeout",
+    [TC_BAD_FRAME] = "bad-frame", [TC_ERROR] = "error",
 };
 
 const char *tc_end_name(enum tc_end end)
@@ -49,7 +50,8 @@ static void on_info(const SSL *ssl, int where, int ret)
 {
 	struct tc_result *res = SSL_get_app_data(ssl);
 
-	if ((where & SSL_CB_READ_ALERT) && !res->alert[0])
+	/* close_notify is a warning alert: an orderly end, not a refusal. */
+	if ((where & SSL_CB_READ_ALERT) && (ret >> 8) == SSL3_AL_FATAL && !res->alert[0])
 		snprintf(res->alert, sizeof(res->alert), "%s", SSL_alert_desc_string_long(ret));
 }
 
@@ -76,7 +78,8 @@ static void tls_ended(SSL *ssl, int ret, int sys_errno, struct tc_result *res, c
 	} else if (e == SSL_ERROR_SYSCALL && (sys_errno == ECONNRESET || sys_errno == EPIPE)) {
 		fail(res, TC_RESET, what, strerror(sys_errno));
 	} else if ((e == SSL_ERROR_SYSCALL && !sys_errno) ||
-		   (e == SSL_ERROR_SSL && ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+		   (e == SSL_ERROR_SSL &&
+		    ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
 		fail(res, TC_EOF, what, "EOF without close_notify");
 	} else {
 		ERR_error_string_n(code, buf, sizeof(buf));
@@ -125,7 +128,7 @@ static bool tls_read_all(SSL *ssl, void *buf, size_t len, struct tc_result *res)
  * answer may be waiting to be read. */
 static void send_all(SSL *ssl, const struct tc_req *req, struct tc_result *res)
 {
-	static const char filler[FILLER_CHUNK] = { [0 ... FILLER_CHUNK - 1] = 'x' };
+	static const char filler[FILLER_CHUNK] = {[0 ... FILLER_CHUNK - 1] = 'x'};
 	size_t left = req->filler, n;
 
 	if (req->len && !tls_write_all(ssl, req->data, req->len, res))
@@ -163,10 +166,33 @@ static void read_verdict(SSL *ssl, struct tc_result *res)
 		struct tc_result after = {};
 
 		SSL_set_app_data(ssl, &after);
-		res->closed_after_deny = !tls_read_all(ssl, &more, 1, &after) &&
-					 (after.end == TC_EOF || after.end == TC_RESET);
+		if (tls_read_all(ssl, &more, 1, &after))
+			fail(&after, TC_BAD_FRAME, "after the deny", "more bytes");
+		res->after_deny = after.end;
+		snprintf(res->detail, sizeof(res->detail), "%s", after.detail);
 		SSL_set_app_data(ssl, res);
 	}
+}
+
+/* An orderly close: the server sees close_notify and a FIN, whatever it
+ * sent us meanwhile (session tickets) is read, so no RST. */
+static void close_orderly(SSL *ssl, int fd, struct tc_result *res)
+{
+	char buf[256];
+
+	SSL_shutdown(ssl);
+	shutdown(fd, SHUT_WR);
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	res->end = TC_CLOSED;
+}
+
+static void close_reset(int fd, struct tc_result *res)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	res->end = TC_CLOSED;
 }
 
 static SSL_CTX *client_ctx(const struct tc_req *req, struct tc_result *res)
@@ -191,8 +217,8 @@ static SSL_CTX *client_ctx(const struct tc_req *req, struct tc_result *res)
 
 static int tcp_connect(const struct tc_req *req, struct tc_result *res)
 {
-	struct timeval tv = { .tv_sec = req->timeout_ms / 1000,
-			      .tv_usec = req->timeout_ms % 1000 * 1000 };
+	struct timeval tv = {.tv_sec = req->timeout_ms / 1000,
+			     .tv_usec = req->timeout_ms % 1000 * 1000};
 	struct sockaddr_storage ss;
 	int fd, ret;
 
@@ -249,12 +275,12 @@ static void *client_main(void *arg)
 	}
 	res->handshake_done = true;
 	send_all(ssl, req, res);
-	if (req->close_after) {
-		SSL_shutdown(ssl);
-		res->end = TC_CLOSED;
-		goto out;
-	}
-	read_verdict(ssl, res);
+	if (req->then == TC_THEN_CLOSE)
+		close_orderly(ssl, fd, res);
+	else if (req->then == TC_THEN_RESET)
+		close_reset(fd, res);
+	else
+		read_verdict(ssl, res);
 out:
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);
@@ -264,7 +290,7 @@ out:
 
 int tunnel_client_run(const struct tc_req *req, struct tc_result *res)
 {
-	struct tc_run run = { .req = req, .res = res };
+	struct tc_run run = {.req = req, .res = res};
 	pthread_t th;
 	int ret;
 

@@ -18,36 +18,40 @@
 #include "frame.h"
 
 struct tc_req {
-	const char *ns;		/* network namespace to connect from */
-	const char *addr;	/* the listener, IP:PORT or [IP6]:PORT */
-	const char *ca;		/* PEM trust anchor for the server; NULL: not checked */
-	const char *cert;	/* PEM client certificate and its key; NULL: none */
+	const char *ns;	  /* network namespace to connect from */
+	const char *addr; /* the listener, IP:PORT or [IP6]:PORT */
+	const char *ca;	  /* PEM trust anchor for the server; NULL: not checked */
+	const char *cert; /* PEM client certificate and its key; NULL: none */
 	const char *key;
-	const void *data;	/* sent once the handshake is done */
+	const void *data; /* sent once the handshake is done */
 	size_t len;
-	size_t filler;		/* then this many bytes of filler */
-	bool close_after;	/* then close (close_notify) without reading */
-	int timeout_ms;		/* for the connect and each read or write */
+	size_t filler; /* then this many bytes of filler */
+	enum tc_then {
+		TC_THEN_READ,  /* read the VERDICT */
+		TC_THEN_CLOSE, /* close_notify and FIN, then wait for the server's end */
+		TC_THEN_RESET, /* vanish: close with SO_LINGER 0, which sends an RST */
+	} then;
+	int timeout_ms; /* for the connect and each read or write */
 };
 
 enum tc_end {
-	TC_VERDICT, /* a VERDICT frame arrived: res->verdict */
-	TC_CLOSED,  /* close_after: we closed after sending */
-	TC_ALERT,   /* the server sent a fatal TLS alert: res->alert */
-	TC_EOF,	    /* the server closed without a VERDICT (close_notify or TCP) */
-	TC_RESET,   /* ECONNRESET */
-	TC_TIMEOUT, /* nothing within timeout_ms */
+	TC_VERDICT,   /* a VERDICT frame arrived: res->verdict */
+	TC_CLOSED,    /* TC_THEN_CLOSE or TC_THEN_RESET: we closed after sending */
+	TC_ALERT,     /* the server sent a fatal TLS alert: res->alert */
+	TC_EOF,	      /* the server closed without a VERDICT (close_notify or TCP) */
+	TC_RESET,     /* ECONNRESET */
+	TC_TIMEOUT,   /* nothing within timeout_ms */
 	TC_BAD_FRAME, /* bytes came that are not a VERDICT frame: res->detail */
-	TC_ERROR,   /* a local failure, or ours with TLS: res->detail */
+	TC_ERROR,     /* a local failure, or ours with TLS: res->detail */
 };
 
 struct tc_result {
 	enum tc_end end;
 	bool handshake_done; /* our side of it: TLS 1.3 servers judge the client after */
 	struct frame_verdict verdict;
-	/* TC_VERDICT with a deny: the server closed the connection after it. */
-	bool closed_after_deny;
-	char alert[64];	 /* SSL_alert_desc_string_long() of the alert received */
+	/* TC_VERDICT with a deny: how the connection ended after it. */
+	enum tc_end after_deny;
+	char alert[64]; /* SSL_alert_desc_string_long() of the alert received */
 	char detail[160];
 };
 
