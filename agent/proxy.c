@@ -781,10 +781,13 @@ static int tunnel_step(struct proxy *p, struct flow *f)
 			    -ECONNRESET);
 		return -1;
 	case PH_SEND:
-		ret = SSL_write_ex(ssl, f->hs + f->hs_off, f->hs_len - f->hs_off, &n);
-		if (ret > 0) {
+		/* Partial writes are on: a frame longer than a record goes out
+		 * in several calls, and no new event comes while the socket
+		 * stays writable. */
+		while ((ret = SSL_write_ex(ssl, f->hs + f->hs_off, f->hs_len - f->hs_off, &n)) > 0) {
 			f->hs_off += n;
-			return f->hs_off == f->hs_len;
+			if (f->hs_off == f->hs_len)
+				return 1;
 		}
 		ret = tls_error(f->tun, ret, false);
 		if (ret == -EAGAIN || ret == -EINPROGRESS)

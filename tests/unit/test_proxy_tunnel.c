@@ -1,0 +1,1368 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The proxy's TLS tunnels on loopback, no BPF, no privileges: an outbound
+ * proxy (node-a) and an inbound one (node-b) in one process, with real
+ * mesh credentials made in a temporary directory. The ops here stand in
+ * for agent/tunnel.c: route sends every flow to the inbound proxy's tunnel
+ * listener with a proper OPEN (or the bytes a test puts in its place),
+ * authorize allows or denies as the test says. Both proxies run in one
+ * thread driven only by their fds turning readable, so a deadline that
+ * needed the caller to poll would hang here.
+ *
+ * test_handshake_timeout waits out the proxy's fixed 10 s tunnel deadline
+ * (HANDSHAKE_TIMEOUT_MS, not configurable), once for three silent peers.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "frame.h"
+#include "pki.h"
+#include "proxy.h"
+
+#define TD "acme.example"
+#define SRC "spiffe://" TD "/job/1234"
+#define TOKEN "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJqb2IifQ.c2ln"
+#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#define DAY 86400
+#define IO_TIMEOUT_S 5
+/* What the proxy allows a tunnel to get set up, and some slack for SAN. */
+#define DEADLINE_MS 10000
+#define DEADLINE_SLACK_MS 2000
+#define BULK_LEN (1 << 20)
+/* A prime, so a slipped byte shifts the stream off the pattern. */
+#define PATTERN_LEN 65521
+
+enum { OUT, IN };
+
+static unsigned char pattern[PATTERN_LEN];
+/* The flow_ctx route and authorize hand the proxy. */
+static char out_flow, in_flow;
+
+/* Credentials made once for all tests. */
+static struct {
+	char dir[64];
+	struct pki_creds *a, *b;	/* node-a (outbound), node-b (inbound) */
+	struct pki_creds *stranger;	/* node-a, from another CA of the same name */
+	SSL_CTX *client;		/* node-a's */
+	SSL_CTX *server;		/* node-b's */
+} fx;
+
+/* What the callbacks saw; copied out with snap() before asserting. */
+struct record {
+	int routes;
+	int readies;
+	int accepts;
+	int authorizes;
+	int refusals;
+	int closed[2];
+	int status[2];
+	uint64_t up[2], down[2];
+	void *closed_ctx[2];
+	int verdicts[2];
+	struct frame_verdict verdict[2];
+	void *verdict_ctx[2];
+	char ready_peer[PKI_ID_MAX];	/* the inbound's SPIFFE ID, as the outbound saw it */
+	char authz_peer[PKI_ID_MAX];	/* and the other way round */
+	char src[FRAME_ID_MAX];
+	char traceparent[FRAME_TRACEPARENT_LEN + 1];
+	char token[128];
+	size_t token_len;
+	struct sockaddr_storage dst;
+	char reason[FRAME_REASON_MAX];	/* the last tunnel_refused */
+	char detail[256];
+	bool refused_ssl;
+};
+
+struct side {
+	struct harness *h;
+	int idx;
+};
+
+struct harness {
+	struct proxy *p[2];
+	struct side side[2];
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* broadcast after every proxy round */
+	atomic_bool stop;
+	int upstream_lfd;
+	struct sockaddr_storage upstream; /* the destination behind node-b */
+	struct sockaddr_storage tunnel;	/* node-b's tunnel listener */
+	struct sockaddr_storage peer;	/* where route sends tunnels */
+	/* Set by a test before its flow. */
+	const uint8_t *open;		/* sent instead of a proper OPEN */
+	size_t open_len;
+	int ready_ret;
+	bool accept_null;
+	bool no_tickets;		/* node-b sends no session ticket */
+	bool deny;
+	struct record rec;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+static void loopback(int family, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = family;
+	if (family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_addr = in6addr_loopback;
+	else
+		((struct sockaddr_in *)ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+}
+
+static socklen_t ss_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static uint16_t ss_port(const struct sockaddr_storage *ss)
+{
+	/* sin_port and sin6_port share their offset. */
+	return ((const struct sockaddr_in *)ss)->sin_port;
+}
+
+static void sockaddr_to_dst(const struct sockaddr_storage *ss, struct sluice_orig_dst *dst)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->family = ss->ss_family;
+	dst->port = ss_port(ss);
+	if (ss->ss_family == AF_INET6)
+		memcpy(dst->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	else
+		dst->addr[0] = ((const struct sockaddr_in *)ss)->sin_addr.s_addr;
+	dst->identity = 7;
+}
+
+static void dst_to_sockaddr(const struct sluice_orig_dst *dst, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = dst->family;
+	((struct sockaddr_in *)ss)->sin_port = dst->port;
+	if (dst->family == AF_INET6)
+		memcpy(&((struct sockaddr_in6 *)ss)->sin6_addr, dst->addr, 16);
+	else
+		((struct sockaddr_in *)ss)->sin_addr.s_addr = dst->addr[0];
+}
+
+static void set_timeouts(int fd, int seconds)
+{
+	struct timeval tv = { .tv_sec = seconds };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* A listener on loopback port 0; its address goes to *addr. */
+static int listen_on(int family, struct sockaddr_storage *addr)
+{
+	socklen_t len = sizeof(*addr);
+	int fd;
+
+	loopback(family, addr);
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)addr, ss_len(addr)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)addr, &len), 0);
+	return fd;
+}
+
+/* A loopback port that refuses connections: bound, never listening. */
+static int closed_port(struct sockaddr_storage *addr)
+{
+	socklen_t len = sizeof(*addr);
+	int fd;
+
+	loopback(AF_INET, addr);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)addr, ss_len(addr)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)addr, &len), 0);
+	return fd;
+}
+
+static int connect_to(const struct sockaddr_storage *addr)
+{
+	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	set_timeouts(fd, IO_TIMEOUT_S);
+	assert_int_equal(connect(fd, (const struct sockaddr *)addr, ss_len(addr)), 0);
+	return fd;
+}
+
+/* A workload's connection, as BPF would have steered it to node-a's proxy. */
+static int client_connect(struct harness *h)
+{
+	struct sockaddr_storage addr;
+
+	assert_int_equal(proxy_listen_addr(h->p[OUT], AF_INET, &addr), 0);
+	return connect_to(&addr);
+}
+
+/* A client whose first bytes are sent before node-a accepts it: the
+ * proxies wait for their lock meanwhile. */
+static int client_connect_early(struct harness *h, const char *bytes, size_t len)
+{
+	struct sockaddr_storage addr;
+	ssize_t n = -1;
+	int fd, ret;
+
+	assert_int_equal(proxy_listen_addr(h->p[OUT], AF_INET, &addr), 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	set_timeouts(fd, IO_TIMEOUT_S);
+	pthread_mutex_lock(&h->lock);
+	ret = connect(fd, (struct sockaddr *)&addr, ss_len(&addr));
+	if (!ret)
+		n = send(fd, bytes, len, MSG_NOSIGNAL);
+	pthread_mutex_unlock(&h->lock);
+	assert_int_equal(ret, 0);
+	assert_int_equal(n, len);
+	return fd;
+}
+
+static int accept_upstream(struct harness *h)
+{
+	struct pollfd pfd = { .fd = h->upstream_lfd, .events = POLLIN };
+	int fd;
+
+	assert_int_equal(poll(&pfd, 1, IO_TIMEOUT_S * 1000), 1);
+	fd = accept4(h->upstream_lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	set_timeouts(fd, IO_TIMEOUT_S);
+	return fd;
+}
+
+/* Nothing reached the destination. */
+static void assert_no_upstream(struct harness *h)
+{
+	struct pollfd pfd = { .fd = h->upstream_lfd, .events = POLLIN };
+
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+}
+
+static ssize_t read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, (char *)buf + got, len - got);
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;
+		got += n;
+	}
+	return got;
+}
+
+static void write_full(int fd, const void *buf, size_t len)
+{
+	assert_int_equal(send(fd, buf, len, MSG_NOSIGNAL), len);
+}
+
+/* What read() says next: 1 for data, 0 for EOF, else -errno. */
+static int read_end(int fd)
+{
+	char c;
+	ssize_t n = read(fd, &c, 1);
+
+	if (n > 0)
+		return 1;
+	return n ? -errno : 0;
+}
+
+/* Up to IO_TIMEOUT_S for a counter in h->rec to reach n; returns it. */
+static int wait_count(struct harness *h, const int *count, int n)
+{
+	struct timespec until;
+	int ret;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += IO_TIMEOUT_S;
+	pthread_mutex_lock(&h->lock);
+	while (*count < n && pthread_cond_timedwait(&h->cond, &h->lock, &until) != ETIMEDOUT)
+		;
+	ret = *count;
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+/* Copies the record out, so that a failed assert never holds the lock. */
+static void snap(struct harness *h, struct record *r)
+{
+	pthread_mutex_lock(&h->lock);
+	*r = h->rec;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void stats(struct harness *h, int idx, struct proxy_stats *st)
+{
+	pthread_mutex_lock(&h->lock);
+	proxy_get_stats(h->p[idx], st);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Knobs the proxy thread reads change under its lock. */
+static void set_addr(struct harness *h, struct sockaddr_storage *knob,
+		     const struct sockaddr_storage *addr)
+{
+	pthread_mutex_lock(&h->lock);
+	*knob = *addr;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void set_flag(struct harness *h, bool *knob)
+{
+	pthread_mutex_lock(&h->lock);
+	*knob = true;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static int cb_lookup(void *ctx, const struct sockaddr_storage *peer, struct sluice_orig_dst *out)
+{
+	struct side *s = ctx;
+
+	sockaddr_to_dst(&s->h->upstream, out);
+	return 0;
+}
+
+static void cb_flow_closed(void *ctx, void *flow_ctx, const struct sluice_orig_dst *dst,
+			   uint64_t bytes_up, uint64_t bytes_down, uint64_t duration_ns, int status)
+{
+	struct side *s = ctx;
+	struct record *r = &s->h->rec;
+
+	r->closed[s->idx]++;
+	r->status[s->idx] = status;
+	r->up[s->idx] = bytes_up;
+	r->down[s->idx] = bytes_down;
+	r->closed_ctx[s->idx] = flow_ctx;
+}
+
+static int cb_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_route *out)
+{
+	struct side *s = ctx;
+	struct harness *h = s->h;
+	struct frame_open o = { .token = TOKEN, .src = SRC, .traceparent = TRACEPARENT };
+
+	/* No asserts in the proxy's thread: a failure here shows as a
+	 * refused flow in the test. */
+	h->rec.routes++;
+	if (h->open) {
+		out->open = malloc(h->open_len);
+		if (!out->open)
+			return -ENOMEM;
+		memcpy(out->open, h->open, h->open_len);
+		out->open_len = h->open_len;
+	} else {
+		dst_to_sockaddr(dst, &o.dst);
+		if (frame_open_encode(&o, &out->open, &out->open_len))
+			return -ENOMEM;
+	}
+	out->ssl = SSL_new(fx.client);
+	if (!out->ssl) {
+		free(out->open);
+		return -ENOMEM;
+	}
+	out->peer = h->peer;
+	out->flow_ctx = &out_flow;
+	return 0;
+}
+
+static int cb_tunnel_ready(void *ctx, void *flow_ctx, SSL *ssl)
+{
+	struct side *s = ctx;
+	struct record *r = &s->h->rec;
+
+	r->readies++;
+	if (pki_verify_peer(fx.a, SSL_get0_peer_certificate(ssl), SSL_get_peer_cert_chain(ssl),
+			    r->ready_peer, sizeof(r->ready_peer), NULL))
+		strcpy(r->ready_peer, "(rejected)");
+	return s->h->ready_ret;
+}
+
+static void cb_verdict(void *ctx, void *flow_ctx, const struct frame_verdict *v)
+{
+	struct side *s = ctx;
+	struct record *r = &s->h->rec;
+
+	r->verdicts[s->idx]++;
+	r->verdict[s->idx] = *v;
+	r->verdict_ctx[s->idx] = flow_ctx;
+}
+
+static SSL *cb_tunnel_accept(void *ctx)
+{
+	struct side *s = ctx;
+
+	SSL *ssl;
+
+	s->h->rec.accepts++;
+	if (s->h->accept_null)
+		return NULL;
+	ssl = SSL_new(fx.server);
+	if (ssl && s->h->no_tickets)
+		SSL_set_num_tickets(ssl, 0);
+	return ssl;
+}
+
+static void cb_authorize(void *ctx, SSL *ssl, const struct sockaddr_storage *peer,
+			 const uint8_t *payload, size_t len, struct proxy_authz *out)
+{
+	struct side *s = ctx;
+	struct harness *h = s->h;
+	struct record *r = &h->rec;
+	struct frame_open o;
+	const char *detail;
+
+	r->authorizes++;
+	if (pki_verify_peer(fx.b, SSL_get0_peer_certificate(ssl), SSL_get_peer_cert_chain(ssl),
+			    r->authz_peer, sizeof(r->authz_peer), NULL))
+		strcpy(r->authz_peer, "(rejected)");
+	out->flow_ctx = &in_flow;
+	out->verdict.generation = 7;
+	if (frame_open_decode(payload, len, &o, &detail)) {
+		strcpy(out->verdict.reason, FRAME_MALFORMED);
+		return;
+	}
+	snprintf(r->src, sizeof(r->src), "%s", o.src);
+	snprintf(r->traceparent, sizeof(r->traceparent), "%s", o.traceparent);
+	snprintf(r->token, sizeof(r->token), "%s", o.token);
+	r->token_len = strlen(o.token);
+	r->dst = o.dst;
+	frame_open_release(&o);
+	if (h->deny) {
+		strcpy(out->verdict.reason, "policy-deny");
+		strcpy(out->verdict.rule, "no-jobs");
+		return;
+	}
+	out->allow = true;
+	out->dst = r->dst;
+	out->verdict.allow = 1;
+	strcpy(out->verdict.reason, "ok");
+	strcpy(out->verdict.rule, "jobs-read");
+}
+
+static void cb_tunnel_refused(void *ctx, SSL *ssl, const struct sockaddr_storage *peer,
+			      const char *reason, const char *detail)
+{
+	struct side *s = ctx;
+	struct record *r = &s->h->rec;
+
+	r->refusals++;
+	snprintf(r->reason, sizeof(r->reason), "%s", reason);
+	snprintf(r->detail, sizeof(r->detail), "%s", detail);
+	r->refused_ssl = ssl != NULL;
+}
+
+static void *proxy_thread(void *arg)
+{
+	struct harness *h = arg;
+	struct pollfd pfd[2] = {
+		{ .fd = proxy_fd(h->p[OUT]), .events = POLLIN },
+		{ .fd = proxy_fd(h->p[IN]), .events = POLLIN },
+	};
+
+	while (!atomic_load(&h->stop)) {
+		if (poll(pfd, 2, 10) <= 0)
+			continue;
+		pthread_mutex_lock(&h->lock);
+		for (int i = 0; i < 2; i++) {
+			if (pfd[i].revents)
+				proxy_run_once(h->p[i]);
+		}
+		pthread_cond_broadcast(&h->cond);
+		pthread_mutex_unlock(&h->lock);
+	}
+	return NULL;
+}
+
+static struct proxy *proxy_start(struct harness *h, int idx)
+{
+	struct proxy_ops ops = {
+		.lookup = cb_lookup,
+		.flow_closed = cb_flow_closed,
+		.verdict = cb_verdict,
+		.ctx = &h->side[idx],
+		.tunnel_ctx = &h->side[idx],
+	};
+	struct sockaddr_storage listen;
+	struct errmsg err = {};
+	struct proxy *p = NULL;
+	int ret;
+
+	if (idx == OUT) {
+		ops.route = cb_route;
+		ops.tunnel_ready = cb_tunnel_ready;
+	} else {
+		ops.tunnel_accept = cb_tunnel_accept;
+		ops.authorize = cb_authorize;
+		ops.tunnel_refused = cb_tunnel_refused;
+	}
+	loopback(AF_INET, &listen);
+	ret = proxy_new(&listen, NULL, 0, &ops, &p, &err);
+	if (ret)
+		fail_msg("proxy_new: %d %s", ret, err.msg);
+	if (idx == IN) {
+		ret = proxy_listen_tunnel(p, &listen, &err);
+		if (ret)
+			fail_msg("proxy_listen_tunnel: %d %s", ret, err.msg);
+	}
+	return p;
+}
+
+static int harness_start(void **state, int upstream_family)
+{
+	struct harness *h = calloc(1, sizeof(*h));
+
+	assert_non_null(h);
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	for (int i = 0; i < 2; i++) {
+		h->side[i] = (struct side){ .h = h, .idx = i };
+		h->p[i] = proxy_start(h, i);
+	}
+	assert_int_equal(proxy_listen_addr(h->p[IN], 0, &h->tunnel), 0);
+	h->peer = h->tunnel;
+	h->upstream_lfd = listen_on(upstream_family, &h->upstream);
+	assert_int_equal(pthread_create(&h->thread, NULL, proxy_thread, h), 0);
+	*state = h;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return harness_start(state, AF_INET);
+}
+
+static int setup6(void **state)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	bool ok = fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a));
+
+	if (fd >= 0)
+		close(fd);
+	if (!ok) {
+		*state = NULL;
+		return 0;
+	}
+	return harness_start(state, AF_INET6);
+}
+
+static int teardown(void **state)
+{
+	struct harness *h = *state;
+
+	if (!h)
+		return 0;
+	atomic_store(&h->stop, true);
+	pthread_join(h->thread, NULL);
+	proxy_free(h->p[OUT]);
+	proxy_free(h->p[IN]);
+	close(h->upstream_lfd);
+	pthread_cond_destroy(&h->cond);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+	return 0;
+}
+
+struct stream {
+	int fd;
+	size_t len;
+	size_t done;			/* bytes sent, or received and matching */
+	int err;			/* -errno, or -EILSEQ on a mismatch */
+	bool eof;			/* receiver: EOF came after the bytes */
+};
+
+/* Sends len bytes of the pattern, then a FIN. */
+static void *pattern_send(void *arg)
+{
+	struct stream *s = arg;
+
+	while (s->done < s->len) {
+		size_t at = s->done % PATTERN_LEN, n = PATTERN_LEN - at;
+		ssize_t w;
+
+		if (n > s->len - s->done)
+			n = s->len - s->done;
+		w = send(s->fd, pattern + at, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			s->err = -errno;
+			return NULL;
+		}
+		s->done += w;
+	}
+	if (shutdown(s->fd, SHUT_WR))
+		s->err = -errno;
+	return NULL;
+}
+
+/* Reads to EOF, checking every byte against the pattern. */
+static void *pattern_recv(void *arg)
+{
+	struct stream *s = arg;
+	unsigned char buf[16384];
+
+	for (;;) {
+		ssize_t n = read(s->fd, buf, sizeof(buf));
+
+		if (n < 0) {
+			s->err = -errno;
+			return NULL;
+		}
+		if (!n)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != pattern[(s->done + i) % PATTERN_LEN]) {
+				s->err = -EILSEQ;
+				return NULL;
+			}
+		}
+		s->done += n;
+	}
+	s->eof = true;
+	return NULL;
+}
+
+/* 1 MiB each way at once, both ends closing with a FIN. */
+static void bulk_both_ways(struct harness *h)
+{
+	struct stream up_tx = { .len = BULK_LEN }, up_rx = {};
+	struct stream down_tx = { .len = BULK_LEN }, down_rx = {};
+	pthread_t t[3];
+	int cfd, ufd;
+
+	/* The client's first bytes leave before the tunnel is up. */
+	cfd = client_connect(h);
+	up_tx.fd = down_rx.fd = cfd;
+	assert_int_equal(pthread_create(&t[0], NULL, pattern_send, &up_tx), 0);
+	ufd = accept_upstream(h);
+	up_rx.fd = down_tx.fd = ufd;
+	assert_int_equal(pthread_create(&t[1], NULL, pattern_recv, &up_rx), 0);
+	assert_int_equal(pthread_create(&t[2], NULL, pattern_send, &down_tx), 0);
+	pattern_recv(&down_rx);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(up_tx.err, 0);
+	assert_int_equal(down_tx.err, 0);
+	assert_int_equal(up_rx.err, 0);
+	assert_int_equal(down_rx.err, 0);
+	assert_true(up_rx.eof);
+	assert_true(down_rx.eof);
+	assert_int_equal(up_rx.done, BULK_LEN);
+	assert_int_equal(down_rx.done, BULK_LEN);
+	close(cfd);
+	close(ufd);
+}
+
+static void assert_clean_close(struct harness *h, int idx, uint64_t up, uint64_t down)
+{
+	struct record r;
+
+	snap(h, &r);
+	assert_int_equal(r.closed[idx], 1);
+	assert_int_equal(r.status[idx], 0);
+	assert_int_equal(r.up[idx], up);
+	assert_int_equal(r.down[idx], down);
+	assert_ptr_equal(r.closed_ctx[idx], idx == OUT ? &out_flow : &in_flow);
+}
+
+static void test_bulk_both_ways(void **state)
+{
+	struct harness *h = *state;
+	struct proxy_stats st;
+	char want[SOCKADDR_STR_LEN], got[SOCKADDR_STR_LEN];
+	struct record r;
+
+	bulk_both_ways(h);
+	assert_int_equal(wait_count(h, &h->rec.closed[OUT], 1), 1);
+	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+	assert_clean_close(h, OUT, BULK_LEN, BULK_LEN);
+	assert_clean_close(h, IN, BULK_LEN, BULK_LEN);
+
+	/* Each agent proved itself to the other; the OPEN arrived whole. */
+	snap(h, &r);
+	assert_int_equal(r.routes, 1);
+	assert_int_equal(r.readies, 1);
+	assert_int_equal(r.accepts, 1);
+	assert_int_equal(r.authorizes, 1);
+	assert_int_equal(r.refusals, 0);
+	assert_string_equal(r.ready_peer, "spiffe://" TD "/node/node-b");
+	assert_string_equal(r.authz_peer, "spiffe://" TD "/node/node-a");
+	assert_string_equal(r.src, SRC);
+	assert_string_equal(r.token, TOKEN);
+	assert_string_equal(r.traceparent, TRACEPARENT);
+	assert_string_equal(format_sockaddr(&r.dst, got, sizeof(got)),
+			    format_sockaddr(&h->upstream, want, sizeof(want)));
+	/* The allow came back with its rule; node-b's verdict op only hears
+	 * of its destination refusing. */
+	assert_int_equal(r.verdicts[OUT], 1);
+	assert_int_equal(r.verdict[OUT].allow, 1);
+	assert_string_equal(r.verdict[OUT].reason, "ok");
+	assert_string_equal(r.verdict[OUT].rule, "jobs-read");
+	assert_int_equal(r.verdict[OUT].generation, 7);
+	assert_ptr_equal(r.verdict_ctx[OUT], &out_flow);
+	assert_int_equal(r.verdicts[IN], 0);
+
+	stats(h, OUT, &st);
+	assert_int_equal(st.tunnels_out, 1);
+	assert_int_equal(st.tunnels_refused, 0);
+	assert_int_equal(st.bytes_up, BULK_LEN);
+	assert_int_equal(st.bytes_down, BULK_LEN);
+	assert_int_equal(st.active, 0);
+	assert_int_equal(st.buffered, 0);
+	stats(h, IN, &st);
+	assert_int_equal(st.tunnels_in, 1);
+	assert_int_equal(st.tunnels_refused, 0);
+	assert_int_equal(st.bytes_up, BULK_LEN);
+	assert_int_equal(st.bytes_down, BULK_LEN);
+	assert_int_equal(st.active, 0);
+}
+
+/* One FIN crosses the tunnel while the other direction keeps flowing. */
+static void test_half_close(void **state)
+{
+	struct harness *h = *state;
+	char buf[16] = {};
+	struct record r;
+	int cfd, ufd;
+
+	cfd = client_connect(h);
+	ufd = accept_upstream(h);
+	write_full(cfd, "request", 7);
+	assert_int_equal(shutdown(cfd, SHUT_WR), 0);
+	assert_int_equal(read_full(ufd, buf, 7), 7);
+	assert_string_equal(buf, "request");
+	assert_int_equal(read_end(ufd), 0);
+
+	write_full(ufd, "response!", 9);
+	assert_int_equal(read_full(cfd, buf, 9), 9);
+	assert_string_equal(buf, "response!");
+	snap(h, &r);
+	assert_int_equal(r.closed[OUT], 0);
+	assert_int_equal(r.closed[IN], 0);
+
+	assert_int_equal(shutdown(ufd, SHUT_WR), 0);
+	assert_int_equal(read_end(cfd), 0);
+	assert_int_equal(wait_count(h, &h->rec.closed[OUT], 1), 1);
+	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+	assert_clean_close(h, OUT, 7, 9);
+	assert_clean_close(h, IN, 7, 9);
+	close(cfd);
+	close(ufd);
+}
+
+/* The destination is IPv6: the OPEN carries it, node-b connects to it. */
+static void test_ipv6_destination(void **state)
+{
+	struct harness *h = *state;
+	struct record r;
+
+	if (!h)
+		skip();
+	bulk_both_ways(h);
+	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+	assert_clean_close(h, IN, BULK_LEN, BULK_LEN);
+	snap(h, &r);
+	assert_int_equal(r.dst.ss_family, AF_INET6);
+	assert_int_equal(ss_port(&r.dst), ss_port(&h->upstream));
+}
+
+/* A refused flow: the client is reset with nothing delivered either way;
+ * the outbound side's verdict op hears why. */
+static void assert_refused(struct harness *h, const char *reason)
+{
+	struct record r;
+	int cfd;
+
+	cfd = client_connect_early(h, "early bytes", 11);
+	assert_int_equal(read_end(cfd), -ECONNRESET);
+	close(cfd);
+	assert_int_equal(wait_count(h, &h->rec.closed[OUT], 1), 1);
+	snap(h, &r);
+	assert_int_equal(r.verdicts[OUT], 1);
+	assert_int_equal(r.verdict[OUT].allow, 0);
+	assert_string_equal(r.verdict[OUT].reason, reason);
+	assert_ptr_equal(r.verdict_ctx[OUT], &out_flow);
+	assert_int_not_equal(r.status[OUT], 0);
+	assert_int_equal(r.up[OUT], 0);
+	assert_int_equal(r.down[OUT], 0);
+	assert_no_upstream(h);
+}
+
+static void test_authorize_deny(void **state)
+{
+	struct harness *h = *state;
+	struct proxy_stats st;
+	struct record r;
+
+	set_flag(h, &h->deny);
+	assert_refused(h, "policy-deny");
+	snap(h, &r);
+	assert_string_equal(r.verdict[OUT].rule, "no-jobs");
+	assert_int_equal(r.verdict[OUT].generation, 7);
+	assert_int_equal(r.status[OUT], -ECONNREFUSED);
+	/* node-b decided, sent the deny and closed cleanly; no refusal
+	 * before authorize, no local connection. */
+	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+	assert_clean_close(h, IN, 0, 0);
+	snap(h, &r);
+	assert_int_equal(r.authorizes, 1);
+	assert_int_equal(r.refusals, 0);
+	assert_int_equal(r.verdicts[IN], 0);
+	stats(h, OUT, &st);
+	assert_int_equal(st.tunnels_refused, 1);
+	stats(h, IN, &st);
+	assert_int_equal(st.tunnels_refused, 1);
+	assert_int_equal(st.upstream_failed, 0);
+}
+
+/* node-b allows, but its destination refuses: both sides hear it. */
+static void test_upstream_refused(void **state)
+{
+	struct harness *h = *state;
+	struct sockaddr_storage addr;
+	struct proxy_stats st;
+	struct record r;
+	int fd;
+
+	fd = closed_port(&addr);
+	set_addr(h, &h->upstream, &addr);
+	assert_refused(h, "upstream-refused");
+	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+	snap(h, &r);
+	assert_int_equal(r.authorizes, 1);
+	assert_int_equal(r.verdicts[IN], 1);
+	assert_string_equal(r.verdict[IN].reason, "upstream-refused");
+	assert_ptr_equal(r.verdict_ctx[IN], &in_flow);
+	stats(h, IN, &st);
+	assert_int_equal(st.upstream_failed, 1);
+	assert_int_equal(st.tunnels_refused, 1);
+	close(fd);
+}
+
+static void test_peer_unreachable(void **state)
+{
+	struct harness *h = *state;
+	struct sockaddr_storage addr;
+	struct record r;
+	int fd;
+
+	fd = closed_port(&addr);
+	set_addr(h, &h->peer, &addr);
+	assert_refused(h, "peer-unreachable");
+	snap(h, &r);
+	assert_int_equal(r.readies, 0);
+	assert_int_equal(r.accepts, 0);
+	close(fd);
+}
+
+/* tunnel_ready refuses the peer (not the node route meant): no OPEN is
+ * sent, so node-b never gets to authorize. */
+static void test_tunnel_ready_refuses(void **state)
+{
+	struct harness *h = *state;
+	struct proxy_stats st;
+	struct record r;
+	int cfd;
+
+	pthread_mutex_lock(&h->lock);
+	h->ready_ret = -EPERM;
+	pthread_mutex_unlock(&h->lock);
+	cfd = client_connect_early(h, "early bytes", 11);
+	assert_int_equal(read_end(cfd), -ECONNRESET);
+	close(cfd);
+	assert_int_equal(wait_count(h, &h->rec.closed[OUT], 1), 1);
+	assert_int_equal(wait_count(h, &h->rec.refusals, 1), 1);
+	snap(h, &r);
+	assert_int_equal(r.readies, 1);
+	assert_int_equal(r.status[OUT], -EPERM);
+	assert_int_equal(r.verdicts[OUT], 0);
+	/* node-b saw the connection go, before or after its handshake
+	 * completed, and never an OPEN. */
+	if (strcmp(r.reason, "tls-handshake-failed") && strcmp(r.reason, FRAME_TRUNCATED))
+		fail_msg("node-b's reason: %s (%s)", r.reason, r.detail);
+	assert_int_equal(r.authorizes, 0);
+	assert_no_upstream(h);
+	stats(h, OUT, &st);
+	assert_int_equal(st.tunnels_refused, 1);
+}
+
+static void test_tunnel_accept_refuses(void **state)
+{
+	struct harness *h = *state;
+	struct proxy_stats st;
+	struct record r;
+
+	set_flag(h, &h->accept_null);
+	assert_refused(h, "tls-handshake-failed");
+	snap(h, &r);
+	assert_int_equal(r.accepts, 1);
+	assert_int_equal(r.readies, 0);
+	assert_int_equal(r.closed[IN], 0);
+	stats(h, IN, &st);
+	assert_int_equal(st.tunnels_refused, 1);
+	assert_int_equal(st.active, 0);
+}
+
+struct bad_frame {
+	const char *bytes;
+	size_t len;
+	const char *why;
+};
+
+#define BAD(bytes, why) { bytes, sizeof(bytes) - 1, why }
+
+/* The outbound proxy sends these in place of an OPEN; node-b refuses each
+ * on its header alone and says why in a deny VERDICT. */
+static void test_bad_frames(void **state)
+{
+	static const struct bad_frame frames[] = {
+		BAD("GET / HTTP/1.1\r\nHost: db\r\n\r\n", FRAME_BAD_MAGIC),
+		BAD("SLCE\x02\x01\0\0\0\0\0\x02{}", FRAME_BAD_VERSION),
+		BAD("SLCE\x01\x02\0\0\0\0\0\x02{}", FRAME_BAD_TYPE),
+		BAD("SLCE\x01\x01\0\x01\0\0\0\x02{}", FRAME_MALFORMED),
+		BAD("SLCE\x01\x01\0\0\0\0\0\0", FRAME_MALFORMED),
+		/* Announces 1 MiB and sends a little: the verdict comes
+		 * without the rest. */
+		BAD("SLCE\x01\x01\0\0\0\x10\0\0{\"dst\":\"", FRAME_TOO_LARGE),
+	};
+	struct harness *h = *state;
+	struct proxy_stats st;
+	struct record r;
+
+	for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+		const struct bad_frame *b = &frames[i];
+
+		pthread_mutex_lock(&h->lock);
+		h->open = (const uint8_t *)b->bytes;
+		h->open_len = b->len;
+		pthread_mutex_unlock(&h->lock);
+		assert_refused(h, b->why);
+		assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+		assert_int_equal(wait_count(h, &h->rec.refusals, 1), 1);
+		snap(h, &r);
+		assert_int_equal(r.status[OUT], -ECONNREFUSED);
+		assert_string_equal(r.reason, b->why);
+		assert_string_equal(r.detail, "bad OPEN frame header");
+		assert_true(r.refused_ssl);
+		assert_int_equal(r.authorizes, 0);
+		assert_int_equal(r.closed[IN], 1);
+		assert_int_equal(r.status[IN], 0);
+		pthread_mutex_lock(&h->lock);
+		memset(&h->rec, 0, sizeof(h->rec));
+		pthread_mutex_unlock(&h->lock);
+	}
+	stats(h, IN, &st);
+	assert_int_equal(st.tunnels_in, 6);
+	assert_int_equal(st.tunnels_refused, 6);
+	assert_int_equal(st.active, 0);
+}
+
+/* A blocking TLS client of node-b's tunnel port. Returns SSL_connect's
+ * result; *ssl and *fd are the caller's to free. */
+static int tls_connect(struct harness *h, SSL_CTX *ctx, SSL **ssl, int *fd)
+{
+	int ret;
+
+	*fd = connect_to(&h->tunnel);
+	*ssl = SSL_new(ctx);
+	assert_non_null(*ssl);
+	assert_int_equal(SSL_set_fd(*ssl, *fd), 1);
+	ret = SSL_connect(*ssl);
+	ERR_clear_error();
+	return ret;
+}
+
+/* The connection ends before any byte of application data came back. */
+static void assert_tls_ends(SSL *ssl)
+{
+	char c;
+	size_t n;
+
+	assert_int_equal(SSL_read_ex(ssl, &c, 1, &n), 0);
+	ERR_clear_error();
+}
+
+static void assert_handshake_refused(struct harness *h, SSL_CTX *ctx, const char *detail)
+{
+	struct proxy_stats st;
+	struct record r;
+	SSL *ssl;
+	int fd;
+
+	/* TLS 1.3: the client may finish before the server has looked at
+	 * its certificate; it learns from the alert on its first read. */
+	if (tls_connect(h, ctx, &ssl, &fd) == 1)
+		assert_tls_ends(ssl);
+	assert_int_equal(wait_count(h, &h->rec.refusals, 1), 1);
+	snap(h, &r);
+	assert_string_equal(r.reason, "tls-handshake-failed");
+	if (strcmp(r.detail, detail))
+		fail_msg("detail \"%s\", want \"%s\"", r.detail, detail);
+	assert_int_equal(r.authorizes, 0);
+	stats(h, IN, &st);
+	assert_int_equal(st.tunnels_refused, 1);
+	assert_int_equal(st.active, 0);
+	SSL_free(ssl);
+	close(fd);
+}
+
+static void test_client_without_certificate(void **state)
+{
+	struct harness *h = *state;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	/* Trusts the mesh CA, has nothing to show. */
+	assert_non_null(ctx);
+	SSL_CTX_set1_cert_store(ctx, fx.a->store);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	assert_int_equal(SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION), 1);
+	assert_handshake_refused(h, ctx, "peer did not return a certificate");
+	SSL_CTX_free(ctx);
+}
+
+static void test_client_of_another_ca(void **state)
+{
+	struct harness *h = *state;
+	struct errmsg err = {};
+	SSL_CTX *ctx = NULL;
+
+	/* node-a of a CA named like ours, trusting ours so that it is the
+	 * server that refuses. */
+	if (pki_ssl_ctx(fx.stranger, false, &ctx, &err))
+		fail_msg("pki_ssl_ctx: %s", err.msg);
+	SSL_CTX_set1_cert_store(ctx, fx.a->store);
+	assert_handshake_refused(h, ctx, "certificate: unable to get local issuer certificate");
+	SSL_CTX_free(ctx);
+}
+
+/* Writes each piece as a TLS record of its own while the proxies wait, so
+ * that node-b finds them all queued at once; 0 or the failing piece + 1. */
+static int send_records(struct harness *h, SSL *ssl, const uint8_t *buf, const size_t *cuts,
+			int nr, bool close_notify)
+{
+	size_t off = 0, n;
+	int ret = 0;
+
+	pthread_mutex_lock(&h->lock);
+	for (int i = 0; i < nr && !ret; i++) {
+		if (SSL_write_ex(ssl, buf + off, cuts[i] - off, &n) != 1 || n != cuts[i] - off)
+			ret = i + 1;
+		off = cuts[i];
+	}
+	if (!ret && close_notify && SSL_shutdown(ssl) != 0)
+		ret = nr + 1;
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+static int ssl_read_full(SSL *ssl, void *buf, size_t len)
+{
+	size_t got = 0, n;
+
+	while (got < len) {
+		if (SSL_read_ex(ssl, (char *)buf + got, len - got, &n) != 1) {
+			ERR_clear_error();
+			return -1;
+		}
+		got += n;
+	}
+	return 0;
+}
+
+/* The connection closes inside the OPEN header. Without a session ticket
+ * (and the ACK for it) nothing else wakes node-b's flow up. */
+static void test_truncated_open(void **state)
+{
+	static const size_t cuts[] = { 5 };
+	struct harness *h = *state;
+	struct record r;
+	SSL *ssl;
+	int fd;
+
+	set_flag(h, &h->no_tickets);
+	assert_int_equal(tls_connect(h, fx.client, &ssl, &fd), 1);
+	assert_int_equal(send_records(h, ssl, (const uint8_t *)"SLCE\x01", cuts, 1, true), 0);
+	assert_int_equal(wait_count(h, &h->rec.refusals, 1), 1);
+	snap(h, &r);
+	assert_string_equal(r.reason, FRAME_TRUNCATED);
+	assert_string_equal(r.detail, "closed after 5 of 12 header bytes");
+	assert_int_equal(r.authorizes, 0);
+	SSL_free(ssl);
+	close(fd);
+}
+
+/* An OPEN in three records, cut inside the header and inside the payload,
+ * all queued before node-b reads: it answers on the wire, then bytes flow.
+ * No session ticket, as above. */
+static void test_open_in_pieces(void **state)
+{
+	struct harness *h = *state;
+	struct frame_open o = { .token = TOKEN, .src = SRC };
+	struct frame_verdict v;
+	uint8_t *open, hdr[FRAME_HDR_LEN], payload[FRAME_MAX_PAYLOAD];
+	const char *why = NULL, *detail = NULL;
+	char buf[8] = {};
+	size_t len, n, cuts[3];
+	int fd, ufd, plen;
+	SSL *ssl;
+
+	set_flag(h, &h->no_tickets);
+	o.dst = h->upstream;
+	assert_int_equal(frame_open_encode(&o, &open, &len), 0);
+	cuts[0] = 5;
+	cuts[1] = FRAME_HDR_LEN + 10;
+	cuts[2] = len;
+	assert_int_equal(tls_connect(h, fx.client, &ssl, &fd), 1);
+	assert_int_equal(send_records(h, ssl, open, cuts, 3, false), 0);
+	free(open);
+
+	assert_int_equal(ssl_read_full(ssl, hdr, sizeof(hdr)), 0);
+	plen = frame_hdr_parse(hdr, FRAME_VERDICT, &why);
+	assert_true(plen > 0);
+	assert_int_equal(ssl_read_full(ssl, payload, plen), 0);
+	assert_int_equal(frame_verdict_decode(payload, plen, &v, &detail), 0);
+	assert_int_equal(v.allow, 1);
+	assert_string_equal(v.reason, "ok");
+	assert_string_equal(v.rule, "jobs-read");
+	assert_int_equal(v.generation, 7);
+
+	ufd = accept_upstream(h);
+	assert_int_equal(SSL_write_ex(ssl, "ping", 4, &n), 1);
+	assert_int_equal(read_full(ufd, buf, 4), 4);
+	assert_string_equal(buf, "ping");
+	write_full(ufd, "pong", 4);
+	assert_int_equal(ssl_read_full(ssl, buf, 4), 0);
+	assert_string_equal(buf, "pong");
+	SSL_free(ssl);
+	close(fd);
+	close(ufd);
+}
+
+/* The largest OPEN there is (16384 bytes of payload) is more than one TLS
+ * record: node-a sends all of it, node-b reads all of it. No session ticket
+ * arrives meanwhile to wake node-a's flow up: its own write has to. */
+static void test_open_max_size(void **state)
+{
+	static char token[FRAME_MAX_PAYLOAD];
+	struct harness *h = *state;
+	struct frame_open o = { .token = "", .src = SRC, .traceparent = TRACEPARENT };
+	struct record r;
+	uint8_t *open;
+	size_t len, base;
+	char buf[4];
+	int cfd, ufd;
+
+	o.dst = h->upstream;
+	assert_int_equal(frame_open_encode(&o, &open, &len), 0);
+	free(open);
+	base = len - FRAME_HDR_LEN;
+	memset(token, 't', FRAME_MAX_PAYLOAD - base);
+	o.token = token;
+	assert_int_equal(frame_open_encode(&o, &open, &len), 0);
+	assert_int_equal(len, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
+	pthread_mutex_lock(&h->lock);
+	h->open = open;
+	h->open_len = len;
+	h->no_tickets = true;
+	pthread_mutex_unlock(&h->lock);
+
+	cfd = client_connect_early(h, "ping", 4);
+	ufd = accept_upstream(h);
+	assert_int_equal(read_full(ufd, buf, 4), 4);
+	assert_memory_equal(buf, "ping", 4);
+	snap(h, &r);
+	assert_int_equal(r.authorizes, 1);
+	assert_int_equal(r.token_len, FRAME_MAX_PAYLOAD - base);
+	assert_string_equal(r.traceparent, TRACEPARENT);
+	close(cfd);
+	close(ufd);
+	free(open);
+}
+
+/* Three peers that say nothing, all dropped at the 10 s deadline: one
+ * that never starts TLS and one that stops after it (node-b: the deadline
+ * runs from the TCP connection), and node-a's tunnel to a TCP listener
+ * that never answers the ClientHello. */
+static void test_handshake_timeout(void **state)
+{
+	struct harness *h = *state;
+	struct sockaddr_storage silent_addr;
+	struct proxy_stats st;
+	struct record r;
+	uint64_t start, waited;
+	int tcp, tls_fd, silent, cfd;
+	SSL *ssl;
+
+	silent = listen_on(AF_INET, &silent_addr);
+	set_addr(h, &h->peer, &silent_addr);
+	start = mono_ms();
+	cfd = client_connect(h);
+	tcp = connect_to(&h->tunnel);
+	assert_int_equal(tls_connect(h, fx.client, &ssl, &tls_fd), 1);
+	set_timeouts(tcp, (DEADLINE_MS + DEADLINE_SLACK_MS) / 1000);
+	set_timeouts(cfd, (DEADLINE_MS + DEADLINE_SLACK_MS) / 1000);
+
+	assert_int_equal(read_end(tcp), -ECONNRESET);
+	waited = mono_ms() - start;
+	assert_true(waited >= DEADLINE_MS - 100);
+	assert_true(waited < DEADLINE_MS + DEADLINE_SLACK_MS);
+	assert_int_equal(read_end(cfd), -ECONNRESET);
+	assert_tls_ends(ssl);
+
+	assert_int_equal(wait_count(h, &h->rec.refusals, 2), 2);
+	assert_int_equal(wait_count(h, &h->rec.closed[OUT], 1), 1);
+	snap(h, &r);
+	assert_string_equal(r.reason, "handshake-timeout");
+	assert_string_equal(r.detail, "tunnel not set up in time");
+	assert_int_equal(r.authorizes, 0);
+	assert_int_equal(r.verdicts[OUT], 1);
+	assert_int_equal(r.verdict[OUT].allow, 0);
+	assert_string_equal(r.verdict[OUT].reason, "no-verdict");
+	assert_int_equal(r.status[OUT], -ETIMEDOUT);
+	stats(h, IN, &st);
+	assert_int_equal(st.idle_timeouts, 2);
+	assert_int_equal(st.tunnels_refused, 2);
+	assert_int_equal(st.active, 0);
+	stats(h, OUT, &st);
+	assert_int_equal(st.idle_timeouts, 1);
+	assert_int_equal(st.active, 0);
+	SSL_free(ssl);
+	close(tls_fd);
+	close(tcp);
+	close(cfd);
+	close(silent);
+}
+
+static void join(char *buf, const char *dir, const char *name)
+{
+	assert_true(snprintf(buf, PATH_MAX, "%s/%s", dir, name) < PATH_MAX);
+}
+
+/* Issues node's files from the CA in ca_dir and loads them. */
+static struct pki_creds *node_creds(const char *ca_dir, const char *node)
+{
+	char out[PATH_MAX], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+	struct pki_paths paths = { .ca = ca, .cert = cert, .key = key };
+	struct pki_creds *c = NULL;
+	struct errmsg err = {};
+	time_t now = time(NULL);
+
+	join(out, ca_dir, node);
+	if (pki_issue(ca_dir, node, out, now - PKI_CLOCK_SKEW, now + DAY, &err))
+		fail_msg("pki_issue: %s", err.msg);
+	join(ca, out, PKI_CA_CERT);
+	join(cert, out, PKI_NODE_CERT);
+	join(key, out, PKI_NODE_KEY);
+	if (pki_load(&paths, TD, node, &c, &err))
+		fail_msg("pki_load: %s", err.msg);
+	return c;
+}
+
+static void ca_init(char *dir, const char *name)
+{
+	struct errmsg err = {};
+
+	join(dir, fx.dir, name);
+	if (pki_ca_init(dir, TD, 365, false, &err))
+		fail_msg("pki_ca_init: %s", err.msg);
+}
+
+static int group_setup(void **state)
+{
+	char ca[PATH_MAX], other[PATH_MAX];
+	struct errmsg err = {};
+	unsigned int seed = 1;
+
+	for (size_t i = 0; i < sizeof(pattern); i++) {
+		seed = seed * 1103515245 + 12345;
+		pattern[i] = seed >> 16;
+	}
+	strcpy(fx.dir, "/tmp/test_proxy_tunnel.XXXXXX");
+	assert_non_null(mkdtemp(fx.dir));
+	ca_init(ca, "ca");
+	ca_init(other, "other-ca");
+	fx.a = node_creds(ca, "node-a");
+	fx.b = node_creds(ca, "node-b");
+	fx.stranger = node_creds(other, "node-a");
+	if (pki_ssl_ctx(fx.a, false, &fx.client, &err) || pki_ssl_ctx(fx.b, true, &fx.server, &err))
+		fail_msg("pki_ssl_ctx: %s", err.msg);
+	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int group_teardown(void **state)
+{
+	SSL_CTX_free(fx.client);
+	SSL_CTX_free(fx.server);
+	pki_creds_free(fx.a);
+	pki_creds_free(fx.b);
+	pki_creds_free(fx.stranger);
+	return nftw(fx.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_bulk_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_destination, setup6, teardown),
+		cmocka_unit_test_setup_teardown(test_authorize_deny, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upstream_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_unreachable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tunnel_ready_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tunnel_accept_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_without_certificate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_of_another_ca, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_in_pieces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_max_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
+	};
+
+	/* As in sluiced: OpenSSL writes tunnel records with write(), so a
+	 * peer that reset would otherwise kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("proxy_tunnel", tests, group_setup, group_teardown);
+}
