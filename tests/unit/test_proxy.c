@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "proxy.h"
+#include "unit/sock_util.h"
 
 #define IO_TIMEOUT_S 5
 #define BULK_LEN (100ULL << 20)
@@ -58,14 +59,6 @@ struct harness {
 	int closed_status;
 	struct sluice_orig_dst closed_dst;
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
 
 static void sockaddr_to_dst(const struct sockaddr_storage *ss, struct sluice_orig_dst *dst)
 {
@@ -133,50 +126,12 @@ static void *proxy_thread(void *arg)
 	return NULL;
 }
 
-static void loopback(int family, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	ss->ss_family = family;
-	if (family == AF_INET6)
-		((struct sockaddr_in6 *)ss)->sin6_addr = in6addr_loopback;
-	else
-		((struct sockaddr_in *)ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-}
-
-static socklen_t ss_len(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-}
-
-static void set_timeouts(int fd)
-{
-	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-/* A listener on loopback port 0; its address goes to *addr. */
-static int listen_on(int family, int backlog, struct sockaddr_storage *addr)
-{
-	socklen_t len = sizeof(*addr);
-	int fd;
-
-	loopback(family, addr);
-	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)addr, ss_len(addr)), 0);
-	assert_int_equal(listen(fd, backlog), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)addr, &len), 0);
-	return fd;
-}
-
 static int connect_to(const struct sockaddr_storage *addr)
 {
 	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
-	set_timeouts(fd);
+	set_timeouts(fd, IO_TIMEOUT_S);
 	assert_int_equal(connect(fd, (const struct sockaddr *)addr, ss_len(addr)), 0);
 	return fd;
 }
@@ -197,7 +152,7 @@ static int accept_upstream(struct harness *h)
 	assert_int_equal(poll(&pfd, 1, IO_TIMEOUT_S * 1000), 1);
 	fd = accept4(h->upstream_lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(fd >= 0);
-	set_timeouts(fd);
+	set_timeouts(fd, IO_TIMEOUT_S);
 	return fd;
 }
 
@@ -207,46 +162,6 @@ static void reset_close(int fd)
 
 	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	close(fd);
-}
-
-/* Reads until len bytes, EOF or an error; returns the count or -errno. */
-static ssize_t read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		n = read(fd, (char *)buf + got, len - got);
-		if (n < 0)
-			return -errno;
-		if (!n)
-			break;
-		got += n;
-	}
-	return got;
-}
-
-static void write_full(int fd, const void *buf, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
-		assert_true(n > 0);
-		done += n;
-	}
-}
-
-/* What read() ends with after data: 0 for EOF, else -errno. */
-static int read_end(int fd)
-{
-	char c;
-	ssize_t n = read(fd, &c, 1);
-
-	if (n > 0)
-		return 1;
-	return n ? -errno : 0;
 }
 
 struct xfer {
@@ -823,7 +738,7 @@ static void test_early_data(void **state)
 	close(queued);
 	ufd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(ufd >= 0);
-	set_timeouts(ufd);
+	set_timeouts(ufd, IO_TIMEOUT_S);
 	assert_int_equal(read_full(ufd, got, sizeof(got)), sizeof(got));
 	assert_memory_equal(got, buf, sizeof(buf));
 	assert_int_equal(read_end(ufd), 0);
@@ -874,7 +789,7 @@ static void test_emfile_no_spin(void **state)
 	assert_int_equal(proxy_listen_addr(h->p, AF_INET, &addr), 0);
 	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(cfd >= 0);
-	set_timeouts(cfd);
+	set_timeouts(cfd, IO_TIMEOUT_S);
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
 	lowest = dup(0);
 	assert_true(lowest >= 0);

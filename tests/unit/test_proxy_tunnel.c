@@ -42,6 +42,7 @@
 #include "frame.h"
 #include "pki.h"
 #include "proxy.h"
+#include "unit/sock_util.h"
 
 #define TD "acme.example"
 #define SRC "spiffe://" TD "/job/1234"
@@ -123,29 +124,6 @@ struct harness {
 	struct record rec;
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
-
-static void loopback(int family, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	ss->ss_family = family;
-	if (family == AF_INET6)
-		((struct sockaddr_in6 *)ss)->sin6_addr = in6addr_loopback;
-	else
-		((struct sockaddr_in *)ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-}
-
-static socklen_t ss_len(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-}
-
 static uint16_t ss_port(const struct sockaddr_storage *ss)
 {
 	/* sin_port and sin6_port share their offset. */
@@ -173,29 +151,6 @@ static void dst_to_sockaddr(const struct sluice_orig_dst *dst, struct sockaddr_s
 		memcpy(&((struct sockaddr_in6 *)ss)->sin6_addr, dst->addr, 16);
 	else
 		((struct sockaddr_in *)ss)->sin_addr.s_addr = dst->addr[0];
-}
-
-static void set_timeouts(int fd, int seconds)
-{
-	struct timeval tv = { .tv_sec = seconds };
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-/* A listener on loopback port 0; its address goes to *addr. */
-static int listen_on(int family, struct sockaddr_storage *addr)
-{
-	socklen_t len = sizeof(*addr);
-	int fd;
-
-	loopback(family, addr);
-	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)addr, ss_len(addr)), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)addr, &len), 0);
-	return fd;
 }
 
 /* A loopback port that refuses connections: bound, never listening. */
@@ -271,38 +226,6 @@ static void assert_no_upstream(struct harness *h)
 	struct pollfd pfd = { .fd = h->upstream_lfd, .events = POLLIN };
 
 	assert_int_equal(poll(&pfd, 1, 0), 0);
-}
-
-static ssize_t read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		n = read(fd, (char *)buf + got, len - got);
-		if (n < 0)
-			return -errno;
-		if (!n)
-			break;
-		got += n;
-	}
-	return got;
-}
-
-static void write_full(int fd, const void *buf, size_t len)
-{
-	assert_int_equal(send(fd, buf, len, MSG_NOSIGNAL), len);
-}
-
-/* What read() says next: 1 for data, 0 for EOF, else -errno. */
-static int read_end(int fd)
-{
-	char c;
-	ssize_t n = read(fd, &c, 1);
-
-	if (n > 0)
-		return 1;
-	return n ? -errno : 0;
 }
 
 /* Up to IO_TIMEOUT_S for a counter in h->rec to reach n; returns it. */
@@ -558,7 +481,7 @@ static int harness_start(void **state, int upstream_family)
 	}
 	assert_int_equal(proxy_listen_addr(h->p[IN], 0, &h->tunnel), 0);
 	h->peer = h->tunnel;
-	h->upstream_lfd = listen_on(upstream_family, &h->upstream);
+	h->upstream_lfd = listen_on(upstream_family, 16, &h->upstream);
 	assert_int_equal(pthread_create(&h->thread, NULL, proxy_thread, h), 0);
 	*state = h;
 	return 0;
@@ -1230,7 +1153,7 @@ static void test_handshake_timeout(void **state)
 	int tcp, tls_fd, silent, cfd;
 	SSL *ssl;
 
-	silent = listen_on(AF_INET, &silent_addr);
+	silent = listen_on(AF_INET, 16, &silent_addr);
 	set_addr(h, &h->peer, &silent_addr);
 	start = mono_ms();
 	cfd = client_connect(h);

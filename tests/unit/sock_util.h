@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Loopback socket helpers the proxy unit tests share. Include after
+ * <cmocka.h>: the helpers assert with it.
+ */
+#ifndef SLUICE_TEST_SOCK_UTIL_H
+#define SLUICE_TEST_SOCK_UTIL_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+static inline void loopback(int family, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = family;
+	if (family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_addr = in6addr_loopback;
+	else
+		((struct sockaddr_in *)ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+}
+
+static inline socklen_t ss_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+/* A blocked read or write gives up after seconds: a test fails, it does
+ * not hang. */
+static inline void set_timeouts(int fd, int seconds)
+{
+	struct timeval tv = { .tv_sec = seconds };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* A listener on loopback port 0; its address goes to *addr. */
+static inline int listen_on(int family, int backlog, struct sockaddr_storage *addr)
+{
+	socklen_t len = sizeof(*addr);
+	int fd;
+
+	loopback(family, addr);
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)addr, ss_len(addr)), 0);
+	assert_int_equal(listen(fd, backlog), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)addr, &len), 0);
+	return fd;
+}
+
+/* Reads until len bytes, EOF or an error; returns the count or -errno. */
+static inline ssize_t read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, (char *)buf + got, len - got);
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;
+		got += n;
+	}
+	return got;
+}
+
+static inline void write_full(int fd, const void *buf, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
+		assert_true(n > 0);
+		done += n;
+	}
+}
+
+/* What read() says next: 1 for data, 0 for EOF, else -errno. */
+static inline int read_end(int fd)
+{
+	char c;
+	ssize_t n = read(fd, &c, 1);
+
+	if (n > 0)
+		return 1;
+	return n ? -errno : 0;
+}
+
+#endif
