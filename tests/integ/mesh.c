@@ -5,9 +5,12 @@
 #include <string.h>
 
 #include "agent_proc.h"
+#include "client.h"
+#include "credfile.h"
 #include "env.h"
 #include "harness.h"
 #include "mesh.h"
+#include "servers.h"
 
 #define CTL_TIMEOUT_MS 10000
 #define CTL_MAX_ARGS 16
@@ -196,4 +199,69 @@ bool mesh_audit_wait(struct sl_env *env, char node, long from, const char *needl
 
 	audit_path(env, node, path, sizeof(path));
 	return file_wait(path, from, needle, timeout_ms);
+}
+
+int mesh_cred(struct sl_env *env, char node, const char *kind, const char *name,
+	      struct mesh_cred *out)
+{
+	char path[PATH_MAX];
+	struct errmsg err = {};
+	json_t *doc, *c;
+	size_t i;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/%s/" CREDFILE_NAME, env->tmp_dir,
+		 node == 'b' ? "run-b" : "run");
+	ret = credfile_read(path, &doc, &err);
+	if (ret)
+		return ret;
+	ret = -ENOENT;
+	json_array_foreach(json_object_get(doc, "credentials"), i, c) {
+		if (strcmp(json_string_value(json_object_get(c, "kind")), kind) ||
+		    (name && strcmp(json_string_value(json_object_get(c, "name")), name)))
+			continue;
+		snprintf(out->state, sizeof(out->state), "%s",
+			 json_string_value(json_object_get(c, "state")));
+		out->not_after = json_integer_value(json_object_get(c, "not_after"));
+		out->updated = json_integer_value(json_object_get(c, "updated"));
+		ret = 0;
+		break;
+	}
+	json_decref(doc);
+	return ret;
+}
+
+bool mesh_refused_on_a(struct sl_env *env, struct server *srv, uint16_t port,
+		       const char *reason)
+{
+	long audit_a = mesh_audit_size(env, 'a'), audit_b = mesh_audit_size(env, 'b');
+	int conns = server_nr_conns(srv);
+	struct client_req req = {
+		.op = CL_ECHO,
+		.cgroup = "job",
+		.family = AF_INET,
+		.port = port,
+		.bytes = 1000,
+	};
+	struct client_res res = {};
+	char want[96], *audit;
+	bool ok;
+
+	if (!ASSERT_OK(client_run(env, &req, &res), "client"))
+		return false;
+	ok = ASSERT_EQ(res.recvd.bytes, 0, "bytes the job got back");
+	ok &= ASSERT_TRUE(res.eof || res.err == ECONNRESET, "the job's connection was closed");
+	snprintf(want, sizeof(want), "\"reason\":\"%s\"", reason);
+	if (ASSERT_TRUE(mesh_audit_wait(env, 'a', audit_a, "\"verdict\":\"deny\"", LOG_WAIT_MS),
+			"node A audited the refusal")) {
+		audit = mesh_audit(env, 'a', audit_a);
+		ok &= ASSERT_HAS_SUBSTR(audit, want, "audit: reason");
+		ok &= ASSERT_HAS_SUBSTR(audit, "\"src_workload\":\"" ID_JOB "\"", "audit: source");
+		free(audit);
+	} else {
+		ok = false;
+	}
+	ok &= ASSERT_EQ(server_nr_conns(srv), conns, "connections that reached the server");
+	ok &= ASSERT_EQ(mesh_audit_size(env, 'b'), audit_b, "node B's audit log grew");
+	return ok;
 }

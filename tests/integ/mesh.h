@@ -20,8 +20,10 @@
 #define SLUICE_INTEG_MESH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct sl_env;
+struct server;
 
 #define TUNNEL_PORT 15008
 #define NODE_A "node-a"
@@ -75,5 +77,25 @@ char *mesh_audit(struct sl_env *env, char node, long from);
 long mesh_audit_size(struct sl_env *env, char node);
 bool mesh_audit_wait(struct sl_env *env, char node, long from, const char *needle,
 		     int timeout_ms);
+
+/* A job's connection to srv, an echo server on node B, that node A refuses
+ * itself: the job gets no byte back and a closed connection, A audits the
+ * deny with reason, and neither srv nor B's agent sees anything. Named
+ * assertions; true when all of them held. */
+bool mesh_refused_on_a(struct sl_env *env, struct server *srv, uint16_t port,
+		       const char *reason);
+
+/* One entry of the credentials.json that node 'a' or 'b' publishes in its
+ * run dir (agent/credfile.h). */
+struct mesh_cred {
+	char state[16];
+	long long not_after; /* 0: none */
+	long long updated;   /* 0: never */
+};
+
+/* The credential of kind ("node-cert", "token", ...) named name (NULL: the
+ * first of that kind). -ENOENT when the file or the entry is missing. */
+int mesh_cred(struct sl_env *env, char node, const char *kind, const char *name,
+	      struct mesh_cred *out);
 
 #endif

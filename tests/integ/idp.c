@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "env.h"
+#include "harness.h"
+#include "idp.h"
+
+#define IDP_SCRIPT "tests/oidc/idp.mjs"
+#define IDP_SETUP "tests/oidc/setup.sh"
+#define IDP_MODULE "tests/oidc/node_modules/oidc-provider/package.json"
+#define SETUP_MS 300000
+#define CMD_MS 20000
+#define READY_MS 20000
+#define STOP_MS 5000
+
+int idp_check(char *why, size_t len)
+{
+	char *argv[] = { "sh", "-c", "command -v node", NULL };
+	char *out = NULL, *err = NULL;
+	int ret;
+
+	ret = run_argv(argv, &out, &err, CMD_MS);
+	free(out);
+	free(err);
+	if (ret) {
+		snprintf(why, len, "node is not installed (make deps installs nodejs and npm)");
+		return -ENOENT;
+	}
+	if (!access(IDP_MODULE, R_OK))
+		return 0;
+	argv[0] = IDP_SETUP;
+	argv[1] = NULL;
+	ret = run_argv(argv, &out, &err, SETUP_MS);
+	if (ret)
+		snprintf(why, len, "%s: exit %d: %.200s", IDP_SETUP, ret, err ? err : "");
+	free(out);
+	free(err);
+	return ret ? -EIO : 0;
+}
+
+static int write_clients(const char *path, const struct idp_client *clients, int nr)
+{
+	json_t *arr = json_array();
+	int ret;
+
+	for (int i = 0; i < nr; i++) {
+		const struct idp_client *c = &clients[i];
+		json_t *o =
+		    json_pack("{s:s, s:s, s:s, s:b}", "client_id", c->client_id, "client_secret",
+			      c->secret, "token_endpoint_auth_method", "client_secret_basic",
+			      "tls_client_certificate_bound_access_tokens", c->bound);
+
+		if (c->groups)
+			json_object_set_new(o, "claims", json_pack("{s:[s]}", "groups", c->groups));
+		if (c->token_ttl)
+			json_object_set_new(o, "token_ttl", json_integer(c->token_ttl));
+		json_array_append_new(arr, o);
+	}
+	/* The file holds the client secrets. */
+	ret = json_dump_file(arr, path, JSON_INDENT(1)) ? -EIO : 0;
+	json_decref(arr);
+	if (!ret && chmod(path, 0600))
+		ret = -errno;
+	return ret;
+}
+
+/* A self-signed P-256 certificate for addr, the IdP's and its trust anchor. */
+static int make_cert(const char *crt, const char *key, const char *addr)
+{
+	char san[80];
+	char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec",
+			 "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+			 "-subj", "/CN=sluice-test-idp", "-addext", san,
+			 "-keyout", (char *)key, "-out", (char *)crt, NULL };
+	char *out = NULL, *err = NULL;
+	int ret;
+
+	snprintf(san, sizeof(san), "subjectAltName=IP:%s", addr);
+	ret = run_argv(argv, &out, &err, CMD_MS);
+	if (ret)
+		printf("openssl req: exit %d\n%s", ret, err ? err : "");
+	free(out);
+	free(err);
+	return ret ? -EIO : 0;
+}
+
+static void __attribute__((noreturn)) idp_exec(const struct idp *idp, int out_fd, char *argv[])
+{
+	int log_fd = open(idp->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+	child_reset_signals();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (log_fd < 0 || netns_join(idp->ns) || dup2(out_fd, STDOUT_FILENO) < 0 ||
+	    dup2(log_fd, STDERR_FILENO) < 0)
+		_exit(126);
+	execvp("node", argv);
+	_exit(127);
+}
+
+/* Reads the IdP's "READY <issuer>" line. */
+static int wait_ready(struct idp *idp, int fd)
+{
+	long long deadline = now_ms() + READY_MS;
+	char line[256];
+	size_t len = 0;
+
+	while (len < sizeof(line) - 1 && !memchr(line, '\n', len)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long long left = deadline - now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			break;
+		n = read(fd, line + len, sizeof(line) - 1 - len);
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	line[len] = '\0';
+	if (sscanf(line, "READY %127s", idp->url) == 1)
+		return 0;
+	printf("the IdP did not get ready (its stderr is %s)\n", idp->log);
+	return -EIO;
+}
+
+int idp_start(struct sl_env *env, char node, const struct idp_client *clients, int nr,
+	      struct idp *idp)
+{
+	const char *addr = node == 'b' ? env->ip4_b : env->ip4_a;
+	char dir[PATH_MAX], conf[PATH_MAX], key[PATH_MAX];
+	char *argv[] = { "node", IDP_SCRIPT, "--clients", conf, "--host", (char *)addr,
+			 "--port", "0", "--tls-cert", idp->ca, "--tls-key", key, NULL };
+	int pfd[2], ret;
+
+	memset(idp, 0, sizeof(*idp));
+	idp->pid = -1;
+	snprintf(idp->ns, sizeof(idp->ns), "%s", node == 'b' ? env->ns_b : env->ns_a);
+	env_path(env, IDP_DIR, dir, sizeof(dir));
+	env_path(env, IDP_DIR "/clients.json", conf, sizeof(conf));
+	env_path(env, IDP_CA, idp->ca, sizeof(idp->ca));
+	env_path(env, IDP_DIR "/idp.key", key, sizeof(key));
+	env_path(env, IDP_DIR "/idp.log", idp->log, sizeof(idp->log));
+	if ((mkdir(dir, 0700) && errno != EEXIST) || write_clients(conf, clients, nr) ||
+	    (access(idp->ca, R_OK) && make_cert(idp->ca, key, addr)))
+		return -EIO;
+	if (pipe2(pfd, O_CLOEXEC))
+		return -errno;
+	fflush(stdout);
+	idp->pid = fork();
+	if (!idp->pid)
+		idp_exec(idp, pfd[1], argv);
+	close(pfd[1]);
+	if (idp->pid < 0) {
+		close(pfd[0]);
+		return -errno;
+	}
+	env_track_child(env, idp->pid);
+	ret = wait_ready(idp, pfd[0]);
+	close(pfd[0]);
+	if (ret)
+		idp_stop(env, idp);
+	return ret;
+}
+
+void idp_stop(struct sl_env *env, struct idp *idp)
+{
+	if (idp->pid <= 0)
+		return;
+	kill(idp->pid, SIGTERM);
+	if (wait_child(idp->pid, NULL, STOP_MS)) {
+		kill(idp->pid, SIGKILL);
+		wait_child(idp->pid, NULL, STOP_MS);
+	}
+	env_untrack_child(env, idp->pid);
+	idp->pid = -1;
+}
+
+struct idp_req {
+	const char *ns;
+	const char *url;
+	const char *form;
+	const struct http_opts *opts;
+	struct http_response *resp;
+	struct errmsg *err;
+	int ret;
+};
+
+/* setns() moves only the calling thread: the request gets one of its own. */
+static void *idp_req_main(void *arg)
+{
+	struct idp_req *r = arg;
+
+	r->ret = netns_join(r->ns);
+	if (r->ret)
+		errmsg_set(r->err, r->ret, "cannot join %s", r->ns);
+	else if (r->form)
+		r->ret = http_post_form(r->url, r->form, r->opts, r->resp, r->err);
+	else
+		r->ret = http_get(r->url, r->opts, r->resp, r->err);
+	return NULL;
+}
+
+int idp_request(const struct idp *idp, const char *path, const char *form,
+		const struct http_opts *opts, struct http_response *resp, struct errmsg *err)
+{
+	struct http_opts o = *opts;
+	char url[256];
+	struct idp_req r = {
+	    .ns = idp->ns, .url = url, .form = form, .opts = &o, .resp = resp, .err = err };
+	pthread_t th;
+	int ret;
+
+	if (!o.ca_file)
+		o.ca_file = idp->ca;
+	snprintf(url, sizeof(url), "%s%s", idp->url, path);
+	ret = pthread_create(&th, NULL, idp_req_main, &r);
+	if (ret)
+		return errmsg_set(err, -ret, "pthread_create: %s", strerror(ret));
+	pthread_join(th, NULL);
+	return r.ret;
+}

@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Workload tokens from a real OpenID provider (tests/oidc/idp.mjs, idp.h)
+ * running in node A: node A's agent gets the job an access token with the
+ * client credentials grant, its secret read from a file, presenting its
+ * node certificate, and node B's agent verifies it with the IdP's JWKS and
+ * maps its groups claim to a role of B's policy. The token is bound to the
+ * certificate that fetched it: presented over another node's certificate,
+ * node B refuses it. With the IdP gone, the cached token carries flows until
+ * it expires (8 s tokens); then node A refuses them itself, audited as
+ * idp-unreachable-token-expired, and neither agent stops. No client secret
+ * and no token is ever written to a log or an audit line.
+ *
+ * Without node (the VM tests), the test skips.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "agent_proc.h"
+#include "client.h"
+#include "config.h"
+#include "env.h"
+#include "frame.h"
+#include "harness.h"
+#include "idp.h"
+#include "mesh.h"
+#include "pki.h"
+#include "servers.h"
+#include "tunnel_client.h"
+
+#define JOB_TTL_S 8
+#define SECRET_FILE "oidc-client.secret"
+#define SECRET_BYTES 16
+#define NODE_C "node-c"
+#define FLOW_BYTES 65536
+#define TC_TIMEOUT_MS 5000
+#define READY_MS 15000
+#define IDP_HTTP_MS 5000
+#define RESOURCE "spiffe://" TRUST_DOMAIN
+#define MAX_TOKEN 8192
+
+/* Node B's policy: data only for the role etl (IdP group etl-jobs), the
+ * secret only for the role analysts (group notebooks). */
+static const char policy_b[] = "version: 1\n"
+			       "default: deny\n"
+			       "roles:\n"
+			       "  - name: etl\n"
+			       "    claims: {groups: etl-jobs}\n"
+			       "  - name: analysts\n"
+			       "    claims: {groups: notebooks}\n"
+			       "services:\n"
+			       "  - name: " SVC_DATA "\n"
+			       "    addresses: [0.0.0.0/0, \"::/0\"]\n"
+			       "    ports: [7000, 7001, 7002, 7003]\n"
+			       "  - name: " SVC_SECRET "\n"
+			       "    addresses: [0.0.0.0/0, \"::/0\"]\n"
+			       "    ports: [7100]\n"
+			       "rules:\n"
+			       "  - name: etl-uses-data\n"
+			       "    from: {role: etl}\n"
+			       "    to: [" SVC_DATA "]\n"
+			       "    action: allow\n"
+			       "  - name: analysts-use-secret\n"
+			       "    from: {role: analysts}\n"
+			       "    to: [" SVC_SECRET "]\n"
+			       "    action: allow\n";
+
+struct world {
+	struct idp idp;
+	char secret[2 * SECRET_BYTES + 1];
+	char kid[64]; /* the key the IdP signs with */
+	/* A job token bound to node C's certificate, and its JOSE header,
+	 * which every token of this IdP shares. Never printed. */
+	char *token_c;
+	char header[256];
+	struct server *echo, *secret_srv;
+};
+
+static int write_secret(struct sl_env *env, struct world *w)
+{
+	unsigned char r[SECRET_BYTES];
+	char path[PATH_MAX];
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		return -EIO;
+	for (size_t i = 0; i < sizeof(r); i++)
+		sprintf(w->secret + 2 * i, "%02x", r[i]);
+	env_path(env, SECRET_FILE, path, sizeof(path));
+	if (env_write_file(env, SECRET_FILE, "%s", w->secret))
+		return -EIO;
+	return chmod(path, 0600) ? -errno : 0;
+}
+
+/* Both agents with identity.oidc; each of A's workloads a client of its
+ * own (client_id defaults to its SPIFFE ID) sharing one secret file. */
+static int start_mesh(struct sl_env *env, struct world *w)
+{
+	const struct idp_client clients[] = {
+		{ .client_id = ID_JOB, .secret = w->secret, .groups = "etl-jobs",
+		  .token_ttl = JOB_TTL_S, .bound = true },
+		{ .client_id = ID_NOTEBOOK, .secret = w->secret, .groups = "notebooks",
+		  .bound = true },
+	};
+	char identity[512];
+	struct mesh_cfg cfg = {
+	    .identity_extra = identity,
+	    .workload_extra_a = "    oidc:\n"
+				"      secret_file: " SECRET_FILE "\n",
+	    .policy_b = policy_b,
+	};
+	int ret;
+
+	ret = write_secret(env, w);
+	if (!ret)
+		ret = idp_start(env, 'a', clients, 2, &w->idp);
+	if (ret)
+		return ret;
+	snprintf(identity, sizeof(identity),
+		 "  oidc:\n"
+		 "    issuer: %s\n"
+		 "    ca_file: " IDP_CA "\n",
+		 w->idp.url);
+	return mesh_setup(env, &cfg);
+}
+
+static bool cred_state(struct sl_env *env, char node, const char *kind, const char *name,
+		       const char *state)
+{
+	struct mesh_cred c = {};
+
+	return !mesh_cred(env, node, kind, name, &c) && !strcmp(c.state, state);
+}
+
+/* The job's first token on A and the IdP's keys on B. */
+static bool wait_creds(struct sl_env *env)
+{
+	long long deadline = now_ms() + READY_MS;
+
+	while (now_ms() < deadline) {
+		if (cred_state(env, 'a', "token", ID_JOB, "valid") &&
+		    cred_state(env, 'b', "jwks", NULL, "valid"))
+			return true;
+		sleep_ms(100);
+	}
+	return false;
+}
+
+static json_t *idp_json(struct world *w, const char *path, const char *form,
+			const struct http_opts *opts)
+{
+	struct http_response r = {};
+	struct errmsg err = {};
+	json_t *j = NULL;
+
+	if (idp_request(&w->idp, path, form, opts, &r, &err)) {
+		printf("IdP %s: %s\n", path, err.msg);
+		return NULL;
+	}
+	if (r.status == 200)
+		j = json_loads(r.body, 0, NULL);
+	else
+		printf("IdP %s: HTTP %ld\n", path, r.status);
+	OPENSSL_cleanse(r.body, r.len);
+	http_response_free(&r);
+	return j;
+}
+
+/* The IdP's signing kid, and a job token fetched as node C would. */
+static int fetch_idp_facts(struct sl_env *env, struct world *w)
+{
+	char cert[PATH_MAX], key[PATH_MAX], *form = NULL;
+	struct http_opts o = { .connect_timeout_ms = IDP_HTTP_MS, .timeout_ms = IDP_HTTP_MS,
+			       .max_body = MAX_TOKEN, .cert_file = cert, .key_file = key };
+	const char *tok;
+	json_t *j;
+	int ret = -EIO;
+
+	mesh_pki_path(env, NODE_C "/" PKI_NODE_CERT, cert, sizeof(cert));
+	mesh_pki_path(env, NODE_C "/" PKI_NODE_KEY, key, sizeof(key));
+	if (mesh_issue(env, NODE_C, "1h"))
+		return -EIO;
+	j = idp_json(w, "/admin/stats", NULL, &o);
+	snprintf(w->kid, sizeof(w->kid), "%s", json_string_value(json_object_get(j, "kid")) ?: "");
+	json_decref(j);
+
+	o.username = http_escape(ID_JOB);
+	o.password = http_escape(w->secret);
+	if (o.username && o.password && !http_form_add(&form, "grant_type", "client_credentials") &&
+	    !http_form_add(&form, "resource", RESOURCE) && (j = idp_json(w, "/token", form, &o))) {
+		tok = json_string_value(json_object_get(j, "access_token"));
+		w->token_c = tok ? strdup(tok) : NULL;
+		if (w->token_c && strchr(w->token_c, '.')) {
+			snprintf(w->header, sizeof(w->header), "%.*s",
+				 (int)(strchr(w->token_c, '.') - w->token_c), w->token_c);
+			ret = 0;
+		}
+		json_decref(j);
+	}
+	free((char *)o.username);
+	free((char *)o.password);
+	free(form);
+	return ret;
+}
+
+static bool job_flow(struct sl_env *env, uint16_t port, struct client_res *res)
+{
+	struct client_req req = {
+	    .op = CL_ECHO,
+	    .cgroup = "job",
+	    .family = AF_INET,
+	    .port = port,
+	    .bytes = FLOW_BYTES,
+	};
+
+	memset(res, 0, sizeof(*res));
+	return !client_run(env, &req, res);
+}
+
+static bool flow_ok(struct sl_env *env)
+{
+	struct client_res res;
+
+	if (!job_flow(env, PORT_ECHO, &res))
+		return false;
+	if (res.err || res.recvd.bytes != FLOW_BYTES || res.recvd.mismatch_at != -1) {
+		printf("flow: %s: %s, %llu bytes back\n", res.call[0] ? res.call : "-",
+		       strerror(res.err), (unsigned long long)res.recvd.bytes);
+		return false;
+	}
+	return true;
+}
+
+static void idp_token_allowed(struct sl_env *env, struct world *w)
+{
+	long audit_b = mesh_audit_size(env, 'b');
+	struct client_res res;
+	json_t *line;
+	char *audit;
+
+	if (!ASSERT_TRUE(flow_ok(env), "the job's flow to data"))
+		return;
+	if (!ASSERT_TRUE(mesh_audit_wait(env, 'b', audit_b, "\"status\"", LOG_WAIT_MS),
+			 "node B audited the flow"))
+		return;
+	audit = mesh_audit(env, 'b', audit_b);
+	line = json_loads(audit, JSON_DISABLE_EOF_CHECK, NULL);
+	ASSERT_STREQ(json_string_value(json_object_get(line, "verdict")), "allow", "verdict");
+	ASSERT_STREQ(json_string_value(json_object_get(line, "src_workload")), ID_JOB, "source");
+	ASSERT_STREQ(json_string_value(json_object_get(line, "rule")), "etl-uses-data",
+		     "rule (role etl from the groups claim)");
+	ASSERT_STREQ(json_string_value(json_object_get(line, "kid")), w->kid, "the IdP's kid");
+	ASSERT_GE(strlen(json_string_value(json_object_get(line, "jti")) ?: ""), 16, "jti");
+	json_decref(line);
+	free(audit);
+
+	/* The job's groups do not make it an analyst. */
+	audit_b = mesh_audit_size(env, 'b');
+	if (ASSERT_TRUE(job_flow(env, PORT_SECRET, &res), "the job's flow to secret")) {
+		ASSERT_EQ(res.recvd.bytes, 0, "bytes from secret");
+		ASSERT_TRUE(
+		    mesh_audit_wait(env, 'b', audit_b, "\"reason\":\"default-deny\"", LOG_WAIT_MS),
+		    "node B refused it: default-deny");
+	}
+	ASSERT_EQ(server_nr_conns(w->secret_srv), 0, "connections that reached secret");
+}
+
+/* An OPEN for the job with node C's token, over node's certificate. */
+static int open_as(struct sl_env *env, struct world *w, const char *node, struct tc_result *res)
+{
+	char cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX], tunnel[64], dst[64];
+	struct frame_open o = { .token = w->token_c };
+	struct tc_req req = { .ns = env->ns_a, .addr = tunnel, .ca = ca, .cert = cert,
+			      .key = key, .timeout_ms = TC_TIMEOUT_MS };
+	uint8_t *frame = NULL;
+	size_t len;
+	int ret;
+
+	snprintf(tunnel, sizeof(tunnel), "%s:%d", env->ip4_b, TUNNEL_PORT);
+	snprintf(dst, sizeof(dst), "%s:%d", env->ip4_b, PORT_ECHO);
+	snprintf(cert, sizeof(cert), "%s/" MESH_PKI_DIR "/%s/" PKI_NODE_CERT, env->tmp_dir, node);
+	snprintf(key, sizeof(key), "%s/" MESH_PKI_DIR "/%s/" PKI_NODE_KEY, env->tmp_dir, node);
+	mesh_pki_path(env, PKI_CA_CERT, ca, sizeof(ca));
+	snprintf(o.src, sizeof(o.src), "%s", ID_JOB);
+	if (parse_sockaddr(dst, &o.dst) || frame_traceparent_new(o.traceparent) ||
+	    frame_open_encode(&o, &frame, &len))
+		return -EINVAL;
+	req.data = frame;
+	req.len = len;
+	ret = tunnel_client_run(&req, res);
+	OPENSSL_cleanse(frame, len);
+	free(frame);
+	return ret;
+}
+
+static void token_bound_to_cert(struct sl_env *env, struct world *w)
+{
+	long audit_b;
+	struct tc_result res = {};
+
+	/* Over the certificate it was bound to, the token passes... */
+	if (ASSERT_OK(open_as(env, w, NODE_C, &res), "OPEN over node C's certificate")) {
+		ASSERT_EQ(res.end, TC_VERDICT, "node C got a verdict");
+		ASSERT_TRUE(res.verdict.allow, "node C's token allowed");
+	}
+	/* ...and node A may not present it. */
+	audit_b = mesh_audit_size(env, 'b');
+	if (!ASSERT_OK(open_as(env, w, NODE_A, &res), "OPEN over node A's certificate"))
+		return;
+	ASSERT_EQ(res.end, TC_VERDICT, "node A got a verdict");
+	ASSERT_FALSE(res.verdict.allow, "node C's token from node A allowed");
+	ASSERT_STREQ(res.verdict.reason, "not-bound", "verdict reason");
+	ASSERT_TRUE(mesh_audit_wait(env, 'b', audit_b, "\"reason\":\"not-bound\"", LOG_WAIT_MS),
+		    "node B audited not-bound");
+}
+
+static void idp_down(struct sl_env *env, struct world *w)
+{
+	struct mesh_cred tok = {};
+	int flows = 0, ok = 0;
+	long long deadline;
+
+	idp_stop(env, &w->idp);
+	if (!ASSERT_OK(mesh_cred(env, 'a', "token", ID_JOB, &tok), "the job's token") ||
+	    !ASSERT_STREQ(tok.state, "valid", "its state when the IdP left"))
+		return;
+	/* The cached token to its last second. */
+	while (time(NULL) < tok.not_after - 1) {
+		flows++;
+		ok += flow_ok(env);
+		sleep_ms(500);
+	}
+	ASSERT_GE(flows, 1, "flows while the token lasted");
+	ASSERT_EQ(ok, flows, "flows that worked on the cached token");
+
+	deadline = now_ms() + (JOB_TTL_S + 5) * 1000;
+	while ((time(NULL) < tok.not_after || cred_state(env, 'a', "token", ID_JOB, "valid")) &&
+	       now_ms() < deadline)
+		sleep_ms(100);
+	ASSERT_FALSE(cred_state(env, 'a', "token", ID_JOB, "valid"),
+		     "node A published the token invalid");
+	mesh_refused_on_a(env, w->echo, PORT_ECHO, "idp-unreachable-token-expired");
+	ASSERT_TRUE(agent_running(env), "node A's agent still runs");
+	ASSERT_TRUE(mesh_b_running(env), "node B's agent still runs");
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+	char *text = read_file_from(path, 0);
+	bool found = text && strstr(text, needle);
+
+	free(text);
+	return found;
+}
+
+/* Checked without printing: the assertions' messages would show them. */
+static void nothing_secret_written(struct sl_env *env, struct world *w)
+{
+	const char *names[] = { "node A's log", "node B's log", "node A's audit",
+				"node B's audit" };
+	char files[4][PATH_MAX], what[96];
+
+	snprintf(files[0], PATH_MAX, "%s", env->agent_log);
+	snprintf(files[1], PATH_MAX, "%s", env->agent_b_log);
+	snprintf(files[2], PATH_MAX, "%s/run/audit.jsonl", env->tmp_dir);
+	snprintf(files[3], PATH_MAX, "%s/run-b/audit.jsonl", env->tmp_dir);
+	ASSERT_TRUE(file_has(files[0], "oidc:") && file_has(files[3], "\"kid\":\""),
+		    "the logs and audit lines checked were written");
+	for (int i = 0; i < 4; i++) {
+		snprintf(what, sizeof(what), "client secret in %s", names[i]);
+		ASSERT_FALSE(file_has(files[i], w->secret), what);
+		snprintf(what, sizeof(what), "token in %s", names[i]);
+		ASSERT_FALSE(file_has(files[i], w->header), what);
+	}
+}
+
+void test_tunnel_oidc(struct sl_env *env)
+{
+	struct world w = {};
+	char why[256] = "the IdP is installed";
+	int ret;
+
+	ret = idp_check(why, sizeof(why));
+	if (ret == -ENOENT) {
+		test__skip("%s", why);
+		return;
+	}
+	if (!ASSERT_OK(ret, why) || !ASSERT_OK(start_mesh(env, &w), "IdP and two agents") ||
+	    !ASSERT_TRUE(wait_creds(env), "job token on A, IdP keys on B") ||
+	    !ASSERT_OK(fetch_idp_facts(env, &w), "the IdP's kid and a token for node C"))
+		goto out;
+	w.echo = server_start(env, SRV_ECHO, PORT_ECHO);
+	w.secret_srv = server_start(env, SRV_ECHO, PORT_SECRET);
+	if (!ASSERT_OK_PTR(w.echo, "echo server") || !ASSERT_OK_PTR(w.secret_srv, "secret server"))
+		goto out;
+	if (test__start_subtest("idp_token_allowed"))
+		idp_token_allowed(env, &w);
+	if (test__start_subtest("token_bound_to_cert"))
+		token_bound_to_cert(env, &w);
+	if (test__start_subtest("idp_down"))
+		idp_down(env, &w);
+	if (test__start_subtest("nothing_secret_written"))
+		nothing_secret_written(env, &w);
+out:
+	idp_stop(env, &w.idp);
+	if (w.token_c) {
+		OPENSSL_cleanse(w.token_c, strlen(w.token_c));
+		free(w.token_c);
+	}
+}
