@@ -780,9 +780,11 @@ static int parse_identity(struct yamlx *y, const struct yamlx_val *v, struct con
 		ret = parse_duration(y, &f[I_CLOCK_SKEW].v, &ms, err);
 		if (ret)
 			return ret;
-		if (ms > 300 * 1000)
+		/* Tokens carry whole seconds; 0 would mean the default to
+		 * the verifier, so it is refused rather than misread. */
+		if (ms < 1000 || ms > 300 * 1000 || ms % 1000)
 			return yamlx_error(y, f[I_CLOCK_SKEW].v.node, err,
-					   "clock_skew must be at most 5m");
+					   "clock_skew must be whole seconds from 1s to 5m");
 		id->clock_skew_s = ms / 1000;
 	}
 	id->resumption = true;

@@ -20,7 +20,8 @@
  *     cert: pki/node.crt                  # config file's directory
  *     key: pki/node.key                   # mode 0600 or stricter
  *     token_lifetime: 300s                # embedded tokens, default 300s
- *     clock_skew: 30s                     # token checks, default 30s
+ *     clock_skew: 30s                     # token checks, default 30s,
+ *                                         # whole seconds, 1s to 5m
  *     resumption: true                    # TLS session resumption between
  *                                         # agents, default true
  *     oidc:                               # optional: tokens from an IdP

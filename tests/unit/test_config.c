@@ -102,6 +102,7 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-dup-role.yaml", 8, "duplicate role \"etl\"" },
 	{ "bad-identity-no-key.yaml", 6, "missing required key \"key\"" },
 	{ "bad-token-lifetime.yaml", 9, "token_lifetime must be between 3s and 24h" },
+	{ "bad-clock-skew.yaml", 9, "clock_skew must be whole seconds from 1s to 5m" },
 	{ "bad-peer-tunnel.yaml", 7,
 	  "bad tunnel address \"10.99.0.2\" for peer node-b: expected IP:PORT or [IPv6]:PORT" },
 	{ "bad-peer-cidr.yaml", 8,
