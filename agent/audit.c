@@ -116,6 +116,9 @@ int audit_write(struct audit *a, const struct audit_rec *r)
 	      set_str(o, "rule", r->rule) | set_u64(o, "generation", r->generation) |
 	      set_str(o, "jti", r->jti) | set_str(o, "kid", r->kid) |
 	      set_str(o, "trace_id", r->trace_id);
+	if (r->resumed)
+		bad |= json_object_set_new(o, "resumed",
+					   json_boolean(r->resumed == AUDIT_RESUMED_YES));
 	if (r->closed)
 		bad |= set_u64(o, "bytes_up", r->bytes_up) | set_u64(o, "bytes_down", r->bytes_down) |
 		       set_u64(o, "duration_ns", r->duration_ns) | set_str(o, "status", r->status);

@@ -18,6 +18,13 @@
 
 struct audit;
 
+/* Whether the flow's TLS session was resumed; unknown before a handshake. */
+enum audit_resumed {
+	AUDIT_RESUMED_UNKNOWN,		/* omitted */
+	AUDIT_RESUMED_NO,
+	AUDIT_RESUMED_YES,
+};
+
 struct audit_rec {
 	int64_t time_ns;		/* wall clock: "time", RFC 3339, microseconds, UTC */
 	const char *direction;		/* "outbound" | "inbound" */
@@ -33,6 +40,7 @@ struct audit_rec {
 	uint64_t generation;		/* the policy generation that decided */
 	const char *jti, *kid;
 	const char *trace_id;		/* W3C trace id, 32 hex */
+	enum audit_resumed resumed;
 	bool closed;			/* a close record: the members below are set */
 	uint64_t bytes_up, bytes_down, duration_ns;
 	const char *status;		/* "ok" or an errno name: "ECONNRESET" */

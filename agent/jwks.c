@@ -347,6 +347,102 @@ int jwks_from_cert(X509 *cert, const char *kid, struct jwks **out, struct errmsg
 	return jwks_from_pkey(pkey, kid, out, err);
 }
 
+struct jwks_cache_entry {
+	char *thumb;
+	struct jwks *set;
+	uint64_t used;			/* the cache's clock when last asked for */
+};
+
+struct jwks_cache {
+	struct jwks_cache_entry *e;
+	int nr, max;
+	uint64_t clock;
+};
+
+int jwks_cache_new(int max, struct jwks_cache **out)
+{
+	struct jwks_cache *c;
+
+	if (max < 1)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->e = calloc(max, sizeof(*c->e)))) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->max = max;
+	*out = c;
+	return 0;
+}
+
+/* An empty entry, else the least recently used one, emptied. */
+static struct jwks_cache_entry *cache_slot(struct jwks_cache *c)
+{
+	struct jwks_cache_entry *e;
+
+	if (c->nr < c->max)
+		return &c->e[c->nr++];
+	e = &c->e[0];
+	for (int i = 1; i < c->nr; i++) {
+		if (c->e[i].used < e->used)
+			e = &c->e[i];
+	}
+	free(e->thumb);
+	jwks_free(e->set);
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+int jwks_cache_get(struct jwks_cache *c, X509 *cert, const char *thumb, struct jwks **out,
+		   struct errmsg *err)
+{
+	struct jwks_cache_entry *e;
+	struct jwks *set;
+	char *copy;
+	int ret;
+
+	for (int i = 0; i < c->nr; i++) {
+		if (!strcmp(c->e[i].thumb, thumb)) {
+			c->e[i].used = ++c->clock;
+			*out = c->e[i].set;
+			return 0;
+		}
+	}
+	ret = jwks_from_cert(cert, thumb, &set, err);
+	if (ret)
+		return ret;
+	copy = strdup(thumb);
+	if (!copy) {
+		jwks_free(set);
+		return errmsg_set(err, -ENOMEM, "out of memory");
+	}
+	e = cache_slot(c);
+	e->thumb = copy;
+	e->set = set;
+	e->used = ++c->clock;
+	*out = set;
+	return 0;
+}
+
+void jwks_cache_clear(struct jwks_cache *c)
+{
+	for (int i = 0; i < c->nr; i++) {
+		free(c->e[i].thumb);
+		jwks_free(c->e[i].set);
+	}
+	memset(c->e, 0, c->max * sizeof(*c->e));
+	c->nr = 0;
+}
+
+void jwks_cache_free(struct jwks_cache *c)
+{
+	if (!c)
+		return;
+	jwks_cache_clear(c);
+	free(c->e);
+	free(c);
+}
+
 int jwks_get_key(void *ctx, const char *kid, EVP_PKEY **pkey)
 {
 	const struct jwks *set = ctx;

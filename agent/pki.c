@@ -383,6 +383,7 @@ void pki_creds_free(struct pki_creds *c)
 	X509_free(c->cert);
 	EVP_PKEY_free(c->key);
 	X509_STORE_free(c->store);
+	free(c->verified);
 	free(c->trust_domain);
 	free(c->node);
 	for (int i = 0; i < PKI_NR_FILES; i++)
@@ -402,8 +403,9 @@ static struct pki_creds *creds_new(const struct pki_paths *p, const char *td, co
 	c->path[PKI_FILE_CERT] = strdup(p->cert);
 	c->path[PKI_FILE_KEY] = strdup(p->key);
 	c->store = X509_STORE_new();
+	c->verified = calloc(PKI_VERIFIED_MAX, sizeof(*c->verified));
 	if (c->trust_domain && c->node && c->path[PKI_FILE_CA] && c->path[PKI_FILE_CERT] &&
-	    c->path[PKI_FILE_KEY] && c->store)
+	    c->path[PKI_FILE_KEY] && c->store && c->verified)
 		return c;
 	pki_creds_free(c);
 	return NULL;
@@ -514,16 +516,77 @@ int pki_reload(struct pki_creds **c, struct errmsg *err)
 	return 1;
 }
 
-int pki_verify_peer(const struct pki_creds *c, X509 *peer, STACK_OF(X509) *chain,
+static struct pki_verified *verified_find(struct pki_creds *c, const unsigned char *md)
+{
+	for (int i = 0; i < c->nr_verified; i++) {
+		if (!memcmp(c->verified[i].md, md, sizeof(c->verified[i].md)))
+			return &c->verified[i];
+	}
+	return NULL;
+}
+
+static bool verified_fresh(const struct pki_verified *v, time_t now)
+{
+	/* A clock set back could make the certificate not yet valid. */
+	return now >= v->from && now < v->until;
+}
+
+/* A free slot, else the one whose acceptance ends first. */
+static struct pki_verified *verified_slot(struct pki_creds *c)
+{
+	struct pki_verified *v;
+
+	if (c->nr_verified < PKI_VERIFIED_MAX)
+		return &c->verified[c->nr_verified++];
+	v = &c->verified[0];
+	for (int i = 1; i < c->nr_verified; i++) {
+		if (c->verified[i].until < v->until)
+			v = &c->verified[i];
+	}
+	return v;
+}
+
+/* Remembers peer in v, or in a slot of its own when v is NULL. */
+static void verified_set(struct pki_creds *c, struct pki_verified *v, X509 *peer,
+			 const unsigned char *md, const char *id, time_t now)
+{
+	time_t not_after;
+
+	if (pki_asn1_time(X509_get0_notAfter(peer), &not_after))
+		return;
+	if (!v)
+		v = verified_slot(c);
+	memcpy(v->md, md, sizeof(v->md));
+	snprintf(v->spiffe_id, sizeof(v->spiffe_id), "%s", id);
+	v->from = now;
+	v->until = now + PKI_VERIFIED_TTL < not_after ? now + PKI_VERIFIED_TTL : not_after;
+}
+
+int pki_verify_peer(struct pki_creds *c, X509 *peer, STACK_OF(X509) *chain,
 		    char *spiffe_out, size_t len, struct errmsg *err)
 {
 	struct node_check nc = { .store = c->store, .ca_path = c->path[PKI_FILE_CA],
 				 .cert = peer, .chain = chain, .name = "peer certificate",
 				 .hint = "", .trust_domain = c->trust_domain };
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	struct pki_verified *v;
+	time_t now = time(NULL);
+	bool have_md;
+	int ret;
 
 	if (!peer)
 		return errmsg_set(err, -EKEYREJECTED, "the peer sent no certificate");
-	return check_node(&nc, spiffe_out, len, err);
+	have_md = X509_digest(peer, EVP_sha256(), md, NULL);
+	ERR_clear_error();
+	v = have_md ? verified_find(c, md) : NULL;
+	if (v && verified_fresh(v, now) && strlen(v->spiffe_id) < len) {
+		snprintf(spiffe_out, len, "%s", v->spiffe_id);
+		return 0;
+	}
+	ret = check_node(&nc, spiffe_out, len, err);
+	if (!ret && have_md)
+		verified_set(c, v, peer, md, spiffe_out, now);
+	return ret;
 }
 
 static bool ssl_ctx_setup(SSL_CTX *ctx, const struct pki_creds *c, bool server)
@@ -536,13 +599,27 @@ static bool ssl_ctx_setup(SSL_CTX *ctx, const struct pki_creds *c, bool server)
 			   NULL);
 	SSL_CTX_set_verify_depth(ctx, 0);
 	SSL_CTX_set1_cert_store(ctx, c->store);
-	if (!server)
-		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+	if (server) {
+		/* TLS 1.3 without stateless tickets: tickets name sessions kept
+		 * here. The client keeps only the newest, so one per handshake. */
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+		SSL_CTX_sess_set_cache_size(ctx, PKI_SESSION_CACHE_MAX);
+		SSL_CTX_set_num_tickets(ctx, 1);
+	} else {
+		/* The tunnel keeps its sessions from the new-session callback. */
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+							    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	}
 	/* Send the leaf alone: both ends hold the CA already. Auto-chaining
 	 * would add it from the store, costing bytes on every handshake, and a
 	 * peer of another mesh would then be refused as "certificate chain too
 	 * long" (depth 0) instead of "unable to get local issuer certificate". */
 	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+	/* One read() for what the socket holds rather than two per record
+	 * (header, then body). Bytes read ahead raise no epoll edge: a reader
+	 * reads on until SSL_ERROR_WANT_READ (as the proxy does). */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	/* Without a session id context a server with client certificates
 	 * refuses every resumption. */
 	return SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) &&

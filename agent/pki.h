@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <time.h>
 #include <sys/types.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -43,6 +44,13 @@
 /* x5t#S256: base64url of a SHA-256 without padding, 43 characters, and a NUL. */
 #define PKI_THUMBPRINT_LEN 44
 #define PKI_ID_MAX 256
+/* pki_verify_peer() remembers a certificate it accepted for this long (never
+ * past the certificate's notAfter), for at most this many certificates. */
+#define PKI_VERIFIED_TTL 30
+#define PKI_VERIFIED_MAX 256
+/* Server sessions a TLS context keeps for resumption, the oldest dropped
+ * first. */
+#define PKI_SESSION_CACHE_MAX 4096
 
 struct pki_paths {
 	const char *ca;			/* the mesh CA's certificate: the only trust anchor */
@@ -67,6 +75,14 @@ struct pki_stamp {
 	struct timespec ctime;
 };
 
+/* A peer certificate pki_verify_peer() accepted: its SHA-256, and what it
+ * said. */
+struct pki_verified {
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char spiffe_id[PKI_ID_MAX];
+	time_t from, until;		/* accepted again without a check in [from, until) */
+};
+
 struct pki_creds {
 	X509 *ca;
 	X509 *cert;
@@ -79,6 +95,9 @@ struct pki_creds {
 	char *node;
 	char *path[PKI_NR_FILES];
 	struct pki_stamp stamp[PKI_NR_FILES];
+	/* Peers accepted under this CA: a reloaded CA starts with none. */
+	struct pki_verified *verified;	/* PKI_VERIFIED_MAX slots */
+	int nr_verified;
 };
 
 /*
@@ -117,8 +136,14 @@ int pki_reload(struct pki_creds **c, struct errmsg *err);
  * NULL. On success the peer's SPIFFE ID (spiffe://TD/node/NAME, TD being c's
  * trust domain) is in spiffe_out. The caller checks NAME is the node it
  * meant to reach.
+ *
+ * A certificate accepted once (the same DER, by its SHA-256) is accepted
+ * again without the signature check until PKI_VERIFIED_TTL seconds have
+ * passed or its notAfter is reached, whichever comes first: the leaf alone
+ * decides (the CA signs it directly), so only time can change the answer.
+ * Refusals are never remembered.
  */
-int pki_verify_peer(const struct pki_creds *c, X509 *peer, STACK_OF(X509) *chain,
+int pki_verify_peer(struct pki_creds *c, X509 *peer, STACK_OF(X509) *chain,
 		    char *spiffe_out, size_t len, struct errmsg *err);
 
 /*
@@ -128,12 +153,16 @@ int pki_verify_peer(const struct pki_creds *c, X509 *peer, STACK_OF(X509) *chain
  * peer has the CA); c's CA as the only trust
  * anchor (no system store) and mutual authentication required on both
  * sides (the server also fails a client without a certificate).
- * Resumption: the server issues session tickets (stateless; keys live in
- * the context, so a new context invalidates old tickets); the client side
- * enables its session cache, and the tunnel keeps a peer's SSL_SESSION
- * (SSL_get1_session() after the handshake) to pass to SSL_set_session() on
- * the next connection to that peer. Refuses expired creds. Free with
- * SSL_CTX_free().
+ * Resumption: the server keeps its sessions in the context's cache
+ * (PKI_SESSION_CACHE_MAX, oldest dropped first) and sends one session
+ * ticket per handshake that only names a cached session (stateful: a
+ * resumption costs a lookup rather than decrypting and decoding a ticket
+ * with the peer's certificate inside; a new context, so new credentials,
+ * forgets them all). A resumed session keeps the peer certificate of the
+ * handshake that made it. The client side stores nothing itself: the tunnel
+ * takes each new session from the callback it sets
+ * (SSL_CTX_sess_set_new_cb()) and passes it to SSL_set_session() on the next
+ * connection to that peer. Refuses expired creds. Free with SSL_CTX_free().
  */
 int pki_ssl_ctx(const struct pki_creds *c, bool server, SSL_CTX **out, struct errmsg *err);
 

@@ -23,6 +23,8 @@
 /* A cached session is not offered when the certificate it holds for the
  * peer expires this soon: the peer would refuse the resumption anyway. */
 #define SESSION_MARGIN_S 5
+/* Peers whose token verification keys are kept decoded. */
+#define NODE_KEYS_MAX 256
 
 /* One per peer node name ever configured; never freed before the tunnel,
  * since SSLs in flight point at it. */
@@ -52,6 +54,7 @@ struct tunnel {
 	struct oidc *oidc;
 	struct jwks *idp_jwks;
 	uint64_t idp_jwks_gen;
+	struct jwks_cache *node_keys;	/* peers' certificate keys, by thumbprint */
 	struct audit *audit;
 	bool audit_failed;
 	char *credfile;
@@ -77,6 +80,7 @@ struct tflow {
 	char kid[64];
 	char trace_id[33];
 	uint64_t generation;
+	enum audit_resumed resumed;
 };
 
 static int ssl_peer_idx = -1;
@@ -100,6 +104,7 @@ static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uin
 		.jti = f->jti[0] ? f->jti : NULL,
 		.kid = f->kid[0] ? f->kid : NULL,
 		.trace_id = f->trace_id[0] ? f->trace_id : NULL,
+		.resumed = f->resumed,
 		.closed = closed,
 		.bytes_up = up,
 		.bytes_down = down,
@@ -144,6 +149,13 @@ static void deny(struct tflow *f, const char *reason)
 	if (!f->decided)
 		audit_emit(f->t, f, false, 0, 0, 0, 0);
 	f->decided = true;
+}
+
+static enum audit_resumed tls_resumed(SSL *ssl)
+{
+	if (!ssl || !SSL_is_init_finished(ssl))
+		return AUDIT_RESUMED_UNKNOWN;
+	return SSL_session_reused(ssl) ? AUDIT_RESUMED_YES : AUDIT_RESUMED_NO;
 }
 
 static void format_orig_dst(const struct sluice_orig_dst *d, char *buf, size_t len)
@@ -195,16 +207,30 @@ static void sessions_drop(struct tunnel *t)
 	}
 }
 
-/* TLS 1.3 tickets arrive after the handshake; keep the newest per peer. */
+/* TLS 1.3 tickets arrive after the handshake; keep the newest per peer.
+ * Kept and resumed as copies that no SSL holds: OpenSSL marks the session
+ * of an SSL freed without close_notify unresumable, and one flow's reset
+ * must not send every later flow to that peer through a full handshake. */
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct peer_state *ps = SSL_get_ex_data(ssl, ssl_peer_idx);
+	SSL_SESSION *copy = ps ? SSL_SESSION_dup(sess) : NULL;
 
-	if (!ps)
-		return 0;
-	SSL_SESSION_free(ps->session);
-	ps->session = sess;
-	return 1;
+	if (copy) {
+		SSL_SESSION_free(ps->session);
+		ps->session = copy;
+	}
+	return 0;
+}
+
+static void resume_from(SSL *ssl, SSL_SESSION *sess)
+{
+	SSL_SESSION *copy = SSL_SESSION_dup(sess);
+
+	if (copy) {
+		SSL_set_session(ssl, copy);
+		SSL_SESSION_free(copy);
+	}
 }
 
 static bool session_usable(SSL_SESSION *sess, time_t now)
@@ -391,7 +417,7 @@ static int t_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_ro
 	SSL_set_ex_data(ssl, ssl_peer_idx, f->peer);
 	if (t->cfg->identity.resumption && f->peer->session &&
 	    session_usable(f->peer->session, time(NULL)))
-		SSL_set_session(ssl, f->peer->session);
+		resume_from(ssl, f->peer->session);
 	out->ssl = ssl;
 	out->peer = peer->tunnel;
 	out->flow_ctx = f;
@@ -405,6 +431,7 @@ static int t_tunnel_ready(void *ctx, void *flow_ctx, SSL *ssl)
 	char want[PKI_ID_MAX], got[PKI_ID_MAX];
 	struct errmsg err = {};
 
+	f->resumed = tls_resumed(ssl);
 	snprintf(want, sizeof(want), "spiffe://%s/node/%s", t->cfg->trust_domain, f->peer->node);
 	if (pki_verify_peer(t->creds, SSL_get0_peer_certificate(ssl), SSL_get_peer_cert_chain(ssl),
 			    got, sizeof(got), &err)) {
@@ -530,7 +557,8 @@ static const char *check_token(struct tunnel *t, const struct frame_open *open, 
 			json_decref(peek);
 			return "not-bound";
 		}
-		if (jwks_from_cert(peer_cert, peer_thumb, &node_keys, &err)) {
+		if (jwks_cache_get(t->node_keys, peer_cert, peer_thumb, &node_keys, &err)) {
+			pr_info("tunnel from %s: %s", peer_id, err.msg);
 			json_decref(peek);
 			return "internal-error";
 		}
@@ -543,7 +571,6 @@ static const char *check_token(struct tunnel *t, const struct frame_open *open, 
 	}
 	json_decref(peek);
 	jwt_verify(open->token, &o, &res);
-	jwks_free(node_keys);
 	if (res.kid)
 		snprintf(f->kid, sizeof(f->kid), "%s", res.kid);
 	if (res.jti)
@@ -662,12 +689,12 @@ static void t_authorize(void *ctx, SSL *ssl, const struct sockaddr_storage *peer
 	struct tflow *f = tflow_new(t, true);
 
 	out->allow = false;
-	if (f)
-		format_sockaddr(peer, f->peer_addr, sizeof(f->peer_addr));
 	if (!f) {
 		snprintf(out->verdict.reason, sizeof(out->verdict.reason), "internal-error");
 		return;
 	}
+	format_sockaddr(peer, f->peer_addr, sizeof(f->peer_addr));
+	f->resumed = tls_resumed(ssl);
 	decide_open(t, ssl, payload, len, f, out);
 	out->verdict = (struct frame_verdict){ .allow = f->allow, .generation = f->generation };
 	snprintf(out->verdict.reason, sizeof(out->verdict.reason), "%s", f->reason);
@@ -689,6 +716,7 @@ static void t_tunnel_refused(void *ctx, SSL *ssl, const struct sockaddr_storage 
 	X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 
 	format_sockaddr(peer, f.peer_addr, sizeof(f.peer_addr));
+	f.resumed = tls_resumed(ssl);
 	snprintf(f.detail, sizeof(f.detail), "%s", detail);
 	/* Named only when the certificate is one of ours. */
 	if (cert && !pki_verify_peer(t->creds, cert, SSL_get_peer_cert_chain(ssl), id, sizeof(id),
@@ -794,6 +822,8 @@ int tunnel_new(const struct config *cfg, struct tunnel **out, struct errmsg *err
 	ret = pki_load(&paths, cfg->trust_domain, cfg->node, &t->creds, err);
 	if (!ret)
 		ret = contexts_make(t, t->creds, err);
+	if (!ret && jwks_cache_new(NODE_KEYS_MAX, &t->node_keys))
+		ret = errmsg_set(err, -ENOMEM, "out of memory");
 	if (!ret)
 		ret = audit_open(cfg->audit_log, &t->audit, err);
 	if (!ret && asprintf(&t->credfile, "%s/" CREDFILE_NAME, cfg->run_dir) < 0)
@@ -833,9 +863,11 @@ static void creds_reload(struct tunnel *t)
 		pr_err("node credentials: %s", err.msg);
 		return;
 	}
-	/* Sessions and tokens carry the old certificate's binding. */
+	/* Sessions and tokens carry the old certificate's binding; peers'
+	 * keys were trusted through the old CA. */
 	sessions_drop(t);
 	tokens_drop(t);
+	jwks_cache_clear(t->node_keys);
 	if (t->oidc)
 		oidc_refresh_all(t->oidc);
 	pr_info("node certificate reloaded: %s, valid until %ld", t->creds->spiffe_id,
@@ -985,6 +1017,7 @@ void tunnel_free(struct tunnel *t)
 		free(ps);
 	}
 	jwks_free(t->idp_jwks);
+	jwks_cache_free(t->node_keys);
 	SSL_CTX_free(t->client_ctx);
 	SSL_CTX_free(t->server_ctx);
 	pki_creds_free(t->creds);

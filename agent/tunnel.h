@@ -10,7 +10,9 @@
  * peer's certificate must carry spiffe://TD/node/<that peer>.
  *
  * Inbound, on an OPEN: the peer's certificate verified again (resumption
- * skips it), the token verified and bound to that certificate, its subject
+ * skips it; pki_verify_peer() remembers a certificate for a few seconds,
+ * never past its notAfter), the token verified (its key decoded once per
+ * peer certificate) and bound to that certificate, its subject
  * equal to the frame's source, the destination local to this node, then
  * the policy. Every decision is one audit line; allowed flows are written
  * at close, with bytes and duration.
@@ -18,7 +20,8 @@
  * Rotation, on every tunnel_tick (once a second): node certificate and key
  * reloaded when their files change (new contexts for new tunnels; open
  * tunnels keep theirs; cached sessions and tokens bound to the old
- * certificate are dropped), embedded tokens re-minted at two thirds of
+ * certificate, and the peers' keys and verdicts trusted through the old CA,
+ * are dropped), embedded tokens re-minted at two thirds of
  * their life, the IdP's JWKS re-parsed when it changed, and
  * <run_dir>/credentials.json rewritten when any of it changed.
  */

@@ -98,6 +98,7 @@ static void test_lines(void **state)
 	close_rec.bytes_down = 100000207;
 	close_rec.duration_ns = 136720695;
 	close_rec.status = "ECONNRESET";
+	close_rec.resumed = AUDIT_RESUMED_YES;
 	assert_int_equal(audit_write(a, &close_rec), 0);
 	audit_close(a);
 	assert_int_equal(stat(f->path, &st), 0);
@@ -115,7 +116,9 @@ static void test_lines(void **state)
 	assert_null(json_object_get(o, "service"));
 	assert_null(json_object_get(o, "jti"));
 	assert_null(json_object_get(o, "bytes_up"));
+	assert_null(json_object_get(o, "resumed"));
 	o = json_array_get(lines, 1);
+	assert_true(json_is_true(json_object_get(o, "resumed")));
 	assert_string_equal(json_string_value(json_object_get(o, "rule")), "etl-api");
 	assert_int_equal(json_integer_value(json_object_get(o, "bytes_down")), 100000207);
 	assert_string_equal(json_string_value(json_object_get(o, "status")), "ECONNRESET");

@@ -559,14 +559,17 @@ static X509 *sign_with_ca(const struct fx *fx, X509 *ca, const char *id, time_t 
 	return x;
 }
 
-static void verify_peer_fails(const struct pki_creds *c, X509 *peer, int want_ret,
+/* Refused, and not remembered. */
+static void verify_peer_fails(struct pki_creds *c, X509 *peer, int want_ret,
 			      const char *want_msg)
 {
+	int nr = c->nr_verified;
 	char id[PKI_ID_MAX] = "";
 	struct errmsg err = {};
 
 	assert_int_equal(pki_verify_peer(c, peer, NULL, id, sizeof(id), &err), want_ret);
 	assert_string_equal(err.msg, want_msg);
+	assert_int_equal(c->nr_verified, nr);
 	X509_free(peer);
 }
 
@@ -627,6 +630,78 @@ static void test_verify_peer(void **state)
 	pki_creds_free(c);
 }
 
+/* A peer accepted once is accepted from memory, but never past its notAfter
+ * and never under another CA. */
+static void test_verify_peer_remembered(void **state)
+{
+	struct fx *fx = *state;
+	struct pki_creds *c = load_ok(&fx->paths, TD, "node-a");
+	char other[PATH_MAX], id[PKI_ID_MAX], want[MSG_LEN], when[32];
+	time_t now = time(NULL);
+	struct errmsg err = {};
+	X509 *peer, *brief;
+
+	peer = sign_with_ca(fx, c->ca, "spiffe://" TD "/node/node-b", now - 60, now + DAY);
+	brief = sign_with_ca(fx, c->ca, "spiffe://" TD "/node/node-c", now - 60, now + 1);
+	assert_int_equal(pki_verify_peer(c, peer, NULL, id, sizeof(id), &err), 0);
+	assert_int_equal(pki_verify_peer(c, brief, NULL, id, sizeof(id), &err), 0);
+	assert_string_equal(id, "spiffe://" TD "/node/node-c");
+	assert_int_equal(c->nr_verified, 2);
+	assert_in_range(c->verified[0].until, now + PKI_VERIFIED_TTL,
+			time(NULL) + PKI_VERIFIED_TTL);
+	assert_int_equal(c->verified[1].until, now + 1);
+
+	/* From memory: the same answer, nothing added. */
+	assert_int_equal(pki_verify_peer(c, peer, NULL, id, sizeof(id), &err), 0);
+	assert_string_equal(id, "spiffe://" TD "/node/node-b");
+	assert_int_equal(c->nr_verified, 2);
+
+	/* Expired since: checked again, and refused. */
+	sleep(2);
+	snprintf(want, sizeof(want), "peer certificate: expired at %s",
+		 utc(now + 1, when, sizeof(when)));
+	assert_int_equal(pki_verify_peer(c, brief, NULL, id, sizeof(id), &err), -EKEYEXPIRED);
+	assert_string_equal(err.msg, want);
+
+	/* A new CA: the old one's nodes are strangers again. */
+	join(other, fx->dir, "ca2");
+	ca_init(other, TD);
+	issue(other, "node-a", fx->node_dir, now - 60, now + DAY);
+	assert_int_equal(pki_reload(&c, &err), 1);
+	assert_int_equal(c->nr_verified, 0);
+	assert_int_equal(pki_verify_peer(c, peer, NULL, id, sizeof(id), &err), -EKEYREJECTED);
+	X509_free(peer);
+	X509_free(brief);
+	pki_creds_free(c);
+}
+
+/* More peers than it remembers: each still verifies, memory stays bounded. */
+static void test_verify_peer_bounded(void **state)
+{
+	struct fx *fx = *state;
+	struct pki_creds *c = load_ok(&fx->paths, TD, "node-a");
+	char id[PKI_ID_MAX], want[PKI_ID_MAX];
+	time_t now = time(NULL);
+	struct errmsg err = {};
+	X509 *first = NULL, *x;
+
+	for (int i = 0; i < PKI_VERIFIED_MAX + 8; i++) {
+		snprintf(want, sizeof(want), "spiffe://" TD "/node/n%d", i);
+		x = sign_with_ca(fx, c->ca, want, now - 60, now + DAY);
+		assert_int_equal(pki_verify_peer(c, x, NULL, id, sizeof(id), &err), 0);
+		assert_string_equal(id, want);
+		if (!first)
+			first = x;
+		else
+			X509_free(x);
+	}
+	assert_int_equal(c->nr_verified, PKI_VERIFIED_MAX);
+	assert_int_equal(pki_verify_peer(c, first, NULL, id, sizeof(id), &err), 0);
+	assert_string_equal(id, "spiffe://" TD "/node/n0");
+	X509_free(first);
+	pki_creds_free(c);
+}
+
 /* Both ends of a TLS connection over a socketpair, driven in turn. */
 struct tls_pair {
 	SSL *client;
@@ -684,11 +759,14 @@ static void handshake(struct tls_pair *p)
 	ERR_clear_error();
 }
 
-/* close_notify first: a session freed without it is no longer resumable. */
+/* close_notify first: a session freed without it is no longer resumable
+ * (and the server drops it from its cache). */
 static void pair_close(struct tls_pair *p)
 {
 	if (p->client_ok)
 		SSL_shutdown(p->client);
+	if (p->server_ok)
+		SSL_shutdown(p->server);
 	ERR_clear_error();
 	SSL_free(p->client);
 	SSL_free(p->server);
@@ -723,12 +801,15 @@ static void test_tls_same_ca(void **state)
 	struct fx *fx = *state;
 	struct pki_creds *a = load_ok(&fx->paths, TD, "node-a"), *b;
 	char dir[PATH_MAX], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], id[PKI_ID_MAX];
+	char thumb[PKI_THUMBPRINT_LEN];
 	struct pki_paths pb = { .ca = ca, .cert = cert, .key = key };
 	time_t now = time(NULL);
 	struct errmsg err = {};
-	SSL_CTX *cctx, *sctx;
+	SSL_CTX *cctx, *sctx, *sctx2;
+	const unsigned char *tick;
 	struct tls_pair p;
 	SSL_SESSION *sess;
+	size_t tick_len;
 
 	join(dir, fx->dir, "node-b");
 	issue(fx->ca_dir, "node-b", dir, now - 60, now + DAY);
@@ -761,21 +842,44 @@ static void test_tls_same_ca(void **state)
 	sess = exchange(&p);
 	assert_false(SSL_session_reused(p.client));
 	pair_close(&p);
+	/* One stateful ticket: the session ID of the one session the server
+	 * keeps; the client context keeps none. */
+	SSL_SESSION_get0_ticket(sess, &tick, &tick_len);
+	assert_int_equal(tick_len, SSL_MAX_SSL_SESSION_ID_LENGTH);
+	assert_int_equal(SSL_CTX_sess_number(sctx), 1);
+	assert_int_equal(SSL_CTX_sess_get_cache_size(sctx), PKI_SESSION_CACHE_MAX);
+	assert_int_equal(SSL_CTX_sess_number(cctx), 0);
 
-	/* Resumed with a ticket: the server still has the client's certificate. */
+	/* Resumed with it: the server still has the client's certificate, the
+	 * one tokens are bound to. */
 	pair_open(&p, cctx, sctx, sess);
 	handshake(&p);
 	assert_true(p.client_ok && p.server_ok);
 	assert_true(SSL_session_reused(p.client));
+	assert_true(SSL_session_reused(p.server));
 	assert_int_equal(pki_verify_peer(b, SSL_get0_peer_certificate(p.server), NULL, id,
 					 sizeof(id), &err),
 			 0);
 	assert_string_equal(id, "spiffe://" TD "/node/node-a");
+	assert_int_equal(pki_thumbprint(SSL_get0_peer_certificate(p.server), thumb, sizeof(thumb)),
+			 0);
+	assert_string_equal(thumb, a->thumbprint);
+	pair_close(&p);
+
+	/* A new server context (new credentials) knows no session: a full
+	 * handshake. */
+	sctx2 = ctx_ok(b, true);
+	pair_open(&p, cctx, sctx2, sess);
+	handshake(&p);
+	assert_true(p.client_ok && p.server_ok);
+	assert_false(SSL_session_reused(p.client));
+	assert_false(SSL_session_reused(p.server));
 	pair_close(&p);
 
 	SSL_SESSION_free(sess);
 	SSL_CTX_free(cctx);
 	SSL_CTX_free(sctx);
+	SSL_CTX_free(sctx2);
 	pki_creds_free(a);
 	pki_creds_free(b);
 }
@@ -895,6 +999,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_openssl_cli_verifies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changed_and_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_peer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_peer_remembered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_peer_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_same_ca, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_refuses_other_ca, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_refuses_expired_and_missing_cert, setup,
