@@ -318,6 +318,40 @@ static int mint(struct tunnel *t, const struct policy_identity *id, struct token
 	return 0;
 }
 
+/* The unverified header (part 0) or claims (part 1) of a compact JWS: to
+ * choose the verification keys by "iss", or to name the token in the
+ * audit. The signature check is what trusts it. */
+static json_t *peek_part(const char *token, int part)
+{
+	const char *start = token, *end;
+	char buf[MAX_TOKEN];
+	size_t n;
+
+	if (part && !(start = strchr(token, '.')))
+		return NULL;
+	start += part;
+	end = strchr(start, '.');
+	if (!end || (size_t)(end - start) > B64URL_ENC_LEN(sizeof(buf) - 1) ||
+	    b64url_decode(start, end - start, buf, &n))
+		return NULL;
+	return json_loadb(buf, n, 0, NULL);
+}
+
+/* The IdP's token is opaque to its sender, but the outbound audit line
+ * names it as the inbound one does. */
+static void note_token_ids(const char *token, struct tflow *f)
+{
+	json_t *hdr = peek_part(token, 0), *claims = peek_part(token, 1);
+	const char *s;
+
+	if ((s = json_string_value(json_object_get(hdr, "kid"))))
+		snprintf(f->kid, sizeof(f->kid), "%s", s);
+	if ((s = json_string_value(json_object_get(claims, "jti"))))
+		snprintf(f->jti, sizeof(f->jti), "%s", s);
+	json_decref(hdr);
+	json_decref(claims);
+}
+
 /* The workload's token into f's OPEN: the embedded one re-minted at two
  * thirds of its life, or the IdP's cached one. NULL with the reason in f
  * when there is none. */
@@ -335,6 +369,7 @@ static const char *token_for(struct tunnel *t, const struct policy_identity *id,
 			pr_debug("no token for %s: %s", id->spiffe_id, err.msg);
 			return NULL;
 		}
+		note_token_ids(buf, f);
 		return buf;
 	}
 	tk = token_slot(t, id->spiffe_id);
@@ -471,20 +506,6 @@ static SSL *t_tunnel_accept(void *ctx)
 	return SSL_new(t->server_ctx);
 }
 
-/* The unverified "iss" of a compact JWS, to choose the verification keys;
- * the signature check that follows is what trusts it. */
-static json_t *peek_claims(const char *token)
-{
-	const char *p1 = strchr(token, '.'), *p2 = p1 ? strchr(p1 + 1, '.') : NULL;
-	char buf[MAX_TOKEN];
-	size_t n;
-
-	if (!p2 || (size_t)(p2 - p1 - 1) > B64URL_ENC_LEN(sizeof(buf) - 1) ||
-	    b64url_decode(p1 + 1, p2 - p1 - 1, buf, &n))
-		return NULL;
-	return json_loadb(buf, n, 0, NULL);
-}
-
 static int idp_get_key(void *ctx, const char *kid, EVP_PKEY **pkey)
 {
 	struct tunnel *t = ctx;
@@ -538,7 +559,7 @@ static const char *check_token(struct tunnel *t, const struct frame_open *open, 
 	struct errmsg err = {};
 	json_t *peek;
 
-	peek = peek_claims(open->token);
+	peek = peek_part(open->token, 1);
 	iss = peek ? json_string_value(json_object_get(peek, "iss")) : NULL;
 	snprintf(aud, sizeof(aud), "spiffe://%s", t->cfg->trust_domain);
 	if (t->oidc && iss && !strcmp(iss, t->cfg->identity.oidc_issuer)) {

@@ -240,9 +240,9 @@ static bool flow_ok(struct sl_env *env)
 
 static void idp_token_allowed(struct sl_env *env, struct world *w)
 {
-	long audit_b = mesh_audit_size(env, 'b');
+	long audit_a = mesh_audit_size(env, 'a'), audit_b = mesh_audit_size(env, 'b');
+	json_t *line, *line_a;
 	struct client_res res;
-	json_t *line;
 	char *audit;
 
 	if (!ASSERT_TRUE(flow_ok(env), "the job's flow to data"))
@@ -258,8 +258,22 @@ static void idp_token_allowed(struct sl_env *env, struct world *w)
 		     "rule (role etl from the groups claim)");
 	ASSERT_STREQ(json_string_value(json_object_get(line, "kid")), w->kid, "the IdP's kid");
 	ASSERT_GE(strlen(json_string_value(json_object_get(line, "jti")) ?: ""), 16, "jti");
-	json_decref(line);
 	free(audit);
+
+	/* Node A's outbound line names the same token. */
+	if (ASSERT_TRUE(mesh_audit_wait(env, 'a', audit_a, "\"status\"", LOG_WAIT_MS),
+			"node A audited the flow")) {
+		audit = mesh_audit(env, 'a', audit_a);
+		line_a = json_loads(audit, JSON_DISABLE_EOF_CHECK, NULL);
+		ASSERT_STREQ(json_string_value(json_object_get(line_a, "kid")), w->kid,
+			     "node A's line: the IdP's kid");
+		ASSERT_STREQ(json_string_value(json_object_get(line_a, "jti")),
+			     json_string_value(json_object_get(line, "jti")) ?: "",
+			     "node A's line: the same jti");
+		json_decref(line_a);
+		free(audit);
+	}
+	json_decref(line);
 
 	/* The job's groups do not make it an analyst. */
 	audit_b = mesh_audit_size(env, 'b');
