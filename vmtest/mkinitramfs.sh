@@ -5,7 +5,8 @@
 #
 # Builds OUT, an uncompressed newc initramfs holding busybox, the project's
 # binaries, BPF objects and integration tests from BUILD, the host programs
-# the tests call (sh, ip, bash, bpftool, nginx, curl, nsenter and $VMTEST_BINS), the shared libraries
+# the tests call (sh, ip, bash, bpftool, nginx, curl, nsenter, node, openssl and
+# $VMTEST_BINS), the shared libraries
 # all of them need, the kernel modules MODULE... with their dependencies from
 # MODDIR (empty: none), and /init from vmtest/init.in.
 #
@@ -72,7 +73,7 @@ cp -r "$repo/tests" "$root$guest_repo/"
 # too: busybox's sh runs its own applets before searching PATH, so a
 # system("ip ...") would get busybox's ip.
 read -ra extra <<<"${VMTEST_BINS:-}"
-progs=(sh ip bash bpftool nginx curl nsenter "${extra[@]}")
+progs=(sh ip bash bpftool nginx curl nsenter node openssl "${extra[@]}")
 for name in "${progs[@]}"; do
 	found=$(PATH=$PATH:/usr/sbin:/sbin command -v "$name") || die "$name not found on the host"
 	path=$(readlink -f "$found")
@@ -118,7 +119,8 @@ cat >"$root/etc/hosts" <<'EOF'
 ::1		localhost ip6-localhost ip6-loopback
 EOF
 printf 'passwd: files\ngroup: files\nhosts: files\n' >"$root/etc/nsswitch.conf"
-for f in /etc/services /etc/protocols /etc/iproute2 /usr/share/iproute2; do
+for f in /etc/services /etc/protocols /etc/iproute2 /usr/share/iproute2 /etc/ssl/openssl.cnf \
+	/usr/lib/ssl; do
 	if [[ -e $f ]]; then
 		mkdir -p "$root$(dirname "$f")"
 		cp -r "$f" "$root$f"
