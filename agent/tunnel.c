@@ -31,6 +31,7 @@
 struct peer_state {
 	char *node;
 	SSL_SESSION *session;
+	const struct tunnel *tunnel;
 	struct peer_state *next;
 };
 
@@ -194,6 +195,7 @@ static struct peer_state *peer_state(struct tunnel *t, const char *node)
 		free(ps);
 		return NULL;
 	}
+	ps->tunnel = t;
 	ps->next = t->peers;
 	t->peers = ps;
 	return ps;
@@ -214,8 +216,14 @@ static void sessions_drop(struct tunnel *t)
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct peer_state *ps = SSL_get_ex_data(ssl, ssl_peer_idx);
-	SSL_SESSION *copy = ps ? SSL_SESSION_dup(sess) : NULL;
+	SSL_SESSION *copy;
 
+	/* A ticket can arrive after a reload for a connection made with the
+	 * old certificate: resuming it would present that certificate to the
+	 * peer while tokens are bound to the new one. */
+	if (!ps || SSL_get_SSL_CTX(ssl) != ps->tunnel->client_ctx)
+		return 0;
+	copy = SSL_SESSION_dup(sess);
 	if (copy) {
 		SSL_SESSION_free(ps->session);
 		ps->session = copy;
