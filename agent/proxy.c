@@ -605,7 +605,13 @@ static const char *tls_failure(SSL *ssl, char *buf, size_t len)
 	long vr = SSL_get_verify_result(ssl);
 	unsigned long e = ERR_peek_last_error();
 
-	if (vr != X509_V_OK)
+	/* Leaves are issued by the mesh CA itself (depth 0): a peer that
+	 * sends a chain of its own was issued by another CA, which OpenSSL
+	 * words as the chain being too long. */
+	if (vr == X509_V_ERR_CERT_CHAIN_TOO_LONG)
+		snprintf(buf, len, "certificate: not issued by this mesh's CA (the peer sent "
+				   "a chain through another issuer)");
+	else if (vr != X509_V_OK)
 		snprintf(buf, len, "certificate: %s", X509_verify_cert_error_string(vr));
 	else if (e && ERR_reason_error_string(e))
 		snprintf(buf, len, "%s", ERR_reason_error_string(e));
