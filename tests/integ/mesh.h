@@ -32,6 +32,17 @@ struct server;
 #define CONFIG_FILE_B "sluice-b.yaml"
 #define POLICY_FILE_B "policy-b.yaml"
 
+/* The services: section of a policy for node B, which serves them on its
+ * own addresses (any address B's agent is asked to reach is local). */
+#define MESH_SERVICES_B                                                                            \
+	"services:\n"                                                                              \
+	"  - name: " SVC_DATA "\n"                                                                 \
+	"    addresses: [0.0.0.0/0, \"::/0\"]\n"                                                   \
+	"    ports: [7000, 7001, 7002, 7003]\n"                                                    \
+	"  - name: " SVC_SECRET "\n"                                                               \
+	"    addresses: [0.0.0.0/0, \"::/0\"]\n"                                                   \
+	"    ports: [7100]\n"
+
 struct mesh_cfg {
 	const char *cert_lifetime;  /* `ca issue --lifetime` for both nodes; NULL: 24h */
 	const char *token_lifetime; /* identity.token_lifetime on A; NULL: default */

@@ -34,13 +34,7 @@
  * standard policy allows them. */
 static const char policy_b[] = "version: 1\n"
 			       "default: deny\n"
-			       "services:\n"
-			       "  - name: " SVC_DATA "\n"
-			       "    addresses: [0.0.0.0/0, \"::/0\"]\n"
-			       "    ports: [7000, 7001, 7002, 7003]\n"
-			       "  - name: " SVC_SECRET "\n"
-			       "    addresses: [0.0.0.0/0, \"::/0\"]\n"
-			       "    ports: [7100]\n"
+			       MESH_SERVICES_B
 			       "rules:\n"
 			       "  - name: jobs-use-data\n"
 			       "    from: {kind: job}\n"

@@ -49,8 +49,8 @@ static inline void set_timeouts(int fd, int seconds)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-/* A listener on loopback port 0; its address goes to *addr. */
-static inline int listen_on(int family, int backlog, struct sockaddr_storage *addr)
+/* A socket bound to loopback port 0; its address goes to *addr. */
+static inline int bind_loopback(int family, struct sockaddr_storage *addr)
 {
 	socklen_t len = sizeof(*addr);
 	int fd;
@@ -59,8 +59,25 @@ static inline int listen_on(int family, int backlog, struct sockaddr_storage *ad
 	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)addr, ss_len(addr)), 0);
-	assert_int_equal(listen(fd, backlog), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)addr, &len), 0);
+	return fd;
+}
+
+static inline int listen_on(int family, int backlog, struct sockaddr_storage *addr)
+{
+	int fd = bind_loopback(family, addr);
+
+	assert_int_equal(listen(fd, backlog), 0);
+	return fd;
+}
+
+static inline int connect_to(const struct sockaddr_storage *addr, int timeout_s)
+{
+	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	set_timeouts(fd, timeout_s);
+	assert_int_equal(connect(fd, (const struct sockaddr *)addr, ss_len(addr)), 0);
 	return fd;
 }
 

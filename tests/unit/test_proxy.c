@@ -126,22 +126,12 @@ static void *proxy_thread(void *arg)
 	return NULL;
 }
 
-static int connect_to(const struct sockaddr_storage *addr)
-{
-	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	set_timeouts(fd, IO_TIMEOUT_S);
-	assert_int_equal(connect(fd, (const struct sockaddr *)addr, ss_len(addr)), 0);
-	return fd;
-}
-
 static int client_connect(struct harness *h)
 {
 	struct sockaddr_storage addr;
 
 	assert_int_equal(proxy_listen_addr(h->p, h->family, &addr), 0);
-	return connect_to(&addr);
+	return connect_to(&addr, IO_TIMEOUT_S);
 }
 
 static int accept_upstream(struct harness *h)
@@ -717,7 +707,7 @@ static void test_early_data(void **state)
 	/* A listener whose accept queue (backlog 0: one connection) is full
 	 * drops SYNs, so the proxy's connect waits for a retransmit. */
 	lfd = listen_on(AF_INET, 0, &addr);
-	queued = connect_to(&addr);
+	queued = connect_to(&addr, IO_TIMEOUT_S);
 	pthread_mutex_lock(&h->lock);
 	h->upstream = addr;
 	pthread_mutex_unlock(&h->lock);

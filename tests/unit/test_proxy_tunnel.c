@@ -153,37 +153,13 @@ static void dst_to_sockaddr(const struct sluice_orig_dst *dst, struct sockaddr_s
 		((struct sockaddr_in *)ss)->sin_addr.s_addr = dst->addr[0];
 }
 
-/* A loopback port that refuses connections: bound, never listening. */
-static int closed_port(struct sockaddr_storage *addr)
-{
-	socklen_t len = sizeof(*addr);
-	int fd;
-
-	loopback(AF_INET, addr);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)addr, ss_len(addr)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)addr, &len), 0);
-	return fd;
-}
-
-static int connect_to(const struct sockaddr_storage *addr)
-{
-	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	set_timeouts(fd, IO_TIMEOUT_S);
-	assert_int_equal(connect(fd, (const struct sockaddr *)addr, ss_len(addr)), 0);
-	return fd;
-}
-
 /* A workload's connection, as BPF would have steered it to node-a's proxy. */
 static int client_connect(struct harness *h)
 {
 	struct sockaddr_storage addr;
 
 	assert_int_equal(proxy_listen_addr(h->p[OUT], AF_INET, &addr), 0);
-	return connect_to(&addr);
+	return connect_to(&addr, IO_TIMEOUT_S);
 }
 
 /* A client whose first bytes are sent before node-a accepts it: the
@@ -784,7 +760,8 @@ static void test_upstream_refused(void **state)
 	struct record r;
 	int fd;
 
-	fd = closed_port(&addr);
+	/* Bound, never listening: connections to it are refused. */
+	fd = bind_loopback(AF_INET, &addr);
 	set_addr(h, &h->upstream, &addr);
 	assert_refused(h, "upstream-refused");
 	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
@@ -806,7 +783,8 @@ static void test_peer_unreachable(void **state)
 	struct record r;
 	int fd;
 
-	fd = closed_port(&addr);
+	/* Bound, never listening: connections to it are refused. */
+	fd = bind_loopback(AF_INET, &addr);
 	set_addr(h, &h->peer, &addr);
 	assert_refused(h, "peer-unreachable");
 	snap(h, &r);
@@ -923,7 +901,7 @@ static int tls_connect(struct harness *h, SSL_CTX *ctx, SSL **ssl, int *fd)
 {
 	int ret;
 
-	*fd = connect_to(&h->tunnel);
+	*fd = connect_to(&h->tunnel, IO_TIMEOUT_S);
 	*ssl = SSL_new(ctx);
 	assert_non_null(*ssl);
 	assert_int_equal(SSL_set_fd(*ssl, *fd), 1);
@@ -1157,7 +1135,7 @@ static void test_handshake_timeout(void **state)
 	set_addr(h, &h->peer, &silent_addr);
 	start = mono_ms();
 	cfd = client_connect(h);
-	tcp = connect_to(&h->tunnel);
+	tcp = connect_to(&h->tunnel, IO_TIMEOUT_S);
 	assert_int_equal(tls_connect(h, fx.client, &ssl, &tls_fd), 1);
 	set_timeouts(tcp, (DEADLINE_MS + DEADLINE_SLACK_MS) / 1000);
 	set_timeouts(cfd, (DEADLINE_MS + DEADLINE_SLACK_MS) / 1000);
