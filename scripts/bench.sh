@@ -8,6 +8,9 @@
 #   sluiced       through sluiced on node A only, no identity (plain TCP)
 #   nginx-pair    through two nginx stream proxies with mutual TLS between
 #                 them (deploy/bench), the reference sidecar pair
+#   haproxy-h2    through two haproxy HTTP proxies with HTTP/2 over pooled
+#                 mutual TLS connections between them (deploy/bench), the
+#                 reference multiplexed pair (flows as streams, as HBONE)
 #   sluice-mtls   through sluiced on node A, the mTLS tunnel and sluiced on
 #                 node B (the demo configs; TLS session resumption on)
 #   sluice-full   the same with identity.resumption: false on node A: a full
@@ -37,7 +40,10 @@ JOB_ID=spiffe://acme.example/job/1234
 DIRECT=unmanaged
 STREAM_PORT=18080
 PAIR_PORT=18443
+H2_PORT=18444
+H2_STATS_PORT=18445
 SIDECAR=sidecar
+HAPROXY=haproxy
 STREAM=nginx-stream
 
 build=${1:-build}
@@ -56,16 +62,18 @@ AGENT_CG=$(sed -n 's/^agent_cgroup: *//p' "${SL_TEMPLATE[a]}")
 # (NODE:CGROUP) of the proxies whose CPU it costs.
 declare -A CGROUP=(
 	[direct]=$DIRECT [nginx-stream]=$DIRECT [sluiced]=$JOB
-	[nginx-pair]=$DIRECT [sluice-mtls]=$JOB [sluice-full]=$JOB
+	[nginx-pair]=$DIRECT [haproxy-h2]=$DIRECT [sluice-mtls]=$JOB [sluice-full]=$JOB
 )
 declare -A URL=(
 	[direct]=http://$SL_ADDR_B/ [nginx-stream]=http://127.0.0.1:$STREAM_PORT/
 	[sluiced]=http://$SL_ADDR_B/ [nginx-pair]=http://127.0.0.1:$PAIR_PORT/
+	[haproxy-h2]=http://127.0.0.1:$H2_PORT/
 	[sluice-mtls]=http://$SL_ADDR_B/ [sluice-full]=http://$SL_ADDR_B/
 )
 declare -A PROXIES=(
 	[direct]='' [nginx-stream]=a:$STREAM [sluiced]=a:$AGENT_CG
-	[nginx-pair]="a:$SIDECAR b:$SIDECAR" [sluice-mtls]="a:$AGENT_CG b:$AGENT_CG"
+	[nginx-pair]="a:$SIDECAR b:$SIDECAR" [haproxy-h2]="a:$HAPROXY b:$HAPROXY"
+	[sluice-mtls]="a:$AGENT_CG b:$AGENT_CG"
 	[sluice-full]="a:$AGENT_CG b:$AGENT_CG"
 )
 # The rows of each phase, PATH:KIND; a phase is which agents run, with
@@ -74,7 +82,8 @@ PHASES=(off plain mtls full)
 declare -A PHASE_ROWS=(
 	[off]="direct:keep-alive direct:conn-close direct:1-conn direct:1-conn-close
 	       nginx-stream:keep-alive nginx-stream:conn-close
-	       nginx-pair:keep-alive nginx-pair:conn-close nginx-pair:1-conn nginx-pair:1-conn-close"
+	       nginx-pair:keep-alive nginx-pair:conn-close nginx-pair:1-conn nginx-pair:1-conn-close
+	       haproxy-h2:keep-alive haproxy-h2:conn-close haproxy-h2:1-conn haproxy-h2:1-conn-close"
 	[plain]="sluiced:keep-alive sluiced:conn-close sluiced:1-conn sluiced:1-conn-close"
 	[mtls]="sluice-mtls:keep-alive sluice-mtls:conn-close sluice-mtls:1-conn
 		sluice-mtls:1-conn-close"
@@ -174,6 +183,48 @@ audit_resumed()
 			| "\(map(select(.resumed)) | length) \(length)"'
 }
 
+# h2_frontend NODE FRONTEND: "connections requests" FRONTEND of NODE's
+# haproxy has accepted so far (its stats page, as CSV).
+h2_frontend()
+{
+	sl_in "$1" curl -sf --max-time 5 "http://127.0.0.1:$H2_STATS_PORT/;csv" |
+		awk -F, -v fe="$2" '
+		NR == 1 { sub(/^# /, ""); for (i = 1; i <= NF; i++) col[$i] = i; next }
+		$1 == fe && $2 == "FRONTEND" { print $col["conn_tot"], $col["req_tot"]; found = 1 }
+		END { exit !found }'
+}
+
+# h2_counters: H2_NOW=(connections and requests node A's haproxy has
+# accepted so far, then node B's).
+h2_counters()
+{
+	local a b
+
+	a=$(h2_frontend a plain) || sl_die "cannot read the stats of node A's haproxy"
+	b=$(h2_frontend b mtls) || sl_die "cannot read the stats of node B's haproxy"
+	read -r -a H2_NOW <<<"$a $b"
+}
+
+# Per kind of haproxy-h2 row, over the rounds: connections wrk opened to
+# node A's haproxy, TLS connections node B's accepted, requests it passed.
+declare -A H2_CLIENT H2_TLS H2_REQ
+
+# h2_count KIND N BEFORE...: adds what the pair's counters moved by since
+# BEFORE (H2_NOW then) in a row where wrk completed N requests.
+h2_count()
+{
+	local kind=$1 n=$2 before=("${@:3}") passed
+
+	h2_counters
+	passed=$((H2_NOW[3] - before[3]))
+	# As for the agents: the requests must have crossed node B's half.
+	((passed >= n)) ||
+		sl_die "haproxy-h2 $kind: node B's haproxy passed $passed requests for wrk's $n"
+	H2_CLIENT[$kind]=$((${H2_CLIENT[$kind]:-0} + H2_NOW[0] - before[0]))
+	H2_TLS[$kind]=$((${H2_TLS[$kind]:-0} + H2_NOW[2] - before[2]))
+	H2_REQ[$kind]=$((${H2_REQ[$kind]:-0} + passed))
+}
+
 # Figures of every run, per "PATH KIND": space-separated, one per round.
 declare -A F_RPS F_P50 F_P99 F_ERR F_CPU F_WIRE F_LOAD
 # Per sluice path, over all its rows: flows node B allowed, and how many
@@ -186,7 +237,7 @@ declare -A seen_cmd
 run_row()
 {
 	local path=$1 kind=$2 round=$3 key="$1 $2" raw row rps p50 p99 err n
-	local cpu0 cpu1 wire0 wire1 load flows0=0 flows=0 audit0=0 want i resumed
+	local cpu0 cpu1 wire0 wire1 load flows0=0 flows=0 audit0=0 want i resumed h2_before=()
 
 	kind_args "$kind"
 	local cmd=(wrk "${ARGS[@]}" -d"$DURATION" --latency "${URL[$path]}")
@@ -194,6 +245,11 @@ run_row()
 		seen_cmd[$key]=1
 		commands+=("$(printf '%-26s cgroup %-10s %s' "$key" "${CGROUP[$path]}" \
 			"$(sl_quote "${cmd[@]}")")")
+	fi
+	# Before the CPU is read: serving its stats page costs haproxy CPU.
+	if [[ $path == haproxy-h2 ]]; then
+		h2_counters
+		h2_before=("${H2_NOW[@]}")
 	fi
 	# shellcheck disable=SC2086 # PROXIES holds a list
 	cpu0=$(cpu_usec ${PROXIES[$path]})
@@ -216,6 +272,7 @@ run_row()
 	}
 	read -r rps p50 p99 err n <<<"$row"
 	((n > 0)) || sl_die "$key: wrk completed no request"
+	[[ $path != haproxy-h2 ]] || h2_count "$kind" "$n" "${h2_before[@]}"
 
 	# A row that never went through the agents would be a fake result:
 	# every connection wrk made must be a flow the agents carried.
@@ -299,6 +356,28 @@ warm_tunnel()
 	done
 }
 
+# start_haproxy NAME NODE TEMPLATE SED_ARGS...: haproxy in NODE's $HAPROXY
+# cgroup, its config TEMPLATE filled in by SED_ARGS and the node's paths,
+# with the node's certificate and key in one PEM, as haproxy wants them.
+start_haproxy()
+{
+	local name=$1 node=$2 template=$3 dir=$SL_TMP/$1 pki=${SL_DIR[$2]}/pki i
+
+	shift 3
+	mkdir -p "$dir"
+	(umask 077 && cat "$pki/node.crt" "$pki/node.key" >"$dir/node.pem")
+	sed "$@" -e "s|@PEM@|$dir/node.pem|" -e "s|@PKI@|$pki|g" -e "s|@STATS@|$H2_STATS_PORT|" \
+		"$template" >"$dir/haproxy.cfg"
+	sl_in_cgroup "$node" "$HAPROXY" haproxy -D -p "$dir/haproxy.pid" -f "$dir/haproxy.cfg" \
+		>"$dir/start.log" 2>&1 || sl_die "haproxy $name did not start: $(tail -n3 "$dir/start.log")"
+	for ((i = 0; i < 50; i++)); do
+		[[ -s $dir/haproxy.pid ]] && break
+		sleep 0.1
+	done
+	[[ -s $dir/haproxy.pid ]] || sl_die "haproxy $name wrote no pid file"
+	SL_PIDS+=("$(cat "$dir/haproxy.pid")")
+}
+
 # enter_phase PHASE: stops and starts the agents the phase runs with.
 enter_phase()
 {
@@ -361,11 +440,11 @@ sl_topology
 # range must not hand out the ports the agents and proxies listen on, or a
 # restarted agent finds its tunnel port taken by an old outbound connection.
 listen_ports=$(sed -n 's/^ *\(outbound\|tunnel\): .*:\([0-9]\+\)$/\2/p' "${SL_TEMPLATE[@]}" |
-	sort -u | tr '\n' ,)$STREAM_PORT,$PAIR_PORT
+	sort -u | tr '\n' ,)$STREAM_PORT,$PAIR_PORT,$H2_PORT,$H2_STATS_PORT
 sl_in a sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \
 	net.ipv4.ip_local_reserved_ports="$listen_ports"
-sl_cgroups a "$DIRECT" "$STREAM" "$SIDECAR"
-sl_cgroups b "$SIDECAR"
+sl_cgroups a "$DIRECT" "$STREAM" "$SIDECAR" "$HAPROXY"
+sl_cgroups b "$SIDECAR" "$HAPROXY"
 sl_api
 sl_pki
 sl_agent_config a
@@ -387,6 +466,16 @@ sl_nginx "$SIDECAR-b" b "$(sed -e "s|@ADDR@|$SL_ADDR_B|" -e "s|@PORT@|$PAIR_PORT
 	-e "s|@LOG@|$SIDECAR_LOG|" "$SL_SRC/deploy/bench/nginx-sidecar-b.conf")" "$SIDECAR"
 sl_in_cgroup a "$DIRECT" curl -sf -o /dev/null --max-time 5 "${URL[nginx-pair]}" ||
 	sl_die "the nginx pair does not reach the api: $(tail -n3 "$SL_TMP"/$SIDECAR-*/logs/error.log)"
+start_haproxy "$HAPROXY-a" a "$SL_SRC/deploy/bench/haproxy-a.cfg" -e "s|@PORT@|$H2_PORT|" \
+	-e "s|@PEER@|$SL_ADDR_B:$H2_PORT|" -e "s|@PEER_NODE@|${SL_NODE[b]}|g"
+start_haproxy "$HAPROXY-b" b "$SL_SRC/deploy/bench/haproxy-b.cfg" -e "s|@ADDR@|$SL_ADDR_B|" \
+	-e "s|@PORT@|$H2_PORT|" -e "s|@UPSTREAM@|$SL_ADDR_B:80|"
+# As for the nginx pair: one request across before the rows, which also
+# asks node B's half what the pooled connection negotiated.
+h2_tls=$(sl_in_cgroup a "$DIRECT" curl -sf --max-time 5 "${URL[haproxy-h2]}.bench-tls") ||
+	sl_die "no request crosses the haproxy pair: $(cat "$SL_TMP"/$HAPROXY-*/start.log)"
+sl_in_cgroup a "$DIRECT" curl -sf -o /dev/null --max-time 5 "${URL[haproxy-h2]}" ||
+	sl_die "the haproxy pair does not reach the api"
 
 for ((round = 1; round <= ROUNDS; round++)); do
 	sl_step "Round $round of $ROUNDS (wrk $DURATION per row; load average $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -464,7 +553,7 @@ added_us()
 
 report()
 {
-	local kind path pair
+	local kind path pair cmp
 
 	printf 'sluice bench, %s, kernel %s, %s CPUs, sluice %s\n' "$(date -u +%FT%TZ)" \
 		"$(uname -r)" "$(nproc)" "$(git -C "$SL_SRC" describe --always --dirty 2>/dev/null || echo '?')"
@@ -482,9 +571,12 @@ report()
 		        nginx-stream  nginx L4 proxy on node A, plain TCP
 		        sluiced       sluiced on node A only, no identity, plain TCP
 		        nginx-pair    nginx stream proxy on each node, mutual TLS between them
+		        haproxy-h2    haproxy HTTP proxy on each node, HTTP/2 between them over
+		                      pooled mutual TLS connections (http-reuse always): each
+		                      request a stream, not a connection of its own (as HBONE)
 		        sluice-mtls   sluiced on both nodes, mTLS tunnel, session resumption
 		        sluice-full   the same, identity.resumption: false (full handshakes)
-		        both TLS paths: TLS 1.3, TLS_AES_128_GCM_SHA256, X25519, the same
+		        all TLS paths: TLS 1.3, TLS_AES_128_GCM_SHA256, X25519, the same
 		        CA and node certificates (sluicectl ca); only sluice checks a token
 		        and a policy per connection
 		cpu_us: CPU of the proxies (both nodes; cgroup cpu.stat) per request
@@ -493,8 +585,10 @@ report()
 		keep-alive p99 of a short run includes setting up the $CONNS connections at its
 		start: wrk corrects for coordinated omission, so a first response that waited
 		for a tunnel counts as many late samples (a longer BENCH_DURATION dilutes it)
-		one request crosses each TLS path before its rows (the pair at setup, the
+		one request crosses each TLS path before its rows (the pairs at setup, the
 		agents after each start), so each holds a session to resume from
+		haproxy-h2 forwards requests: a new client connection on node A is a new
+		stream, neither a TLS handshake nor a new connection to nginx on node B
 
 	EOF
 	printf '== One agent, plain TCP (issue 2)\n'
@@ -512,7 +606,7 @@ report()
 	printf '\n== Across nodes, mutual TLS (issue 4)\n'
 	table_header
 	for kind in keep-alive conn-close 1-conn 1-conn-close; do
-		for path in direct nginx-pair sluice-mtls sluice-full; do
+		for path in direct nginx-pair haproxy-h2 sluice-mtls sluice-full; do
 			if [[ -n ${F_RPS["$path $kind"]:-} ]]; then
 				table_row "$path" "$kind"
 			fi
@@ -521,20 +615,21 @@ report()
 
 	printf '\nratios (of the medians)  %19s %7s %7s %7s\n' '' 'req/s' p50 p99
 	for kind in keep-alive conn-close 1-conn 1-conn-close; do
-		for path in nginx-pair sluice-mtls sluice-full; do
+		for path in nginx-pair haproxy-h2 sluice-mtls sluice-full; do
 			if [[ -n ${F_RPS["$path $kind"]:-} ]]; then
 				ratio_row "$path" "$kind" direct
 			fi
 		done
-		for path in sluice-mtls sluice-full; do
-			if [[ -n ${F_RPS["$path $kind"]:-} && -n ${F_RPS["nginx-pair $kind"]:-} ]]; then
-				ratio_row "$path" "$kind" nginx-pair
+		for cmp in haproxy-h2:nginx-pair sluice-mtls:nginx-pair sluice-full:nginx-pair \
+			sluice-mtls:haproxy-h2; do
+			if [[ -n ${F_RPS["${cmp%%:*} $kind"]:-} && -n ${F_RPS["${cmp#*:} $kind"]:-} ]]; then
+				ratio_row "${cmp%%:*}" "$kind" "${cmp#*:}"
 			fi
 		done
 	done
 
 	printf '\nnew connections, one at a time (1-conn-close), over direct:\n'
-	for path in nginx-pair sluice-mtls sluice-full; do
+	for path in nginx-pair haproxy-h2 sluice-mtls sluice-full; do
 		printf '  %-12s p50 %s us, p99 %s us, proxies'"'"' CPU %s us, %s wire bytes per connection\n' \
 			"$path" "$(added_us "$path" 1-conn-close direct F_P50)" \
 			"$(added_us "$path" 1-conn-close direct F_P99)" "$(fig F_CPU "$path 1-conn-close")" \
@@ -550,6 +645,13 @@ report()
 	read -r -a pair <<<"$(pair_summary)"
 	printf 'nginx pair, its server half'"'"'s log: %s connections, %s resumed, negotiated: %s\n' \
 		"${pair[0]}" "${pair[1]}" "${pair[*]:2}"
+	printf 'haproxy pair, node B'"'"'s half on the pooled connection: %s\n' "$h2_tls"
+	printf 'haproxy pair, its stats (all rounds): client connections into node A, TLS\n'
+	printf '  connections node B accepted, requests it passed:\n'
+	for kind in keep-alive conn-close 1-conn 1-conn-close; do
+		printf '  %-12s %8s clients %5s TLS %9s requests\n' "$kind" \
+			"${H2_CLIENT[$kind]:-0}" "${H2_TLS[$kind]:-0}" "${H2_REQ[$kind]:-0}"
+	done
 	for path in sluice-mtls sluice-full; do
 		printf '%s, %s'"'"'s audit: %s flows, %s resumed\n' "$path" "${SL_NODE[b]}" \
 			"${N_FLOWS[$path]:-0}" "${N_RESUMED[$path]:-0}"

@@ -43,6 +43,8 @@ postgresql-client		psql
 curl				curl
 wrk				wrk
 jq				jq
+# bench: the multiplexed reference pair (HTTP/2 over pooled mTLS connections)
+haproxy				haproxy
 # identity tests: a real OpenID provider (oidc-provider from npm)
 nodejs				node
 npm				npm
