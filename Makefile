@@ -71,7 +71,8 @@ help:
 	@echo 'make test-unit  unit tests only (no privileges)'
 	@echo 'make test-integ integration tests only (root)'
 	@echo 'make demo       the two-node demo (root)'
-	@echo 'make bench      wrk through the agent vs direct (root)'
+	@echo 'make bench      wrk: direct, one agent, two agents over mTLS, and nginx/haproxy'
+	@echo '                reference proxies, in one run, as ratios (root)'
 	@echo 'make vmtest     integration tests inside a Debian kernel under qemu (root)'
 
 deps:
