@@ -136,6 +136,13 @@ static json_t *parse_obj(const uint8_t *buf, size_t len, const char **detail)
 	return obj;
 }
 
+static bool all_zero(const char *s, size_t len)
+{
+	return strspn(s, "0") >= len;
+}
+
+/* W3C trace context, version 00: all-zero trace and parent ids are invalid
+ * and would join unrelated flows in a trace store. */
 static bool traceparent_valid(const char *s)
 {
 	static const char shape[] = "00-################################-################-##";
@@ -147,7 +154,7 @@ static bool traceparent_valid(const char *s)
 				    : s[i] != shape[i])
 			return false;
 	}
-	return true;
+	return !all_zero(s + 3, 32) && !all_zero(s + 36, 16);
 }
 
 int frame_open_decode(const uint8_t *buf, size_t len, struct frame_open *o, const char **detail)

@@ -398,6 +398,11 @@ static void test_open_refusals(void **state)
 		  "traceparent" },
 		{ OPEN_WITH_TP("\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz\""), 0,
 		  "traceparent" },
+		/* All-zero trace or parent id: invalid in W3C trace context. */
+		{ OPEN_WITH_TP("\"00-00000000000000000000000000000000-00f067aa0ba902b7-01\""), 0,
+		  "traceparent" },
+		{ OPEN_WITH_TP("\"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01\""), 0,
+		  "traceparent" },
 		/* Accepted: an empty traceparent is none, unknown keys are ignored. */
 		{ OPEN_WITH_TP("\"\""), 0, NULL },
 		{ "{\"dst\":\"10.99.0.2:5432\"," OPEN_REST ",\"future\":{\"x\":[1,2]}}", 0, NULL },
