@@ -361,7 +361,7 @@ warm_tunnel()
 # with the node's certificate and key in one PEM, as haproxy wants them.
 start_haproxy()
 {
-	local name=$1 node=$2 template=$3 dir=$SL_TMP/$1 pki=${SL_DIR[$2]}/pki i
+	local name=$1 node=$2 template=$3 dir=$SL_TMP/$1 pki=${SL_DIR[$2]}/pki
 
 	shift 3
 	mkdir -p "$dir"
@@ -370,12 +370,7 @@ start_haproxy()
 		"$template" >"$dir/haproxy.cfg"
 	sl_in_cgroup "$node" "$HAPROXY" haproxy -D -p "$dir/haproxy.pid" -f "$dir/haproxy.cfg" \
 		>"$dir/start.log" 2>&1 || sl_die "haproxy $name did not start: $(tail -n3 "$dir/start.log")"
-	for ((i = 0; i < 50; i++)); do
-		[[ -s $dir/haproxy.pid ]] && break
-		sleep 0.1
-	done
-	[[ -s $dir/haproxy.pid ]] || sl_die "haproxy $name wrote no pid file"
-	SL_PIDS+=("$(cat "$dir/haproxy.pid")")
+	sl_track_pidfile "$dir/haproxy.pid" "haproxy $name"
 }
 
 # enter_phase PHASE: stops and starts the agents the phase runs with.

@@ -180,7 +180,7 @@ sl_cgroups()
 # load_module must.
 sl_nginx()
 {
-	local name=$1 node=$2 body=$3 dir=$SL_TMP/$1 i
+	local name=$1 node=$2 body=$3 dir=$SL_TMP/$1
 	local run=(sl_in "$node")
 
 	[[ -z ${4:-} ]] || run=(sl_in_cgroup "$node" "$4")
@@ -197,12 +197,21 @@ sl_nginx()
 	EOF
 	"${run[@]}" nginx -q -e "$dir/logs/error.log" -p "$dir" -c "$dir/nginx.conf" ||
 		sl_die "nginx $name did not start: $(tail -n3 "$dir/logs/error.log" 2>/dev/null)"
+	sl_track_pidfile "$dir/nginx.pid" "nginx $name"
+}
+
+# sl_track_pidfile FILE WHAT: waits up to 5 s for a daemon to write its pid
+# file (after it has bound its ports) and adds the pid to those cleaned up.
+sl_track_pidfile()
+{
+	local file=$1 what=$2 i
+
 	for ((i = 0; i < 50; i++)); do
-		[[ -s $dir/nginx.pid ]] && break
+		[[ -s $file ]] && break
 		sleep 0.1
 	done
-	[[ -s $dir/nginx.pid ]] || sl_die "nginx $name wrote no pid file"
-	SL_PIDS+=("$(cat "$dir/nginx.pid")")
+	[[ -s $file ]] || sl_die "$what wrote no pid file"
+	SL_PIDS+=("$(cat "$file")")
 }
 
 # The "api" service: nginx on node B serving a small page and a 1 MiB file.
