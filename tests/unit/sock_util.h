@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -78,6 +79,19 @@ static inline int connect_to(const struct sockaddr_storage *addr, int timeout_s)
 	assert_true(fd >= 0);
 	set_timeouts(fd, timeout_s);
 	assert_int_equal(connect(fd, (const struct sockaddr *)addr, ss_len(addr)), 0);
+	return fd;
+}
+
+/* The next connection on listener lfd, within timeout_s. */
+static inline int accept_within(int lfd, int timeout_s)
+{
+	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+	int fd;
+
+	assert_int_equal(poll(&pfd, 1, timeout_s * 1000), 1);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	set_timeouts(fd, timeout_s);
 	return fd;
 }
 

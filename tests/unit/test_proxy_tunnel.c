@@ -186,14 +186,7 @@ static int client_connect_early(struct harness *h, const char *bytes, size_t len
 
 static int accept_upstream(struct harness *h)
 {
-	struct pollfd pfd = { .fd = h->upstream_lfd, .events = POLLIN };
-	int fd;
-
-	assert_int_equal(poll(&pfd, 1, IO_TIMEOUT_S * 1000), 1);
-	fd = accept4(h->upstream_lfd, NULL, NULL, SOCK_CLOEXEC);
-	assert_true(fd >= 0);
-	set_timeouts(fd, IO_TIMEOUT_S);
-	return fd;
+	return accept_within(h->upstream_lfd, IO_TIMEOUT_S);
 }
 
 /* Nothing reached the destination. */
