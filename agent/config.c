@@ -164,7 +164,33 @@ int parse_cidr(const char *s, struct cidr *c, char *why, size_t why_len)
 			 c->prefixlen);
 		return -EINVAL;
 	}
+	/* ::ffff:a.b.c.d/N is the IPv4 network a.b.c.d/(N-96): decisions see
+	 * mapped destinations as IPv4 ones, so the rule must too. */
+	if (c->family == AF_INET6 && c->prefixlen >= 96 && addr_v4mapped(c->addr)) {
+		c->family = AF_INET;
+		c->addr[0] = c->addr[3];
+		c->addr[1] = c->addr[2] = c->addr[3] = 0;
+		c->prefixlen -= 96;
+	}
 	return 0;
+}
+
+bool addr_v4mapped(const uint32_t *a)
+{
+	return !a[0] && !a[1] && a[2] == htonl(0xffff);
+}
+
+void sockaddr_unmap(struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 s6 = *(struct sockaddr_in6 *)ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+	if (ss->ss_family != AF_INET6 || !addr_v4mapped(s6.sin6_addr.s6_addr32))
+		return;
+	memset(ss, 0, sizeof(*ss));
+	s4->sin_family = AF_INET;
+	s4->sin_port = s6.sin6_port;
+	s4->sin_addr.s_addr = s6.sin6_addr.s6_addr32[3];
 }
 
 char *format_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -1017,6 +1043,10 @@ bool cidr_contains(const struct cidr *c, int family, const uint32_t *addr)
 {
 	int bits = c->prefixlen;
 
+	if (family == AF_INET6 && addr_v4mapped(addr)) {
+		family = AF_INET;
+		addr += 3;
+	}
 	if (c->family != family)
 		return false;
 	for (int i = 0; bits > 0; i++, bits -= 32) {

@@ -11,8 +11,8 @@
 #include "ctl.h"
 #include "policy.h"
 
-/* The pinned links: connect4, connect6, sockops, inbound. */
-#define NR_LINKS 4
+/* The pinned links: connect4, connect6, sendmsg4, sendmsg6, sockops, inbound. */
+#define NR_LINKS 6
 
 struct link_state {
 	const char *name;
@@ -111,6 +111,8 @@ static int status_read(struct status *st)
 	static const char *const pins[NR_LINKS][2] = {
 		{ "connect4", SLUICE_LINK_CONNECT4 },
 		{ "connect6", SLUICE_LINK_CONNECT6 },
+		{ "sendmsg4", SLUICE_LINK_SENDMSG4 },
+		{ "sendmsg6", SLUICE_LINK_SENDMSG6 },
 		{ "sockops", SLUICE_LINK_SOCKOPS },
 		{ "inbound", SLUICE_LINK_INBOUND },
 	};

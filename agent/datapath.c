@@ -49,6 +49,8 @@ void datapath_set_verbose(bool verbose)
 static const char *const link_names[DP_NR_PROGS] = {
 	[DP_CONNECT4] = SLUICE_LINK_CONNECT4,
 	[DP_CONNECT6] = SLUICE_LINK_CONNECT6,
+	[DP_SENDMSG4] = SLUICE_LINK_SENDMSG4,
+	[DP_SENDMSG6] = SLUICE_LINK_SENDMSG6,
 	[DP_SOCKOPS] = SLUICE_LINK_SOCKOPS,
 	[DP_INBOUND] = SLUICE_LINK_INBOUND,
 };
@@ -60,6 +62,10 @@ static struct bpf_program *dp_prog(struct datapath *dp, enum datapath_prog p)
 		return dp->skel->progs.sluice_connect4;
 	case DP_CONNECT6:
 		return dp->skel->progs.sluice_connect6;
+	case DP_SENDMSG4:
+		return dp->skel->progs.sluice_sendmsg4;
+	case DP_SENDMSG6:
+		return dp->skel->progs.sluice_sendmsg6;
 	case DP_SOCKOPS:
 		return dp->skel->progs.sluice_sockops;
 	default:

@@ -55,6 +55,10 @@ int probe_kernel(struct probe_result *r)
 	ADD("cgroup/connect4 and connect6 programs", "4.17", true,
 	    prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR));
 	ADD("sockops programs", "4.13", true, prog_type(BPF_PROG_TYPE_SOCK_OPS));
+	ADD("bpf_sk_lookup_tcp in connect hooks", "4.20", true,
+	    helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_sk_lookup_tcp));
+	ADD("bpf_skc_to_tcp_sock in connect hooks", "5.9", true,
+	    helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_skc_to_tcp_sock));
 	ADD("LPM trie maps", "4.11", true, map_type(BPF_MAP_TYPE_LPM_TRIE));
 	ADD("LRU hash maps", "4.10", true, map_type(BPF_MAP_TYPE_LRU_HASH));
 	ADD("per-CPU hash maps", "4.6", true, map_type(BPF_MAP_TYPE_PERCPU_HASH));

@@ -19,7 +19,7 @@ struct probe_result {
 	bool present;
 };
 
-#define PROBE_MAX 16
+#define PROBE_MAX 24
 
 /* Fills results (up to PROBE_MAX); returns the number filled. */
 int probe_kernel(struct probe_result *res);

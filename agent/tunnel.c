@@ -665,6 +665,9 @@ static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size
 		set_reason(f, FRAME_MALFORMED);
 		return;
 	}
+	/* A mapped destination is the IPv4 one for every check below and for
+	 * the connect: no family may slip past a CIDR. */
+	sockaddr_unmap(&open.dst);
 	format_sockaddr(&open.dst, f->dst, sizeof(f->dst));
 	snprintf(f->src_workload, sizeof(f->src_workload), "%s", open.src);
 	if (open.traceparent[0])

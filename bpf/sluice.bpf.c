@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * sluice datapath: L4 policy and redirect at connect(), flow tracking in
- * sockops, and inbound enforcement for mesh-only workloads at the receiving
- * socket (cgroup_skb/ingress). All are attached to the agent's cgroup root.
+ * sluice datapath: L4 policy and redirect at connect(), L4 policy for
+ * unconnected UDP at sendmsg(), flow tracking in sockops, and inbound
+ * enforcement for mesh-only workloads at the receiving socket
+ * (cgroup_skb/ingress). All are attached to the agent's cgroup root.
+ *
+ * An IPv4-mapped IPv6 destination (::ffff:a.b.c.d, what a dual-stack
+ * AF_INET6 socket such as the JVM's uses for every IPv4 peer) is an IPv4
+ * destination: it is decided by the IPv4 policy and redirected to the
+ * agent's IPv4 listener, so that no address family escapes a rule.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
 #include "lib/maps.h"
 
@@ -161,6 +168,39 @@ static __always_inline int caller_get(struct bpf_sock_addr *ctx, struct caller *
 	return 1;
 }
 
+/* The destination a decision is about, IPv4-mapped addresses unmapped. */
+struct dest {
+	__u32 family;
+	__u32 addr[4];			/* network order; v4 in addr[0] */
+	__u16 port;			/* network order */
+};
+
+static __always_inline bool ip6_v4mapped(const __u32 *a)
+{
+	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
+}
+
+static __always_inline void dest4(struct bpf_sock_addr *ctx, struct dest *d)
+{
+	d->family = AF_INET;
+	d->addr[0] = ctx->user_ip4;
+	d->port = (__u16)ctx->user_port;
+}
+
+static __always_inline void dest6(struct bpf_sock_addr *ctx, struct dest *d)
+{
+	__u32 a[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
+
+	d->port = (__u16)ctx->user_port;
+	if (ip6_v4mapped(a)) {
+		d->family = AF_INET;
+		d->addr[0] = a[3];
+		return;
+	}
+	d->family = AF_INET6;
+	__builtin_memcpy(d->addr, a, sizeof(d->addr));
+}
+
 /* The port-exact entry first, then the any-port one; key's port field is
  * passed separately so one body serves both key layouts. */
 static __always_inline struct sluice_policy_value *policy_lookup(void *map, void *key,
@@ -175,32 +215,113 @@ static __always_inline struct sluice_policy_value *policy_lookup(void *map, void
 	return bpf_map_lookup_elem(map, key);
 }
 
+static __always_inline struct sluice_policy_value *policy_find(const struct caller *c, __u8 proto,
+							       const struct dest *d)
+{
+	struct sluice_policy_key4 k4 = {};
+	struct sluice_policy_key6 k6 = {};
+
+	if (d->family == AF_INET) {
+		k4.prefixlen = SLUICE_POLICY_FIXED_BITS + 32;
+		k4.identity = c->identity;
+		k4.slot = c->slot;
+		k4.proto = proto;
+		k4.port = d->port;
+		k4.addr = d->addr[0];
+		return policy_lookup(&policy4, &k4, &k4.port);
+	}
+	k6.prefixlen = SLUICE_POLICY_FIXED_BITS + 128;
+	k6.identity = c->identity;
+	k6.slot = c->slot;
+	k6.proto = proto;
+	k6.port = d->port;
+	__builtin_memcpy(k6.addr, d->addr, sizeof(k6.addr));
+	return policy_lookup(&policy6, &k6, &k6.port);
+}
+
+static __always_inline bool dest_loopback(const struct dest *d)
+{
+	if (d->family == AF_INET)
+		return (d->addr[0] & bpf_htonl(0xff000000)) == bpf_htonl(0x7f000000);
+	return d->addr[0] == 0 && d->addr[1] == 0 && d->addr[2] == 0 &&
+	       d->addr[3] == bpf_htonl(1);
+}
+
+/*
+ * Whether a loopback TCP destination is a listener of the caller's own
+ * workload (the cgroup that opened the listener maps to the same
+ * identity): py4j between a notebook's Python and its JVM, a Jupyter
+ * kernel's ZeroMQ sockets, Spark's local services. The mesh decides
+ * between identities, so such a call passes without a policy lookup.
+ * The listener's cgroup is read from the socket itself, so listeners
+ * opened before the agent started count too.
+ */
+static __always_inline bool own_listener(struct bpf_sock_addr *ctx, const struct caller *c,
+					 const struct dest *d)
+{
+	const struct sluice_workload *wl;
+	struct bpf_sock_tuple t = {};
+	struct tcp_sock *tp;
+	struct bpf_sock *sk;
+	__u64 cgid = 0;
+
+	if (ctx->protocol != IPPROTO_TCP || !dest_loopback(d))
+		return false;
+	if (d->family == AF_INET) {
+		t.ipv4.daddr = d->addr[0];
+		t.ipv4.dport = d->port;
+		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	} else {
+		__builtin_memcpy(t.ipv6.daddr, d->addr, sizeof(t.ipv6.daddr));
+		t.ipv6.dport = d->port;
+		sk = bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+	}
+	if (!sk)
+		return false;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp && sk->state == BPF_TCP_LISTEN)
+		cgid = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup, kn, id);
+	bpf_sk_release(sk);
+	if (!cgid)
+		return false;
+	wl = bpf_map_lookup_elem(&workloads, &cgid);
+	return wl && (wl->flags & SLUICE_WL_MANAGED) && wl->identity == c->identity;
+}
+
+/*
+ * The decision for one connect() or sendmsg() of a managed workload to d.
+ * Returns the syscall verdict; *redirect says the caller must rewrite the
+ * destination to the agent's listener.
+ */
+static __always_inline int police(struct bpf_sock_addr *ctx, const struct caller *c,
+				  const struct dest *d, bool *redirect)
+{
+	struct sluice_orig_dst od = {};
+	struct verdict vd = {};
+
+	*redirect = false;
+	if (own_listener(ctx, c, d))
+		return SYSCALL_PASS;
+	decide(c->cfg, c->slot, policy_find(c, ctx->protocol, d), &vd);
+	od.family = d->family;
+	__builtin_memcpy(od.addr, d->addr, sizeof(od.addr));
+	od.port = d->port;
+	return enforce(ctx, c->cfg, c->identity, c->slot, &vd, &od, redirect);
+}
+
 SEC("cgroup/connect4")
 int sluice_connect4(struct bpf_sock_addr *ctx)
 {
-	struct sluice_policy_key4 key = {};
-	struct sluice_orig_dst od = {};
-	struct verdict vd = {};
 	struct caller c = {};
+	struct dest d = {};
 	bool redirect;
 	int ret;
 
 	ret = caller_get(ctx, &c);
 	if (ret <= 0)
 		return ret ? SYSCALL_DENY : SYSCALL_PASS;
-
-	key.prefixlen = SLUICE_POLICY_FIXED_BITS + 32;
-	key.identity = c.identity;
-	key.slot = c.slot;
-	key.proto = ctx->protocol;
-	key.port = (__u16)ctx->user_port;
-	key.addr = ctx->user_ip4;
-	decide(c.cfg, c.slot, policy_lookup(&policy4, &key, &key.port), &vd);
-
-	od.family = AF_INET;
-	od.addr[0] = ctx->user_ip4;
-	od.port = (__u16)ctx->user_port;
-	ret = enforce(ctx, c.cfg, c.identity, c.slot, &vd, &od, &redirect);
+	dest4(ctx, &d);
+	ret = police(ctx, &c, &d, &redirect);
 	if (redirect) {
 		ctx->user_ip4 = c.cfg->outbound4_addr;
 		ctx->user_port = c.cfg->outbound_port;
@@ -211,54 +332,94 @@ int sluice_connect4(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect6")
 int sluice_connect6(struct bpf_sock_addr *ctx)
 {
-	struct sluice_policy_key6 key = {};
-	struct sluice_orig_dst od = {};
-	struct verdict vd = {};
 	struct caller c = {};
+	struct dest d = {};
 	bool redirect;
 	int ret;
 
 	ret = caller_get(ctx, &c);
 	if (ret <= 0)
 		return ret ? SYSCALL_DENY : SYSCALL_PASS;
-
-	key.prefixlen = SLUICE_POLICY_FIXED_BITS + 128;
-	key.identity = c.identity;
-	key.slot = c.slot;
-	key.proto = ctx->protocol;
-	key.port = (__u16)ctx->user_port;
-	key.addr[0] = ctx->user_ip6[0];
-	key.addr[1] = ctx->user_ip6[1];
-	key.addr[2] = ctx->user_ip6[2];
-	key.addr[3] = ctx->user_ip6[3];
-	decide(c.cfg, c.slot, policy_lookup(&policy6, &key, &key.port), &vd);
-
-	od.family = AF_INET6;
-	__builtin_memcpy(od.addr, key.addr, sizeof(od.addr));
-	od.port = (__u16)ctx->user_port;
-	ret = enforce(ctx, c.cfg, c.identity, c.slot, &vd, &od, &redirect);
-	if (redirect) {
+	dest6(ctx, &d);
+	ret = police(ctx, &c, &d, &redirect);
+	if (!redirect)
+		return ret;
+	/* A mapped destination stays IPv4: the socket reaches the agent's
+	 * IPv4 listener through the mapped loopback address. */
+	if (d.family == AF_INET) {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0xffff);
+		ctx->user_ip6[3] = c.cfg->outbound4_addr;
+	} else {
 		ctx->user_ip6[0] = c.cfg->outbound6_addr[0];
 		ctx->user_ip6[1] = c.cfg->outbound6_addr[1];
 		ctx->user_ip6[2] = c.cfg->outbound6_addr[2];
 		ctx->user_ip6[3] = c.cfg->outbound6_addr[3];
-		ctx->user_port = c.cfg->outbound_port;
 	}
+	ctx->user_port = c.cfg->outbound_port;
 	return ret;
 }
 
+/*
+ * sendto()/sendmsg() with a destination on a UDP socket: connect() is
+ * never called, so these are the only hooks that see where the datagram
+ * goes. Decided as a connect() to the same destination would be; UDP is
+ * never redirected.
+ */
+SEC("cgroup/sendmsg4")
+int sluice_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	struct caller c = {};
+	struct dest d = {};
+	bool redirect;
+	int ret;
+
+	ret = caller_get(ctx, &c);
+	if (ret <= 0)
+		return ret ? SYSCALL_DENY : SYSCALL_PASS;
+	dest4(ctx, &d);
+	return police(ctx, &c, &d, &redirect);
+}
+
+SEC("cgroup/sendmsg6")
+int sluice_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	struct caller c = {};
+	struct dest d = {};
+	bool redirect;
+	int ret;
+
+	ret = caller_get(ctx, &c);
+	if (ret <= 0)
+		return ret ? SYSCALL_DENY : SYSCALL_PASS;
+	dest6(ctx, &d);
+	return police(ctx, &c, &d, &redirect);
+}
+
+/* The app socket's local address as the agent sees it after accept(): a
+ * dual-stack socket redirected to the mapped IPv4 listener is an IPv4
+ * peer there. */
 static __always_inline void local_tuple(struct bpf_sock_ops *skops, struct sluice_tuple_key *k)
 {
+	__u32 a[4];
+
+	k->port = bpf_htons((__u16)skops->local_port);
 	k->family = skops->family;
 	if (skops->family == AF_INET) {
 		k->addr[0] = skops->local_ip4;
-	} else {
-		k->addr[0] = skops->local_ip6[0];
-		k->addr[1] = skops->local_ip6[1];
-		k->addr[2] = skops->local_ip6[2];
-		k->addr[3] = skops->local_ip6[3];
+		return;
 	}
-	k->port = bpf_htons((__u16)skops->local_port);
+	a[0] = skops->local_ip6[0];
+	a[1] = skops->local_ip6[1];
+	a[2] = skops->local_ip6[2];
+	a[3] = skops->local_ip6[3];
+	if (ip6_v4mapped(a)) {
+		k->family = AF_INET;
+		k->addr[0] = a[3];
+		return;
+	}
+	__builtin_memcpy(k->addr, a, sizeof(k->addr));
 }
 
 static __always_inline __u32 log2_bucket(__u64 v)

@@ -284,6 +284,8 @@ struct sluice_name {
 /* Pinned link names under the pin directory. */
 #define SLUICE_LINK_CONNECT4 "link_connect4"
 #define SLUICE_LINK_CONNECT6 "link_connect6"
+#define SLUICE_LINK_SENDMSG4 "link_sendmsg4"
+#define SLUICE_LINK_SENDMSG6 "link_sendmsg6"
 #define SLUICE_LINK_SOCKOPS "link_sockops"
 #define SLUICE_LINK_INBOUND "link_inbound"
 

@@ -184,6 +184,44 @@ static void wait_release(struct child *c)
 		;
 }
 
+/* sendto() on an unconnected UDP socket: only the sendmsg hooks see it. */
+static void send_datagram(struct child *c)
+{
+	static const char msg[] = "sluice udp datagram";
+	int fd;
+
+	fd = socket(c->dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		failed(c, "socket");
+		return;
+	}
+	if (sendto(fd, msg, sizeof(msg) - 1, 0, (struct sockaddr *)&c->dst, c->dst_len) < 0)
+		failed(c, "sendto");
+	close(fd);
+}
+
+/* A listener the workload owns; left open for the caller to connect to. */
+static int listen_on(struct child *c)
+{
+	int fd, one = 1;
+
+	fd = socket(c->dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		failed(c, "socket");
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&c->dst, c->dst_len)) {
+		failed(c, "bind");
+	} else if (listen(fd, 64)) {
+		failed(c, "listen");
+	} else {
+		return fd;
+	}
+	close(fd);
+	return -1;
+}
+
 /* Everything after connect for the ops that use one connection. */
 static bool one_conn(struct child *c, int fd)
 {
@@ -336,6 +374,18 @@ static void __attribute__((noreturn)) child_main(struct sl_env *env, struct chil
 	if (c->req->op == CL_CHURN) {
 		churn(c);
 		report(c);
+		_exit(0);
+	}
+	if (c->req->op == CL_SENDTO) {
+		send_datagram(c);
+		report(c);
+		_exit(0);
+	}
+	if (c->req->op == CL_LISTEN) {
+		fd = listen_on(c);
+		report(c);
+		if (fd >= 0)
+			wait_release(c);
 		_exit(0);
 	}
 	fd = open_conn(c, true);

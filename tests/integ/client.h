@@ -27,6 +27,9 @@ enum client_op {
 	CL_DOWNLOAD,   /* ask a source for bytes, read to EOF */
 	CL_HALF_CLOSE, /* send bytes, shutdown(SHUT_WR), read the reply to EOF */
 	CL_CHURN,      /* count times: connect, echo 16 bytes, close */
+	CL_SENDTO,     /* one UDP datagram with sendto(), no connect() */
+	CL_LISTEN,     /* bind and listen on addr:port (in node A), report, hold
+			* until released: a workload's own listener */
 };
 
 struct client_req {

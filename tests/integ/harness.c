@@ -33,17 +33,22 @@
 #define BPFFS_DIR "/sys/fs/bpf"
 
 #define TEST(name) void test_##name(struct sl_env *env);
+#define TEST_HOST(name) TEST(name)
 #include "tests.h"
+#undef TEST_HOST
 #undef TEST
 
 struct prog_test {
 	const char *name;
 	void (*run)(struct sl_env *env);
+	bool host_only;
 };
 
 static const struct prog_test prog_tests[] = {
-#define TEST(name) {#name, test_##name},
+#define TEST(name) {#name, test_##name, false},
+#define TEST_HOST(name) {#name, test_##name, true},
 #include "tests.h"
+#undef TEST_HOST
 #undef TEST
 };
 
@@ -358,13 +363,15 @@ static bool filter_known(const char *f)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: integ_progs -b BUILDDIR [-v] [-t NAME[/SUBTEST]]... [-l]\n"
+	fprintf(f, "Usage: integ_progs -b BUILDDIR [-v] [-t NAME[/SUBTEST]]... [-l | -L]\n"
 		   "\n"
 		   "sluice's integration tests: real BPF, cgroups and network namespaces (root).\n"
 		   "\n"
 		   "  -b BUILDDIR  where sluiced and sluicectl were built\n"
 		   "  -t NAME      run only this test (or NAME/SUBTEST); may be repeated\n"
 		   "  -l           list the tests, one per line\n"
+		   "  -L           list the tests that also run in a VM (not the host-only ones:\n"
+		   "               load, and those needing programs the VM image lacks)\n"
 		   "  -v           show every test's output, not only a failing one's\n"
 		   "\n"
 		   "Exit: 0 all passed, 1 a failure, 77 the one selected test was skipped.\n");
@@ -384,11 +391,11 @@ static void ensure_sbin_path(void)
 
 int main(int argc, char **argv)
 {
-	bool list = false;
+	bool list = false, vm_only = false;
 	char why[4096];
 	int opt;
 
-	while ((opt = getopt(argc, argv, "b:t:lvh")) != -1) {
+	while ((opt = getopt(argc, argv, "b:t:lLvh")) != -1) {
 		switch (opt) {
 		case 'b':
 			R.build_dir = optarg;
@@ -400,6 +407,9 @@ int main(int argc, char **argv)
 			}
 			R.filters[R.nr_filters++] = optarg;
 			break;
+		case 'L':
+			vm_only = true;
+			/* fall through */
 		case 'l':
 			list = true;
 			break;
@@ -415,8 +425,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (list) {
-		for (int i = 0; i < NR_TESTS; i++)
-			printf("%s\n", prog_tests[i].name);
+		for (int i = 0; i < NR_TESTS; i++) {
+			if (!vm_only || !prog_tests[i].host_only)
+				printf("%s\n", prog_tests[i].name);
+		}
 		return 0;
 	}
 	if (!R.build_dir || optind < argc) {
