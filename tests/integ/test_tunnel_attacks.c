@@ -485,6 +485,55 @@ static void truncated(struct sl_env *env, struct world *w, enum tc_then then)
 	b_running(env);
 }
 
+/*
+ * An OPEN whose destination is IPv4-mapped is about the IPv4 address: to
+ * node A's (another node's) it is no local destination, whichever family
+ * spells it; to B's echo port it is the allowed IPv4 service, audited
+ * unmapped.
+ */
+static void mapped_dst(struct sl_env *env, struct world *w, const char *ip4, bool allow,
+		       const char *reason)
+{
+	struct forge_req fr = {.sub = ID_JOB, .lifetime = TOKEN_LIFETIME_S};
+	struct frame_open o = {};
+	struct tc_req req = {.ns = env->ns_a, .addr = w->tunnel, .ca = w->ca, .cert = w->cert_a,
+			     .key = w->key_a, .timeout_ms = TC_TIMEOUT_MS};
+	long from = mesh_audit_size(env, 'b');
+	char mapped[64], want[64], trace[TRACE_ID_LEN];
+	struct tc_result res;
+	uint8_t *buf = NULL;
+	size_t len;
+	int ret;
+
+	snprintf(mapped, sizeof(mapped), "[::ffff:%s]:%d", ip4, PORT_ECHO);
+	snprintf(want, sizeof(want), "%s:%d", ip4, PORT_ECHO);
+	if (!ASSERT_OK(forge_token(w->node_a, FORGE_VALID, &fr, &o.token), "forge") ||
+	    !ASSERT_OK(parse_sockaddr(mapped, &o.dst), "mapped OPEN destination"))
+		goto out;
+	remember(w, o.token);
+	snprintf(o.src, sizeof(o.src), "%s", ID_JOB);
+	if (!ASSERT_OK(frame_traceparent_new(o.traceparent), "traceparent") ||
+	    !ASSERT_OK(frame_open_encode(&o, &buf, &len), "OPEN frame"))
+		goto out;
+	snprintf(trace, sizeof(trace), "%.32s", o.traceparent + 3);
+	req.data = buf;
+	req.len = len;
+	ret = tunnel_client_run(&req, &res);
+	show("OPEN", &res);
+	if (!ASSERT_OK(ret, "tunnel client") ||
+	    !ASSERT_EQ(res.end, TC_VERDICT, "the connection ended with a VERDICT"))
+		goto out;
+	ASSERT_EQ(res.verdict.allow, allow, "VERDICT allow");
+	ASSERT_STREQ(res.verdict.reason, reason, "VERDICT reason");
+	audited(env, from,
+		&(struct expect){.allow = allow, .reason = reason, .src_node = NODE_A,
+				 .src_workload = ID_JOB, .dst = want, .trace_id = trace});
+out:
+	free(buf);
+	free(o.token);
+	b_running(env);
+}
+
 /* After all that, a job on A still reaches B's echo server through both
  * agents. */
 static void legit_flow(struct sl_env *env, struct world *w)
@@ -577,6 +626,10 @@ void test_tunnel_attacks(struct sl_env *env)
 		truncated(env, &w, TC_THEN_RESET);
 	if (test__start_subtest("frame_1mib"))
 		big_frame(env, &w);
+	if (test__start_subtest("mapped_dst_other_node"))
+		mapped_dst(env, &w, env->ip4_a, false, "not-local-destination");
+	if (test__start_subtest("mapped_dst_local"))
+		mapped_dst(env, &w, env->ip4_b, true, "ok");
 	if (test__start_subtest("legit_flow"))
 		legit_flow(env, &w);
 	if (test__start_subtest("no_token_written"))
