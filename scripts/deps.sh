@@ -45,6 +45,8 @@ wrk				wrk
 jq				jq
 # bench: the multiplexed reference pair (HTTP/2 over pooled mTLS connections)
 haproxy				haproxy
+# integ jvm_client, demo: a real JVM client (dual-stack sockets by default)
+openjdk-17-jdk-headless		javac
 # identity tests: a real OpenID provider (oidc-provider from npm)
 nodejs				node
 npm				npm
