@@ -48,9 +48,11 @@ static bool listen_as(struct sl_env *env, struct listeners *ls, const char *cgro
 	return true;
 }
 
+/* Newest first: each listener holds the control pipes of those forked
+ * before it, which see EOF only once it is gone. */
 static void listeners_close(struct sl_env *env, struct listeners *ls)
 {
-	for (int i = 0; i < ls->nr; i++) {
+	for (int i = ls->nr - 1; i >= 0; i--) {
 		client_release(&ls->l[i]);
 		client_finish(env, &ls->l[i]);
 	}
