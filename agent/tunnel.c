@@ -636,6 +636,26 @@ static int token_roles(const struct tunnel *t, json_t *claims, const char **role
 	return n;
 }
 
+/* A node's certificate proves which node it is, never which workloads it
+ * hosts: only a peer the config lets vouch for src may speak for it,
+ * whatever its token says (an IdP's too: it names the workload, not where
+ * it runs). */
+static bool peer_vouches(const struct tunnel *t, const char *src, struct tflow *f)
+{
+	const struct peer_cfg *peer = config_peer_by_node(t->cfg, f->src_node);
+
+	if (peer && config_peer_vouches(peer, src))
+		return true;
+	/* Node names are at most 63 characters (name_valid). */
+	if (peer)
+		snprintf(f->detail, sizeof(f->detail), "not in peers[].workloads of %.63s",
+			 f->src_node);
+	else
+		snprintf(f->detail, sizeof(f->detail), "%.63s is not in peers", f->src_node);
+	pr_info("tunnel from %s: %s refused: %s", f->src_node, src, f->detail);
+	return false;
+}
+
 static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size_t len,
 			struct tflow *f, struct proxy_authz *out)
 {
@@ -672,6 +692,10 @@ static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size
 	if (spiffe_id_parse(open.src, &sid, &why) ||
 	    !spiffe_id_in_domain(&sid, t->cfg->trust_domain)) {
 		set_reason(f, "bad-source");
+		goto out;
+	}
+	if (!peer_vouches(t, open.src, f)) {
+		set_reason(f, "workload-not-on-peer");
 		goto out;
 	}
 	addr = open.dst.ss_family == AF_INET6

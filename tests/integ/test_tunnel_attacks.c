@@ -3,8 +3,9 @@
  * tunnel_attacks: a hand-driven client in node A speaks to node B's tunnel
  * listener the way an attacker would: forged and bent workload tokens over
  * node A's real certificate, a token minted by another node, a token
- * replayed after it expired, certificates from another CA or expired, and
- * bytes that are no frame at all. Each one is refused with the reason code
+ * replayed after it expired, a token for a workload that lives on another
+ * node, certificates from another CA or expired, and bytes that are no frame
+ * at all. Each one is refused with the reason code
  * docs/tunnel.md gives it, in the VERDICT when there is one and always in B's
  * audit log, B's agent keeps running, no token is ever written down, and a
  * job on A still reaches B's echo server through both agents afterwards.
@@ -39,7 +40,6 @@
 #define REPLAY_LIFETIME_S 2
 #define TC_TIMEOUT_MS 5000
 #define ATTACK_DIR "attack"
-#define NODE_C "node-c"
 #define NODE_C_DIR ATTACK_DIR "/" NODE_C
 #define OTHER_CA_DIR ATTACK_DIR "/other-ca"
 #define STRANGER_DIR ATTACK_DIR "/stranger"
@@ -50,6 +50,8 @@
 #define ECHO_BYTES 1000
 /* Parts of every token sent: B must not write any of them down. */
 #define MAX_SECRETS 64
+/* A job on node C, which B lets C vouch for, not A. */
+#define ID_ON_C "spiffe://" TRUST_DOMAIN "/job/on-c"
 
 struct world {
 	struct pki_creds *node_a, *node_c;
@@ -57,6 +59,7 @@ struct world {
 	char dst[64];
 	char ca[PATH_MAX];
 	char cert_a[PATH_MAX], key_a[PATH_MAX];
+	char cert_c[PATH_MAX], key_c[PATH_MAX];
 	char stranger_cert[PATH_MAX], stranger_key[PATH_MAX];
 	char expired_cert[PATH_MAX], expired_key[PATH_MAX];
 	char *secrets[MAX_SECRETS];
@@ -115,7 +118,6 @@ static int other_ca(const char *dir)
 static bool world_make(struct sl_env *env, struct world *w)
 {
 	char ca_dir[PATH_MAX], ca2_dir[PATH_MAX], dir[PATH_MAX];
-	char cert_c[PATH_MAX], key_c[PATH_MAX];
 	time_t now = time(NULL);
 
 	snprintf(w->tunnel, sizeof(w->tunnel), "%s:%d", env->ip4_b, TUNNEL_PORT);
@@ -129,10 +131,11 @@ static bool world_make(struct sl_env *env, struct world *w)
 		return false;
 
 	env_path(env, NODE_C_DIR, dir, sizeof(dir));
-	env_path(env, NODE_C_DIR "/" PKI_NODE_CERT, cert_c, sizeof(cert_c));
-	env_path(env, NODE_C_DIR "/" PKI_NODE_KEY, key_c, sizeof(key_c));
+	env_path(env, NODE_C_DIR "/" PKI_NODE_CERT, w->cert_c, sizeof(w->cert_c));
+	env_path(env, NODE_C_DIR "/" PKI_NODE_KEY, w->key_c, sizeof(w->key_c));
 	if (!ASSERT_OK(issue(ca_dir, NODE_C, dir, now - 60, now + 3600), "issue node-c") ||
-	    !ASSERT_OK(load_creds(w->ca, cert_c, key_c, NODE_C, &w->node_c), "node-c credentials"))
+	    !ASSERT_OK(load_creds(w->ca, w->cert_c, w->key_c, NODE_C, &w->node_c),
+		       "node-c credentials"))
 		return false;
 
 	env_path(env, OTHER_CA_DIR, ca2_dir, sizeof(ca2_dir));
@@ -317,14 +320,16 @@ static bool b_running(struct sl_env *env)
 	return ASSERT_TRUE(mesh_b_running(env), "node B's agent still running");
 }
 
-/* A token B takes: allowed, and audited when the tunnel closes. */
-static bool token_allowed(struct sl_env *env, struct world *w, const char *token)
+/* A job's token that B takes from node (its cert and key): allowed, and
+ * audited when the tunnel closes. */
+static bool allowed_from(struct sl_env *env, struct world *w, const char *node, const char *cert,
+			 const char *key, const char *src, const char *token)
 {
 	long from = mesh_audit_size(env, 'b');
 	struct tc_result res;
 	char trace[TRACE_ID_LEN];
 
-	if (!send_open(env, w, w->cert_a, w->key_a, ID_JOB, token, trace, &res) ||
+	if (!send_open(env, w, cert, key, src, token, trace, &res) ||
 	    !ASSERT_EQ(res.end, TC_VERDICT, "the connection ended with a VERDICT"))
 		return false;
 	ASSERT_TRUE(res.verdict.allow, "VERDICT allow");
@@ -333,11 +338,16 @@ static bool token_allowed(struct sl_env *env, struct world *w, const char *token
 	audited(env, from,
 		&(struct expect){.allow = true,
 				 .reason = "ok",
-				 .src_node = NODE_A,
-				 .src_workload = ID_JOB,
+				 .src_node = node,
+				 .src_workload = src,
 				 .dst = w->dst,
 				 .trace_id = trace});
 	return res.verdict.allow;
+}
+
+static bool token_allowed(struct sl_env *env, struct world *w, const char *token)
+{
+	return allowed_from(env, w, NODE_A, w->cert_a, w->key_a, ID_JOB, token);
 }
 
 static void forged_valid(struct sl_env *env, struct world *w)
@@ -485,6 +495,35 @@ static void truncated(struct sl_env *env, struct world *w, enum tc_then then)
 	b_running(env);
 }
 
+/* A job on node C, with a token as valid as node A can mint: C speaks for
+ * it, A may not, since B lets only C vouch for it. */
+static void other_nodes_workload(struct sl_env *env, struct world *w)
+{
+	struct forge_req fr = {.sub = ID_ON_C, .lifetime = TOKEN_LIFETIME_S};
+	long from;
+	struct tc_result res;
+	char trace[TRACE_ID_LEN], *tok_c = NULL, *tok_a = NULL;
+
+	if (!ASSERT_OK(forge_token(w->node_c, FORGE_VALID, &fr, &tok_c), "forge as node C") ||
+	    !ASSERT_OK(forge_token(w->node_a, FORGE_VALID, &fr, &tok_a), "forge as node A"))
+		goto out;
+	allowed_from(env, w, NODE_C, w->cert_c, w->key_c, ID_ON_C, tok_c);
+	from = mesh_audit_size(env, 'b');
+	if (send_open(env, w, w->cert_a, w->key_a, ID_ON_C, tok_a, trace, &res) &&
+	    verdict_deny(&res, "workload-not-on-peer"))
+		audited(env, from,
+			&(struct expect){.reason = "workload-not-on-peer",
+					 .src_node = NODE_A,
+					 .src_workload = ID_ON_C,
+					 .dst = w->dst,
+					 .trace_id = trace,
+					 .detail_has = "not in peers[].workloads of " NODE_A});
+out:
+	free(tok_c);
+	free(tok_a);
+	b_running(env);
+}
+
 /* After all that, a job on A still reaches B's echo server through both
  * agents. */
 static void legit_flow(struct sl_env *env, struct world *w)
@@ -533,10 +572,12 @@ static void no_token_written(struct sl_env *env, struct world *w)
 
 void test_tunnel_attacks(struct sl_env *env)
 {
-	struct mesh_cfg cfg = {.clock_skew = SKEW};
+	char peer_c[256];
+	struct mesh_cfg cfg = {.clock_skew = SKEW, .peers_extra_b = peer_c};
 	struct server *echo = server_start(env, SRV_ECHO, PORT_ECHO);
 	struct world w = {};
 
+	mesh_node_c_peer(env, ID_ON_C, peer_c, sizeof(peer_c));
 	if (!ASSERT_OK_PTR(echo, "echo server") || !ASSERT_OK(mesh_setup(env, &cfg), "mesh") ||
 	    !world_make(env, &w))
 		goto out;
@@ -577,6 +618,8 @@ void test_tunnel_attacks(struct sl_env *env)
 		truncated(env, &w, TC_THEN_RESET);
 	if (test__start_subtest("frame_1mib"))
 		big_frame(env, &w);
+	if (test__start_subtest("other_nodes_workload"))
+		other_nodes_workload(env, &w);
 	if (test__start_subtest("legit_flow"))
 		legit_flow(env, &w);
 	if (test__start_subtest("no_token_written"))

@@ -11,6 +11,9 @@
  * idp-unreachable-token-expired, and neither agent stops. No client secret
  * and no token is ever written to a log or an audit line.
  *
+ * Node C may speak for the job, not the notebook: the IdP's notebook
+ * token, bound to C, is refused from C (workload-not-on-peer).
+ *
  * Without node (the VM tests), the test skips.
  */
 #include <errno.h>
@@ -39,7 +42,6 @@
 #define JOB_TTL_S 8
 #define SECRET_FILE "oidc-client.secret"
 #define SECRET_BYTES 16
-#define NODE_C "node-c"
 #define FLOW_BYTES 65536
 #define TC_TIMEOUT_MS 5000
 #define READY_MS 15000
@@ -71,11 +73,12 @@ struct world {
 	struct idp idp;
 	char secret[2 * SECRET_BYTES + 1];
 	char kid[64]; /* the key the IdP signs with */
-	/* A job token bound to node C's certificate, and its JOSE header,
-	 * which every token of this IdP shares. Never printed. */
-	char *token_c;
+	/* Job and notebook tokens bound to node C's certificate, and their
+	 * JOSE header, which every token of this IdP shares. Never printed. */
+	char *token_c, *token_c_nb;
 	char header[256];
 	struct server *echo, *secret_srv;
+	char peer_c[256];
 };
 
 static int write_secret(struct sl_env *env, struct world *w)
@@ -109,6 +112,7 @@ static int start_mesh(struct sl_env *env, struct world *w)
 	    .workload_extra_a = "    oidc:\n"
 				"      secret_file: " SECRET_FILE "\n",
 	    .policy_b = policy_b,
+	    .peers_extra_b = w->peer_c,
 	};
 	int ret;
 
@@ -122,6 +126,7 @@ static int start_mesh(struct sl_env *env, struct world *w)
 		 "    issuer: %s\n"
 		 "    ca_file: " IDP_CA "\n",
 		 w->idp.url);
+	mesh_node_c_peer(env, ID_JOB, w->peer_c, sizeof(w->peer_c));
 	return mesh_setup(env, &cfg);
 }
 
@@ -167,15 +172,36 @@ static json_t *idp_json(struct world *w, const char *path, const char *form,
 	return j;
 }
 
-/* The IdP's signing kid, and a job token fetched as node C would. */
+/* A token for client_id, fetched over o (node C's certificate) as node C
+ * would: NULL when there is none. */
+static char *token_as_c(struct world *w, const char *client_id, struct http_opts *o)
+{
+	const char *tok;
+	char *form = NULL, *out = NULL;
+	json_t *j;
+
+	o->username = http_escape(client_id);
+	o->password = http_escape(w->secret);
+	if (o->username && o->password && !http_form_add(&form, "grant_type", "client_credentials") &&
+	    !http_form_add(&form, "resource", RESOURCE) && (j = idp_json(w, "/token", form, o))) {
+		tok = json_string_value(json_object_get(j, "access_token"));
+		out = tok && strchr(tok, '.') ? strdup(tok) : NULL;
+		json_decref(j);
+	}
+	free((char *)o->username);
+	free((char *)o->password);
+	free(form);
+	return out;
+}
+
+/* The IdP's signing kid, and job and notebook tokens fetched as node C
+ * would. */
 static int fetch_idp_facts(struct sl_env *env, struct world *w)
 {
-	char cert[PATH_MAX], key[PATH_MAX], *form = NULL;
+	char cert[PATH_MAX], key[PATH_MAX];
 	struct http_opts o = { .connect_timeout_ms = IDP_HTTP_MS, .timeout_ms = IDP_HTTP_MS,
 			       .max_body = MAX_TOKEN, .cert_file = cert, .key_file = key };
-	const char *tok;
 	json_t *j;
-	int ret = -EIO;
 
 	mesh_pki_path(env, NODE_C "/" PKI_NODE_CERT, cert, sizeof(cert));
 	mesh_pki_path(env, NODE_C "/" PKI_NODE_KEY, key, sizeof(key));
@@ -185,23 +211,13 @@ static int fetch_idp_facts(struct sl_env *env, struct world *w)
 	snprintf(w->kid, sizeof(w->kid), "%s", json_string_value(json_object_get(j, "kid")) ?: "");
 	json_decref(j);
 
-	o.username = http_escape(ID_JOB);
-	o.password = http_escape(w->secret);
-	if (o.username && o.password && !http_form_add(&form, "grant_type", "client_credentials") &&
-	    !http_form_add(&form, "resource", RESOURCE) && (j = idp_json(w, "/token", form, &o))) {
-		tok = json_string_value(json_object_get(j, "access_token"));
-		w->token_c = tok ? strdup(tok) : NULL;
-		if (w->token_c && strchr(w->token_c, '.')) {
-			snprintf(w->header, sizeof(w->header), "%.*s",
-				 (int)(strchr(w->token_c, '.') - w->token_c), w->token_c);
-			ret = 0;
-		}
-		json_decref(j);
-	}
-	free((char *)o.username);
-	free((char *)o.password);
-	free(form);
-	return ret;
+	w->token_c = token_as_c(w, ID_JOB, &o);
+	w->token_c_nb = token_as_c(w, ID_NOTEBOOK, &o);
+	if (!w->token_c || !w->token_c_nb)
+		return -EIO;
+	snprintf(w->header, sizeof(w->header), "%.*s",
+		 (int)(strchr(w->token_c, '.') - w->token_c), w->token_c);
+	return 0;
 }
 
 static bool job_flow(struct sl_env *env, uint16_t port, struct client_res *res)
@@ -280,11 +296,12 @@ static void idp_token_allowed(struct sl_env *env, struct world *w)
 	ASSERT_EQ(server_nr_conns(w->secret_srv), 0, "connections that reached secret");
 }
 
-/* An OPEN for the job with node C's token, over node's certificate. */
-static int open_as(struct sl_env *env, struct world *w, const char *node, struct tc_result *res)
+/* An OPEN for src to port on B with token, over node's certificate. */
+static int open_as(struct sl_env *env, const char *node, const char *src, const char *token,
+		   uint16_t port, struct tc_result *res)
 {
 	char cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX], tunnel[64], dst[64];
-	struct frame_open o = { .token = w->token_c };
+	struct frame_open o = { .token = (char *)token };
 	struct tc_req req = { .ns = env->ns_a, .addr = tunnel, .ca = ca, .cert = cert,
 			      .key = key, .timeout_ms = TC_TIMEOUT_MS };
 	uint8_t *frame = NULL;
@@ -292,11 +309,11 @@ static int open_as(struct sl_env *env, struct world *w, const char *node, struct
 	int ret;
 
 	snprintf(tunnel, sizeof(tunnel), "%s:%d", env->ip4_b, TUNNEL_PORT);
-	snprintf(dst, sizeof(dst), "%s:%d", env->ip4_b, PORT_ECHO);
+	snprintf(dst, sizeof(dst), "%s:%d", env->ip4_b, port);
 	snprintf(cert, sizeof(cert), "%s/" MESH_PKI_DIR "/%s/" PKI_NODE_CERT, env->tmp_dir, node);
 	snprintf(key, sizeof(key), "%s/" MESH_PKI_DIR "/%s/" PKI_NODE_KEY, env->tmp_dir, node);
 	mesh_pki_path(env, PKI_CA_CERT, ca, sizeof(ca));
-	snprintf(o.src, sizeof(o.src), "%s", ID_JOB);
+	snprintf(o.src, sizeof(o.src), "%s", src);
 	if (parse_sockaddr(dst, &o.dst) || frame_traceparent_new(o.traceparent) ||
 	    frame_open_encode(&o, &frame, &len))
 		return -EINVAL;
@@ -314,19 +331,48 @@ static void token_bound_to_cert(struct sl_env *env, struct world *w)
 	struct tc_result res = {};
 
 	/* Over the certificate it was bound to, the token passes... */
-	if (ASSERT_OK(open_as(env, w, NODE_C, &res), "OPEN over node C's certificate")) {
+	if (ASSERT_OK(open_as(env, NODE_C, ID_JOB, w->token_c, PORT_ECHO, &res),
+		      "OPEN over node C's certificate")) {
 		ASSERT_EQ(res.end, TC_VERDICT, "node C got a verdict");
 		ASSERT_TRUE(res.verdict.allow, "node C's token allowed");
 	}
 	/* ...and node A may not present it. */
 	audit_b = mesh_audit_size(env, 'b');
-	if (!ASSERT_OK(open_as(env, w, NODE_A, &res), "OPEN over node A's certificate"))
+	if (!ASSERT_OK(open_as(env, NODE_A, ID_JOB, w->token_c, PORT_ECHO, &res),
+		       "OPEN over node A's certificate"))
 		return;
 	ASSERT_EQ(res.end, TC_VERDICT, "node A got a verdict");
 	ASSERT_FALSE(res.verdict.allow, "node C's token from node A allowed");
 	ASSERT_STREQ(res.verdict.reason, "not-bound", "verdict reason");
 	ASSERT_TRUE(mesh_audit_wait(env, 'b', audit_b, "\"reason\":\"not-bound\"", LOG_WAIT_MS),
 		    "node B audited not-bound");
+}
+
+/* node's OPEN for src to port with token: refused with reason, in the
+ * VERDICT and in B's audit log. */
+static void open_refused(struct sl_env *env, const char *node, const char *src,
+			 const char *token, uint16_t port, const char *reason)
+{
+	long audit_b = mesh_audit_size(env, 'b');
+	struct tc_result res = {};
+	char want[96];
+
+	if (!ASSERT_OK(open_as(env, node, src, token, port, &res), "OPEN") ||
+	    !ASSERT_EQ(res.end, TC_VERDICT, "a verdict"))
+		return;
+	ASSERT_FALSE(res.verdict.allow, "VERDICT allow");
+	ASSERT_STREQ(res.verdict.reason, reason, "verdict reason");
+	snprintf(want, sizeof(want), "\"reason\":\"%s\"", reason);
+	ASSERT_TRUE(mesh_audit_wait(env, 'b', audit_b, want, LOG_WAIT_MS), "B audited the reason");
+}
+
+/* Node C may vouch for the job only: the IdP's notebook token, bound to
+ * C's certificate, is refused from C, though its groups would let the
+ * notebook reach secret. */
+static void idp_token_not_on_peer(struct sl_env *env, struct world *w)
+{
+	open_refused(env, NODE_C, ID_NOTEBOOK, w->token_c_nb, PORT_SECRET, "workload-not-on-peer");
+	ASSERT_EQ(server_nr_conns(w->secret_srv), 0, "connections that reached secret");
 }
 
 static void idp_down(struct sl_env *env, struct world *w)
@@ -389,6 +435,14 @@ static void nothing_secret_written(struct sl_env *env, struct world *w)
 	}
 }
 
+static void token_free(char *tok)
+{
+	if (tok) {
+		OPENSSL_cleanse(tok, strlen(tok));
+		free(tok);
+	}
+}
+
 void test_tunnel_oidc(struct sl_env *env)
 {
 	struct world w = {};
@@ -412,14 +466,14 @@ void test_tunnel_oidc(struct sl_env *env)
 		idp_token_allowed(env, &w);
 	if (test__start_subtest("token_bound_to_cert"))
 		token_bound_to_cert(env, &w);
+	if (test__start_subtest("idp_token_not_on_peer"))
+		idp_token_not_on_peer(env, &w);
 	if (test__start_subtest("idp_down"))
 		idp_down(env, &w);
 	if (test__start_subtest("nothing_secret_written"))
 		nothing_secret_written(env, &w);
 out:
 	idp_stop(env, &w.idp);
-	if (w.token_c) {
-		OPENSSL_cleanse(w.token_c, strlen(w.token_c));
-		free(w.token_c);
-	}
+	token_free(w.token_c);
+	token_free(w.token_c_nb);
 }
