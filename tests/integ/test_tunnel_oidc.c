@@ -11,8 +11,10 @@
  * idp-unreachable-token-expired, and neither agent stops. No client secret
  * and no token is ever written to a log or an audit line.
  *
- * Node C may speak for the job, not the notebook: the IdP's notebook
- * token, bound to C, is refused from C (workload-not-on-peer).
+ * Only the IdP vouches for workloads here: a token node A mints itself,
+ * claiming the etl role, is refused (idp-token-required). Node C may speak
+ * for the job, not the notebook: the IdP's notebook token, bound to C, is
+ * refused from C (workload-not-on-peer).
  *
  * Without node (the VM tests), the test skips.
  */
@@ -31,6 +33,7 @@
 #include "client.h"
 #include "config.h"
 #include "env.h"
+#include "forge.h"
 #include "frame.h"
 #include "harness.h"
 #include "idp.h"
@@ -48,6 +51,7 @@
 #define IDP_HTTP_MS 5000
 #define RESOURCE "spiffe://" TRUST_DOMAIN
 #define MAX_TOKEN 8192
+#define NODE_TOKEN_LIFETIME_S 300
 
 /* Node B's policy: data only for the role etl (IdP group etl-jobs), the
  * secret only for the role analysts (group notebooks). */
@@ -366,6 +370,33 @@ static void open_refused(struct sl_env *env, const char *node, const char *src,
 	ASSERT_TRUE(mesh_audit_wait(env, 'b', audit_b, want, LOG_WAIT_MS), "B audited the reason");
 }
 
+/* A token node A mints with its own key, as in a mesh without an IdP,
+ * claiming the role etl that B's policy maps from the IdP's groups. */
+static void node_token_refused(struct sl_env *env, struct world *w)
+{
+	char *const roles[] = { "etl" };
+	struct forge_req fr = { .sub = ID_JOB, .roles = roles, .nr_roles = 1,
+				.lifetime = NODE_TOKEN_LIFETIME_S };
+	struct pki_paths paths;
+	char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], *tok = NULL;
+	struct pki_creds *creds = NULL;
+	struct errmsg err = {};
+	int conns = server_nr_conns(w->echo);
+
+	mesh_pki_path(env, PKI_CA_CERT, ca, sizeof(ca));
+	mesh_pki_path(env, NODE_A "/" PKI_NODE_CERT, cert, sizeof(cert));
+	mesh_pki_path(env, NODE_A "/" PKI_NODE_KEY, key, sizeof(key));
+	paths = (struct pki_paths){ .ca = ca, .cert = cert, .key = key };
+	if (!ASSERT_OK(pki_load(&paths, TRUST_DOMAIN, NODE_A, &creds, &err), "node A's creds") ||
+	    !ASSERT_OK(forge_token(creds, FORGE_VALID, &fr, &tok), "node A's own token"))
+		goto out;
+	open_refused(env, NODE_A, ID_JOB, tok, PORT_ECHO, "idp-token-required");
+	ASSERT_EQ(server_nr_conns(w->echo), conns, "connections that reached data");
+out:
+	free(tok);
+	pki_creds_free(creds);
+}
+
 /* Node C may vouch for the job only: the IdP's notebook token, bound to
  * C's certificate, is refused from C, though its groups would let the
  * notebook reach secret. */
@@ -466,6 +497,8 @@ void test_tunnel_oidc(struct sl_env *env)
 		idp_token_allowed(env, &w);
 	if (test__start_subtest("token_bound_to_cert"))
 		token_bound_to_cert(env, &w);
+	if (test__start_subtest("node_token_refused"))
+		node_token_refused(env, &w);
 	if (test__start_subtest("idp_token_not_on_peer"))
 		idp_token_not_on_peer(env, &w);
 	if (test__start_subtest("idp_down"))
