@@ -58,6 +58,9 @@ struct tunnel {
 	struct jwks_cache *node_keys;	/* peers' certificate keys, by thumbprint */
 	struct audit *audit;
 	bool audit_failed;
+	/* identity.oidc.bind_cert as the OIDC client started with it: a
+	 * reload changes neither side (identity changes need a restart). */
+	bool bind_cert;
 	char *credfile;
 	char *creds_sig;		/* what credentials.json says now */
 };
@@ -557,7 +560,7 @@ static void idp_opts(struct tunnel *t, struct jwt_verify_opts *o)
 	o->audience = t->cfg->identity.oidc_audience;
 	o->get_key = idp_get_key;
 	o->key_ctx = t;
-	o->require_cnf = t->cfg->identity.oidc_bind_cert;
+	o->require_cnf = t->bind_cert;
 	if (!o->require_cnf)
 		o->cnf_x5t = NULL;
 }
@@ -874,6 +877,13 @@ static int oidc_start(struct tunnel *t, const struct config *cfg, struct errmsg 
 	ret = oidc_new(&oc, &t->oidc, err);
 	if (ret)
 		return ret;
+	t->bind_cert = id->oidc_bind_cert;
+	if (!t->bind_cert)
+		pr_warn("identity.oidc.bind_cert is false: IdP tokens are not bound to a node "
+			"certificate, so a token copied anywhere (a log, a proxy, a node) can be "
+			"replayed until it expires through any node that peers[].workloads lets "
+			"vouch for its workload; set bind_cert: true once the IdP issues "
+			"certificate-bound tokens (RFC 8705)");
 	for (int i = 0; i < cfg->nr_workloads; i++) {
 		const struct workload_cfg *w = &cfg->workloads[i];
 		struct oidc_client_cfg cc = {

@@ -100,7 +100,7 @@ static void identity_yaml(const struct sl_env *env, const struct mesh_cfg *cfg, 
 		 cfg->identity_extra ?: "", peer, ip4, TUNNEL_PORT, ip4, v6, vouch, peers_extra);
 }
 
-static int write_config_b(struct sl_env *env, const struct mesh_cfg *cfg)
+int mesh_write_config_b(struct sl_env *env, const struct mesh_cfg *cfg)
 {
 	char identity[4096];
 
@@ -160,7 +160,7 @@ int mesh_setup(struct sl_env *env, const struct mesh_cfg *cfg)
 	identity_yaml(env, cfg, 'a', identity, sizeof(identity));
 	if (make_pki(env, cfg) || env_cgroup_root_b(env, "sluiced") ||
 	    agent_write_config(env, &a) || agent_write_std_policy(env) ||
-	    write_config_b(env, cfg) || write_policy_b(env, cfg))
+	    mesh_write_config_b(env, cfg) || write_policy_b(env, cfg))
 		return -1;
 	ret = mesh_start_b(env, NULL);
 	if (ret) {

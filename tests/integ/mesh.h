@@ -71,6 +71,10 @@ struct mesh_cfg {
  * (A's tunnel client has its credentials). */
 int mesh_setup(struct sl_env *env, const struct mesh_cfg *cfg);
 
+/* Writes B's config from cfg, as mesh_setup() does: for a restart of B
+ * with other settings. */
+int mesh_write_config_b(struct sl_env *env, const struct mesh_cfg *cfg);
+
 /* For mesh_cfg.peers_extra_b: a peers: entry for NODE_C, at 10.<x>.0.3 of
  * the nodes' subnet, where no traffic goes, that may vouch for workloads
  * (the items of a YAML flow list). */

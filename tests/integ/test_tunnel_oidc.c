@@ -14,7 +14,9 @@
  * Only the IdP vouches for workloads here: a token node A mints itself,
  * claiming the etl role, is refused (idp-token-required). Node C may speak
  * for the job, not the notebook: the IdP's notebook token, bound to C, is
- * refused from C (workload-not-on-peer).
+ * refused from C (workload-not-on-peer). With identity.oidc.bind_cert
+ * false, node B warns at start, takes that token from node A (what the
+ * unbound mode gives up), and still refuses it from C.
  *
  * Without node (the VM tests), the test skips.
  */
@@ -52,6 +54,7 @@
 #define RESOURCE "spiffe://" TRUST_DOMAIN
 #define MAX_TOKEN 8192
 #define NODE_TOKEN_LIFETIME_S 300
+#define UNBOUND_WARNING "warn  identity.oidc.bind_cert is false"
 
 /* Node B's policy: data only for the role etl (IdP group etl-jobs), the
  * secret only for the role analysts (group notebooks). */
@@ -82,6 +85,9 @@ struct world {
 	char *token_c, *token_c_nb;
 	char header[256];
 	struct server *echo, *secret_srv;
+	/* The mesh as set up, for restarting B with other settings. */
+	struct mesh_cfg cfg;
+	char identity[512];
 	char peer_c[256];
 };
 
@@ -110,14 +116,6 @@ static int start_mesh(struct sl_env *env, struct world *w)
 		{ .client_id = ID_NOTEBOOK, .secret = w->secret, .groups = "notebooks",
 		  .bound = true },
 	};
-	char identity[512];
-	struct mesh_cfg cfg = {
-	    .identity_extra = identity,
-	    .workload_extra_a = "    oidc:\n"
-				"      secret_file: " SECRET_FILE "\n",
-	    .policy_b = policy_b,
-	    .peers_extra_b = w->peer_c,
-	};
 	int ret;
 
 	ret = write_secret(env, w);
@@ -125,13 +123,20 @@ static int start_mesh(struct sl_env *env, struct world *w)
 		ret = idp_start(env, 'a', clients, 2, &w->idp);
 	if (ret)
 		return ret;
-	snprintf(identity, sizeof(identity),
+	snprintf(w->identity, sizeof(w->identity),
 		 "  oidc:\n"
 		 "    issuer: %s\n"
 		 "    ca_file: " IDP_CA "\n",
 		 w->idp.url);
 	mesh_node_c_peer(env, ID_JOB, w->peer_c, sizeof(w->peer_c));
-	return mesh_setup(env, &cfg);
+	w->cfg = (struct mesh_cfg){
+	    .identity_extra = w->identity,
+	    .workload_extra_a = "    oidc:\n"
+				"      secret_file: " SECRET_FILE "\n",
+	    .policy_b = policy_b,
+	    .peers_extra_b = w->peer_c,
+	};
+	return mesh_setup(env, &w->cfg);
 }
 
 static bool cred_state(struct sl_env *env, char node, const char *kind, const char *name,
@@ -142,13 +147,13 @@ static bool cred_state(struct sl_env *env, char node, const char *kind, const ch
 	return !mesh_cred(env, node, kind, name, &c) && !strcmp(c.state, state);
 }
 
-/* The job's first token on A and the IdP's keys on B. */
-static bool wait_creds(struct sl_env *env)
+/* The job's first token on A (unless b_only) and the IdP's keys on B. */
+static bool wait_creds(struct sl_env *env, bool b_only)
 {
 	long long deadline = now_ms() + READY_MS;
 
 	while (now_ms() < deadline) {
-		if (cred_state(env, 'a', "token", ID_JOB, "valid") &&
+		if ((b_only || cred_state(env, 'a', "token", ID_JOB, "valid")) &&
 		    cred_state(env, 'b', "jwks", NULL, "valid"))
 			return true;
 		sleep_ms(100);
@@ -406,6 +411,47 @@ static void idp_token_not_on_peer(struct sl_env *env, struct world *w)
 	ASSERT_EQ(server_nr_conns(w->secret_srv), 0, "connections that reached secret");
 }
 
+/* Restarts B with identity_extra and waits for the IdP's keys there. */
+static bool restart_b(struct sl_env *env, struct world *w, const char *identity_extra)
+{
+	struct mesh_cfg cfg = w->cfg;
+	char creds[PATH_MAX];
+
+	cfg.identity_extra = identity_extra;
+	/* B's last credentials file would say its keys are valid already. */
+	snprintf(creds, sizeof(creds), "%s/run-b/credentials.json", env->tmp_dir);
+	unlink(creds);
+	return ASSERT_EQ(mesh_stop_b(env), 0, "node B's exit status after SIGTERM") &&
+	       ASSERT_OK(mesh_write_config_b(env, &cfg), "node B's config") &&
+	       ASSERT_OK(mesh_start_b(env, NULL), "node B started again") &&
+	       ASSERT_TRUE(wait_creds(env, true), "the IdP's keys on B");
+}
+
+/* bind_cert: false on B: a warning at start, a token bound to node C taken
+ * from node A, which may vouch for the notebook, and still refused from
+ * node C, which may not. */
+static void unbound_tokens(struct sl_env *env, struct world *w)
+{
+	long log_b = mesh_b_log_size(env);
+	char unbound[sizeof(w->identity) + 32];
+	struct tc_result res = {};
+
+	snprintf(unbound, sizeof(unbound), "%s    bind_cert: false\n", w->identity);
+	if (!restart_b(env, w, unbound))
+		return;
+	ASSERT_TRUE(mesh_b_log_wait(env, log_b, UNBOUND_WARNING, LOG_WAIT_MS),
+		    "node B warned that tokens are unbound");
+	if (ASSERT_OK(open_as(env, NODE_A, ID_NOTEBOOK, w->token_c_nb, PORT_SECRET, &res),
+		      "OPEN over node A's certificate") &&
+	    ASSERT_EQ(res.end, TC_VERDICT, "a verdict"))
+		ASSERT_TRUE(res.verdict.allow, "node C's token replayed from node A allowed");
+	open_refused(env, NODE_C, ID_NOTEBOOK, w->token_c_nb, PORT_SECRET, "workload-not-on-peer");
+	log_b = mesh_b_log_size(env);
+	if (restart_b(env, w, w->identity))
+		ASSERT_FALSE(mesh_b_log_wait(env, log_b, UNBOUND_WARNING, 0),
+			     "node B warned with bind_cert: true");
+}
+
 static void idp_down(struct sl_env *env, struct world *w)
 {
 	struct mesh_cred tok = {};
@@ -486,7 +532,7 @@ void test_tunnel_oidc(struct sl_env *env)
 		return;
 	}
 	if (!ASSERT_OK(ret, why) || !ASSERT_OK(start_mesh(env, &w), "IdP and two agents") ||
-	    !ASSERT_TRUE(wait_creds(env), "job token on A, IdP keys on B") ||
+	    !ASSERT_TRUE(wait_creds(env, false), "job token on A, IdP keys on B") ||
 	    !ASSERT_OK(fetch_idp_facts(env, &w), "the IdP's kid and a token for node C"))
 		goto out;
 	w.echo = server_start(env, SRV_ECHO, PORT_ECHO);
@@ -501,6 +547,8 @@ void test_tunnel_oidc(struct sl_env *env)
 		node_token_refused(env, &w);
 	if (test__start_subtest("idp_token_not_on_peer"))
 		idp_token_not_on_peer(env, &w);
+	if (test__start_subtest("unbound_tokens"))
+		unbound_tokens(env, &w);
 	if (test__start_subtest("idp_down"))
 		idp_down(env, &w);
 	if (test__start_subtest("nothing_secret_written"))
