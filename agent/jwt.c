@@ -361,7 +361,7 @@ void jwt_result_free(struct jwt_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
-int jwt_mint_es256(EVP_PKEY *key, const char *kid, json_t *claims, char **out,
+int jwt_sign_es256(EVP_PKEY *key, json_t *header, json_t *claims, char **out,
 		   struct errmsg *err)
 {
 	unsigned char der[EVP_MAX_MD_SIZE * 2 + 16], raw[ES256_SIG_LEN];
@@ -370,16 +370,13 @@ int jwt_mint_es256(EVP_PKEY *key, const char *kid, json_t *claims, char **out,
 	size_t der_len = sizeof(der), hlen, plen, n;
 	ECDSA_SIG *sig = NULL;
 	EVP_MD_CTX *md = NULL;
-	json_t *header;
 	int ret;
 
 	*out = NULL;
-	if (jwks_key_alg(key) != JWS_ES256 || !json_is_object(claims))
-		return errmsg_set(err, -EINVAL, "ES256 token: needs an EC P-256 key and a claims object");
-	header = kid ? json_pack("{s:s, s:s, s:s}", "alg", "ES256", "typ", "JWT", "kid", kid)
-		     : json_pack("{s:s, s:s}", "alg", "ES256", "typ", "JWT");
-	hdr = header ? json_dumps(header, JSON_COMPACT) : NULL;
-	json_decref(header);
+	if (jwks_key_alg(key) != JWS_ES256 || !json_is_object(header) || !json_is_object(claims))
+		return errmsg_set(err, -EINVAL,
+				  "ES256 token: needs an EC P-256 key, a header and a claims object");
+	hdr = json_dumps(header, JSON_COMPACT);
 	pay = json_dumps(claims, JSON_COMPACT);
 	if (!hdr || !pay) {
 		ret = errmsg_set(err, -ENOMEM, "ES256 token: out of memory");
@@ -423,6 +420,21 @@ out:
 	free(tok);
 	free(hdr);
 	free(pay);
+	return ret;
+}
+
+int jwt_mint_es256(EVP_PKEY *key, const char *kid, json_t *claims, char **out,
+		   struct errmsg *err)
+{
+	json_t *header = kid ? json_pack("{s:s, s:s, s:s}", "alg", "ES256", "typ", "JWT", "kid", kid)
+			     : json_pack("{s:s, s:s}", "alg", "ES256", "typ", "JWT");
+	int ret;
+
+	*out = NULL;
+	if (!header)
+		return errmsg_set(err, -ENOMEM, "ES256 token: out of memory");
+	ret = jwt_sign_es256(key, header, claims, out, err);
+	json_decref(header);
 	return ret;
 }
 

@@ -4,8 +4,10 @@
  * listener the way an attacker would: forged and bent workload tokens over
  * node A's real certificate, a token minted by another node, a token
  * replayed after it expired, a token for a workload that lives on another
- * node, certificates from another CA or expired, and bytes that are no frame
- * at all. Each one is refused with the reason code
+ * node, dates past what can be computed with, algorithms off the list, key
+ * URLs in the header (never fetched), certificates from another CA or
+ * expired, and bytes that are no frame at all. Each one is refused with the
+ * reason code
  * docs/tunnel.md gives it, in the VERDICT when there is one and always in B's
  * audit log, B's agent keeps running, no token is ever written down, and a
  * job on A still reaches B's echo server through both agents afterwards.
@@ -52,6 +54,13 @@
 #define MAX_SECRETS 64
 /* A job on node C, which B lets C vouch for, not A. */
 #define ID_ON_C "spiffe://" TRUST_DOMAIN "/job/on-c"
+/* Where jku and x5u headers point: a listener in B's namespace that B's
+ * agent must never connect to. */
+#define PORT_KEY_URL 7500
+#define KEY_URLS                                                                                   \
+	"\"jku\":\"https://127.0.0.1:7500/jwks\",\"x5u\":\"https://127.0.0.1:7500/node.pem\""
+/* Time a fetch that a verifier ran behind the verdict's back gets to show. */
+#define FETCH_GRACE_MS 300
 
 struct world {
 	struct pki_creds *node_a, *node_c;
@@ -362,21 +371,16 @@ static void forged_valid(struct sl_env *env, struct world *w)
 	b_running(env);
 }
 
-/* A token bent one way (kind), from signer, for a job over node A's TLS.
- * The tampered one is signed for the notebook, which B's policy would
- * refuse, and then claims to be the job, which it would allow. */
-static void token_refused(struct sl_env *env, struct world *w, const struct pki_creds *signer,
-			  enum forge_kind kind, const char *reason)
+/* A token fr forged as kind by signer, for a job over node A's TLS. */
+static void forged_refused(struct sl_env *env, struct world *w, const struct pki_creds *signer,
+			   enum forge_kind kind, const struct forge_req *fr, const char *reason)
 {
-	struct forge_req fr = {.sub = kind == FORGE_TAMPERED ? ID_NOTEBOOK : ID_JOB,
-			       .lifetime = TOKEN_LIFETIME_S,
-			       .tamper_sub = ID_JOB};
 	long from = mesh_audit_size(env, 'b');
 	struct tc_result res;
 	char trace[TRACE_ID_LEN], *tok;
 	bool sent;
 
-	if (!ASSERT_OK(forge_token(signer, kind, &fr, &tok), "forge"))
+	if (!ASSERT_OK(forge_token(signer, kind, fr, &tok), "forge"))
 		return;
 	sent = send_open(env, w, w->cert_a, w->key_a, ID_JOB, tok, trace, &res);
 	free(tok);
@@ -388,6 +392,40 @@ static void token_refused(struct sl_env *env, struct world *w, const struct pki_
 					 .dst = w->dst,
 					 .trace_id = trace});
 	b_running(env);
+}
+
+/* A token bent one way (kind), from signer, for a job over node A's TLS.
+ * The tampered one is signed for the notebook, which B's policy would
+ * refuse, and then claims to be the job, which it would allow. */
+static void token_refused(struct sl_env *env, struct world *w, const struct pki_creds *signer,
+			  enum forge_kind kind, const char *reason)
+{
+	struct forge_req fr = {.sub = kind == FORGE_TAMPERED ? ID_NOTEBOOK : ID_JOB,
+			       .lifetime = TOKEN_LIFETIME_S,
+			       .tamper_sub = ID_JOB};
+
+	forged_refused(env, w, signer, kind, &fr, reason);
+}
+
+/* A job's token bent as set says (FORGE_CLAIMS or FORGE_HEADER), signed
+ * by node A, over node A's TLS. */
+static void bent_refused(struct sl_env *env, struct world *w, enum forge_kind kind,
+			 const char *set, const char *reason)
+{
+	struct forge_req fr = {.sub = ID_JOB, .lifetime = TOKEN_LIFETIME_S, .set = set};
+
+	forged_refused(env, w, w->node_a, kind, &fr, reason);
+}
+
+/* An exp past what date arithmetic can take: malformed, and B's log says
+ * why. */
+static void exp_out_of_range(struct sl_env *env, struct world *w, const char *set)
+{
+	long from = mesh_b_log_size(env);
+
+	bent_refused(env, w, FORGE_CLAIMS, set, "malformed");
+	ASSERT_TRUE(mesh_b_log_wait(env, from, "claim exp is out of range", LOG_WAIT_MS),
+		    "B's log: claim exp is out of range");
 }
 
 /* A token that B took is refused once its exp is more than the skew ago. */
@@ -524,6 +562,30 @@ out:
 	b_running(env);
 }
 
+/* jku and x5u name where keys could be fetched: B never fetches them. A
+ * valid token carrying them is allowed, one whose kid only they could
+ * resolve is refused as unknown-kid, and the listener they point at in
+ * B's namespace sees no connection. */
+static void key_urls_ignored(struct sl_env *env, struct world *w)
+{
+	struct server *urls =
+	    server_start_at(env, env->ns_b, "127.0.0.1", SRV_ECHO, PORT_KEY_URL);
+	struct forge_req fr = {.sub = ID_JOB, .lifetime = TOKEN_LIFETIME_S, .set = "{" KEY_URLS "}"};
+	char *tok;
+
+	if (!ASSERT_OK_PTR(urls, "listener at the key URLs"))
+		return;
+	if (ASSERT_OK(forge_token(w->node_a, FORGE_HEADER, &fr, &tok), "forge")) {
+		token_allowed(env, w, tok);
+		free(tok);
+	}
+	bent_refused(env, w, FORGE_HEADER, "{\"kid\":\"in-the-jku-set\"," KEY_URLS "}",
+		     "unknown-kid");
+	sleep_ms(FETCH_GRACE_MS);
+	ASSERT_EQ(server_nr_conns(urls), 0, "connections to the jku/x5u listener");
+	server_stop(urls);
+}
+
 /* After all that, a job on A still reaches B's echo server through both
  * agents. */
 static void legit_flow(struct sl_env *env, struct world *w)
@@ -620,6 +682,18 @@ void test_tunnel_attacks(struct sl_env *env)
 		big_frame(env, &w);
 	if (test__start_subtest("other_nodes_workload"))
 		other_nodes_workload(env, &w);
+	if (test__start_subtest("exp_negative"))
+		bent_refused(env, &w, FORGE_CLAIMS, "{\"exp\":-1}", "expired");
+	if (test__start_subtest("exp_int64_max"))
+		exp_out_of_range(env, &w, "{\"exp\":9223372036854775807}");
+	if (test__start_subtest("exp_1e300"))
+		exp_out_of_range(env, &w, "{\"exp\":1e300}");
+	if (test__start_subtest("alg_ps256"))
+		bent_refused(env, &w, FORGE_HEADER, "{\"alg\":\"PS256\"}", "alg-not-allowed");
+	if (test__start_subtest("alg_es256_lowercase"))
+		bent_refused(env, &w, FORGE_HEADER, "{\"alg\":\"es256\"}", "alg-not-allowed");
+	if (test__start_subtest("jku_x5u_ignored"))
+		key_urls_ignored(env, &w);
 	if (test__start_subtest("legit_flow"))
 		legit_flow(env, &w);
 	if (test__start_subtest("no_token_written"))
