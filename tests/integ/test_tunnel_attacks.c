@@ -371,26 +371,35 @@ static void forged_valid(struct sl_env *env, struct world *w)
 	b_running(env);
 }
 
+/* An OPEN over cert and key for e.src_workload with token: refused with
+ * e.reason in the VERDICT, and audited by B as e says (its dst and
+ * trace_id filled in here). */
+static void refused_as(struct sl_env *env, struct world *w, const char *cert, const char *key,
+		       const char *token, struct expect e)
+{
+	long from = mesh_audit_size(env, 'b');
+	struct tc_result res;
+	char trace[TRACE_ID_LEN];
+
+	if (!send_open(env, w, cert, key, e.src_workload, token, trace, &res) ||
+	    !verdict_deny(&res, e.reason))
+		return;
+	e.dst = w->dst;
+	e.trace_id = trace;
+	audited(env, from, &e);
+}
+
 /* A token fr forged as kind by signer, for a job over node A's TLS. */
 static void forged_refused(struct sl_env *env, struct world *w, const struct pki_creds *signer,
 			   enum forge_kind kind, const struct forge_req *fr, const char *reason)
 {
-	long from = mesh_audit_size(env, 'b');
-	struct tc_result res;
-	char trace[TRACE_ID_LEN], *tok;
-	bool sent;
+	char *tok;
 
 	if (!ASSERT_OK(forge_token(signer, kind, fr, &tok), "forge"))
 		return;
-	sent = send_open(env, w, w->cert_a, w->key_a, ID_JOB, tok, trace, &res);
+	refused_as(env, w, w->cert_a, w->key_a, tok,
+		   (struct expect){.reason = reason, .src_node = NODE_A, .src_workload = ID_JOB});
 	free(tok);
-	if (sent && verdict_deny(&res, reason))
-		audited(env, from,
-			&(struct expect){.reason = reason,
-					 .src_node = NODE_A,
-					 .src_workload = ID_JOB,
-					 .dst = w->dst,
-					 .trace_id = trace});
 	b_running(env);
 }
 
@@ -432,9 +441,7 @@ static void exp_out_of_range(struct sl_env *env, struct world *w, const char *se
 static void replay(struct sl_env *env, struct world *w)
 {
 	struct forge_req fr = {.sub = ID_JOB, .now = time(NULL), .lifetime = REPLAY_LIFETIME_S};
-	long from;
-	struct tc_result res;
-	char trace[TRACE_ID_LEN], *tok;
+	char *tok;
 
 	if (!ASSERT_OK(forge_token(w->node_a, FORGE_VALID, &fr, &tok), "forge"))
 		return;
@@ -442,15 +449,8 @@ static void replay(struct sl_env *env, struct world *w)
 		goto out;
 	while (time(NULL) < fr.now + REPLAY_LIFETIME_S + SKEW_S)
 		sleep_ms(100);
-	from = mesh_audit_size(env, 'b');
-	if (send_open(env, w, w->cert_a, w->key_a, ID_JOB, tok, trace, &res) &&
-	    verdict_deny(&res, "expired"))
-		audited(env, from,
-			&(struct expect){.reason = "expired",
-					 .src_node = NODE_A,
-					 .src_workload = ID_JOB,
-					 .dst = w->dst,
-					 .trace_id = trace});
+	refused_as(env, w, w->cert_a, w->key_a, tok,
+		   (struct expect){.reason = "expired", .src_node = NODE_A, .src_workload = ID_JOB});
 out:
 	free(tok);
 	b_running(env);
@@ -538,24 +538,17 @@ static void truncated(struct sl_env *env, struct world *w, enum tc_then then)
 static void other_nodes_workload(struct sl_env *env, struct world *w)
 {
 	struct forge_req fr = {.sub = ID_ON_C, .lifetime = TOKEN_LIFETIME_S};
-	long from;
-	struct tc_result res;
-	char trace[TRACE_ID_LEN], *tok_c = NULL, *tok_a = NULL;
+	char *tok_c = NULL, *tok_a = NULL;
 
 	if (!ASSERT_OK(forge_token(w->node_c, FORGE_VALID, &fr, &tok_c), "forge as node C") ||
 	    !ASSERT_OK(forge_token(w->node_a, FORGE_VALID, &fr, &tok_a), "forge as node A"))
 		goto out;
 	allowed_from(env, w, NODE_C, w->cert_c, w->key_c, ID_ON_C, tok_c);
-	from = mesh_audit_size(env, 'b');
-	if (send_open(env, w, w->cert_a, w->key_a, ID_ON_C, tok_a, trace, &res) &&
-	    verdict_deny(&res, "workload-not-on-peer"))
-		audited(env, from,
-			&(struct expect){.reason = "workload-not-on-peer",
-					 .src_node = NODE_A,
-					 .src_workload = ID_ON_C,
-					 .dst = w->dst,
-					 .trace_id = trace,
-					 .detail_has = "not in peers[].workloads of " NODE_A});
+	refused_as(env, w, w->cert_a, w->key_a, tok_a,
+		   (struct expect){.reason = "workload-not-on-peer",
+				   .src_node = NODE_A,
+				   .src_workload = ID_ON_C,
+				   .detail_has = "not in peers[].workloads of " NODE_A});
 out:
 	free(tok_c);
 	free(tok_a);
