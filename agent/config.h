@@ -29,7 +29,9 @@
  *       audience: spiffe://acme.example   # default spiffe://<trust_domain>
  *       ca_file: pki/idp-ca.crt           # optional: IdP trust anchors
  *       bind_cert: true                   # default true: present the node
- *                                         # certificate (RFC 8705 cnf)
+ *                                         # certificate (RFC 8705 cnf); false:
+ *                                         # tokens replay from other nodes
+ *                                         # (docs/tunnel.md), warned at start
  *   audit_log: /run/sluice/audit.jsonl    # default <run_dir>/audit.jsonl
  *   peers:                                # other nodes' agents
  *     - node: node-b

@@ -374,8 +374,8 @@ int jwt_sign_es256(EVP_PKEY *key, json_t *header, json_t *claims, char **out,
 
 	*out = NULL;
 	if (jwks_key_alg(key) != JWS_ES256 || !json_is_object(header) || !json_is_object(claims))
-		return errmsg_set(err, -EINVAL,
-				  "ES256 token: needs an EC P-256 key, a header and a claims object");
+		return errmsg_set(err, -EINVAL, "ES256 token: needs an EC P-256 key, a header "
+				  "and a claims object");
 	hdr = json_dumps(header, JSON_COMPACT);
 	pay = json_dumps(claims, JSON_COMPACT);
 	if (!hdr || !pay) {
@@ -426,7 +426,8 @@ out:
 int jwt_mint_es256(EVP_PKEY *key, const char *kid, json_t *claims, char **out,
 		   struct errmsg *err)
 {
-	json_t *header = kid ? json_pack("{s:s, s:s, s:s}", "alg", "ES256", "typ", "JWT", "kid", kid)
+	json_t *header = kid ? json_pack("{s:s, s:s, s:s}", "alg", "ES256", "typ", "JWT", "kid",
+					 kid)
 			     : json_pack("{s:s, s:s}", "alg", "ES256", "typ", "JWT");
 	int ret;
 

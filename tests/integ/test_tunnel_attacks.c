@@ -450,7 +450,8 @@ static void replay(struct sl_env *env, struct world *w)
 	while (time(NULL) < fr.now + REPLAY_LIFETIME_S + SKEW_S)
 		sleep_ms(100);
 	refused_as(env, w, w->cert_a, w->key_a, tok,
-		   (struct expect){.reason = "expired", .src_node = NODE_A, .src_workload = ID_JOB});
+		   (struct expect){
+		       .reason = "expired", .src_node = NODE_A, .src_workload = ID_JOB});
 out:
 	free(tok);
 	b_running(env);
@@ -563,7 +564,8 @@ static void key_urls_ignored(struct sl_env *env, struct world *w)
 {
 	struct server *urls =
 	    server_start_at(env, env->ns_b, "127.0.0.1", SRV_ECHO, PORT_KEY_URL);
-	struct forge_req fr = {.sub = ID_JOB, .lifetime = TOKEN_LIFETIME_S, .set = "{" KEY_URLS "}"};
+	struct forge_req fr = {
+	    .sub = ID_JOB, .lifetime = TOKEN_LIFETIME_S, .set = "{" KEY_URLS "}"};
 	char *tok;
 
 	if (!ASSERT_OK_PTR(urls, "listener at the key URLs"))

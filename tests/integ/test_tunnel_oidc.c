@@ -191,7 +191,8 @@ static char *token_as_c(struct world *w, const char *client_id, struct http_opts
 
 	o->username = http_escape(client_id);
 	o->password = http_escape(w->secret);
-	if (o->username && o->password && !http_form_add(&form, "grant_type", "client_credentials") &&
+	if (o->username && o->password &&
+	    !http_form_add(&form, "grant_type", "client_credentials") &&
 	    !http_form_add(&form, "resource", RESOURCE) && (j = idp_json(w, "/token", form, o))) {
 		tok = json_string_value(json_object_get(j, "access_token"));
 		out = tok && strchr(tok, '.') ? strdup(tok) : NULL;
