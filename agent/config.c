@@ -662,16 +662,76 @@ static int parse_workload(struct yamlx *y, const struct yamlx_val *v, void *elem
 	return 0;
 }
 
+/* A workload ID whose name may end in '*': checked as the ID it names with
+ * the '*' read as one more name character. */
+static int parse_vouch_pattern(const struct yamlx *y, const struct yamlx_val *item,
+			       const struct config *cfg, const char *peer, char **out,
+			       struct errmsg *err)
+{
+	const char *why = "'*' may only end the name", *star;
+	struct spiffe_id sid;
+	char *id;
+	int ret;
+
+	ret = yamlx_strdup(y, item, out, err);
+	if (ret)
+		return ret;
+	id = strdup(*out);
+	if (!id)
+		return yamlx_nomem(y, err);
+	star = strchr(*out, '*');
+	if (star)
+		id[star - *out] = 'x';
+	ret = star && star[1] ? -EINVAL : spiffe_id_parse(id, &sid, &why);
+	if (ret)
+		ret = yamlx_error(y, item->node, err, "bad workload pattern \"%s\" for peer %s: %s",
+				  *out, peer, why);
+	else if (!spiffe_id_in_domain(&sid, cfg->trust_domain))
+		ret = yamlx_error(y, item->node, err,
+				  "workload pattern \"%s\" for peer %s is not in trust domain "
+				  "\"%s\"",
+				  *out, peer, cfg->trust_domain);
+	free(id);
+	return ret;
+}
+
+/* Which workloads the peer may vouch for; absent, none: a node proves who
+ * it is, never who it hosts, so nobody may be taken on its word alone. */
+static int parse_peer_workloads(struct yamlx *y, const struct yamlx_val *v, struct peer_cfg *peer,
+				const struct config *cfg, struct errmsg *err)
+{
+	struct yamlx_list l;
+	struct yamlx_val item;
+	int ret;
+
+	ret = yamlx_list(y, v, true, SLUICE_MAX_WORKLOADS, &l, err);
+	if (ret)
+		return ret;
+	peer->workloads = calloc(l.nr, sizeof(*peer->workloads));
+	if (l.nr && !peer->workloads)
+		return yamlx_nomem(y, err);
+	for (int i = 0; i < l.nr; i++) {
+		yamlx_list_get(y, &l, i, &item);
+		/* Counted first so that config_free() releases it on error. */
+		ret = parse_vouch_pattern(y, &item, cfg, peer->node,
+					  &peer->workloads[peer->nr_workloads++], err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int parse_peer(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctx,
 		      struct errmsg *err)
 {
 	struct peer_cfg *peer = elem;
 	struct config *cfg = ctx;
-	enum { P_NODE, P_TUNNEL, P_CIDRS, NR_P };
+	enum { P_NODE, P_TUNNEL, P_CIDRS, P_WORKLOADS, NR_P };
 	struct yamlx_field f[NR_P] = {
 		[P_NODE] = { .key = "node", .required = true },
 		[P_TUNNEL] = { .key = "tunnel", .required = true },
 		[P_CIDRS] = { .key = "cidrs", .required = true },
+		[P_WORKLOADS] = { .key = "workloads" },
 	};
 	struct yamlx_list l;
 	struct yamlx_val item;
@@ -718,6 +778,8 @@ static int parse_peer(struct yamlx *y, const struct yamlx_val *v, void *elem, vo
 					   peer->node, why);
 		peer->nr_cidrs++;
 	}
+	if (f[P_WORKLOADS].v.node)
+		return parse_peer_workloads(y, &f[P_WORKLOADS].v, peer, cfg, err);
 	return 0;
 }
 
@@ -1019,6 +1081,9 @@ void config_free(struct config *cfg)
 	for (int i = 0; i < cfg->nr_peers; i++) {
 		free(cfg->peers[i].node);
 		free(cfg->peers[i].cidrs);
+		for (int j = 0; j < cfg->peers[i].nr_workloads; j++)
+			free(cfg->peers[i].workloads[j]);
+		free(cfg->peers[i].workloads);
 	}
 	free(cfg->peers);
 	free(cfg->identity.ca);
@@ -1084,4 +1149,32 @@ const struct workload_cfg *config_workload_by_id(const struct config *cfg, const
 			return &cfg->workloads[i];
 	}
 	return NULL;
+}
+
+const struct peer_cfg *config_peer_by_node(const struct config *cfg, const char *node)
+{
+	for (int i = 0; i < cfg->nr_peers; i++) {
+		if (!strcmp(cfg->peers[i].node, node))
+			return &cfg->peers[i];
+	}
+	return NULL;
+}
+
+static bool pattern_match(const char *pattern, const char *id)
+{
+	size_t n = strlen(pattern);
+
+	if (!n || pattern[n - 1] != '*')
+		return !strcmp(pattern, id);
+	/* The '*' stands for the rest of a name: something, and no '/'. */
+	return !strncmp(pattern, id, n - 1) && id[n - 1] && !strchr(id + n - 1, '/');
+}
+
+bool config_peer_vouches(const struct peer_cfg *peer, const char *id)
+{
+	for (int i = 0; i < peer->nr_workloads; i++) {
+		if (pattern_match(peer->workloads[i], id))
+			return true;
+	}
+	return false;
 }

@@ -29,12 +29,19 @@
  *       audience: spiffe://acme.example   # default spiffe://<trust_domain>
  *       ca_file: pki/idp-ca.crt           # optional: IdP trust anchors
  *       bind_cert: true                   # default true: present the node
- *                                         # certificate (RFC 8705 cnf)
+ *                                         # certificate (RFC 8705 cnf); false:
+ *                                         # tokens replay from other nodes
+ *                                         # (docs/tunnel.md), warned at start
  *   audit_log: /run/sluice/audit.jsonl    # default <run_dir>/audit.jsonl
  *   peers:                                # other nodes' agents
  *     - node: node-b
  *       tunnel: 10.99.0.2:15008
  *       cidrs: [10.99.0.2/32, "fd99::2/128"]  # destinations on that node
+ *       workloads:                        # IDs node-b may vouch for, inbound;
+ *         - spiffe://acme.example/job/etl-*    # default none. An ID of this
+ *         - spiffe://acme.example/notebook/77  # trust domain; a '*' ending
+ *                                         # the name matches any rest of it
+ *                                         # (a name of "*": the whole kind)
  *   bpf_pin_path: /sys/fs/bpf/sluice      # default
  *   run_dir: /run/sluice                  # default
  *   policy: /etc/sluice/policy.yaml       # required; relative paths are
@@ -105,6 +112,8 @@ struct peer_cfg {
 	struct sockaddr_storage tunnel;
 	struct cidr *cidrs;
 	int nr_cidrs;
+	char **workloads;		/* ID patterns; see config_peer_vouches() */
+	int nr_workloads;
 	int line;
 };
 
@@ -149,6 +158,13 @@ struct config {
  * longest prefix first; NULL when it is on no peer (local or off-mesh). */
 const struct peer_cfg *config_peer_for(const struct config *cfg, int family,
 				       const uint32_t *addr);
+/* The peer named node, or NULL. */
+const struct peer_cfg *config_peer_by_node(const struct config *cfg, const char *node);
+/* Whether peer may vouch for the workload id: one of its workloads
+ * patterns is id, or ends in '*' and id starts with the rest of it and goes
+ * on with at least one character and no '/'. A peer without patterns
+ * vouches for nobody. */
+bool config_peer_vouches(const struct peer_cfg *peer, const char *id);
 /* The workload with SPIFFE ID id, or NULL. */
 const struct workload_cfg *config_workload_by_id(const struct config *cfg, const char *id);
 

@@ -135,8 +135,8 @@ static int verify_sig(EVP_PKEY *pkey, int alg, const char *input, size_t input_l
 	return ret;
 }
 
-/* A NumericDate member: 1 when present and valid, 0 when absent, -1 when
- * not a number in range. */
+/* A NumericDate member: 1 when present and valid, 0 when absent, -EINVAL
+ * when not a number, -ERANGE when too far from 1970 to compute with. */
 static int numeric_date(json_t *claims, const char *name, int64_t *out)
 {
 	json_t *v = json_object_get(claims, name);
@@ -149,16 +149,26 @@ static int numeric_date(json_t *claims, const char *name, int64_t *out)
 	} else if (json_is_real(v)) {
 		d = json_real_value(v);
 		if (!(d > -(double)DATE_MAX && d < (double)DATE_MAX))
-			return -1;
+			return -ERANGE;
 		/* Rounded up: against whole seconds (now, now +- skew), x <= n and
 		 * x > n hold exactly when they hold for ceil(x), so exp, nbf and
 		 * iat compare as if the fraction were kept. Rounding down would
 		 * cut an exp short and move an nbf or iat into the past. */
 		*out = (int64_t)d + ((double)(int64_t)d < d);
 	} else {
-		return -1;
+		return -EINVAL;
 	}
-	return *out > -DATE_MAX && *out < DATE_MAX ? 1 : -1;
+	return *out > -DATE_MAX && *out < DATE_MAX ? 1 : -ERANGE;
+}
+
+/* Refuses the NumericDate name that numeric_date() found bad (has < 0). */
+static enum jwt_reason bad_date(struct jwt_result *res, const char *name, int has)
+{
+	if (has == -ERANGE)
+		return refuse(res, JWT_MALFORMED,
+			      "claim %s is out of range (more than %lld s from 1970)", name,
+			      DATE_MAX);
+	return refuse(res, JWT_MALFORMED, "claim %s is not a NumericDate", name);
 }
 
 /* A string claim: 1 when present, 0 when absent, -1 when not a string. */
@@ -216,9 +226,10 @@ static enum jwt_reason check_claims(const struct jwt_verify_opts *o, struct jwt_
 	if (string_claim(claims, "jti", &res->jti) < 0)
 		return refuse(res, JWT_MALFORMED, "claim jti is not a string");
 	has = numeric_date(claims, "exp", &res->exp);
-	if (has <= 0)
-		return refuse(res, has ? JWT_MALFORMED : JWT_MISSING_CLAIM,
-			      has ? "claim exp is not a NumericDate" : "claim exp is missing");
+	if (has < 0)
+		return bad_date(res, "exp", has);
+	if (!has)
+		return refuse(res, JWT_MISSING_CLAIM, "claim exp is missing");
 
 	if (strcmp(res->iss, o->issuer))
 		return refuse(res, JWT_BAD_ISSUER, "claim iss is not the expected issuer");
@@ -235,13 +246,13 @@ static enum jwt_reason check_claims(const struct jwt_verify_opts *o, struct jwt_
 			      (long long)(now - res->exp));
 	has = numeric_date(claims, "nbf", &nbf);
 	if (has < 0)
-		return refuse(res, JWT_MALFORMED, "claim nbf is not a NumericDate");
+		return bad_date(res, "nbf", has);
 	if (has && nbf > now + skew)
 		return refuse(res, JWT_NOT_YET_VALID, "claim nbf: valid in %lld s",
 			      (long long)(nbf - now));
 	has = numeric_date(claims, "iat", &iat);
 	if (has < 0)
-		return refuse(res, JWT_MALFORMED, "claim iat is not a NumericDate");
+		return bad_date(res, "iat", has);
 	if (has && iat > now + skew)
 		return refuse(res, JWT_ISSUED_IN_FUTURE, "claim iat: %lld s in the future",
 			      (long long)(iat - now));
@@ -350,7 +361,7 @@ void jwt_result_free(struct jwt_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
-int jwt_mint_es256(EVP_PKEY *key, const char *kid, json_t *claims, char **out,
+int jwt_sign_es256(EVP_PKEY *key, json_t *header, json_t *claims, char **out,
 		   struct errmsg *err)
 {
 	unsigned char der[EVP_MAX_MD_SIZE * 2 + 16], raw[ES256_SIG_LEN];
@@ -359,16 +370,13 @@ int jwt_mint_es256(EVP_PKEY *key, const char *kid, json_t *claims, char **out,
 	size_t der_len = sizeof(der), hlen, plen, n;
 	ECDSA_SIG *sig = NULL;
 	EVP_MD_CTX *md = NULL;
-	json_t *header;
 	int ret;
 
 	*out = NULL;
-	if (jwks_key_alg(key) != JWS_ES256 || !json_is_object(claims))
-		return errmsg_set(err, -EINVAL, "ES256 token: needs an EC P-256 key and a claims object");
-	header = kid ? json_pack("{s:s, s:s, s:s}", "alg", "ES256", "typ", "JWT", "kid", kid)
-		     : json_pack("{s:s, s:s}", "alg", "ES256", "typ", "JWT");
-	hdr = header ? json_dumps(header, JSON_COMPACT) : NULL;
-	json_decref(header);
+	if (jwks_key_alg(key) != JWS_ES256 || !json_is_object(header) || !json_is_object(claims))
+		return errmsg_set(err, -EINVAL, "ES256 token: needs an EC P-256 key, a header "
+				  "and a claims object");
+	hdr = json_dumps(header, JSON_COMPACT);
 	pay = json_dumps(claims, JSON_COMPACT);
 	if (!hdr || !pay) {
 		ret = errmsg_set(err, -ENOMEM, "ES256 token: out of memory");
@@ -412,6 +420,22 @@ out:
 	free(tok);
 	free(hdr);
 	free(pay);
+	return ret;
+}
+
+int jwt_mint_es256(EVP_PKEY *key, const char *kid, json_t *claims, char **out,
+		   struct errmsg *err)
+{
+	json_t *header = kid ? json_pack("{s:s, s:s, s:s}", "alg", "ES256", "typ", "JWT", "kid",
+					 kid)
+			     : json_pack("{s:s, s:s}", "alg", "ES256", "typ", "JWT");
+	int ret;
+
+	*out = NULL;
+	if (!header)
+		return errmsg_set(err, -ENOMEM, "ES256 token: out of memory");
+	ret = jwt_sign_es256(key, header, claims, out, err);
+	json_decref(header);
 	return ret;
 }
 

@@ -111,6 +111,10 @@ void jwt_result_free(struct jwt_result *res);
  * -ENOMEM. */
 int jwt_mint_es256(EVP_PKEY *key, const char *kid, json_t *claims, char **out,
 		   struct errmsg *err);
+/* The same under a header object of the caller's, taken as it is (a
+ * verifier must refuse a header that lies about the key). */
+int jwt_sign_es256(EVP_PKEY *key, json_t *header, json_t *claims, char **out,
+		   struct errmsg *err);
 
 struct jwt_workload {
 	const char *trust_domain;	/* acme.example */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -797,6 +798,21 @@ static int check_readable(const char *path, const char *what, struct errmsg *err
 	return 0;
 }
 
+/* The process's signals are the agent's main loop's (a signalfd, set up
+ * after this thread starts): taken here, SIGHUP or SIGTERM would run their
+ * default action and kill the agent instead of reloading or stopping it. */
+static int thread_start(struct oidc *o)
+{
+	sigset_t all, old;
+	int ret;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = -pthread_create(&o->thread, NULL, thread_main, o);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
 int oidc_new(const struct oidc_cfg *cfg, struct oidc **out, struct errmsg *err)
 {
 	pthread_condattr_t ca;
@@ -847,7 +863,7 @@ int oidc_new(const struct oidc_cfg *cfg, struct oidc **out, struct errmsg *err)
 		ret = errmsg_set(err, -errno, "OIDC client: eventfd: %s", strerror(errno));
 		goto err_free;
 	}
-	ret = -pthread_create(&o->thread, NULL, thread_main, o);
+	ret = thread_start(o);
 	if (ret) {
 		errmsg_set(err, ret, "OIDC client: starting its thread: %s", strerror(-ret));
 		goto err_free;

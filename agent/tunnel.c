@@ -58,6 +58,9 @@ struct tunnel {
 	struct jwks_cache *node_keys;	/* peers' certificate keys, by thumbprint */
 	struct audit *audit;
 	bool audit_failed;
+	/* identity.oidc.bind_cert as the OIDC client started with it: a
+	 * reload changes neither side (identity changes need a restart). */
+	bool bind_cert;
 	char *credfile;
 	char *creds_sig;		/* what credentials.json says now */
 };
@@ -550,6 +553,71 @@ static void idp_jwks_update(struct tunnel *t)
 	free(doc);
 }
 
+static void idp_opts(struct tunnel *t, struct jwt_verify_opts *o)
+{
+	idp_jwks_update(t);
+	o->issuer = t->cfg->identity.oidc_issuer;
+	o->audience = t->cfg->identity.oidc_audience;
+	o->get_key = idp_get_key;
+	o->key_ctx = t;
+	o->require_cnf = t->bind_cert;
+	if (!o->require_cnf)
+		o->cnf_x5t = NULL;
+}
+
+/* A token the peer minted with its node key: 0 or a reason code. */
+static const char *node_opts(struct tunnel *t, const char *iss, X509 *peer_cert,
+			     const char *peer_id, const char *peer_thumb, const char *aud,
+			     struct jwt_verify_opts *o)
+{
+	struct jwks *node_keys = NULL;
+	struct errmsg err = {};
+
+	/* A token another node minted is not this peer's to present. */
+	if (iss && !strncmp(iss, aud, strlen(aud)) && !strncmp(iss + strlen(aud), "/node/", 6) &&
+	    strcmp(iss, peer_id))
+		return "not-bound";
+	if (jwks_cache_get(t->node_keys, peer_cert, peer_thumb, &node_keys, &err)) {
+		pr_info("tunnel from %s: %s", peer_id, err.msg);
+		return "internal-error";
+	}
+	o->issuer = peer_id;
+	o->audience = aud;
+	o->algs = JWS_ES256;
+	o->get_key = jwks_get_key;
+	o->key_ctx = node_keys;
+	o->max_lifetime = 24 * 3600;
+	return NULL;
+}
+
+/*
+ * How the OPEN's token is verified, chosen by its unverified iss: 0 or a
+ * reason code. With an IdP, the IdP alone vouches for workloads: a token
+ * of another issuer, a node's own included, is refused whatever it claims,
+ * so no node can grant a role the policy maps from the IdP's claims, nor
+ * speak for a workload the IdP never authenticated.
+ */
+static const char *token_opts(struct tunnel *t, const struct frame_open *open, X509 *peer_cert,
+			      const char *peer_id, const char *peer_thumb, const char *aud,
+			      struct jwt_verify_opts *o)
+{
+	json_t *peek = peek_part(open->token, 1);
+	const char *iss = peek ? json_string_value(json_object_get(peek, "iss")) : NULL;
+	const char *why = NULL;
+
+	if (t->oidc && iss && strcmp(iss, t->cfg->identity.oidc_issuer)) {
+		pr_info("tunnel from %s: token for %s refused: not the IdP's (identity.oidc)",
+			peer_id, open->src);
+		why = "idp-token-required";
+	} else if (t->oidc) {
+		idp_opts(t, o);
+	} else {
+		why = node_opts(t, iss, peer_cert, peer_id, peer_thumb, aud, o);
+	}
+	json_decref(peek);
+	return why;
+}
+
 /* Verifies an OPEN's token against the TLS peer: 0 or a reason code. */
 static const char *check_token(struct tunnel *t, const struct frame_open *open, X509 *peer_cert,
 			       const char *peer_id, const char *peer_thumb, struct tflow *f,
@@ -561,44 +629,13 @@ static const char *check_token(struct tunnel *t, const struct frame_open *open, 
 		.require_cnf = true,
 	};
 	struct jwt_result res = {};
-	const char *iss, *reason;
+	const char *reason;
 	char aud[CONFIG_NAME_MAX + 16];
-	struct jwks *node_keys = NULL;
-	struct errmsg err = {};
-	json_t *peek;
 
-	peek = peek_part(open->token, 1);
-	iss = peek ? json_string_value(json_object_get(peek, "iss")) : NULL;
 	snprintf(aud, sizeof(aud), "spiffe://%s", t->cfg->trust_domain);
-	if (t->oidc && iss && !strcmp(iss, t->cfg->identity.oidc_issuer)) {
-		idp_jwks_update(t);
-		o.issuer = t->cfg->identity.oidc_issuer;
-		o.audience = t->cfg->identity.oidc_audience;
-		o.get_key = idp_get_key;
-		o.key_ctx = t;
-		o.require_cnf = t->cfg->identity.oidc_bind_cert;
-		if (!o.require_cnf)
-			o.cnf_x5t = NULL;
-	} else {
-		/* A token another node minted is not this peer's to present. */
-		if (iss && !strncmp(iss, aud, strlen(aud)) && !strncmp(iss + strlen(aud), "/node/", 6) &&
-		    strcmp(iss, peer_id)) {
-			json_decref(peek);
-			return "not-bound";
-		}
-		if (jwks_cache_get(t->node_keys, peer_cert, peer_thumb, &node_keys, &err)) {
-			pr_info("tunnel from %s: %s", peer_id, err.msg);
-			json_decref(peek);
-			return "internal-error";
-		}
-		o.issuer = peer_id;
-		o.audience = aud;
-		o.algs = JWS_ES256;
-		o.get_key = jwks_get_key;
-		o.key_ctx = node_keys;
-		o.max_lifetime = 24 * 3600;
-	}
-	json_decref(peek);
+	reason = token_opts(t, open, peer_cert, peer_id, peer_thumb, aud, &o);
+	if (reason)
+		return reason;
 	jwt_verify(open->token, &o, &res);
 	if (res.kid)
 		snprintf(f->kid, sizeof(f->kid), "%s", res.kid);
@@ -617,16 +654,15 @@ static const char *check_token(struct tunnel *t, const struct frame_open *open, 
 	return reason;
 }
 
-/* Roles: the embedded token's own list, or the policy's mapping of the
- * IdP's claims. */
+/* Roles: with an IdP (whose tokens alone get here), the policy's mapping
+ * of its claims; otherwise the embedded token's own list. */
 static int token_roles(const struct tunnel *t, json_t *claims, const char **roles, int max)
 {
 	json_t *v, *list;
 	size_t i;
 	int n = 0;
 
-	if (t->oidc && !strcmp(json_string_value(json_object_get(claims, "iss")) ?: "",
-			       t->cfg->identity.oidc_issuer))
+	if (t->oidc)
 		return policy_roles_from_claims(t->pol, claims, roles, max);
 	list = json_object_get(claims, "roles");
 	json_array_foreach(list, i, v) {
@@ -634,6 +670,26 @@ static int token_roles(const struct tunnel *t, json_t *claims, const char **role
 			roles[n++] = json_string_value(v);
 	}
 	return n;
+}
+
+/* A node's certificate proves which node it is, never which workloads it
+ * hosts: only a peer the config lets vouch for src may speak for it,
+ * whatever its token says (an IdP's too: it names the workload, not where
+ * it runs). */
+static bool peer_vouches(const struct tunnel *t, const char *src, struct tflow *f)
+{
+	const struct peer_cfg *peer = config_peer_by_node(t->cfg, f->src_node);
+
+	if (peer && config_peer_vouches(peer, src))
+		return true;
+	/* Node names are at most 63 characters (name_valid). */
+	if (peer)
+		snprintf(f->detail, sizeof(f->detail), "not in peers[].workloads of %.63s",
+			 f->src_node);
+	else
+		snprintf(f->detail, sizeof(f->detail), "%.63s is not in peers", f->src_node);
+	pr_info("tunnel from %s: %s refused: %s", f->src_node, src, f->detail);
+	return false;
 }
 
 static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size_t len,
@@ -675,6 +731,10 @@ static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size
 	if (spiffe_id_parse(open.src, &sid, &why) ||
 	    !spiffe_id_in_domain(&sid, t->cfg->trust_domain)) {
 		set_reason(f, "bad-source");
+		goto out;
+	}
+	if (!peer_vouches(t, open.src, f)) {
+		set_reason(f, "workload-not-on-peer");
 		goto out;
 	}
 	addr = open.dst.ss_family == AF_INET6
@@ -820,6 +880,13 @@ static int oidc_start(struct tunnel *t, const struct config *cfg, struct errmsg 
 	ret = oidc_new(&oc, &t->oidc, err);
 	if (ret)
 		return ret;
+	t->bind_cert = id->oidc_bind_cert;
+	if (!t->bind_cert)
+		pr_warn("identity.oidc.bind_cert is false: IdP tokens are not bound to a node "
+			"certificate, so a token copied anywhere (a log, a proxy, a node) can be "
+			"replayed until it expires through any node that peers[].workloads lets "
+			"vouch for its workload; set bind_cert: true once the IdP issues "
+			"certificate-bound tokens (RFC 8705)");
 	for (int i = 0; i < cfg->nr_workloads; i++) {
 		const struct workload_cfg *w = &cfg->workloads[i];
 		struct oidc_client_cfg cc = {

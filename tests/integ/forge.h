@@ -27,6 +27,8 @@ enum forge_kind {
 	FORGE_NOT_YET_VALID, /* nbf an hour from now */
 	FORGE_UNKNOWN_KID,   /* signed by the node key, kid of no certificate */
 	FORGE_TAMPERED,	     /* signed, then sub and roles rewritten */
+	FORGE_CLAIMS,	     /* req->set's members set over the claims, then signed */
+	FORGE_HEADER,	     /* signed under a header with req->set's members set over it */
 };
 
 struct forge_req {
@@ -36,6 +38,7 @@ struct forge_req {
 	int64_t now;		/* 0: time(NULL) */
 	int64_t lifetime;	/* seconds */
 	const char *tamper_sub; /* FORGE_TAMPERED: sub after signing */
+	const char *set;	/* FORGE_CLAIMS, FORGE_HEADER: a JSON object's text */
 };
 
 /* A token of kind for req->sub, from the node whose credentials are c

@@ -66,13 +66,15 @@ static int make_pki(struct sl_env *env, const struct mesh_cfg *cfg)
 }
 
 /* The identity: and peers: sections of NODE's config; the peer is the
- * other node. */
+ * other node, and B lets A vouch for A's workloads. */
 static void identity_yaml(const struct sl_env *env, const struct mesh_cfg *cfg, char node,
 			  char *buf, size_t len)
 {
 	const char *me = node == 'a' ? NODE_A : NODE_B, *peer = node == 'a' ? NODE_B : NODE_A;
 	const char *ip4 = node == 'a' ? env->ip4_b : env->ip4_a;
 	const char *ip6 = node == 'a' ? env->ip6_b : env->ip6_a;
+	const char *vouch = node == 'b' ? "    workloads: [" ID_JOB ", " ID_NOTEBOOK "]\n" : "";
+	const char *peers_extra = node == 'b' && cfg->peers_extra_b ? cfg->peers_extra_b : "";
 	char skew[64] = "", lifetime[64] = "", v6[80] = "";
 
 	if (cfg->clock_skew)
@@ -92,12 +94,13 @@ static void identity_yaml(const struct sl_env *env, const struct mesh_cfg *cfg, 
 		 "peers:\n"
 		 "  - node: %s\n"
 		 "    tunnel: %s:%d\n"
-		 "    cidrs: [%s/32%s]\n",
+		 "    cidrs: [%s/32%s]\n"
+		 "%s%s",
 		 me, me, node == 'a' && cfg->no_resumption ? "false" : "true", skew, lifetime,
-		 cfg->identity_extra ?: "", peer, ip4, TUNNEL_PORT, ip4, v6);
+		 cfg->identity_extra ?: "", peer, ip4, TUNNEL_PORT, ip4, v6, vouch, peers_extra);
 }
 
-static int write_config_b(struct sl_env *env, const struct mesh_cfg *cfg)
+int mesh_write_config_b(struct sl_env *env, const struct mesh_cfg *cfg)
 {
 	char identity[4096];
 
@@ -135,6 +138,19 @@ static int write_policy_b(struct sl_env *env, const struct mesh_cfg *cfg)
 	return ret;
 }
 
+void mesh_node_c_peer(const struct sl_env *env, const char *workloads, char *buf, size_t len)
+{
+	int net = 0;
+
+	sscanf(env->ip4_b, "10.%d.", &net);
+	snprintf(buf, len,
+		 "  - node: " NODE_C "\n"
+		 "    tunnel: 10.%d.0.3:%d\n"
+		 "    cidrs: [10.%d.0.3/32]\n"
+		 "    workloads: [%s]\n",
+		 net, TUNNEL_PORT, net, workloads);
+}
+
 int mesh_setup(struct sl_env *env, const struct mesh_cfg *cfg)
 {
 	char identity[4096];
@@ -144,7 +160,7 @@ int mesh_setup(struct sl_env *env, const struct mesh_cfg *cfg)
 	identity_yaml(env, cfg, 'a', identity, sizeof(identity));
 	if (make_pki(env, cfg) || env_cgroup_root_b(env, "sluiced") ||
 	    agent_write_config(env, &a) || agent_write_std_policy(env) ||
-	    write_config_b(env, cfg) || write_policy_b(env, cfg))
+	    mesh_write_config_b(env, cfg) || write_policy_b(env, cfg))
 		return -1;
 	ret = mesh_start_b(env, NULL);
 	if (ret) {

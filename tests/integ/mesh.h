@@ -6,6 +6,7 @@
  *     config <tmp>/sluice.yaml, log <tmp>/sluiced.log,
  *     audit <tmp>/run/audit.jsonl
  *   node B: a second agent, the tunnel's receiving end, no workloads,
+ *     node A in its peers with A's workloads (peers[].workloads),
  *     cgroup root <cgroup2>/sl<pid>-<test>-b, pins /sys/fs/bpf/sl<pid>-<test>-b,
  *     config <tmp>/sluice-b.yaml, log <tmp>/sluiced-b.log,
  *     audit <tmp>/run-b/audit.jsonl, tunnel on <ip4_b>:15008
@@ -28,6 +29,9 @@ struct server;
 #define TUNNEL_PORT 15008
 #define NODE_A "node-a"
 #define NODE_B "node-b"
+/* A node with a certificate from the mesh CA and no agent, for tests that
+ * speak as it. */
+#define NODE_C "node-c"
 #define MESH_PKI_DIR "pki"
 #define CONFIG_FILE_B "sluice-b.yaml"
 #define POLICY_FILE_B "policy-b.yaml"
@@ -56,12 +60,25 @@ struct mesh_cfg {
 	const char *workload_extra_a;
 	/* B's policy file text; NULL: agent_write_std_policy's policy. */
 	const char *policy_b;
+	/* Entries appended to B's peers: list, at two spaces' indent (B
+	 * always lists node A, which may vouch for ID_JOB and ID_NOTEBOOK);
+	 * NULL: none. */
+	const char *peers_extra_b;
 };
 
 /* Makes the CA and both node certificates, writes both configs and
  * policies, starts B's agent and then A's, and waits until both are ready
  * (A's tunnel client has its credentials). */
 int mesh_setup(struct sl_env *env, const struct mesh_cfg *cfg);
+
+/* Writes B's config from cfg, as mesh_setup() does: for a restart of B
+ * with other settings. */
+int mesh_write_config_b(struct sl_env *env, const struct mesh_cfg *cfg);
+
+/* For mesh_cfg.peers_extra_b: a peers: entry for NODE_C, at 10.<x>.0.3 of
+ * the nodes' subnet, where no traffic goes, that may vouch for workloads
+ * (the items of a YAML flow list). */
+void mesh_node_c_peer(const struct sl_env *env, const char *workloads, char *buf, size_t len);
 
 /* <tmp>/pki/<file>, e.g. "ca.crt" or "node-a/node.key". */
 void mesh_pki_path(const struct sl_env *env, const char *file, char *buf, size_t len);

@@ -3,8 +3,11 @@
  * tunnel_attacks: a hand-driven client in node A speaks to node B's tunnel
  * listener the way an attacker would: forged and bent workload tokens over
  * node A's real certificate, a token minted by another node, a token
- * replayed after it expired, certificates from another CA or expired, and
- * bytes that are no frame at all. Each one is refused with the reason code
+ * replayed after it expired, a token for a workload that lives on another
+ * node, dates past what can be computed with, algorithms off the list, key
+ * URLs in the header (never fetched), certificates from another CA or
+ * expired, and bytes that are no frame at all. Each one is refused with the
+ * reason code
  * docs/tunnel.md gives it, in the VERDICT when there is one and always in B's
  * audit log, B's agent keeps running, no token is ever written down, and a
  * job on A still reaches B's echo server through both agents afterwards.
@@ -39,7 +42,6 @@
 #define REPLAY_LIFETIME_S 2
 #define TC_TIMEOUT_MS 5000
 #define ATTACK_DIR "attack"
-#define NODE_C "node-c"
 #define NODE_C_DIR ATTACK_DIR "/" NODE_C
 #define OTHER_CA_DIR ATTACK_DIR "/other-ca"
 #define STRANGER_DIR ATTACK_DIR "/stranger"
@@ -50,6 +52,15 @@
 #define ECHO_BYTES 1000
 /* Parts of every token sent: B must not write any of them down. */
 #define MAX_SECRETS 64
+/* A job on node C, which B lets C vouch for, not A. */
+#define ID_ON_C "spiffe://" TRUST_DOMAIN "/job/on-c"
+/* Where jku and x5u headers point: a listener in B's namespace that B's
+ * agent must never connect to. */
+#define PORT_KEY_URL 7500
+#define KEY_URLS                                                                                   \
+	"\"jku\":\"https://127.0.0.1:7500/jwks\",\"x5u\":\"https://127.0.0.1:7500/node.pem\""
+/* Time a fetch that a verifier ran behind the verdict's back gets to show. */
+#define FETCH_GRACE_MS 300
 
 struct world {
 	struct pki_creds *node_a, *node_c;
@@ -57,6 +68,7 @@ struct world {
 	char dst[64];
 	char ca[PATH_MAX];
 	char cert_a[PATH_MAX], key_a[PATH_MAX];
+	char cert_c[PATH_MAX], key_c[PATH_MAX];
 	char stranger_cert[PATH_MAX], stranger_key[PATH_MAX];
 	char expired_cert[PATH_MAX], expired_key[PATH_MAX];
 	char *secrets[MAX_SECRETS];
@@ -115,7 +127,6 @@ static int other_ca(const char *dir)
 static bool world_make(struct sl_env *env, struct world *w)
 {
 	char ca_dir[PATH_MAX], ca2_dir[PATH_MAX], dir[PATH_MAX];
-	char cert_c[PATH_MAX], key_c[PATH_MAX];
 	time_t now = time(NULL);
 
 	snprintf(w->tunnel, sizeof(w->tunnel), "%s:%d", env->ip4_b, TUNNEL_PORT);
@@ -129,10 +140,11 @@ static bool world_make(struct sl_env *env, struct world *w)
 		return false;
 
 	env_path(env, NODE_C_DIR, dir, sizeof(dir));
-	env_path(env, NODE_C_DIR "/" PKI_NODE_CERT, cert_c, sizeof(cert_c));
-	env_path(env, NODE_C_DIR "/" PKI_NODE_KEY, key_c, sizeof(key_c));
+	env_path(env, NODE_C_DIR "/" PKI_NODE_CERT, w->cert_c, sizeof(w->cert_c));
+	env_path(env, NODE_C_DIR "/" PKI_NODE_KEY, w->key_c, sizeof(w->key_c));
 	if (!ASSERT_OK(issue(ca_dir, NODE_C, dir, now - 60, now + 3600), "issue node-c") ||
-	    !ASSERT_OK(load_creds(w->ca, cert_c, key_c, NODE_C, &w->node_c), "node-c credentials"))
+	    !ASSERT_OK(load_creds(w->ca, w->cert_c, w->key_c, NODE_C, &w->node_c),
+		       "node-c credentials"))
 		return false;
 
 	env_path(env, OTHER_CA_DIR, ca2_dir, sizeof(ca2_dir));
@@ -317,14 +329,16 @@ static bool b_running(struct sl_env *env)
 	return ASSERT_TRUE(mesh_b_running(env), "node B's agent still running");
 }
 
-/* A token B takes: allowed, and audited when the tunnel closes. */
-static bool token_allowed(struct sl_env *env, struct world *w, const char *token)
+/* A job's token that B takes from node (its cert and key): allowed, and
+ * audited when the tunnel closes. */
+static bool allowed_from(struct sl_env *env, struct world *w, const char *node, const char *cert,
+			 const char *key, const char *src, const char *token)
 {
 	long from = mesh_audit_size(env, 'b');
 	struct tc_result res;
 	char trace[TRACE_ID_LEN];
 
-	if (!send_open(env, w, w->cert_a, w->key_a, ID_JOB, token, trace, &res) ||
+	if (!send_open(env, w, cert, key, src, token, trace, &res) ||
 	    !ASSERT_EQ(res.end, TC_VERDICT, "the connection ended with a VERDICT"))
 		return false;
 	ASSERT_TRUE(res.verdict.allow, "VERDICT allow");
@@ -333,11 +347,16 @@ static bool token_allowed(struct sl_env *env, struct world *w, const char *token
 	audited(env, from,
 		&(struct expect){.allow = true,
 				 .reason = "ok",
-				 .src_node = NODE_A,
-				 .src_workload = ID_JOB,
+				 .src_node = node,
+				 .src_workload = src,
 				 .dst = w->dst,
 				 .trace_id = trace});
 	return res.verdict.allow;
+}
+
+static bool token_allowed(struct sl_env *env, struct world *w, const char *token)
+{
+	return allowed_from(env, w, NODE_A, w->cert_a, w->key_a, ID_JOB, token);
 }
 
 static void forged_valid(struct sl_env *env, struct world *w)
@@ -352,6 +371,38 @@ static void forged_valid(struct sl_env *env, struct world *w)
 	b_running(env);
 }
 
+/* An OPEN over cert and key for e.src_workload with token: refused with
+ * e.reason in the VERDICT, and audited by B as e says (its dst and
+ * trace_id filled in here). */
+static void refused_as(struct sl_env *env, struct world *w, const char *cert, const char *key,
+		       const char *token, struct expect e)
+{
+	long from = mesh_audit_size(env, 'b');
+	struct tc_result res;
+	char trace[TRACE_ID_LEN];
+
+	if (!send_open(env, w, cert, key, e.src_workload, token, trace, &res) ||
+	    !verdict_deny(&res, e.reason))
+		return;
+	e.dst = w->dst;
+	e.trace_id = trace;
+	audited(env, from, &e);
+}
+
+/* A token fr forged as kind by signer, for a job over node A's TLS. */
+static void forged_refused(struct sl_env *env, struct world *w, const struct pki_creds *signer,
+			   enum forge_kind kind, const struct forge_req *fr, const char *reason)
+{
+	char *tok;
+
+	if (!ASSERT_OK(forge_token(signer, kind, fr, &tok), "forge"))
+		return;
+	refused_as(env, w, w->cert_a, w->key_a, tok,
+		   (struct expect){.reason = reason, .src_node = NODE_A, .src_workload = ID_JOB});
+	free(tok);
+	b_running(env);
+}
+
 /* A token bent one way (kind), from signer, for a job over node A's TLS.
  * The tampered one is signed for the notebook, which B's policy would
  * refuse, and then claims to be the job, which it would allow. */
@@ -361,32 +412,36 @@ static void token_refused(struct sl_env *env, struct world *w, const struct pki_
 	struct forge_req fr = {.sub = kind == FORGE_TAMPERED ? ID_NOTEBOOK : ID_JOB,
 			       .lifetime = TOKEN_LIFETIME_S,
 			       .tamper_sub = ID_JOB};
-	long from = mesh_audit_size(env, 'b');
-	struct tc_result res;
-	char trace[TRACE_ID_LEN], *tok;
-	bool sent;
 
-	if (!ASSERT_OK(forge_token(signer, kind, &fr, &tok), "forge"))
-		return;
-	sent = send_open(env, w, w->cert_a, w->key_a, ID_JOB, tok, trace, &res);
-	free(tok);
-	if (sent && verdict_deny(&res, reason))
-		audited(env, from,
-			&(struct expect){.reason = reason,
-					 .src_node = NODE_A,
-					 .src_workload = ID_JOB,
-					 .dst = w->dst,
-					 .trace_id = trace});
-	b_running(env);
+	forged_refused(env, w, signer, kind, &fr, reason);
+}
+
+/* A job's token bent as set says (FORGE_CLAIMS or FORGE_HEADER), signed
+ * by node A, over node A's TLS. */
+static void bent_refused(struct sl_env *env, struct world *w, enum forge_kind kind,
+			 const char *set, const char *reason)
+{
+	struct forge_req fr = {.sub = ID_JOB, .lifetime = TOKEN_LIFETIME_S, .set = set};
+
+	forged_refused(env, w, w->node_a, kind, &fr, reason);
+}
+
+/* An exp past what date arithmetic can take: malformed, and B's log says
+ * why. */
+static void exp_out_of_range(struct sl_env *env, struct world *w, const char *set)
+{
+	long from = mesh_b_log_size(env);
+
+	bent_refused(env, w, FORGE_CLAIMS, set, "malformed");
+	ASSERT_TRUE(mesh_b_log_wait(env, from, "claim exp is out of range", LOG_WAIT_MS),
+		    "B's log: claim exp is out of range");
 }
 
 /* A token that B took is refused once its exp is more than the skew ago. */
 static void replay(struct sl_env *env, struct world *w)
 {
 	struct forge_req fr = {.sub = ID_JOB, .now = time(NULL), .lifetime = REPLAY_LIFETIME_S};
-	long from;
-	struct tc_result res;
-	char trace[TRACE_ID_LEN], *tok;
+	char *tok;
 
 	if (!ASSERT_OK(forge_token(w->node_a, FORGE_VALID, &fr, &tok), "forge"))
 		return;
@@ -394,15 +449,9 @@ static void replay(struct sl_env *env, struct world *w)
 		goto out;
 	while (time(NULL) < fr.now + REPLAY_LIFETIME_S + SKEW_S)
 		sleep_ms(100);
-	from = mesh_audit_size(env, 'b');
-	if (send_open(env, w, w->cert_a, w->key_a, ID_JOB, tok, trace, &res) &&
-	    verdict_deny(&res, "expired"))
-		audited(env, from,
-			&(struct expect){.reason = "expired",
-					 .src_node = NODE_A,
-					 .src_workload = ID_JOB,
-					 .dst = w->dst,
-					 .trace_id = trace});
+	refused_as(env, w, w->cert_a, w->key_a, tok,
+		   (struct expect){
+		       .reason = "expired", .src_node = NODE_A, .src_workload = ID_JOB});
 out:
 	free(tok);
 	b_running(env);
@@ -534,6 +583,53 @@ out:
 	b_running(env);
 }
 
+/* A job on node C, with a token as valid as node A can mint: C speaks for
+ * it, A may not, since B lets only C vouch for it. */
+static void other_nodes_workload(struct sl_env *env, struct world *w)
+{
+	struct forge_req fr = {.sub = ID_ON_C, .lifetime = TOKEN_LIFETIME_S};
+	char *tok_c = NULL, *tok_a = NULL;
+
+	if (!ASSERT_OK(forge_token(w->node_c, FORGE_VALID, &fr, &tok_c), "forge as node C") ||
+	    !ASSERT_OK(forge_token(w->node_a, FORGE_VALID, &fr, &tok_a), "forge as node A"))
+		goto out;
+	allowed_from(env, w, NODE_C, w->cert_c, w->key_c, ID_ON_C, tok_c);
+	refused_as(env, w, w->cert_a, w->key_a, tok_a,
+		   (struct expect){.reason = "workload-not-on-peer",
+				   .src_node = NODE_A,
+				   .src_workload = ID_ON_C,
+				   .detail_has = "not in peers[].workloads of " NODE_A});
+out:
+	free(tok_c);
+	free(tok_a);
+	b_running(env);
+}
+
+/* jku and x5u name where keys could be fetched: B never fetches them. A
+ * valid token carrying them is allowed, one whose kid only they could
+ * resolve is refused as unknown-kid, and the listener they point at in
+ * B's namespace sees no connection. */
+static void key_urls_ignored(struct sl_env *env, struct world *w)
+{
+	struct server *urls =
+	    server_start_at(env, env->ns_b, "127.0.0.1", SRV_ECHO, PORT_KEY_URL);
+	struct forge_req fr = {
+	    .sub = ID_JOB, .lifetime = TOKEN_LIFETIME_S, .set = "{" KEY_URLS "}"};
+	char *tok;
+
+	if (!ASSERT_OK_PTR(urls, "listener at the key URLs"))
+		return;
+	if (ASSERT_OK(forge_token(w->node_a, FORGE_HEADER, &fr, &tok), "forge")) {
+		token_allowed(env, w, tok);
+		free(tok);
+	}
+	bent_refused(env, w, FORGE_HEADER, "{\"kid\":\"in-the-jku-set\"," KEY_URLS "}",
+		     "unknown-kid");
+	sleep_ms(FETCH_GRACE_MS);
+	ASSERT_EQ(server_nr_conns(urls), 0, "connections to the jku/x5u listener");
+	server_stop(urls);
+}
+
 /* After all that, a job on A still reaches B's echo server through both
  * agents. */
 static void legit_flow(struct sl_env *env, struct world *w)
@@ -582,10 +678,12 @@ static void no_token_written(struct sl_env *env, struct world *w)
 
 void test_tunnel_attacks(struct sl_env *env)
 {
-	struct mesh_cfg cfg = {.clock_skew = SKEW};
+	char peer_c[256];
+	struct mesh_cfg cfg = {.clock_skew = SKEW, .peers_extra_b = peer_c};
 	struct server *echo = server_start(env, SRV_ECHO, PORT_ECHO);
 	struct world w = {};
 
+	mesh_node_c_peer(env, ID_ON_C, peer_c, sizeof(peer_c));
 	if (!ASSERT_OK_PTR(echo, "echo server") || !ASSERT_OK(mesh_setup(env, &cfg), "mesh") ||
 	    !world_make(env, &w))
 		goto out;
@@ -630,6 +728,20 @@ void test_tunnel_attacks(struct sl_env *env)
 		mapped_dst(env, &w, env->ip4_a, false, "not-local-destination");
 	if (test__start_subtest("mapped_dst_local"))
 		mapped_dst(env, &w, env->ip4_b, true, "ok");
+	if (test__start_subtest("other_nodes_workload"))
+		other_nodes_workload(env, &w);
+	if (test__start_subtest("exp_negative"))
+		bent_refused(env, &w, FORGE_CLAIMS, "{\"exp\":-1}", "expired");
+	if (test__start_subtest("exp_int64_max"))
+		exp_out_of_range(env, &w, "{\"exp\":9223372036854775807}");
+	if (test__start_subtest("exp_1e300"))
+		exp_out_of_range(env, &w, "{\"exp\":1e300}");
+	if (test__start_subtest("alg_ps256"))
+		bent_refused(env, &w, FORGE_HEADER, "{\"alg\":\"PS256\"}", "alg-not-allowed");
+	if (test__start_subtest("alg_es256_lowercase"))
+		bent_refused(env, &w, FORGE_HEADER, "{\"alg\":\"es256\"}", "alg-not-allowed");
+	if (test__start_subtest("jku_x5u_ignored"))
+		key_urls_ignored(env, &w);
 	if (test__start_subtest("legit_flow"))
 		legit_flow(env, &w);
 	if (test__start_subtest("no_token_written"))

@@ -11,6 +11,13 @@
  * idp-unreachable-token-expired, and neither agent stops. No client secret
  * and no token is ever written to a log or an audit line.
  *
+ * Only the IdP vouches for workloads here: a token node A mints itself,
+ * claiming the etl role, is refused (idp-token-required). Node C may speak
+ * for the job, not the notebook: the IdP's notebook token, bound to C, is
+ * refused from C (workload-not-on-peer). With identity.oidc.bind_cert
+ * false, node B warns at start, takes that token from node A (what the
+ * unbound mode gives up), and still refuses it from C.
+ *
  * Without node (the VM tests), the test skips.
  */
 #include <errno.h>
@@ -28,6 +35,7 @@
 #include "client.h"
 #include "config.h"
 #include "env.h"
+#include "forge.h"
 #include "frame.h"
 #include "harness.h"
 #include "idp.h"
@@ -39,13 +47,14 @@
 #define JOB_TTL_S 8
 #define SECRET_FILE "oidc-client.secret"
 #define SECRET_BYTES 16
-#define NODE_C "node-c"
 #define FLOW_BYTES 65536
 #define TC_TIMEOUT_MS 5000
 #define READY_MS 15000
 #define IDP_HTTP_MS 5000
 #define RESOURCE "spiffe://" TRUST_DOMAIN
 #define MAX_TOKEN 8192
+#define NODE_TOKEN_LIFETIME_S 300
+#define UNBOUND_WARNING "warn  identity.oidc.bind_cert is false"
 
 /* Node B's policy: data only for the role etl (IdP group etl-jobs), the
  * secret only for the role analysts (group notebooks). */
@@ -71,11 +80,15 @@ struct world {
 	struct idp idp;
 	char secret[2 * SECRET_BYTES + 1];
 	char kid[64]; /* the key the IdP signs with */
-	/* A job token bound to node C's certificate, and its JOSE header,
-	 * which every token of this IdP shares. Never printed. */
-	char *token_c;
+	/* Job and notebook tokens bound to node C's certificate, and their
+	 * JOSE header, which every token of this IdP shares. Never printed. */
+	char *token_c, *token_c_nb;
 	char header[256];
 	struct server *echo, *secret_srv;
+	/* The mesh as set up, for restarting B with other settings. */
+	struct mesh_cfg cfg;
+	char identity[512];
+	char peer_c[256];
 };
 
 static int write_secret(struct sl_env *env, struct world *w)
@@ -103,13 +116,6 @@ static int start_mesh(struct sl_env *env, struct world *w)
 		{ .client_id = ID_NOTEBOOK, .secret = w->secret, .groups = "notebooks",
 		  .bound = true },
 	};
-	char identity[512];
-	struct mesh_cfg cfg = {
-	    .identity_extra = identity,
-	    .workload_extra_a = "    oidc:\n"
-				"      secret_file: " SECRET_FILE "\n",
-	    .policy_b = policy_b,
-	};
 	int ret;
 
 	ret = write_secret(env, w);
@@ -117,12 +123,20 @@ static int start_mesh(struct sl_env *env, struct world *w)
 		ret = idp_start(env, 'a', clients, 2, &w->idp);
 	if (ret)
 		return ret;
-	snprintf(identity, sizeof(identity),
+	snprintf(w->identity, sizeof(w->identity),
 		 "  oidc:\n"
 		 "    issuer: %s\n"
 		 "    ca_file: " IDP_CA "\n",
 		 w->idp.url);
-	return mesh_setup(env, &cfg);
+	mesh_node_c_peer(env, ID_JOB, w->peer_c, sizeof(w->peer_c));
+	w->cfg = (struct mesh_cfg){
+	    .identity_extra = w->identity,
+	    .workload_extra_a = "    oidc:\n"
+				"      secret_file: " SECRET_FILE "\n",
+	    .policy_b = policy_b,
+	    .peers_extra_b = w->peer_c,
+	};
+	return mesh_setup(env, &w->cfg);
 }
 
 static bool cred_state(struct sl_env *env, char node, const char *kind, const char *name,
@@ -133,13 +147,13 @@ static bool cred_state(struct sl_env *env, char node, const char *kind, const ch
 	return !mesh_cred(env, node, kind, name, &c) && !strcmp(c.state, state);
 }
 
-/* The job's first token on A and the IdP's keys on B. */
-static bool wait_creds(struct sl_env *env)
+/* The job's first token on A (unless b_only) and the IdP's keys on B. */
+static bool wait_creds(struct sl_env *env, bool b_only)
 {
 	long long deadline = now_ms() + READY_MS;
 
 	while (now_ms() < deadline) {
-		if (cred_state(env, 'a', "token", ID_JOB, "valid") &&
+		if ((b_only || cred_state(env, 'a', "token", ID_JOB, "valid")) &&
 		    cred_state(env, 'b', "jwks", NULL, "valid"))
 			return true;
 		sleep_ms(100);
@@ -167,15 +181,37 @@ static json_t *idp_json(struct world *w, const char *path, const char *form,
 	return j;
 }
 
-/* The IdP's signing kid, and a job token fetched as node C would. */
+/* A token for client_id, fetched over o (node C's certificate) as node C
+ * would: NULL when there is none. */
+static char *token_as_c(struct world *w, const char *client_id, struct http_opts *o)
+{
+	const char *tok;
+	char *form = NULL, *out = NULL;
+	json_t *j;
+
+	o->username = http_escape(client_id);
+	o->password = http_escape(w->secret);
+	if (o->username && o->password &&
+	    !http_form_add(&form, "grant_type", "client_credentials") &&
+	    !http_form_add(&form, "resource", RESOURCE) && (j = idp_json(w, "/token", form, o))) {
+		tok = json_string_value(json_object_get(j, "access_token"));
+		out = tok && strchr(tok, '.') ? strdup(tok) : NULL;
+		json_decref(j);
+	}
+	free((char *)o->username);
+	free((char *)o->password);
+	free(form);
+	return out;
+}
+
+/* The IdP's signing kid, and job and notebook tokens fetched as node C
+ * would. */
 static int fetch_idp_facts(struct sl_env *env, struct world *w)
 {
-	char cert[PATH_MAX], key[PATH_MAX], *form = NULL;
+	char cert[PATH_MAX], key[PATH_MAX];
 	struct http_opts o = { .connect_timeout_ms = IDP_HTTP_MS, .timeout_ms = IDP_HTTP_MS,
 			       .max_body = MAX_TOKEN, .cert_file = cert, .key_file = key };
-	const char *tok;
 	json_t *j;
-	int ret = -EIO;
 
 	mesh_pki_path(env, NODE_C "/" PKI_NODE_CERT, cert, sizeof(cert));
 	mesh_pki_path(env, NODE_C "/" PKI_NODE_KEY, key, sizeof(key));
@@ -185,23 +221,13 @@ static int fetch_idp_facts(struct sl_env *env, struct world *w)
 	snprintf(w->kid, sizeof(w->kid), "%s", json_string_value(json_object_get(j, "kid")) ?: "");
 	json_decref(j);
 
-	o.username = http_escape(ID_JOB);
-	o.password = http_escape(w->secret);
-	if (o.username && o.password && !http_form_add(&form, "grant_type", "client_credentials") &&
-	    !http_form_add(&form, "resource", RESOURCE) && (j = idp_json(w, "/token", form, &o))) {
-		tok = json_string_value(json_object_get(j, "access_token"));
-		w->token_c = tok ? strdup(tok) : NULL;
-		if (w->token_c && strchr(w->token_c, '.')) {
-			snprintf(w->header, sizeof(w->header), "%.*s",
-				 (int)(strchr(w->token_c, '.') - w->token_c), w->token_c);
-			ret = 0;
-		}
-		json_decref(j);
-	}
-	free((char *)o.username);
-	free((char *)o.password);
-	free(form);
-	return ret;
+	w->token_c = token_as_c(w, ID_JOB, &o);
+	w->token_c_nb = token_as_c(w, ID_NOTEBOOK, &o);
+	if (!w->token_c || !w->token_c_nb)
+		return -EIO;
+	snprintf(w->header, sizeof(w->header), "%.*s",
+		 (int)(strchr(w->token_c, '.') - w->token_c), w->token_c);
+	return 0;
 }
 
 static bool job_flow(struct sl_env *env, uint16_t port, struct client_res *res)
@@ -280,11 +306,12 @@ static void idp_token_allowed(struct sl_env *env, struct world *w)
 	ASSERT_EQ(server_nr_conns(w->secret_srv), 0, "connections that reached secret");
 }
 
-/* An OPEN for the job with node C's token, over node's certificate. */
-static int open_as(struct sl_env *env, struct world *w, const char *node, struct tc_result *res)
+/* An OPEN for src to port on B with token, over node's certificate. */
+static int open_as(struct sl_env *env, const char *node, const char *src, const char *token,
+		   uint16_t port, struct tc_result *res)
 {
 	char cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX], tunnel[64], dst[64];
-	struct frame_open o = { .token = w->token_c };
+	struct frame_open o = { .token = (char *)token };
 	struct tc_req req = { .ns = env->ns_a, .addr = tunnel, .ca = ca, .cert = cert,
 			      .key = key, .timeout_ms = TC_TIMEOUT_MS };
 	uint8_t *frame = NULL;
@@ -292,11 +319,11 @@ static int open_as(struct sl_env *env, struct world *w, const char *node, struct
 	int ret;
 
 	snprintf(tunnel, sizeof(tunnel), "%s:%d", env->ip4_b, TUNNEL_PORT);
-	snprintf(dst, sizeof(dst), "%s:%d", env->ip4_b, PORT_ECHO);
+	snprintf(dst, sizeof(dst), "%s:%d", env->ip4_b, port);
 	snprintf(cert, sizeof(cert), "%s/" MESH_PKI_DIR "/%s/" PKI_NODE_CERT, env->tmp_dir, node);
 	snprintf(key, sizeof(key), "%s/" MESH_PKI_DIR "/%s/" PKI_NODE_KEY, env->tmp_dir, node);
 	mesh_pki_path(env, PKI_CA_CERT, ca, sizeof(ca));
-	snprintf(o.src, sizeof(o.src), "%s", ID_JOB);
+	snprintf(o.src, sizeof(o.src), "%s", src);
 	if (parse_sockaddr(dst, &o.dst) || frame_traceparent_new(o.traceparent) ||
 	    frame_open_encode(&o, &frame, &len))
 		return -EINVAL;
@@ -314,19 +341,116 @@ static void token_bound_to_cert(struct sl_env *env, struct world *w)
 	struct tc_result res = {};
 
 	/* Over the certificate it was bound to, the token passes... */
-	if (ASSERT_OK(open_as(env, w, NODE_C, &res), "OPEN over node C's certificate")) {
+	if (ASSERT_OK(open_as(env, NODE_C, ID_JOB, w->token_c, PORT_ECHO, &res),
+		      "OPEN over node C's certificate")) {
 		ASSERT_EQ(res.end, TC_VERDICT, "node C got a verdict");
 		ASSERT_TRUE(res.verdict.allow, "node C's token allowed");
 	}
 	/* ...and node A may not present it. */
 	audit_b = mesh_audit_size(env, 'b');
-	if (!ASSERT_OK(open_as(env, w, NODE_A, &res), "OPEN over node A's certificate"))
+	if (!ASSERT_OK(open_as(env, NODE_A, ID_JOB, w->token_c, PORT_ECHO, &res),
+		       "OPEN over node A's certificate"))
 		return;
 	ASSERT_EQ(res.end, TC_VERDICT, "node A got a verdict");
 	ASSERT_FALSE(res.verdict.allow, "node C's token from node A allowed");
 	ASSERT_STREQ(res.verdict.reason, "not-bound", "verdict reason");
 	ASSERT_TRUE(mesh_audit_wait(env, 'b', audit_b, "\"reason\":\"not-bound\"", LOG_WAIT_MS),
 		    "node B audited not-bound");
+}
+
+/* node's OPEN for src to port with token: refused with reason, in the
+ * VERDICT and in B's audit log. */
+static void open_refused(struct sl_env *env, const char *node, const char *src,
+			 const char *token, uint16_t port, const char *reason)
+{
+	long audit_b = mesh_audit_size(env, 'b');
+	struct tc_result res = {};
+	char want[96];
+
+	if (!ASSERT_OK(open_as(env, node, src, token, port, &res), "OPEN") ||
+	    !ASSERT_EQ(res.end, TC_VERDICT, "a verdict"))
+		return;
+	ASSERT_FALSE(res.verdict.allow, "VERDICT allow");
+	ASSERT_STREQ(res.verdict.reason, reason, "verdict reason");
+	snprintf(want, sizeof(want), "\"reason\":\"%s\"", reason);
+	ASSERT_TRUE(mesh_audit_wait(env, 'b', audit_b, want, LOG_WAIT_MS), "B audited the reason");
+}
+
+/* A token node A mints with its own key, as in a mesh without an IdP,
+ * claiming the role etl that B's policy maps from the IdP's groups. */
+static void node_token_refused(struct sl_env *env, struct world *w)
+{
+	char *const roles[] = { "etl" };
+	struct forge_req fr = { .sub = ID_JOB, .roles = roles, .nr_roles = 1,
+				.lifetime = NODE_TOKEN_LIFETIME_S };
+	struct pki_paths paths;
+	char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], *tok = NULL;
+	struct pki_creds *creds = NULL;
+	struct errmsg err = {};
+	int conns = server_nr_conns(w->echo);
+
+	mesh_pki_path(env, PKI_CA_CERT, ca, sizeof(ca));
+	mesh_pki_path(env, NODE_A "/" PKI_NODE_CERT, cert, sizeof(cert));
+	mesh_pki_path(env, NODE_A "/" PKI_NODE_KEY, key, sizeof(key));
+	paths = (struct pki_paths){ .ca = ca, .cert = cert, .key = key };
+	if (!ASSERT_OK(pki_load(&paths, TRUST_DOMAIN, NODE_A, &creds, &err), "node A's creds") ||
+	    !ASSERT_OK(forge_token(creds, FORGE_VALID, &fr, &tok), "node A's own token"))
+		goto out;
+	open_refused(env, NODE_A, ID_JOB, tok, PORT_ECHO, "idp-token-required");
+	ASSERT_EQ(server_nr_conns(w->echo), conns, "connections that reached data");
+out:
+	free(tok);
+	pki_creds_free(creds);
+}
+
+/* Node C may vouch for the job only: the IdP's notebook token, bound to
+ * C's certificate, is refused from C, though its groups would let the
+ * notebook reach secret. */
+static void idp_token_not_on_peer(struct sl_env *env, struct world *w)
+{
+	open_refused(env, NODE_C, ID_NOTEBOOK, w->token_c_nb, PORT_SECRET, "workload-not-on-peer");
+	ASSERT_EQ(server_nr_conns(w->secret_srv), 0, "connections that reached secret");
+}
+
+/* Restarts B with identity_extra and waits for the IdP's keys there. */
+static bool restart_b(struct sl_env *env, struct world *w, const char *identity_extra)
+{
+	struct mesh_cfg cfg = w->cfg;
+	char creds[PATH_MAX];
+
+	cfg.identity_extra = identity_extra;
+	/* B's last credentials file would say its keys are valid already. */
+	snprintf(creds, sizeof(creds), "%s/run-b/credentials.json", env->tmp_dir);
+	unlink(creds);
+	return ASSERT_EQ(mesh_stop_b(env), 0, "node B's exit status after SIGTERM") &&
+	       ASSERT_OK(mesh_write_config_b(env, &cfg), "node B's config") &&
+	       ASSERT_OK(mesh_start_b(env, NULL), "node B started again") &&
+	       ASSERT_TRUE(wait_creds(env, true), "the IdP's keys on B");
+}
+
+/* bind_cert: false on B: a warning at start, a token bound to node C taken
+ * from node A, which may vouch for the notebook, and still refused from
+ * node C, which may not. */
+static void unbound_tokens(struct sl_env *env, struct world *w)
+{
+	long log_b = mesh_b_log_size(env);
+	char unbound[sizeof(w->identity) + 32];
+	struct tc_result res = {};
+
+	snprintf(unbound, sizeof(unbound), "%s    bind_cert: false\n", w->identity);
+	if (!restart_b(env, w, unbound))
+		return;
+	ASSERT_TRUE(mesh_b_log_wait(env, log_b, UNBOUND_WARNING, LOG_WAIT_MS),
+		    "node B warned that tokens are unbound");
+	if (ASSERT_OK(open_as(env, NODE_A, ID_NOTEBOOK, w->token_c_nb, PORT_SECRET, &res),
+		      "OPEN over node A's certificate") &&
+	    ASSERT_EQ(res.end, TC_VERDICT, "a verdict"))
+		ASSERT_TRUE(res.verdict.allow, "node C's token replayed from node A allowed");
+	open_refused(env, NODE_C, ID_NOTEBOOK, w->token_c_nb, PORT_SECRET, "workload-not-on-peer");
+	log_b = mesh_b_log_size(env);
+	if (restart_b(env, w, w->identity))
+		ASSERT_FALSE(mesh_b_log_wait(env, log_b, UNBOUND_WARNING, 0),
+			     "node B warned with bind_cert: true");
 }
 
 static void idp_down(struct sl_env *env, struct world *w)
@@ -389,6 +513,14 @@ static void nothing_secret_written(struct sl_env *env, struct world *w)
 	}
 }
 
+static void token_free(char *tok)
+{
+	if (tok) {
+		OPENSSL_cleanse(tok, strlen(tok));
+		free(tok);
+	}
+}
+
 void test_tunnel_oidc(struct sl_env *env)
 {
 	struct world w = {};
@@ -401,7 +533,7 @@ void test_tunnel_oidc(struct sl_env *env)
 		return;
 	}
 	if (!ASSERT_OK(ret, why) || !ASSERT_OK(start_mesh(env, &w), "IdP and two agents") ||
-	    !ASSERT_TRUE(wait_creds(env), "job token on A, IdP keys on B") ||
+	    !ASSERT_TRUE(wait_creds(env, false), "job token on A, IdP keys on B") ||
 	    !ASSERT_OK(fetch_idp_facts(env, &w), "the IdP's kid and a token for node C"))
 		goto out;
 	w.echo = server_start(env, SRV_ECHO, PORT_ECHO);
@@ -412,14 +544,18 @@ void test_tunnel_oidc(struct sl_env *env)
 		idp_token_allowed(env, &w);
 	if (test__start_subtest("token_bound_to_cert"))
 		token_bound_to_cert(env, &w);
+	if (test__start_subtest("node_token_refused"))
+		node_token_refused(env, &w);
+	if (test__start_subtest("idp_token_not_on_peer"))
+		idp_token_not_on_peer(env, &w);
+	if (test__start_subtest("unbound_tokens"))
+		unbound_tokens(env, &w);
 	if (test__start_subtest("idp_down"))
 		idp_down(env, &w);
 	if (test__start_subtest("nothing_secret_written"))
 		nothing_secret_written(env, &w);
 out:
 	idp_stop(env, &w.idp);
-	if (w.token_c) {
-		OPENSSL_cleanse(w.token_c, strlen(w.token_c));
-		free(w.token_c);
-	}
+	token_free(w.token_c);
+	token_free(w.token_c_nb);
 }

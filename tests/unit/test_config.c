@@ -122,6 +122,18 @@ static const struct bad_case bad_cases[] = {
 	  "bad address \"*:15008\" for listen.tunnel: expected IP:PORT or [IPv6]:PORT (port "
 	  "1-65535)" },
 	{ "bad-oidc-issuer.yaml", 10, "bad issuer \"idp.example\": expected an https:// URL" },
+	{ "bad-peer-workload-star.yaml", 11,
+	  "bad workload pattern \"spiffe://acme.example/*/1\" for peer node-b: '*' may only end "
+	  "the name" },
+	{ "bad-peer-workload-kind.yaml", 11,
+	  "bad workload pattern \"spiffe://acme.example/*\" for peer node-b: expected "
+	  "spiffe://<trust-domain>/<kind>/<name>" },
+	{ "bad-peer-workload-domain.yaml", 11,
+	  "workload pattern \"spiffe://other.example/job/*\" for peer node-b is not in trust "
+	  "domain \"acme.example\"" },
+	{ "bad-peer-workload-name.yaml", 11,
+	  "bad workload pattern \"spiffe://acme.example/job/a/b\" for peer node-b: expected "
+	  "spiffe://<trust-domain>/<kind>/<name>" },
 };
 
 static void assert_empty(const struct config *cfg)
@@ -264,6 +276,11 @@ static void test_good_identity(void **state)
 	assert_non_null(peer);
 	assert_string_equal(peer->node, "node-b");
 
+	assert_int_equal(cfg.peers[0].nr_workloads, 3);
+	assert_string_equal(cfg.peers[0].workloads[1], "spiffe://acme.example/notebook/*");
+	assert_ptr_equal(config_peer_by_node(&cfg, "node-c"), &cfg.peers[1]);
+	assert_null(config_peer_by_node(&cfg, "node-a"));
+
 	assert_true(cfg.workloads[0].mesh_only);
 	assert_string_equal(cfg.workloads[0].oidc_client_id, "spiffe://acme.example/job/1234");
 	assert_string_equal(cfg.workloads[0].oidc_secret_file, DATA "secrets/job-1234");
@@ -276,6 +293,45 @@ static void test_good_identity(void **state)
 	assert_null(config_workload_by_id(&cfg, "spiffe://acme.example/notebook/8"));
 	config_free(&cfg);
 	assert_empty(&cfg);
+}
+
+/* Which workloads node-b of good-identity.yaml may vouch for; node-c lists
+ * none, so it vouches for nobody. */
+static void test_peer_vouches(void **state)
+{
+	static const struct {
+		const char *id;
+		bool b, c;
+	} cases[] = {
+		{ "spiffe://acme.example/job/1234", true, false },
+		/* Exact IDs match only themselves. */
+		{ "spiffe://acme.example/job/12345", false, false },
+		{ "spiffe://acme.example/job/123", false, false },
+		{ "spiffe://acme.example/notebook/7", true, false },
+		{ "spiffe://acme.example/notebook/alice.b", true, false },
+		/* The '*' stands for at least one character, never a '/'. */
+		{ "spiffe://acme.example/notebook/", false, false },
+		{ "spiffe://acme.example/notebook/a/b", false, false },
+		{ "spiffe://acme.example/notebooks/7", false, false },
+		{ "spiffe://acme.example/service/api-v2", true, false },
+		{ "spiffe://acme.example/service/api", false, false },
+		{ "spiffe://acme.example/service/web", false, false },
+		{ "spiffe://other.example/job/1234", false, false },
+	};
+	struct errmsg err = {};
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "good-identity.yaml", &cfg, &err), 0);
+	assert_int_equal(cfg.peers[1].nr_workloads, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (config_peer_vouches(&cfg.peers[0], cases[i].id) != cases[i].b ||
+		    config_peer_vouches(&cfg.peers[1], cases[i].id) != cases[i].c)
+			fail_msg("%s: node-b %d, node-c %d; want %d, %d", cases[i].id,
+				 config_peer_vouches(&cfg.peers[0], cases[i].id),
+				 config_peer_vouches(&cfg.peers[1], cases[i].id), cases[i].b,
+				 cases[i].c);
+	}
+	config_free(&cfg);
 }
 
 static void test_defaults(void **state)
@@ -473,6 +529,7 @@ int main(void)
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_good_full),
 		cmocka_unit_test(test_good_identity),
+		cmocka_unit_test(test_peer_vouches),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_outbound6_follows_outbound_port),
 		cmocka_unit_test(test_policy_path_without_dir),

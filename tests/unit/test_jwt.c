@@ -223,6 +223,12 @@ static char *replace_part(const char *tok, int part, const char *json)
 	return out;
 }
 
+/* A token signed with key A under hdr over the standard payload. */
+static char *t_header_as_given(const char *hdr)
+{
+	return signed_with(f.key_a, SIG_RAW, hdr);
+}
+
 static struct jwt_verify_opts embedded_opts(void)
 {
 	return (struct jwt_verify_opts){
@@ -679,6 +685,39 @@ static char *t_embedded_jwk(void)
 	return signed_with(f.key_b, SIG_RAW, hdr);
 }
 
+/* RSASSA-PSS is not on the allow-list, whatever key it names. */
+static char *t_alg_ps256(void)
+{
+	return t_header_as_given(header("PS256", f.x5t_a));
+}
+
+/* Algorithm names are case-sensitive (RFC 7515 section 4.1.1). */
+static char *t_alg_es256_lowercase(void)
+{
+	return t_header_as_given(header("es256", f.x5t_a));
+}
+
+/* jku and x5u name where keys could be fetched; the verifier never looks:
+ * the kid picks a key the verifier already has, or none. */
+static char *t_jku_x5u(void)
+{
+	char hdr[320];
+
+	snprintf(hdr, sizeof(hdr),
+		 "{\"alg\":\"ES256\",\"kid\":\"%s\",\"jku\":\"https://127.0.0.1:1/jwks\","
+		 "\"x5u\":\"https://127.0.0.1:1/cert.pem\"}",
+		 f.x5t_a);
+	return t_header_as_given(hdr);
+}
+
+static char *t_jku_x5u_unknown_kid(void)
+{
+	return signed_with(f.key_b, SIG_RAW,
+			   "{\"alg\":\"ES256\",\"kid\":\"in-the-jku-set\","
+			   "\"jku\":\"https://127.0.0.1:1/jwks\","
+			   "\"x5u\":\"https://127.0.0.1:1/cert.pem\"}");
+}
+
 static char *t_bound_to_other_node(void)
 {
 	return mint_set("cnf", json_pack("{s:s}", "x5t#S256", f.x5t_b));
@@ -917,6 +956,10 @@ static const struct attack {
 	{ "RS256 when only ES256 is allowed", t_es256_header_on_rs256, o_es256_only_idp,
 	  JWT_ALG_NOT_ALLOWED },
 	{ "key embedded in the header", t_embedded_jwk, NULL, JWT_BAD_SIGNATURE },
+	{ "alg PS256", t_alg_ps256, NULL, JWT_ALG_NOT_ALLOWED },
+	{ "alg es256 (lower case)", t_alg_es256_lowercase, NULL, JWT_ALG_NOT_ALLOWED },
+	{ "jku and x5u headers (accepted: ignored)", t_jku_x5u, NULL, JWT_OK },
+	{ "jku and x5u headers, kid only there", t_jku_x5u_unknown_kid, NULL, JWT_UNKNOWN_KID },
 	{ "bound to another node's certificate", t_bound_to_other_node, NULL, JWT_NOT_BOUND },
 	{ "no cnf, binding expected", t_no_cnf, NULL, JWT_NOT_BOUND },
 	{ "no cnf, cnf required", t_no_cnf, o_require_cnf_only, JWT_NOT_BOUND },
@@ -1011,6 +1054,51 @@ static void test_result_of_refused_tokens(void **state)
 	jwt_result_free(&res);
 	free(tok);
 	free(forged);
+}
+
+/* NumericDates at and past the ends of what can be computed with: each
+ * refused with a message that says why, none overflowing (UBSan). */
+static void test_dates_out_of_range(void **state)
+{
+	static const char range[] = "is out of range (more than 1000000000000000 s from 1970)";
+	static const struct {
+		const char *name, *claims;
+		enum jwt_reason want;
+		const char *msg;
+	} cases[] = {
+		{ "exp -1", "{\"exp\":-1}", JWT_EXPIRED, "claim exp: expired 1800000001 s ago" },
+		{ "exp 2^63-1", "{\"exp\":9223372036854775807}", JWT_MALFORMED, "claim exp " },
+		{ "exp -2^63", "{\"exp\":-9223372036854775808}", JWT_MALFORMED, "claim exp " },
+		{ "exp 1e300", "{\"exp\":1e300}", JWT_MALFORMED, "claim exp " },
+		{ "exp -1e300", "{\"exp\":-1e300}", JWT_MALFORMED, "claim exp " },
+		{ "nbf 2^63-1", "{\"nbf\":9223372036854775807}", JWT_MALFORMED, "claim nbf " },
+		{ "iat -1e300", "{\"iat\":-1e300}", JWT_MALFORMED, "claim iat " },
+		/* The last dates in range: exp - iat is about 2e15, no overflow. */
+		{ "exp and iat at the ends", "{\"exp\":999999999999999,\"iat\":-999999999999999}",
+		  JWT_LIFETIME_TOO_LONG,
+		  "claims exp - iat: lifetime 1999999999999998 s exceeds 3600 s" },
+	};
+	struct jwt_verify_opts o = embedded_opts();
+	struct jwt_result res;
+	char want[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *c = claims(), *set = json_loads(cases[i].claims, 0, NULL);
+		char *tok;
+
+		assert_non_null(set);
+		assert_int_equal(json_object_update(c, set), 0);
+		json_decref(set);
+		tok = mint(c);
+		snprintf(want, sizeof(want), "%s%s", cases[i].msg,
+			 cases[i].want == JWT_MALFORMED ? range : "");
+		if (jwt_verify(tok, &o, &res) != cases[i].want || strcmp(res.err.msg, want))
+			fail_msg("%s: %s (%s), want %s (%s)", cases[i].name,
+				 jwt_reason_name(res.reason), res.err.msg,
+				 jwt_reason_name(cases[i].want), want);
+		jwt_result_free(&res);
+		free(tok);
+	}
 }
 
 static void test_rs256_signed_independently(void **state)
@@ -1335,6 +1423,7 @@ int main(void)
 		cmocka_unit_test(test_mint_refuses),
 		cmocka_unit_test(test_attacks),
 		cmocka_unit_test(test_result_of_refused_tokens),
+		cmocka_unit_test(test_dates_out_of_range),
 		cmocka_unit_test(test_rs256_signed_independently),
 		cmocka_unit_test(test_oidc_provider_token),
 		cmocka_unit_test(test_rfc7515_es256_example),
