@@ -18,6 +18,7 @@
 #include "oidc.h"
 #include "pki.h"
 #include "tunnel.h"
+#include "utf8.h"
 
 #define MAX_TOKEN 8192
 /* A cached session is not offered when the certificate it holds for the
@@ -25,6 +26,9 @@
 #define SESSION_MARGIN_S 5
 /* Peers whose token verification keys are kept decoded. */
 #define NODE_KEYS_MAX 256
+/* A full disk must not flood the log: one message about the audit log in
+ * this many seconds at most. */
+#define AUDIT_SAY_S 10
 
 /* One per peer node name ever configured; never freed before the tunnel,
  * since SSLs in flight point at it. */
@@ -57,7 +61,8 @@ struct tunnel {
 	uint64_t idp_jwks_gen;
 	struct jwks_cache *node_keys;	/* peers' certificate keys, by thumbprint */
 	struct audit *audit;
-	bool audit_failed;
+	bool audit_unwell;		/* the log said it fails, and not yet that it works */
+	time_t audit_quiet_until;	/* CLOCK_MONOTONIC s: nothing said before then */
 	char *credfile;
 	char *creds_sig;		/* what credentials.json says now */
 };
@@ -86,6 +91,32 @@ struct tflow {
 
 static int ssl_peer_idx = -1;
 
+/* Says that audit lines are lost, with the running count, and that they
+ * are written again once they are, at most once every AUDIT_SAY_S. */
+static void audit_report(struct tunnel *t, int ret)
+{
+	struct audit_health h;
+	struct timespec ts;
+
+	if (!ret && !t->audit_unwell)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec < t->audit_quiet_until) {
+		t->audit_unwell = true;
+		return;
+	}
+	audit_get_health(t->audit, &h);
+	if (ret)
+		pr_err("audit: %llu lines lost so far: cannot write %s: %s",
+		       (unsigned long long)h.lost, t->cfg->audit_log, strerror(-ret));
+	else
+		pr_info("audit: writing to %s again, %llu lines lost so far", t->cfg->audit_log,
+			(unsigned long long)h.lost);
+	t->audit_unwell = ret != 0;
+	t->audit_quiet_until = ts.tv_sec + AUDIT_SAY_S;
+}
+
+
 static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uint64_t up,
 		       uint64_t down, uint64_t duration_ns, int status)
 {
@@ -112,15 +143,10 @@ static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uin
 		.duration_ns = duration_ns,
 		.status = !status ? "ok" : strerrorname_np(-status),
 	};
-	int ret;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r.time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	ret = t->audit ? audit_write(t->audit, &r) : -EBADF;
-	/* A full disk must not flood the log: say it once until it works. */
-	if (ret && !t->audit_failed)
-		pr_err("audit: cannot write %s: %s", t->cfg->audit_log, strerror(-ret));
-	t->audit_failed = ret != 0;
+	audit_report(t, audit_write(t->audit, &r));
 }
 
 static struct tflow *tflow_new(struct tunnel *t, bool inbound)
@@ -353,9 +379,9 @@ static void note_token_ids(const char *token, struct tflow *f)
 	const char *s;
 
 	if ((s = json_string_value(json_object_get(hdr, "kid"))))
-		snprintf(f->kid, sizeof(f->kid), "%s", s);
+		utf8_copy(f->kid, sizeof(f->kid), s);
 	if ((s = json_string_value(json_object_get(claims, "jti"))))
-		snprintf(f->jti, sizeof(f->jti), "%s", s);
+		utf8_copy(f->jti, sizeof(f->jti), s);
 	json_decref(hdr);
 	json_decref(claims);
 }
@@ -600,10 +626,12 @@ static const char *check_token(struct tunnel *t, const struct frame_open *open, 
 	}
 	json_decref(peek);
 	jwt_verify(open->token, &o, &res);
+	/* The caller's choice, the kid before any signature was checked: only
+	 * whole characters may be kept, or the line would be lost. */
 	if (res.kid)
-		snprintf(f->kid, sizeof(f->kid), "%s", res.kid);
+		utf8_copy(f->kid, sizeof(f->kid), res.kid);
 	if (res.jti)
-		snprintf(f->jti, sizeof(f->jti), "%s", res.jti);
+		utf8_copy(f->jti, sizeof(f->jti), res.jti);
 	if (res.reason != JWT_OK) {
 		pr_info("tunnel from %s: token for %s refused: %s", peer_id, open->src, res.err.msg);
 		reason = jwt_reason_name(res.reason);

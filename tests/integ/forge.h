@@ -27,6 +27,8 @@ enum forge_kind {
 	FORGE_NOT_YET_VALID, /* nbf an hour from now */
 	FORGE_UNKNOWN_KID,   /* signed by the node key, kid of no certificate */
 	FORGE_TAMPERED,	     /* signed, then sub and roles rewritten */
+	FORGE_KID,	     /* signed by the node key, the header's kid req->kid */
+	FORGE_KID_RAW,	     /* a header that is JSON but for req->kid's raw bytes */
 };
 
 struct forge_req {
@@ -36,6 +38,7 @@ struct forge_req {
 	int64_t now;		/* 0: time(NULL) */
 	int64_t lifetime;	/* seconds */
 	const char *tamper_sub; /* FORGE_TAMPERED: sub after signing */
+	const char *kid;	/* FORGE_KID, FORGE_KID_RAW */
 };
 
 /* A token of kind for req->sub, from the node whose credentials are c

@@ -485,6 +485,67 @@ static void truncated(struct sl_env *env, struct world *w, enum tc_then then)
 	b_running(env);
 }
 
+/* A kid built to break B's audit line: refused with reason in the VERDICT,
+ * and one audit line for it whose kid is want_kid (NULL: none, the header
+ * was refused before a kid was read). */
+static void kid_refused(struct sl_env *env, struct world *w, enum forge_kind kind,
+			const char *kid, const char *reason, const char *want_kid)
+{
+	struct forge_req fr = {.sub = ID_JOB, .lifetime = TOKEN_LIFETIME_S, .kid = kid};
+	long from = mesh_audit_size(env, 'b');
+	struct tc_result res;
+	char trace[TRACE_ID_LEN], *tok;
+	json_t *line;
+	bool sent;
+
+	if (!ASSERT_OK(forge_token(w->node_a, kind, &fr, &tok), "forge"))
+		return;
+	sent = send_open(env, w, w->cert_a, w->key_a, ID_JOB, tok, trace, &res);
+	free(tok);
+	if (sent && verdict_deny(&res, reason)) {
+		audited(env, from,
+			&(struct expect){.reason = reason,
+					 .src_node = NODE_A,
+					 .src_workload = ID_JOB,
+					 .dst = w->dst,
+					 .trace_id = trace});
+		line = audit_line(env, from, reason);
+		ASSERT_STREQ(jstr(line, "kid") ?: "(none)", want_kid ?: "(none)", "audit kid");
+		json_decref(line);
+	}
+	b_running(env);
+}
+
+/* 62 bytes, then "é" over bytes 63 and 64: a 64-byte copy that cuts
+ * between bytes keeps half of it. B keeps what fits between characters. */
+static void kid_cut_multibyte(struct sl_env *env, struct world *w)
+{
+	char kid[65], want[64];
+
+	memset(kid, 'k', 62);
+	strcpy(kid + 62, "\xc3\xa9");
+	memset(want, 'k', 60);
+	strcpy(want + 60, "...");
+	kid_refused(env, w, FORGE_KID, kid, "unknown-kid", want);
+}
+
+/* No JSON parser takes the header: malformed, and still one line. */
+static void kid_invalid_utf8(struct sl_env *env, struct world *w)
+{
+	kid_refused(env, w, FORGE_KID_RAW, "\xff\xfek\xc3(\xed\xa0\x80", "malformed", NULL);
+}
+
+static void kid_4kib(struct sl_env *env, struct world *w)
+{
+	char kid[4097], want[64];
+
+	memset(kid, 'K', 4096);
+	kid[4096] = '\0';
+	memset(want, 'K', 60);
+	strcpy(want + 60, "...");
+	kid_refused(env, w, FORGE_KID, kid, "unknown-kid", want);
+}
+
 /* After all that, a job on A still reaches B's echo server through both
  * agents. */
 static void legit_flow(struct sl_env *env, struct world *w)
@@ -577,6 +638,12 @@ void test_tunnel_attacks(struct sl_env *env)
 		truncated(env, &w, TC_THEN_RESET);
 	if (test__start_subtest("frame_1mib"))
 		big_frame(env, &w);
+	if (test__start_subtest("kid_cut_multibyte"))
+		kid_cut_multibyte(env, &w);
+	if (test__start_subtest("kid_invalid_utf8"))
+		kid_invalid_utf8(env, &w);
+	if (test__start_subtest("kid_4kib"))
+		kid_4kib(env, &w);
 	if (test__start_subtest("legit_flow"))
 		legit_flow(env, &w);
 	if (test__start_subtest("no_token_written"))
