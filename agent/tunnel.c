@@ -82,6 +82,7 @@ struct tflow {
 	char service[64];
 	char rule[FRAME_REASON_MAX];
 	char reason[FRAME_REASON_MAX];
+	char failed[FRAME_REASON_MAX];	/* inbound allow: why its bytes never flowed */
 	char jti[64];
 	char kid[64];
 	char trace_id[33];
@@ -141,7 +142,7 @@ static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uin
 		.bytes_up = up,
 		.bytes_down = down,
 		.duration_ns = duration_ns,
-		.status = !status ? "ok" : strerrorname_np(-status),
+		.status = f->failed[0] ? f->failed : !status ? "ok" : strerrorname_np(-status),
 	};
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -533,6 +534,18 @@ static void t_verdict(void *ctx, void *flow_ctx, const struct frame_verdict *v)
 	deny(f, v->reason);
 }
 
+/* Said in the allow line written at close: one decision, one line. */
+static void t_setup_failed(void *ctx, void *flow_ctx, const char *why, const char *detail)
+{
+	struct tflow *f = flow_ctx;
+
+	(void)ctx;
+	pr_info("tunnel from %s: flow of %s to %s allowed, then %s (%s)", f->src_node,
+		f->src_workload, f->dst, why, detail);
+	snprintf(f->failed, sizeof(f->failed), "%s", why);
+	snprintf(f->detail, sizeof(f->detail), "%s", detail);
+}
+
 static SSL *t_tunnel_accept(void *ctx)
 {
 	struct tunnel *t = ctx;
@@ -792,6 +805,7 @@ void tunnel_proxy_ops(struct proxy_ops *ops)
 	ops->tunnel_accept = t_tunnel_accept;
 	ops->authorize = t_authorize;
 	ops->tunnel_refused = t_tunnel_refused;
+	ops->setup_failed = t_setup_failed;
 }
 
 void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, uint64_t bytes_up, uint64_t bytes_down,

@@ -15,7 +15,8 @@
  * peer certificate) and bound to that certificate, its subject
  * equal to the frame's source, the destination local to this node, then
  * the policy. Every decision is one audit line; allowed flows are written
- * at close, with bytes and duration.
+ * at close, with bytes and duration, and with why in their status when
+ * their bytes never got to flow (proxy_ops.setup_failed).
  *
  * Rotation, on every tunnel_tick (once a second): node certificate and key
  * reloaded when their files change (new contexts for new tunnels; open

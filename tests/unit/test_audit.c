@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "audit.h"
+#include "unit/json_lines.h"
 #include "utf8.h"
 
 #define FFFD UTF8_REPLACEMENT
@@ -48,28 +49,6 @@ static int teardown(void **state)
 		return -1;
 	free(f);
 	return 0;
-}
-
-/* The file's lines, each parsed; fails the test on a line that is not a
- * JSON object. */
-static json_t *read_lines(const char *path)
-{
-	json_t *all = json_array();
-	FILE *fp = fopen(path, "r");
-	char *line = NULL;
-	size_t size = 0;
-
-	assert_non_null(fp);
-	while (getline(&line, &size, fp) > 0) {
-		json_t *o = json_loads(line, 0, NULL);
-
-		if (!json_is_object(o))
-			fail_msg("not a JSON object: %s", line);
-		json_array_append_new(all, o);
-	}
-	free(line);
-	fclose(fp);
-	return all;
 }
 
 static const struct audit_rec deny_rec = {
