@@ -117,7 +117,6 @@ static void audit_report(struct tunnel *t, int ret)
 	t->audit_quiet_until = ts.tv_sec + AUDIT_SAY_S;
 }
 
-
 static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uint64_t up,
 		       uint64_t down, uint64_t duration_ns, int status)
 {
@@ -995,6 +994,8 @@ static void creds_publish(struct tunnel *t)
 	struct cred_entry *e;
 	struct cred_buf *b;
 	char ca_id[CONFIG_NAME_MAX + 16], *sig = NULL;
+	struct audit_health ah;
+	struct cred_audit aud;
 	size_t sig_len = 0;
 	time_t ca_na = 0;
 	FILE *f;
@@ -1019,16 +1020,20 @@ static void creds_publish(struct tunnel *t)
 			 oi.jwks_uri[0] ? oi.jwks_uri : t->cfg->identity.oidc_issuer, "oidc", 0, 0,
 			 t->idp_jwks ? "valid" : oi.error[0] ? "failed" : "pending", oi.error);
 	}
+	audit_get_health(t->audit, &ah);
+	aud = (struct cred_audit){ .log = t->cfg->audit_log, .lines_lost = ah.lost,
+				   .error = ah.last_err ? strerror(-ah.last_err) : NULL };
 	f = open_memstream(&sig, &sig_len);
 	if (!f)
 		goto out;
 	for (int i = 0; i < n; i++)
 		fprintf(f, "%d %s %s %s %lld %lld %s\n", e[i].kind, e[i].name, e[i].source,
 			e[i].state, (long long)e[i].not_after, (long long)e[i].updated, e[i].error);
+	fprintf(f, "audit %llu %d\n", (unsigned long long)ah.lost, ah.last_err);
 	fclose(f);
 	if (t->creds_sig && !strcmp(sig, t->creds_sig))
 		goto out;
-	if (credfile_write(t->credfile, t->cfg->node, e, n, 0, &err)) {
+	if (credfile_write(t->credfile, t->cfg->node, e, n, &aud, 0, &err)) {
 		pr_warn("credentials file: %s", err.msg);
 		goto out;
 	}

@@ -45,6 +45,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "credfile.h"
 #include "frame.h"
 #include "jwt.h"
 #include "pki.h"
@@ -589,6 +590,11 @@ static int setup_audited(void **state)
 	return harness_start(state, AF_INET, true, NULL);
 }
 
+/* Every audit line node-b writes is lost. */
+static int setup_audit_full(void **state)
+{
+	return harness_start(state, AF_INET, true, "/dev/full");
+}
 
 static int setup6(void **state)
 {
@@ -1448,6 +1454,33 @@ static void test_audited_deny_not_sent(void **state)
 	assert_no_upstream(h);
 }
 
+/* node-b cannot write its audit log: the line is counted, and the count
+ * published in credentials.json for sluicectl cred list. */
+static void test_audited_lost_lines_published(void **state)
+{
+	struct harness *h = *state;
+	char path[PATH_MAX];
+	struct errmsg err = {};
+	json_t *doc, *audit;
+	int cfd, ufd;
+
+	cfd = client_connect(h);
+	ufd = accept_upstream(h);
+	close(cfd);
+	close(ufd);
+	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+	pthread_mutex_lock(&h->lock);
+	tunnel_tick(h->tun);
+	pthread_mutex_unlock(&h->lock);
+	join(path, h->dir, CREDFILE_NAME);
+	assert_int_equal(credfile_read(path, &doc, &err), 0);
+	audit = json_object_get(doc, "audit");
+	assert_string_equal(json_string_value(json_object_get(audit, "log")), "/dev/full");
+	assert_int_equal(json_integer_value(json_object_get(audit, "lines_lost")), 1);
+	assert_string_equal(json_string_value(json_object_get(audit, "error")), strerror(ENOSPC));
+	json_decref(doc);
+}
+
 /* Issues node's files from the CA in ca_dir and loads them. */
 static struct pki_creds *node_creds(const char *ca_dir, const char *node)
 {
@@ -1562,6 +1595,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_audited_peer_gone_before_verdict,
 						setup_audited, teardown),
 		cmocka_unit_test_setup_teardown(test_audited_deny_not_sent, setup_audited,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_audited_lost_lines_published, setup_audit_full,
 						teardown),
 	};
 
