@@ -352,6 +352,29 @@ static void forged_valid(struct sl_env *env, struct world *w)
 	b_running(env);
 }
 
+/* Sends tok (freed) for a job over node A's TLS: true when B refused it
+ * with reason in the VERDICT and in one audit line after *from. */
+static bool open_refused(struct sl_env *env, struct world *w, char *tok, const char *reason,
+			 long *from)
+{
+	struct tc_result res;
+	char trace[TRACE_ID_LEN];
+	bool sent;
+
+	*from = mesh_audit_size(env, 'b');
+	sent = send_open(env, w, w->cert_a, w->key_a, ID_JOB, tok, trace, &res);
+	free(tok);
+	if (!sent || !verdict_deny(&res, reason))
+		return false;
+	audited(env, *from,
+		&(struct expect){.reason = reason,
+				 .src_node = NODE_A,
+				 .src_workload = ID_JOB,
+				 .dst = w->dst,
+				 .trace_id = trace});
+	return true;
+}
+
 /* A token bent one way (kind), from signer, for a job over node A's TLS.
  * The tampered one is signed for the notebook, which B's policy would
  * refuse, and then claims to be the job, which it would allow. */
@@ -361,22 +384,12 @@ static void token_refused(struct sl_env *env, struct world *w, const struct pki_
 	struct forge_req fr = {.sub = kind == FORGE_TAMPERED ? ID_NOTEBOOK : ID_JOB,
 			       .lifetime = TOKEN_LIFETIME_S,
 			       .tamper_sub = ID_JOB};
-	long from = mesh_audit_size(env, 'b');
-	struct tc_result res;
-	char trace[TRACE_ID_LEN], *tok;
-	bool sent;
+	long from;
+	char *tok;
 
 	if (!ASSERT_OK(forge_token(signer, kind, &fr, &tok), "forge"))
 		return;
-	sent = send_open(env, w, w->cert_a, w->key_a, ID_JOB, tok, trace, &res);
-	free(tok);
-	if (sent && verdict_deny(&res, reason))
-		audited(env, from,
-			&(struct expect){.reason = reason,
-					 .src_node = NODE_A,
-					 .src_workload = ID_JOB,
-					 .dst = w->dst,
-					 .trace_id = trace});
+	open_refused(env, w, tok, reason, &from);
 	b_running(env);
 }
 
@@ -492,23 +505,13 @@ static void kid_refused(struct sl_env *env, struct world *w, enum forge_kind kin
 			const char *kid, const char *reason, const char *want_kid)
 {
 	struct forge_req fr = {.sub = ID_JOB, .lifetime = TOKEN_LIFETIME_S, .kid = kid};
-	long from = mesh_audit_size(env, 'b');
-	struct tc_result res;
-	char trace[TRACE_ID_LEN], *tok;
 	json_t *line;
-	bool sent;
+	long from;
+	char *tok;
 
 	if (!ASSERT_OK(forge_token(w->node_a, kind, &fr, &tok), "forge"))
 		return;
-	sent = send_open(env, w, w->cert_a, w->key_a, ID_JOB, tok, trace, &res);
-	free(tok);
-	if (sent && verdict_deny(&res, reason)) {
-		audited(env, from,
-			&(struct expect){.reason = reason,
-					 .src_node = NODE_A,
-					 .src_workload = ID_JOB,
-					 .dst = w->dst,
-					 .trace_id = trace});
+	if (open_refused(env, w, tok, reason, &from)) {
 		line = audit_line(env, from, reason);
 		ASSERT_STREQ(jstr(line, "kid") ?: "(none)", want_kid ?: "(none)", "audit kid");
 		json_decref(line);

@@ -885,14 +885,11 @@ static void test_authorize_deny(void **state)
 	assert_int_equal(st.upstream_failed, 0);
 }
 
-/* node-b allows, but its destination refuses: both sides hear it, node-b
- * once, as the allowed flow's failure. */
-static void test_upstream_refused(void **state)
+/* A flow to a destination that refuses, until both sides closed it; the
+ * destination's fd is returned. */
+static int upstream_refuses(struct harness *h)
 {
-	struct harness *h = *state;
 	struct sockaddr_storage addr;
-	struct proxy_stats st;
-	struct record r;
 	int fd;
 
 	/* Bound, never listening: connections to it are refused. */
@@ -900,6 +897,19 @@ static void test_upstream_refused(void **state)
 	set_addr(h, &h->upstream, &addr);
 	assert_refused(h, "upstream-refused");
 	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+	return fd;
+}
+
+/* node-b allows, but its destination refuses: both sides hear it, node-b
+ * once, as the allowed flow's failure. */
+static void test_upstream_refused(void **state)
+{
+	struct harness *h = *state;
+	struct proxy_stats st;
+	struct record r;
+	int fd;
+
+	fd = upstream_refuses(h);
 	snap(h, &r);
 	assert_int_equal(r.authorizes, 1);
 	assert_int_equal(r.setup_failures, 1);
@@ -1361,14 +1371,9 @@ static int silent_listener(struct sockaddr_storage *addr, int *filler)
 static void test_audited_upstream_refused(void **state)
 {
 	struct harness *h = *state;
-	struct sockaddr_storage addr;
 	int fd;
 
-	/* Bound, never listening: connections to it are refused. */
-	fd = bind_loopback(AF_INET, &addr);
-	set_addr(h, &h->upstream, &addr);
-	assert_refused(h, "upstream-refused");
-	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+	fd = upstream_refuses(h);
 	assert_allowed_failed(h, "upstream-refused", strerror(ECONNREFUSED));
 	close(fd);
 }
