@@ -489,6 +489,8 @@ static struct proxy *proxy_start(struct harness *h, int idx)
 		ops.route = cb_route;
 		ops.tunnel_ready = cb_tunnel_ready;
 	} else if (h->tun) {
+		/* As sluiced wires them, but for tunnel_accept. */
+		ops.verdict = tun_ops.verdict;
 		ops.tunnel_accept = cb_tun_accept;
 		ops.authorize = tun_ops.authorize;
 		ops.tunnel_refused = tun_ops.tunnel_refused;
@@ -1480,6 +1482,7 @@ static void test_audited_lost_lines_published(void **state)
 	join(path, h->dir, CREDFILE_NAME);
 	assert_int_equal(credfile_read(path, &doc, &err), 0);
 	audit = json_object_get(doc, "audit");
+	assert_non_null(audit);
 	assert_string_equal(json_string_value(json_object_get(audit, "log")), "/dev/full");
 	assert_int_equal(json_integer_value(json_object_get(audit, "lines_lost")), 1);
 	assert_string_equal(json_string_value(json_object_get(audit, "error")), strerror(ENOSPC));
