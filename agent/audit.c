@@ -5,15 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
 
 #include "audit.h"
+#include "utf8.h"
 
 struct audit {
 	int fd;
 	char *path;
+	bool torn;		/* the last write ended inside its line */
+	struct audit_health health;
 };
 
 static int open_log(const char *path, struct errmsg *err)
@@ -75,9 +79,17 @@ void audit_close(struct audit *a)
 	free(a);
 }
 
+/* Whatever v holds becomes a string jansson takes: a member that could not
+ * be encoded would cost the whole line. */
 static int set_str(json_t *o, const char *key, const char *v)
 {
-	return v ? json_object_set_new(o, key, json_string(v)) : 0;
+	char buf[AUDIT_STR_MAX];
+	size_t len;
+
+	if (!v)
+		return 0;
+	len = utf8_copy(buf, sizeof(buf), v);
+	return json_object_set_new(o, key, json_stringn(buf, len));
 }
 
 static int set_u64(json_t *o, const char *key, uint64_t v)
@@ -96,26 +108,42 @@ static void fmt_time(int64_t ns, char *buf, size_t len)
 	snprintf(buf + n, len - n, ".%06ldZ", (long)(ns % 1000000000 / 1000));
 }
 
-int audit_write(struct audit *a, const struct audit_rec *r)
+/* Appends line and its newline in one write; a line that a short write
+ * left torn is ended first, so that it takes no whole line with it. */
+static int append(struct audit *a, char *line, size_t len)
+{
+	struct iovec iov[] = {
+		{ .iov_base = "\n", .iov_len = a->torn },
+		{ .iov_base = line, .iov_len = len },
+		{ .iov_base = "\n", .iov_len = 1 },
+	};
+	ssize_t want = iov[0].iov_len + len + 1, n;
+
+	n = writev(a->fd, iov, sizeof(iov) / sizeof(iov[0]));
+	if (n < 0)
+		return -errno;
+	a->torn = n < want && n != (ssize_t)iov[0].iov_len;
+	return n == want ? 0 : -ENOSPC;
+}
+
+static int write_line(struct audit *a, const struct audit_rec *r)
 {
 	char when[40], *line;
 	json_t *o = json_object();
-	size_t len;
-	ssize_t n;
-	int bad;
+	int bad, ret;
 
 	if (!o)
 		return -ENOMEM;
 	fmt_time(r->time_ns, when, sizeof(when));
 	/* Order of insertion is the order on the line: time first. */
-	bad = set_str(o, "time", when) | set_str(o, "direction", r->direction) |
-	      set_str(o, "src_node", r->src_node) | set_str(o, "src_workload", r->src_workload) |
-	      set_str(o, "peer", r->peer) | set_str(o, "dst", r->dst) | set_str(o, "service", r->service) |
+	bad = set_str(o, "time", when) | set_u64(o, "schema", AUDIT_SCHEMA) |
+	      set_str(o, "direction", r->direction) | set_str(o, "src_node", r->src_node) |
+	      set_str(o, "src_workload", r->src_workload) | set_str(o, "peer", r->peer) |
+	      set_str(o, "dst", r->dst) | set_str(o, "service", r->service) |
 	      set_str(o, "verdict", r->verdict) | set_str(o, "reason", r->reason) |
-	      set_str(o, "detail", r->detail) |
-	      set_str(o, "rule", r->rule) | set_u64(o, "generation", r->generation) |
-	      set_str(o, "jti", r->jti) | set_str(o, "kid", r->kid) |
-	      set_str(o, "trace_id", r->trace_id);
+	      set_str(o, "detail", r->detail) | set_str(o, "rule", r->rule) |
+	      set_u64(o, "generation", r->generation) | set_str(o, "jti", r->jti) |
+	      set_str(o, "kid", r->kid) | set_str(o, "trace_id", r->trace_id);
 	if (r->resumed)
 		bad |= json_object_set_new(o, "resumed",
 					   json_boolean(r->resumed == AUDIT_RESUMED_YES));
@@ -126,11 +154,23 @@ int audit_write(struct audit *a, const struct audit_rec *r)
 	json_decref(o);
 	if (!line)
 		return -ENOMEM;
-	len = strlen(line);
-	line[len] = '\n';
-	n = write(a->fd, line, len + 1);
+	ret = append(a, line, strlen(line));
 	free(line);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len + 1 ? 0 : -ENOSPC;
+	return ret;
+}
+
+int audit_write(struct audit *a, const struct audit_rec *r)
+{
+	int ret = write_line(a, r);
+
+	if (ret) {
+		a->health.lost++;
+		a->health.last_err = ret;
+	}
+	return ret;
+}
+
+void audit_get_health(const struct audit *a, struct audit_health *out)
+{
+	*out = a->health;
 }

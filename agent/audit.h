@@ -7,6 +7,11 @@
  *
  * There is deliberately no member that could hold a token, a secret or a
  * key: a record names a token by its jti and kid only.
+ *
+ * A line is never lost for what a member holds: bytes that are not UTF-8
+ * become U+FFFD, and a member longer than AUDIT_STR_MAX bytes is cut
+ * between two characters and ends in "..." (utf8.h). A line that cannot be
+ * written (a full disk, no memory) is counted.
  */
 #ifndef SLUICE_AUDIT_H
 #define SLUICE_AUDIT_H
@@ -16,7 +21,18 @@
 
 #include "errmsg.h"
 
+/* The "schema" member of every line: docs/audit.md says what each means. */
+#define AUDIT_SCHEMA 2
+/* The longest a string member is written, with its NUL. */
+#define AUDIT_STR_MAX 1024
+
 struct audit;
+
+/* Lines lost since audit_open: not written, or written in part. */
+struct audit_health {
+	uint64_t lost;
+	int last_err;			/* why the last one was lost; 0: none was */
+};
 
 /* Whether the flow's TLS session was resumed; unknown before a handshake. */
 enum audit_resumed {
@@ -43,13 +59,16 @@ struct audit_rec {
 	enum audit_resumed resumed;
 	bool closed;			/* a close record: the members below are set */
 	uint64_t bytes_up, bytes_down, duration_ns;
-	const char *status;		/* "ok" or an errno name: "ECONNRESET" */
+	const char *status;		/* "ok", an errno name ("ECONNRESET"), or why an
+					 * allowed flow never got to move bytes */
 };
 
 /* Opens (creating, mode 0640, and its directory, 0750) path for appending. */
 int audit_open(const char *path, struct audit **out, struct errmsg *err);
-/* Appends one line; -errno when it could not be written whole. */
+/* Appends one line; -errno, and the line counted as lost, when it could
+ * not be written whole. */
 int audit_write(struct audit *a, const struct audit_rec *r);
+void audit_get_health(const struct audit *a, struct audit_health *out);
 /* Opens the path again, for a log rotated away underneath. */
 int audit_reopen(struct audit *a, struct errmsg *err);
 void audit_close(struct audit *a);

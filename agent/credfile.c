@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "credfile.h"
+#include "utf8.h"
 
 /* Shorter base64url runs are left alone: no token is this short. */
 #define TOKEN_MIN_LEN 16
@@ -154,8 +155,18 @@ static int write_atomic(const char *path, json_t *doc, struct errmsg *err)
 	return ret;
 }
 
+static json_t *audit_json(const struct cred_audit *a)
+{
+	char log[PATH_MAX];
+
+	/* A path is bytes: one that is not UTF-8 must not cost the file. */
+	utf8_copy(log, sizeof(log), a->log);
+	return json_pack("{s:s, s:I, s:o}", "log", log, "lines_lost", (json_int_t)a->lines_lost,
+			 "error", a->error ? json_string(a->error) : json_null());
+}
+
 int credfile_write(const char *path, const char *node, const struct cred_entry *e, int nr,
-		   int64_t now, struct errmsg *err)
+		   const struct cred_audit *audit, int64_t now, struct errmsg *err)
 {
 	json_t *doc = json_object(), *arr = json_array(), *v = NULL;
 	int ret = 0;
@@ -163,7 +174,8 @@ int credfile_write(const char *path, const char *node, const struct cred_entry *
 	if (!doc || !arr || json_object_set_new(doc, "version", json_integer(CREDFILE_VERSION)) ||
 	    json_object_set_new(doc, "node", json_string(node ?: "")) ||
 	    json_object_set_new(doc, "written", json_integer(now ?: (int64_t)time(NULL))) ||
-	    json_object_set(doc, "credentials", arr))
+	    json_object_set(doc, "credentials", arr) ||
+	    (audit && json_object_set_new(doc, "audit", audit_json(audit))))
 		ret = errmsg_set(err, -ENOMEM, "%s: out of memory", path);
 	for (int i = 0; !ret && i < nr; i++) {
 		ret = entry_json(&e[i], i, &v, err);
@@ -184,7 +196,8 @@ static bool is_time(json_t *v)
 
 static int check_doc(const char *path, json_t *root, struct errmsg *err)
 {
-	json_t *ver = json_object_get(root, "version"), *creds, *c;
+	json_t *ver = json_object_get(root, "version"), *audit = json_object_get(root, "audit");
+	json_t *creds, *c;
 	size_t i;
 
 	if (!json_is_integer(ver))
@@ -198,6 +211,12 @@ static int check_doc(const char *path, json_t *root, struct errmsg *err)
 	creds = json_object_get(root, "credentials");
 	if (!json_is_string(json_object_get(root, "node")) || !json_is_array(creds))
 		return errmsg_set(err, -EINVAL, "%s: no \"node\" string or \"credentials\" array",
+				  path);
+	if (audit && (!json_is_string(json_object_get(audit, "log")) ||
+		      !json_is_integer(json_object_get(audit, "lines_lost"))))
+		return errmsg_set(err, -EINVAL,
+				  "%s: \"audit\" needs a \"log\" string and a \"lines_lost\" "
+				  "number",
 				  path);
 	json_array_foreach(creds, i, c) {
 		if (!json_is_string(json_object_get(c, "kind")) ||

@@ -22,7 +22,12 @@
  *         "error": null
  *       },
  *       ...
- *     ]
+ *     ],
+ *     "audit": {
+ *       "log": "/run/sluice/audit.jsonl",
+ *       "lines_lost": 0,
+ *       "error": null
+ *     }
  *   }
  *
  * kind      "ca", "node-cert", "token" (a workload's), "jwks" (an IdP's)
@@ -37,6 +42,9 @@
  * updated   when it was last obtained or refreshed; null if never
  * error     the last failure, or null
  * written   when the agent wrote the file
+ * audit     the audit log (docs/audit.md): its path, the decisions that could
+ *           not be written to it since the agent started, and why the last
+ *           one could not (null: none was lost); absent without one
  *
  * Entries keep the agent's order. A reader ignores members it does not know;
  * a new version number means an incompatible change.
@@ -73,23 +81,32 @@ struct cred_entry {
 	const char *error;	/* the last failure; NULL or "": none */
 };
 
+/* The audit log, as the "audit" member says it. */
+struct cred_audit {
+	const char *log;
+	uint64_t lines_lost;
+	const char *error;	/* NULL: no line was lost */
+};
+
 /* "ca", "node-cert", "token", "jwks"; NULL for anything else. */
 const char *cred_kind_name(enum cred_kind kind);
 
 /*
- * Writes the nr entries of node as the file at path: to a temporary file
- * beside it, flushed to disk, then renamed over path, so a reader sees the
- * old document or the new one and never half of one. now is the "written"
- * time (0: time(NULL)). -EINVAL, with the entry named, for an unknown kind,
- * source or state or an empty name; -errno when the file cannot be written.
+ * Writes the nr entries of node, and audit unless it is NULL, as the file at
+ * path: to a temporary file beside it, flushed to disk, then renamed over
+ * path, so a reader sees the old document or the new one and never half of
+ * one. now is the "written" time (0: time(NULL)). -EINVAL, with the entry
+ * named, for an unknown kind, source or state or an empty name; -errno when
+ * the file cannot be written.
  */
 int credfile_write(const char *path, const char *node, const struct cred_entry *e, int nr,
-		   int64_t now, struct errmsg *err);
+		   const struct cred_audit *audit, int64_t now, struct errmsg *err);
 
 /*
  * Reads and checks the file at path: version CREDFILE_VERSION, a "node"
  * string and a "credentials" array of objects, each with the string members
- * kind, name, source and state. Returns 0 with *out the document (release it
+ * kind, name, source and state, and an "audit" member, when there is one,
+ * with a "log" string and a "lines_lost" number. Returns 0 with *out the document (release it
  * with json_decref()), -ENOENT when there is no file, -EINVAL for a file that
  * is not such a document, -EFBIG beyond CREDFILE_MAX_SIZE, -errno otherwise.
  */

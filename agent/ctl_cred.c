@@ -49,6 +49,16 @@ static const char *str(json_t *c, const char *key)
 	return json_string_value(json_object_get(c, key));
 }
 
+/* Decisions missing from the audit log are said; a healthy log is not. */
+static void audit_plain(json_t *audit)
+{
+	json_int_t lost = json_integer_value(json_object_get(audit, "lines_lost"));
+
+	if (lost > 0)
+		printf("audit %s: %lld lines lost since sluiced started, the last: %s\n",
+		       str(audit, "log"), (long long)lost, str(audit, "error") ?: "-");
+}
+
 static int cred_plain(json_t *doc, time_t now)
 {
 	static const struct table_col cols[] = {
@@ -85,6 +95,8 @@ static int cred_plain(json_t *doc, time_t now)
 		if (!ret && str(c, "error"))
 			printf("%s %s: %s\n", str(c, "kind"), str(c, "name"), str(c, "error"));
 	}
+	if (!ret)
+		audit_plain(json_object_get(doc, "audit"));
 	return ret;
 }
 
@@ -102,7 +114,8 @@ static int cred_help(int argc, char **argv)
 		"STATE valid, expired, pending (not obtained yet) or failed (the last\n"
 		"refresh failed: a cached credential is still used until it expires).\n"
 		"One past its NOT-AFTER shows expired even if the agent has not said so.\n"
-		"The last error of each credential follows the table.\n",
+		"The last error of each credential follows the table, and the count of\n"
+		"decisions the agent could not write to its audit log, if any.\n",
 		bin_name, CREDFILE_NAME, CREDFILE_DEFAULT_DIR);
 }
 

@@ -110,6 +110,9 @@ struct flow {
 	bool inbound;
 	bool hs_body;			/* PH_RECV: header read, reading payload */
 	bool close_after_send;		/* inbound deny: close once sent */
+	/* Inbound: the tunnel ops heard how the flow ends (tunnel_refused,
+	 * authorize's deny or setup_failed), so one decision is one line. */
+	bool told;
 	uint8_t *hs;			/* the frame being sent or received */
 	size_t hs_len, hs_off;
 	struct frame_verdict verdict;	/* inbound allow: sent when connected */
@@ -582,6 +585,21 @@ static void tunnel_pumping(struct proxy *p, struct flow *f)
 	list_add_tail(&f->idle_node, &p->idle);
 }
 
+/* Inbound: tells the tunnel ops, once, why a flow that never reached
+ * PH_PUMP ends: refused before authorize could decide, or allowed and then
+ * failed. */
+static void inbound_failed(struct proxy *p, struct flow *f, const char *reason,
+			   const char *detail)
+{
+	if (f->told)
+		return;
+	f->told = true;
+	if (f->ctx && p->ops.setup_failed)
+		p->ops.setup_failed(p->ops.tunnel_ctx, f->ctx, reason, detail);
+	else if (!f->ctx && p->ops.tunnel_refused)
+		p->ops.tunnel_refused(p->ops.tunnel_ctx, f->tun->ssl, &f->peer, reason, detail);
+}
+
 /* Ends a tunnel flow that never reached PH_PUMP. */
 static void tunnel_fail(struct proxy *p, struct flow *f, const char *reason, const char *detail,
 			int status)
@@ -590,8 +608,7 @@ static void tunnel_fail(struct proxy *p, struct flow *f, const char *reason, con
 
 	p->stats.tunnels_refused++;
 	if (f->inbound) {
-		if (p->ops.tunnel_refused)
-			p->ops.tunnel_refused(p->ops.tunnel_ctx, f->tun->ssl, &f->peer, reason, detail);
+		inbound_failed(p, f, reason, detail);
 	} else if (p->ops.verdict) {
 		snprintf(v.reason, sizeof(v.reason), "%s", reason);
 		p->ops.verdict(p->ops.tunnel_ctx, f->ctx, &v);
@@ -657,8 +674,7 @@ static void local_failed(struct proxy *p, struct flow *f, int err)
 	p->stats.upstream_failed++;
 	p->stats.tunnels_refused++;
 	endpoint_close(&f->upstream, err);
-	if (p->ops.verdict)
-		p->ops.verdict(p->ops.tunnel_ctx, f->ctx, &v);
+	inbound_failed(p, f, v.reason, strerror(-err));
 	send_verdict(p, f, &v);
 }
 
@@ -673,6 +689,8 @@ static void open_received(struct proxy *p, struct flow *f)
 	p->ops.authorize(p->ops.tunnel_ctx, f->tun->ssl, &f->peer, f->hs, f->hs_len, &az);
 	f->ctx = az.flow_ctx;
 	f->verdict = az.verdict;
+	/* authorize audited a deny; an allow is audited when it ends. */
+	f->told = !az.allow;
 	hs_release(f);
 	if (!az.allow) {
 		p->stats.tunnels_refused++;
@@ -750,9 +768,7 @@ static void frame_received(struct proxy *p, struct flow *f)
 			return;
 		}
 		p->stats.tunnels_refused++;
-		if (p->ops.tunnel_refused)
-			p->ops.tunnel_refused(p->ops.tunnel_ctx, f->tun->ssl, &f->peer, why,
-					      "bad OPEN frame header");
+		inbound_failed(p, f, why, "bad OPEN frame header");
 		/* The rest is never read: a 1 MiB frame costs its header. */
 		snprintf(v.reason, sizeof(v.reason), "%s", why);
 		send_verdict(p, f, &v);
@@ -798,8 +814,9 @@ static int tunnel_step(struct proxy *p, struct flow *f)
 		ret = tls_error(f->tun, ret, false);
 		if (ret == -EAGAIN || ret == -EINPROGRESS)
 			return 0;
-		tunnel_fail(p, f, f->inbound ? "peer-gone" : "tunnel-broken", strerror(EPIPE),
-			    -ECONNRESET);
+		/* Inbound, only a VERDICT is ever sent. */
+		tunnel_fail(p, f, f->inbound ? "verdict-not-sent" : "tunnel-broken",
+			    strerror(EPIPE), -ECONNRESET);
 		return -1;
 	case PH_RECV:
 		/* SSL_read returns one record at a time: with edge-triggered
@@ -1199,16 +1216,32 @@ static void busy_run(struct proxy *p)
 	}
 }
 
+/* What a flow that the handshake deadline ends was waiting for. */
+static const char *deadline_reason(const struct flow *f, const char **detail)
+{
+	*detail = "tunnel not set up in time";
+	if (!f->inbound)
+		return "no-verdict";
+	if (f->phase == PH_LOCAL) {
+		*detail = "the destination did not answer in time";
+		return "upstream-connect-timeout";
+	}
+	/* Allowed, connected, and the peer does not take the VERDICT. */
+	return f->ctx ? "verdict-not-sent" : "handshake-timeout";
+}
+
 static void idle_expire(struct proxy *p)
 {
+	const char *reason, *detail;
+
 	while (!list_empty(&p->handshakes)) {
 		struct flow *f = node_flow(p->handshakes.next, idle_node);
 
 		if (f->start_ns + HANDSHAKE_TIMEOUT_MS * NSEC_PER_MSEC > p->now)
 			break;
 		p->stats.idle_timeouts++;
-		tunnel_fail(p, f, f->inbound ? "handshake-timeout" : "no-verdict",
-			    "tunnel not set up in time", -ETIMEDOUT);
+		reason = deadline_reason(f, &detail);
+		tunnel_fail(p, f, reason, detail, -ETIMEDOUT);
 	}
 	if (!p->idle_ns)
 		return;

@@ -28,7 +28,10 @@
  * that connection is up, a deny (or a refused local connection) answers a
  * deny VERDICT and closes. Frames that cannot be read are refused with a
  * reason (frame.h) through ops->tunnel_refused, never read past
- * FRAME_MAX_PAYLOAD.
+ * FRAME_MAX_PAYLOAD. Each inbound connection is told to the ops once, for
+ * one audit line: refused (tunnel_refused), denied (authorize), or allowed
+ * and then closed (flow_closed, after setup_failed when its bytes never
+ * got to flow); a VERDICT that cannot be sent after that adds nothing.
  */
 #ifndef SLUICE_PROXY_H
 #define SLUICE_PROXY_H
@@ -103,6 +106,11 @@ struct proxy_ops {
 	 * detail says more. ssl may be NULL. For the audit log. */
 	void (*tunnel_refused)(void *ctx, SSL *ssl, const struct sockaddr_storage *peer,
 			       const char *reason, const char *detail);
+	/* Inbound: a flow authorize allowed ends before its bytes could flow,
+	 * why: "upstream-refused" (the peer hears a deny VERDICT),
+	 * "upstream-connect-timeout" or "verdict-not-sent" (the peer left, or
+	 * did not take it, in time). Once, before flow_closed. May be NULL. */
+	void (*setup_failed)(void *ctx, void *flow_ctx, const char *why, const char *detail);
 	void *ctx;			/* for lookup, upstream_created, flow_closed */
 	void *tunnel_ctx;		/* for route ... tunnel_refused */
 };

@@ -18,6 +18,7 @@
 #include "oidc.h"
 #include "pki.h"
 #include "tunnel.h"
+#include "utf8.h"
 
 #define MAX_TOKEN 8192
 /* A cached session is not offered when the certificate it holds for the
@@ -25,6 +26,9 @@
 #define SESSION_MARGIN_S 5
 /* Peers whose token verification keys are kept decoded. */
 #define NODE_KEYS_MAX 256
+/* A full disk must not flood the log: one message about the audit log in
+ * this many seconds at most. */
+#define AUDIT_SAY_S 10
 
 /* One per peer node name ever configured; never freed before the tunnel,
  * since SSLs in flight point at it. */
@@ -57,7 +61,8 @@ struct tunnel {
 	uint64_t idp_jwks_gen;
 	struct jwks_cache *node_keys;	/* peers' certificate keys, by thumbprint */
 	struct audit *audit;
-	bool audit_failed;
+	bool audit_unwell;		/* the log said it fails, and not yet that it works */
+	time_t audit_quiet_until;	/* CLOCK_MONOTONIC s: nothing said before then */
 	/* identity.oidc.bind_cert as the OIDC client started with it: a
 	 * reload changes neither side (identity changes need a restart). */
 	bool bind_cert;
@@ -80,6 +85,7 @@ struct tflow {
 	char service[64];
 	char rule[FRAME_REASON_MAX];
 	char reason[FRAME_REASON_MAX];
+	char failed[FRAME_REASON_MAX];	/* inbound allow: why its bytes never flowed */
 	char jti[64];
 	char kid[64];
 	char trace_id[33];
@@ -88,6 +94,31 @@ struct tflow {
 };
 
 static int ssl_peer_idx = -1;
+
+/* Says that audit lines are lost, with the running count, and that they
+ * are written again once they are, at most once every AUDIT_SAY_S. */
+static void audit_report(struct tunnel *t, int ret)
+{
+	struct audit_health h;
+	struct timespec ts;
+
+	if (!ret && !t->audit_unwell)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec < t->audit_quiet_until) {
+		t->audit_unwell = true;
+		return;
+	}
+	audit_get_health(t->audit, &h);
+	if (ret)
+		pr_err("audit: %llu lines lost so far: cannot write %s: %s",
+		       (unsigned long long)h.lost, t->cfg->audit_log, strerror(-ret));
+	else
+		pr_info("audit: writing to %s again, %llu lines lost so far", t->cfg->audit_log,
+			(unsigned long long)h.lost);
+	t->audit_unwell = ret != 0;
+	t->audit_quiet_until = ts.tv_sec + AUDIT_SAY_S;
+}
 
 static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uint64_t up,
 		       uint64_t down, uint64_t duration_ns, int status)
@@ -113,17 +144,12 @@ static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uin
 		.bytes_up = up,
 		.bytes_down = down,
 		.duration_ns = duration_ns,
-		.status = !status ? "ok" : strerrorname_np(-status),
+		.status = f->failed[0] ? f->failed : !status ? "ok" : strerrorname_np(-status),
 	};
-	int ret;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r.time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	ret = t->audit ? audit_write(t->audit, &r) : -EBADF;
-	/* A full disk must not flood the log: say it once until it works. */
-	if (ret && !t->audit_failed)
-		pr_err("audit: cannot write %s: %s", t->cfg->audit_log, strerror(-ret));
-	t->audit_failed = ret != 0;
+	audit_report(t, audit_write(t->audit, &r));
 }
 
 static struct tflow *tflow_new(struct tunnel *t, bool inbound)
@@ -356,9 +382,9 @@ static void note_token_ids(const char *token, struct tflow *f)
 	const char *s;
 
 	if ((s = json_string_value(json_object_get(hdr, "kid"))))
-		snprintf(f->kid, sizeof(f->kid), "%s", s);
+		utf8_copy(f->kid, sizeof(f->kid), s);
 	if ((s = json_string_value(json_object_get(claims, "jti"))))
-		snprintf(f->jti, sizeof(f->jti), "%s", s);
+		utf8_copy(f->jti, sizeof(f->jti), s);
 	json_decref(hdr);
 	json_decref(claims);
 }
@@ -510,6 +536,18 @@ static void t_verdict(void *ctx, void *flow_ctx, const struct frame_verdict *v)
 	deny(f, v->reason);
 }
 
+/* Said in the allow line written at close: one decision, one line. */
+static void t_setup_failed(void *ctx, void *flow_ctx, const char *why, const char *detail)
+{
+	struct tflow *f = flow_ctx;
+
+	(void)ctx;
+	pr_info("tunnel from %s: flow of %s to %s allowed, then %s (%s)", f->src_node,
+		f->src_workload, f->dst, why, detail);
+	snprintf(f->failed, sizeof(f->failed), "%s", why);
+	snprintf(f->detail, sizeof(f->detail), "%s", detail);
+}
+
 static SSL *t_tunnel_accept(void *ctx)
 {
 	struct tunnel *t = ctx;
@@ -637,10 +675,12 @@ static const char *check_token(struct tunnel *t, const struct frame_open *open, 
 	if (reason)
 		return reason;
 	jwt_verify(open->token, &o, &res);
+	/* The caller's choice, the kid before any signature was checked: only
+	 * whole characters may be kept, or the line would be lost. */
 	if (res.kid)
-		snprintf(f->kid, sizeof(f->kid), "%s", res.kid);
+		utf8_copy(f->kid, sizeof(f->kid), res.kid);
 	if (res.jti)
-		snprintf(f->jti, sizeof(f->jti), "%s", res.jti);
+		utf8_copy(f->jti, sizeof(f->jti), res.jti);
 	if (res.reason != JWT_OK) {
 		pr_info("tunnel from %s: token for %s refused: %s", peer_id, open->src, res.err.msg);
 		reason = jwt_reason_name(res.reason);
@@ -827,6 +867,7 @@ void tunnel_proxy_ops(struct proxy_ops *ops)
 	ops->tunnel_accept = t_tunnel_accept;
 	ops->authorize = t_authorize;
 	ops->tunnel_refused = t_tunnel_refused;
+	ops->setup_failed = t_setup_failed;
 }
 
 void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, uint64_t bytes_up, uint64_t bytes_down,
@@ -1023,6 +1064,8 @@ static void creds_publish(struct tunnel *t)
 	struct cred_entry *e;
 	struct cred_buf *b;
 	char ca_id[CONFIG_NAME_MAX + 16], *sig = NULL;
+	struct audit_health ah;
+	struct cred_audit aud;
 	size_t sig_len = 0;
 	time_t ca_na = 0;
 	FILE *f;
@@ -1047,16 +1090,20 @@ static void creds_publish(struct tunnel *t)
 			 oi.jwks_uri[0] ? oi.jwks_uri : t->cfg->identity.oidc_issuer, "oidc", 0, 0,
 			 t->idp_jwks ? "valid" : oi.error[0] ? "failed" : "pending", oi.error);
 	}
+	audit_get_health(t->audit, &ah);
+	aud = (struct cred_audit){ .log = t->cfg->audit_log, .lines_lost = ah.lost,
+				   .error = ah.last_err ? strerror(-ah.last_err) : NULL };
 	f = open_memstream(&sig, &sig_len);
 	if (!f)
 		goto out;
 	for (int i = 0; i < n; i++)
 		fprintf(f, "%d %s %s %s %lld %lld %s\n", e[i].kind, e[i].name, e[i].source,
 			e[i].state, (long long)e[i].not_after, (long long)e[i].updated, e[i].error);
+	fprintf(f, "audit %llu %d\n", (unsigned long long)ah.lost, ah.last_err);
 	fclose(f);
 	if (t->creds_sig && !strcmp(sig, t->creds_sig))
 		goto out;
-	if (credfile_write(t->credfile, t->cfg->node, e, n, 0, &err)) {
+	if (credfile_write(t->credfile, t->cfg->node, e, n, &aud, 0, &err)) {
 		pr_warn("credentials file: %s", err.msg);
 		goto out;
 	}

@@ -15,7 +15,10 @@
  * peer certificate) and bound to that certificate, its subject
  * equal to the frame's source, the destination local to this node, then
  * the policy. Every decision is one audit line; allowed flows are written
- * at close, with bytes and duration.
+ * at close, with bytes and duration, and with why in their status when
+ * their bytes never got to flow (proxy_ops.setup_failed). Lines that
+ * cannot be written are counted, said in the log at most every 10 s, and
+ * published in credentials.json.
  *
  * Rotation, on every tunnel_tick (once a second): node certificate and key
  * reloaded when their files change (new contexts for new tunnels; open

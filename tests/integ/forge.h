@@ -29,6 +29,8 @@ enum forge_kind {
 	FORGE_TAMPERED,	     /* signed, then sub and roles rewritten */
 	FORGE_CLAIMS,	     /* req->set's members set over the claims, then signed */
 	FORGE_HEADER,	     /* signed under a header with req->set's members set over it */
+	FORGE_KID,	     /* signed by the node key, the header's kid req->kid */
+	FORGE_KID_RAW,	     /* a header that is JSON but for req->kid's raw bytes */
 };
 
 struct forge_req {
@@ -39,6 +41,7 @@ struct forge_req {
 	int64_t lifetime;	/* seconds */
 	const char *tamper_sub; /* FORGE_TAMPERED: sub after signing */
 	const char *set;	/* FORGE_CLAIMS, FORGE_HEADER: a JSON object's text */
+	const char *kid;	/* FORGE_KID, FORGE_KID_RAW */
 };
 
 /* A token of kind for req->sub, from the node whose credentials are c

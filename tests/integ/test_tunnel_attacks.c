@@ -630,6 +630,59 @@ static void key_urls_ignored(struct sl_env *env, struct world *w)
 	server_stop(urls);
 }
 
+/* A kid built to break B's audit line: refused with reason in the VERDICT,
+ * and one audit line for it whose kid is want_kid (NULL: none, the header
+ * was refused before a kid was read). */
+static void kid_refused(struct sl_env *env, struct world *w, enum forge_kind kind,
+			const char *kid, const char *reason, const char *want_kid)
+{
+	struct forge_req fr = {.sub = ID_JOB, .lifetime = TOKEN_LIFETIME_S, .kid = kid};
+	long from = mesh_audit_size(env, 'b');
+	json_t *line;
+	char *tok;
+
+	if (!ASSERT_OK(forge_token(w->node_a, kind, &fr, &tok), "forge"))
+		return;
+	refused_as(env, w, w->cert_a, w->key_a, tok,
+		   (struct expect){.reason = reason, .src_node = NODE_A, .src_workload = ID_JOB});
+	free(tok);
+	line = audit_line(env, from, reason);
+	if (line)
+		ASSERT_STREQ(jstr(line, "kid") ?: "(none)", want_kid ?: "(none)", "audit kid");
+	json_decref(line);
+	b_running(env);
+}
+
+/* 62 bytes, then "é" over bytes 63 and 64: a 64-byte copy that cuts
+ * between bytes keeps half of it. B keeps what fits between characters. */
+static void kid_cut_multibyte(struct sl_env *env, struct world *w)
+{
+	char kid[65], want[64];
+
+	memset(kid, 'k', 62);
+	strcpy(kid + 62, "\xc3\xa9");
+	memset(want, 'k', 60);
+	strcpy(want + 60, "...");
+	kid_refused(env, w, FORGE_KID, kid, "unknown-kid", want);
+}
+
+/* No JSON parser takes the header: malformed, and still one line. */
+static void kid_invalid_utf8(struct sl_env *env, struct world *w)
+{
+	kid_refused(env, w, FORGE_KID_RAW, "\xff\xfek\xc3(\xed\xa0\x80", "malformed", NULL);
+}
+
+static void kid_4kib(struct sl_env *env, struct world *w)
+{
+	char kid[4097], want[64];
+
+	memset(kid, 'K', 4096);
+	kid[4096] = '\0';
+	memset(want, 'K', 60);
+	strcpy(want + 60, "...");
+	kid_refused(env, w, FORGE_KID, kid, "unknown-kid", want);
+}
+
 /* After all that, a job on A still reaches B's echo server through both
  * agents. */
 static void legit_flow(struct sl_env *env, struct world *w)
@@ -742,6 +795,12 @@ void test_tunnel_attacks(struct sl_env *env)
 		bent_refused(env, &w, FORGE_HEADER, "{\"alg\":\"es256\"}", "alg-not-allowed");
 	if (test__start_subtest("jku_x5u_ignored"))
 		key_urls_ignored(env, &w);
+	if (test__start_subtest("kid_cut_multibyte"))
+		kid_cut_multibyte(env, &w);
+	if (test__start_subtest("kid_invalid_utf8"))
+		kid_invalid_utf8(env, &w);
+	if (test__start_subtest("kid_4kib"))
+		kid_4kib(env, &w);
 	if (test__start_subtest("legit_flow"))
 		legit_flow(env, &w);
 	if (test__start_subtest("no_token_written"))

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +17,10 @@
 #include <jansson.h>
 
 #include "audit.h"
+#include "unit/json_lines.h"
+#include "utf8.h"
+
+#define FFFD UTF8_REPLACEMENT
 
 struct fixture {
 	char dir[64];
@@ -43,26 +49,6 @@ static int teardown(void **state)
 		return -1;
 	free(f);
 	return 0;
-}
-
-/* The file's lines, each parsed; fails the test on a line that is not a
- * JSON object. */
-static json_t *read_lines(const char *path)
-{
-	json_t *all = json_array();
-	char line[4096];
-	FILE *fp = fopen(path, "r");
-
-	assert_non_null(fp);
-	while (fgets(line, sizeof(line), fp)) {
-		json_t *o = json_loads(line, 0, NULL);
-
-		if (!json_is_object(o))
-			fail_msg("not a JSON object: %s", line);
-		json_array_append_new(all, o);
-	}
-	fclose(fp);
-	return all;
 }
 
 static const struct audit_rec deny_rec = {
@@ -123,6 +109,152 @@ static void test_lines(void **state)
 	assert_int_equal(json_integer_value(json_object_get(o, "bytes_down")), 100000207);
 	assert_string_equal(json_string_value(json_object_get(o, "status")), "ECONNRESET");
 	json_decref(lines);
+}
+
+/* The one line written for r: a JSON object, with every member of deny_rec
+ * but kid as deny_rec has it. Returns its kid. */
+static const char *one_line(struct fixture *f, const struct audit_rec *r, json_t **lines)
+{
+	struct errmsg err = {};
+	struct audit *a;
+	json_t *o;
+
+	assert_int_equal(audit_open(f->path, &a, &err), 0);
+	assert_int_equal(audit_write(a, r), 0);
+	audit_close(a);
+	*lines = read_lines(f->path);
+	assert_int_equal(json_array_size(*lines), 1);
+	o = json_array_get(*lines, 0);
+	assert_string_equal(json_string_value(json_object_get(o, "verdict")), deny_rec.verdict);
+	assert_string_equal(json_string_value(json_object_get(o, "reason")), deny_rec.reason);
+	assert_string_equal(json_string_value(json_object_get(o, "src_workload")),
+			    deny_rec.src_workload);
+	assert_string_equal(json_string_value(json_object_get(o, "dst")), deny_rec.dst);
+	assert_string_equal(json_string_value(json_object_get(o, "trace_id")), deny_rec.trace_id);
+	assert_int_equal(json_integer_value(json_object_get(o, "generation")),
+			 deny_rec.generation);
+	assert_non_null(json_string_value(json_object_get(o, "kid")));
+	return json_string_value(json_object_get(o, "kid"));
+}
+
+/* A kid that a 64-byte snprintf() cut inside "é" still gets its line: the
+ * stray byte becomes U+FFFD. */
+static void test_kid_cut_inside_a_character(void **state)
+{
+	struct audit_rec r = deny_rec;
+	json_t *lines;
+
+	r.kid = "Nqetuq3OZz3JmbKEzz_\xc3";
+	assert_string_equal(one_line(*state, &r, &lines), "Nqetuq3OZz3JmbKEzz_" FFFD);
+	json_decref(lines);
+}
+
+/* Bytes that are no UTF-8 at all: stray continuation, overlong, surrogate,
+ * 0xff. The jti beside them is kept as it is. */
+static void test_kid_raw_invalid_utf8(void **state)
+{
+	struct audit_rec r = deny_rec;
+	json_t *lines;
+
+	r.kid = "\x80k\xc0\xafi\xed\xa0\x80" "d\xff";
+	r.jti = "35d1257a0a542ec61f8ad407dd5aafd7";
+	assert_string_equal(one_line(*state, &r, &lines),
+			    FFFD "k" FFFD FFFD "i" FFFD FFFD FFFD "d" FFFD);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(lines, 0), "jti")),
+			    r.jti);
+	json_decref(lines);
+}
+
+/* 4 KiB of kid, in three-byte characters after one ASCII byte: cut short
+ * between two of them, and marked. */
+static void test_kid_4kib(void **state)
+{
+	struct audit_rec r = deny_rec;
+	char kid[4097];
+	const char *got;
+	json_t *lines;
+	size_t len;
+
+	kid[0] = 'k';
+	for (int i = 1; i + 3 <= 4096; i += 3)
+		memcpy(kid + i, "\xe2\x82\xac", 3);
+	kid[4096] = '\0';
+	r.kid = kid;
+	got = one_line(*state, &r, &lines);
+	len = strlen(got);
+	assert_true(len < 4096 - 2048);
+	assert_true(len > strlen(UTF8_CUT));
+	assert_string_equal(got + len - strlen(UTF8_CUT), UTF8_CUT);
+	assert_int_equal((len - strlen(UTF8_CUT) - 1) % 3, 0);
+	assert_memory_equal(got, kid, len - strlen(UTF8_CUT));
+	json_decref(lines);
+}
+
+/* Every line to a full disk is lost, and counted. */
+static void test_lost_lines_counted(void **state)
+{
+	struct audit_health h;
+	struct errmsg err = {};
+	struct audit *a;
+
+	assert_int_equal(audit_open("/dev/full", &a, &err), 0);
+	audit_get_health(a, &h);
+	assert_int_equal(h.lost, 0);
+	assert_int_equal(h.last_err, 0);
+	assert_int_equal(audit_write(a, &deny_rec), -ENOSPC);
+	assert_int_equal(audit_write(a, &deny_rec), -ENOSPC);
+	audit_get_health(a, &h);
+	assert_int_equal(h.lost, 2);
+	assert_int_equal(h.last_err, -ENOSPC);
+	audit_close(a);
+}
+
+/* The file reaches its size limit inside a line: that line is lost and
+ * counted, and the next one, once there is room, stands on a line of its
+ * own. */
+static void test_torn_line_takes_no_other(void **state)
+{
+	struct fixture *f = *state;
+	struct rlimit old, lim;
+	struct audit_health h;
+	struct errmsg err = {};
+	struct stat st;
+	struct audit *a;
+	FILE *fp;
+	char *line = NULL;
+	size_t size = 0;
+	int n = 0, last_ok = 0;
+
+	assert_int_equal(audit_open(f->path, &a, &err), 0);
+	assert_int_equal(audit_write(a, &deny_rec), 0);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = st.st_size + st.st_size / 2;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(audit_write(a, &deny_rec), -ENOSPC);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(audit_write(a, &deny_rec), 0);
+	audit_get_health(a, &h);
+	audit_close(a);
+	assert_int_equal(h.lost, 1);
+
+	/* Whole, torn, whole: only the torn one is not JSON. */
+	fp = fopen(f->path, "r");
+	assert_non_null(fp);
+	while (getline(&line, &size, fp) > 0) {
+		json_t *o = json_loads(line, 0, NULL);
+
+		n++;
+		last_ok = json_is_object(o);
+		json_decref(o);
+	}
+	free(line);
+	fclose(fp);
+	assert_int_equal(n, 3);
+	assert_true(last_ok);
 }
 
 /* Two processes appending at once: every line whole. */
@@ -189,6 +321,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_after_rotation, setup, teardown),
 		cmocka_unit_test(test_open_error_names_path),
+		cmocka_unit_test_setup_teardown(test_kid_cut_inside_a_character, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kid_raw_invalid_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kid_4kib, setup, teardown),
+		cmocka_unit_test(test_lost_lines_counted),
+		cmocka_unit_test_setup_teardown(test_torn_line_takes_no_other, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -90,7 +90,7 @@ static void write_ok(const char *path, const char *node, const struct cred_entry
 {
 	struct errmsg err = {};
 
-	if (credfile_write(path, node, e, nr, NOW, &err))
+	if (credfile_write(path, node, e, nr, NULL, NOW, &err))
 		fail_msg("credfile_write: %s", err.msg);
 }
 
@@ -210,6 +210,39 @@ static void test_write_read_back(void **state)
 	json_decref(doc);
 }
 
+/* The audit log's health beside the credentials; a path that is not
+ * UTF-8 does not cost the file. */
+static void test_audit_member(void **state)
+{
+	struct fx *fx = *state;
+	struct cred_audit lost = { .log = "/run/sluice/audit.jsonl", .lines_lost = 3,
+				   .error = "No space left on device" };
+	struct cred_audit well = { .log = "/var/log/\xff" "audit.jsonl" };
+	struct errmsg err = {};
+	json_t *doc, *a;
+
+	assert_int_equal(credfile_write(fx->path, "node-a", entries, 1, &lost, NOW, &err), 0);
+	doc = read_ok(fx->path);
+	a = json_object_get(doc, "audit");
+	assert_string_equal(member(a, "log"), lost.log);
+	assert_int_equal(json_integer_value(json_object_get(a, "lines_lost")), 3);
+	assert_string_equal(member(a, "error"), lost.error);
+	json_decref(doc);
+
+	assert_int_equal(credfile_write(fx->path, "node-a", entries, 1, &well, NOW, &err), 0);
+	doc = read_ok(fx->path);
+	a = json_object_get(doc, "audit");
+	assert_string_equal(member(a, "log"), "/var/log/\xef\xbf\xbd" "audit.jsonl");
+	assert_int_equal(json_integer_value(json_object_get(a, "lines_lost")), 0);
+	assert_true(json_is_null(json_object_get(a, "error")));
+	json_decref(doc);
+
+	write_ok(fx->path, "node-a", entries, 1);
+	doc = read_ok(fx->path);
+	assert_null(json_object_get(doc, "audit"));
+	json_decref(doc);
+}
+
 static void test_atomic_replace(void **state)
 {
 	struct fx *fx = *state;
@@ -245,7 +278,7 @@ static void test_atomic_replace(void **state)
 	/* A refused document leaves the file as it was. */
 	after = slurp(fx->path);
 	bad.state = "fine";
-	assert_int_equal(credfile_write(fx->path, "node-a", &bad, 1, NOW, &err), -EINVAL);
+	assert_int_equal(credfile_write(fx->path, "node-a", &bad, 1, NULL, NOW, &err), -EINVAL);
 	assert_string_equal(err.msg, "credential 0 (spiffe://acme.example): needs a kind, a name, "
 				     "a source (file, embedded, oidc) and a state (valid, expired, "
 				     "pending, failed)");
@@ -267,19 +300,19 @@ static void test_refuses_bad_entries(void **state)
 
 	e = entries[1];
 	e.kind = 0;
-	assert_int_equal(credfile_write(fx->path, "node-a", &e, 1, NOW, &err), -EINVAL);
+	assert_int_equal(credfile_write(fx->path, "node-a", &e, 1, NULL, NOW, &err), -EINVAL);
 	e = entries[1];
 	e.kind = CRED_JWKS + 1;
-	assert_int_equal(credfile_write(fx->path, "node-a", &e, 1, NOW, &err), -EINVAL);
+	assert_int_equal(credfile_write(fx->path, "node-a", &e, 1, NULL, NOW, &err), -EINVAL);
 	e = entries[1];
 	e.source = "disk";
-	assert_int_equal(credfile_write(fx->path, "node-a", &e, 1, NOW, &err), -EINVAL);
+	assert_int_equal(credfile_write(fx->path, "node-a", &e, 1, NULL, NOW, &err), -EINVAL);
 	e = entries[1];
 	e.state = NULL;
-	assert_int_equal(credfile_write(fx->path, "node-a", &e, 1, NOW, &err), -EINVAL);
+	assert_int_equal(credfile_write(fx->path, "node-a", &e, 1, NULL, NOW, &err), -EINVAL);
 	e = entries[1];
 	e.name = "";
-	assert_int_equal(credfile_write(fx->path, "node-a", &e, 1, NOW, &err), -EINVAL);
+	assert_int_equal(credfile_write(fx->path, "node-a", &e, 1, NULL, NOW, &err), -EINVAL);
 	assert_string_equal(err.msg, "credential 0 (no name): needs a kind, a name, a source "
 				     "(file, embedded, oidc) and a state (valid, expired, pending, "
 				     "failed)");
@@ -288,7 +321,7 @@ static void test_refuses_bad_entries(void **state)
 
 	/* A directory that is not there. */
 	assert_int_equal(credfile_write("/nonexistent-sluice/" CREDFILE_NAME, "node-a", entries, 1,
-					NOW, &err),
+					NULL, NOW, &err),
 			 -ENOENT);
 	assert_non_null(strstr(err.msg, "cannot create /nonexistent-sluice/" CREDFILE_NAME "."));
 }
@@ -368,6 +401,9 @@ static void test_read_refuses(void **state)
 		{ "{\"version\": 1, \"node\": \"a\", \"credentials\": [{\"kind\": \"ca\"}]}",
 		  ": credential 0: needs the strings kind, name, source and state, and not_after "
 		  "and updated as numbers or null", false },
+		{ "{\"version\": 1, \"node\": \"a\", \"credentials\": [], \"audit\": "
+		  "{\"log\": \"/x\", \"lines_lost\": \"3\"}}",
+		  ": \"audit\" needs a \"log\" string and a \"lines_lost\" number", false },
 	};
 	struct fx *fx = *state;
 	char want[64];
@@ -407,6 +443,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kind_names),
 		cmocka_unit_test_setup_teardown(test_write_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_member, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_bad_entries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_secret_like, setup, teardown),

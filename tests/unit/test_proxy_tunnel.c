@@ -9,8 +9,13 @@
  * thread driven only by their fds turning readable, so a deadline that
  * needed the caller to poll would hang here.
  *
+ * The test_audited_* ones run node-b with agent/tunnel.c itself (its own
+ * config, policy and audit log) behind the same proxy, and read its audit
+ * log: one decision, one line.
+ *
  * test_handshake_timeout waits out the proxy's fixed 10 s tunnel deadline
- * (HANDSHAKE_TIMEOUT_MS, not configurable), once for three silent peers.
+ * (HANDSHAKE_TIMEOUT_MS, not configurable), once for three silent peers,
+ * and test_audited_upstream_timeout once more.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +28,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -39,13 +45,20 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "credfile.h"
 #include "frame.h"
+#include "jwt.h"
 #include "pki.h"
+#include "policy.h"
 #include "proxy.h"
+#include "tunnel.h"
+#include "unit/json_lines.h"
 #include "unit/sock_util.h"
+#include "workloads.h"
 
 #define TD "acme.example"
 #define SRC "spiffe://" TD "/job/1234"
+#define NOTEBOOK "spiffe://" TD "/notebook/7"
 #define TOKEN "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJqb2IifQ.c2ln"
 #define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 #define DAY 86400
@@ -70,7 +83,22 @@ static struct {
 	struct pki_creds *stranger;	/* node-a, from another CA of the same name */
 	SSL_CTX *client;		/* node-a's */
 	SSL_CTX *server;		/* node-b's */
+	char *job_token, *notebook_token; /* node-a's, as its agent mints them */
 } fx;
+
+/* node-b's policy under agent/tunnel.c: jobs may reach anything on
+ * 127.0.0.1, notebooks nothing. */
+static const char audited_policy[] = "version: 1\n"
+				     "default: deny\n"
+				     "services:\n"
+				     "  - name: db\n"
+				     "    addresses: [127.0.0.1/32]\n"
+				     "rules:\n"
+				     "  - name: jobs-read\n"
+				     "    from: {kind: job}\n"
+				     "    to: [db]\n"
+				     "    action: allow\n";
+#define AUDITED_GENERATION 7
 
 /* What the callbacks saw; copied out with snap() before asserting. */
 struct record {
@@ -79,6 +107,7 @@ struct record {
 	int accepts;
 	int authorizes;
 	int refusals;
+	int setup_failures;
 	int closed[2];
 	int status[2];
 	uint64_t up[2], down[2];
@@ -93,7 +122,7 @@ struct record {
 	char token[128];
 	size_t token_len;
 	struct sockaddr_storage dst;
-	char reason[FRAME_REASON_MAX];	/* the last tunnel_refused */
+	char reason[FRAME_REASON_MAX];	/* the last tunnel_refused or setup_failed */
 	char detail[256];
 	bool refused_ssl;
 };
@@ -122,7 +151,17 @@ struct harness {
 	bool no_tickets;		/* node-b sends no session ticket */
 	bool deny;
 	struct record rec;
+	/* node-b as agent/tunnel.c, for the test_audited_* ones. */
+	struct tunnel *tun;
+	struct config cfg;
+	struct policy pol;
+	char dir[PATH_MAX];
+	char audit[PATH_MAX];		/* its audit log */
 };
+
+/* agent/tunnel.c's proxy callbacks. */
+static struct proxy_ops tun_ops;
+static const struct workload_set no_workloads;
 
 static uint16_t ss_port(const struct sockaddr_storage *ss)
 {
@@ -197,20 +236,25 @@ static void assert_no_upstream(struct harness *h)
 	assert_int_equal(poll(&pfd, 1, 0), 0);
 }
 
-/* Up to IO_TIMEOUT_S for a counter in h->rec to reach n; returns it. */
-static int wait_count(struct harness *h, const int *count, int n)
+/* Up to seconds for a counter in h->rec to reach n; returns it. */
+static int wait_count_within(struct harness *h, const int *count, int n, int seconds)
 {
 	struct timespec until;
 	int ret;
 
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += IO_TIMEOUT_S;
+	until.tv_sec += seconds;
 	pthread_mutex_lock(&h->lock);
 	while (*count < n && pthread_cond_timedwait(&h->cond, &h->lock, &until) != ETIMEDOUT)
 		;
 	ret = *count;
 	pthread_mutex_unlock(&h->lock);
 	return ret;
+}
+
+static int wait_count(struct harness *h, const int *count, int n)
+{
+	return wait_count_within(h, count, n, IO_TIMEOUT_S);
 }
 
 /* Copies the record out, so that a failed assert never holds the lock. */
@@ -263,13 +307,16 @@ static void cb_flow_closed(void *ctx, void *flow_ctx, const struct sluice_orig_d
 	r->up[s->idx] = bytes_up;
 	r->down[s->idx] = bytes_down;
 	r->closed_ctx[s->idx] = flow_ctx;
+	if (s->h->tun && s->idx == IN && flow_ctx)
+		tunnel_flow_closed(s->h->tun, flow_ctx, bytes_up, bytes_down, duration_ns, status);
 }
 
 static int cb_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_route *out)
 {
 	struct side *s = ctx;
 	struct harness *h = s->h;
-	struct frame_open o = { .token = TOKEN, .src = SRC, .traceparent = TRACEPARENT };
+	struct frame_open o = { .token = h->tun ? fx.job_token : TOKEN, .src = SRC,
+				.traceparent = TRACEPARENT };
 
 	/* No asserts in the proxy's thread: a failure here shows as a
 	 * refused flow in the test. */
@@ -381,6 +428,27 @@ static void cb_tunnel_refused(void *ctx, SSL *ssl, const struct sockaddr_storage
 	r->refused_ssl = ssl != NULL;
 }
 
+static void cb_setup_failed(void *ctx, void *flow_ctx, const char *why, const char *detail)
+{
+	struct side *s = ctx;
+	struct record *r = &s->h->rec;
+
+	r->setup_failures++;
+	snprintf(r->reason, sizeof(r->reason), "%s", why);
+	snprintf(r->detail, sizeof(r->detail), "%s", detail);
+}
+
+/* agent/tunnel.c's tunnel_accept, sending no session ticket: one written
+ * after the peer left would fail the handshake, not what a test looks at. */
+static SSL *cb_tun_accept(void *ctx)
+{
+	SSL *ssl = tun_ops.tunnel_accept(ctx);
+
+	if (ssl)
+		SSL_set_num_tickets(ssl, 0);
+	return ssl;
+}
+
 static void *proxy_thread(void *arg)
 {
 	struct harness *h = arg;
@@ -420,10 +488,19 @@ static struct proxy *proxy_start(struct harness *h, int idx)
 	if (idx == OUT) {
 		ops.route = cb_route;
 		ops.tunnel_ready = cb_tunnel_ready;
+	} else if (h->tun) {
+		/* As sluiced wires them, but for tunnel_accept. */
+		ops.verdict = tun_ops.verdict;
+		ops.tunnel_accept = cb_tun_accept;
+		ops.authorize = tun_ops.authorize;
+		ops.tunnel_refused = tun_ops.tunnel_refused;
+		ops.setup_failed = tun_ops.setup_failed;
+		ops.tunnel_ctx = h->tun;
 	} else {
 		ops.tunnel_accept = cb_tunnel_accept;
 		ops.authorize = cb_authorize;
 		ops.tunnel_refused = cb_tunnel_refused;
+		ops.setup_failed = cb_setup_failed;
 	}
 	loopback(AF_INET, &listen);
 	ret = proxy_new(&listen, NULL, 0, &ops, &p, &err);
@@ -437,11 +514,65 @@ static struct proxy *proxy_start(struct harness *h, int idx)
 	return p;
 }
 
-static int harness_start(void **state, int upstream_family)
+static void join(char *buf, const char *dir, const char *name)
+{
+	assert_true(snprintf(buf, PATH_MAX, "%s/%s", dir, name) < PATH_MAX);
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	assert_true(fputs(text, fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* node-b as sluiced runs agent/tunnel.c: node-b's credentials, the audited
+ * policy, and its audit log at audit_log (NULL: in its own directory). */
+static void tunnel_start(struct harness *h, const char *audit_log)
+{
+	char path[PATH_MAX], text[4 * PATH_MAX];
+	struct errmsg err = {};
+
+	join(h->dir, fx.dir, "node-b-XXXXXX");
+	assert_non_null(mkdtemp(h->dir));
+	join(h->audit, h->dir, "audit.jsonl");
+	join(path, h->dir, "policy.yaml");
+	write_text(path, audited_policy);
+	snprintf(text, sizeof(text),
+		 "node: node-b\n"
+		 "trust_domain: " TD "\n"
+		 "cgroup_root: /sluice\n"
+		 "policy: policy.yaml\n"
+		 "run_dir: %s\n"
+		 "audit_log: %s\n"
+		 "identity:\n"
+		 "  ca: %s/ca/node-b/" PKI_CA_CERT "\n"
+		 "  cert: %s/ca/node-b/" PKI_NODE_CERT "\n"
+		 "  key: %s/ca/node-b/" PKI_NODE_KEY "\n"
+		 "peers:\n"
+		 "  - node: node-a\n"
+		 "    tunnel: 192.0.2.1:15008\n"
+		 "    cidrs: [192.0.2.1/32]\n"
+		 "    workloads: [\"spiffe://" TD "/job/*\", \"spiffe://" TD "/notebook/*\"]\n",
+		 h->dir, audit_log ?: h->audit, fx.dir, fx.dir, fx.dir);
+	join(path, h->dir, "sluice.yaml");
+	write_text(path, text);
+	if (config_load(path, &h->cfg, &err) || policy_load(h->cfg.policy_path, &h->pol, &err) ||
+	    tunnel_new(&h->cfg, &h->tun, &err))
+		fail_msg("node-b's tunnel: %s", err.msg);
+	tunnel_set_policy(h->tun, &h->cfg, &h->pol, &no_workloads, AUDITED_GENERATION);
+	tunnel_proxy_ops(&tun_ops);
+}
+
+static int harness_start(void **state, int upstream_family, bool audited, const char *audit_log)
 {
 	struct harness *h = calloc(1, sizeof(*h));
 
 	assert_non_null(h);
+	if (audited)
+		tunnel_start(h, audit_log);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
 	for (int i = 0; i < 2; i++) {
@@ -458,7 +589,18 @@ static int harness_start(void **state, int upstream_family)
 
 static int setup(void **state)
 {
-	return harness_start(state, AF_INET);
+	return harness_start(state, AF_INET, false, NULL);
+}
+
+static int setup_audited(void **state)
+{
+	return harness_start(state, AF_INET, true, NULL);
+}
+
+/* Every audit line node-b writes is lost. */
+static int setup_audit_full(void **state)
+{
+	return harness_start(state, AF_INET, true, "/dev/full");
 }
 
 static int setup6(void **state)
@@ -473,7 +615,7 @@ static int setup6(void **state)
 		*state = NULL;
 		return 0;
 	}
-	return harness_start(state, AF_INET6);
+	return harness_start(state, AF_INET6, false, NULL);
 }
 
 static int teardown(void **state)
@@ -486,6 +628,11 @@ static int teardown(void **state)
 	pthread_join(h->thread, NULL);
 	proxy_free(h->p[OUT]);
 	proxy_free(h->p[IN]);
+	if (h->tun) {
+		tunnel_free(h->tun);
+		policy_free(&h->pol);
+		config_free(&h->cfg);
+	}
 	close(h->upstream_lfd);
 	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->lock);
@@ -621,8 +768,8 @@ static void test_bulk_both_ways(void **state)
 	assert_string_equal(r.traceparent, TRACEPARENT);
 	assert_string_equal(format_sockaddr(&r.dst, got, sizeof(got)),
 			    format_sockaddr(&h->upstream, want, sizeof(want)));
-	/* The allow came back with its rule; node-b's verdict op only hears
-	 * of its destination refusing. */
+	/* The allow came back with its rule; node-b's verdict op is never
+	 * called, nor setup_failed for a flow that went through. */
 	assert_int_equal(r.verdicts[OUT], 1);
 	assert_int_equal(r.verdict[OUT].allow, 1);
 	assert_string_equal(r.verdict[OUT].reason, "ok");
@@ -630,6 +777,7 @@ static void test_bulk_both_ways(void **state)
 	assert_int_equal(r.verdict[OUT].generation, 7);
 	assert_ptr_equal(r.verdict_ctx[OUT], &out_flow);
 	assert_int_equal(r.verdicts[IN], 0);
+	assert_int_equal(r.setup_failures, 0);
 
 	stats(h, OUT, &st);
 	assert_int_equal(st.tunnels_out, 1);
@@ -744,13 +892,11 @@ static void test_authorize_deny(void **state)
 	assert_int_equal(st.upstream_failed, 0);
 }
 
-/* node-b allows, but its destination refuses: both sides hear it. */
-static void test_upstream_refused(void **state)
+/* A flow to a destination that refuses, until both sides closed it; the
+ * destination's fd is returned. */
+static int upstream_refuses(struct harness *h)
 {
-	struct harness *h = *state;
 	struct sockaddr_storage addr;
-	struct proxy_stats st;
-	struct record r;
 	int fd;
 
 	/* Bound, never listening: connections to it are refused. */
@@ -758,11 +904,26 @@ static void test_upstream_refused(void **state)
 	set_addr(h, &h->upstream, &addr);
 	assert_refused(h, "upstream-refused");
 	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+	return fd;
+}
+
+/* node-b allows, but its destination refuses: both sides hear it, node-b
+ * once, as the allowed flow's failure. */
+static void test_upstream_refused(void **state)
+{
+	struct harness *h = *state;
+	struct proxy_stats st;
+	struct record r;
+	int fd;
+
+	fd = upstream_refuses(h);
 	snap(h, &r);
 	assert_int_equal(r.authorizes, 1);
-	assert_int_equal(r.verdicts[IN], 1);
-	assert_string_equal(r.verdict[IN].reason, "upstream-refused");
-	assert_ptr_equal(r.verdict_ctx[IN], &in_flow);
+	assert_int_equal(r.setup_failures, 1);
+	assert_string_equal(r.reason, "upstream-refused");
+	assert_int_equal(r.refusals, 0);
+	assert_int_equal(r.verdicts[IN], 0);
+	assert_ptr_equal(r.closed_ctx[IN], &in_flow);
 	stats(h, IN, &st);
 	assert_int_equal(st.upstream_failed, 1);
 	assert_int_equal(st.tunnels_refused, 1);
@@ -1164,9 +1325,173 @@ static void test_handshake_timeout(void **state)
 	close(silent);
 }
 
-static void join(char *buf, const char *dir, const char *name)
+/* node-b's audit log holds one line, from node-a, with this verdict, reason
+ * and status (NULL: a deny, without the members of a close); returned. */
+static json_t *one_audit_line(struct harness *h, const char *verdict, const char *reason,
+			      const char *status)
 {
-	assert_true(snprintf(buf, PATH_MAX, "%s/%s", dir, name) < PATH_MAX);
+	json_t *lines = read_lines(h->audit), *line;
+
+	if (json_array_size(lines) != 1)
+		fail_msg("%zu lines in node-b's audit log, want 1", json_array_size(lines));
+	line = json_incref(json_array_get(lines, 0));
+	json_decref(lines);
+	assert_string_equal(json_string_value(json_object_get(line, "direction")), "inbound");
+	assert_string_equal(json_string_value(json_object_get(line, "verdict")), verdict);
+	assert_string_equal(json_string_value(json_object_get(line, "reason")), reason);
+	assert_string_equal(json_string_value(json_object_get(line, "src_node")), "node-a");
+	assert_int_equal(json_integer_value(json_object_get(line, "generation")),
+			 AUDITED_GENERATION);
+	if (status) {
+		assert_string_equal(json_string_value(json_object_get(line, "status")), status);
+		assert_int_equal(json_integer_value(json_object_get(line, "bytes_up")), 0);
+		assert_int_equal(json_integer_value(json_object_get(line, "bytes_down")), 0);
+	} else {
+		assert_null(json_object_get(line, "status"));
+	}
+	return line;
+}
+
+static void assert_allowed_failed(struct harness *h, const char *status, const char *detail)
+{
+	json_t *line = one_audit_line(h, "allow", "ok", status);
+
+	assert_string_equal(json_string_value(json_object_get(line, "rule")), "jobs-read");
+	assert_string_equal(json_string_value(json_object_get(line, "src_workload")), SRC);
+	assert_string_equal(json_string_value(json_object_get(line, "detail")), detail);
+	json_decref(line);
+}
+
+/* A listener that answers nobody: its accept queue is full (one
+ * connection, *filler, never accepted, in a backlog of 0), so SYNs to it
+ * are dropped. */
+static int silent_listener(struct sockaddr_storage *addr, int *filler)
+{
+	int lfd = listen_on(AF_INET, 0, addr);
+
+	*filler = connect_to(addr, IO_TIMEOUT_S);
+	return lfd;
+}
+
+/* node-b's policy allows the flow, its destination refuses: one allow line
+ * that says so, where the peer hears a deny. */
+static void test_audited_upstream_refused(void **state)
+{
+	struct harness *h = *state;
+	int fd;
+
+	fd = upstream_refuses(h);
+	assert_allowed_failed(h, "upstream-refused", strerror(ECONNREFUSED));
+	close(fd);
+}
+
+/* An allowed flow whose destination never answers: both sides give up at
+ * the deadline, and node-b writes one line, an allow that timed out. */
+static void test_audited_upstream_timeout(void **state)
+{
+	struct harness *h = *state;
+	struct sockaddr_storage addr;
+	int lfd, filler, cfd;
+
+	lfd = silent_listener(&addr, &filler);
+	set_addr(h, &h->upstream, &addr);
+	cfd = client_connect(h);
+	set_timeouts(cfd, (DEADLINE_MS + DEADLINE_SLACK_MS) / 1000);
+	assert_int_equal(read_end(cfd), -ECONNRESET);
+	assert_int_equal(wait_count_within(h, &h->rec.closed[IN], 1,
+					   (DEADLINE_MS + DEADLINE_SLACK_MS) / 1000),
+			 1);
+	assert_allowed_failed(h, "upstream-connect-timeout",
+			      "the destination did not answer in time");
+	close(cfd);
+	close(filler);
+	close(lfd);
+}
+
+/* node-a sends src's OPEN and resets the connection before node-b could
+ * answer it: node-b reads the OPEN (the bytes came before the reset),
+ * decides, and cannot send its VERDICT. */
+static void open_then_vanish(struct harness *h, const char *src, const char *token)
+{
+	struct frame_open o = { .token = (char *)token, .src = "", .dst = h->upstream };
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	uint8_t *open;
+	size_t len, n;
+	SSL *ssl;
+	int fd, ret;
+
+	snprintf(o.src, sizeof(o.src), "%s", src);
+	assert_int_equal(frame_open_encode(&o, &open, &len), 0);
+	assert_int_equal(tls_connect(h, fx.client, &ssl, &fd), 1);
+	/* Nagle would hold the OPEN back, and the reset discard it. */
+	assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int)), 0);
+	/* node-b must not answer before the reset. */
+	pthread_mutex_lock(&h->lock);
+	ret = SSL_write_ex(ssl, open, len, &n);
+	if (ret == 1)
+		ret = setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) ? 0 : 1;
+	close(fd);
+	pthread_mutex_unlock(&h->lock);
+	free(open);
+	SSL_free(ssl);
+	assert_int_equal(ret, 1);
+	assert_int_equal(n, len);
+	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+}
+
+/* An allowed flow whose peer left before the VERDICT: one allow line that
+ * says the VERDICT was never sent. */
+static void test_audited_peer_gone_before_verdict(void **state)
+{
+	struct harness *h = *state;
+	int ufd;
+
+	open_then_vanish(h, SRC, fx.job_token);
+	/* node-b connected to the destination before it found the peer gone. */
+	ufd = accept_upstream(h);
+	assert_allowed_failed(h, "verdict-not-sent", strerror(EPIPE));
+	close(ufd);
+}
+
+/* A deny whose VERDICT cannot be sent is still the one deny line. */
+static void test_audited_deny_not_sent(void **state)
+{
+	struct harness *h = *state;
+	json_t *line;
+
+	open_then_vanish(h, NOTEBOOK, fx.notebook_token);
+	line = one_audit_line(h, "deny", "default-deny", NULL);
+	assert_string_equal(json_string_value(json_object_get(line, "src_workload")), NOTEBOOK);
+	json_decref(line);
+	assert_no_upstream(h);
+}
+
+/* node-b cannot write its audit log: the line is counted, and the count
+ * published in credentials.json for sluicectl cred list. */
+static void test_audited_lost_lines_published(void **state)
+{
+	struct harness *h = *state;
+	char path[PATH_MAX];
+	struct errmsg err = {};
+	json_t *doc, *audit;
+	int cfd, ufd;
+
+	cfd = client_connect(h);
+	ufd = accept_upstream(h);
+	close(cfd);
+	close(ufd);
+	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+	pthread_mutex_lock(&h->lock);
+	tunnel_tick(h->tun);
+	pthread_mutex_unlock(&h->lock);
+	join(path, h->dir, CREDFILE_NAME);
+	assert_int_equal(credfile_read(path, &doc, &err), 0);
+	audit = json_object_get(doc, "audit");
+	assert_non_null(audit);
+	assert_string_equal(json_string_value(json_object_get(audit, "log")), "/dev/full");
+	assert_int_equal(json_integer_value(json_object_get(audit, "lines_lost")), 1);
+	assert_string_equal(json_string_value(json_object_get(audit, "error")), strerror(ENOSPC));
+	json_decref(doc);
 }
 
 /* Issues node's files from the CA in ca_dir and loads them. */
@@ -1198,6 +1523,25 @@ static void ca_init(char *dir, const char *name)
 		fail_msg("pki_ca_init: %s", err.msg);
 }
 
+/* A token for id, as node-a's agent mints it. */
+static char *mint_token(const char *id)
+{
+	struct jwt_workload w = { .trust_domain = TD, .node = "node-a", .id = id,
+				  .cnf_x5t = fx.a->thumbprint, .now = time(NULL), .lifetime = DAY };
+	struct errmsg err = {};
+	json_t *claims = NULL;
+	char *jwt = NULL;
+	int ret;
+
+	ret = jwt_workload_claims(&w, &claims, &err);
+	if (!ret)
+		ret = jwt_mint_es256(fx.a->key, fx.a->thumbprint, claims, &jwt, &err);
+	json_decref(claims);
+	if (ret)
+		fail_msg("token for %s: %s", id, err.msg);
+	return jwt;
+}
+
 static int group_setup(void **state)
 {
 	char ca[PATH_MAX], other[PATH_MAX];
@@ -1217,6 +1561,8 @@ static int group_setup(void **state)
 	fx.stranger = node_creds(other, "node-a");
 	if (pki_ssl_ctx(fx.a, false, &fx.client, &err) || pki_ssl_ctx(fx.b, true, &fx.server, &err))
 		fail_msg("pki_ssl_ctx: %s", err.msg);
+	fx.job_token = mint_token(SRC);
+	fx.notebook_token = mint_token(NOTEBOOK);
 	return 0;
 }
 
@@ -1232,6 +1578,8 @@ static int group_teardown(void **state)
 	pki_creds_free(fx.a);
 	pki_creds_free(fx.b);
 	pki_creds_free(fx.stranger);
+	free(fx.job_token);
+	free(fx.notebook_token);
 	return nftw(fx.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -1253,6 +1601,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_in_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_max_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audited_upstream_refused, setup_audited,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_audited_upstream_timeout, setup_audited,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_audited_peer_gone_before_verdict,
+						setup_audited, teardown),
+		cmocka_unit_test_setup_teardown(test_audited_deny_not_sent, setup_audited,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_audited_lost_lines_published, setup_audit_full,
+						teardown),
 	};
 
 	/* As in sluiced: OpenSSL writes tunnel records with write(), so a
