@@ -290,8 +290,8 @@ static __always_inline bool own_listener(struct bpf_sock_addr *ctx, const struct
 
 /*
  * The decision for one connect() or sendmsg() of a managed workload to d.
- * Returns the syscall verdict; *redirect says the caller must rewrite the
- * destination to the agent's listener.
+ * Returns the syscall verdict; *redirect (false on entry) says the caller
+ * must rewrite the destination to the agent's listener.
  */
 static __always_inline int police(struct bpf_sock_addr *ctx, const struct caller *c,
 				  const struct dest *d, bool *redirect)
@@ -299,7 +299,6 @@ static __always_inline int police(struct bpf_sock_addr *ctx, const struct caller
 	struct sluice_orig_dst od = {};
 	struct verdict vd = {};
 
-	*redirect = false;
 	if (own_listener(ctx, c, d))
 		return SYSCALL_PASS;
 	decide(c->cfg, c->slot, policy_find(c, ctx->protocol, d), &vd);
@@ -307,6 +306,24 @@ static __always_inline int police(struct bpf_sock_addr *ctx, const struct caller
 	__builtin_memcpy(od.addr, d->addr, sizeof(od.addr));
 	od.port = d->port;
 	return enforce(ctx, c->cfg, c->identity, c->slot, &vd, &od, redirect);
+}
+
+/* Everything a connect or sendmsg hook does before rewriting: who calls,
+ * where to, and the verdict. */
+static __always_inline int hook(struct bpf_sock_addr *ctx, bool v6, struct caller *c,
+				struct dest *d, bool *redirect)
+{
+	int ret;
+
+	*redirect = false;
+	ret = caller_get(ctx, c);
+	if (ret <= 0)
+		return ret ? SYSCALL_DENY : SYSCALL_PASS;
+	if (v6)
+		dest6(ctx, d);
+	else
+		dest4(ctx, d);
+	return police(ctx, c, d, redirect);
 }
 
 SEC("cgroup/connect4")
@@ -317,11 +334,7 @@ int sluice_connect4(struct bpf_sock_addr *ctx)
 	bool redirect;
 	int ret;
 
-	ret = caller_get(ctx, &c);
-	if (ret <= 0)
-		return ret ? SYSCALL_DENY : SYSCALL_PASS;
-	dest4(ctx, &d);
-	ret = police(ctx, &c, &d, &redirect);
+	ret = hook(ctx, false, &c, &d, &redirect);
 	if (redirect) {
 		ctx->user_ip4 = c.cfg->outbound4_addr;
 		ctx->user_port = c.cfg->outbound_port;
@@ -337,11 +350,7 @@ int sluice_connect6(struct bpf_sock_addr *ctx)
 	bool redirect;
 	int ret;
 
-	ret = caller_get(ctx, &c);
-	if (ret <= 0)
-		return ret ? SYSCALL_DENY : SYSCALL_PASS;
-	dest6(ctx, &d);
-	ret = police(ctx, &c, &d, &redirect);
+	ret = hook(ctx, true, &c, &d, &redirect);
 	if (!redirect)
 		return ret;
 	/* A mapped destination stays IPv4: the socket reaches the agent's
@@ -373,13 +382,8 @@ int sluice_sendmsg4(struct bpf_sock_addr *ctx)
 	struct caller c = {};
 	struct dest d = {};
 	bool redirect;
-	int ret;
 
-	ret = caller_get(ctx, &c);
-	if (ret <= 0)
-		return ret ? SYSCALL_DENY : SYSCALL_PASS;
-	dest4(ctx, &d);
-	return police(ctx, &c, &d, &redirect);
+	return hook(ctx, false, &c, &d, &redirect);
 }
 
 SEC("cgroup/sendmsg6")
@@ -388,13 +392,8 @@ int sluice_sendmsg6(struct bpf_sock_addr *ctx)
 	struct caller c = {};
 	struct dest d = {};
 	bool redirect;
-	int ret;
 
-	ret = caller_get(ctx, &c);
-	if (ret <= 0)
-		return ret ? SYSCALL_DENY : SYSCALL_PASS;
-	dest6(ctx, &d);
-	return police(ctx, &c, &d, &redirect);
+	return hook(ctx, true, &c, &d, &redirect);
 }
 
 /* The app socket's local address as the agent sees it after accept(): a
