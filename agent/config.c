@@ -233,6 +233,11 @@ bool name_valid(const char *s, const char *extra)
 	return true;
 }
 
+bool node_name_valid(const char *s)
+{
+	return name_valid(s, NODE_NAME_CHARS) && strcmp(s, ".") && strcmp(s, "..");
+}
+
 /* A lowercase DNS name: labels of 1-63 [a-z0-9-], no hyphen at either end. */
 static bool trust_domain_valid(const char *s, size_t len)
 {
@@ -471,6 +476,17 @@ default6:
 	return 0;
 }
 
+static int parse_node_name(const struct yamlx *y, const struct yamlx_val *v, char **out,
+			   struct errmsg *err)
+{
+	int ret;
+
+	ret = yamlx_name(y, v, "node", NODE_NAME_CHARS, out, err);
+	if (ret || node_name_valid(*out))
+		return ret;
+	return yamlx_error(y, v->node, err, "bad node name \"%s\": " NODE_NAME_DOTS, *out);
+}
+
 static int parse_roles(struct yamlx *y, const struct yamlx_field *f, struct workload_cfg *w,
 		       struct errmsg *err)
 {
@@ -657,7 +673,7 @@ static int parse_peer(struct yamlx *y, const struct yamlx_val *v, void *elem, vo
 	ret = yamlx_fields(y, v, f, NR_P, err);
 	if (ret)
 		return ret;
-	ret = yamlx_name(y, &f[P_NODE].v, "node", ".-", &peer->node, err);
+	ret = parse_node_name(y, &f[P_NODE].v, &peer->node, err);
 	if (ret)
 		return ret;
 	if (!strcmp(peer->node, cfg->node))
@@ -847,7 +863,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 	if (ret)
 		return ret;
 
-	ret = yamlx_name(y, &f[C_NODE].v, "node", ".-", &cfg->node, err);
+	ret = parse_node_name(y, &f[C_NODE].v, &cfg->node, err);
 	if (ret)
 		return ret;
 

@@ -2,7 +2,8 @@
 /*
  * The agent's config file (/etc/sluice/sluice.yaml by default):
  *
- *   node: node-a                          # required, [a-z0-9.-]{1,63}
+ *   node: node-a                          # required, [a-z0-9.-]{1,63},
+ *                                         # not "." or ".." (peers' too)
  *   trust_domain: acme.example            # required, DNS name
  *   cgroup_root: sluice/node-a            # required; relative to the cgroup2
  *                                         # mount, or absolute under it
@@ -179,6 +180,15 @@ int parse_duration_ms(const char *s, unsigned int *out);
 /* s is 1-63 characters of a-z, 0-9 and those in extra (node, role and
  * service names). */
 bool name_valid(const char *s, const char *extra);
+
+/* What node names may hold beside a-z and 0-9. */
+#define NODE_NAME_CHARS ".-"
+/* Why a name of NODE_NAME_CHARS is still no node name. */
+#define NODE_NAME_DOTS "cannot be \".\" or \"..\""
+/* name_valid(s, NODE_NAME_CHARS), and neither "." nor "..": those are path
+ * segments, so spiffe://TD/node/.. would name the trust domain's root and a
+ * directory named after the node its parent. */
+bool node_name_valid(const char *s);
 
 struct spiffe_id {
 	const char *trust_domain;	/* points into the parsed string */

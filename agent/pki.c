@@ -21,7 +21,6 @@
 
 #define SPIFFE_PREFIX "spiffe://"
 #define NODE_PATH "/node/"
-#define NODE_NAME_CHARS ".-"
 #define TLS_CIPHERSUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define TLS_GROUPS "X25519:P-256"
 #define NO_FILE_HINT " (sluicectl ca init creates a CA, sluicectl ca issue a node's files)"
@@ -335,7 +334,7 @@ static int check_node_id(const struct node_check *nc, char *id, size_t len, stru
 		return errmsg_set(err, -EACCES, "%s: SPIFFE ID %s is not in trust domain %s%s",
 				  nc->name, id, nc->trust_domain, nc->hint);
 	name = id + pfx + td_len;
-	if (strncmp(name, NODE_PATH, npath) || !name_valid(name + npath, NODE_NAME_CHARS))
+	if (strncmp(name, NODE_PATH, npath) || !node_name_valid(name + npath))
 		return errmsg_set(err, -EACCES,
 				  "%s: SPIFFE ID %s is not a node's (spiffe://%s/node/NAME)%s",
 				  nc->name, id, nc->trust_domain, nc->hint);
@@ -915,6 +914,8 @@ int pki_issue(const char *dir, const char *node, const char *out, time_t not_bef
 				  "bad node name \"%s\": expected 1-63 characters of a-z, 0-9, '.' "
 				  "and '-'",
 				  node);
+	if (!node_name_valid(node))
+		return errmsg_set(err, -EINVAL, "bad node name \"%s\": " NODE_NAME_DOTS, node);
 	ret = ca_open(dir, &ca, err);
 	if (!ret)
 		ret = node_make(&ca, node, not_before, not_after, &key, &cert, err);

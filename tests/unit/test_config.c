@@ -33,6 +33,8 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-missing-value.yaml", 1, "missing value for \"node\"" },
 	{ "bad-node-name.yaml", 1,
 	  "bad node name \"Node_A\": expected 1-63 characters of a-z, 0-9, '.' and '-'" },
+	{ "bad-node-dotdot.yaml", 1, "bad node name \"..\": cannot be \".\" or \"..\"" },
+	{ "bad-peer-dot.yaml", 6, "bad node name \".\": cannot be \".\" or \"..\"" },
 	{ "bad-trust-domain.yaml", 2,
 	  "bad trust domain \"acme..example\": expected a lowercase DNS name such as "
 	  "acme.example" },
@@ -466,6 +468,11 @@ static void test_name_valid(void **state)
 	assert_false(name_valid(name, ""));
 	name[63] = '\0';
 	assert_true(name_valid(name, ""));
+	assert_true(node_name_valid("node-a.b"));
+	assert_true(node_name_valid("..a"));
+	assert_false(node_name_valid("."));
+	assert_false(node_name_valid(".."));
+	assert_false(node_name_valid("node_a"));
 }
 
 int main(void)
