@@ -15,7 +15,16 @@
 #define DEFAULT_OUTBOUND_PORT 15001
 #define DEFAULT_RUN_DIR "/run/sluice"
 #define DEFAULT_HEARTBEAT_MS 3000
-#define DEFAULT_IDLE_MS 300000
+/* A transparent proxy must not cut a healthy idle connection (a pooled
+ * database connection) that the application never asked it to: keepalive
+ * finds the dead ones instead. */
+#define DEFAULT_IDLE_MS 0
+#define DEFAULT_KEEPALIVE_IDLE_S 60
+#define DEFAULT_KEEPALIVE_INTERVAL_S 10
+#define DEFAULT_KEEPALIVE_COUNT 6
+/* The kernel's bounds (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT). */
+#define KEEPALIVE_MAX_S 32767
+#define KEEPALIVE_MAX_COUNT 127
 #define DEFAULT_TUNNEL_PORT 15008
 #define DEFAULT_TOKEN_LIFETIME_S 300
 #define DEFAULT_CLOCK_SKEW_S 30
@@ -388,6 +397,72 @@ static int parse_duration(const struct yamlx *y, const struct yamlx_val *v, unsi
 		return yamlx_error(y, v->node, err, "bad duration \"%s\" for %s: %s", s, v->what,
 				   "expected a number with ms, s, m or h");
 	return 0;
+}
+
+/* Whole seconds from 1 to max, for kernel knobs counted in seconds. */
+static int parse_seconds(const struct yamlx *y, const struct yamlx_val *v, const char *name,
+			 unsigned int max, unsigned int *out, struct errmsg *err)
+{
+	unsigned int ms;
+	int ret;
+
+	ret = parse_duration(y, v, &ms, err);
+	if (ret)
+		return ret;
+	if (ms < 1000 || ms > max * 1000 || ms % 1000)
+		return yamlx_error(y, v->node, err, "%s must be whole seconds from 1s to %us", name,
+				   max);
+	*out = ms / 1000;
+	return 0;
+}
+
+static int parse_idle_timeout(const struct yamlx *y, const struct yamlx_val *v,
+			      struct config *cfg, struct errmsg *err)
+{
+	const char *s;
+	int ret;
+
+	cfg->idle_timeout_ms = DEFAULT_IDLE_MS;
+	if (!v->node)
+		return 0;
+	ret = yamlx_str(y, v, &s, err);
+	if (ret || !strcmp(s, "off"))
+		return ret;
+	return parse_duration(y, v, &cfg->idle_timeout_ms, err);
+}
+
+static int parse_keepalive(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+			   struct errmsg *err)
+{
+	enum { K_IDLE, K_INTERVAL, K_COUNT, NR_K };
+	struct yamlx_field f[NR_K] = {
+		[K_IDLE] = { .key = "idle" },
+		[K_INTERVAL] = { .key = "interval" },
+		[K_COUNT] = { .key = "count" },
+	};
+	struct keepalive_cfg *ka = &cfg->keepalive;
+	int ret = 0;
+
+	*ka = (struct keepalive_cfg){ .idle_s = DEFAULT_KEEPALIVE_IDLE_S,
+				      .interval_s = DEFAULT_KEEPALIVE_INTERVAL_S,
+				      .count = DEFAULT_KEEPALIVE_COUNT };
+	if (!v->node)
+		return 0;
+	if (v->node->type == YAML_SCALAR_NODE &&
+	    !strcmp((const char *)v->node->data.scalar.value, "off")) {
+		ka->idle_s = 0;
+		return 0;
+	}
+	ret = yamlx_fields(y, v, f, NR_K, err);
+	if (!ret && f[K_IDLE].v.node)
+		ret = parse_seconds(y, &f[K_IDLE].v, "keepalive.idle", KEEPALIVE_MAX_S, &ka->idle_s,
+				    err);
+	if (!ret && f[K_INTERVAL].v.node)
+		ret = parse_seconds(y, &f[K_INTERVAL].v, "keepalive.interval", KEEPALIVE_MAX_S,
+				    &ka->interval_s, err);
+	if (!ret && f[K_COUNT].v.node)
+		ret = yamlx_uint(y, &f[K_COUNT].v, 1, KEEPALIVE_MAX_COUNT, &ka->count, err);
+	return ret;
 }
 
 static int parse_listen_addr(const struct yamlx *y, const struct yamlx_val *v, const char *name,
@@ -828,6 +903,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		C_FAILURE_MODE,
 		C_HEARTBEAT,
 		C_IDLE,
+		C_KEEPALIVE,
 		C_LOG_LEVEL,
 		C_IDENTITY,
 		C_AUDIT_LOG,
@@ -847,6 +923,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		[C_FAILURE_MODE] = { .key = "failure_mode" },
 		[C_HEARTBEAT] = { .key = "heartbeat_timeout" },
 		[C_IDLE] = { .key = "idle_timeout" },
+		[C_KEEPALIVE] = { .key = "keepalive" },
 		[C_LOG_LEVEL] = { .key = "log_level" },
 		[C_IDENTITY] = { .key = "identity" },
 		[C_AUDIT_LOG] = { .key = "audit_log" },
@@ -928,15 +1005,11 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 					   "heartbeat interval (%dms)",
 					   HEARTBEAT_INTERVAL_MS);
 	}
-	cfg->idle_timeout_ms = DEFAULT_IDLE_MS;
-	if (f[C_IDLE].v.node) {
-		ret = parse_duration(y, &f[C_IDLE].v, &cfg->idle_timeout_ms, err);
-		if (ret)
-			return ret;
-		if (!cfg->idle_timeout_ms)
-			return yamlx_error(y, f[C_IDLE].v.node, err,
-					   "idle_timeout must be more than 0");
-	}
+	ret = parse_idle_timeout(y, &f[C_IDLE].v, cfg, err);
+	if (!ret)
+		ret = parse_keepalive(y, &f[C_KEEPALIVE].v, cfg, err);
+	if (ret)
+		return ret;
 
 	if (f[C_LOG_LEVEL].v.node) {
 		ret = yamlx_str(y, &f[C_LOG_LEVEL].v, &s, err);

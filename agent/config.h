@@ -42,7 +42,14 @@
  *                                         # relative to the config file
  *   failure_mode: closed                  # closed | open, default closed
  *   heartbeat_timeout: 3s                 # default 3s (ms, s, m suffixes)
- *   idle_timeout: 300s                    # default 300s
+ *   idle_timeout: off                     # default off: an idle connection
+ *                                         # is never reset; or a duration
+ *   keepalive:                            # TCP keepalive on the app,
+ *     idle: 60s                           # upstream and tunnel sockets, so
+ *     interval: 10s                       # a dead peer is found within
+ *     count: 6                            # idle + interval * count (2 min);
+ *                                         # defaults as shown, whole seconds;
+ *                                         # `keepalive: off` turns it off
  *   log_level: info                       # error | warn | info | debug
  *   workloads:
  *     - cgroup: job-1234                  # relative to cgroup_root
@@ -101,6 +108,13 @@ struct cidr {
 	int prefixlen;
 };
 
+/* TCP keepalive probes on the proxy's sockets. */
+struct keepalive_cfg {
+	unsigned int idle_s;		/* before the first probe; 0: off */
+	unsigned int interval_s;	/* between probes */
+	unsigned int count;		/* unanswered probes that end the connection */
+};
+
 struct peer_cfg {
 	char *node;
 	struct sockaddr_storage tunnel;
@@ -136,7 +150,8 @@ struct config {
 	char *policy_path;		/* resolved against the config's dir */
 	bool fail_open;
 	unsigned int heartbeat_timeout_ms;
-	unsigned int idle_timeout_ms;
+	unsigned int idle_timeout_ms;	/* 0: never */
+	struct keepalive_cfg keepalive;
 	int log_level;			/* enum log_level */
 	struct workload_cfg *workloads;
 	int nr_workloads;

@@ -145,6 +145,7 @@ struct proxy {
 	bool accept_err_logged;
 	uint64_t accept_resume_ns;
 	struct proxy_ops ops;
+	struct keepalive_cfg keepalive;
 	struct proxy_stats stats;
 	struct list_node idle;
 	struct list_node handshakes;	/* tunnel flows not yet pumping, oldest first */
@@ -210,13 +211,23 @@ static int sock_error(int fd)
 	return -err;
 }
 
-static void set_nodelay(int fd)
+/* Every socket of a flow: app, upstream and tunnel legs alike. */
+static void sock_tune(const struct proxy *p, int fd)
 {
+	const struct keepalive_cfg *ka = &p->keepalive;
 	int one = 1;
 
 	/* Forwarded requests and responses are written as they arrive; Nagle
 	 * would hold a small tail back for the peer's delayed ACK. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Idle flows are never cut by default: probes are what finds a peer
+	 * that vanished without a FIN or an RST. */
+	if (!ka->idle_s)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &ka->idle_s, sizeof(ka->idle_s));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &ka->interval_s, sizeof(ka->interval_s));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &ka->count, sizeof(ka->count));
 }
 
 static void timer_update(struct proxy *p)
@@ -695,7 +706,7 @@ static void open_received(struct proxy *p, struct flow *f)
 		return;
 	}
 	f->upstream.fd = fd;
-	set_nodelay(fd);
+	sock_tune(p, fd);
 	f->phase = PH_LOCAL;
 	if (connect(fd, (struct sockaddr *)&ss, sslen) && errno != EINPROGRESS) {
 		local_failed(p, f, -errno);
@@ -1031,8 +1042,8 @@ static void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *p
 		f->phase = PH_CONNECT;
 	}
 
-	set_nodelay(cfd);
-	set_nodelay(ufd);
+	sock_tune(p, cfd);
+	sock_tune(p, ufd);
 	if (p->ops.upstream_created)
 		p->ops.upstream_created(p->ops.ctx, ufd, &dst);
 	if (connect(ufd, (struct sockaddr *)&ss, sslen)) {
@@ -1090,7 +1101,7 @@ static void tunnel_open(struct proxy *p, int fd, const struct sockaddr_storage *
 	ssl_take(f->tun, ssl);
 	SSL_set_accept_state(ssl);
 	f->phase = PH_TLS;
-	set_nodelay(fd);
+	sock_tune(p, fd);
 	if (endpoint_add(p, &f->client)) {
 		flow_close(p, f, -errno);
 		return;
@@ -1424,6 +1435,11 @@ int proxy_listen_addr(const struct proxy *p, int family, struct sockaddr_storage
 	if (getsockname(l->fd, (struct sockaddr *)out, &len))
 		return -errno;
 	return 0;
+}
+
+void proxy_set_keepalive(struct proxy *p, const struct keepalive_cfg *ka)
+{
+	p->keepalive = *ka;
 }
 
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out)

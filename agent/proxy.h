@@ -10,7 +10,9 @@
  *    EOF after all bytes, and the other direction keeps flowing;
  *  - an upstream that refuses, resets or cannot be reached resets the client
  *    (RST, not FIN), and vice versa;
- *  - a connection idle for idle_timeout_ms in both directions is reset;
+ *  - a connection idle for idle_timeout_ms in both directions is reset, if
+ *    that is set; otherwise idle connections live as long as TCP keepalive
+ *    (proxy_set_keepalive) finds both peers there;
  *  - at most PROXY_BUF_SIZE bytes are buffered per direction: a slow reader
  *    stops reading from the fast writer (backpressure).
  *
@@ -40,6 +42,7 @@
 
 #include <sluice/maps.h>
 
+#include "config.h"
 #include "errmsg.h"
 #include "frame.h"
 
@@ -152,6 +155,10 @@ int proxy_run(struct proxy *p, int timeout_ms);
  * readable. The fd stays the caller's; it must outlive the proxy or be
  * closed after proxy_free. */
 int proxy_watch(struct proxy *p, int fd, void (*cb)(void *ctx), void *ctx);
+
+/* TCP keepalive for the sockets of flows opened from now on (all legs:
+ * app, upstream, tunnel); ka->idle_s 0 turns it off, the default. */
+void proxy_set_keepalive(struct proxy *p, const struct keepalive_cfg *ka);
 
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
 

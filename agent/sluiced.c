@@ -382,6 +382,8 @@ static int start(struct agent *a, struct errmsg *err)
 	memcpy(&l4, &a->cfg.outbound4, sizeof(a->cfg.outbound4));
 	memcpy(&l6, &a->cfg.outbound6, sizeof(a->cfg.outbound6));
 	ret = proxy_new(&l4, &l6, a->cfg.idle_timeout_ms, &ops, &a->proxy, err);
+	if (!ret)
+		proxy_set_keepalive(a->proxy, &a->cfg.keepalive);
 	if (!ret && a->tun)
 		ret = proxy_listen_tunnel(a->proxy, &a->cfg.tunnel, err);
 	if (!ret && a->tun && tunnel_oidc_fd(a->tun) >= 0)

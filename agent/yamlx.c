@@ -259,6 +259,26 @@ int yamlx_bool(const struct yamlx *y, const struct yamlx_val *v, bool *out, stru
 	return 0;
 }
 
+int yamlx_uint(const struct yamlx *y, const struct yamlx_val *v, unsigned int min,
+	       unsigned int max, unsigned int *out, struct errmsg *err)
+{
+	unsigned long long n = 0;
+	const char *s, *p;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	for (p = s; *p >= '0' && *p <= '9' && n <= max; p++)
+		n = n * 10 + (*p - '0');
+	if (p == s || *p || n < min || n > max)
+		return yamlx_error(y, v->node, err,
+				   "bad value \"%s\" for %s: expected a whole number from %u to %u",
+				   s, v->what, min, max);
+	*out = n;
+	return 0;
+}
+
 int yamlx_list(const struct yamlx *y, const struct yamlx_val *v, bool scalar_ok, int max,
 	       struct yamlx_list *l, struct errmsg *err)
 {

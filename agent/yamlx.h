@@ -83,6 +83,9 @@ int yamlx_name(const struct yamlx *y, const struct yamlx_val *v, const char *kin
 	       const char *extra, char **out, struct errmsg *err);
 /* true or false. */
 int yamlx_bool(const struct yamlx *y, const struct yamlx_val *v, bool *out, struct errmsg *err);
+/* A decimal number from min to max. */
+int yamlx_uint(const struct yamlx *y, const struct yamlx_val *v, unsigned int min,
+	       unsigned int max, unsigned int *out, struct errmsg *err);
 
 /* A list of at most max items. */
 int yamlx_list(const struct yamlx *y, const struct yamlx_val *v, bool scalar_ok, int max,

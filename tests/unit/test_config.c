@@ -73,7 +73,9 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-duration-range.yaml", 5, "duration \"5000000h\" for \"idle_timeout\" is too long" },
 	{ "bad-heartbeat-short.yaml", 5,
 	  "heartbeat_timeout must be longer than the agent's heartbeat interval (1000ms)" },
-	{ "bad-idle-zero.yaml", 5, "idle_timeout must be more than 0" },
+	{ "bad-keepalive-idle.yaml", 6, "keepalive.idle must be whole seconds from 1s to 32767s" },
+	{ "bad-keepalive-count.yaml", 6,
+	  "bad value \"0\" for \"count\": expected a whole number from 1 to 127" },
 	{ "bad-log-level.yaml", 5,
 	  "unknown log_level \"verbose\" (expected error, warn, info or debug)" },
 	{ "bad-workloads-type.yaml", 6, "expected a sequence for \"workloads\", got a mapping" },
@@ -187,6 +189,9 @@ static void test_good_full(void **state)
 	assert_true(cfg.fail_open);
 	assert_int_equal(cfg.heartbeat_timeout_ms, 1500);
 	assert_int_equal(cfg.idle_timeout_ms, 5 * 60 * 1000);
+	assert_int_equal(cfg.keepalive.idle_s, 30);
+	assert_int_equal(cfg.keepalive.interval_s, 5);
+	assert_int_equal(cfg.keepalive.count, 3);
 	assert_int_equal(cfg.log_level, LOG_DEBUG);
 	assert_int_equal(cfg.nr_workloads, 3);
 
@@ -297,7 +302,11 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.policy_path, "/etc/sluice/policy.yaml");
 	assert_false(cfg.fail_open);
 	assert_int_equal(cfg.heartbeat_timeout_ms, 3000);
-	assert_int_equal(cfg.idle_timeout_ms, 300000);
+	/* No idle reset unless asked for: keepalive finds dead peers. */
+	assert_int_equal(cfg.idle_timeout_ms, 0);
+	assert_int_equal(cfg.keepalive.idle_s, 60);
+	assert_int_equal(cfg.keepalive.interval_s, 10);
+	assert_int_equal(cfg.keepalive.count, 6);
 	assert_int_equal(cfg.log_level, LOG_INFO);
 	assert_int_equal(cfg.nr_workloads, 0);
 	assert_null(cfg.workloads);
@@ -305,6 +314,21 @@ static void test_defaults(void **state)
 	assert_false(cfg.identity.enabled);
 	assert_string_equal(cfg.audit_log, "/run/sluice/audit.jsonl");
 	assert_int_equal(cfg.nr_peers, 0);
+	config_free(&cfg);
+}
+
+static void test_idle_and_keepalive_off(void **state)
+{
+	struct errmsg err = {};
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "idle-off.yaml", &cfg, &err), 0);
+	assert_int_equal(cfg.idle_timeout_ms, 0);
+	assert_int_equal(cfg.keepalive.idle_s, 0);
+	config_free(&cfg);
+	assert_int_equal(config_load(DATA "idle-zero.yaml", &cfg, &err), 0);
+	assert_int_equal(cfg.idle_timeout_ms, 0);
+	assert_int_equal(cfg.keepalive.idle_s, 60);
 	config_free(&cfg);
 }
 
@@ -481,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_good_full),
 		cmocka_unit_test(test_good_identity),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_idle_and_keepalive_off),
 		cmocka_unit_test(test_outbound6_follows_outbound_port),
 		cmocka_unit_test(test_policy_path_without_dir),
 		cmocka_unit_test(test_missing_file),

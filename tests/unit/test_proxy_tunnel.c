@@ -646,6 +646,25 @@ static void test_bulk_both_ways(void **state)
 	assert_int_equal(st.active, 0);
 }
 
+/* Keepalive on every leg the two agents hold: the app's, both ends of the
+ * tunnel, and node-b's connection to the destination. */
+static void test_keepalive_every_leg(void **state)
+{
+	const struct keepalive_cfg ka = { .idle_s = 60, .interval_s = 10, .count = 6 };
+	struct harness *h = *state;
+	int mine[2];
+
+	pthread_mutex_lock(&h->lock);
+	proxy_set_keepalive(h->p[OUT], &ka);
+	proxy_set_keepalive(h->p[IN], &ka);
+	pthread_mutex_unlock(&h->lock);
+	mine[0] = client_connect(h);
+	mine[1] = accept_upstream(h);
+	assert_keepalive(mine, 4, 60, 10, 6);
+	close(mine[0]);
+	close(mine[1]);
+}
+
 /* One FIN crosses the tunnel while the other direction keeps flowing. */
 static void test_half_close(void **state)
 {
@@ -1240,6 +1259,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_bulk_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keepalive_every_leg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_destination, setup6, teardown),
 		cmocka_unit_test_setup_teardown(test_authorize_deny, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_refused, setup, teardown),
