@@ -64,6 +64,8 @@
  *
  * A workload's kind is the first path segment of its SPIFFE ID (job,
  * notebook, cluster, service); the ID's trust domain must be the config's.
+ * The file itself is bounded as yamlx.h says (1 MiB, 64 levels of nesting,
+ * ...), like the policy.
  */
 #ifndef SLUICE_CONFIG_H
 #define SLUICE_CONFIG_H

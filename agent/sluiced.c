@@ -229,11 +229,21 @@ static void reload(struct agent *a)
 	struct errmsg err = {};
 	struct config cfg;
 	struct policy pol;
+	int ret;
 
 	pr_info("SIGHUP: reloading %s", a->cfg.path);
 	if (a->tun)
 		tunnel_reopen_audit(a->tun);
-	if (load_files(a->cfg.path, &cfg, &pol, &err) || apply(a, &cfg, &pol, &err)) {
+	/* A reload runs in the event loop: the files' bounds (yamlx.h,
+	 * POLICY_MAX_CANDIDATES) keep parsing and compiling short, and a beat
+	 * before each gives it the whole heartbeat_timeout. */
+	heartbeat(a);
+	ret = load_files(a->cfg.path, &cfg, &pol, &err);
+	if (!ret) {
+		heartbeat(a);
+		ret = apply(a, &cfg, &pol, &err);
+	}
+	if (ret) {
 		pr_err("reload rejected, the live policy stays: %s", err.msg);
 		if (cfg.path) {
 			policy_free(&pol);

@@ -73,6 +73,7 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-duration-range.yaml", 5, "duration \"5000000h\" for \"idle_timeout\" is too long" },
 	{ "bad-heartbeat-short.yaml", 5,
 	  "heartbeat_timeout must be longer than the agent's heartbeat interval (1000ms)" },
+	{ "bad-deep.yaml", 69, "nesting deeper than 64 levels" },
 	{ "bad-keepalive-idle.yaml", 6, "keepalive.idle must be whole seconds from 1s to 32767s" },
 	{ "bad-keepalive-count.yaml", 6,
 	  "bad value \"0\" for \"count\": expected a whole number from 1 to 127" },
