@@ -122,6 +122,10 @@ struct proxy_stats {
 	uint64_t tunnels_out;		/* outbound flows sent through a tunnel */
 	uint64_t tunnels_in;		/* tunnel connections accepted */
 	uint64_t tunnels_refused;	/* refused on either side */
+	uint64_t handshakes_out;	/* tunnel handshakes in flight now, to peers */
+	uint64_t handshakes_in;		/* and accepted from anyone */
+	uint64_t handshakes_refused_out; /* dropped at a cap of */
+	uint64_t handshakes_refused_in;	/* proxy_set_handshake_limit */
 };
 
 /*
@@ -159,6 +163,17 @@ int proxy_watch(struct proxy *p, int fd, void (*cb)(void *ctx), void *ctx);
 /* TCP keepalive for the sockets of flows opened from now on (all legs:
  * app, upstream, tunnel); ka->idle_s 0 turns it off, the default. */
 void proxy_set_keepalive(struct proxy *p, const struct keepalive_cfg *ka);
+
+/*
+ * Caps tunnel handshakes in flight (from accept or connect until bytes
+ * flow, at most 10 s each) at max each way, and at per_addr (at most max)
+ * from one source address inbound or to one peer outbound; max 0, the
+ * default, caps nothing. At a cap the oldest such handshake is dropped:
+ * an inbound one reset and counted (handshakes_refused_in), an outbound
+ * one ended through ops->verdict with the reason "handshake-limit". Call
+ * before the first flow. -ENOMEM.
+ */
+int proxy_set_handshake_limit(struct proxy *p, unsigned int max, unsigned int per_addr);
 
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
 
