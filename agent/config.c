@@ -31,6 +31,12 @@
 /* The agent refreshes its heartbeat every second: a timeout that short
  * would declare a healthy agent dead between two beats. */
 #define HEARTBEAT_INTERVAL_MS 1000
+/* Handshakes in flight each way: a share of the fd limit, within bounds. */
+#define HANDSHAKES_FD_SHARE 8
+#define HANDSHAKES_MIN 16
+#define HANDSHAKES_DEFAULT_MAX 1024
+#define HANDSHAKES_PER_ADDRESS_SHARE 4
+#define HANDSHAKES_LIMIT 65536
 #define SPIFFE_SCHEME "spiffe://"
 #define SPIFFE_FORMAT "expected spiffe://<trust-domain>/<kind>/<name>"
 
@@ -463,6 +469,47 @@ static int parse_keepalive(struct yamlx *y, const struct yamlx_val *v, struct co
 	if (!ret && f[K_COUNT].v.node)
 		ret = yamlx_uint(y, &f[K_COUNT].v, 1, KEEPALIVE_MAX_COUNT, &ka->count, err);
 	return ret;
+}
+
+static int parse_tunnel(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+			struct errmsg *err)
+{
+	enum { T_MAX, T_PER_ADDRESS, NR_T };
+	struct yamlx_field f[NR_T] = {
+		[T_MAX] = { .key = "max_handshakes" },
+		[T_PER_ADDRESS] = { .key = "max_handshakes_per_address" },
+	};
+	struct handshake_caps *hc = &cfg->handshakes;
+	int ret;
+
+	ret = yamlx_fields(y, v, f, NR_T, err);
+	if (!ret && f[T_MAX].v.node)
+		ret = yamlx_uint(y, &f[T_MAX].v, 1, HANDSHAKES_LIMIT, &hc->max, err);
+	if (!ret && f[T_PER_ADDRESS].v.node)
+		ret = yamlx_uint(y, &f[T_PER_ADDRESS].v, 1, HANDSHAKES_LIMIT, &hc->per_address,
+				 err);
+	if (!ret && hc->max && hc->per_address > hc->max)
+		ret = yamlx_error(y, f[T_PER_ADDRESS].v.node, err,
+				  "max_handshakes_per_address %u is more than max_handshakes %u",
+				  hc->per_address, hc->max);
+	return ret;
+}
+
+void config_handshake_defaults(struct handshake_caps *hc, unsigned long nofile)
+{
+	unsigned long n = nofile / HANDSHAKES_FD_SHARE;
+
+	if (!hc->max) {
+		hc->max = HANDSHAKES_DEFAULT_MAX;
+		if (n < HANDSHAKES_DEFAULT_MAX)
+			hc->max = n > HANDSHAKES_MIN ? n : HANDSHAKES_MIN;
+	}
+	if (!hc->per_address)
+		hc->per_address = hc->max / HANDSHAKES_PER_ADDRESS_SHARE;
+	if (!hc->per_address)
+		hc->per_address = 1;
+	if (hc->per_address > hc->max)
+		hc->per_address = hc->max;
 }
 
 static int parse_listen_addr(const struct yamlx *y, const struct yamlx_val *v, const char *name,
@@ -907,6 +954,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		C_LOG_LEVEL,
 		C_IDENTITY,
 		C_AUDIT_LOG,
+		C_TUNNEL,
 		C_PEERS,
 		C_WORKLOADS,
 		NR_C
@@ -927,6 +975,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		[C_LOG_LEVEL] = { .key = "log_level" },
 		[C_IDENTITY] = { .key = "identity" },
 		[C_AUDIT_LOG] = { .key = "audit_log" },
+		[C_TUNNEL] = { .key = "tunnel" },
 		[C_PEERS] = { .key = "peers" },
 		[C_WORKLOADS] = { .key = "workloads" },
 	};
@@ -1034,6 +1083,11 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		ret = yamlx_nomem(y, err);
 	if (ret)
 		return ret;
+	if (f[C_TUNNEL].v.node) {
+		ret = parse_tunnel(y, &f[C_TUNNEL].v, cfg, err);
+		if (ret)
+			return ret;
+	}
 	if (f[C_PEERS].v.node) {
 		ret = yamlx_array(y, &f[C_PEERS].v, CONFIG_MAX_PEERS, sizeof(*cfg->peers),
 				  (void **)&cfg->peers, &cfg->nr_peers, parse_peer, cfg, err);

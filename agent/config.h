@@ -32,6 +32,13 @@
  *       bind_cert: true                   # default true: present the node
  *                                         # certificate (RFC 8705 cnf)
  *   audit_log: /run/sluice/audit.jsonl    # default <run_dir>/audit.jsonl
+ *   tunnel:                               # tunnel handshakes in flight
+ *     max_handshakes: 1024                # each way (accepted, not yet
+ *                                         # pumping; to peers); default an
+ *                                         # eighth of the fd limit, 16-1024
+ *     max_handshakes_per_address: 256     # from one source, to one peer;
+ *                                         # default a quarter of the above
+ *                                         # At a cap the oldest is dropped.
  *   peers:                                # other nodes' agents
  *     - node: node-b
  *       tunnel: 10.99.0.2:15008
@@ -125,6 +132,12 @@ struct peer_cfg {
 	int line;
 };
 
+/* tunnel: caps on handshakes in flight (proxy_set_handshake_limit). */
+struct handshake_caps {
+	unsigned int max;		/* each way; 0 until config_handshake_defaults() */
+	unsigned int per_address;	/* at most max */
+};
+
 struct identity_cfg {
 	bool enabled;			/* the identity: section is present */
 	char *ca, *cert, *key;		/* resolved against the config's dir */
@@ -159,9 +172,16 @@ struct config {
 	int nr_workloads;
 	struct identity_cfg identity;
 	char *audit_log;
+	struct handshake_caps handshakes;
 	struct peer_cfg *peers;
 	int nr_peers;
 };
+
+/* Fills the handshake caps a file left out (0) from the process's fd limit
+ * nofile: an eighth of it each way (at most 1024, at least 16), so that
+ * both ways at their caps (an fd inbound, two outbound) hold under half of
+ * it, and a quarter of that per address. */
+void config_handshake_defaults(struct handshake_caps *hc, unsigned long nofile);
 
 /* The peer whose cidrs hold addr (network order, family AF_INET/AF_INET6),
  * longest prefix first; NULL when it is on no peer (local or off-mesh). */

@@ -74,6 +74,10 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-heartbeat-short.yaml", 5,
 	  "heartbeat_timeout must be longer than the agent's heartbeat interval (1000ms)" },
 	{ "bad-deep.yaml", 69, "nesting deeper than 64 levels" },
+	{ "bad-tunnel-max.yaml", 6,
+	  "bad value \"0\" for \"max_handshakes\": expected a whole number from 1 to 65536" },
+	{ "bad-tunnel-per-address.yaml", 7,
+	  "max_handshakes_per_address 65 is more than max_handshakes 64" },
 	{ "bad-keepalive-idle.yaml", 6, "keepalive.idle must be whole seconds from 1s to 32767s" },
 	{ "bad-keepalive-count.yaml", 6,
 	  "bad value \"0\" for \"count\": expected a whole number from 1 to 127" },
@@ -279,6 +283,11 @@ static void test_good_identity(void **state)
 	assert_false(cfg.workloads[1].mesh_only);
 	assert_string_equal(cfg.workloads[1].oidc_client_id, "nb-7");
 	assert_string_equal(cfg.workloads[1].oidc_key_file, "/etc/sluice/keys/nb-7.pem");
+	assert_int_equal(cfg.handshakes.max, 512);
+	assert_int_equal(cfg.handshakes.per_address, 64);
+	config_handshake_defaults(&cfg.handshakes, 1024);
+	assert_int_equal(cfg.handshakes.max, 512);
+	assert_int_equal(cfg.handshakes.per_address, 64);
 	assert_ptr_equal(config_workload_by_id(&cfg, "spiffe://acme.example/notebook/7"),
 			 &cfg.workloads[1]);
 	assert_null(config_workload_by_id(&cfg, "spiffe://acme.example/notebook/8"));
@@ -330,6 +339,30 @@ static void test_idle_and_keepalive_off(void **state)
 	assert_int_equal(config_load(DATA "idle-zero.yaml", &cfg, &err), 0);
 	assert_int_equal(cfg.idle_timeout_ms, 0);
 	assert_int_equal(cfg.keepalive.idle_s, 60);
+	config_free(&cfg);
+}
+
+/* Unset caps follow the fd limit: an eighth of it, 16 to 1024, and a
+ * quarter of that per address. */
+static void test_handshake_defaults(void **state)
+{
+	static const struct {
+		unsigned long nofile;
+		unsigned int max, per_address;
+	} cases[] = {
+		{ 20, 16, 4 }, { 1024, 128, 32 }, { 20000, 1024, 256 }, { 1 << 20, 1024, 256 },
+	};
+	struct errmsg err = {};
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "minimal.yaml", &cfg, &err), 0);
+	assert_int_equal(cfg.handshakes.max, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		cfg.handshakes = (struct handshake_caps){};
+		config_handshake_defaults(&cfg.handshakes, cases[i].nofile);
+		assert_int_equal(cfg.handshakes.max, cases[i].max);
+		assert_int_equal(cfg.handshakes.per_address, cases[i].per_address);
+	}
 	config_free(&cfg);
 }
 
@@ -507,6 +540,7 @@ int main(void)
 		cmocka_unit_test(test_good_identity),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_idle_and_keepalive_off),
+		cmocka_unit_test(test_handshake_defaults),
 		cmocka_unit_test(test_outbound6_follows_outbound_port),
 		cmocka_unit_test(test_policy_path_without_dir),
 		cmocka_unit_test(test_missing_file),
