@@ -15,13 +15,28 @@
 #define DEFAULT_OUTBOUND_PORT 15001
 #define DEFAULT_RUN_DIR "/run/sluice"
 #define DEFAULT_HEARTBEAT_MS 3000
-#define DEFAULT_IDLE_MS 300000
+/* A transparent proxy must not cut a healthy idle connection (a pooled
+ * database connection) that the application never asked it to: keepalive
+ * finds the dead ones instead. */
+#define DEFAULT_IDLE_MS 0
+#define DEFAULT_KEEPALIVE_IDLE_S 60
+#define DEFAULT_KEEPALIVE_INTERVAL_S 10
+#define DEFAULT_KEEPALIVE_COUNT 6
+/* The kernel's bounds (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT). */
+#define KEEPALIVE_MAX_S 32767
+#define KEEPALIVE_MAX_COUNT 127
 #define DEFAULT_TUNNEL_PORT 15008
 #define DEFAULT_TOKEN_LIFETIME_S 300
 #define DEFAULT_CLOCK_SKEW_S 30
 /* The agent refreshes its heartbeat every second: a timeout that short
  * would declare a healthy agent dead between two beats. */
 #define HEARTBEAT_INTERVAL_MS 1000
+/* Handshakes in flight each way: a share of the fd limit, within bounds. */
+#define HANDSHAKES_FD_SHARE 8
+#define HANDSHAKES_MIN 16
+#define HANDSHAKES_DEFAULT_MAX 1024
+#define HANDSHAKES_PER_ADDRESS_SHARE 4
+#define HANDSHAKES_LIMIT 65536
 #define SPIFFE_SCHEME "spiffe://"
 #define SPIFFE_FORMAT "expected spiffe://<trust-domain>/<kind>/<name>"
 
@@ -259,6 +274,11 @@ bool name_valid(const char *s, const char *extra)
 	return true;
 }
 
+bool node_name_valid(const char *s)
+{
+	return name_valid(s, NODE_NAME_CHARS) && strcmp(s, ".") && strcmp(s, "..");
+}
+
 /* A lowercase DNS name: labels of 1-63 [a-z0-9-], no hyphen at either end. */
 static bool trust_domain_valid(const char *s, size_t len)
 {
@@ -411,6 +431,113 @@ static int parse_duration(const struct yamlx *y, const struct yamlx_val *v, unsi
 	return 0;
 }
 
+/* Whole seconds from 1 to max, for kernel knobs counted in seconds. */
+static int parse_seconds(const struct yamlx *y, const struct yamlx_val *v, const char *name,
+			 unsigned int max, unsigned int *out, struct errmsg *err)
+{
+	unsigned int ms;
+	int ret;
+
+	ret = parse_duration(y, v, &ms, err);
+	if (ret)
+		return ret;
+	if (ms < 1000 || ms > max * 1000 || ms % 1000)
+		return yamlx_error(y, v->node, err, "%s must be whole seconds from 1s to %us", name,
+				   max);
+	*out = ms / 1000;
+	return 0;
+}
+
+static int parse_idle_timeout(const struct yamlx *y, const struct yamlx_val *v,
+			      struct config *cfg, struct errmsg *err)
+{
+	const char *s;
+	int ret;
+
+	cfg->idle_timeout_ms = DEFAULT_IDLE_MS;
+	if (!v->node)
+		return 0;
+	ret = yamlx_str(y, v, &s, err);
+	if (ret || !strcmp(s, "off"))
+		return ret;
+	return parse_duration(y, v, &cfg->idle_timeout_ms, err);
+}
+
+static int parse_keepalive(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+			   struct errmsg *err)
+{
+	enum { K_IDLE, K_INTERVAL, K_COUNT, NR_K };
+	struct yamlx_field f[NR_K] = {
+		[K_IDLE] = { .key = "idle" },
+		[K_INTERVAL] = { .key = "interval" },
+		[K_COUNT] = { .key = "count" },
+	};
+	struct keepalive_cfg *ka = &cfg->keepalive;
+	int ret = 0;
+
+	*ka = (struct keepalive_cfg){ .idle_s = DEFAULT_KEEPALIVE_IDLE_S,
+				      .interval_s = DEFAULT_KEEPALIVE_INTERVAL_S,
+				      .count = DEFAULT_KEEPALIVE_COUNT };
+	if (!v->node)
+		return 0;
+	if (v->node->type == YAML_SCALAR_NODE &&
+	    !strcmp((const char *)v->node->data.scalar.value, "off")) {
+		ka->idle_s = 0;
+		return 0;
+	}
+	ret = yamlx_fields(y, v, f, NR_K, err);
+	if (!ret && f[K_IDLE].v.node)
+		ret = parse_seconds(y, &f[K_IDLE].v, "keepalive.idle", KEEPALIVE_MAX_S, &ka->idle_s,
+				    err);
+	if (!ret && f[K_INTERVAL].v.node)
+		ret = parse_seconds(y, &f[K_INTERVAL].v, "keepalive.interval", KEEPALIVE_MAX_S,
+				    &ka->interval_s, err);
+	if (!ret && f[K_COUNT].v.node)
+		ret = yamlx_uint(y, &f[K_COUNT].v, 1, KEEPALIVE_MAX_COUNT, &ka->count, err);
+	return ret;
+}
+
+static int parse_tunnel(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+			struct errmsg *err)
+{
+	enum { T_MAX, T_PER_ADDRESS, NR_T };
+	struct yamlx_field f[NR_T] = {
+		[T_MAX] = { .key = "max_handshakes" },
+		[T_PER_ADDRESS] = { .key = "max_handshakes_per_address" },
+	};
+	struct handshake_caps *hc = &cfg->handshakes;
+	int ret;
+
+	ret = yamlx_fields(y, v, f, NR_T, err);
+	if (!ret && f[T_MAX].v.node)
+		ret = yamlx_uint(y, &f[T_MAX].v, 1, HANDSHAKES_LIMIT, &hc->max, err);
+	if (!ret && f[T_PER_ADDRESS].v.node)
+		ret = yamlx_uint(y, &f[T_PER_ADDRESS].v, 1, HANDSHAKES_LIMIT, &hc->per_address,
+				 err);
+	if (!ret && hc->max && hc->per_address > hc->max)
+		ret = yamlx_error(y, f[T_PER_ADDRESS].v.node, err,
+				  "max_handshakes_per_address %u is more than max_handshakes %u",
+				  hc->per_address, hc->max);
+	return ret;
+}
+
+void config_handshake_defaults(struct handshake_caps *hc, unsigned long nofile)
+{
+	unsigned long n = nofile / HANDSHAKES_FD_SHARE;
+
+	if (!hc->max) {
+		hc->max = HANDSHAKES_DEFAULT_MAX;
+		if (n < HANDSHAKES_DEFAULT_MAX)
+			hc->max = n > HANDSHAKES_MIN ? n : HANDSHAKES_MIN;
+	}
+	if (!hc->per_address)
+		hc->per_address = hc->max / HANDSHAKES_PER_ADDRESS_SHARE;
+	if (!hc->per_address)
+		hc->per_address = 1;
+	if (hc->per_address > hc->max)
+		hc->per_address = hc->max;
+}
+
 static int parse_listen_addr(const struct yamlx *y, const struct yamlx_val *v, const char *name,
 			     int family, struct sockaddr_storage *ss, struct errmsg *err)
 {
@@ -495,6 +622,17 @@ default6:
 	cfg->outbound6.sin6_addr = in6addr_loopback;
 	cfg->outbound6.sin6_port = cfg->outbound4.sin_port;
 	return 0;
+}
+
+static int parse_node_name(const struct yamlx *y, const struct yamlx_val *v, char **out,
+			   struct errmsg *err)
+{
+	int ret;
+
+	ret = yamlx_name(y, v, "node", NODE_NAME_CHARS, out, err);
+	if (ret || node_name_valid(*out))
+		return ret;
+	return yamlx_error(y, v->node, err, "bad node name \"%s\": " NODE_NAME_DOTS, *out);
 }
 
 static int parse_roles(struct yamlx *y, const struct yamlx_field *f, struct workload_cfg *w,
@@ -743,7 +881,7 @@ static int parse_peer(struct yamlx *y, const struct yamlx_val *v, void *elem, vo
 	ret = yamlx_fields(y, v, f, NR_P, err);
 	if (ret)
 		return ret;
-	ret = yamlx_name(y, &f[P_NODE].v, "node", ".-", &peer->node, err);
+	ret = parse_node_name(y, &f[P_NODE].v, &peer->node, err);
 	if (ret)
 		return ret;
 	if (!strcmp(peer->node, cfg->node))
@@ -900,9 +1038,11 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		C_FAILURE_MODE,
 		C_HEARTBEAT,
 		C_IDLE,
+		C_KEEPALIVE,
 		C_LOG_LEVEL,
 		C_IDENTITY,
 		C_AUDIT_LOG,
+		C_TUNNEL,
 		C_PEERS,
 		C_WORKLOADS,
 		NR_C
@@ -919,9 +1059,11 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		[C_FAILURE_MODE] = { .key = "failure_mode" },
 		[C_HEARTBEAT] = { .key = "heartbeat_timeout" },
 		[C_IDLE] = { .key = "idle_timeout" },
+		[C_KEEPALIVE] = { .key = "keepalive" },
 		[C_LOG_LEVEL] = { .key = "log_level" },
 		[C_IDENTITY] = { .key = "identity" },
 		[C_AUDIT_LOG] = { .key = "audit_log" },
+		[C_TUNNEL] = { .key = "tunnel" },
 		[C_PEERS] = { .key = "peers" },
 		[C_WORKLOADS] = { .key = "workloads" },
 	};
@@ -935,7 +1077,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 	if (ret)
 		return ret;
 
-	ret = yamlx_name(y, &f[C_NODE].v, "node", ".-", &cfg->node, err);
+	ret = parse_node_name(y, &f[C_NODE].v, &cfg->node, err);
 	if (ret)
 		return ret;
 
@@ -1000,15 +1142,11 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 					   "heartbeat interval (%dms)",
 					   HEARTBEAT_INTERVAL_MS);
 	}
-	cfg->idle_timeout_ms = DEFAULT_IDLE_MS;
-	if (f[C_IDLE].v.node) {
-		ret = parse_duration(y, &f[C_IDLE].v, &cfg->idle_timeout_ms, err);
-		if (ret)
-			return ret;
-		if (!cfg->idle_timeout_ms)
-			return yamlx_error(y, f[C_IDLE].v.node, err,
-					   "idle_timeout must be more than 0");
-	}
+	ret = parse_idle_timeout(y, &f[C_IDLE].v, cfg, err);
+	if (!ret)
+		ret = parse_keepalive(y, &f[C_KEEPALIVE].v, cfg, err);
+	if (ret)
+		return ret;
 
 	if (f[C_LOG_LEVEL].v.node) {
 		ret = yamlx_str(y, &f[C_LOG_LEVEL].v, &s, err);
@@ -1033,6 +1171,11 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		ret = yamlx_nomem(y, err);
 	if (ret)
 		return ret;
+	if (f[C_TUNNEL].v.node) {
+		ret = parse_tunnel(y, &f[C_TUNNEL].v, cfg, err);
+		if (ret)
+			return ret;
+	}
 	if (f[C_PEERS].v.node) {
 		ret = yamlx_array(y, &f[C_PEERS].v, CONFIG_MAX_PEERS, sizeof(*cfg->peers),
 				  (void **)&cfg->peers, &cfg->nr_peers, parse_peer, cfg, err);

@@ -2,7 +2,8 @@
 /*
  * The agent's config file (/etc/sluice/sluice.yaml by default):
  *
- *   node: node-a                          # required, [a-z0-9.-]{1,63}
+ *   node: node-a                          # required, [a-z0-9.-]{1,63},
+ *                                         # not "." or ".." (peers' too)
  *   trust_domain: acme.example            # required, DNS name
  *   cgroup_root: sluice/node-a            # required; relative to the cgroup2
  *                                         # mount, or absolute under it
@@ -33,6 +34,13 @@
  *                                         # tokens replay from other nodes
  *                                         # (docs/tunnel.md), warned at start
  *   audit_log: /run/sluice/audit.jsonl    # default <run_dir>/audit.jsonl
+ *   tunnel:                               # tunnel handshakes in flight
+ *     max_handshakes: 1024                # each way (accepted, not yet
+ *                                         # pumping; to peers); default an
+ *                                         # eighth of the fd limit, 16-1024
+ *     max_handshakes_per_address: 256     # from one source, to one peer;
+ *                                         # default a quarter of the above
+ *                                         # At a cap the oldest is dropped.
  *   peers:                                # other nodes' agents
  *     - node: node-b
  *       tunnel: 10.99.0.2:15008
@@ -48,7 +56,14 @@
  *                                         # relative to the config file
  *   failure_mode: closed                  # closed | open, default closed
  *   heartbeat_timeout: 3s                 # default 3s (ms, s, m suffixes)
- *   idle_timeout: 300s                    # default 300s
+ *   idle_timeout: off                     # default off: an idle connection
+ *                                         # is never reset; or a duration
+ *   keepalive:                            # TCP keepalive on the app,
+ *     idle: 60s                           # upstream and tunnel sockets, so
+ *     interval: 10s                       # a dead peer is found within
+ *     count: 6                            # idle + interval * count (2 min);
+ *                                         # defaults as shown, whole seconds;
+ *                                         # `keepalive: off` turns it off
  *   log_level: info                       # error | warn | info | debug
  *   workloads:
  *     - cgroup: job-1234                  # relative to cgroup_root
@@ -63,6 +78,8 @@
  *
  * A workload's kind is the first path segment of its SPIFFE ID (job,
  * notebook, cluster, service); the ID's trust domain must be the config's.
+ * The file itself is bounded as yamlx.h says (1 MiB, 64 levels of nesting,
+ * ...), like the policy.
  */
 #ifndef SLUICE_CONFIG_H
 #define SLUICE_CONFIG_H
@@ -107,6 +124,13 @@ struct cidr {
 	int prefixlen;
 };
 
+/* TCP keepalive probes on the proxy's sockets. */
+struct keepalive_cfg {
+	unsigned int idle_s;		/* before the first probe; 0: off */
+	unsigned int interval_s;	/* between probes */
+	unsigned int count;		/* unanswered probes that end the connection */
+};
+
 struct peer_cfg {
 	char *node;
 	struct sockaddr_storage tunnel;
@@ -115,6 +139,12 @@ struct peer_cfg {
 	char **workloads;		/* ID patterns; see config_peer_vouches() */
 	int nr_workloads;
 	int line;
+};
+
+/* tunnel: caps on handshakes in flight (proxy_set_handshake_limit). */
+struct handshake_caps {
+	unsigned int max;		/* each way; 0 until config_handshake_defaults() */
+	unsigned int per_address;	/* at most max */
 };
 
 struct identity_cfg {
@@ -144,15 +174,23 @@ struct config {
 	char *policy_path;		/* resolved against the config's dir */
 	bool fail_open;
 	unsigned int heartbeat_timeout_ms;
-	unsigned int idle_timeout_ms;
+	unsigned int idle_timeout_ms;	/* 0: never */
+	struct keepalive_cfg keepalive;
 	int log_level;			/* enum log_level */
 	struct workload_cfg *workloads;
 	int nr_workloads;
 	struct identity_cfg identity;
 	char *audit_log;
+	struct handshake_caps handshakes;
 	struct peer_cfg *peers;
 	int nr_peers;
 };
+
+/* Fills the handshake caps a file left out (0) from the process's fd limit
+ * nofile: an eighth of it each way (at most 1024, at least 16), so that
+ * both ways at their caps (an fd inbound, two outbound) hold under half of
+ * it, and a quarter of that per address. */
+void config_handshake_defaults(struct handshake_caps *hc, unsigned long nofile);
 
 /* The peer whose cidrs hold addr (network order, family AF_INET/AF_INET6),
  * longest prefix first; NULL when it is on no peer (local or off-mesh). */
@@ -202,6 +240,15 @@ int parse_duration_ms(const char *s, unsigned int *out);
 /* s is 1-63 characters of a-z, 0-9 and those in extra (node, role and
  * service names). */
 bool name_valid(const char *s, const char *extra);
+
+/* What node names may hold beside a-z and 0-9. */
+#define NODE_NAME_CHARS ".-"
+/* Why a name of NODE_NAME_CHARS is still no node name. */
+#define NODE_NAME_DOTS "cannot be \".\" or \"..\""
+/* name_valid(s, NODE_NAME_CHARS), and neither "." nor "..": those are path
+ * segments, so spiffe://TD/node/.. would name the trust domain's root and a
+ * directory named after the node its parent. */
+bool node_name_valid(const char *s);
 
 struct spiffe_id {
 	const char *trust_domain;	/* points into the parsed string */

@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "b64url.h"
+#include "fileopen.h"
 #include "http.h"
 #include "jwt.h"
 #include "log.h"
@@ -181,22 +182,22 @@ static void idp_text(char *dst, size_t size, const char *src, const char *secret
 	dst[n] = '\0';
 }
 
-/* Private credential files: a regular file nobody else can read. */
-static int check_private_file(const char *path, const char *what, struct errmsg *err)
+/* A private credential file, opened and then checked on its descriptor:
+ * a regular file nobody else can read. Returns the descriptor. */
+static int open_private(const char *path, const char *what, struct errmsg *err)
 {
 	struct stat st;
+	int fd, ret;
 
-	if (stat(path, &st))
-		return errmsg_set(err, -errno, "%s %s: %s", what, path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return errmsg_set(err, -EINVAL, "%s %s: not a regular file", what, path);
-	/* As strict as the node key (pki.h): owner only. */
-	if (st.st_mode & 077)
-		return errmsg_set(err, -EPERM, "%s %s: open to group or others (mode %04o); chmod 600",
-				  what, path, st.st_mode & 07777);
-	if (access(path, R_OK))
-		return errmsg_set(err, -errno, "%s %s: %s", what, path, strerror(errno));
-	return 0;
+	fd = fileopen_read(path, &st);
+	if (fd < 0)
+		return errmsg_set(err, fd, "%s%s: %s", what, path, strerror(-fd));
+	ret = fileopen_private(what, path, &st, err);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
 }
 
 /* Reads the secret, without trailing whitespace, into buf (SECRET_MAX). */
@@ -205,12 +206,9 @@ static int read_secret(const char *path, char *buf, struct errmsg *err)
 	ssize_t n;
 	int fd, ret;
 
-	ret = check_private_file(path, "client secret file", err);
-	if (ret)
-		return ret;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_private(path, "client secret file ", err);
 	if (fd < 0)
-		return errmsg_set(err, -errno, "client secret file %s: %s", path, strerror(errno));
+		return fd;
 	n = read(fd, buf, SECRET_MAX);
 	ret = -errno;
 	close(fd);
@@ -238,14 +236,17 @@ static int load_ec_key(const char *path, EVP_PKEY **out, struct errmsg *err)
 {
 	EVP_PKEY *k = NULL;
 	FILE *f;
-	int ret;
+	int fd, ret;
 
-	ret = check_private_file(path, "client key file", err);
-	if (ret)
-		return ret;
-	f = fopen(path, "re");
-	if (!f)
-		return errmsg_set(err, -errno, "client key file %s: %s", path, strerror(errno));
+	fd = open_private(path, "client key file ", err);
+	if (fd < 0)
+		return fd;
+	f = fdopen(fd, "r");
+	if (!f) {
+		ret = -errno;
+		close(fd);
+		return errmsg_set(err, ret, "client key file %s: %s", path, strerror(-ret));
+	}
 	k = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
 	fclose(f);
 	if (!k)

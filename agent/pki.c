@@ -17,11 +17,11 @@
 
 #include "b64url.h"
 #include "config.h"
+#include "fileopen.h"
 #include "pki.h"
 
 #define SPIFFE_PREFIX "spiffe://"
 #define NODE_PATH "/node/"
-#define NODE_NAME_CHARS ".-"
 #define TLS_CIPHERSUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define TLS_GROUPS "X25519:P-256"
 #define NO_FILE_HINT " (sluicectl ca init creates a CA, sluicectl ca issue a node's files)"
@@ -77,14 +77,15 @@ static int open_read(const char *path, struct stat *st, FILE **fp, struct errmsg
 {
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, st) || !(*fp = fdopen(fd, "r"))) {
+	fd = fileopen_read(path, st);
+	ret = fd;
+	if (fd >= 0 && !(*fp = fdopen(fd, "r"))) {
 		ret = -errno;
-		if (fd >= 0)
-			close(fd);
+		close(fd);
+	}
+	if (ret < 0)
 		return errmsg_set(err, ret, "%s: %s%s", path, strerror(-ret),
 				  ret == -ENOENT ? NO_FILE_HINT : "");
-	}
 	return 0;
 }
 
@@ -117,26 +118,6 @@ int pki_read_cert(const char *path, X509 **out, struct errmsg *err)
 	return read_cert(path, NULL, out, err);
 }
 
-static int check_key_mode(const char *path, mode_t mode, struct errmsg *err)
-{
-	static const struct {
-		mode_t bit;
-		const char *what;
-	} open_to[] = {
-		{ S_IROTH, "readable by others" },
-		{ S_IWOTH, "writable by others" },
-		{ S_IRGRP, "readable by its group" },
-		{ S_IWGRP, "writable by its group" },
-	};
-
-	for (size_t i = 0; i < sizeof(open_to) / sizeof(open_to[0]); i++) {
-		if (mode & open_to[i].bit)
-			return errmsg_set(err, -EPERM, "%s: mode %04o is %s: chmod 600 %s", path,
-					  mode & 07777, open_to[i].what, path);
-	}
-	return 0;
-}
-
 static int read_key(const char *path, struct pki_stamp *stamp, EVP_PKEY **out,
 		    struct errmsg *err)
 {
@@ -148,7 +129,7 @@ static int read_key(const char *path, struct pki_stamp *stamp, EVP_PKEY **out,
 	if (ret)
 		return ret;
 	/* On the file opened, before a byte of the key is read. */
-	ret = check_key_mode(path, st.st_mode, err);
+	ret = fileopen_private("", path, &st, err);
 	if (!ret) {
 		*out = PEM_read_PrivateKey(fp, NULL, no_pass, NULL);
 		if (!*out)
@@ -335,7 +316,7 @@ static int check_node_id(const struct node_check *nc, char *id, size_t len, stru
 		return errmsg_set(err, -EACCES, "%s: SPIFFE ID %s is not in trust domain %s%s",
 				  nc->name, id, nc->trust_domain, nc->hint);
 	name = id + pfx + td_len;
-	if (strncmp(name, NODE_PATH, npath) || !name_valid(name + npath, NODE_NAME_CHARS))
+	if (strncmp(name, NODE_PATH, npath) || !node_name_valid(name + npath))
 		return errmsg_set(err, -EACCES,
 				  "%s: SPIFFE ID %s is not a node's (spiffe://%s/node/NAME)%s",
 				  nc->name, id, nc->trust_domain, nc->hint);
@@ -915,6 +896,8 @@ int pki_issue(const char *dir, const char *node, const char *out, time_t not_bef
 				  "bad node name \"%s\": expected 1-63 characters of a-z, 0-9, '.' "
 				  "and '-'",
 				  node);
+	if (!node_name_valid(node))
+		return errmsg_set(err, -EINVAL, "bad node name \"%s\": " NODE_NAME_DOTS, node);
 	ret = ca_open(dir, &ca, err);
 	if (!ret)
 		ret = node_make(&ca, node, not_before, not_after, &key, &cert, err);

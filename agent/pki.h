@@ -17,7 +17,8 @@
  *                  signature, the wrong usage), or the key does not match;
  *   -EACCES        a valid mesh certificate for the wrong identity (trust
  *                  domain, node, not a node SPIFFE ID);
- *   -EPERM         (pki_load) the key file is open to group or others.
+ *   -EPERM         (pki_load) the key file is open to group or others
+ *                  (-EINVAL when it is no regular file).
  * The tunnel can map them to its reason codes.
  */
 #ifndef SLUICE_PKI_H

@@ -714,8 +714,10 @@ int policy_compile(const struct policy *pol, const struct policy_identity *ids, 
 		   const uint32_t *service_ids, uint8_t slot, struct policy_entry **entries,
 		   int *nr_entries, struct errmsg *err)
 {
+	const struct policy_service *svc;
 	struct cand_table t = {};
 	const struct policy_rule *r;
+	unsigned long work = 0;
 	struct cand tmpl;
 	int ret = 0, i, j;
 
@@ -736,16 +738,29 @@ int policy_compile(const struct policy *pol, const struct policy_identity *ids, 
 				continue;
 			tmpl.e.value.rule = r - pol->rules + 1;
 			for (j = 0; j < r->nr_to && !ret; j++) {
-				tmpl.e.value.action = rule_action(r, &pol->services[r->to[j]]);
+				svc = &pol->services[r->to[j]];
+				/* Overlapping rules land on the same entries: only
+				 * the work they cost grows, and it is done on reload,
+				 * in the agent's event loop. */
+				work += svc->nr_addrs * (svc->nr_ports ? svc->nr_ports : 1);
+				if (work > POLICY_MAX_CANDIDATES) {
+					ret = -EOVERFLOW;
+					break;
+				}
+				tmpl.e.value.action = rule_action(r, svc);
 				tmpl.e.value.service = service_ids[r->to[j]];
-				ret = add_service(&t, &pol->services[r->to[j]], ids[i].id, slot,
-						  &tmpl);
+				ret = add_service(&t, svc, ids[i].id, slot, &tmpl);
 			}
 		}
 	}
 	if (ret == -E2BIG)
 		errmsg_set(err, ret, "%s: policy compiles to more than %d entries of one family",
 			   pol->path, POLICY_MAX_ENTRIES);
+	else if (ret == -EOVERFLOW)
+		errmsg_set(err, ret,
+			   "%s: rules overlap too much: compiling them for %d workloads weighs "
+			   "more than %d candidate entries (workloads x rules x addresses x ports)",
+			   pol->path, nr_ids, POLICY_MAX_CANDIDATES);
 	else if (ret)
 		errmsg_set(err, ret, "%s: out of memory compiling the policy", pol->path);
 	if (!ret && t.nr) {

@@ -24,7 +24,8 @@
  *
  * Role and rule names are 1-63 characters of [a-z0-9_-], unique. Lists of
  * names, addresses or ports also accept a single scalar. Unknown keys and
- * duplicate keys are errors.
+ * duplicate keys are errors. The file is bounded as yamlx.h says (1 MiB,
+ * 64 levels of nesting, 262,144 nodes counting what aliases name, ...).
  *
  * Precedence, evaluated per connect(): (1) a rule naming the destination
  * port beats one for any port; (2) the longest destination prefix wins;
@@ -53,6 +54,10 @@
 /* One generation may use half of a policy map: the other slot stays loaded
  * while the inactive one is rewritten. */
 #define POLICY_MAX_ENTRIES (SLUICE_MAX_POLICY / SLUICE_SLOTS)
+/* Candidate entries one compilation may weigh before rules that land on
+ * the same entries are merged: 32 for every entry the maps can hold, so
+ * a reload compiles in tens of milliseconds. */
+#define POLICY_MAX_CANDIDATES (32 * POLICY_MAX_ENTRIES)
 
 struct policy_service {
 	char *name;
@@ -138,8 +143,9 @@ struct policy_entry {
  * with free()). Identities no rule mentions get no entries: they fall to
  * the default action. Entries are sorted by family, identity, proto, port,
  * address, prefix length, so equal inputs give equal output. More than
- * POLICY_MAX_ENTRIES entries of one family is -E2BIG. Returns 0 or a
- * negative errno.
+ * POLICY_MAX_ENTRIES entries of one family is -E2BIG, more than
+ * POLICY_MAX_CANDIDATES candidates -EOVERFLOW. Returns 0 or a negative
+ * errno.
  */
 int policy_compile(const struct policy *pol, const struct policy_identity *ids, int nr_ids,
 		   const uint32_t *service_ids, uint8_t slot, struct policy_entry **entries,

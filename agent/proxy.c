@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "addrcount.h"
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
@@ -116,7 +117,9 @@ struct flow {
 	uint8_t *hs;			/* the frame being sent or received */
 	size_t hs_len, hs_off;
 	struct frame_verdict verdict;	/* inbound allow: sent when connected */
-	struct sockaddr_storage peer;	/* inbound: the peer agent */
+	/* The peer agent: inbound, where it connected from; outbound, its
+	 * tunnel listener. */
+	struct sockaddr_storage peer;
 	void *ctx;			/* the caller's, see proxy_ops */
 	uint64_t start_ns;
 	uint64_t last_ns;		/* last byte moved either way */
@@ -126,6 +129,16 @@ struct flow {
 	/* On p->busy while a direction has budget-limited work left. */
 	struct list_node busy_node;
 	bool dead;
+	bool in_flight;			/* counted in p->in_flight[inbound] */
+};
+
+/* Tunnel handshakes in flight one way: outbound to peers, inbound accepted
+ * and not pumping yet; in total and per host address (the source inbound,
+ * the peer outbound). */
+struct in_flight {
+	unsigned int max, per_addr;	/* max 0: no cap */
+	unsigned int nr;
+	struct addr_count *by_addr;
 };
 
 /* A caller's fd served from the proxy's own epoll_wait. */
@@ -148,9 +161,11 @@ struct proxy {
 	bool accept_err_logged;
 	uint64_t accept_resume_ns;
 	struct proxy_ops ops;
+	struct keepalive_cfg keepalive;
 	struct proxy_stats stats;
 	struct list_node idle;
 	struct list_node handshakes;	/* tunnel flows not yet pumping, oldest first */
+	struct in_flight in_flight[2];	/* [0] outbound, [1] inbound */
 	struct list_node busy;
 	struct list_node dead;
 	char *ring_pool[RING_POOL_MAX];
@@ -213,13 +228,23 @@ static int sock_error(int fd)
 	return -err;
 }
 
-static void set_nodelay(int fd)
+/* Every socket of a flow: app, upstream and tunnel legs alike. */
+static void sock_tune(const struct proxy *p, int fd)
 {
+	const struct keepalive_cfg *ka = &p->keepalive;
 	int one = 1;
 
 	/* Forwarded requests and responses are written as they arrive; Nagle
 	 * would hold a small tail back for the peer's delayed ACK. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Idle flows are never cut by default: probes are what finds a peer
+	 * that vanished without a FIN or an RST. */
+	if (!ka->idle_s)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &ka->idle_s, sizeof(ka->idle_s));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &ka->interval_s, sizeof(ka->interval_s));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &ka->count, sizeof(ka->count));
 }
 
 static void timer_update(struct proxy *p)
@@ -291,6 +316,17 @@ static void hs_release(struct flow *f)
 	f->hs_len = f->hs_off = 0;
 }
 
+static void in_flight_put(struct proxy *p, struct flow *f)
+{
+	struct in_flight *l = &p->in_flight[f->inbound];
+
+	if (!f->in_flight)
+		return;
+	f->in_flight = false;
+	l->nr--;
+	addr_count_dec(l->by_addr, &f->peer);
+}
+
 static void flow_close(struct proxy *p, struct flow *f, int status)
 {
 	uint64_t end = now_ns();
@@ -298,6 +334,7 @@ static void flow_close(struct proxy *p, struct flow *f, int status)
 	endpoint_close(&f->client, status);
 	endpoint_close(&f->upstream, status);
 	hs_release(f);
+	in_flight_put(p, f);
 	p->stats.active--;
 	p->stats.buffered -= f->up.ring.len + f->down.ring.len;
 	if (p->ops.flow_closed)
@@ -579,6 +616,7 @@ static void ssl_take(struct endpoint *e, SSL *ssl)
 /* From the handshake deadline to the idle timeout. */
 static void tunnel_pumping(struct proxy *p, struct flow *f)
 {
+	in_flight_put(p, f);
 	f->phase = PH_PUMP;
 	f->last_ns = p->now;
 	list_del(&f->idle_node);
@@ -614,6 +652,66 @@ static void tunnel_fail(struct proxy *p, struct flow *f, const char *reason, con
 		p->ops.verdict(p->ops.tunnel_ctx, f->ctx, &v);
 	}
 	flow_close(p, f, status);
+}
+
+/* The oldest handshake one way, from or to addr's host (NULL: any). */
+static struct flow *in_flight_oldest(struct proxy *p, bool inbound,
+				     const struct sockaddr_storage *addr)
+{
+	struct list_node *n;
+	struct flow *f;
+
+	for (n = p->handshakes.next; n != &p->handshakes; n = n->next) {
+		f = node_flow(n, idle_node);
+		if (f->in_flight && f->inbound == inbound &&
+		    (!addr || addr_same_host(&f->peer, addr)))
+			return f;
+	}
+	return NULL;
+}
+
+static void in_flight_drop(struct proxy *p, struct flow *f)
+{
+	if (!f->inbound) {
+		p->stats.handshakes_refused_out++;
+		tunnel_fail(p, f, "handshake-limit", "too many tunnel handshakes in flight",
+			    -ECONNRESET);
+		return;
+	}
+	/* Counted, not audited: a flood would write a line per connection.
+	 * The agent logs the count, rate-limited. */
+	p->stats.handshakes_refused_in++;
+	p->stats.tunnels_refused++;
+	flow_close(p, f, -ECONNRESET);
+}
+
+/*
+ * Counts f, a tunnel flow starting its handshake, first dropping the oldest
+ * handshake that way (of f's host, if that is the cap met). Dropping the
+ * oldest costs no more than refusing the newest, and under a flood of idle
+ * connections a real handshake, done in milliseconds, completes as long as
+ * the cap holds more than arrive meanwhile; refusing new ones (or leaving
+ * them in the listen backlog, first come first served) would lock a real
+ * peer out until the flood timed out.
+ */
+static void in_flight_take(struct proxy *p, struct flow *f)
+{
+	struct in_flight *l = &p->in_flight[f->inbound];
+	struct flow *old = NULL;
+
+	if (!l->max)
+		return;
+	if (addr_count_get(l->by_addr, &f->peer) >= l->per_addr)
+		old = in_flight_oldest(p, f->inbound, &f->peer);
+	else if (l->nr >= l->max)
+		old = in_flight_oldest(p, f->inbound, NULL);
+	if (old)
+		in_flight_drop(p, old);
+	/* Room was made: fewer hosts are counted than the table holds. */
+	if (addr_count_inc(l->by_addr, &f->peer))
+		return;
+	l->nr++;
+	f->in_flight = true;
 }
 
 /* Why a handshake failed, in words a user can act on. */
@@ -713,7 +811,7 @@ static void open_received(struct proxy *p, struct flow *f)
 		return;
 	}
 	f->upstream.fd = fd;
-	set_nodelay(fd);
+	sock_tune(p, fd);
 	f->phase = PH_LOCAL;
 	if (connect(fd, (struct sockaddr *)&ss, sslen) && errno != EINPROGRESS) {
 		local_failed(p, f, -errno);
@@ -1036,6 +1134,8 @@ static void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *p
 	list_add_tail(&f->idle_node, &p->idle);
 	p->stats.active++;
 	if (route.ssl) {
+		f->peer = route.peer;
+		in_flight_take(p, f);
 		list_del(&f->idle_node);
 		list_add_tail(&f->idle_node, &p->handshakes);
 		p->stats.tunnels_out++;
@@ -1048,8 +1148,8 @@ static void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *p
 		f->phase = PH_CONNECT;
 	}
 
-	set_nodelay(cfd);
-	set_nodelay(ufd);
+	sock_tune(p, cfd);
+	sock_tune(p, ufd);
 	if (p->ops.upstream_created)
 		p->ops.upstream_created(p->ops.ctx, ufd, &dst);
 	if (connect(ufd, (struct sockaddr *)&ss, sslen)) {
@@ -1101,13 +1201,14 @@ static void tunnel_open(struct proxy *p, int fd, const struct sockaddr_storage *
 	f->down = (struct relay){ .src = &f->upstream, .dst = &f->client,
 				  .stat_bytes = &p->stats.bytes_down };
 	list_init(&f->busy_node);
+	in_flight_take(p, f);
 	list_add_tail(&f->idle_node, &p->handshakes);
 	p->stats.active++;
 	f->tun = &f->client;
 	ssl_take(f->tun, ssl);
 	SSL_set_accept_state(ssl);
 	f->phase = PH_TLS;
-	set_nodelay(fd);
+	sock_tune(p, fd);
 	if (endpoint_add(p, &f->client)) {
 		flow_close(p, f, -errno);
 		return;
@@ -1459,9 +1560,32 @@ int proxy_listen_addr(const struct proxy *p, int family, struct sockaddr_storage
 	return 0;
 }
 
+void proxy_set_keepalive(struct proxy *p, const struct keepalive_cfg *ka)
+{
+	p->keepalive = *ka;
+}
+
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out)
 {
 	*out = p->stats;
+	out->handshakes_out = p->in_flight[0].nr;
+	out->handshakes_in = p->in_flight[1].nr;
+}
+
+int proxy_set_handshake_limit(struct proxy *p, unsigned int max, unsigned int per_addr)
+{
+	for (int i = 0; i < 2; i++) {
+		struct in_flight *l = &p->in_flight[i];
+
+		addr_count_free(l->by_addr);
+		*l = (struct in_flight){ .max = max,
+					 .per_addr = per_addr && per_addr < max ? per_addr : max };
+		if (max && addr_count_new(max, &l->by_addr)) {
+			l->max = 0;
+			return -ENOMEM;
+		}
+	}
+	return 0;
 }
 
 void proxy_free(struct proxy *p)
@@ -1478,6 +1602,8 @@ void proxy_free(struct proxy *p)
 		flow_free(p, node_flow(p->dead.next, idle_node));
 	while (p->ring_pool_len)
 		free(p->ring_pool[--p->ring_pool_len]);
+	addr_count_free(p->in_flight[0].by_addr);
+	addr_count_free(p->in_flight[1].by_addr);
 	while (p->watches) {
 		struct watch *w = p->watches;
 

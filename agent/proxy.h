@@ -10,7 +10,9 @@
  *    EOF after all bytes, and the other direction keeps flowing;
  *  - an upstream that refuses, resets or cannot be reached resets the client
  *    (RST, not FIN), and vice versa;
- *  - a connection idle for idle_timeout_ms in both directions is reset;
+ *  - a connection idle for idle_timeout_ms in both directions is reset, if
+ *    that is set; otherwise idle connections live as long as TCP keepalive
+ *    (proxy_set_keepalive) finds both peers there;
  *  - at most PROXY_BUF_SIZE bytes are buffered per direction: a slow reader
  *    stops reading from the fast writer (backpressure).
  *
@@ -43,6 +45,7 @@
 
 #include <sluice/maps.h>
 
+#include "config.h"
 #include "errmsg.h"
 #include "frame.h"
 
@@ -127,6 +130,10 @@ struct proxy_stats {
 	uint64_t tunnels_out;		/* outbound flows sent through a tunnel */
 	uint64_t tunnels_in;		/* tunnel connections accepted */
 	uint64_t tunnels_refused;	/* refused on either side */
+	uint64_t handshakes_out;	/* tunnel handshakes in flight now, to peers */
+	uint64_t handshakes_in;		/* and accepted from anyone */
+	uint64_t handshakes_refused_out; /* dropped at a cap of */
+	uint64_t handshakes_refused_in;	/* proxy_set_handshake_limit */
 };
 
 /*
@@ -160,6 +167,21 @@ int proxy_run(struct proxy *p, int timeout_ms);
  * readable. The fd stays the caller's; it must outlive the proxy or be
  * closed after proxy_free. */
 int proxy_watch(struct proxy *p, int fd, void (*cb)(void *ctx), void *ctx);
+
+/* TCP keepalive for the sockets of flows opened from now on (all legs:
+ * app, upstream, tunnel); ka->idle_s 0 turns it off, the default. */
+void proxy_set_keepalive(struct proxy *p, const struct keepalive_cfg *ka);
+
+/*
+ * Caps tunnel handshakes in flight (from accept or connect until bytes
+ * flow, at most 10 s each) at max each way, and at per_addr (at most max)
+ * from one source address inbound or to one peer outbound; max 0, the
+ * default, caps nothing. At a cap the oldest such handshake is dropped:
+ * an inbound one reset and counted (handshakes_refused_in), an outbound
+ * one ended through ops->verdict with the reason "handshake-limit". Call
+ * before the first flow. -ENOMEM.
+ */
+int proxy_set_handshake_limit(struct proxy *p, unsigned int max, unsigned int per_addr);
 
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
 

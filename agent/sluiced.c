@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -32,6 +33,10 @@
 #include "violations.h"
 #include "workloads.h"
 
+/* What the fd limit is taken to be when it cannot be read. */
+#define FD_LIMIT_FALLBACK 1024
+#define HS_REFUSED_LOG_NS (10 * 1000000000ull)
+
 struct agent {
 	struct config cfg;
 	struct policy pol;
@@ -47,6 +52,9 @@ struct agent {
 	uint64_t agent_cg_id;
 	int signal_fd;
 	int tick_fd;
+	struct handshake_caps hs_caps;	/* the proxy's, from start on */
+	uint64_t hs_refused_logged;	/* handshakes refused, as last logged */
+	uint64_t hs_refused_log_ns;	/* and when */
 	bool stop;
 	bool keep_pinned;
 	bool verbose;
@@ -229,11 +237,21 @@ static void reload(struct agent *a)
 	struct errmsg err = {};
 	struct config cfg;
 	struct policy pol;
+	int ret;
 
 	pr_info("SIGHUP: reloading %s", a->cfg.path);
 	if (a->tun)
 		tunnel_reopen_audit(a->tun);
-	if (load_files(a->cfg.path, &cfg, &pol, &err) || apply(a, &cfg, &pol, &err)) {
+	/* A reload runs in the event loop: the files' bounds (yamlx.h,
+	 * POLICY_MAX_CANDIDATES) keep parsing and compiling short, and a beat
+	 * before each gives it the whole heartbeat_timeout. */
+	heartbeat(a);
+	ret = load_files(a->cfg.path, &cfg, &pol, &err);
+	if (!ret) {
+		heartbeat(a);
+		ret = apply(a, &cfg, &pol, &err);
+	}
+	if (ret) {
 		pr_err("reload rejected, the live policy stays: %s", err.msg);
 		if (cfg.path) {
 			policy_free(&pol);
@@ -247,6 +265,10 @@ static void reload(struct agent *a)
 	    cfg.identity.enabled != a->cfg.identity.enabled)
 		pr_warn("cgroup_root, bpf_pin_path, listen and identity changes take effect on "
 			"restart");
+	if (cfg.idle_timeout_ms != a->cfg.idle_timeout_ms ||
+	    memcmp(&cfg.keepalive, &a->cfg.keepalive, sizeof(cfg.keepalive)) ||
+	    memcmp(&cfg.handshakes, &a->cfg.handshakes, sizeof(cfg.handshakes)))
+		pr_warn("idle_timeout, keepalive and tunnel changes take effect on restart");
 	policy_free(&a->prev_pol);
 	a->prev_pol = a->pol;
 	config_free(&a->cfg);
@@ -341,10 +363,52 @@ static int setup_cgroups(struct agent *a, struct errmsg *err)
 	return 0;
 }
 
+/* Every flow and tunnel handshake holds descriptors, and the soft limit is
+ * often 1024 where the hard one allows far more. Returns the limit now. */
+static unsigned long raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return FD_LIMIT_FALLBACK;
+	was = rl.rlim_cur;
+	if (was >= rl.rlim_max) {
+		pr_debug("fd limit %llu, the hard limit", (unsigned long long)was);
+		return was;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl)) {
+		pr_warn("cannot raise the fd limit from %llu to the hard limit %llu: %s",
+			(unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
+		return was;
+	}
+	pr_info("fd limit raised from %llu to %llu, the hard limit", (unsigned long long)was,
+		(unsigned long long)rl.rlim_cur);
+	return rl.rlim_cur;
+}
+
+/* Like listen addresses, a reload leaves them (it warns). */
+static int handshake_caps(struct agent *a, unsigned long fd_limit, struct errmsg *err)
+{
+	const struct handshake_caps *hc = &a->hs_caps;
+
+	/* a->cfg keeps what the file said, for reload to compare. */
+	a->hs_caps = a->cfg.handshakes;
+	config_handshake_defaults(&a->hs_caps, fd_limit);
+	if (proxy_set_handshake_limit(a->proxy, hc->max, hc->per_address))
+		return errmsg_set(err, -ENOMEM, "out of memory");
+	if (a->tun)
+		pr_info("tunnel: at most %u handshakes in flight each way, %u per address (fd "
+			"limit %lu)", hc->max, hc->per_address, fd_limit);
+	return 0;
+}
+
 static int start(struct agent *a, struct errmsg *err)
 {
 	struct probe_result probes[PROBE_MAX];
 	struct sockaddr_storage l4 = {}, l6 = {};
+	unsigned long fd_limit;
 	struct proxy_ops ops = {
 		.lookup = proxy_lookup,
 		.upstream_created = proxy_upstream_created,
@@ -356,6 +420,7 @@ static int start(struct agent *a, struct errmsg *err)
 	if (geteuid())
 		return errmsg_set(err, -EPERM, "must run as root (needs CAP_BPF, CAP_NET_ADMIN "
 				  "and CAP_SYS_ADMIN to load programs and attach to cgroups)");
+	fd_limit = raise_fd_limit();
 	ret = probe_check(probes, probe_kernel(probes), err);
 	if (ret)
 		return ret;
@@ -382,6 +447,10 @@ static int start(struct agent *a, struct errmsg *err)
 	memcpy(&l4, &a->cfg.outbound4, sizeof(a->cfg.outbound4));
 	memcpy(&l6, &a->cfg.outbound6, sizeof(a->cfg.outbound6));
 	ret = proxy_new(&l4, &l6, a->cfg.idle_timeout_ms, &ops, &a->proxy, err);
+	if (!ret) {
+		proxy_set_keepalive(a->proxy, &a->cfg.keepalive);
+		ret = handshake_caps(a, fd_limit, err);
+	}
 	if (!ret && a->tun)
 		ret = proxy_listen_tunnel(a->proxy, &a->cfg.tunnel, err);
 	if (!ret && a->tun && tunnel_oidc_fd(a->tun) >= 0)
@@ -442,6 +511,28 @@ static int tick_fd(void)
 	return fd;
 }
 
+/* Refused handshakes come in floods: one line at most every
+ * HS_REFUSED_LOG_NS, saying how many since the last. */
+static void log_handshakes_refused(struct agent *a)
+{
+	const struct handshake_caps *hc = &a->hs_caps;
+	uint64_t n, now = now_mono_ns();
+	struct proxy_stats st;
+
+	proxy_get_stats(a->proxy, &st);
+	n = st.handshakes_refused_in + st.handshakes_refused_out;
+	if (n == a->hs_refused_logged || (a->hs_refused_log_ns &&
+					  now - a->hs_refused_log_ns < HS_REFUSED_LOG_NS))
+		return;
+	pr_warn("tunnel: %llu handshakes refused (in-flight cap %u each way, %u per address; the "
+		"oldest go first), %llu inbound and %llu outbound since start",
+		(unsigned long long)(n - a->hs_refused_logged), hc->max, hc->per_address,
+		(unsigned long long)st.handshakes_refused_in,
+		(unsigned long long)st.handshakes_refused_out);
+	a->hs_refused_logged = n;
+	a->hs_refused_log_ns = now;
+}
+
 static void on_tick(void *ctx)
 {
 	struct agent *a = ctx;
@@ -451,6 +542,7 @@ static void on_tick(void *ctx)
 		return;
 	heartbeat(a);
 	violation_watch_poll(&a->vw);
+	log_handshakes_refused(a);
 	if (a->tun)
 		tunnel_tick(a->tun);
 }

@@ -6,13 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "config.h"
+#include "fileopen.h"
 #include "yamlx.h"
-
-/* Config and policy files are small; the cap stops a wrong path (a device,
- * a huge log) from being read whole into memory. */
-#define YAMLX_MAX_FILE (16 << 20)
 
 static const char *node_type_name(const yaml_node_t *n)
 {
@@ -45,26 +43,37 @@ int yamlx_nomem(const struct yamlx *y, struct errmsg *err)
 	return errmsg_set(err, -ENOMEM, "%s: out of memory", y->path);
 }
 
+static int too_large(const char *path, struct errmsg *err)
+{
+	return errmsg_set(err, -EFBIG, "%s: larger than %d MiB", path, YAMLX_MAX_FILE >> 20);
+}
+
+/* At most YAMLX_MAX_FILE bytes: a regular file is refused on its size, and
+ * anything else (a pipe, a device) once it has said more. */
 static int read_file(const char *path, char **bufp, size_t *lenp, struct errmsg *err)
 {
 	size_t len = 0, cap = 0;
 	char *buf = NULL, *nbuf;
+	struct stat st;
 	ssize_t n;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		return errmsg_set(err, ret, "%s: %s", path, strerror(-ret));
+	fd = fileopen_read(path, &st);
+	if (fd < 0)
+		return errmsg_set(err, fd, "%s: %s", path, strerror(-fd));
+	if (S_ISREG(st.st_mode) && st.st_size > YAMLX_MAX_FILE) {
+		ret = too_large(path, err);
+		goto fail;
 	}
 	for (;;) {
 		if (len == cap) {
-			if (cap >= YAMLX_MAX_FILE) {
-				ret = errmsg_set(err, -EFBIG, "%s: larger than %d MiB", path,
-						 YAMLX_MAX_FILE >> 20);
+			if (cap > YAMLX_MAX_FILE) {
+				ret = too_large(path, err);
 				goto fail;
 			}
 			cap = cap ? cap * 2 : 4096;
+			if (cap > YAMLX_MAX_FILE + 1)
+				cap = YAMLX_MAX_FILE + 1;
 			nbuf = realloc(buf, cap);
 			if (!nbuf) {
 				ret = errmsg_set(err, -ENOMEM, "%s: out of memory", path);
@@ -117,9 +126,206 @@ static int syntax_error(const struct yamlx *y, const yaml_parser_t *p, const cha
 			  p->problem_mark.line + 1, p->problem);
 }
 
+/* An anchor seen by the bounds check, and how many nodes an alias of it
+ * stands for. */
+struct anchor {
+	char *name;
+	unsigned long nodes;		/* 0 while its node is still open */
+};
+
+/* A mapping or sequence not closed yet. */
+struct open_node {
+	bool mapping;
+	unsigned long children;
+	unsigned long nodes_before;	/* the count when it started */
+	int anchor;			/* index into anchors, or -1 */
+};
+
+struct bounds {
+	const struct yamlx *y;
+	const yaml_event_t *ev;		/* the event being checked, for its line */
+	unsigned long nodes;
+	int documents;
+	int depth;
+	struct open_node open[YAMLX_MAX_DEPTH];
+	struct anchor anchors[YAMLX_MAX_ANCHORS];
+	int nr_anchors;
+};
+
+static int bound_error(const struct bounds *b, struct errmsg *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int bound_error(const struct bounds *b, struct errmsg *err, const char *fmt, ...)
+{
+	char reason[ERRMSG_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	return errmsg_set(err, -EINVAL, "%s:%zu: %s", b->y->path, b->ev->start_mark.line + 1,
+			  reason);
+}
+
+/* Remembers the anchor of a node of that many nodes (0: still open) in
+ * *idx, or -1 when the node has none. */
+static int anchor_add(struct bounds *b, const yaml_char_t *name, unsigned long nodes, int *idx,
+		      struct errmsg *err)
+{
+	struct anchor *a;
+
+	*idx = -1;
+	if (!name)
+		return 0;
+	if (b->nr_anchors == YAMLX_MAX_ANCHORS)
+		return bound_error(b, err, "more than %d anchors", YAMLX_MAX_ANCHORS);
+	a = &b->anchors[b->nr_anchors];
+	a->name = strdup((const char *)name);
+	if (!a->name)
+		return yamlx_nomem(b->y, err);
+	a->nodes = nodes;
+	*idx = b->nr_anchors++;
+	return 0;
+}
+
+/* A redefined anchor names its latest node, as in the loader. */
+static const struct anchor *anchor_find(const struct bounds *b, const yaml_char_t *name)
+{
+	for (int i = b->nr_anchors - 1; i >= 0; i--) {
+		if (!strcmp(b->anchors[i].name, (const char *)name))
+			return &b->anchors[i];
+	}
+	return NULL;
+}
+
+/* A node of n nodes (more than one for an alias) inside the open one. */
+static int count_node(struct bounds *b, unsigned long n, struct errmsg *err)
+{
+	struct open_node *parent = b->depth ? &b->open[b->depth - 1] : NULL;
+
+	b->nodes += n;
+	if (b->nodes > YAMLX_MAX_NODES)
+		return bound_error(b, err,
+				   "more than %d nodes (an alias counts as the nodes it names)",
+				   YAMLX_MAX_NODES);
+	if (parent && parent->mapping && ++parent->children > 2 * YAMLX_MAX_KEYS)
+		return bound_error(b, err, "more than %d keys in one mapping", YAMLX_MAX_KEYS);
+	return 0;
+}
+
+static int open_collection(struct bounds *b, bool mapping, const yaml_char_t *anchor,
+			   struct errmsg *err)
+{
+	struct open_node *o;
+	int ret;
+
+	if (b->depth == YAMLX_MAX_DEPTH)
+		return bound_error(b, err, "nesting deeper than %d levels", YAMLX_MAX_DEPTH);
+	o = &b->open[b->depth];
+	*o = (struct open_node){ .mapping = mapping, .nodes_before = b->nodes };
+	ret = count_node(b, 1, err);
+	if (!ret)
+		ret = anchor_add(b, anchor, 0, &o->anchor, err);
+	if (!ret)
+		b->depth++;
+	return ret;
+}
+
+static void close_collection(struct bounds *b)
+{
+	struct open_node *o = &b->open[--b->depth];
+
+	if (o->anchor >= 0)
+		b->anchors[o->anchor].nodes = b->nodes - o->nodes_before;
+}
+
+static int scalar_event(struct bounds *b, struct errmsg *err)
+{
+	const yaml_event_t *ev = b->ev;
+	int ret, idx;
+
+	if (ev->data.scalar.length > YAMLX_MAX_SCALAR)
+		return bound_error(b, err, "scalar longer than %d bytes", YAMLX_MAX_SCALAR);
+	ret = count_node(b, 1, err);
+	return ret ? ret : anchor_add(b, ev->data.scalar.anchor, 1, &idx, err);
+}
+
+/* An undefined alias counts as one node: the loader reports it. */
+static int alias_event(struct bounds *b, struct errmsg *err)
+{
+	const yaml_char_t *name = b->ev->data.alias.anchor;
+	const struct anchor *a = anchor_find(b, name);
+
+	if (a && !a->nodes)
+		return bound_error(b, err, "alias *%s inside the node it names",
+				   (const char *)name);
+	return count_node(b, a ? a->nodes : 1, err);
+}
+
+static int bounds_event(struct bounds *b, struct errmsg *err)
+{
+	const yaml_event_t *ev = b->ev;
+
+	switch (ev->type) {
+	case YAML_DOCUMENT_START_EVENT:
+		/* A second document would otherwise be ignored without a word. */
+		if (++b->documents > 1)
+			return bound_error(b, err, "more than one YAML document");
+		return 0;
+	case YAML_SCALAR_EVENT:
+		return scalar_event(b, err);
+	case YAML_ALIAS_EVENT:
+		return alias_event(b, err);
+	case YAML_SEQUENCE_START_EVENT:
+		return open_collection(b, false, ev->data.sequence_start.anchor, err);
+	case YAML_MAPPING_START_EVENT:
+		return open_collection(b, true, ev->data.mapping_start.anchor, err);
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		close_collection(b);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* One pass over the events, stopping at the first bound crossed, before the
+ * loader builds anything: the events come as the scanner gets that far, so
+ * a file 40,000 levels deep costs its first 65. */
+static int check_bounds(const struct yamlx *y, const char *buf, size_t len, struct errmsg *err)
+{
+	struct bounds *b;
+	yaml_event_type_t type;
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int ret = 0;
+
+	b = calloc(1, sizeof(*b));
+	if (!b || !yaml_parser_initialize(&parser)) {
+		free(b);
+		return yamlx_nomem(y, err);
+	}
+	b->y = y;
+	b->ev = &ev;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	do {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			ret = syntax_error(y, &parser, buf, len, err);
+			break;
+		}
+		ret = bounds_event(b, err);
+		type = ev.type;
+		yaml_event_delete(&ev);
+	} while (!ret && type != YAML_STREAM_END_EVENT);
+	yaml_parser_delete(&parser);
+	for (int i = 0; i < b->nr_anchors; i++)
+		free(b->anchors[i].name);
+	free(b);
+	return ret;
+}
+
 int yamlx_load(struct yamlx *y, const char *path, struct errmsg *err)
 {
-	yaml_document_t extra;
 	yaml_parser_t parser;
 	yaml_node_t *root;
 	size_t len = 0;
@@ -129,8 +335,12 @@ int yamlx_load(struct yamlx *y, const char *path, struct errmsg *err)
 	memset(y, 0, sizeof(*y));
 	y->path = path;
 	ret = read_file(path, &buf, &len, err);
-	if (ret)
+	if (!ret)
+		ret = check_bounds(y, buf, len, err);
+	if (ret) {
+		free(buf);
 		return ret;
+	}
 	if (!yaml_parser_initialize(&parser)) {
 		free(buf);
 		return yamlx_nomem(y, err);
@@ -143,20 +353,9 @@ int yamlx_load(struct yamlx *y, const char *path, struct errmsg *err)
 	y->loaded = true;
 	/* A lone "---" loads as an empty scalar. */
 	root = yaml_document_get_root_node(&y->doc);
-	if (!root || (root->type == YAML_SCALAR_NODE && !root->data.scalar.length)) {
+	if (!root || (root->type == YAML_SCALAR_NODE && !root->data.scalar.length))
 		ret = errmsg_set(err, -EINVAL, "%s:%zu: empty document", path,
 				 y->doc.start_mark.line + 1);
-		goto out;
-	}
-	/* A second document would otherwise be ignored without a word. */
-	if (!yaml_parser_load(&parser, &extra)) {
-		ret = syntax_error(y, &parser, buf, len, err);
-		goto out;
-	}
-	if (yaml_document_get_root_node(&extra))
-		ret = errmsg_set(err, -EINVAL, "%s:%zu: more than one YAML document", path,
-				 extra.start_mark.line + 1);
-	yaml_document_delete(&extra);
 out:
 	yaml_parser_delete(&parser);
 	free(buf);
@@ -256,6 +455,26 @@ int yamlx_bool(const struct yamlx *y, const struct yamlx_val *v, bool *out, stru
 	else
 		return yamlx_error(y, v->node, err,
 				   "bad value \"%s\" for %s: expected true or false", s, v->what);
+	return 0;
+}
+
+int yamlx_uint(const struct yamlx *y, const struct yamlx_val *v, unsigned int min,
+	       unsigned int max, unsigned int *out, struct errmsg *err)
+{
+	unsigned long long n = 0;
+	const char *s, *p;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	for (p = s; *p >= '0' && *p <= '9' && n <= max; p++)
+		n = n * 10 + (*p - '0');
+	if (p == s || *p || n < min || n > max)
+		return yamlx_error(y, v->node, err,
+				   "bad value \"%s\" for %s: expected a whole number from %u to %u",
+				   s, v->what, min, max);
+	*out = n;
 	return 0;
 }
 

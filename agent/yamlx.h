@@ -50,8 +50,24 @@ struct yamlx_map {
 	int nr;
 };
 
+/*
+ * What one file may hold. Each bound stops work that grows faster than the
+ * file, so that no file the agent reads on SIGHUP stalls its event loop:
+ * libyaml's scanner is quadratic in the nesting depth, its loader in
+ * anchors times aliases, the duplicate-key check in the keys of a mapping,
+ * and an alias is walked by the parsers once per use, so it counts as the
+ * nodes it names. Files and scalars are bounded for memory.
+ */
+#define YAMLX_MAX_FILE (1 << 20)	/* bytes; a Kubernetes ConfigMap's limit */
+#define YAMLX_MAX_DEPTH 64		/* mappings and sequences inside each other */
+#define YAMLX_MAX_NODES 262144		/* an alias counting as the nodes it names */
+#define YAMLX_MAX_KEYS 256		/* in one mapping */
+#define YAMLX_MAX_SCALAR 4096		/* bytes in one scalar, as PATH_MAX */
+#define YAMLX_MAX_ANCHORS 256
+
 /* Reads and parses the single document in path. Errors: the file cannot be
- * read (`path: strerror`), YAML syntax, an empty file, several documents. */
+ * read (`path: strerror`), a bound above (`path:line: nesting deeper than
+ * 64 levels`), YAML syntax, an empty file, several documents. */
 int yamlx_load(struct yamlx *y, const char *path, struct errmsg *err);
 void yamlx_free(struct yamlx *y);
 void yamlx_root(struct yamlx *y, struct yamlx_val *out);
@@ -83,6 +99,9 @@ int yamlx_name(const struct yamlx *y, const struct yamlx_val *v, const char *kin
 	       const char *extra, char **out, struct errmsg *err);
 /* true or false. */
 int yamlx_bool(const struct yamlx *y, const struct yamlx_val *v, bool *out, struct errmsg *err);
+/* A decimal number from min to max. */
+int yamlx_uint(const struct yamlx *y, const struct yamlx_val *v, unsigned int min,
+	       unsigned int max, unsigned int *out, struct errmsg *err);
 
 /* A list of at most max items. */
 int yamlx_list(const struct yamlx *y, const struct yamlx_val *v, bool scalar_ok, int max,

@@ -9,7 +9,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -133,6 +135,62 @@ static inline int read_end(int fd)
 	if (n > 0)
 		return 1;
 	return n ? -errno : 0;
+}
+
+static inline bool fd_in(int fd, const int *fds, int nr)
+{
+	for (int i = 0; i < nr; i++) {
+		if (fds[i] == fd)
+			return true;
+	}
+	return false;
+}
+
+static inline int sockopt_int(int fd, int level, int name)
+{
+	socklen_t len = sizeof(int);
+	int v = -1;
+
+	if (getsockopt(fd, level, name, &v, &len))
+		return -errno;
+	return v;
+}
+
+/* The connected TCP sockets of this process but those in mine: what a
+ * proxy running in the test's process holds. Returns how many it put in
+ * fds. */
+static inline int proxy_sockets(const int *mine, int nr_mine, int *fds, int max)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int n = 0;
+
+	for (int fd = 0; fd < 1024 && n < max; fd++) {
+		len = sizeof(ss);
+		if (fd_in(fd, mine, nr_mine) ||
+		    sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP ||
+		    sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN) != 0 ||
+		    getpeername(fd, (struct sockaddr *)&ss, &len))
+			continue;
+		fds[n++] = fd;
+	}
+	return n;
+}
+
+/* The proxies hold nr sockets besides the test's own two, and each of them
+ * sends keepalive probes as asked. */
+static inline void assert_keepalive(const int mine[2], int nr, int idle_s, int interval_s,
+				    int count)
+{
+	int fds[8];
+
+	assert_int_equal(proxy_sockets(mine, 2, fds, 8), nr);
+	for (int i = 0; i < nr; i++) {
+		assert_int_equal(sockopt_int(fds[i], SOL_SOCKET, SO_KEEPALIVE), 1);
+		assert_int_equal(sockopt_int(fds[i], IPPROTO_TCP, TCP_KEEPIDLE), idle_s);
+		assert_int_equal(sockopt_int(fds[i], IPPROTO_TCP, TCP_KEEPINTVL), interval_s);
+		assert_int_equal(sockopt_int(fds[i], IPPROTO_TCP, TCP_KEEPCNT), count);
+	}
 }
 
 #endif

@@ -33,6 +33,8 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-missing-value.yaml", 1, "missing value for \"node\"" },
 	{ "bad-node-name.yaml", 1,
 	  "bad node name \"Node_A\": expected 1-63 characters of a-z, 0-9, '.' and '-'" },
+	{ "bad-node-dotdot.yaml", 1, "bad node name \"..\": cannot be \".\" or \"..\"" },
+	{ "bad-peer-dot.yaml", 6, "bad node name \".\": cannot be \".\" or \"..\"" },
 	{ "bad-trust-domain.yaml", 2,
 	  "bad trust domain \"acme..example\": expected a lowercase DNS name such as "
 	  "acme.example" },
@@ -71,7 +73,14 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-duration-range.yaml", 5, "duration \"5000000h\" for \"idle_timeout\" is too long" },
 	{ "bad-heartbeat-short.yaml", 5,
 	  "heartbeat_timeout must be longer than the agent's heartbeat interval (1000ms)" },
-	{ "bad-idle-zero.yaml", 5, "idle_timeout must be more than 0" },
+	{ "bad-deep.yaml", 69, "nesting deeper than 64 levels" },
+	{ "bad-tunnel-max.yaml", 6,
+	  "bad value \"0\" for \"max_handshakes\": expected a whole number from 1 to 65536" },
+	{ "bad-tunnel-per-address.yaml", 7,
+	  "max_handshakes_per_address 65 is more than max_handshakes 64" },
+	{ "bad-keepalive-idle.yaml", 6, "keepalive.idle must be whole seconds from 1s to 32767s" },
+	{ "bad-keepalive-count.yaml", 6,
+	  "bad value \"0\" for \"count\": expected a whole number from 1 to 127" },
 	{ "bad-log-level.yaml", 5,
 	  "unknown log_level \"verbose\" (expected error, warn, info or debug)" },
 	{ "bad-workloads-type.yaml", 6, "expected a sequence for \"workloads\", got a mapping" },
@@ -197,6 +206,9 @@ static void test_good_full(void **state)
 	assert_true(cfg.fail_open);
 	assert_int_equal(cfg.heartbeat_timeout_ms, 1500);
 	assert_int_equal(cfg.idle_timeout_ms, 5 * 60 * 1000);
+	assert_int_equal(cfg.keepalive.idle_s, 30);
+	assert_int_equal(cfg.keepalive.interval_s, 5);
+	assert_int_equal(cfg.keepalive.count, 3);
 	assert_int_equal(cfg.log_level, LOG_DEBUG);
 	assert_int_equal(cfg.nr_workloads, 3);
 
@@ -288,6 +300,11 @@ static void test_good_identity(void **state)
 	assert_false(cfg.workloads[1].mesh_only);
 	assert_string_equal(cfg.workloads[1].oidc_client_id, "nb-7");
 	assert_string_equal(cfg.workloads[1].oidc_key_file, "/etc/sluice/keys/nb-7.pem");
+	assert_int_equal(cfg.handshakes.max, 512);
+	assert_int_equal(cfg.handshakes.per_address, 64);
+	config_handshake_defaults(&cfg.handshakes, 1024);
+	assert_int_equal(cfg.handshakes.max, 512);
+	assert_int_equal(cfg.handshakes.per_address, 64);
 	assert_ptr_equal(config_workload_by_id(&cfg, "spiffe://acme.example/notebook/7"),
 			 &cfg.workloads[1]);
 	assert_null(config_workload_by_id(&cfg, "spiffe://acme.example/notebook/8"));
@@ -351,7 +368,11 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.policy_path, "/etc/sluice/policy.yaml");
 	assert_false(cfg.fail_open);
 	assert_int_equal(cfg.heartbeat_timeout_ms, 3000);
-	assert_int_equal(cfg.idle_timeout_ms, 300000);
+	/* No idle reset unless asked for: keepalive finds dead peers. */
+	assert_int_equal(cfg.idle_timeout_ms, 0);
+	assert_int_equal(cfg.keepalive.idle_s, 60);
+	assert_int_equal(cfg.keepalive.interval_s, 10);
+	assert_int_equal(cfg.keepalive.count, 6);
 	assert_int_equal(cfg.log_level, LOG_INFO);
 	assert_int_equal(cfg.nr_workloads, 0);
 	assert_null(cfg.workloads);
@@ -359,6 +380,45 @@ static void test_defaults(void **state)
 	assert_false(cfg.identity.enabled);
 	assert_string_equal(cfg.audit_log, "/run/sluice/audit.jsonl");
 	assert_int_equal(cfg.nr_peers, 0);
+	config_free(&cfg);
+}
+
+static void test_idle_and_keepalive_off(void **state)
+{
+	struct errmsg err = {};
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "idle-off.yaml", &cfg, &err), 0);
+	assert_int_equal(cfg.idle_timeout_ms, 0);
+	assert_int_equal(cfg.keepalive.idle_s, 0);
+	config_free(&cfg);
+	assert_int_equal(config_load(DATA "idle-zero.yaml", &cfg, &err), 0);
+	assert_int_equal(cfg.idle_timeout_ms, 0);
+	assert_int_equal(cfg.keepalive.idle_s, 60);
+	config_free(&cfg);
+}
+
+/* Unset caps follow the fd limit: an eighth of it, 16 to 1024, and a
+ * quarter of that per address. */
+static void test_handshake_defaults(void **state)
+{
+	static const struct {
+		unsigned long nofile;
+		unsigned int max, per_address;
+	} cases[] = {
+		{ 20, 16, 4 }, { 1024, 128, 32 }, { 20000, 1024, 256 }, { 1 << 20, 1024, 256 },
+	};
+	struct errmsg err = {};
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "minimal.yaml", &cfg, &err), 0);
+	assert_int_equal(cfg.handshakes.max, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		cfg.handshakes = (struct handshake_caps){};
+		config_handshake_defaults(&cfg.handshakes, cases[i].nofile);
+		assert_int_equal(cfg.handshakes.max, cases[i].max);
+		assert_int_equal(cfg.handshakes.per_address, cases[i].per_address);
+	}
 	config_free(&cfg);
 }
 
@@ -522,6 +582,11 @@ static void test_name_valid(void **state)
 	assert_false(name_valid(name, ""));
 	name[63] = '\0';
 	assert_true(name_valid(name, ""));
+	assert_true(node_name_valid("node-a.b"));
+	assert_true(node_name_valid("..a"));
+	assert_false(node_name_valid("."));
+	assert_false(node_name_valid(".."));
+	assert_false(node_name_valid("node_a"));
 }
 
 int main(void)
@@ -531,6 +596,8 @@ int main(void)
 		cmocka_unit_test(test_good_identity),
 		cmocka_unit_test(test_peer_vouches),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_idle_and_keepalive_off),
+		cmocka_unit_test(test_handshake_defaults),
 		cmocka_unit_test(test_outbound6_follows_outbound_port),
 		cmocka_unit_test(test_policy_path_without_dir),
 		cmocka_unit_test(test_missing_file),

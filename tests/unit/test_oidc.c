@@ -20,7 +20,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +53,8 @@
 #define IDP_MODULE "tests/oidc/node_modules/oidc-provider/package.json"
 #define RESOURCE "spiffe://acme.example"
 #define TOKEN_MAX 8192
+/* oidc_add_workload() calls racing a file swap: each is one secret read. */
+#define SWAP_TRIES 3000
 
 struct idp {
 	pid_t pid;
@@ -996,6 +1001,66 @@ static void test_cert_bound_token(void **state)
 	idp_stop(&c, SIGTERM);
 }
 
+/* Points swap.secret at the private secret and at an empty file anyone may
+ * read, in turn, as fast as rename() goes. */
+static void *flip_link(void *arg)
+{
+	atomic_bool *stop = arg;
+	const char *targets[] = { path("job.secret"), path("empty-open.secret") };
+	char tmp[PATH_MAX], link[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", path("swap.tmp"));
+	snprintf(link, sizeof(link), "%s", path("swap.secret"));
+	for (unsigned long i = 0; !atomic_load(stop); i++) {
+		unlink(tmp);
+		if (symlink(targets[i % 2], tmp) || rename(tmp, link))
+			break;
+	}
+	return NULL;
+}
+
+/* The secret file is checked on the descriptor it was read from: a file
+ * swapped in after a check on the path is never read under that check. An
+ * empty file open to others shows up as "empty" only if it was read as the
+ * private one. */
+static void test_secret_checked_where_read(void **state)
+{
+	atomic_bool stop = false;
+	struct oidc_client_cfg c = {
+		.client_id = "job-swap",
+		.auth = OIDC_AUTH_CLIENT_SECRET_BASIC,
+		.secret_file = path("swap.secret"),
+	};
+	int ok = 0, refused = 0, misread = 0;
+	char wl[64];
+	struct errmsg e = {};
+	struct oidc *o;
+	pthread_t t;
+	int ret;
+
+	write_file(path("empty-open.secret"), "", 0644);
+	assert_int_equal(symlink(path("job.secret"), path("swap.secret")), 0);
+	o = oidc_for("http://127.0.0.1:1", NULL);
+	assert_int_equal(pthread_create(&t, NULL, flip_link, &stop), 0);
+	for (int i = 0; i < SWAP_TRIES; i++) {
+		snprintf(wl, sizeof(wl), "spiffe://acme.example/job/swap-%d", i);
+		c.workload = wl;
+		ret = oidc_add_workload(o, &c, &e);
+		ok += !ret;
+		refused += ret == -EPERM;
+		misread += ret && ret != -EPERM;
+		if (ret && ret != -EPERM)
+			print_error("%s\n", e.msg);
+	}
+	atomic_store(&stop, true);
+	pthread_join(t, NULL);
+	oidc_free(o);
+	assert_int_equal(misread, 0);
+	/* Both files were met: the swap raced the reads. */
+	assert_true(ok > 0);
+	assert_true(refused > 0);
+}
+
 /* Configuration mistakes are refused up front, with the file named. */
 static void test_config_errors(void **state)
 {
@@ -1069,6 +1134,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_secret_checked_where_read),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_discovery),
 		cmocka_unit_test(test_discovery_issuer_mismatch),

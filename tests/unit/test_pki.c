@@ -284,6 +284,11 @@ static void test_bad_names(void **state)
 	assert_int_equal(pki_issue(fx->ca_dir, "Node_A", dir, now, now + 60, &err), -EINVAL);
 	assert_string_equal(err.msg, "bad node name \"Node_A\": expected 1-63 characters of a-z, "
 				     "0-9, '.' and '-'");
+	/* Node names become path segments: OUT defaults to DIR/NODE. */
+	assert_int_equal(pki_issue(fx->ca_dir, "..", dir, now, now + 60, &err), -EINVAL);
+	assert_string_equal(err.msg, "bad node name \"..\": cannot be \".\" or \"..\"");
+	assert_int_equal(pki_issue(fx->ca_dir, ".", dir, now, now + 60, &err), -EINVAL);
+	assert_string_equal(err.msg, "bad node name \".\": cannot be \".\" or \"..\"");
 	assert_int_equal(access(dir, F_OK), -1);
 }
 
@@ -619,6 +624,14 @@ static void test_verify_peer(void **state)
 	verify_peer_fails(c, sign_with_ca(fx, c->ca, "spiffe://" TD "/job/1234", now - 60, now + 60),
 			  -EACCES,
 			  "peer certificate: SPIFFE ID spiffe://" TD "/job/1234 is not a node's "
+			  "(spiffe://" TD "/node/NAME)");
+	verify_peer_fails(c, sign_with_ca(fx, c->ca, "spiffe://" TD "/node/..", now - 60, now + 60),
+			  -EACCES,
+			  "peer certificate: SPIFFE ID spiffe://" TD "/node/.. is not a node's "
+			  "(spiffe://" TD "/node/NAME)");
+	verify_peer_fails(c, sign_with_ca(fx, c->ca, "spiffe://" TD "/node/.", now - 60, now + 60),
+			  -EACCES,
+			  "peer certificate: SPIFFE ID spiffe://" TD "/node/. is not a node's "
 			  "(spiffe://" TD "/node/NAME)");
 	/* The CA's own certificate is no node's. */
 	snprintf(want, sizeof(want),

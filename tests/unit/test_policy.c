@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -80,6 +81,13 @@ static const struct bad_case bad_cases[] = {
 	  "collection that started at line 3)" },
 	{ "bad-two-docs.yaml", 2, "more than one YAML document" },
 	{ "bad-rules-type.yaml", 6, "expected a sequence for \"rules\", got a scalar" },
+	{ "bad-deep.yaml", 2, "nesting deeper than 64 levels" },
+	{ "bad-many-keys.yaml", 4, "more than 256 keys in one mapping" },
+	{ "bad-long-scalar.yaml", 4, "scalar longer than 4096 bytes" },
+	{ "bad-alias-bomb.yaml", 16,
+	  "more than 262144 nodes (an alias counts as the nodes it names)" },
+	{ "bad-alias-loop.yaml", 3, "alias *s inside the node it names" },
+	{ "bad-anchors.yaml", 516, "more than 256 anchors" },
 };
 
 static void assert_empty(const struct policy *pol)
@@ -120,6 +128,109 @@ static void assert_cidr(const struct cidr *c, const char *addr, int prefixlen)
 	assert_non_null(inet_ntop(c->family, c->addr, buf, sizeof(buf)));
 	assert_string_equal(buf, addr);
 	assert_int_equal(c->prefixlen, prefixlen);
+}
+
+/* A file written for one test in its own directory under /tmp. */
+struct tmpfile {
+	char dir[32];
+	char path[64];
+};
+
+static FILE *tmpfile_open(struct tmpfile *t, const char *name)
+{
+	FILE *f;
+
+	snprintf(t->dir, sizeof(t->dir), "/tmp/test_policy.XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	snprintf(t->path, sizeof(t->path), "%s/%s", t->dir, name);
+	f = fopen(t->path, "w");
+	assert_non_null(f);
+	return f;
+}
+
+static void tmpfile_remove(struct tmpfile *t)
+{
+	unlink(t->path);
+	rmdir(t->dir);
+}
+
+static void load_fails(const char *path, int want_ret, const char *want)
+{
+	struct errmsg err = {};
+	struct policy pol;
+
+	assert_int_equal(policy_load(path, &pol, &err), want_ret);
+	assert_string_equal(err.msg, want);
+	assert_empty(&pol);
+}
+
+/* libyaml's scanner is quadratic in the depth: 40,000 levels took it over
+ * a second, and a 1 MiB file minutes, in the agent's event loop. The bound
+ * is met after 65 levels, so the rest is never scanned. */
+static void test_deep_nesting(void **state)
+{
+	struct tmpfile t;
+	char want[160];
+	FILE *f = tmpfile_open(&t, "deep.yaml");
+
+	fputs("version: 1\nrules: ", f);
+	for (int i = 0; i < 40000; i++)
+		fputc('[', f);
+	for (int i = 0; i < 40000; i++)
+		fputc(']', f);
+	fputc('\n', f);
+	assert_int_equal(fclose(f), 0);
+	snprintf(want, sizeof(want), "%s:2: nesting deeper than 64 levels", t.path);
+	load_fails(t.path, -EINVAL, want);
+	tmpfile_remove(&t);
+}
+
+/* 1 MiB, a ConfigMap's limit, is read; one byte more is not. */
+static void test_file_size(void **state)
+{
+	static const char body[] = "version: 1\ndefault: allow\n";
+	struct errmsg err = {};
+	struct policy pol;
+	struct tmpfile t;
+	char want[160];
+	FILE *f = tmpfile_open(&t, "big.yaml");
+
+	/* The body, then one comment line up to exactly 1 MiB. */
+	fputs(body, f);
+	fputc('#', f);
+	for (size_t n = strlen(body) + 2; n < 1 << 20; n++)
+		fputc('.', f);
+	fputc('\n', f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(policy_load(t.path, &pol, &err), 0);
+	assert_true(pol.default_allow);
+	policy_free(&pol);
+
+	f = fopen(t.path, "a");
+	assert_non_null(f);
+	fputc('\n', f);
+	assert_int_equal(fclose(f), 0);
+	snprintf(want, sizeof(want), "%s: larger than 1 MiB", t.path);
+	load_fails(t.path, -EFBIG, want);
+	tmpfile_remove(&t);
+}
+
+/* An alias still names its anchor's node, and counts as what it names. */
+static void test_alias(void **state)
+{
+	struct errmsg err = {};
+	struct policy pol;
+
+	assert_int_equal(policy_load(DATA "alias.yaml", &pol, &err), 0);
+	assert_int_equal(pol.nr_services, 2);
+	assert_int_equal(pol.services[1].nr_addrs, 2);
+	assert_cidr(&pol.services[1].addrs[0], "10.1.0.0", 24);
+	assert_cidr(&pol.services[1].addrs[1], "fd01::", 64);
+	assert_int_equal(pol.services[1].ports[0], 5433);
+	policy_free(&pol);
+	load_fails(DATA "bad-alias-bomb.yaml", -EINVAL,
+		   DATA "bad-alias-bomb.yaml:16: more than 262144 nodes (an alias counts as the "
+			"nodes it names)");
 }
 
 static void test_good_policy(void **state)
@@ -560,6 +671,49 @@ static void test_compile_too_big(void **state)
 	free(e);
 }
 
+/* Rules that all land on one entry still cost a candidate each, for every
+ * workload: past POLICY_MAX_CANDIDATES a reload would stall the agent. */
+static void test_compile_overlap(void **state)
+{
+	enum { NR_RULES = 1024, NR_IDS = POLICY_MAX_CANDIDATES / NR_RULES + 1 };
+	struct cidr addr = { .family = AF_INET, .addr = { htonl(0x0a000001) }, .prefixlen = 32 };
+	struct policy_service svc = {
+		.name = "one", .addrs = &addr, .nr_addrs = 1, .proto = IPPROTO_TCP, .mesh = true,
+	};
+	struct policy_rule *rules = calloc(NR_RULES, sizeof(*rules));
+	struct policy_identity *ids = calloc(NR_IDS, sizeof(*ids));
+	struct policy pol = {
+		.path = "overlap.yaml", .services = &svc, .nr_services = 1, .rules = rules,
+		.nr_rules = NR_RULES,
+	};
+	struct policy_entry *e = (void *)1;
+	struct errmsg err = {};
+	char want[256];
+	int to = 0, nr = -1;
+
+	assert_non_null(rules);
+	assert_non_null(ids);
+	for (int i = 0; i < NR_RULES; i++)
+		rules[i] = (struct policy_rule){ .from = FROM_ANY, .to = &to, .nr_to = 1,
+						 .allow = true };
+	for (int i = 0; i < NR_IDS; i++)
+		ids[i] = (struct policy_identity){ .id = i + 1, .kind = WL_KIND_JOB };
+	assert_int_equal(policy_compile(&pol, ids, NR_IDS, svc_ids, 0, &e, &nr, &err), -EOVERFLOW);
+	assert_null(e);
+	assert_int_equal(nr, 0);
+	snprintf(want, sizeof(want),
+		 "overlap.yaml: rules overlap too much: compiling them for %d workloads weighs "
+		 "more than 1048576 candidate entries (workloads x rules x addresses x ports)",
+		 NR_IDS);
+	assert_string_equal(err.msg, want);
+	/* Exactly the budget compiles: one entry per workload. */
+	assert_int_equal(policy_compile(&pol, ids, NR_IDS - 1, svc_ids, 0, &e, &nr, &err), 0);
+	assert_int_equal(nr, NR_IDS - 1);
+	free(e);
+	free(ids);
+	free(rules);
+}
+
 static void test_compile_bad_args(void **state)
 {
 	static const struct policy_identity zero = { .id = 0, .spiffe_id = "spiffe://a/job/1" };
@@ -712,6 +866,9 @@ int main(void)
 		cmocka_unit_test(test_good_policy),
 		cmocka_unit_test(test_default_deny),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_file_size),
+		cmocka_unit_test(test_alias),
 		cmocka_unit_test(test_check_config_ok),
 		cmocka_unit_test(test_check_config_role),
 		cmocka_unit_test(test_check_config_domain),
@@ -727,6 +884,7 @@ int main(void)
 		cmocka_unit_test(test_unmentioned_identity),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_compile_too_big),
+		cmocka_unit_test(test_compile_overlap),
 		cmocka_unit_test(test_compile_bad_args),
 		cmocka_unit_test(test_names),
 	};

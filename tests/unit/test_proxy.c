@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "proxy.h"
 #include "unit/sock_util.h"
 
@@ -758,6 +759,28 @@ static void test_no_nagle_delay(void **state)
 	close(ufd);
 }
 
+/* With the config's defaults (minimal.yaml sets none) both legs of a flow
+ * probe for a dead peer, with the values config.h documents: what keeps a
+ * flow that is never reset for idling honest. */
+static void test_keepalive_defaults(void **state)
+{
+	struct harness *h = *state;
+	struct errmsg err = {};
+	struct config cfg;
+	int mine[2];
+
+	assert_int_equal(config_load("tests/data/config/minimal.yaml", &cfg, &err), 0);
+	pthread_mutex_lock(&h->lock);
+	proxy_set_keepalive(h->p, &cfg.keepalive);
+	pthread_mutex_unlock(&h->lock);
+	config_free(&cfg);
+	mine[0] = client_connect(h);
+	mine[1] = accept_upstream(h);
+	assert_keepalive(mine, 2, 60, 10, 6);
+	close(mine[0]);
+	close(mine[1]);
+}
+
 /* Out of fds: the proxy must wait, not spin on a readable listener, and
  * accept the connection once fds are back. */
 static void test_emfile_no_spin(void **state)
@@ -836,6 +859,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flow_closed_counts, setup4, teardown),
 		cmocka_unit_test_setup_teardown(test_early_data, setup4, teardown),
 		cmocka_unit_test_setup_teardown(test_no_nagle_delay, setup4, teardown),
+		cmocka_unit_test_setup_teardown(test_keepalive_defaults, setup4, teardown),
 		cmocka_unit_test_setup_teardown(test_emfile_no_spin, setup4, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6, setup6, teardown),
 		cmocka_unit_test(test_bind_in_use),

@@ -794,6 +794,91 @@ static void test_bulk_both_ways(void **state)
 	assert_int_equal(st.active, 0);
 }
 
+/* Keepalive on every leg the two agents hold: the app's, both ends of the
+ * tunnel, and node-b's connection to the destination. */
+static void test_keepalive_every_leg(void **state)
+{
+	const struct keepalive_cfg ka = { .idle_s = 60, .interval_s = 10, .count = 6 };
+	struct harness *h = *state;
+	int mine[2];
+
+	pthread_mutex_lock(&h->lock);
+	proxy_set_keepalive(h->p[OUT], &ka);
+	proxy_set_keepalive(h->p[IN], &ka);
+	pthread_mutex_unlock(&h->lock);
+	mine[0] = client_connect(h);
+	mine[1] = accept_upstream(h);
+	assert_keepalive(mine, 4, 60, 10, 6);
+	close(mine[0]);
+	close(mine[1]);
+}
+
+/* A TCP connection to node-b's tunnel listener from src that never says a
+ * word. */
+static int idle_connect(struct harness *h, const char *src)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(inet_pton(AF_INET, src, &from.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+	set_timeouts(fd, IO_TIMEOUT_S);
+	assert_int_equal(connect(fd, (struct sockaddr *)&h->tunnel, ss_len(&h->tunnel)), 0);
+	return fd;
+}
+
+/* Waits up to IO_TIMEOUT_S for node-b to have accepted n tunnels. */
+static void wait_tunnels_in(struct harness *h, uint64_t n)
+{
+	uint64_t end = mono_ms() + IO_TIMEOUT_S * 1000;
+	struct proxy_stats st;
+
+	do {
+		stats(h, IN, &st);
+		if (st.tunnels_in >= n)
+			return;
+		usleep(1000);
+	} while (mono_ms() < end);
+	fail_msg("node-b accepted %llu tunnels, not %llu", (unsigned long long)st.tunnels_in,
+		 (unsigned long long)n);
+}
+
+/* Connections that never start TLS hold at most the caps, 4 per source
+ * and 8 in all, the oldest going first; a real tunnel from a third address
+ * still gets through, and the sources' oldest were reset. */
+static void test_handshake_caps(void **state)
+{
+	enum { NR_IDLE = 20, MAX = 8, PER_ADDR = 4 };
+	struct harness *h = *state;
+	struct proxy_stats st;
+	int idle[NR_IDLE], cfd, ufd;
+	char c;
+
+	pthread_mutex_lock(&h->lock);
+	assert_int_equal(proxy_set_handshake_limit(h->p[IN], MAX, PER_ADDR), 0);
+	pthread_mutex_unlock(&h->lock);
+	for (int i = 0; i < NR_IDLE; i++)
+		idle[i] = idle_connect(h, i % 2 ? "127.0.0.2" : "127.0.0.3");
+	wait_tunnels_in(h, NR_IDLE);
+	stats(h, IN, &st);
+	assert_int_equal(st.handshakes_in, MAX);
+	assert_int_equal(st.handshakes_refused_in, NR_IDLE - MAX);
+	assert_int_equal(read_end(idle[0]), -ECONNRESET);
+
+	cfd = client_connect(h);
+	ufd = accept_upstream(h);
+	write_full(cfd, "x", 1);
+	assert_int_equal(read_full(ufd, &c, 1), 1);
+	stats(h, IN, &st);
+	assert_int_equal(st.handshakes_in, MAX - 1);
+	assert_int_equal(st.handshakes_refused_in, NR_IDLE - MAX + 1);
+	for (int i = 0; i < NR_IDLE; i++)
+		close(idle[i]);
+	close(cfd);
+	close(ufd);
+}
+
 /* One FIN crosses the tunnel while the other direction keeps flowing. */
 static void test_half_close(void **state)
 {
@@ -1588,6 +1673,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_bulk_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keepalive_every_leg, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handshake_caps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_destination, setup6, teardown),
 		cmocka_unit_test_setup_teardown(test_authorize_deny, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_refused, setup, teardown),
