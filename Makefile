@@ -27,7 +27,7 @@ VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
-	  -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -Iinclude -Iagent -I$(OUT) -MMD -MP $(SANFLAGS)
+	  -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -Iinclude $(AGENT_INC) -I$(OUT) -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
 LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lssl -lcrypto -lcurl
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
@@ -45,13 +45,26 @@ BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 
-# agent/sluiced.c is the agent's main, agent/sluicectl.c and agent/ctl_*.c the
-# CLI; every other agent/*.c is a module both link from libsluice.a.
-AGENT_MAIN := agent/sluiced.c
-CTL_SRCS := agent/sluicectl.c $(wildcard agent/ctl_*.c)
-LIB_SRCS := $(filter-out $(AGENT_MAIN) $(CTL_SRCS),$(wildcard agent/*.c))
-LIB_OBJS := $(patsubst agent/%.c,$(OUT)/agent/%.o,$(LIB_SRCS))
+# agent/ has one folder per subsystem, and the folder says who links it:
+#   core/, identity/   both binaries, from libsluice.a
+#   daemon/, mesh/     sluiced only, from libsluiced.a (daemon/sluiced.c is
+#                      its main)
+#   ctl/               sluicectl only (ctl/sluicectl.c is its main)
+# The unit and integration tests link both libraries.
+AGENT_DIRS := agent/core agent/identity agent/daemon agent/mesh agent/ctl
+COMMON_DIRS := agent/core agent/identity
+DAEMON_DIRS := agent/daemon agent/mesh
+AGENT_MAIN := agent/daemon/sluiced.c
+agent_objs = $(patsubst agent/%.c,$(OUT)/agent/%.o,$(1))
+LIB_SRCS := $(foreach d,$(COMMON_DIRS),$(wildcard $(d)/*.c))
 LIB := $(OUT)/libsluice.a
+DLIB_SRCS := $(filter-out $(AGENT_MAIN),$(foreach d,$(DAEMON_DIRS),$(wildcard $(d)/*.c)))
+DLIB := $(OUT)/libsluiced.a
+CTL_SRCS := $(wildcard agent/ctl/*.c)
+# What both binaries link sees only its own folders' headers: the compiler
+# refuses a core/ or identity/ module that reaches into daemon/ or ctl/.
+AGENT_INC = $(AGENT_DIRS:%=-I%)
+$(call agent_objs,$(LIB_SRCS)): AGENT_INC = $(COMMON_DIRS:%=-I%)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
@@ -74,11 +87,16 @@ help:
 	@echo 'make bench      wrk: direct, one agent, two agents over mTLS, and nginx/haproxy'
 	@echo '                reference proxies, in one run, as ratios (root)'
 	@echo 'make vmtest     integration tests inside a Debian kernel under qemu (root)'
+	@echo 'make format     clang-format every C source and header'
+	@echo 'make clean      remove $(BUILD)/'
+	@echo
+	@echo 'Sources: agent/core/ and agent/identity/ go into both binaries,'
+	@echo 'agent/daemon/ and agent/mesh/ into sluiced, agent/ctl/ into sluicectl.'
 
 deps:
 	$(Q)scripts/deps.sh
 
-$(OUT) $(OUT)/agent $(OUT)/tests $(OUT)/tests/integ:
+$(OUT) $(OUT)/tests $(OUT)/tests/integ:
 	$(Q)mkdir -p $@
 
 # Compare-then-replace: an unchanged kernel must not rebuild everything.
@@ -95,31 +113,36 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
-$(OUT)/agent/%.o: agent/%.c $(SKELS) | $(OUT)/agent
+$(OUT)/agent/%.o: agent/%.c $(SKELS)
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(LIB): $(LIB_OBJS)
+$(LIB): $(call agent_objs,$(LIB_SRCS))
 	$(call msg,AR,$@)
 	$(Q)rm -f $@; ar rcs $@ $^
 
-$(OUT)/sluiced: $(OUT)/agent/sluiced.o $(LIB)
+$(DLIB): $(call agent_objs,$(DLIB_SRCS))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@; ar rcs $@ $^
+
+$(OUT)/sluiced: $(call agent_objs,$(AGENT_MAIN)) $(DLIB) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/sluicectl: $(patsubst agent/%.c,$(OUT)/agent/%.o,$(CTL_SRCS)) $(LIB)
+$(OUT)/sluicectl: $(call agent_objs,$(CTL_SRCS)) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/tests/test_%: tests/unit/test_%.c $(LIB) | $(OUT)/tests
+$(OUT)/tests/test_%: tests/unit/test_%.c $(DLIB) $(LIB) | $(OUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(DLIB) $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
 $(OUT)/tests/integ/%.o: tests/integ/%.c $(SKELS) | $(OUT)/tests/integ
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests -c $< -o $@
 
-$(INTEG_BIN): $(INTEG_OBJS) $(LIB)
+$(INTEG_BIN): $(INTEG_OBJS) $(DLIB) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -149,12 +172,12 @@ vmtest: all $(INTEG_BIN)
 	$(Q)vmtest/run.sh $(OUT)
 
 format:
-	$(Q)clang-format -i $(wildcard agent/*.c agent/*.h bpf/*.c bpf/lib/*.h include/sluice/*.h tests/*/*.c tests/*.h)
+	$(Q)clang-format -i $(wildcard agent/*/*.c agent/*/*.h bpf/*.c bpf/lib/*.h include/sluice/*.h tests/*/*.c tests/*/*.h)
 
 clean:
-	$(call msg,CLEAN,build)
-	$(Q)rm -rf build
+	$(call msg,CLEAN,$(BUILD))
+	$(Q)rm -rf $(BUILD)
 
 FORCE:
 
--include $(wildcard $(OUT)/*.d $(OUT)/agent/*.d $(OUT)/tests/*.d $(OUT)/tests/integ/*.d)
+-include $(wildcard $(OUT)/*.d $(OUT)/agent/*/*.d $(OUT)/tests/*.d $(OUT)/tests/integ/*.d)

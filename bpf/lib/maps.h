@@ -5,7 +5,7 @@
 #ifndef SLUICE_BPF_MAPS_H
 #define SLUICE_BPF_MAPS_H
 
-#include <sluice/maps.h>
+#include <sluice/abi.h>
 
 /* Writer: agent (start, policy switch, heartbeat). Readers: connect4/6,
  * inbound, sluicectl. */

@@ -114,7 +114,7 @@ bool mesh_refused_on_a(struct sl_env *env, struct server *srv, uint16_t port,
 		       const char *reason);
 
 /* One entry of the credentials.json that node 'a' or 'b' publishes in its
- * run dir (agent/credfile.h). */
+ * run dir (agent/identity/credfile.h). */
 struct mesh_cred {
 	char state[16];
 	long long not_after; /* 0: none */

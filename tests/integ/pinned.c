@@ -178,7 +178,7 @@ static int count_keys(const struct sl_env *env, const char *map, size_t slot_off
 	fd = pinned_fd(env, map);
 	if (fd < 0)
 		return fd;
-	/* Every key in sluice/maps.h fits in 64 bytes; the kernel reads the
+	/* Every key in sluice/abi.h fits in 64 bytes; the kernel reads the
 	 * previous key before it writes the next one into the same buffer. */
 	while (!bpf_map_get_next_key(fd, prev, key)) {
 		prev = key;

@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sluice/maps.h>
+#include <sluice/abi.h>
 
 struct sl_env;
 

@@ -3,13 +3,13 @@
  * The proxy's TLS tunnels on loopback, no BPF, no privileges: an outbound
  * proxy (node-a) and an inbound one (node-b) in one process, with real
  * mesh credentials made in a temporary directory. The ops here stand in
- * for agent/tunnel.c: route sends every flow to the inbound proxy's tunnel
+ * for agent/mesh/tunnel.c: route sends every flow to the inbound proxy's tunnel
  * listener with a proper OPEN (or the bytes a test puts in its place),
  * authorize allows or denies as the test says. Both proxies run in one
  * thread driven only by their fds turning readable, so a deadline that
  * needed the caller to poll would hang here.
  *
- * The test_audited_* ones run node-b with agent/tunnel.c itself (its own
+ * The test_audited_* ones run node-b with agent/mesh/tunnel.c itself (its own
  * config, policy and audit log) behind the same proxy, and read its audit
  * log: one decision, one line.
  *
@@ -86,7 +86,7 @@ static struct {
 	char *job_token, *notebook_token; /* node-a's, as its agent mints them */
 } fx;
 
-/* node-b's policy under agent/tunnel.c: jobs may reach anything on
+/* node-b's policy under agent/mesh/tunnel.c: jobs may reach anything on
  * 127.0.0.1, notebooks nothing. */
 static const char audited_policy[] = "version: 1\n"
 				     "default: deny\n"
@@ -151,7 +151,7 @@ struct harness {
 	bool no_tickets;		/* node-b sends no session ticket */
 	bool deny;
 	struct record rec;
-	/* node-b as agent/tunnel.c, for the test_audited_* ones. */
+	/* node-b as agent/mesh/tunnel.c, for the test_audited_* ones. */
 	struct tunnel *tun;
 	struct config cfg;
 	struct policy pol;
@@ -159,7 +159,7 @@ struct harness {
 	char audit[PATH_MAX];		/* its audit log */
 };
 
-/* agent/tunnel.c's proxy callbacks. */
+/* agent/mesh/tunnel.c's proxy callbacks. */
 static struct proxy_ops tun_ops;
 static const struct workload_set no_workloads;
 
@@ -438,7 +438,7 @@ static void cb_setup_failed(void *ctx, void *flow_ctx, const char *why, const ch
 	snprintf(r->detail, sizeof(r->detail), "%s", detail);
 }
 
-/* agent/tunnel.c's tunnel_accept, sending no session ticket: one written
+/* agent/mesh/tunnel.c's tunnel_accept, sending no session ticket: one written
  * after the peer left would fail the handshake, not what a test looks at. */
 static SSL *cb_tun_accept(void *ctx)
 {
@@ -528,7 +528,7 @@ static void write_text(const char *path, const char *text)
 	assert_int_equal(fclose(fp), 0);
 }
 
-/* node-b as sluiced runs agent/tunnel.c: node-b's credentials, the audited
+/* node-b as sluiced runs agent/mesh/tunnel.c: node-b's credentials, the audited
  * policy, and its audit log at audit_log (NULL: in its own directory). */
 static void tunnel_start(struct harness *h, const char *audit_log)
 {

@@ -201,7 +201,7 @@ static int map_help(int argc, char **argv)
 	printf("\n"
 	       "\n"
 	       "Dumps every entry of a pinned sluice map, decoded with the layout of\n"
-	       "include/sluice/maps.h: addresses as text, ports in host order, enums by\n"
+	       "include/sluice/abi.h: addresses as text, ports in host order, enums by\n"
 	       "name, padding left out. Per-CPU maps (violations) show one value per\n"
 	       "possible CPU.\n");
 	return 0;

@@ -43,7 +43,7 @@
 #include <sys/socket.h>
 #include <openssl/ssl.h>
 
-#include <sluice/maps.h>
+#include <sluice/abi.h>
 
 #include "config.h"
 #include "errmsg.h"

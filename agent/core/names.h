@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 
-#include <sluice/maps.h>
+#include <sluice/abi.h>
 
 /*
  * Writes the name of {kind, id} into buf (truncated to len). When there is

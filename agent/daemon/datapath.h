@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <limits.h>
 
-#include <sluice/maps.h>
+#include <sluice/abi.h>
 
 #include "errmsg.h"
 

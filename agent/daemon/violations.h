@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include <sluice/maps.h>
+#include <sluice/abi.h>
 
 struct violation_seen {
 	struct sluice_violation_key key;

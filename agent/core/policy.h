@@ -40,7 +40,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
-#include <sluice/maps.h>
+#include <sluice/abi.h>
 
 #include "config.h"
 #include "errmsg.h"

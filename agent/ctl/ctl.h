@@ -20,7 +20,7 @@
 #include <linux/bpf.h>
 #include <linux/types.h>
 
-#include <sluice/maps.h>
+#include <sluice/abi.h>
 
 #include "errmsg.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sluice/maps.h>
+#include <sluice/abi.h>
 
 #include "config.h"
 #include "log.h"
