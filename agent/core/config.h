@@ -89,6 +89,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "errmsg.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/sluice/sluice.yaml"
@@ -116,12 +117,6 @@ struct workload_cfg {
 	char *oidc_client_id;		/* NULL without identity.oidc */
 	char *oidc_secret_file;		/* resolved; exactly one of these two */
 	char *oidc_key_file;
-};
-
-struct cidr {
-	int family;			/* AF_INET / AF_INET6 */
-	uint32_t addr[4];		/* network order; v4 in addr[0] */
-	int prefixlen;
 };
 
 /* TCP keepalive probes on the proxy's sockets. */
@@ -215,25 +210,6 @@ void config_free(struct config *cfg);
 enum workload_kind workload_kind_parse(const char *s);
 const char *workload_kind_name(enum workload_kind kind);
 
-/* Parses "1.2.3.4:80" / "[::1]:80"; -EINVAL on anything else. */
-int parse_sockaddr(const char *s, struct sockaddr_storage *out);
-/* The inverse: "1.2.3.4:80" / "[::1]:80"; len >= SOCKADDR_STR_LEN. */
-#define SOCKADDR_STR_LEN (INET6_ADDRSTRLEN + 8)
-char *format_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t len);
-/* Parses "10.0.0.0/8", "fd00::/8", or a host address (/32, /128); on
- * -EINVAL why says what is wrong. Host bits must be zero. An IPv4-mapped
- * network (::ffff:10.0.0.0/104) comes back as the IPv4 one (10.0.0.0/8). */
-int parse_cidr(const char *s, struct cidr *c, char *why, size_t why_len);
-/* Whether an IPv6 address (network order) is IPv4-mapped, ::ffff:a.b.c.d. */
-bool addr_v4mapped(const uint32_t *a);
-/* Rewrites an IPv4-mapped AF_INET6 address as the AF_INET one it stands
- * for; anything else is left alone. */
-void sockaddr_unmap(struct sockaddr_storage *ss);
-/* Whether addr (network order, v4 in addr[0]) of family is inside c; an
- * IPv4-mapped IPv6 addr is tested as the IPv4 address it stands for. */
-bool cidr_contains(const struct cidr *c, int family, const uint32_t *addr);
-/* Parses a decimal port, 0-65535; -EINVAL otherwise. */
-int parse_port(const char *s, uint16_t *out);
 /* Parses "250ms", "3s", "5m", "1h"; a bare number is seconds. */
 int parse_duration_ms(const char *s, unsigned int *out);
 

@@ -48,12 +48,6 @@ void sockaddr_ip(const struct sockaddr_storage *ss, char *buf, size_t len)
 		snprintf(buf, len, "(family %d)", ss->ss_family);
 }
 
-uint16_t sockaddr_port(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-}
 
 /* Runs the echo and the checks both routes share; *rec is the server's
  * record of the connection. */

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "agent_proc.h"
 #include "client.h"
 
@@ -63,6 +64,5 @@ long long wait_svc_closed(struct sl_env *env, uint32_t identity, uint32_t servic
 
 /* The IP of a socket address, without the port. */
 void sockaddr_ip(const struct sockaddr_storage *ss, char *buf, size_t len);
-uint16_t sockaddr_port(const struct sockaddr_storage *ss);
 
 #endif
