@@ -7,8 +7,9 @@
 
 #include <sluice/abi.h>
 
-/* Writer: agent (start, policy switch, heartbeat). Readers: connect4/6,
- * inbound, sluicectl. */
+/* Writer: agent (start, policy switch, heartbeat every second). Readers:
+ * connect4/6 and sendmsg4/6 on every call, inbound on every packet to a
+ * listener, sluicectl. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -17,8 +18,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sluice_cfg SEC(".maps");
 
-/* Writer: agent (registration from config). Readers: connect4/6,
- * inbound, sluicectl. */
+/* Writer: agent (registration from config, at start and reload). Readers:
+ * connect4/6 and sendmsg4/6 (the caller's cgroup, and a loopback
+ * listener's), inbound (the listening socket's), sluicectl. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SLUICE_MAX_WORKLOADS);
@@ -27,8 +29,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } workloads SEC(".maps");
 
-/* Writer: agent's policy compiler, inactive slot only. Readers:
- * connect4/6, sluicectl. */
+/* policy4: IPv4 destinations, IPv4-mapped ones included. Writer: agent's
+ * policy compiler, inactive slot only. Readers: connect4/6, sendmsg4/6,
+ * agent (clearing the inactive slot), sluicectl. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, SLUICE_MAX_POLICY);
@@ -38,6 +41,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } policy4 SEC(".maps");
 
+/* policy6: IPv6 destinations that are not IPv4-mapped. Writer and
+ * readers as policy4. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, SLUICE_MAX_POLICY);
@@ -47,7 +52,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } policy6 SEC(".maps");
 
-/* Writer: connect4/6 on redirect. Reader: sockops (deletes on close). */
+/* Writer: connect4/6 on redirect. Reader: sockops (deletes on close). LRU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SLUICE_MAX_FLOWS);
@@ -57,7 +62,7 @@ struct {
 } orig_dst SEC(".maps");
 
 /* Writer: sockops when a redirected socket sends its SYN (deletes on
- * close). Reader: agent after accept(), keyed by the accepted peer. */
+ * close). Reader: agent after accept(), keyed by the accepted peer. LRU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SLUICE_MAX_FLOWS);
@@ -67,7 +72,7 @@ struct {
 } redirects SEC(".maps");
 
 /* Writer: sockops (app and upstream sockets; deleted when the app socket
- * closes). Readers: sluicectl, agent. */
+ * closes). Reader: sluicectl. LRU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SLUICE_MAX_FLOWS);
@@ -77,7 +82,7 @@ struct {
 } flows SEC(".maps");
 
 /* Writer: agent, before it connects upstream. Reader: sockops (deletes
- * when the upstream socket closes). */
+ * when the upstream socket closes). LRU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SLUICE_MAX_FLOWS);
@@ -86,8 +91,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_links SEC(".maps");
 
-/* Writers: connect4/6 on deny or bypass, inbound on a refused SYN.
- * Readers: sluicectl, /metrics. */
+/* Writers: connect4/6 and sendmsg4/6 on deny or bypass, inbound on a
+ * refused SYN. Readers: agent (the once-a-second violation log), sluicectl. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, SLUICE_MAX_VIOLATIONS);
@@ -106,8 +111,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } refused_syns SEC(".maps");
 
-/* Writer: sockops (upstream established and closed). Readers: sluicectl,
- * /metrics. */
+/* Writer: sockops (upstream established and closed). Reader: sluicectl. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SLUICE_MAX_STATS);
@@ -116,8 +120,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } svc_stats SEC(".maps");
 
-/* Writer: agent. Reader: sluicectl. Never read by BPF programs; defined
- * here so that it is created and pinned with the others. */
+/* Writer: agent. Readers: agent (reuses pinned ids, names violations in its
+ * log), sluicectl. Never read by BPF programs; defined here so that it is
+ * created and pinned with the others. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SLUICE_MAX_NAMES);

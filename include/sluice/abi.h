@@ -2,7 +2,8 @@
 /*
  * ABI shared by the BPF programs (bpf/) and userspace (agent/, sluicectl).
  *
- * Every struct here is a map key or value. Layouts are fixed: explicit
+ * Every struct here is a map key or value; bpf/lib/maps.h says, for each
+ * map, who writes it and who reads it. Layouts are fixed: explicit
  * padding, no bitfields, naturally aligned, so that both clang -target bpf
  * and the host compiler agree. Changing a layout changes a pinned map's
  * key/value size, which makes libbpf refuse to reuse the old pin: bump
@@ -84,11 +85,7 @@ enum sluice_flow_state {
 	SLUICE_FLOW_CLOSING = 3,
 };
 
-/*
- * sluice_cfg[0]: written by the agent (start, policy switch, heartbeat
- * every second), read by connect4/6 on every connect, by inbound on every
- * SYN to a listener, and by sluicectl.
- */
+/* sluice_cfg[0]: the agent's settings, liveness and policy slots. */
 struct sluice_config {
 	__u32 abi_version;
 	__u32 active_slot;		/* 0 or 1; policy key's slot */
@@ -109,9 +106,7 @@ struct sluice_config {
 	__u32 outbound6_addr[4];	/* network order */
 };
 
-/* workloads: cgroup id (__u64) -> struct sluice_workload.
- * Written by the agent at start and on reload; read by connect4/6 (the
- * connecting socket's cgroup) and inbound (the listening socket's). */
+/* workloads: cgroup id (__u64) -> struct sluice_workload. */
 struct sluice_workload {
 	__u32 identity;
 	__u32 flags;			/* enum sluice_wl_flags */
@@ -122,8 +117,6 @@ struct sluice_workload {
  * matched in full, so the prefix length is 64 + the destination CIDR length;
  * a shorter CIDR is a wildcard over addresses. Port SLUICE_PORT_ANY entries
  * are looked up second, so a rule naming the port beats one for any port.
- * Written by the agent (policy compiler, inactive slot only); read by
- * connect4/6 and sluicectl.
  */
 struct sluice_policy_key4 {
 	__u32 prefixlen;
@@ -166,21 +159,19 @@ struct sluice_orig_dst {
 	__u64 cookie;			/* app socket cookie */
 };
 
-/* orig_dst: app socket cookie (__u64) -> struct sluice_orig_dst.
- * Written by connect4/6, read by sockops. LRU. */
+/* orig_dst: app socket cookie (__u64) -> struct sluice_orig_dst. An
+ * IPv4-mapped destination is recorded as AF_INET. */
 
-/* redirects: app socket's local address -> struct sluice_orig_dst.
- * Written by sockops when the redirected connect sends its SYN; read by
- * the agent after accept() (the key is the accepted socket's peer). LRU. */
+/* redirects: app socket's local address -> struct sluice_orig_dst; the key
+ * is what the agent's accept() sees as the peer, so a dual-stack socket
+ * redirected to the mapped IPv4 listener has an AF_INET key. */
 struct sluice_tuple_key {
 	__u32 addr[4];			/* network order; v4 in addr[0] */
 	__u16 port;			/* network order */
 	__u16 family;
 };
 
-/* flows: app socket cookie (__u64) -> struct sluice_flow.
- * Written by sockops (app socket, and the agent's upstream socket through
- * flow_links); read by sluicectl and the agent. Deleted on close. LRU. */
+/* flows: app socket cookie (__u64) -> struct sluice_flow. */
 struct sluice_flow {
 	struct sluice_orig_dst dst;
 	__u32 saddr[4];			/* app socket local address */
@@ -197,9 +188,7 @@ struct sluice_flow {
 	__u64 last_ns;
 };
 
-/* flow_links: agent's upstream socket cookie (__u64) -> struct sluice_link.
- * Written by the agent before it connects upstream; read by sockops, which
- * deletes it when the upstream socket closes. LRU. */
+/* flow_links: agent's upstream socket cookie (__u64) -> struct sluice_link. */
 struct sluice_link {
 	__u64 app_cookie;
 	__u32 identity;
@@ -208,11 +197,10 @@ struct sluice_link {
 
 /*
  * violations: PERCPU_HASH, struct sluice_violation_key -> sluice_counter.
- * Written by connect4/6 and inbound; read by sluicectl and /metrics. Never
- * deleted by the agent, so a restart keeps them.
+ * Never deleted, so a restart keeps them.
  *
- * connect4/6 count one per refused (or bypassing) connect(): identity is
- * the connecting workload, service the destination's, port 0.
+ * connect4/6 and sendmsg4/6 count one per refused (or bypassing) connect()
+ * or datagram: identity is the caller, service the destination's, port 0.
  * inbound counts SLUICE_REASON_NOT_VIA_MESH once per connection attempt
  * (retransmitted SYNs are not counted again, see refused_syns): the client
  * is outside the mesh and has no identity, so identity is the protected
@@ -236,9 +224,9 @@ struct sluice_counter {
 /* refused_syns: LRU_HASH, struct sluice_syn_key -> __u32, the sequence
  * number of the last SYN inbound refused on that 4-tuple. A retransmitted
  * SYN carries the same number, so it is dropped without being counted
- * again; a new connect() from the same port has a new one. Written and
- * read by inbound only; under a SYN flood old entries are evicted, and a
- * retransmit of an evicted attempt counts once more. */
+ * again; a new connect() from the same port has a new one. Under a SYN
+ * flood old entries are evicted, and a retransmit of an evicted attempt
+ * counts once more. */
 struct sluice_syn_key {
 	__u32 saddr[4];			/* the client; network order, v4 in [0] */
 	__u32 daddr[4];			/* the protected workload's address */
@@ -248,9 +236,8 @@ struct sluice_syn_key {
 	__u16 pad0;
 };
 
-/* svc_stats: HASH, {identity, service} -> struct sluice_svc_stats.
- * Written by sockops with atomic adds when a flow establishes and closes;
- * read by sluicectl and /metrics. Latency is the upstream connect time,
+/* svc_stats: HASH, {identity, service} -> struct sluice_svc_stats, added
+ * to atomically. Latency is the upstream connect time,
  * log2 buckets of microseconds: bucket i counts [2^i, 2^(i+1)) us,
  * bucket 0 also counts 0 us. */
 struct sluice_svc_key {
@@ -267,9 +254,8 @@ struct sluice_svc_stats {
 	__u64 lat_buckets[SLUICE_LAT_BUCKETS];
 };
 
-/* names: {kind, id} -> name. Written by the agent; read by sluicectl so
- * that tables show names while the agent is down. Ids are stable: the
- * agent reuses the id already pinned for a name. */
+/* names: {kind, id} -> name, so that tables show names while the agent is
+ * down. Ids are stable: the agent reuses the id already pinned for a name. */
 struct sluice_name_key {
 	__u32 kind;			/* enum sluice_name_kind */
 	__u32 id;
