@@ -68,6 +68,9 @@ $(call agent_objs,$(LIB_SRCS)): AGENT_INC = $(COMMON_DIRS:%=-I%)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
+# tests/lib/: helpers both test suites link (the test IdP's launcher).
+TLIB_SRCS := $(wildcard tests/lib/*.c)
+TLIB_OBJS := $(patsubst tests/lib/%.c,$(OUT)/tests/lib/%.o,$(TLIB_SRCS))
 INTEG_SRCS := $(wildcard tests/integ/*.c)
 INTEG_OBJS := $(patsubst tests/integ/%.c,$(OUT)/tests/integ/%.o,$(INTEG_SRCS))
 INTEG_BIN := $(OUT)/tests/integ_progs
@@ -134,15 +137,21 @@ $(OUT)/sluicectl: $(call agent_objs,$(CTL_SRCS)) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/tests/test_%: tests/unit/test_%.c $(DLIB) $(LIB) | $(OUT)/tests
+$(OUT)/tests/lib/%.o: tests/lib/%.c
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests $< $(DLIB) $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Itests/lib -c $< -o $@
+
+$(OUT)/tests/test_%: tests/unit/test_%.c $(TLIB_OBJS) $(DLIB) $(LIB) | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests -Itests/lib $< $(TLIB_OBJS) $(DLIB) $(LIB) $(LDFLAGS) \
+		$(LDLIBS) -lcmocka -o $@
 
 $(OUT)/tests/integ/%.o: tests/integ/%.c $(SKELS) | $(OUT)/tests/integ
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests -Itests/lib -c $< -o $@
 
-$(INTEG_BIN): $(INTEG_OBJS) $(DLIB) $(LIB)
+$(INTEG_BIN): $(INTEG_OBJS) $(TLIB_OBJS) $(DLIB) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -180,4 +189,4 @@ clean:
 
 FORCE:
 
--include $(wildcard $(OUT)/*.d $(OUT)/agent/*/*.d $(OUT)/tests/*.d $(OUT)/tests/integ/*.d)
+-include $(wildcard $(OUT)/*.d $(OUT)/agent/*/*.d $(OUT)/tests/*.d $(OUT)/tests/lib/*.d $(OUT)/tests/integ/*.d)

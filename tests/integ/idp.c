@@ -15,13 +15,12 @@
 #include "env.h"
 #include "harness.h"
 #include "idp.h"
+#include "idp_launch.h"
 
-#define IDP_SCRIPT "tests/oidc/idp.mjs"
 #define IDP_SETUP "tests/oidc/setup.sh"
 #define IDP_MODULE "tests/oidc/node_modules/oidc-provider/package.json"
 #define SETUP_MS 300000
 #define CMD_MS 20000
-#define READY_MS 20000
 #define STOP_MS 5000
 
 int idp_check(char *why, size_t len)
@@ -95,43 +94,14 @@ static int make_cert(const char *crt, const char *key, const char *addr)
 	return ret ? -EIO : 0;
 }
 
-static void __attribute__((noreturn)) idp_exec(const struct idp *idp, int out_fd, char *argv[])
+/* In the IdP's child: the runner's signal handling undone, into the
+ * node's namespace. */
+static int idp_child_setup(void *arg)
 {
-	int log_fd = open(idp->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	const struct idp *idp = arg;
 
 	child_reset_signals();
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (log_fd < 0 || netns_join(idp->ns) || dup2(out_fd, STDOUT_FILENO) < 0 ||
-	    dup2(log_fd, STDERR_FILENO) < 0)
-		_exit(126);
-	execvp("node", argv);
-	_exit(127);
-}
-
-/* Reads the IdP's "READY <issuer>" line. */
-static int wait_ready(struct idp *idp, int fd)
-{
-	long long deadline = now_ms() + READY_MS;
-	char line[256];
-	size_t len = 0;
-
-	while (len < sizeof(line) - 1 && !memchr(line, '\n', len)) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long long left = deadline - now_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&p, 1, left) <= 0)
-			break;
-		n = read(fd, line + len, sizeof(line) - 1 - len);
-		if (n <= 0)
-			break;
-		len += n;
-	}
-	line[len] = '\0';
-	if (sscanf(line, "READY %127s", idp->url) == 1)
-		return 0;
-	printf("the IdP did not get ready (its stderr is %s)\n", idp->log);
-	return -EIO;
+	return netns_join(idp->ns);
 }
 
 int idp_start(struct sl_env *env, char node, const struct idp_client *clients, int nr,
@@ -139,9 +109,9 @@ int idp_start(struct sl_env *env, char node, const struct idp_client *clients, i
 {
 	const char *addr = node == 'b' ? env->ip4_b : env->ip4_a;
 	char dir[PATH_MAX], conf[PATH_MAX], key[PATH_MAX];
-	char *argv[] = { "node", IDP_SCRIPT, "--clients", conf, "--host", (char *)addr,
-			 "--port", "0", "--tls-cert", idp->ca, "--tls-key", key, NULL };
-	int pfd[2], ret;
+	char *args[] = { "--clients", conf, "--host", (char *)addr, "--port", "0",
+			 "--tls-cert", idp->ca, "--tls-key", key, NULL };
+	int ret;
 
 	memset(idp, 0, sizeof(*idp));
 	idp->pid = -1;
@@ -154,34 +124,20 @@ int idp_start(struct sl_env *env, char node, const struct idp_client *clients, i
 	if ((mkdir(dir, 0700) && errno != EEXIST) || write_clients(conf, clients, nr) ||
 	    (access(idp->ca, R_OK) && make_cert(idp->ca, key, addr)))
 		return -EIO;
-	if (pipe2(pfd, O_CLOEXEC))
-		return -errno;
-	fflush(stdout);
-	idp->pid = fork();
-	if (!idp->pid)
-		idp_exec(idp, pfd[1], argv);
-	close(pfd[1]);
-	if (idp->pid < 0) {
-		close(pfd[0]);
-		return -errno;
+	ret = idp_launch(args, idp->log, idp_child_setup, idp, idp->url, &idp->pid);
+	if (ret) {
+		printf("the IdP did not get ready (its stderr is %s)\n", idp->log);
+		return ret;
 	}
 	env_track_child(env, idp->pid);
-	ret = wait_ready(idp, pfd[0]);
-	close(pfd[0]);
-	if (ret)
-		idp_stop(env, idp);
-	return ret;
+	return 0;
 }
 
 void idp_stop(struct sl_env *env, struct idp *idp)
 {
 	if (idp->pid <= 0)
 		return;
-	kill(idp->pid, SIGTERM);
-	if (wait_child(idp->pid, NULL, STOP_MS)) {
-		kill(idp->pid, SIGKILL);
-		wait_child(idp->pid, NULL, STOP_MS);
-	}
+	idp_kill(idp->pid, SIGTERM, STOP_MS);
 	env_untrack_child(env, idp->pid);
 	idp->pid = -1;
 }

@@ -22,6 +22,7 @@
 
 #include "errmsg.h"
 #include "http.h"
+#include "idp_launch.h"
 
 struct sl_env;
 
@@ -39,7 +40,7 @@ struct idp_client {
 struct idp {
 	pid_t pid;
 	char ns[128];
-	char url[128];	   /* the issuer, https://IP:PORT */
+	char url[IDP_URL_MAX]; /* the issuer, https://IP:PORT */
 	char ca[PATH_MAX]; /* its certificate */
 	char log[PATH_MAX];
 };

@@ -16,6 +16,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "clock.h"
+#include "idp_launch.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -48,7 +51,6 @@
 #include "oidc.h"
 #include "pki.h"
 
-#define IDP_SCRIPT "tests/oidc/idp.mjs"
 /* Installed by tests/oidc/setup.sh, which tests/run_unit.sh runs first. */
 #define IDP_MODULE "tests/oidc/node_modules/oidc-provider/package.json"
 #define RESOURCE "spiffe://acme.example"
@@ -59,7 +61,7 @@
 struct idp {
 	pid_t pid;
 	int port;
-	char url[128];
+	char url[IDP_URL_MAX];
 	char log[PATH_MAX];
 };
 
@@ -80,14 +82,6 @@ static const char *path(const char *name)
 	i = (i + 1) % 64;
 	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
 	return buf[i];
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static long long wall_ms(void)
@@ -159,7 +153,7 @@ static void write_cert(const char *crt, const char *key, const char *san)
 	assert_non_null(k);
 	assert_non_null(x);
 	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), (long)now_ms());
+	ASN1_INTEGER_set(X509_get_serialNumber(x), (long)mono_ms());
 	X509_gmtime_adj(X509_getm_notBefore(x), -60);
 	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
 	X509_set_pubkey(x, k);
@@ -227,70 +221,25 @@ static void need_node(void)
 static int idp_start(struct idp *idp, const char *clients, const char *tls_cert,
 		     const char *tls_key)
 {
-	char port[16], line[256];
-	const char *argv[12];
-	size_t len = 0;
-	uint64_t deadline = now_ms() + 20000;
-	int pfd[2], logfd, argc = 0;
-	pid_t pid;
+	char port[16];
+	char *args[] = { "--clients", (char *)clients, "--port", port, NULL, NULL, NULL, NULL,
+			 NULL };
+	int ret;
 
 	snprintf(port, sizeof(port), "%d", idp->port);
-	argv[argc++] = node_bin;
-	argv[argc++] = IDP_SCRIPT;
-	argv[argc++] = "--clients";
-	argv[argc++] = clients;
-	argv[argc++] = "--port";
-	argv[argc++] = port;
 	if (tls_cert) {
-		argv[argc++] = "--tls-cert";
-		argv[argc++] = tls_cert;
-		argv[argc++] = "--tls-key";
-		argv[argc++] = tls_key;
+		args[4] = "--tls-cert";
+		args[5] = (char *)tls_cert;
+		args[6] = "--tls-key";
+		args[7] = (char *)tls_key;
 	}
-	argv[argc] = NULL;
-
-	if (pipe2(pfd, O_CLOEXEC))
-		return -errno;
-	logfd = open(idp->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (logfd < 0)
-		return -errno;
-	pid = fork();
-	if (pid == 0) {
-		/* Dies with the test, even when the test crashes. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(pfd[1], STDOUT_FILENO);
-		dup2(logfd, STDERR_FILENO);
-		execv(node_bin, (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	close(logfd);
-	if (pid < 0) {
-		close(pfd[0]);
-		return -errno;
-	}
-	idp->pid = pid;
-	while (len < sizeof(line) - 1 && !memchr(line, '\n', len)) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		ssize_t n;
-
-		if (now_ms() >= deadline || poll(&p, 1, deadline - now_ms()) <= 0)
-			break;
-		n = read(pfd[0], line + len, sizeof(line) - 1 - len);
-		if (n <= 0)
-			break;
-		len += n;
-	}
-	close(pfd[0]);
-	line[len] = '\0';
-	if (sscanf(line, "READY %127s", idp->url) != 1 ||
-	    sscanf(strrchr(idp->url, ':') + 1, "%d", &idp->port) != 1) {
+	ret = idp_launch(args, idp->log, NULL, NULL, idp->url, &idp->pid);
+	if (ret || sscanf(strrchr(idp->url, ':') + 1, "%d", &idp->port) != 1) {
 		char *log = read_file(idp->log);
 
 		print_error("idp.mjs did not get ready; its stderr:\n%s\n", log);
 		free(log);
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		idp_kill(idp->pid, SIGKILL, 0);
 		idp->pid = -1;
 		return -EIO;
 	}
@@ -299,10 +248,9 @@ static int idp_start(struct idp *idp, const char *clients, const char *tls_cert,
 
 static void idp_stop(struct idp *idp, int sig)
 {
-	if (idp->pid <= 0)
-		return;
-	kill(idp->pid, sig);
-	waitpid(idp->pid, NULL, 0);
+	/* SIGKILL is how a test takes the IdP away: wait for it, never
+	 * escalate a SIGTERM before the IdP had its chance. */
+	idp_kill(idp->pid, sig, 60000);
 	idp->pid = -1;
 }
 
@@ -409,7 +357,7 @@ static void add(struct oidc *o, const char *workload, const char *client_id, enu
 static int wait_token(struct oidc *o, const char *workload, const char *unlike, char *buf,
 		      time_t *exp, const char **reason, struct errmsg *e, unsigned int timeout_ms)
 {
-	uint64_t deadline = now_ms() + timeout_ms;
+	uint64_t deadline = mono_ms() + timeout_ms;
 	int ret;
 
 	for (;;) {
@@ -419,7 +367,7 @@ static int wait_token(struct oidc *o, const char *workload, const char *unlike, 
 		ret = oidc_token_get(o, workload, buf, TOKEN_MAX, exp, reason, e);
 		if (unlike ? !ret && strcmp(buf, unlike) : ret != -EAGAIN)
 			return ret;
-		now = now_ms();
+		now = mono_ms();
 		if (now >= deadline)
 			return ret;
 		poll(&p, 1, deadline - now);
@@ -443,13 +391,13 @@ static char *get_token(struct oidc *o, const char *workload, time_t *exp)
 
 static void wait_discovered(struct oidc *o, struct oidc_info *info)
 {
-	uint64_t deadline = now_ms() + 10000;
+	uint64_t deadline = mono_ms() + 10000;
 
 	for (;;) {
 		struct pollfd p = { .fd = oidc_fd(o), .events = POLLIN };
 
 		oidc_get_info(o, info);
-		if (info->discovered || info->error[0] || now_ms() >= deadline)
+		if (info->discovered || info->error[0] || mono_ms() >= deadline)
 			break;
 		poll(&p, 1, 100);
 		oidc_fd_clear(o);
@@ -592,14 +540,14 @@ static void test_discovery_issuer_mismatch(void **state)
 
 static uint64_t wait_jwks(struct oidc *o, uint64_t after)
 {
-	uint64_t deadline = now_ms() + 10000;
+	uint64_t deadline = mono_ms() + 10000;
 	struct oidc_info info;
 
 	for (;;) {
 		struct pollfd p = { .fd = oidc_fd(o), .events = POLLIN };
 
 		oidc_get_info(o, &info);
-		if (info.jwks_generation > after || now_ms() >= deadline)
+		if (info.jwks_generation > after || mono_ms() >= deadline)
 			return info.jwks_generation;
 		poll(&p, 1, 100);
 		oidc_fd_clear(o);
@@ -755,9 +703,9 @@ static void test_refresh_before_expiry(void **state)
 	o = oidc_for(idp_a.url, NULL);
 	add(o, wl, "job-short", OIDC_AUTH_CLIENT_SECRET_BASIC, path("job.secret"));
 	first = get_token(o, wl, &exp1);
-	start = now_ms();
+	start = mono_ms();
 	assert_int_equal(wait_token(o, wl, first, buf, &exp2, &reason, &e, 8000), 0);
-	elapsed = now_ms() - start;
+	elapsed = mono_ms() - start;
 	print_message("refreshed after %llu ms\n", (unsigned long long)elapsed);
 	assert_true(elapsed >= 3500);
 	assert_true(elapsed < 4500);
@@ -850,15 +798,15 @@ static void test_timeout(void **state)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
 	snprintf(issuer, sizeof(issuer), "http://127.0.0.1:%d", ntohs(sa.sin_port));
 
-	start = now_ms();
+	start = mono_ms();
 	o = oidc_for(issuer, &cfg);
 	add(o, "spiffe://acme.example/job/etl", "job-etl", OIDC_AUTH_CLIENT_SECRET_BASIC,
 	    path("job.secret"));
 	assert_int_equal(wait_token(o, "spiffe://acme.example/job/etl", NULL, buf, NULL, &reason,
 				    &e, 5000),
 			 -ENOKEY);
-	assert_true(now_ms() - start >= 550);
-	assert_true(now_ms() - start < 2000);
+	assert_true(mono_ms() - start >= 550);
+	assert_true(mono_ms() - start < 2000);
 	assert_string_equal(reason, OIDC_REASON_UNREACHABLE);
 	assert_non_null(strstr(e.msg, "timed out"));
 	assert_non_null(strstr(e.msg, issuer));
@@ -889,7 +837,7 @@ static void test_jwks_refetch_rate_limited(void **state)
 	o = oidc_for(idp_a.url, &cfg);
 	add(o, wl, "job-etl", OIDC_AUTH_CLIENT_SECRET_BASIC, path("job.secret"));
 	assert_int_equal(wait_jwks(o, 0), 1);
-	first = now_ms();
+	first = mono_ms();
 	fetches = idp_stat(&idp_a, "jwks");
 	before_tok = get_token(o, wl, NULL);
 	doc = jwks_doc(o, &gen);
@@ -910,7 +858,7 @@ static void test_jwks_refetch_rate_limited(void **state)
 
 	/* Too soon after the first fetch: refused, nothing requested. */
 	assert_int_equal(oidc_jwks_refetch(o), -EBUSY);
-	while (now_ms() - first < 2100)
+	while (mono_ms() - first < 2100)
 		usleep(50 * 1000);
 	assert_int_equal(oidc_jwks_refetch(o), 0);
 	assert_int_equal(wait_jwks(o, 1), 2);
