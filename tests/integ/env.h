@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util.h"
+
 /* Paths here are short (/sys/fs/bpf/sl<pid>-<test>): bounded well below
  * PATH_MAX so that paths built from them fit a PATH_MAX buffer. */
 #define ENV_PATH_LEN 512
@@ -109,34 +111,8 @@ void env_node_addrs(const struct sl_env *env, char node, char *buf, size_t len);
 /* Moves the calling thread into a network namespace by name. */
 int netns_join(const char *ns);
 
-/* In a forked child: default dispositions, nothing blocked; the runner's
- * cleanup handlers must never run in a child. */
-void child_reset_signals(void);
 /* Remembers a child process so teardown kills it. */
 void env_track_child(struct sl_env *env, pid_t pid);
 void env_untrack_child(struct sl_env *env, pid_t pid);
-void sleep_ms(int ms);
-/* waitpid with a deadline; -ETIMEDOUT when it did not exit. */
-int wait_child(pid_t pid, int *status, int timeout_ms);
-
-/* Runs argv (PATH lookup) with stdout and stderr captured into malloc'd
- * strings; kills it after timeout_ms. Returns the exit status (128 + signal
- * when killed) or a negative errno, when *out and *err are left alone. */
-int run_argv(char *const argv[], char **out, char **err, int timeout_ms);
-
-/* write() until done; 0 or a negative errno. */
-int write_full(int fd, const void *buf, size_t len);
-/* read() exactly len bytes within timeout_ms; 0, -ETIMEDOUT, or -EPIPE
- * when the writer is gone first. */
-int read_full(int fd, void *buf, size_t len, int timeout_ms);
-/* Reads up to len - 1 bytes of a small file into buf, NUL-terminated, with
- * no allocation (signal handlers use it). Returns the length or -errno. */
-ssize_t read_small(const char *path, char *buf, size_t len);
-
-/* Reads a whole file into a NUL-terminated malloc'd buffer (from offset). */
-char *read_file_from(const char *path, long offset);
-long file_size(const char *path);
-/* Waits until the file, after byte offset from, contains needle. */
-bool file_wait(const char *path, long from, const char *needle, int timeout_ms);
 
 #endif
