@@ -48,12 +48,19 @@ struct cg_server {
 
 typedef void (*child_fn)(const struct sl_env *env, const void *arg, int fd);
 
+/* Forks a child that joins cgroup (under the test's root) and namespace ns,
+ * then runs fn with one end of a socketpair; *fd is the other end. */
 int spawn_in(struct sl_env *env, const char *ns, const char *cgroup, child_fn fn, const void *arg,
 	     pid_t *pid, int *fd);
+/* Closes fd and waits for the child (killing it when it lingers). */
 void child_reap(struct sl_env *env, pid_t pid, int fd);
+/* A TCP and UDP echo server on port, as a process of cgroup in ns. */
 bool server_start_in(struct sl_env *env, const char *ns, const char *cgroup, uint16_t port,
 		     struct cg_server *s);
+/* Connections the server accepted so far. */
 int server_accepted(struct cg_server *s);
+/* A direct client as a process of cgroup in ns; attempt_finish reads its
+ * report, attempt_run does both. */
 bool attempt_start(struct sl_env *env, const char *ns, const char *cgroup,
 		   const struct attempt_req *req, struct attempt *a, pid_t *pid, int *fd);
 bool attempt_finish(struct sl_env *env, pid_t pid, int fd, struct attempt *a);
