@@ -21,8 +21,9 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "addr.h"
 #include "addrcount.h"
-#include "config.h"
+#include "clock.h"
 #include "log.h"
 #include "proxy.h"
 
@@ -200,14 +201,6 @@ static void list_add_tail(struct list_node *n, struct list_node *head)
 	head->prev = n;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
-
 static void close_reset(int fd)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -329,7 +322,7 @@ static void in_flight_put(struct proxy *p, struct flow *f)
 
 static void flow_close(struct proxy *p, struct flow *f, int status)
 {
-	uint64_t end = now_ns();
+	uint64_t end = mono_ns();
 
 	endpoint_close(&f->client, status);
 	endpoint_close(&f->upstream, status);
@@ -797,14 +790,9 @@ static void open_received(struct proxy *p, struct flow *f)
 	}
 	ss = az.dst;
 	sslen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	f->dst = (struct sluice_orig_dst){ .family = ss.ss_family };
-	if (ss.ss_family == AF_INET6) {
-		memcpy(f->dst.addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-		f->dst.port = ((struct sockaddr_in6 *)&ss)->sin6_port;
-	} else {
-		f->dst.addr[0] = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
-		f->dst.port = ((struct sockaddr_in *)&ss)->sin_port;
-	}
+	f->dst = (struct sluice_orig_dst){ .family = ss.ss_family,
+					   .port = htons(sockaddr_port(&ss)) };
+	memcpy(f->dst.addr, sockaddr_words(&ss), ss.ss_family == AF_INET6 ? 16 : 4);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		tunnel_fail(p, f, "upstream-refused", strerror(errno), -errno);
@@ -1049,31 +1037,6 @@ static void flow_event(struct proxy *p, struct endpoint *e, uint32_t ev)
 		tunnel_advance(p, f);
 }
 
-static int dst_sockaddr(const struct sluice_orig_dst *dst, struct sockaddr_storage *ss,
-			socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (dst->family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = dst->port;
-		s4->sin_addr.s_addr = dst->addr[0];
-		*len = sizeof(*s4);
-		return 0;
-	}
-	if (dst->family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = dst->port;
-		memcpy(&s6->sin6_addr, dst->addr, sizeof(s6->sin6_addr));
-		*len = sizeof(*s6);
-		return 0;
-	}
-	return -EAFNOSUPPORT;
-}
-
 static void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *peer)
 {
 	struct proxy_route route = { .ssl = NULL };
@@ -1095,12 +1058,12 @@ static void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *p
 	}
 	ufd = -1;
 	f = calloc(1, sizeof(*f));
-	if (route.ssl) {
+	if (route.ssl)
 		ss = route.peer;
-		sslen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						 : sizeof(struct sockaddr_in);
-	}
-	if (f && (route.ssl || !dst_sockaddr(&dst, &ss, &sslen)))
+	else
+		orig_dst_sockaddr(&dst, &ss);
+	sslen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (f && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
 		ufd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (ufd < 0) {
 		/* No upstream socket, so no flow to report. */
@@ -1122,7 +1085,7 @@ static void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *p
 		return;
 	}
 	f->dst = dst;
-	f->start_ns = now_ns();
+	f->start_ns = mono_ns();
 	f->last_ns = p->now;
 	f->client = (struct endpoint){ .fd = cfd, .kind = EP_CLIENT, .flow = f };
 	f->upstream = (struct endpoint){ .fd = ufd, .kind = EP_UPSTREAM, .flow = f };
@@ -1192,7 +1155,7 @@ static void tunnel_open(struct proxy *p, int fd, const struct sockaddr_storage *
 	p->stats.tunnels_in++;
 	f->inbound = true;
 	f->peer = *peer;
-	f->start_ns = now_ns();
+	f->start_ns = mono_ns();
 	f->last_ns = p->now;
 	f->client = (struct endpoint){ .fd = fd, .kind = EP_CLIENT, .flow = f };
 	f->upstream = (struct endpoint){ .fd = -1, .kind = EP_UPSTREAM, .flow = f };
@@ -1390,7 +1353,7 @@ int proxy_run(struct proxy *p, int timeout_ms)
 	n = epoll_wait(p->epfd, events, EVENT_BATCH, timeout_ms);
 	if (n < 0 && errno != EINTR)
 		return -errno;
-	p->now = now_ns();
+	p->now = mono_ns();
 	for (i = 0; i < n; i++) {
 		struct endpoint *e = events[i].data.ptr;
 

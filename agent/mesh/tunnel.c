@@ -188,20 +188,6 @@ static enum audit_resumed tls_resumed(SSL *ssl)
 	return SSL_session_reused(ssl) ? AUDIT_RESUMED_YES : AUDIT_RESUMED_NO;
 }
 
-static void format_orig_dst(const struct sluice_orig_dst *d, char *buf, size_t len)
-{
-	struct sockaddr_storage ss = { .ss_family = d->family };
-
-	if (d->family == AF_INET6) {
-		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, d->addr, 16);
-		((struct sockaddr_in6 *)&ss)->sin6_port = d->port;
-	} else {
-		((struct sockaddr_in *)&ss)->sin_addr.s_addr = d->addr[0];
-		((struct sockaddr_in *)&ss)->sin_port = d->port;
-	}
-	format_sockaddr(&ss, buf, len);
-}
-
 static const struct policy_identity *identity_by_num(const struct tunnel *t, uint32_t id)
 {
 	for (int i = 0; i < t->wls->nr; i++) {
@@ -435,6 +421,7 @@ static int t_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_ro
 	const struct policy_identity *id;
 	const struct peer_cfg *peer;
 	struct frame_open open = {};
+	struct sockaddr_storage ss;
 	char buf[MAX_TOKEN];
 	struct tflow *f;
 	SSL *ssl;
@@ -447,7 +434,8 @@ static int t_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_ro
 	if (!f)
 		return -ENOMEM;
 	snprintf(f->src_node, sizeof(f->src_node), "%s", t->cfg->node);
-	format_orig_dst(dst, f->dst, sizeof(f->dst));
+	orig_dst_sockaddr(dst, &ss);
+	format_sockaddr(&ss, f->dst, sizeof(f->dst));
 	id = identity_by_num(t, dst->identity);
 	if (!id) {
 		deny(f, "unknown-workload");
