@@ -9,7 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "config.h"
+#include "addr.h"
 #include "frame.h"
 
 int frame_hdr_parse(const uint8_t *hdr, enum frame_type want, const char **why)

@@ -1,99 +1,25 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The tunnel's decisions: where an outbound flow goes and what its OPEN
+ * says, whether an inbound OPEN is allowed, the verdicts, and the audit
+ * line each decision leaves; and the tunnel's lifetime.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/ssl.h>
 
-#include "audit.h"
-#include "b64url.h"
 #include "credfile.h"
-#include "frame.h"
-#include "jwks.h"
-#include "jwt.h"
 #include "log.h"
-#include "oidc.h"
-#include "pki.h"
-#include "tunnel.h"
-#include "utf8.h"
+#include "tunnel_int.h"
 
-#define MAX_TOKEN 8192
-/* A cached session is not offered when the certificate it holds for the
- * peer expires this soon: the peer would refuse the resumption anyway. */
-#define SESSION_MARGIN_S 5
 /* Peers whose token verification keys are kept decoded. */
 #define NODE_KEYS_MAX 256
 /* A full disk must not flood the log: one message about the audit log in
  * this many seconds at most. */
 #define AUDIT_SAY_S 10
-
-/* One per peer node name ever configured; never freed before the tunnel,
- * since SSLs in flight point at it. */
-struct peer_state {
-	char *node;
-	SSL_SESSION *session;
-	const struct tunnel *tunnel;
-	struct peer_state *next;
-};
-
-struct token {
-	char *workload;
-	char *jwt;
-	int64_t iat, exp;
-	char jti[40];
-};
-
-struct tunnel {
-	const struct config *cfg;
-	const struct policy *pol;
-	const struct workload_set *wls;
-	uint32_t generation;
-	struct pki_creds *creds;
-	SSL_CTX *client_ctx, *server_ctx;
-	struct peer_state *peers;
-	struct token *tokens;
-	int nr_tokens;
-	struct oidc *oidc;
-	struct jwks *idp_jwks;
-	uint64_t idp_jwks_gen;
-	struct jwks_cache *node_keys;	/* peers' certificate keys, by thumbprint */
-	struct audit *audit;
-	bool audit_unwell;		/* the log said it fails, and not yet that it works */
-	time_t audit_quiet_until;	/* CLOCK_MONOTONIC s: nothing said before then */
-	/* identity.oidc.bind_cert as the OIDC client started with it: a
-	 * reload changes neither side (identity changes need a restart). */
-	bool bind_cert;
-	char *credfile;
-	char *creds_sig;		/* what credentials.json says now */
-};
-
-/* A tunnel flow, as the audit line describes it. */
-struct tflow {
-	struct tunnel *t;
-	bool inbound;
-	bool allow;
-	bool decided;			/* a deny line is already written */
-	struct peer_state *peer;	/* outbound */
-	char src_node[CONFIG_NAME_MAX];
-	char src_workload[FRAME_ID_MAX];
-	char peer_addr[SOCKADDR_STR_LEN];
-	char detail[128];
-	char dst[SOCKADDR_STR_LEN];
-	char service[64];
-	char rule[FRAME_REASON_MAX];
-	char reason[FRAME_REASON_MAX];
-	char failed[FRAME_REASON_MAX];	/* inbound allow: why its bytes never flowed */
-	char jti[64];
-	char kid[64];
-	char trace_id[33];
-	uint64_t generation;
-	enum audit_resumed resumed;
-};
-
-static int ssl_peer_idx = -1;
 
 /* Says that audit lines are lost, with the running count, and that they
  * are written again once they are, at most once every AUDIT_SAY_S. */
@@ -164,7 +90,7 @@ static struct tflow *tflow_new(struct tunnel *t, bool inbound)
 	return f;
 }
 
-static void set_reason(struct tflow *f, const char *reason)
+void set_reason(struct tflow *f, const char *reason)
 {
 	snprintf(f->reason, sizeof(f->reason), "%s", reason);
 }
@@ -188,20 +114,6 @@ static enum audit_resumed tls_resumed(SSL *ssl)
 	return SSL_session_reused(ssl) ? AUDIT_RESUMED_YES : AUDIT_RESUMED_NO;
 }
 
-static void format_orig_dst(const struct sluice_orig_dst *d, char *buf, size_t len)
-{
-	struct sockaddr_storage ss = { .ss_family = d->family };
-
-	if (d->family == AF_INET6) {
-		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, d->addr, 16);
-		((struct sockaddr_in6 *)&ss)->sin6_port = d->port;
-	} else {
-		((struct sockaddr_in *)&ss)->sin_addr.s_addr = d->addr[0];
-		((struct sockaddr_in *)&ss)->sin_port = d->port;
-	}
-	format_sockaddr(&ss, buf, len);
-}
-
 static const struct policy_identity *identity_by_num(const struct tunnel *t, uint32_t id)
 {
 	for (int i = 0; i < t->wls->nr; i++) {
@@ -211,230 +123,13 @@ static const struct policy_identity *identity_by_num(const struct tunnel *t, uin
 	return NULL;
 }
 
-static struct peer_state *peer_state(struct tunnel *t, const char *node)
-{
-	struct peer_state *ps;
-
-	for (ps = t->peers; ps; ps = ps->next) {
-		if (!strcmp(ps->node, node))
-			return ps;
-	}
-	ps = calloc(1, sizeof(*ps));
-	if (!ps || !(ps->node = strdup(node))) {
-		free(ps);
-		return NULL;
-	}
-	ps->tunnel = t;
-	ps->next = t->peers;
-	t->peers = ps;
-	return ps;
-}
-
-static void sessions_drop(struct tunnel *t)
-{
-	for (struct peer_state *ps = t->peers; ps; ps = ps->next) {
-		SSL_SESSION_free(ps->session);
-		ps->session = NULL;
-	}
-}
-
-/* TLS 1.3 tickets arrive after the handshake; keep the newest per peer.
- * Kept and resumed as copies that no SSL holds: OpenSSL marks the session
- * of an SSL freed without close_notify unresumable, and one flow's reset
- * must not send every later flow to that peer through a full handshake. */
-static int on_new_session(SSL *ssl, SSL_SESSION *sess)
-{
-	struct peer_state *ps = SSL_get_ex_data(ssl, ssl_peer_idx);
-	SSL_SESSION *copy;
-
-	/* A ticket can arrive after a reload for a connection made with the
-	 * old certificate: resuming it would present that certificate to the
-	 * peer while tokens are bound to the new one. */
-	if (!ps || SSL_get_SSL_CTX(ssl) != ps->tunnel->client_ctx)
-		return 0;
-	copy = SSL_SESSION_dup(sess);
-	if (copy) {
-		SSL_SESSION_free(ps->session);
-		ps->session = copy;
-	}
-	return 0;
-}
-
-static void resume_from(SSL *ssl, SSL_SESSION *sess)
-{
-	SSL_SESSION *copy = SSL_SESSION_dup(sess);
-
-	if (copy) {
-		SSL_set_session(ssl, copy);
-		SSL_SESSION_free(copy);
-	}
-}
-
-static bool session_usable(SSL_SESSION *sess, time_t now)
-{
-	X509 *peer = SSL_SESSION_get0_peer(sess);
-	time_t na;
-
-	if (!peer || pki_asn1_time(X509_get0_notAfter(peer), &na))
-		return false;
-	return na > now + SESSION_MARGIN_S &&
-	       SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess) > now;
-}
-
-static void tokens_drop(struct tunnel *t)
-{
-	for (int i = 0; i < t->nr_tokens; i++) {
-		if (t->tokens[i].jwt) {
-			OPENSSL_cleanse(t->tokens[i].jwt, strlen(t->tokens[i].jwt));
-			free(t->tokens[i].jwt);
-		}
-		t->tokens[i].jwt = NULL;
-		t->tokens[i].exp = 0;
-	}
-}
-
-static struct token *token_slot(struct tunnel *t, const char *workload)
-{
-	struct token *tk;
-
-	for (int i = 0; i < t->nr_tokens; i++) {
-		if (!strcmp(t->tokens[i].workload, workload))
-			return &t->tokens[i];
-	}
-	tk = realloc(t->tokens, (t->nr_tokens + 1) * sizeof(*tk));
-	if (!tk)
-		return NULL;
-	t->tokens = tk;
-	tk = &t->tokens[t->nr_tokens];
-	memset(tk, 0, sizeof(*tk));
-	tk->workload = strdup(workload);
-	if (!tk->workload)
-		return NULL;
-	t->nr_tokens++;
-	return tk;
-}
-
-static int mint(struct tunnel *t, const struct policy_identity *id, struct token *tk,
-		struct errmsg *err)
-{
-	struct jwt_workload w = {
-		.trust_domain = t->cfg->trust_domain,
-		.node = t->cfg->node,
-		.id = id->spiffe_id,
-		.roles = id->roles,
-		.nr_roles = id->nr_roles,
-		.cnf_x5t = t->creds->thumbprint,
-		.now = time(NULL),
-		.lifetime = t->cfg->identity.token_lifetime_s,
-	};
-	json_t *claims;
-	char *jwt;
-	int ret;
-
-	/* Never outlive the certificate that binds it. */
-	if (w.now + w.lifetime > t->creds->not_after)
-		w.lifetime = t->creds->not_after - w.now;
-	if (w.lifetime <= 0)
-		return errmsg_set(err, -EKEYEXPIRED, "node certificate %s expired",
-				  t->cfg->identity.cert);
-	ret = jwt_workload_claims(&w, &claims, err);
-	if (ret)
-		return ret;
-	snprintf(tk->jti, sizeof(tk->jti), "%s", json_string_value(json_object_get(claims, "jti")));
-	ret = jwt_mint_es256(t->creds->key, t->creds->thumbprint, claims, &jwt, err);
-	json_decref(claims);
-	if (ret)
-		return ret;
-	if (tk->jwt) {
-		OPENSSL_cleanse(tk->jwt, strlen(tk->jwt));
-		free(tk->jwt);
-	}
-	tk->jwt = jwt;
-	tk->iat = w.now;
-	tk->exp = w.now + w.lifetime;
-	return 0;
-}
-
-/* The unverified header (part 0) or claims (part 1) of a compact JWS: to
- * choose the verification keys by "iss", or to name the token in the
- * audit. The signature check is what trusts it. */
-static json_t *peek_part(const char *token, int part)
-{
-	const char *start = token, *end;
-	char buf[MAX_TOKEN];
-	size_t n;
-
-	if (part && !(start = strchr(token, '.')))
-		return NULL;
-	start += part;
-	end = strchr(start, '.');
-	if (!end || (size_t)(end - start) > B64URL_ENC_LEN(sizeof(buf) - 1) ||
-	    b64url_decode(start, end - start, buf, &n))
-		return NULL;
-	return json_loadb(buf, n, 0, NULL);
-}
-
-/* The IdP's token is opaque to its sender, but the outbound audit line
- * names it as the inbound one does. */
-static void note_token_ids(const char *token, struct tflow *f)
-{
-	json_t *hdr = peek_part(token, 0), *claims = peek_part(token, 1);
-	const char *s;
-
-	if ((s = json_string_value(json_object_get(hdr, "kid"))))
-		utf8_copy(f->kid, sizeof(f->kid), s);
-	if ((s = json_string_value(json_object_get(claims, "jti"))))
-		utf8_copy(f->jti, sizeof(f->jti), s);
-	json_decref(hdr);
-	json_decref(claims);
-}
-
-/* The workload's token into f's OPEN: the embedded one re-minted at two
- * thirds of its life, or the IdP's cached one. NULL with the reason in f
- * when there is none. */
-static const char *token_for(struct tunnel *t, const struct policy_identity *id,
-			     struct tflow *f, char *buf, size_t len)
-{
-	struct errmsg err = {};
-	const char *reason = NULL;
-	struct token *tk;
-	int64_t now = time(NULL);
-
-	if (t->oidc) {
-		if (oidc_token_get(t->oidc, id->spiffe_id, buf, len, NULL, &reason, &err)) {
-			set_reason(f, reason ? reason : "no-token");
-			pr_debug("no token for %s: %s", id->spiffe_id, err.msg);
-			return NULL;
-		}
-		note_token_ids(buf, f);
-		return buf;
-	}
-	tk = token_slot(t, id->spiffe_id);
-	if (!tk) {
-		set_reason(f, "internal-error");
-		return NULL;
-	}
-	if (!tk->jwt || now >= tk->iat + (tk->exp - tk->iat) * 2 / 3) {
-		if (mint(t, id, tk, &err)) {
-			pr_warn("cannot mint a token for %s: %s", id->spiffe_id, err.msg);
-			/* A token still valid beats none. */
-			if (!tk->jwt || now >= tk->exp) {
-				set_reason(f, "no-token");
-				return NULL;
-			}
-		}
-	}
-	snprintf(f->jti, sizeof(f->jti), "%s", tk->jti);
-	snprintf(f->kid, sizeof(f->kid), "%s", t->creds->thumbprint);
-	return tk->jwt;
-}
-
 static int t_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_route *out)
 {
 	struct tunnel *t = ctx;
 	const struct policy_identity *id;
 	const struct peer_cfg *peer;
 	struct frame_open open = {};
+	struct sockaddr_storage ss;
 	char buf[MAX_TOKEN];
 	struct tflow *f;
 	SSL *ssl;
@@ -447,7 +142,8 @@ static int t_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_ro
 	if (!f)
 		return -ENOMEM;
 	snprintf(f->src_node, sizeof(f->src_node), "%s", t->cfg->node);
-	format_orig_dst(dst, f->dst, sizeof(f->dst));
+	orig_dst_sockaddr(dst, &ss);
+	format_sockaddr(&ss, f->dst, sizeof(f->dst));
 	id = identity_by_num(t, dst->identity);
 	if (!id) {
 		deny(f, "unknown-workload");
@@ -553,163 +249,6 @@ static SSL *t_tunnel_accept(void *ctx)
 	struct tunnel *t = ctx;
 
 	return SSL_new(t->server_ctx);
-}
-
-static int idp_get_key(void *ctx, const char *kid, EVP_PKEY **pkey)
-{
-	struct tunnel *t = ctx;
-	int ret;
-
-	ret = t->idp_jwks ? jwks_get_key(t->idp_jwks, kid, pkey) : -ENOENT;
-	/* A kid we lack may be the IdP's new key: fetch again, rate-limited
-	 * by the OIDC client. This token is refused; the next one may pass. */
-	if (ret == -ENOENT)
-		oidc_jwks_refetch(t->oidc);
-	return ret;
-}
-
-static void idp_jwks_update(struct tunnel *t)
-{
-	struct errmsg err = {};
-	struct jwks *set;
-	uint64_t gen;
-	char *doc;
-
-	if (!t->oidc || oidc_jwks_get(t->oidc, &doc, &gen, &err))
-		return;
-	if (gen == t->idp_jwks_gen) {
-		free(doc);
-		return;
-	}
-	if (jwks_parse(doc, strlen(doc), &set, &err)) {
-		pr_warn("IdP JWKS refused, keeping the previous one: %s", err.msg);
-	} else {
-		jwks_free(t->idp_jwks);
-		t->idp_jwks = set;
-	}
-	t->idp_jwks_gen = gen;
-	free(doc);
-}
-
-static void idp_opts(struct tunnel *t, struct jwt_verify_opts *o)
-{
-	idp_jwks_update(t);
-	o->issuer = t->cfg->identity.oidc_issuer;
-	o->audience = t->cfg->identity.oidc_audience;
-	o->get_key = idp_get_key;
-	o->key_ctx = t;
-	o->require_cnf = t->bind_cert;
-	if (!o->require_cnf)
-		o->cnf_x5t = NULL;
-}
-
-/* A token the peer minted with its node key: 0 or a reason code. */
-static const char *node_opts(struct tunnel *t, const char *iss, X509 *peer_cert,
-			     const char *peer_id, const char *peer_thumb, const char *aud,
-			     struct jwt_verify_opts *o)
-{
-	struct jwks *node_keys = NULL;
-	struct errmsg err = {};
-
-	/* A token another node minted is not this peer's to present. */
-	if (iss && !strncmp(iss, aud, strlen(aud)) && !strncmp(iss + strlen(aud), "/node/", 6) &&
-	    strcmp(iss, peer_id))
-		return "not-bound";
-	if (jwks_cache_get(t->node_keys, peer_cert, peer_thumb, &node_keys, &err)) {
-		pr_info("tunnel from %s: %s", peer_id, err.msg);
-		return "internal-error";
-	}
-	o->issuer = peer_id;
-	o->audience = aud;
-	o->algs = JWS_ES256;
-	o->get_key = jwks_get_key;
-	o->key_ctx = node_keys;
-	o->max_lifetime = 24 * 3600;
-	return NULL;
-}
-
-/*
- * How the OPEN's token is verified, chosen by its unverified iss: 0 or a
- * reason code. With an IdP, the IdP alone vouches for workloads: a token
- * of another issuer, a node's own included, is refused whatever it claims,
- * so no node can grant a role the policy maps from the IdP's claims, nor
- * speak for a workload the IdP never authenticated.
- */
-static const char *token_opts(struct tunnel *t, const struct frame_open *open, X509 *peer_cert,
-			      const char *peer_id, const char *peer_thumb, const char *aud,
-			      struct jwt_verify_opts *o)
-{
-	json_t *peek = peek_part(open->token, 1);
-	const char *iss = peek ? json_string_value(json_object_get(peek, "iss")) : NULL;
-	const char *why = NULL;
-
-	if (t->oidc && iss && strcmp(iss, t->cfg->identity.oidc_issuer)) {
-		pr_info("tunnel from %s: token for %s refused: not the IdP's (identity.oidc)",
-			peer_id, open->src);
-		why = "idp-token-required";
-	} else if (t->oidc) {
-		idp_opts(t, o);
-	} else {
-		why = node_opts(t, iss, peer_cert, peer_id, peer_thumb, aud, o);
-	}
-	json_decref(peek);
-	return why;
-}
-
-/* Verifies an OPEN's token against the TLS peer: 0 or a reason code. */
-static const char *check_token(struct tunnel *t, const struct frame_open *open, X509 *peer_cert,
-			       const char *peer_id, const char *peer_thumb, struct tflow *f,
-			       json_t **claims)
-{
-	struct jwt_verify_opts o = {
-		.skew = t->cfg->identity.clock_skew_s,
-		.cnf_x5t = peer_thumb,
-		.require_cnf = true,
-	};
-	struct jwt_result res = {};
-	const char *reason;
-	char aud[CONFIG_NAME_MAX + 16];
-
-	snprintf(aud, sizeof(aud), "spiffe://%s", t->cfg->trust_domain);
-	reason = token_opts(t, open, peer_cert, peer_id, peer_thumb, aud, &o);
-	if (reason)
-		return reason;
-	jwt_verify(open->token, &o, &res);
-	/* The caller's choice, the kid before any signature was checked: only
-	 * whole characters may be kept, or the line would be lost. */
-	if (res.kid)
-		utf8_copy(f->kid, sizeof(f->kid), res.kid);
-	if (res.jti)
-		utf8_copy(f->jti, sizeof(f->jti), res.jti);
-	if (res.reason != JWT_OK) {
-		pr_info("tunnel from %s: token for %s refused: %s", peer_id, open->src, res.err.msg);
-		reason = jwt_reason_name(res.reason);
-	} else if (!res.sub || strcmp(res.sub, open->src)) {
-		reason = "wrong-subject";
-	} else {
-		*claims = json_incref(res.claims);
-		reason = NULL;
-	}
-	jwt_result_free(&res);
-	return reason;
-}
-
-/* Roles: with an IdP (whose tokens alone get here), the policy's mapping
- * of its claims; otherwise the embedded token's own list. */
-static int token_roles(const struct tunnel *t, json_t *claims, const char **roles, int max)
-{
-	json_t *v, *list;
-	size_t i;
-	int n = 0;
-
-	if (t->oidc)
-		return policy_roles_from_claims(t->pol, claims, roles, max);
-	list = json_object_get(claims, "roles");
-	json_array_foreach(list, i, v) {
-		if (json_is_string(v) && n < max)
-			roles[n++] = json_string_value(v);
-	}
-	return n;
 }
 
 /* A node's certificate proves which node it is, never which workloads it
@@ -886,26 +425,6 @@ void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, uint64_t bytes_up, uin
 	free(f);
 }
 
-static int contexts_make(struct tunnel *t, struct pki_creds *c, struct errmsg *err)
-{
-	SSL_CTX *cli = NULL, *srv = NULL;
-	int ret;
-
-	ret = pki_ssl_ctx(c, false, &cli, err);
-	if (!ret)
-		ret = pki_ssl_ctx(c, true, &srv, err);
-	if (ret) {
-		SSL_CTX_free(cli);
-		return ret;
-	}
-	SSL_CTX_sess_set_new_cb(cli, on_new_session);
-	SSL_CTX_free(t->client_ctx);
-	SSL_CTX_free(t->server_ctx);
-	t->client_ctx = cli;
-	t->server_ctx = srv;
-	return 0;
-}
-
 static int oidc_start(struct tunnel *t, const struct config *cfg, struct errmsg *err)
 {
 	const struct identity_cfg *id = &cfg->identity;
@@ -985,135 +504,6 @@ void tunnel_set_policy(struct tunnel *t, const struct config *cfg, const struct 
 	t->pol = pol;
 	t->wls = wls;
 	t->generation = generation;
-}
-
-static void creds_reload(struct tunnel *t)
-{
-	struct errmsg err = {};
-	int ret;
-
-	ret = pki_reload(&t->creds, &err);
-	if (ret < 0) {
-		pr_err("new node credentials refused, keeping the current ones: %s", err.msg);
-		return;
-	}
-	if (!ret)
-		return;
-	if (contexts_make(t, t->creds, &err)) {
-		pr_err("node credentials: %s", err.msg);
-		return;
-	}
-	/* Sessions and tokens carry the old certificate's binding; peers'
-	 * keys were trusted through the old CA. */
-	sessions_drop(t);
-	tokens_drop(t);
-	jwks_cache_clear(t->node_keys);
-	if (t->oidc)
-		oidc_refresh_all(t->oidc);
-	pr_info("node certificate reloaded: %s, valid until %ld", t->creds->spiffe_id,
-		(long)t->creds->not_after);
-}
-
-/* Room for one credential's strings while the file is written. */
-struct cred_buf {
-	char name[OIDC_URL_MAX];
-	char error[ERRMSG_LEN];
-};
-
-static void cred_add(struct cred_entry *e, struct cred_buf *b, int *n, enum cred_kind kind,
-		     const char *name, const char *source, int64_t not_after, int64_t updated,
-		     const char *state, const char *error)
-{
-	snprintf(b[*n].name, sizeof(b[*n].name), "%s", name);
-	snprintf(b[*n].error, sizeof(b[*n].error), "%s", error ? error : "");
-	e[*n] = (struct cred_entry){ .kind = kind, .name = b[*n].name, .source = source,
-				     .state = state, .not_after = not_after, .updated = updated,
-				     .error = b[*n].error };
-	(*n)++;
-}
-
-static void token_cred(struct tunnel *t, const char *id, struct cred_entry *e, struct cred_buf *b,
-		       int *n, int64_t now)
-{
-	struct oidc_token_info ti;
-	struct token *tk = NULL;
-
-	if (t->oidc) {
-		if (oidc_token_info(t->oidc, id, &ti))
-			return;
-		cred_add(e, b, n, CRED_TOKEN, id, "oidc", ti.exp, 0,
-			 ti.valid ? "valid" : ti.error[0] ? "failed" : ti.exp ? "expired" : "pending",
-			 ti.error);
-		return;
-	}
-	for (int j = 0; j < t->nr_tokens; j++) {
-		if (!strcmp(t->tokens[j].workload, id))
-			tk = &t->tokens[j];
-	}
-	cred_add(e, b, n, CRED_TOKEN, id, "embedded", tk ? tk->exp : 0, tk ? tk->iat : 0,
-		 !tk || !tk->jwt ? "pending" : tk->exp > now ? "valid" : "expired", NULL);
-}
-
-/* Rewrites credentials.json when what it would say changed: states flip
- * at expiry, tokens renew. */
-static void creds_publish(struct tunnel *t)
-{
-	int max = 3 + t->cfg->nr_workloads, n = 0;
-	int64_t now = time(NULL);
-	struct errmsg err = {};
-	struct cred_entry *e;
-	struct cred_buf *b;
-	char ca_id[CONFIG_NAME_MAX + 16], *sig = NULL;
-	struct audit_health ah;
-	struct cred_audit aud;
-	size_t sig_len = 0;
-	time_t ca_na = 0;
-	FILE *f;
-
-	e = calloc(max, sizeof(*e));
-	b = calloc(max, sizeof(*b));
-	if (!e || !b)
-		goto out;
-	pki_asn1_time(X509_get0_notAfter(t->creds->ca), &ca_na);
-	snprintf(ca_id, sizeof(ca_id), "spiffe://%s", t->creds->trust_domain);
-	cred_add(e, b, &n, CRED_CA, ca_id, "file", ca_na, 0, ca_na > now ? "valid" : "expired",
-		 NULL);
-	cred_add(e, b, &n, CRED_NODE_CERT, t->creds->spiffe_id, "file", t->creds->not_after, 0,
-		 t->creds->not_after > now ? "valid" : "expired", NULL);
-	for (int i = 0; i < t->cfg->nr_workloads; i++)
-		token_cred(t, t->cfg->workloads[i].id, e, b, &n, now);
-	if (t->oidc) {
-		struct oidc_info oi;
-
-		oidc_get_info(t->oidc, &oi);
-		cred_add(e, b, &n, CRED_JWKS,
-			 oi.jwks_uri[0] ? oi.jwks_uri : t->cfg->identity.oidc_issuer, "oidc", 0, 0,
-			 t->idp_jwks ? "valid" : oi.error[0] ? "failed" : "pending", oi.error);
-	}
-	audit_get_health(t->audit, &ah);
-	aud = (struct cred_audit){ .log = t->cfg->audit_log, .lines_lost = ah.lost,
-				   .error = ah.last_err ? strerror(-ah.last_err) : NULL };
-	f = open_memstream(&sig, &sig_len);
-	if (!f)
-		goto out;
-	for (int i = 0; i < n; i++)
-		fprintf(f, "%d %s %s %s %lld %lld %s\n", e[i].kind, e[i].name, e[i].source,
-			e[i].state, (long long)e[i].not_after, (long long)e[i].updated, e[i].error);
-	fprintf(f, "audit %llu %d\n", (unsigned long long)ah.lost, ah.last_err);
-	fclose(f);
-	if (t->creds_sig && !strcmp(sig, t->creds_sig))
-		goto out;
-	if (credfile_write(t->credfile, t->cfg->node, e, n, &aud, 0, &err)) {
-		pr_warn("credentials file: %s", err.msg);
-		goto out;
-	}
-	free(t->creds_sig);
-	t->creds_sig = sig;
-	sig = NULL;
-out:
-	free(sig);
-	free(e);
-	free(b);
 }
 
 void tunnel_tick(struct tunnel *t)
