@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Workload tokens for attacks on the tunnel. FORGE_VALID is a token exactly
- * as a node's agent mints it (agent/mesh/tunnel.c: jwt_workload_claims() and
+ * as a node's agent mints it (agent/mesh/tunnel_token.c: jwt_workload_claims() and
  * jwt_mint_es256() with the node key, kid and cnf the certificate's
  * thumbprint); every other kind is that token bent one way, and a receiving
  * agent must refuse it. A token minted with another node's credentials, or
