@@ -22,6 +22,7 @@
 
 #include <sluice/abi.h>
 
+#include "clock.h"
 #include "errmsg.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -102,8 +103,6 @@ const char *name_kind_name(__u32 kind);
 /* Three-way comparison for qsort callbacks: -1, 0 or 1. */
 int cmp_u64(__u64 a, __u64 b);
 
-/* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns(). */
-__u64 now_ns(void);
 /* now - then, 0 for a timestamp in the future or never set. */
 __u64 age_ns(__u64 now, __u64 then);
 

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 
@@ -261,14 +260,6 @@ const char *name_kind_name(__u32 kind)
 int cmp_u64(__u64 a, __u64 b)
 {
 	return a < b ? -1 : a > b;
-}
-
-__u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 __u64 age_ns(__u64 now, __u64 then)

@@ -123,7 +123,7 @@ static int flow_list(int argc, char **argv)
 	if (argc)
 		return BAD_ARG();
 	ret = map_rows("flows", sizeof(*rows), flow_fill, NULL, row_cmp, (void **)&rows, &n);
-	now = now_ns();
+	now = mono_ns();
 	if (!ret)
 		ret = json_output ? print_json(flows_json(rows, n, now))
 				  : flows_plain(rows, n, now);

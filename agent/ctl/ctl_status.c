@@ -125,7 +125,7 @@ static int status_read(struct status *st)
 	ret = sluice_cfg_read(&st->cfg);
 	if (ret)
 		return ret;
-	st->now = now_ns();
+	st->now = mono_ns();
 	snprintf(proc, sizeof(proc), "/proc/%u", c->agent_pid);
 	st->pid_exists = c->agent_pid && !stat(proc, &sb);
 	/* Same test as agent_stale() in BPF. */

@@ -107,7 +107,7 @@ static int violation_list(int argc, char **argv)
 		return BAD_ARG();
 	ret = map_rows("violations", sizeof(*rows), violation_fill, NULL, row_cmp, (void **)&rows,
 		       &n);
-	now = now_ns();
+	now = mono_ns();
 	if (!ret)
 		ret = json_output ? print_json(violations_json(rows, n, now))
 				  : violations_plain(rows, n, now);

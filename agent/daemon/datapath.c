@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "sluice.skel.h"
+#include "addr.h"
 #include "cgroup.h"
+#include "clock.h"
 #include "datapath.h"
 #include "log.h"
 
@@ -190,6 +194,113 @@ int datapath_config_set(const struct datapath *dp, const struct sluice_config *c
 	__u32 zero = 0;
 
 	return bpf_map_update_elem(dp->cfg_fd, &zero, cfg, BPF_ANY) ? -errno : 0;
+}
+
+int datapath_write_config(struct datapath *dp, const struct config *cfg, uint64_t agent_cg_id)
+{
+	struct sluice_config c;
+	int ret;
+
+	ret = datapath_config_get(dp, &c);
+	if (ret)
+		return ret;
+	c.abi_version = SLUICE_ABI_VERSION;
+	c.fail_mode = cfg->fail_open ? SLUICE_FAIL_OPEN : SLUICE_FAIL_CLOSED;
+	c.agent_pid = getpid();
+	c.agent_cgroup_id = agent_cg_id;
+	c.heartbeat_ns = mono_ns();
+	c.heartbeat_timeout_ns = (uint64_t)cfg->heartbeat_timeout_ms * 1000000ull;
+	c.started_ns = c.heartbeat_ns;
+	c.outbound4_addr = cfg->outbound4.sin_addr.s_addr;
+	c.outbound_port = cfg->outbound4.sin_port;
+	memcpy(c.outbound6_addr, &cfg->outbound6.sin6_addr, sizeof(c.outbound6_addr));
+	return datapath_config_set(dp, &c);
+}
+
+void datapath_heartbeat(struct datapath *dp)
+{
+	struct sluice_config c;
+	const char *what = "read";
+	int ret;
+
+	ret = datapath_config_get(dp, &c);
+	if (!ret) {
+		what = "write";
+		c.heartbeat_ns = mono_ns();
+		ret = datapath_config_set(dp, &c);
+	}
+	if (ret && !dp->heartbeat_failing)
+		pr_err("heartbeat: cannot %s sluice_cfg: %s (the datapath applies failure_mode "
+		       "once the heartbeat is heartbeat_timeout old)", what, strerror(-ret));
+	else if (!ret && dp->heartbeat_failing)
+		pr_info("heartbeat: sluice_cfg written again");
+	dp->heartbeat_failing = ret;
+}
+
+int datapath_check_no_other_agent(const char *pin_dir, struct errmsg *err)
+{
+	char path[PATH_MAX], proc[64];
+	struct sluice_config c;
+	__u32 zero = 0;
+	bool live;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/sluice_cfg", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	/* A map that cannot be read is not another agent's: datapath_open
+	 * reuses it or says why it cannot. */
+	live = !bpf_map_lookup_elem(fd, &zero, &c) && c.agent_pid &&
+	       c.agent_pid != (__u32)getpid() && mono_ns() - c.heartbeat_ns < c.heartbeat_timeout_ns;
+	close(fd);
+	if (!live)
+		return 0;
+	snprintf(proc, sizeof(proc), "/proc/%u", c.agent_pid);
+	if (access(proc, F_OK))
+		return 0;
+	return errmsg_set(err, -EBUSY,
+			  "another sluiced (pid %u) is running with bpf_pin_path %s: stop it first, "
+			  "or give this one its own bpf_pin_path", c.agent_pid, pin_dir);
+}
+
+int datapath_orig_dst(const struct datapath *dp, const struct sockaddr_storage *peer,
+		      struct sluice_orig_dst *out)
+{
+	struct sluice_tuple_key key = {
+		.family = peer->ss_family,
+		.port = htons(sockaddr_port(peer)),
+	};
+
+	memcpy(key.addr, sockaddr_words(peer), peer->ss_family == AF_INET6 ? 16 : 4);
+	return bpf_map_lookup_elem(dp->redirects_fd, &key, out) ? -ENOENT : 0;
+}
+
+int datapath_link_upstream(struct datapath *dp, int fd, const struct sluice_orig_dst *dst)
+{
+	struct sluice_link link = {
+		.app_cookie = dst->cookie,
+		.identity = dst->identity,
+		.service = dst->service,
+	};
+	socklen_t len = sizeof(uint64_t);
+	const char *what = "SO_COOKIE";
+	uint64_t cookie;
+	int ret = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len)) {
+		ret = -errno;
+	} else if (bpf_map_update_elem(dp->flow_links_fd, &cookie, &link, BPF_ANY)) {
+		ret = -errno;
+		what = "flow_links update";
+	}
+	if (ret && !dp->flow_link_failing)
+		pr_warn("%s: %s: proxied flows lack upstream RTT and bytes until it works again",
+			what, strerror(-ret));
+	else if (!ret && dp->flow_link_failing)
+		pr_info("flow_links: upstream sockets linked to their flows again");
+	dp->flow_link_failing = ret;
+	return ret;
 }
 
 static void unpin_maps(struct datapath *dp)

@@ -18,10 +18,11 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
 
 #include "bpffs.h"
+#include "addr.h"
 #include "cgroup.h"
+#include "clock.h"
 #include "config.h"
 #include "datapath.h"
 #include "log.h"
@@ -83,106 +84,32 @@ static void usage(FILE *f)
 		"SIGUSR2 rolls back to the previous policy generation.\n");
 }
 
-static uint64_t now_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static int proxy_lookup(void *ctx, const struct sockaddr_storage *peer,
 			struct sluice_orig_dst *out)
 {
-	struct agent *a = ctx;
-	struct sluice_tuple_key key = { .family = peer->ss_family };
-
-	if (peer->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)peer;
-
-		key.addr[0] = sin->sin_addr.s_addr;
-		key.port = sin->sin_port;
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)peer;
-
-		memcpy(key.addr, &sin6->sin6_addr, sizeof(key.addr));
-		key.port = sin6->sin6_port;
-	}
-	return bpf_map_lookup_elem(a->dp.redirects_fd, &key, out) ? -ENOENT : 0;
+	return datapath_orig_dst(&((struct agent *)ctx)->dp, peer, out);
 }
 
 static void proxy_upstream_created(void *ctx, int fd, const struct sluice_orig_dst *dst)
 {
-	struct agent *a = ctx;
-	struct sluice_link link = {
-		.app_cookie = dst->cookie,
-		.identity = dst->identity,
-		.service = dst->service,
-	};
-	socklen_t len = sizeof(uint64_t);
-	uint64_t cookie;
-
-	/* The link lets sockops attribute the upstream socket's RTT, connect
-	 * latency and bytes to the app's flow. */
-	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len)) {
-		pr_debug("SO_COOKIE: %s", strerror(errno));
-		return;
-	}
-	bpf_map_update_elem(a->dp.flow_links_fd, &cookie, &link, BPF_ANY);
-}
-
-static void format_dst(const struct sluice_orig_dst *d, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	inet_ntop(d->family, d->addr, ip, sizeof(ip));
-	snprintf(buf, len, d->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, ntohs(d->port));
+	datapath_link_upstream(&((struct agent *)ctx)->dp, fd, dst);
 }
 
 static void proxy_flow_closed(void *ctx, void *flow_ctx, const struct sluice_orig_dst *dst,
 			      uint64_t up, uint64_t down, uint64_t duration_ns, int status)
 {
 	struct agent *a = ctx;
-	char d[64];
+	char d[SOCKADDR_STR_LEN];
+	struct sockaddr_storage ss;
 
 	if (flow_ctx)
 		tunnel_flow_closed(a->tun, flow_ctx, up, down, duration_ns, status);
-	format_dst(dst, d, sizeof(d));
+	orig_dst_sockaddr(dst, &ss);
+	format_sockaddr(&ss, d, sizeof(d));
 	pr_debug("flow closed: identity %u -> %s gen %u: %llu bytes up, %llu down, %.3f ms%s%s",
 		 dst->identity, d, dst->generation, (unsigned long long)up,
 		 (unsigned long long)down, duration_ns / 1e6, status ? ", error: " : "",
 		 status ? strerror(-status) : "");
-}
-
-static int write_config(struct agent *a)
-{
-	struct sluice_config c;
-	int ret;
-
-	ret = datapath_config_get(&a->dp, &c);
-	if (ret)
-		return ret;
-	c.abi_version = SLUICE_ABI_VERSION;
-	c.fail_mode = a->cfg.fail_open ? SLUICE_FAIL_OPEN : SLUICE_FAIL_CLOSED;
-	c.agent_pid = getpid();
-	c.agent_cgroup_id = a->agent_cg_id;
-	c.heartbeat_ns = now_mono_ns();
-	c.heartbeat_timeout_ns = (uint64_t)a->cfg.heartbeat_timeout_ms * 1000000ull;
-	c.started_ns = c.heartbeat_ns;
-	c.outbound4_addr = a->cfg.outbound4.sin_addr.s_addr;
-	c.outbound_port = a->cfg.outbound4.sin_port;
-	memcpy(c.outbound6_addr, &a->cfg.outbound6.sin6_addr, sizeof(c.outbound6_addr));
-	return datapath_config_set(&a->dp, &c);
-}
-
-static void heartbeat(struct agent *a)
-{
-	struct sluice_config c;
-
-	if (datapath_config_get(&a->dp, &c))
-		return;
-	c.heartbeat_ns = now_mono_ns();
-	datapath_config_set(&a->dp, &c);
 }
 
 /* Resolves workloads and makes the policy live, in the order that never
@@ -245,10 +172,10 @@ static void reload(struct agent *a)
 	/* A reload runs in the event loop: the files' bounds (yamlx.h,
 	 * POLICY_MAX_CANDIDATES) keep parsing and compiling short, and a beat
 	 * before each gives it the whole heartbeat_timeout. */
-	heartbeat(a);
+	datapath_heartbeat(&a->dp);
 	ret = load_files(a->cfg.path, &cfg, &pol, &err);
 	if (!ret) {
-		heartbeat(a);
+		datapath_heartbeat(&a->dp);
 		ret = apply(a, &cfg, &pol, &err);
 	}
 	if (ret) {
@@ -283,7 +210,6 @@ static void rollback(struct agent *a)
 {
 	struct policy_map_result res;
 	struct errmsg err = {};
-
 	struct policy tmp;
 
 	if (policy_map_rollback(&a->dp, &res, &err)) {
@@ -300,29 +226,6 @@ static void rollback(struct agent *a)
 	}
 	if (a->tun)
 		tunnel_set_policy(a->tun, &a->cfg, &a->pol, &a->wls, a->generation);
-}
-
-static int another_agent(struct agent *a, struct errmsg *err)
-{
-	char path[PATH_MAX], proc[64];
-	struct sluice_config c;
-	__u32 zero = 0;
-	int fd, live;
-
-	snprintf(path, sizeof(path), "%s/sluice_cfg", a->cfg.pin_path);
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return 0;
-	live = !bpf_map_lookup_elem(fd, &zero, &c) && c.agent_pid && c.agent_pid != (__u32)getpid() &&
-	       now_mono_ns() - c.heartbeat_ns < c.heartbeat_timeout_ns;
-	close(fd);
-	snprintf(proc, sizeof(proc), "/proc/%u", c.agent_pid);
-	if (live && !access(proc, F_OK))
-		return errmsg_set(err, -EBUSY,
-				  "another sluiced (pid %u) is running with bpf_pin_path %s: stop it "
-				  "first, or give this one its own bpf_pin_path",
-				  c.agent_pid, a->cfg.pin_path);
-	return 0;
 }
 
 static int setup_cgroups(struct agent *a, struct errmsg *err)
@@ -350,13 +253,9 @@ static int setup_cgroups(struct agent *a, struct errmsg *err)
 		ret = cgroup_id(self, &a->agent_cg_id);
 	if (ret)
 		return errmsg_set(err, ret, "cannot find the agent's own cgroup: %s", strerror(-ret));
-	for (int i = 0; i < a->cfg.nr_workloads; i++) {
-		uint64_t id;
-
-		ret = workload_cgroup_id(&a->cfg, i, a->cg_root, &id, err);
-		if (ret)
-			return ret;
-	}
+	ret = workloads_check_cgroups(&a->cfg, a->cg_root, err);
+	if (ret)
+		return ret;
 	if (strncmp(self, a->cg_root, strlen(a->cg_root)))
 		pr_warn("the agent's cgroup %s is outside cgroup_root %s: flows will lack upstream "
 			"RTT and bytes (set agent_cgroup)", self, a->cg_root);
@@ -430,7 +329,7 @@ static int start(struct agent *a, struct errmsg *err)
 	ret = bpffs_prepare(a->cfg.pin_path, err);
 	if (ret)
 		return ret;
-	ret = another_agent(a, err);
+	ret = datapath_check_no_other_agent(a->cfg.pin_path, err);
 	if (ret)
 		return ret;
 
@@ -461,7 +360,7 @@ static int start(struct agent *a, struct errmsg *err)
 	ret = datapath_open(&a->dp, a->cfg.pin_path, a->cg_root, err);
 	if (ret)
 		return ret;
-	ret = write_config(a);
+	ret = datapath_write_config(&a->dp, &a->cfg, a->agent_cg_id);
 	if (ret)
 		return errmsg_set(err, ret, "cannot write sluice_cfg: %s", strerror(-ret));
 	ret = violation_watch_init(&a->vw, a->dp.violations_fd, a->dp.names_fd);
@@ -516,7 +415,7 @@ static int tick_fd(void)
 static void log_handshakes_refused(struct agent *a)
 {
 	const struct handshake_caps *hc = &a->hs_caps;
-	uint64_t n, now = now_mono_ns();
+	uint64_t n, now = mono_ns();
 	struct proxy_stats st;
 
 	proxy_get_stats(a->proxy, &st);
@@ -540,7 +439,7 @@ static void on_tick(void *ctx)
 
 	if (read(a->tick_fd, &ticks, sizeof(ticks)) < 0)
 		return;
-	heartbeat(a);
+	datapath_heartbeat(&a->dp);
 	violation_watch_poll(&a->vw);
 	log_handshakes_refused(a);
 	if (a->tun)
@@ -673,7 +572,7 @@ int main(int argc, char **argv)
 
 	ret = load_files(config_path, &a.cfg, &a.pol, &err);
 	if (ret) {
-		fprintf(stderr, "sluiced: %s\n", err.msg);
+		pr_err("sluiced: %s", err.msg);
 		return 1;
 	}
 	if (check) {
@@ -688,7 +587,7 @@ int main(int argc, char **argv)
 
 	ret = start(&a, &err);
 	if (ret) {
-		fprintf(stderr, "sluiced: %s\n", err.msg);
+		pr_err("sluiced: %s", err.msg);
 		cleanup(&a, true);
 		return 1;
 	}

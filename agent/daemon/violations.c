@@ -56,8 +56,9 @@ static void log_moved(struct violation_watch *w, const struct sluice_violation_k
 		(unsigned long long)total);
 }
 
-/* report=false only records; used for the snapshot at start. */
-static void scan(struct violation_watch *w, bool report)
+/* report=false only records; used for the snapshot at start. -ENOMEM when
+ * a new counter cannot be remembered: the scan stops there. */
+static int scan(struct violation_watch *w, bool report)
 {
 	struct sluice_violation_key key, *prev = NULL;
 	struct violation_seen *s;
@@ -74,11 +75,12 @@ static void scan(struct violation_watch *w, bool report)
 		if (!s)
 			s = seen_add(w, &key);
 		if (!s)
-			return;
+			return -ENOMEM;
 		if (report && total > s->count)
 			log_moved(w, &key, total - s->count, total);
 		s->count = total;
 	}
+	return 0;
 }
 
 int violation_watch_init(struct violation_watch *w, int map_fd, int names_fd)
@@ -92,14 +94,22 @@ int violation_watch_init(struct violation_watch *w, int map_fd, int names_fd)
 	w->percpu = calloc(w->nr_cpus, sizeof(*w->percpu));
 	if (!w->percpu)
 		return -ENOMEM;
-	scan(w, false);
-	return 0;
+	return scan(w, false);
 }
 
 void violation_watch_poll(struct violation_watch *w)
 {
-	if (w->percpu)
-		scan(w, true);
+	int ret;
+
+	if (!w->percpu)
+		return;
+	ret = scan(w, true);
+	if (ret && !w->scan_failing)
+		pr_err("violations: %s: counters not yet seen go unreported until memory frees up",
+		       strerror(-ret));
+	else if (!ret && w->scan_failing)
+		pr_info("violations: every counter reported again");
+	w->scan_failing = ret;
 }
 
 void violation_watch_free(struct violation_watch *w)

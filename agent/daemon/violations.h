@@ -4,6 +4,7 @@
 #ifndef SLUICE_VIOLATIONS_H
 #define SLUICE_VIOLATIONS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <sluice/abi.h>
@@ -21,11 +22,13 @@ struct violation_watch {
 	struct violation_seen *seen;
 	int nr_seen;
 	int cap_seen;
+	bool scan_failing;		/* logged once, when it starts */
 };
 
 /* Snapshots the current counts: what an earlier run counted is not news. */
 int violation_watch_init(struct violation_watch *w, int map_fd, int names_fd);
-/* Logs one line per counter that moved since the last poll. */
+/* Logs one line per counter that moved since the last poll, and once when
+ * polls start failing for want of memory (and when they recover). */
 void violation_watch_poll(struct violation_watch *w);
 void violation_watch_free(struct violation_watch *w);
 

@@ -9,8 +9,8 @@
 #include "names.h"
 #include "workloads.h"
 
-int workload_cgroup_id(const struct config *cfg, int i, const char *cgroup_root, uint64_t *id,
-		       struct errmsg *err)
+static int workload_cgroup_id(const struct config *cfg, int i, const char *cgroup_root,
+			      uint64_t *id, struct errmsg *err)
 {
 	const struct workload_cfg *w = &cfg->workloads[i];
 	char path[PATH_MAX];
@@ -24,6 +24,19 @@ int workload_cgroup_id(const struct config *cfg, int i, const char *cgroup_root,
 				  "%s:%d: workload %s: cgroup %s: %s (create the cgroup before "
 				  "starting sluiced, or fix workloads[].cgroup)",
 				  cfg->path, w->line, w->id, path, strerror(-ret));
+	return 0;
+}
+
+int workloads_check_cgroups(const struct config *cfg, const char *cgroup_root, struct errmsg *err)
+{
+	uint64_t id;
+	int ret;
+
+	for (int i = 0; i < cfg->nr_workloads; i++) {
+		ret = workload_cgroup_id(cfg, i, cgroup_root, &id, err);
+		if (ret)
+			return ret;
+	}
 	return 0;
 }
 

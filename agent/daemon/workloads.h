@@ -16,9 +16,9 @@ struct workload_set {
 	int nr;
 };
 
-/* Cgroup id of the config's workload i, or an error naming its line. */
-int workload_cgroup_id(const struct config *cfg, int i, const char *cgroup_root, uint64_t *id,
-		       struct errmsg *err);
+/* Whether every configured workload's cgroup exists; an error names the
+ * config line of the first that does not. */
+int workloads_check_cgroups(const struct config *cfg, const char *cgroup_root, struct errmsg *err);
 /*
  * Resolves every configured workload to its cgroup id and a stable numeric
  * identity (assigned in the names map). Fails, naming the config line, when

@@ -160,11 +160,17 @@ int pinned_svc_stats(const struct sl_env *env, uint32_t identity, uint32_t servi
 		     struct sluice_svc_stats *out)
 {
 	struct sluice_svc_key key = {.identity = identity, .service = service};
-	int ret;
+	int fd, ret = 0;
 
+	/* No entry is no traffic yet; no map is an error. */
 	memset(out, 0, sizeof(*out));
-	ret = pinned_lookup(env, "svc_stats", &key, out);
-	return ret == -ENOENT ? 0 : ret;
+	fd = pinned_fd(env, "svc_stats");
+	if (fd < 0)
+		return fd;
+	if (bpf_map_lookup_elem(fd, &key, out) && errno != ENOENT)
+		ret = -errno;
+	close(fd);
+	return ret;
 }
 
 #define ANY_SLOT UINT32_MAX

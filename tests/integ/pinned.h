@@ -30,7 +30,8 @@ long long pinned_violations(const struct sl_env *env, uint32_t identity, uint32_
 			    uint32_t reason);
 /* Every violation counter summed. */
 long long pinned_violations_total(const struct sl_env *env);
-/* svc_stats[{identity, service}]; zeroed when absent. */
+/* svc_stats[{identity, service}], zeroed when the entry is absent;
+ * negative errno when the map cannot be read. */
 int pinned_svc_stats(const struct sl_env *env, uint32_t identity, uint32_t service,
 		     struct sluice_svc_stats *out);
 /* Entries in a pinned map; negative errno when it cannot be read. */

@@ -2,6 +2,7 @@
 /* An agent that cannot start says exactly why and leaves the node as it
  * found it: nothing attached to the cgroup, nothing pinned. */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,10 @@ static int attached(struct sl_env *env)
 	static const enum bpf_attach_type types[] = {
 	    BPF_CGROUP_INET4_CONNECT,
 	    BPF_CGROUP_INET6_CONNECT,
+	    BPF_CGROUP_UDP4_SENDMSG,
+	    BPF_CGROUP_UDP6_SENDMSG,
 	    BPF_CGROUP_SOCK_OPS,
+	    BPF_CGROUP_INET_INGRESS,
 	};
 	int fd, total = 0;
 
@@ -43,7 +47,8 @@ static int attached(struct sl_env *env)
 	return total;
 }
 
-/* Entries in the pin directory; 0 when it does not exist. */
+/* Entries in the pin directory; 0 when it does not exist, -1 when it
+ * cannot be read. */
 static int pins(struct sl_env *env)
 {
 	struct dirent *d;
@@ -52,7 +57,7 @@ static int pins(struct sl_env *env)
 
 	dir = opendir(env->pin_dir);
 	if (!dir)
-		return 0;
+		return errno == ENOENT ? 0 : -1;
 	while ((d = readdir(dir))) {
 		if (strcmp(d->d_name, ".") && strcmp(d->d_name, ".."))
 			n++;
@@ -69,6 +74,7 @@ static void expect_refusal(struct sl_env *env, const char *needle1, const char *
 	char *log;
 
 	ASSERT_GE(before_attached, 0, "programs attached before");
+	ASSERT_GE(before_pins, 0, "entries in the pin directory before");
 	if (!ASSERT_OK(agent_spawn(env, NULL), "spawn sluiced"))
 		return;
 	status = agent_wait_exit(env, EXIT_MS);

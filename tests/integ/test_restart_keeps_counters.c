@@ -39,7 +39,7 @@ struct counts {
 
 static void read_counts(struct sl_env *env, struct counts *c)
 {
-	struct sluice_svc_stats st;
+	struct sluice_svc_stats st = {};
 
 	c->job = pinned_identity(env, ID_JOB);
 	c->nb = pinned_identity(env, ID_NOTEBOOK);
@@ -48,7 +48,7 @@ static void read_counts(struct sl_env *env, struct counts *c)
 	c->default_deny =
 	    pinned_violations(env, c->nb, SLUICE_SERVICE_NONE, SLUICE_REASON_DEFAULT_DENY);
 	c->policy_deny = pinned_violations(env, c->nb, c->secret, SLUICE_REASON_POLICY_DENY);
-	pinned_svc_stats(env, c->job, c->data, &st);
+	ASSERT_OK(pinned_svc_stats(env, c->job, c->data, &st), "job -> data service stats");
 	c->flows = st.flows;
 	c->closed = st.closed;
 	for (size_t i = 0; i < NR_LINKS; i++) {
