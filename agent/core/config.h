@@ -91,19 +91,13 @@
 
 #include "addr.h"
 #include "errmsg.h"
+#include "spiffe.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/sluice/sluice.yaml"
 #define CONFIG_MAX_ROLES 16
-#define CONFIG_NAME_MAX 128
+#define CONFIG_NAME_MAX SPIFFE_ID_MAX
 #define CONFIG_MAX_PEERS 256
 #define CONFIG_MAX_CIDRS 64		/* per peer */
-
-enum workload_kind {
-	WL_KIND_JOB = 1,
-	WL_KIND_NOTEBOOK,
-	WL_KIND_CLUSTER,
-	WL_KIND_SERVICE,
-};
 
 struct workload_cfg {
 	char *cgroup;			/* as written, relative to cgroup_root */
@@ -206,35 +200,7 @@ const struct workload_cfg *config_workload_by_id(const struct config *cfg, const
 int config_load(const char *path, struct config *cfg, struct errmsg *err);
 void config_free(struct config *cfg);
 
-/* "job" -> WL_KIND_JOB ...; 0 when unknown. */
-enum workload_kind workload_kind_parse(const char *s);
-const char *workload_kind_name(enum workload_kind kind);
-
 /* Parses "250ms", "3s", "5m", "1h"; a bare number is seconds. */
 int parse_duration_ms(const char *s, unsigned int *out);
-
-/* s is 1-63 characters of a-z, 0-9 and those in extra (node, role and
- * service names). */
-bool name_valid(const char *s, const char *extra);
-
-/* What node names may hold beside a-z and 0-9. */
-#define NODE_NAME_CHARS ".-"
-/* Why a name of NODE_NAME_CHARS is still no node name. */
-#define NODE_NAME_DOTS "cannot be \".\" or \"..\""
-/* name_valid(s, NODE_NAME_CHARS), and neither "." nor "..": those are path
- * segments, so spiffe://TD/node/.. would name the trust domain's root and a
- * directory named after the node its parent. */
-bool node_name_valid(const char *s);
-
-struct spiffe_id {
-	const char *trust_domain;	/* points into the parsed string */
-	int trust_domain_len;
-	enum workload_kind kind;
-};
-
-/* Parses `spiffe://<trust_domain>/<kind>/<name>` (shorter than
- * CONFIG_NAME_MAX); on -EINVAL *why says what is wrong. */
-int spiffe_id_parse(const char *s, struct spiffe_id *out, const char **why);
-bool spiffe_id_in_domain(const struct spiffe_id *sid, const char *trust_domain);
 
 #endif

@@ -8,8 +8,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "config.h"
 #include "fileopen.h"
+#include "spiffe.h"
 #include "yamlx.h"
 
 static const char *node_type_name(const yaml_node_t *n)

@@ -93,7 +93,7 @@ int yamlx_str(const struct yamlx *y, const struct yamlx_val *v, const char **out
 	      struct errmsg *err);
 /* A non-empty scalar, copied: free *out. */
 int yamlx_strdup(const struct yamlx *y, const struct yamlx_val *v, char **out, struct errmsg *err);
-/* A copied name that name_valid(extra) accepts (config.h); otherwise
+/* A copied name that name_valid(extra) accepts (spiffe.h); otherwise
  * `bad <kind> name "...": expected 1-63 characters of a-z, 0-9 and ...`. */
 int yamlx_name(const struct yamlx *y, const struct yamlx_val *v, const char *kind,
 	       const char *extra, char **out, struct errmsg *err);
