@@ -252,13 +252,15 @@ sl_warehouse()
 	id postgres >/dev/null 2>&1 || sl_die "no postgres user (is the postgresql package installed?)"
 	mkdir -p "$dir/sock"
 	chown postgres: "$dir" "$dir/sock"
-	runuser -u postgres -- "$bin/initdb" -D "$dir/data" -A trust -U postgres -N \
+	# From /: postgres inherits the cwd, and a clone under a directory only
+	# root may enter makes it warn "could not change directory".
+	(cd / && runuser -u postgres -- "$bin/initdb" -D "$dir/data" -A trust -U postgres -N) \
 		>"$dir/initdb.log" 2>&1 || sl_die "initdb failed: $(tail -n3 "$dir/initdb.log")"
 	echo "host all all $SL_SUBNET trust" >>"$dir/data/pg_hba.conf"
 	SL_PG_DATA=$dir/data
 	SL_PG_BIN=$bin
-	sl_in b runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
-		-w -t 30 -o "-c listen_addresses=$SL_ADDR_B -k $dir/sock" start >/dev/null ||
+	(cd / && sl_in b runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
+		-w -t 30 -o "-c listen_addresses=$SL_ADDR_B -k $dir/sock" start) >/dev/null ||
 		sl_die "postgres did not start: $(tail -n3 "$dir/server.log")"
 }
 
@@ -386,8 +388,8 @@ sl_cleanup()
 		sl_agent_stop "$n"
 	done
 	if [[ -n $SL_PG_DATA && -e $SL_PG_DATA/postmaster.pid ]]; then
-		runuser -u postgres -- "$SL_PG_BIN/pg_ctl" -D "$SL_PG_DATA" -m immediate -w \
-			stop >/dev/null 2>&1
+		(cd / && runuser -u postgres -- "$SL_PG_BIN/pg_ctl" -D "$SL_PG_DATA" -m immediate \
+			-w stop) >/dev/null 2>&1
 	fi
 	for pid in "${SL_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null

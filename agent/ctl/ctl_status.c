@@ -255,11 +255,20 @@ static void print_slot(const char *label, const struct sluice_config *c, int slo
 	       policy_action_name(c->slot_default[slot]));
 }
 
+/* A name column for s: at least w, and one space after the name. */
+static int widest(int w, const char *s)
+{
+	int n = (int)strlen(s) + 1;
+
+	return n > w ? n : w;
+}
+
 static void status_plain(const struct status *st)
 {
 	const struct sluice_config *c = &st->cfg;
 	char hb[32], to[32], up[32], ep4[64], ep6[80];
 	__u32 a4[4] = { c->outbound4_addr };
+	int w = 0;
 
 	printf("%-14s%s", "agent:", st->agent);
 	if (c->agent_pid)
@@ -288,15 +297,21 @@ static void status_plain(const struct status *st)
 		printf("%-14s%u (this sluicectl: %d)\n", "abi version:", c->abi_version,
 		       SLUICE_ABI_VERSION);
 
+	/* One name column for both tables, as wide as the longest name and a
+	 * space. */
+	for (int i = 0; i < NR_LINKS; i++)
+		w = widest(w, st->links[i].name);
+	for (int i = 0; i < NR_MAP_DEFS; i++)
+		w = widest(w, st->maps[i].def->name);
 	printf("links:\n");
 	for (int i = 0; i < NR_LINKS; i++) {
 		const struct link_state *l = &st->links[i];
 
 		if (l->err) {
-			printf("  %-12snot pinned: %s\n", l->name, strerror(-l->err));
+			printf("  %-*snot pinned: %s\n", w, l->name, strerror(-l->err));
 			continue;
 		}
-		printf("  %-12slink %u, prog %u %s, cgroup %llu %s\n", l->name, l->link_id,
+		printf("  %-*slink %u, prog %u %s, cgroup %llu %s\n", w, l->name, l->link_id,
 		       l->prog_id, *l->prog_name ? l->prog_name : "?", l->cgroup_id,
 		       *l->cgroup ? l->cgroup : "(not found)");
 	}
@@ -305,9 +320,9 @@ static void status_plain(const struct status *st)
 		const struct map_state *m = &st->maps[i];
 
 		if (m->err)
-			printf("  %-12s%s\n", m->def->name, m->msg);
+			printf("  %-*s%s\n", w, m->def->name, m->msg);
 		else
-			printf("  %-12s%u/%u\n", m->def->name, m->entries, m->max_entries);
+			printf("  %-*s%u/%u\n", w, m->def->name, m->entries, m->max_entries);
 	}
 }
 
