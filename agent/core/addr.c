@@ -196,6 +196,14 @@ void orig_dst_sockaddr(const struct sluice_orig_dst *d, struct sockaddr_storage 
 	}
 }
 
+void sockaddr_orig_dst(const struct sockaddr_storage *ss, struct sluice_orig_dst *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->family = ss->ss_family;
+	d->port = htons(sockaddr_port(ss));
+	memcpy(d->addr, sockaddr_words(ss), ss->ss_family == AF_INET6 ? 16 : 4);
+}
+
 const uint32_t *sockaddr_words(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET6)

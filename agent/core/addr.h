@@ -42,6 +42,8 @@ bool cidr_contains(const struct cidr *c, int family, const uint32_t *addr);
 int parse_port(const char *s, uint16_t *out);
 /* The original destination BPF recorded, as a socket address. */
 void orig_dst_sockaddr(const struct sluice_orig_dst *d, struct sockaddr_storage *ss);
+/* The other way: family, address and port of ss; the rest zeroed. */
+void sockaddr_orig_dst(const struct sockaddr_storage *ss, struct sluice_orig_dst *d);
 /* The address words of an AF_INET or AF_INET6 socket address (network
  * order, v4 in [0]) and its port (host order). */
 const uint32_t *sockaddr_words(const struct sockaddr_storage *ss);

@@ -232,9 +232,7 @@ static void open_received(struct proxy *p, struct flow *f)
 	}
 	ss = az.dst;
 	sslen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	f->dst = (struct sluice_orig_dst){ .family = ss.ss_family,
-					   .port = htons(sockaddr_port(&ss)) };
-	memcpy(f->dst.addr, sockaddr_words(&ss), ss.ss_family == AF_INET6 ? 16 : 4);
+	sockaddr_orig_dst(&ss, &f->dst);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		tunnel_fail(p, f, "upstream-refused", strerror(errno), -errno);

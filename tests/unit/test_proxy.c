@@ -63,19 +63,7 @@ struct harness {
 
 static void sockaddr_to_dst(const struct sockaddr_storage *ss, struct sluice_orig_dst *dst)
 {
-	memset(dst, 0, sizeof(*dst));
-	dst->family = ss->ss_family;
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-
-		memcpy(dst->addr, &s6->sin6_addr, 16);
-		dst->port = s6->sin6_port;
-	} else {
-		const struct sockaddr_in *s4 = (const void *)ss;
-
-		dst->addr[0] = s4->sin_addr.s_addr;
-		dst->port = s4->sin_port;
-	}
+	sockaddr_orig_dst(ss, dst);
 	dst->identity = 7;
 	dst->cookie = 0xc00c1e;
 }

@@ -163,33 +163,10 @@ struct harness {
 static struct proxy_ops tun_ops;
 static const struct workload_set no_workloads;
 
-static uint16_t ss_port(const struct sockaddr_storage *ss)
-{
-	/* sin_port and sin6_port share their offset. */
-	return ((const struct sockaddr_in *)ss)->sin_port;
-}
-
 static void sockaddr_to_dst(const struct sockaddr_storage *ss, struct sluice_orig_dst *dst)
 {
-	memset(dst, 0, sizeof(*dst));
-	dst->family = ss->ss_family;
-	dst->port = ss_port(ss);
-	if (ss->ss_family == AF_INET6)
-		memcpy(dst->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-	else
-		dst->addr[0] = ((const struct sockaddr_in *)ss)->sin_addr.s_addr;
+	sockaddr_orig_dst(ss, dst);
 	dst->identity = 7;
-}
-
-static void dst_to_sockaddr(const struct sluice_orig_dst *dst, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	ss->ss_family = dst->family;
-	((struct sockaddr_in *)ss)->sin_port = dst->port;
-	if (dst->family == AF_INET6)
-		memcpy(&((struct sockaddr_in6 *)ss)->sin6_addr, dst->addr, 16);
-	else
-		((struct sockaddr_in *)ss)->sin_addr.s_addr = dst->addr[0];
 }
 
 /* A workload's connection, as BPF would have steered it to node-a's proxy. */
@@ -328,7 +305,7 @@ static int cb_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_r
 		memcpy(out->open, h->open, h->open_len);
 		out->open_len = h->open_len;
 	} else {
-		dst_to_sockaddr(dst, &o.dst);
+		orig_dst_sockaddr(dst, &o.dst);
 		if (frame_open_encode(&o, &out->open, &out->open_len))
 			return -ENOMEM;
 	}
@@ -925,7 +902,7 @@ static void test_ipv6_destination(void **state)
 	assert_clean_close(h, IN, BULK_LEN, BULK_LEN);
 	snap(h, &r);
 	assert_int_equal(r.dst.ss_family, AF_INET6);
-	assert_int_equal(ss_port(&r.dst), ss_port(&h->upstream));
+	assert_int_equal(sockaddr_port(&r.dst), sockaddr_port(&h->upstream));
 }
 
 /* A refused flow: the client is reset with nothing delivered either way;
