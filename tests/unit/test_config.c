@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "bad_files.h"
+
 #include "config.h"
 #include "log.h"
 
@@ -20,12 +22,6 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Each file breaks exactly one rule; the message must name file and line. */
-struct bad_case {
-	const char *file;
-	int line;
-	const char *reason;
-};
-
 static const struct bad_case bad_cases[] = {
 	{ "bad-unknown-key.yaml", 3, "unknown key \"listn\"" },
 	{ "bad-missing-node.yaml", 1, "missing required key \"node\"" },
@@ -179,8 +175,7 @@ static void test_bad_config(void **state)
 	struct errmsg err = {};
 	struct config cfg;
 
-	snprintf(path, sizeof(path), DATA "%s", c->file);
-	snprintf(want, sizeof(want), "%s:%d: %s", path, c->line, c->reason);
+	bad_case_expect(DATA, c, path, sizeof(path), want, sizeof(want));
 	assert_int_equal(config_load(path, &cfg, &err), -EINVAL);
 	assert_string_equal(err.msg, want);
 	assert_empty(&cfg);
@@ -607,18 +602,6 @@ int main(void)
 		cmocka_unit_test(test_spiffe_id),
 		cmocka_unit_test(test_name_valid),
 	};
-	/* One test case per bad file, named after it. */
-	struct CMUnitTest tests[ARRAY_SIZE(fixed) + ARRAY_SIZE(bad_cases)];
-	size_t n = 0;
-
-	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
-		tests[n++] = fixed[i];
-	for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
-		tests[n++] = (struct CMUnitTest){
-			.name = bad_cases[i].file,
-			.test_func = test_bad_config,
-			.initial_state = (void *)&bad_cases[i],
-		};
-	}
-	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+	return run_with_bad_files("config", fixed, ARRAY_SIZE(fixed), bad_cases, ARRAY_SIZE(bad_cases),
+				  test_bad_config);
 }
