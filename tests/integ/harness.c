@@ -22,6 +22,7 @@
 
 #include "cgroup.h"
 #include "env.h"
+#include "clock.h"
 #include "harness.h"
 
 #define EXIT_SKIP 77
@@ -84,10 +85,7 @@ static struct {
 
 long long now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return (long long)mono_ms();
 }
 
 bool test__verbose(void)

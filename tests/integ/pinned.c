@@ -13,14 +13,6 @@
 #include "env.h"
 #include "pinned.h"
 
-uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 int pinned_fd(const struct sl_env *env, const char *name)
 {
 	char path[PATH_MAX];

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sluice/abi.h>
 
+#include "clock.h"
+
 struct sl_env;
 
 /* bpf_obj_get(<pin_dir>/<name>); a negative errno when it is not pinned. */
@@ -43,8 +45,5 @@ int pinned_links_to(const struct sl_env *env, uint64_t cookie);
 int pinned_policy_entries(const struct sl_env *env, uint32_t slot);
 /* Kernel id of a pinned bpf_link (bpf_link_get_info_by_fd). */
 int pinned_link_id(const struct sl_env *env, const char *name, uint32_t *id);
-
-/* CLOCK_MONOTONIC in ns, the clock of heartbeat_ns. */
-uint64_t mono_ns(void);
 
 #endif

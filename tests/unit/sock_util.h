@@ -19,13 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static inline uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
+#include "clock.h"
 
 static inline void loopback(int family, struct sockaddr_storage *ss)
 {
