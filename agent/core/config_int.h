@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * What config.c (the top-level keys) and config_keys.c (the per-section
+ * readers) share and nothing outside them sees. Each returns 0 or a
+ * negative errno with the message in err, as the yamlx readers do.
+ */
+#ifndef SLUICE_CONFIG_INT_H
+#define SLUICE_CONFIG_INT_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "errmsg.h"
+#include "yamlx.h"
+
+/* config.c */
+int parse_cgroup_path(const struct yamlx *y, const struct yamlx_val *v, bool abs_ok, char **out,
+		      struct errmsg *err);
+int parse_duration(const struct yamlx *y, const struct yamlx_val *v, unsigned int *out,
+		   struct errmsg *err);
+
+/* config_keys.c */
+int parse_listen(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+		 struct errmsg *err);
+int parse_node_name(const struct yamlx *y, const struct yamlx_val *v, char **out,
+		    struct errmsg *err);
+int resolve_path(const struct yamlx *y, const struct yamlx_val *v, const struct config *cfg,
+		 char **out, struct errmsg *err);
+/* yamlx_array() callbacks: elem is a workload_cfg or peer_cfg, ctx the config. */
+int parse_workload(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctx,
+		   struct errmsg *err);
+int parse_peer(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctx,
+	       struct errmsg *err);
+int parse_identity(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+		   struct errmsg *err);
+
+#endif
