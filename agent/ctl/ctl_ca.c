@@ -14,6 +14,7 @@
 
 #include "ctl.h"
 #include "pki.h"
+#include "pki_ca.h"
 
 #define DAY 86400UL
 /* Lifetimes: up to a hundred years, so that now + lifetime fits any time_t. */

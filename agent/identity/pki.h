@@ -6,6 +6,7 @@
  * certificate and key from files, reload them when the files change (a
  * mounted Kubernetes Secret), and authenticate each other with TLS 1.3 over
  * them.
+ * Making the CA and issuing from it is pki_ca.h, for sluicectl alone.
  *
  * Every function returns 0 or a negative errno with the message in err
  * (which may be NULL); a message names the file or the peer and says what
@@ -40,8 +41,6 @@
 #define PKI_NODE_CERT "node.crt"
 #define PKI_NODE_KEY "node.key"
 
-/* Issued certificates start this long before now, for peers whose clock lags. */
-#define PKI_CLOCK_SKEW 60
 /* x5t#S256: base64url of a SHA-256 without padding, 43 characters, and a NUL. */
 #define PKI_THUMBPRINT_LEN 44
 #define PKI_ID_MAX 256
@@ -179,38 +178,5 @@ int pki_read_cert(const char *path, X509 **out, struct errmsg *err);
 int pki_asn1_time(const ASN1_TIME *t, time_t *out);
 /* 2026-11-24T18:00:01Z */
 char *pki_fmt_time(time_t t, char *buf, size_t len);
-
-/* What a certificate says about its subject, for pki_make_cert(). */
-struct pki_cert_req {
-	const char *spiffe_id;		/* the URI SAN */
-	const char *cn;
-	bool ca;			/* a CA (pathlen 0) or a node certificate */
-	time_t not_before;
-	time_t not_after;
-};
-
-/* A new ECDSA P-256 key. */
-int pki_new_key(EVP_PKEY **out, struct errmsg *err);
-/*
- * Makes a certificate for key with a random 128-bit serial, signed by
- * issuer_key as issuer, or self-signed by key when issuer is NULL.
- */
-int pki_make_cert(const struct pki_cert_req *req, EVP_PKEY *key, X509 *issuer,
-		  EVP_PKEY *issuer_key, X509 **out, struct errmsg *err);
-
-/*
- * Creates dir (mode 0700 if missing) with ca.key (0600) and ca.crt, a CA
- * for trust_domain valid for days. Refuses to replace either unless force.
- */
-int pki_ca_init(const char *dir, const char *trust_domain, unsigned int days, bool force,
-		struct errmsg *err);
-/*
- * Issues node a certificate from the CA in dir, of the CA's trust domain,
- * valid from not_before to not_after, with a new key, and writes node.crt,
- * node.key (0600) and a copy of ca.crt into out (created if missing). Each
- * file is written aside and renamed into place.
- */
-int pki_issue(const char *dir, const char *node, const char *out, time_t not_before,
-	      time_t not_after, struct errmsg *err);
 
 #endif

@@ -31,6 +31,7 @@
 #include "harness.h"
 #include "mesh.h"
 #include "pki.h"
+#include "pki_ca.h"
 #include "servers.h"
 #include "tunnel_client.h"
 

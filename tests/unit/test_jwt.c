@@ -27,6 +27,7 @@
 #include "jwks.h"
 #include "jwt.h"
 #include "pki.h"
+#include "pki_ca.h"
 
 #define NOW 1800000000LL
 #define TD "acme.example"

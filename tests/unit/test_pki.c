@@ -28,6 +28,7 @@
 #include <openssl/x509v3.h>
 
 #include "pki.h"
+#include "pki_ca.h"
 
 #define TD "acme.example"
 #define HINT " (issue a new one with 'sluicectl ca issue node-a')"

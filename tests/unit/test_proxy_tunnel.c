@@ -49,6 +49,7 @@
 #include "frame.h"
 #include "jwt.h"
 #include "pki.h"
+#include "pki_ca.h"
 #include "policy.h"
 #include "proxy.h"
 #include "tunnel.h"
