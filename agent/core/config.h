@@ -90,6 +90,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "keepalive.h"
 #include "errmsg.h"
 #include "spiffe.h"
 
@@ -111,13 +112,6 @@ struct workload_cfg {
 	char *oidc_client_id;		/* NULL without identity.oidc */
 	char *oidc_secret_file;		/* resolved; exactly one of these two */
 	char *oidc_key_file;
-};
-
-/* TCP keepalive probes on the proxy's sockets. */
-struct keepalive_cfg {
-	unsigned int idle_s;		/* before the first probe; 0: off */
-	unsigned int interval_s;	/* between probes */
-	unsigned int count;		/* unanswered probes that end the connection */
 };
 
 struct peer_cfg {

@@ -45,9 +45,10 @@
 
 #include <sluice/abi.h>
 
-#include "config.h"
+#include "addr.h"
 #include "errmsg.h"
 #include "frame.h"
+#include "keepalive.h"
 
 #define PROXY_BUF_SIZE (256 * 1024)
 

@@ -17,7 +17,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "config.h"
+#include "spiffe.h"
 #include "pki.h"
 #include "pki_ca.h"
 #include "pki_int.h"
@@ -32,7 +32,7 @@ static int sys_err(struct errmsg *err, const char *what, const char *path)
 /* config.c checks trust domains as part of SPIFFE IDs: ask it about one. */
 static bool trust_domain_ok(const char *td)
 {
-	char id[CONFIG_NAME_MAX];
+	char id[SPIFFE_ID_MAX];
 	struct spiffe_id sid;
 	const char *why;
 
@@ -274,7 +274,7 @@ struct ca {
 	X509 *cert;
 	EVP_PKEY *key;
 	char cert_path[PATH_MAX];
-	char trust_domain[CONFIG_NAME_MAX];
+	char trust_domain[SPIFFE_ID_MAX];
 };
 
 static int ca_open(const char *dir, struct ca *ca, struct errmsg *err)
