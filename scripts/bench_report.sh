@@ -1,0 +1,181 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# The report of scripts/bench.sh, sourced by it once every round has run:
+# medians, ranges and ratios of the F_* figures bench.sh collected, and
+# the command that reproduces them.
+
+# median VALUES...
+median()
+{
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+		END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# fig ARRAY KEY: the median of a figure over the rounds.
+fig()
+{
+	local -n arr=$1
+	# shellcheck disable=SC2086 # a list of numbers
+	median ${arr[$2]:-}
+}
+
+# ratio A B [FORMAT]
+ratio()
+{
+	awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b > 0) printf f, a / b; else printf "-" }'
+}
+
+table_header()
+{
+	printf '%-26s %11s %13s %8s %8s %6s %7s %7s %9s %5s\n' scenario requests/s "(min-max)" \
+		p50_ms p99_ms errors cpu_us wire_B vs_direct load
+}
+
+# table_row PATH KIND: one line of medians.
+table_row()
+{
+	local key="$1 $2" rps cpu spread errs
+
+	rps=$(fig F_RPS "$key")
+	# shellcheck disable=SC2086
+	spread=$(printf '%s\n' ${F_RPS[$key]} | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
+		END { printf "%.0f-%.0f", lo, hi }')
+	# shellcheck disable=SC2086
+	errs=$(printf '%s\n' ${F_ERR[$key]} | awk '{ s += $1 } END { print s }')
+	cpu=-
+	[[ -z ${PROXIES[$1]} ]] || cpu=$(fig F_CPU "$key")
+	printf '%-26s %11.1f %13s %8.3f %8.3f %6d %7s %7.0f %9s %5s\n' "$key" "$rps" "$spread" \
+		"$(fig F_P50 "$key")" "$(fig F_P99 "$key")" "$errs" "$cpu" "$(fig F_WIRE "$key")" \
+		"$(ratio "$rps" "$(fig F_RPS "direct $2")")" "$(fig F_LOAD "$key")"
+}
+
+# ratio_row PATH KIND BASE: requests/s, p50 and p99 of PATH over BASE's.
+ratio_row()
+{
+	local a="$1 $2" b="$3 $2"
+
+	printf '%-12s %-26s %7s %7s %7s\n' "$2" "$1 / $3" \
+		"$(ratio "$(fig F_RPS "$a")" "$(fig F_RPS "$b")")" \
+		"$(ratio "$(fig F_P50 "$a")" "$(fig F_P50 "$b")")" \
+		"$(ratio "$(fig F_P99 "$a")" "$(fig F_P99 "$b")")"
+}
+
+# added PATH KIND BASE FIGURE: what PATH adds to BASE's median, in us.
+added_us()
+{
+	awk -v a="$(fig "$4" "$1 $2")" -v b="$(fig "$4" "$3 $2")" 'BEGIN { printf "%+.0f", (a - b) * 1000 }'
+}
+
+report()
+{
+	local kind path pair cmp
+
+	printf 'sluice bench, %s, kernel %s, %s CPUs, sluice %s\n' "$(date -u +%FT%TZ)" \
+		"$(uname -r)" "$(nproc)" "$(git -C "$SL_SRC" describe --always --dirty 2>/dev/null || echo '?')"
+	printf 'load average before %s, after %s (each row'"'"'s: the load column)\n' \
+		"$load_start" "$load_end"
+	printf 'wrk on node A against nginx (1 worker) on node B over a veth; every proxy 1 process\n'
+	printf 'medians of %s rounds of %s per row, rounds interleaved; (min-max) of requests/s\n' \
+		"$ROUNDS" "$DURATION"
+	cat <<-EOF
+		kinds:  keep-alive    wrk -t$THREADS -c$CONNS, HTTP keep-alive
+		        conn-close    wrk -t$THREADS -c$CONNS, Connection: close: requests/s = new connections/s
+		        1-conn        wrk -t1 -c1: one request at a time, nothing queues
+		        1-conn-close  wrk -t1 -c1, Connection: close: one new connection at a time
+		paths:  direct        no agent running, plain TCP
+		        nginx-stream  nginx L4 proxy on node A, plain TCP
+		        sluiced       sluiced on node A only, no identity, plain TCP
+		        nginx-pair    nginx stream proxy on each node, mutual TLS between them
+		        haproxy-h2    haproxy HTTP proxy on each node, HTTP/2 between them over
+		                      pooled mutual TLS connections (http-reuse always): each
+		                      request a stream, not a connection of its own (as HBONE)
+		        sluice-mtls   sluiced on both nodes, mTLS tunnel, session resumption
+		        sluice-full   the same, identity.resumption: false (full handshakes)
+		        all TLS paths: TLS 1.3, TLS_AES_128_GCM_SHA256, X25519, the same
+		        CA and node certificates (sluicectl ca); only sluice checks a token
+		        and a policy per connection
+		cpu_us: CPU of the proxies (both nodes; cgroup cpu.stat) per request
+		wire_B: bytes on the veth (both ways) per request
+		load:   1-minute load average as the row started (others share the machine)
+		keep-alive p99 of a short run includes setting up the $CONNS connections at its
+		start: wrk corrects for coordinated omission, so a first response that waited
+		for a tunnel counts as many late samples (a longer BENCH_DURATION dilutes it)
+		one request crosses each TLS path before its rows (the pairs at setup, the
+		agents after each start), so each holds a session to resume from
+		haproxy-h2 forwards requests: a new client connection on node A is a new
+		stream, neither a TLS handshake nor a new connection to nginx on node B
+
+	EOF
+	printf '== One agent, plain TCP: what the agent costs a workload on its own node\n'
+	table_header
+	for kind in keep-alive conn-close 1-conn 1-conn-close; do
+		for path in direct sluiced nginx-stream; do
+			if [[ -n ${F_RPS["$path $kind"]:-} ]]; then
+				table_row "$path" "$kind"
+			fi
+		done
+	done
+	printf '\nadded by sluiced, 1-conn: p50 %s us, p99 %s us\n' \
+		"$(added_us sluiced 1-conn direct F_P50)" "$(added_us sluiced 1-conn direct F_P99)"
+
+	printf '\n== Across nodes, mutual TLS: sluice against the nginx and haproxy pairs\n'
+	table_header
+	for kind in keep-alive conn-close 1-conn 1-conn-close; do
+		for path in direct nginx-pair haproxy-h2 sluice-mtls sluice-full; do
+			if [[ -n ${F_RPS["$path $kind"]:-} ]]; then
+				table_row "$path" "$kind"
+			fi
+		done
+	done
+
+	printf '\nratios (of the medians)  %19s %7s %7s %7s\n' '' 'req/s' p50 p99
+	for kind in keep-alive conn-close 1-conn 1-conn-close; do
+		for path in nginx-pair haproxy-h2 sluice-mtls sluice-full; do
+			if [[ -n ${F_RPS["$path $kind"]:-} ]]; then
+				ratio_row "$path" "$kind" direct
+			fi
+		done
+		for cmp in haproxy-h2:nginx-pair sluice-mtls:nginx-pair sluice-full:nginx-pair \
+			sluice-mtls:haproxy-h2; do
+			if [[ -n ${F_RPS["${cmp%%:*} $kind"]:-} && -n ${F_RPS["${cmp#*:} $kind"]:-} ]]; then
+				ratio_row "${cmp%%:*}" "$kind" "${cmp#*:}"
+			fi
+		done
+	done
+
+	printf '\nnew connections, one at a time (1-conn-close), over direct:\n'
+	for path in nginx-pair haproxy-h2 sluice-mtls sluice-full; do
+		printf '  %-12s p50 %s us, p99 %s us, proxies'"'"' CPU %s us, %s wire bytes per connection\n' \
+			"$path" "$(added_us "$path" 1-conn-close direct F_P50)" \
+			"$(added_us "$path" 1-conn-close direct F_P99)" "$(fig F_CPU "$path 1-conn-close")" \
+			"$(fig F_WIRE "$path 1-conn-close")"
+	done
+	printf 'a full handshake instead of a resumed one (sluice-full - sluice-mtls, 1-conn-close):\n'
+	printf '  p50 %s us, CPU %s us of both agents, %s wire bytes per connection\n' \
+		"$(added_us sluice-full 1-conn-close sluice-mtls F_P50)" \
+		"$(awk -v a="$(fig F_CPU "sluice-full 1-conn-close")" \
+			-v b="$(fig F_CPU "sluice-mtls 1-conn-close")" 'BEGIN { printf "%+.0f", a - b }')" \
+		"$(awk -v a="$(fig F_WIRE "sluice-full 1-conn-close")" \
+			-v b="$(fig F_WIRE "sluice-mtls 1-conn-close")" 'BEGIN { printf "%+.0f", a - b }')"
+	read -r -a pair <<<"$(pair_summary)"
+	printf 'nginx pair, its server half'"'"'s log: %s connections, %s resumed, negotiated: %s\n' \
+		"${pair[0]}" "${pair[1]}" "${pair[*]:2}"
+	printf 'haproxy pair, node B'"'"'s half on the pooled connection: %s\n' "$h2_tls"
+	printf 'haproxy pair, its stats (all rounds): client connections into node A, TLS\n'
+	printf '  connections node B accepted, requests it passed:\n'
+	for kind in keep-alive conn-close 1-conn 1-conn-close; do
+		printf '  %-12s %8s clients %5s TLS %9s requests\n' "$kind" \
+			"${H2_CLIENT[$kind]:-0}" "${H2_TLS[$kind]:-0}" "${H2_REQ[$kind]:-0}"
+	done
+	for path in sluice-mtls sluice-full; do
+		printf '%s, %s'"'"'s audit: %s flows, %s resumed\n' "$path" "${SL_NODE[b]}" \
+			"${N_FLOWS[$path]:-0}" "${N_RESUMED[$path]:-0}"
+	done
+	agent_health
+
+	printf '\nreproduce: sudo make bench BUILD=%s BENCH_DURATION=%s BENCH_ROUNDS=%s BENCH_THREADS=%s BENCH_CONNS=%s\n' \
+		"$build" "$DURATION" "$ROUNDS" "$THREADS" "$CONNS"
+	printf 'wrk runs (in node A'"'"'s network namespace, from the given cgroup):\n'
+	printf '  %s\n' "${commands[@]}"
+}
