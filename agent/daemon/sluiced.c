@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -25,6 +24,7 @@
 #include "clock.h"
 #include "config.h"
 #include "datapath.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "policy.h"
 #include "policy_map.h"
@@ -34,8 +34,6 @@
 #include "violations.h"
 #include "workloads.h"
 
-/* What the fd limit is taken to be when it cannot be read. */
-#define FD_LIMIT_FALLBACK 1024
 #define HS_REFUSED_LOG_NS (10 * 1000000000ull)
 
 struct agent {
@@ -262,31 +260,6 @@ static int setup_cgroups(struct agent *a, struct errmsg *err)
 	return 0;
 }
 
-/* Every flow and tunnel handshake holds descriptors, and the soft limit is
- * often 1024 where the hard one allows far more. Returns the limit now. */
-static unsigned long raise_fd_limit(void)
-{
-	struct rlimit rl;
-	rlim_t was;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return FD_LIMIT_FALLBACK;
-	was = rl.rlim_cur;
-	if (was >= rl.rlim_max) {
-		pr_debug("fd limit %llu, the hard limit", (unsigned long long)was);
-		return was;
-	}
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl)) {
-		pr_warn("cannot raise the fd limit from %llu to the hard limit %llu: %s",
-			(unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
-		return was;
-	}
-	pr_info("fd limit raised from %llu to %llu, the hard limit", (unsigned long long)was,
-		(unsigned long long)rl.rlim_cur);
-	return rl.rlim_cur;
-}
-
 /* Like listen addresses, a reload leaves them (it warns). */
 static int handshake_caps(struct agent *a, unsigned long fd_limit, struct errmsg *err)
 {
@@ -319,7 +292,7 @@ static int start(struct agent *a, struct errmsg *err)
 	if (geteuid())
 		return errmsg_set(err, -EPERM, "must run as root (needs CAP_BPF, CAP_NET_ADMIN "
 				  "and CAP_SYS_ADMIN to load programs and attach to cgroups)");
-	fd_limit = raise_fd_limit();
+	fd_limit = fd_limit_raise();
 	ret = probe_check(probes, probe_kernel(probes), err);
 	if (ret)
 		return ret;
@@ -386,6 +359,7 @@ static int start(struct agent *a, struct errmsg *err)
 static int signal_fd(void)
 {
 	sigset_t set;
+	int fd;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -394,7 +368,8 @@ static int signal_fd(void)
 	sigaddset(&set, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &set, NULL))
 		return -errno;
-	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return fd < 0 ? -errno : fd;
 }
 
 static int tick_fd(void)
@@ -467,9 +442,8 @@ static int run(struct agent *a)
 {
 	int ret;
 
-	a->signal_fd = signal_fd();
 	a->tick_fd = tick_fd();
-	if (a->signal_fd < 0 || a->tick_fd < 0) {
+	if (a->tick_fd < 0) {
 		pr_err("cannot set up the event loop: %s", strerror(errno));
 		return -errno;
 	}
@@ -584,6 +558,14 @@ int main(int argc, char **argv)
 	log_set_level(a.verbose ? LOG_DEBUG : (enum log_level)a.cfg.log_level);
 	datapath_set_verbose(a.verbose);
 	signal(SIGPIPE, SIG_IGN);
+	/* Before start(): a SIGHUP sent once the "attached" line is out waits
+	 * in the signalfd instead of killing the agent before its loop runs. */
+	a.signal_fd = signal_fd();
+	if (a.signal_fd < 0) {
+		pr_err("sluiced: cannot set up the signalfd: %s", strerror(-a.signal_fd));
+		cleanup(&a, true);
+		return 1;
+	}
 
 	ret = start(&a, &err);
 	if (ret) {
