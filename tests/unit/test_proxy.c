@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The proxy on plain loopback sockets: no BPF, no privileges. The proxy
- * runs in its own thread and is driven only by its fd turning readable, so
- * a proxy that needed extra calls (for timers or leftover work) would hang
- * here. Every peer is mapped to a test upstream listener.
+ * The proxy on plain loopback sockets: no BPF, no privileges; it runs in
+ * the thread of unit/proxy_harness.h. Every peer is mapped to a test
+ * upstream listener.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,23 +28,15 @@
 
 #include "config.h"
 #include "proxy.h"
+#include "unit/proxy_harness.h"
 #include "unit/sock_util.h"
 
 #define IO_TIMEOUT_S 5
 #define BULK_LEN (100ULL << 20)
-/* A prime, so a byte lost, duplicated or reordered shifts the stream off
- * the pattern and no whole-period slip keeps the total length. */
-#define PATTERN_LEN 1048573
 #define IDLE_MS 300
 
-static unsigned char pattern[PATTERN_LEN];
-
 struct harness {
-	struct proxy *p;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	atomic_bool stop;
-	atomic_ulong wakeups;
+	struct proxy_loop loop;		/* one proxy */
 	int family;
 	int upstream_lfd;
 	struct sockaddr_storage upstream;	/* where every peer is mapped */
@@ -61,13 +52,6 @@ struct harness {
 	struct sluice_orig_dst closed_dst;
 };
 
-static void sockaddr_to_dst(const struct sockaddr_storage *ss, struct sluice_orig_dst *dst)
-{
-	sockaddr_orig_dst(ss, dst);
-	dst->identity = 7;
-	dst->cookie = 0xc00c1e;
-}
-
 static int cb_lookup(void *ctx, const struct sockaddr_storage *peer, struct sluice_orig_dst *out)
 {
 	struct harness *h = ctx;
@@ -76,7 +60,7 @@ static int cb_lookup(void *ctx, const struct sockaddr_storage *peer, struct slui
 	h->last_peer = *peer;
 	if (h->miss)
 		return -ENOENT;
-	sockaddr_to_dst(&h->upstream, out);
+	test_dst(&h->upstream, out);
 	return 0;
 }
 
@@ -99,27 +83,11 @@ static void cb_flow_closed(void *ctx, void *flow_ctx, const struct sluice_orig_d
 	h->closed_dst = *dst;
 }
 
-static void *proxy_thread(void *arg)
-{
-	struct harness *h = arg;
-	struct pollfd pfd = { .fd = proxy_fd(h->p), .events = POLLIN };
-
-	while (!atomic_load(&h->stop)) {
-		if (poll(&pfd, 1, 10) <= 0)
-			continue;
-		atomic_fetch_add(&h->wakeups, 1);
-		pthread_mutex_lock(&h->lock);
-		proxy_run_once(h->p);
-		pthread_mutex_unlock(&h->lock);
-	}
-	return NULL;
-}
-
 static int client_connect(struct harness *h)
 {
 	struct sockaddr_storage addr;
 
-	assert_int_equal(proxy_listen_addr(h->p, h->family, &addr), 0);
+	assert_int_equal(proxy_listen_addr(h->loop.p[0], h->family, &addr), 0);
 	return connect_to(&addr, IO_TIMEOUT_S);
 }
 
@@ -136,100 +104,15 @@ static void reset_close(int fd)
 	close(fd);
 }
 
-struct xfer {
-	int fd;
-	uint64_t len;
-	atomic_ullong done;		/* bytes sent or verified so far */
-	int err;			/* -errno, or -EILSEQ on a pattern mismatch */
-	bool eof;			/* receiver: ended on EOF after len bytes */
-	bool shutdown;			/* sender: shutdown(SHUT_WR) when done */
-	uint64_t ms;
-};
-
-/* Sends len bytes of the pattern, starting at pattern offset 0. */
-static void *send_pattern(void *arg)
-{
-	struct xfer *x = arg;
-	uint64_t start = mono_ms(), off = 0;
-
-	while (off < x->len) {
-		size_t at = off % PATTERN_LEN, n = PATTERN_LEN - at;
-		ssize_t w;
-
-		if (n > x->len - off)
-			n = x->len - off;
-		w = send(x->fd, pattern + at, n, MSG_NOSIGNAL);
-		if (w < 0) {
-			x->err = -errno;
-			return NULL;
-		}
-		off += w;
-		atomic_store(&x->done, off);
-	}
-	if (x->shutdown)
-		shutdown(x->fd, SHUT_WR);
-	x->ms = mono_ms() - start;
-	return NULL;
-}
-
-/* Reads to EOF, checking every byte against the pattern. */
-static void *recv_pattern(void *arg)
-{
-	static __thread unsigned char buf[256 * 1024];
-	struct xfer *x = arg;
-	uint64_t start = mono_ms(), off = 0;
-
-	for (;;) {
-		ssize_t n = read(x->fd, buf, sizeof(buf));
-		size_t i = 0;
-
-		if (n < 0) {
-			x->err = -errno;
-			return NULL;
-		}
-		if (!n)
-			break;
-		while (i < (size_t)n) {
-			size_t at = (off + i) % PATTERN_LEN, k = PATTERN_LEN - at;
-
-			if (k > n - i)
-				k = n - i;
-			if (memcmp(buf + i, pattern + at, k)) {
-				x->err = -EILSEQ;
-				return NULL;
-			}
-			i += k;
-		}
-		off += n;
-		atomic_store(&x->done, off);
-	}
-	x->eof = true;
-	x->ms = mono_ms() - start;
-	return NULL;
-}
-
-static void get_stats(struct harness *h, struct proxy_stats *s)
-{
-	pthread_mutex_lock(&h->lock);
-	proxy_get_stats(h->p, s);
-	pthread_mutex_unlock(&h->lock);
-}
-
 /* Waits up to IO_TIMEOUT_S for flow_closed to have been called n times. */
 static int wait_closed(struct harness *h, int n)
 {
-	uint64_t end = mono_ms() + IO_TIMEOUT_S * 1000;
-	int closed;
+	return proxy_loop_wait(&h->loop, &h->closed, n, IO_TIMEOUT_S);
+}
 
-	do {
-		pthread_mutex_lock(&h->lock);
-		closed = h->closed;
-		pthread_mutex_unlock(&h->lock);
-		if (closed >= n)
-			break;
-		usleep(1000);
-	} while (mono_ms() < end);
-	return closed;
+static void get_stats(struct harness *h, struct proxy_stats *st)
+{
+	proxy_loop_stats(&h->loop, 0, st);
 }
 
 static int harness_start(void **state, int family, unsigned int idle_ms)
@@ -247,15 +130,16 @@ static int harness_start(void **state, int family, unsigned int idle_ms)
 	h = calloc(1, sizeof(*h));
 	assert_non_null(h);
 	h->family = family;
-	pthread_mutex_init(&h->lock, NULL);
+	proxy_loop_init(&h->loop);
 	h->upstream_lfd = listen_on(family, 16, &h->upstream);
 	ops.ctx = h;
 	loopback(family, &listen);
 	ret = proxy_new(family == AF_INET ? &listen : NULL, family == AF_INET6 ? &listen : NULL,
-			idle_ms, &ops, &h->p, &err);
+			idle_ms, &ops, &h->loop.p[0], &err);
 	if (ret)
 		fail_msg("proxy_new: %d %s", ret, err.msg);
-	assert_int_equal(pthread_create(&h->thread, NULL, proxy_thread, h), 0);
+	h->loop.nr = 1;
+	proxy_loop_run(&h->loop);
 	*state = h;
 	return 0;
 }
@@ -272,13 +156,7 @@ static int setup4_idle(void **state)
 
 static int setup6(void **state)
 {
-	int fd = socket(AF_INET6, SOCK_STREAM, 0);
-	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-	int ok = fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a));
-
-	if (fd >= 0)
-		close(fd);
-	if (!ok) {
+	if (!ipv6_loopback_usable()) {
 		*state = NULL;
 		return 0;
 	}
@@ -291,11 +169,8 @@ static int teardown(void **state)
 
 	if (!h)
 		return 0;
-	atomic_store(&h->stop, true);
-	pthread_join(h->thread, NULL);
-	proxy_free(h->p);
+	proxy_loop_stop(&h->loop);
 	close(h->upstream_lfd);
-	pthread_mutex_destroy(&h->lock);
 	free(h);
 	return 0;
 }
@@ -315,8 +190,8 @@ static void *echo_once(void *arg)
 /* Sends len pattern bytes through an echo upstream; checks them coming back. */
 static void echo_round_trip(struct harness *h, uint64_t len)
 {
-	struct xfer tx = { .len = len, .shutdown = true };
-	struct xfer rx = {};
+	struct stream tx = { .len = len, .shutdown = true };
+	struct stream rx = {};
 	struct sockaddr_storage local;
 	socklen_t slen = sizeof(local);
 	pthread_t et, tt;
@@ -326,8 +201,8 @@ static void echo_round_trip(struct harness *h, uint64_t len)
 	ufd = accept_upstream(h);
 	assert_int_equal(pthread_create(&et, NULL, echo_once, &ufd), 0);
 	tx.fd = rx.fd = cfd;
-	assert_int_equal(pthread_create(&tt, NULL, send_pattern, &tx), 0);
-	recv_pattern(&rx);
+	assert_int_equal(pthread_create(&tt, NULL, pattern_send, &tx), 0);
+	pattern_recv(&rx);
 	pthread_join(tt, NULL);
 	pthread_join(et, NULL);
 	assert_int_equal(tx.err, 0);
@@ -337,10 +212,10 @@ static void echo_round_trip(struct harness *h, uint64_t len)
 
 	/* The lookup saw the client's own address, as the BPF side keys it. */
 	assert_int_equal(getsockname(cfd, (struct sockaddr *)&local, &slen), 0);
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	assert_int_equal(h->lookups, 1);
 	assert_memory_equal(&h->last_peer, &local, slen);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 
 	assert_int_equal(wait_closed(h, 1), 1);
 	assert_int_equal(h->closed_status, 0);
@@ -362,7 +237,7 @@ static void test_ipv6(void **state)
 
 	if (!h)
 		skip();
-	assert_int_equal(proxy_listen_addr(h->p, AF_INET, &addr), -ENOENT);
+	assert_int_equal(proxy_listen_addr(h->loop.p[0], AF_INET, &addr), -ENOENT);
 	echo_round_trip(h, 64 * 1024);
 	assert_int_equal(h->closed_dst.family, AF_INET6);
 }
@@ -370,12 +245,12 @@ static void test_ipv6(void **state)
 /* One 100 MiB stream; returns its duration in ms. */
 static uint64_t bulk_one(int src, int dst)
 {
-	struct xfer tx = { .fd = src, .len = BULK_LEN, .shutdown = true };
-	struct xfer rx = { .fd = dst };
+	struct stream tx = { .fd = src, .len = BULK_LEN, .shutdown = true };
+	struct stream rx = { .fd = dst };
 	pthread_t tt;
 
-	assert_int_equal(pthread_create(&tt, NULL, send_pattern, &tx), 0);
-	recv_pattern(&rx);
+	assert_int_equal(pthread_create(&tt, NULL, pattern_send, &tx), 0);
+	pattern_recv(&rx);
 	pthread_join(tt, NULL);
 	assert_int_equal(tx.err, 0);
 	assert_int_equal(rx.err, 0);
@@ -418,20 +293,20 @@ static void test_bulk_100m(void **state)
 static void test_half_close(void **state)
 {
 	struct harness *h = *state;
-	struct xfer tx = { .len = 300 * 1024, .shutdown = true };
-	struct xfer rx = {};
+	struct stream tx = { .len = 300 * 1024, .shutdown = true };
+	struct stream rx = {};
 	char reply[6] = {};
 	int cfd, ufd;
 
 	cfd = client_connect(h);
 	ufd = accept_upstream(h);
 	tx.fd = cfd;
-	send_pattern(&tx);
+	pattern_send(&tx);
 	assert_int_equal(tx.err, 0);
 
 	/* The upstream gets every byte, then EOF... */
 	rx.fd = ufd;
-	recv_pattern(&rx);
+	pattern_recv(&rx);
 	assert_int_equal(rx.err, 0);
 	assert_true(rx.eof);
 	assert_int_equal(atomic_load(&rx.done), tx.len);
@@ -440,9 +315,9 @@ static void test_half_close(void **state)
 	write_full(ufd, "reply", 5);
 	assert_int_equal(read_full(cfd, reply, 5), 5);
 	assert_string_equal(reply, "reply");
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	assert_int_equal(h->closed, 0);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 
 	assert_int_equal(shutdown(ufd, SHUT_WR), 0);
 	assert_int_equal(read_end(cfd), 0);
@@ -467,9 +342,9 @@ static void test_upstream_refused(void **state)
 	loopback(AF_INET, &addr);
 	assert_int_equal(bind(closed_port, (struct sockaddr *)&addr, ss_len(&addr)), 0);
 	assert_int_equal(getsockname(closed_port, (struct sockaddr *)&addr, &len), 0);
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	h->upstream = addr;
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 
 	cfd = client_connect(h);
 	assert_int_equal(read_end(cfd), -ECONNRESET);
@@ -522,9 +397,9 @@ static void test_lookup_miss(void **state)
 	struct proxy_stats st;
 	int cfd;
 
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	h->miss = true;
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 	cfd = client_connect(h);
 	assert_int_equal(read_end(cfd), -ECONNRESET);
 	get_stats(h, &st);
@@ -533,10 +408,10 @@ static void test_lookup_miss(void **state)
 	assert_int_equal(st.active, 0);
 	/* Nothing went upstream. */
 	assert_int_equal(poll(&pfd, 1, 100), 0);
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	assert_int_equal(h->created, 0);
 	assert_int_equal(h->closed, 0);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 	close(cfd);
 }
 
@@ -599,8 +474,8 @@ static void test_idle_activity(void **state)
 static void test_backpressure(void **state)
 {
 	struct harness *h = *state;
-	struct xfer tx = { .len = 10 << 20, .shutdown = true };
-	struct xfer rx = {};
+	struct stream tx = { .len = 10 << 20, .shutdown = true };
+	struct stream rx = {};
 	uint64_t max_buffered = 0, taken_mid = 0, end, mid;
 	struct proxy_stats st;
 	pthread_t tt;
@@ -609,7 +484,7 @@ static void test_backpressure(void **state)
 	cfd = client_connect(h);
 	ufd = accept_upstream(h);
 	tx.fd = cfd;
-	assert_int_equal(pthread_create(&tt, NULL, send_pattern, &tx), 0);
+	assert_int_equal(pthread_create(&tt, NULL, pattern_send, &tx), 0);
 
 	/* The upstream reads nothing for a second. */
 	mid = mono_ms() + 500;
@@ -630,7 +505,7 @@ static void test_backpressure(void **state)
 	assert_true(st.bytes_up + st.buffered < tx.len);
 
 	rx.fd = ufd;
-	recv_pattern(&rx);
+	pattern_recv(&rx);
 	pthread_join(tt, NULL);
 	assert_int_equal(tx.err, 0);
 	assert_int_equal(rx.err, 0);
@@ -664,7 +539,7 @@ static void test_flow_closed_counts(void **state)
 	assert_int_equal(wait_closed(h, 1), 1);
 	/* Exactly once, even given time for a second call. */
 	usleep(200 * 1000);
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	assert_int_equal(h->closed, 1);
 	assert_int_equal(h->created, 1);
 	assert_int_equal(h->closed_up, 1000);
@@ -672,7 +547,7 @@ static void test_flow_closed_counts(void **state)
 	assert_int_equal(h->closed_status, 0);
 	assert_int_equal(h->closed_dst.identity, 7);
 	assert_int_equal(h->closed_dst.port, ((struct sockaddr_in *)&h->upstream)->sin_port);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 }
 
 /* Client bytes sent while the upstream connect is still pending are held
@@ -690,9 +565,9 @@ static void test_early_data(void **state)
 	 * drops SYNs, so the proxy's connect waits for a retransmit. */
 	lfd = listen_on(AF_INET, 0, &addr);
 	queued = connect_to(&addr, IO_TIMEOUT_S);
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	h->upstream = addr;
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 
 	cfd = client_connect(h);
 	memset(buf, 'e', sizeof(buf));
@@ -758,9 +633,9 @@ static void test_keepalive_defaults(void **state)
 	int mine[2];
 
 	assert_int_equal(config_load("tests/data/config/minimal.yaml", &cfg, &err), 0);
-	pthread_mutex_lock(&h->lock);
-	proxy_set_keepalive(h->p, &cfg.keepalive);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
+	proxy_set_keepalive(h->loop.p[0], &cfg.keepalive);
+	pthread_mutex_unlock(&h->loop.lock);
 	config_free(&cfg);
 	mine[0] = client_connect(h);
 	mine[1] = accept_upstream(h);
@@ -780,7 +655,7 @@ static void test_emfile_no_spin(void **state)
 	unsigned long wakeups;
 	int lowest, cfd, ufd;
 
-	assert_int_equal(proxy_listen_addr(h->p, AF_INET, &addr), 0);
+	assert_int_equal(proxy_listen_addr(h->loop.p[0], AF_INET, &addr), 0);
 	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(cfd >= 0);
 	set_timeouts(cfd, IO_TIMEOUT_S);
@@ -795,9 +670,9 @@ static void test_emfile_no_spin(void **state)
 
 	assert_int_equal(connect(cfd, (struct sockaddr *)&addr, ss_len(&addr)), 0);
 	usleep(100 * 1000);
-	atomic_store(&h->wakeups, 0);
+	atomic_store(&h->loop.wakeups, 0);
 	usleep(500 * 1000);
-	wakeups = atomic_load(&h->wakeups);
+	wakeups = atomic_load(&h->loop.wakeups);
 	get_stats(h, &st);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	assert_int_equal(st.accepted, 0);
@@ -852,13 +727,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ipv6, setup6, teardown),
 		cmocka_unit_test(test_bind_in_use),
 	};
-	unsigned int seed = 1;
-	size_t i;
 
-	/* Pseudo-random bytes, so no short period can hide a slip. */
-	for (i = 0; i < sizeof(pattern); i++) {
-		seed = seed * 1103515245 + 12345;
-		pattern[i] = seed >> 16;
-	}
+	pattern_init();
 	return cmocka_run_group_tests_name("proxy", tests, NULL, NULL);
 }

@@ -54,6 +54,7 @@
 #include "proxy.h"
 #include "tunnel.h"
 #include "unit/json_lines.h"
+#include "unit/proxy_harness.h"
 #include "unit/sock_util.h"
 #include "workloads.h"
 
@@ -68,12 +69,9 @@
 #define DEADLINE_MS 10000
 #define DEADLINE_SLACK_MS 2000
 #define BULK_LEN (1 << 20)
-/* A prime, so a slipped byte shifts the stream off the pattern. */
-#define PATTERN_LEN 65521
 
 enum { OUT, IN };
 
-static unsigned char pattern[PATTERN_LEN];
 /* The flow_ctx route and authorize hand the proxy. */
 static char out_flow, in_flow;
 
@@ -134,12 +132,8 @@ struct side {
 };
 
 struct harness {
-	struct proxy *p[2];
+	struct proxy_loop loop;		/* p[OUT] node-a's proxy, p[IN] node-b's */
 	struct side side[2];
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;		/* broadcast after every proxy round */
-	atomic_bool stop;
 	int upstream_lfd;
 	struct sockaddr_storage upstream; /* the destination behind node-b */
 	struct sockaddr_storage tunnel;	/* node-b's tunnel listener */
@@ -164,18 +158,12 @@ struct harness {
 static struct proxy_ops tun_ops;
 static const struct workload_set no_workloads;
 
-static void sockaddr_to_dst(const struct sockaddr_storage *ss, struct sluice_orig_dst *dst)
-{
-	sockaddr_orig_dst(ss, dst);
-	dst->identity = 7;
-}
-
 /* A workload's connection, as BPF would have steered it to node-a's proxy. */
 static int client_connect(struct harness *h)
 {
 	struct sockaddr_storage addr;
 
-	assert_int_equal(proxy_listen_addr(h->p[OUT], AF_INET, &addr), 0);
+	assert_int_equal(proxy_listen_addr(h->loop.p[OUT], AF_INET, &addr), 0);
 	return connect_to(&addr, IO_TIMEOUT_S);
 }
 
@@ -187,15 +175,15 @@ static int client_connect_early(struct harness *h, const char *bytes, size_t len
 	ssize_t n = -1;
 	int fd, ret;
 
-	assert_int_equal(proxy_listen_addr(h->p[OUT], AF_INET, &addr), 0);
+	assert_int_equal(proxy_listen_addr(h->loop.p[OUT], AF_INET, &addr), 0);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	set_timeouts(fd, IO_TIMEOUT_S);
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	ret = connect(fd, (struct sockaddr *)&addr, ss_len(&addr));
 	if (!ret)
 		n = send(fd, bytes, len, MSG_NOSIGNAL);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 	assert_int_equal(ret, 0);
 	assert_int_equal(n, len);
 	return fd;
@@ -217,17 +205,7 @@ static void assert_no_upstream(struct harness *h)
 /* Up to seconds for a counter in h->rec to reach n; returns it. */
 static int wait_count_within(struct harness *h, const int *count, int n, int seconds)
 {
-	struct timespec until;
-	int ret;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += seconds;
-	pthread_mutex_lock(&h->lock);
-	while (*count < n && pthread_cond_timedwait(&h->cond, &h->lock, &until) != ETIMEDOUT)
-		;
-	ret = *count;
-	pthread_mutex_unlock(&h->lock);
-	return ret;
+	return proxy_loop_wait(&h->loop, count, n, seconds);
 }
 
 static int wait_count(struct harness *h, const int *count, int n)
@@ -238,39 +216,37 @@ static int wait_count(struct harness *h, const int *count, int n)
 /* Copies the record out, so that a failed assert never holds the lock. */
 static void snap(struct harness *h, struct record *r)
 {
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	*r = h->rec;
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 }
 
 static void stats(struct harness *h, int idx, struct proxy_stats *st)
 {
-	pthread_mutex_lock(&h->lock);
-	proxy_get_stats(h->p[idx], st);
-	pthread_mutex_unlock(&h->lock);
+	proxy_loop_stats(&h->loop, idx, st);
 }
 
 /* Knobs the proxy thread reads change under its lock. */
 static void set_addr(struct harness *h, struct sockaddr_storage *knob,
 		     const struct sockaddr_storage *addr)
 {
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	*knob = *addr;
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 }
 
 static void set_flag(struct harness *h, bool *knob)
 {
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	*knob = true;
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 }
 
 static int cb_lookup(void *ctx, const struct sockaddr_storage *peer, struct sluice_orig_dst *out)
 {
 	struct side *s = ctx;
 
-	sockaddr_to_dst(&s->h->upstream, out);
+	test_dst(&s->h->upstream, out);
 	return 0;
 }
 
@@ -427,28 +403,6 @@ static SSL *cb_tun_accept(void *ctx)
 	return ssl;
 }
 
-static void *proxy_thread(void *arg)
-{
-	struct harness *h = arg;
-	struct pollfd pfd[2] = {
-		{ .fd = proxy_fd(h->p[OUT]), .events = POLLIN },
-		{ .fd = proxy_fd(h->p[IN]), .events = POLLIN },
-	};
-
-	while (!atomic_load(&h->stop)) {
-		if (poll(pfd, 2, 10) <= 0)
-			continue;
-		pthread_mutex_lock(&h->lock);
-		for (int i = 0; i < 2; i++) {
-			if (pfd[i].revents)
-				proxy_run_once(h->p[i]);
-		}
-		pthread_cond_broadcast(&h->cond);
-		pthread_mutex_unlock(&h->lock);
-	}
-	return NULL;
-}
-
 static struct proxy *proxy_start(struct harness *h, int idx)
 {
 	struct proxy_ops ops = {
@@ -551,16 +505,16 @@ static int harness_start(void **state, int upstream_family, bool audited, const 
 	assert_non_null(h);
 	if (audited)
 		tunnel_start(h, audit_log);
-	pthread_mutex_init(&h->lock, NULL);
-	pthread_cond_init(&h->cond, NULL);
+	proxy_loop_init(&h->loop);
 	for (int i = 0; i < 2; i++) {
 		h->side[i] = (struct side){ .h = h, .idx = i };
-		h->p[i] = proxy_start(h, i);
+		h->loop.p[i] = proxy_start(h, i);
 	}
-	assert_int_equal(proxy_listen_addr(h->p[IN], 0, &h->tunnel), 0);
+	h->loop.nr = 2;
+	assert_int_equal(proxy_listen_addr(h->loop.p[IN], 0, &h->tunnel), 0);
 	h->peer = h->tunnel;
 	h->upstream_lfd = listen_on(upstream_family, 16, &h->upstream);
-	assert_int_equal(pthread_create(&h->thread, NULL, proxy_thread, h), 0);
+	proxy_loop_run(&h->loop);
 	*state = h;
 	return 0;
 }
@@ -583,13 +537,7 @@ static int setup_audit_full(void **state)
 
 static int setup6(void **state)
 {
-	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-	int fd = socket(AF_INET6, SOCK_STREAM, 0);
-	bool ok = fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a));
-
-	if (fd >= 0)
-		close(fd);
-	if (!ok) {
+	if (!ipv6_loopback_usable()) {
 		*state = NULL;
 		return 0;
 	}
@@ -602,85 +550,22 @@ static int teardown(void **state)
 
 	if (!h)
 		return 0;
-	atomic_store(&h->stop, true);
-	pthread_join(h->thread, NULL);
-	proxy_free(h->p[OUT]);
-	proxy_free(h->p[IN]);
+	proxy_loop_stop(&h->loop);
 	if (h->tun) {
 		tunnel_free(h->tun);
 		policy_free(&h->pol);
 		config_free(&h->cfg);
 	}
 	close(h->upstream_lfd);
-	pthread_cond_destroy(&h->cond);
-	pthread_mutex_destroy(&h->lock);
 	free(h);
 	return 0;
-}
-
-struct stream {
-	int fd;
-	size_t len;
-	size_t done;			/* bytes sent, or received and matching */
-	int err;			/* -errno, or -EILSEQ on a mismatch */
-	bool eof;			/* receiver: EOF came after the bytes */
-};
-
-/* Sends len bytes of the pattern, then a FIN. */
-static void *pattern_send(void *arg)
-{
-	struct stream *s = arg;
-
-	while (s->done < s->len) {
-		size_t at = s->done % PATTERN_LEN, n = PATTERN_LEN - at;
-		ssize_t w;
-
-		if (n > s->len - s->done)
-			n = s->len - s->done;
-		w = send(s->fd, pattern + at, n, MSG_NOSIGNAL);
-		if (w < 0) {
-			s->err = -errno;
-			return NULL;
-		}
-		s->done += w;
-	}
-	if (shutdown(s->fd, SHUT_WR))
-		s->err = -errno;
-	return NULL;
-}
-
-/* Reads to EOF, checking every byte against the pattern. */
-static void *pattern_recv(void *arg)
-{
-	struct stream *s = arg;
-	unsigned char buf[16384];
-
-	for (;;) {
-		ssize_t n = read(s->fd, buf, sizeof(buf));
-
-		if (n < 0) {
-			s->err = -errno;
-			return NULL;
-		}
-		if (!n)
-			break;
-		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] != pattern[(s->done + i) % PATTERN_LEN]) {
-				s->err = -EILSEQ;
-				return NULL;
-			}
-		}
-		s->done += n;
-	}
-	s->eof = true;
-	return NULL;
 }
 
 /* 1 MiB each way at once, both ends closing with a FIN. */
 static void bulk_both_ways(struct harness *h)
 {
-	struct stream up_tx = { .len = BULK_LEN }, up_rx = {};
-	struct stream down_tx = { .len = BULK_LEN }, down_rx = {};
+	struct stream up_tx = { .len = BULK_LEN, .shutdown = true }, up_rx = {};
+	struct stream down_tx = { .len = BULK_LEN, .shutdown = true }, down_rx = {};
 	pthread_t t[3];
 	int cfd, ufd;
 
@@ -780,10 +665,10 @@ static void test_keepalive_every_leg(void **state)
 	struct harness *h = *state;
 	int mine[2];
 
-	pthread_mutex_lock(&h->lock);
-	proxy_set_keepalive(h->p[OUT], &ka);
-	proxy_set_keepalive(h->p[IN], &ka);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
+	proxy_set_keepalive(h->loop.p[OUT], &ka);
+	proxy_set_keepalive(h->loop.p[IN], &ka);
+	pthread_mutex_unlock(&h->loop.lock);
 	mine[0] = client_connect(h);
 	mine[1] = accept_upstream(h);
 	assert_keepalive(mine, 4, 60, 10, 6);
@@ -833,9 +718,9 @@ static void test_handshake_caps(void **state)
 	int idle[NR_IDLE], cfd, ufd;
 	char c;
 
-	pthread_mutex_lock(&h->lock);
-	assert_int_equal(proxy_set_handshake_limit(h->p[IN], MAX, PER_ADDR), 0);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
+	assert_int_equal(proxy_set_handshake_limit(h->loop.p[IN], MAX, PER_ADDR), 0);
+	pthread_mutex_unlock(&h->loop.lock);
 	for (int i = 0; i < NR_IDLE; i++)
 		idle[i] = idle_connect(h, i % 2 ? "127.0.0.2" : "127.0.0.3");
 	wait_tunnels_in(h, NR_IDLE);
@@ -1019,9 +904,9 @@ static void test_tunnel_ready_refuses(void **state)
 	struct record r;
 	int cfd;
 
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	h->ready_ret = -EPERM;
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 	cfd = client_connect_early(h, "early bytes", 11);
 	assert_int_equal(read_end(cfd), -ECONNRESET);
 	close(cfd);
@@ -1087,10 +972,10 @@ static void test_bad_frames(void **state)
 	for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
 		const struct bad_frame *b = &frames[i];
 
-		pthread_mutex_lock(&h->lock);
+		pthread_mutex_lock(&h->loop.lock);
 		h->open = (const uint8_t *)b->bytes;
 		h->open_len = b->len;
-		pthread_mutex_unlock(&h->lock);
+		pthread_mutex_unlock(&h->loop.lock);
 		assert_refused(h, b->why);
 		assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
 		assert_int_equal(wait_count(h, &h->rec.refusals, 1), 1);
@@ -1102,9 +987,9 @@ static void test_bad_frames(void **state)
 		assert_int_equal(r.authorizes, 0);
 		assert_int_equal(r.closed[IN], 1);
 		assert_int_equal(r.status[IN], 0);
-		pthread_mutex_lock(&h->lock);
+		pthread_mutex_lock(&h->loop.lock);
 		memset(&h->rec, 0, sizeof(h->rec));
-		pthread_mutex_unlock(&h->lock);
+		pthread_mutex_unlock(&h->loop.lock);
 	}
 	stats(h, IN, &st);
 	assert_int_equal(st.tunnels_in, 6);
@@ -1198,7 +1083,7 @@ static int send_records(struct harness *h, SSL *ssl, const uint8_t *buf, const s
 	size_t off = 0, n;
 	int ret = 0;
 
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	for (int i = 0; i < nr && !ret; i++) {
 		if (SSL_write_ex(ssl, buf + off, cuts[i] - off, &n) != 1 || n != cuts[i] - off)
 			ret = i + 1;
@@ -1206,7 +1091,7 @@ static int send_records(struct harness *h, SSL *ssl, const uint8_t *buf, const s
 	}
 	if (!ret && close_notify && SSL_shutdown(ssl) != 0)
 		ret = nr + 1;
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 	return ret;
 }
 
@@ -1315,11 +1200,11 @@ static void test_open_max_size(void **state)
 	o.token = token;
 	assert_int_equal(frame_open_encode(&o, &open, &len), 0);
 	assert_int_equal(len, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD);
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	h->open = open;
 	h->open_len = len;
 	h->no_tickets = true;
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 
 	cfd = client_connect_early(h, "ping", 4);
 	ufd = accept_upstream(h);
@@ -1489,12 +1374,12 @@ static void open_then_vanish(struct harness *h, const char *src, const char *tok
 	/* Nagle would hold the OPEN back, and the reset discard it. */
 	assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int)), 0);
 	/* node-b must not answer before the reset. */
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	ret = SSL_write_ex(ssl, open, len, &n);
 	if (ret == 1)
 		ret = setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) ? 0 : 1;
 	close(fd);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 	free(open);
 	SSL_free(ssl);
 	assert_int_equal(ret, 1);
@@ -1544,9 +1429,9 @@ static void test_audited_lost_lines_published(void **state)
 	close(cfd);
 	close(ufd);
 	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->loop.lock);
 	tunnel_tick(h->tun);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->loop.lock);
 	join(path, h->dir, CREDFILE_NAME);
 	assert_int_equal(credfile_read(path, &doc, &err), 0);
 	audit = json_object_get(doc, "audit");
@@ -1609,12 +1494,8 @@ static int group_setup(void **state)
 {
 	char ca[PATH_MAX], other[PATH_MAX];
 	struct errmsg err = {};
-	unsigned int seed = 1;
 
-	for (size_t i = 0; i < sizeof(pattern); i++) {
-		seed = seed * 1103515245 + 12345;
-		pattern[i] = seed >> 16;
-	}
+	pattern_init();
 	strcpy(fx.dir, "/tmp/test_proxy_tunnel.XXXXXX");
 	assert_non_null(mkdtemp(fx.dir));
 	ca_init(ca, "ca");
