@@ -50,30 +50,9 @@ int jwks_from_pkey(EVP_PKEY *pkey, const char *kid, struct jwks **out, struct er
 
 /* jwks_from_pkey() with the certificate's public key, for the tokens a peer
  * agent mints with its node key. The certificate is not verified here: the
- * caller passes one whose chain it has verified (the tunnel peer's). */
+ * caller passes one whose chain it has verified (the tunnel peer's);
+ * pki_peer_keys() keeps the set with the peer's entry. */
 int jwks_from_cert(X509 *cert, const char *kid, struct jwks **out, struct errmsg *err);
-
-/*
- * Key sets made by jwks_from_cert() for the certificates tunnel peers
- * present, by certificate thumbprint, so that a peer's key is decoded and
- * checked once rather than per token. At most max sets; when full, the
- * least recently used goes. Not thread-safe.
- */
-struct jwks_cache;
-
-int jwks_cache_new(int max, struct jwks_cache **out);
-/*
- * jwks_from_cert(cert, thumb) the first time thumb is asked for, the same
- * set afterwards. thumb must be cert's pki_thumbprint(): it is the key of
- * the cache and the set's kid. The set belongs to the cache and stays valid
- * until the next jwks_cache_get() or jwks_cache_clear().
- */
-int jwks_cache_get(struct jwks_cache *c, X509 *cert, const char *thumb, struct jwks **out,
-		   struct errmsg *err);
-/* Forgets every set (new credentials: another CA may vouch for the next
- * certificates). */
-void jwks_cache_clear(struct jwks_cache *c);
-void jwks_cache_free(struct jwks_cache *c);
 
 /*
  * The key for kid, as jwt_verify_opts.get_key wants it (ctx is the struct

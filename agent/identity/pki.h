@@ -34,6 +34,7 @@
 #include <openssl/x509.h>
 
 #include "errmsg.h"
+#include "jwks.h"
 
 #define PKI_DEFAULT_DIR "/etc/sluice/ca"
 #define PKI_CA_CERT "ca.crt"
@@ -75,11 +76,17 @@ struct pki_stamp {
 	struct timespec ctime;
 };
 
-/* A peer certificate pki_verify_peer() accepted: its SHA-256, and what it
- * said. */
-struct pki_verified {
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	char spiffe_id[PKI_ID_MAX];
+/*
+ * A peer certificate pki_verify_peer() accepted, with all the tunnel needs
+ * of it: one entry serves the certificate check and the token's key and
+ * cnf binding, so an inbound peer's certificate is hashed and decoded once
+ * rather than per check.
+ */
+struct pki_peer {
+	unsigned char md[SHA256_DIGEST_LENGTH];	/* of the DER: the entry's key */
+	char spiffe_id[PKI_ID_MAX];	/* spiffe://TD/node/NAME */
+	char thumbprint[PKI_THUMBPRINT_LEN]; /* x5t#S256 (RFC 8705) of the same DER */
+	struct jwks *keys;		/* its public key, kid thumbprint: pki_peer_keys() */
 	time_t from, until;		/* accepted again without a check in [from, until) */
 };
 
@@ -96,7 +103,7 @@ struct pki_creds {
 	char *path[PKI_NR_FILES];
 	struct pki_stamp stamp[PKI_NR_FILES];
 	/* Peers accepted under this CA: a reloaded CA starts with none. */
-	struct pki_verified *verified;	/* PKI_VERIFIED_MAX slots */
+	struct pki_peer *verified;	/* PKI_VERIFIED_MAX slots */
 	int nr_verified;
 };
 
@@ -133,9 +140,10 @@ int pki_reload(struct pki_creds **c, struct errmsg *err);
  * (SSL_get0_peer_certificate(), SSL_get_peer_cert_chain()), resumed ones too:
  * resumption skips certificate verification, this does not, so an expired
  * peer cannot resume its way in. chain holds untrusted extras and may be
- * NULL. On success the peer's SPIFFE ID (spiffe://TD/node/NAME, TD being c's
- * trust domain) is in spiffe_out. The caller checks NAME is the node it
- * meant to reach.
+ * NULL. On success *out is the peer's entry: its SPIFFE ID
+ * (spiffe://TD/node/NAME, TD being c's trust domain) and thumbprint. The
+ * caller checks NAME is the node it meant to reach. *out stays valid until
+ * the next pki_verify_peer() or pki_reload() on c.
  *
  * A certificate accepted once (the same DER, by its SHA-256) is accepted
  * again without the signature check until PKI_VERIFIED_TTL seconds have
@@ -144,7 +152,13 @@ int pki_reload(struct pki_creds **c, struct errmsg *err);
  * Refusals are never remembered.
  */
 int pki_verify_peer(struct pki_creds *c, X509 *peer, STACK_OF(X509) *chain,
-		    char *spiffe_out, size_t len, struct errmsg *err);
+		    struct pki_peer **out, struct errmsg *err);
+
+/* The key set for the tokens peer mints with its node key: cert's public
+ * key under the thumbprint as kid (jwks_from_cert()), made the first time
+ * and kept with the entry. cert is the certificate pki_verify_peer()
+ * accepted as peer. */
+int pki_peer_keys(struct pki_peer *peer, X509 *cert, struct jwks **out, struct errmsg *err);
 
 /*
  * A TLS context for tunnels: TLS 1.3 only; ciphersuites

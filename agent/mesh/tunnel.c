@@ -15,8 +15,6 @@
 #include "log.h"
 #include "tunnel_int.h"
 
-/* Peers whose token verification keys are kept decoded. */
-#define NODE_KEYS_MAX 256
 /* A full disk must not flood the log: one message about the audit log in
  * this many seconds at most. */
 #define AUDIT_SAY_S 10
@@ -196,19 +194,20 @@ static int t_tunnel_ready(void *ctx, void *flow_ctx, SSL *ssl)
 {
 	struct tunnel *t = ctx;
 	struct tflow *f = flow_ctx;
-	char want[PKI_ID_MAX], got[PKI_ID_MAX];
+	char want[PKI_ID_MAX];
 	struct errmsg err = {};
+	struct pki_peer *got;
 
 	f->resumed = tls_resumed(ssl);
 	snprintf(want, sizeof(want), "spiffe://%s/node/%s", t->cfg->trust_domain, f->peer->node);
 	if (pki_verify_peer(t->creds, SSL_get0_peer_certificate(ssl), SSL_get_peer_cert_chain(ssl),
-			    got, sizeof(got), &err)) {
+			    &got, &err)) {
 		pr_warn("tunnel to %s: %s", f->peer->node, err.msg);
 		deny(f, "peer-cert-rejected");
 		return -EKEYREJECTED;
 	}
-	if (strcmp(want, got)) {
-		pr_warn("tunnel to %s: the peer is %s", f->peer->node, got);
+	if (strcmp(want, got->spiffe_id)) {
+		pr_warn("tunnel to %s: the peer is %s", f->peer->node, got->spiffe_id);
 		deny(f, "peer-identity-mismatch");
 		return -EPERM;
 	}
@@ -274,7 +273,6 @@ static bool peer_vouches(const struct tunnel *t, const char *src, struct tflow *
 static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size_t len,
 			struct tflow *f, struct proxy_authz *out)
 {
-	char peer_id[PKI_ID_MAX], thumb[PKI_THUMBPRINT_LEN];
 	const char *roles[CONFIG_MAX_ROLES * 4];
 	const char *why, *detail = NULL;
 	struct frame_open open = {};
@@ -284,17 +282,16 @@ static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size
 	int nr_roles;
 	json_t *claims = NULL;
 	X509 *cert = SSL_get0_peer_certificate(ssl);
+	struct pki_peer *peer;
 	const uint32_t *addr;
 	uint16_t port;
 
-	if (pki_verify_peer(t->creds, cert, SSL_get_peer_cert_chain(ssl), peer_id, sizeof(peer_id),
-			    &err)) {
+	if (pki_verify_peer(t->creds, cert, SSL_get_peer_cert_chain(ssl), &peer, &err)) {
 		pr_warn("tunnel refused: %s", err.msg);
 		set_reason(f, "peer-cert-rejected");
 		return;
 	}
-	snprintf(f->src_node, sizeof(f->src_node), "%s", strrchr(peer_id, '/') + 1);
-	pki_thumbprint(cert, thumb, sizeof(thumb));
+	snprintf(f->src_node, sizeof(f->src_node), "%s", strrchr(peer->spiffe_id, '/') + 1);
 	if (frame_open_decode(payload, len, &open, &detail)) {
 		pr_info("tunnel from %s: malformed OPEN frame: %s", f->src_node, detail);
 		set_reason(f, FRAME_MALFORMED);
@@ -325,7 +322,7 @@ static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size
 		set_reason(f, "not-local-destination");
 		goto out;
 	}
-	why = check_token(t, &open, cert, peer_id, thumb, f, &claims);
+	why = check_token(t, &open, cert, peer, f, &claims);
 	if (why) {
 		set_reason(f, why);
 		goto out;
@@ -383,16 +380,15 @@ static void t_tunnel_refused(void *ctx, SSL *ssl, const struct sockaddr_storage 
 {
 	struct tunnel *t = ctx;
 	struct tflow f = { .t = t, .inbound = true, .generation = t->generation };
-	char id[PKI_ID_MAX];
 	X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+	struct pki_peer *known;
 
 	format_sockaddr(peer, f.peer_addr, sizeof(f.peer_addr));
 	f.resumed = tls_resumed(ssl);
 	snprintf(f.detail, sizeof(f.detail), "%s", detail);
 	/* Named only when the certificate is one of ours. */
-	if (cert && !pki_verify_peer(t->creds, cert, SSL_get_peer_cert_chain(ssl), id, sizeof(id),
-				     NULL))
-		snprintf(f.src_node, sizeof(f.src_node), "%s", strrchr(id, '/') + 1);
+	if (cert && !pki_verify_peer(t->creds, cert, SSL_get_peer_cert_chain(ssl), &known, NULL))
+		snprintf(f.src_node, sizeof(f.src_node), "%s", strrchr(known->spiffe_id, '/') + 1);
 	pr_info("tunnel from %s refused: %s (%s)", f.peer_addr, reason, detail);
 	snprintf(f.dst, sizeof(f.dst), "%s", "-");
 	deny(&f, reason);
@@ -481,8 +477,6 @@ int tunnel_new(const struct config *cfg, struct tunnel **out, struct errmsg *err
 	ret = pki_load(&paths, cfg->trust_domain, cfg->node, &t->creds, err);
 	if (!ret)
 		ret = contexts_make(t, t->creds, err);
-	if (!ret && jwks_cache_new(NODE_KEYS_MAX, &t->node_keys))
-		ret = errmsg_set(err, -ENOMEM, "out of memory");
 	if (!ret)
 		ret = audit_open(cfg->audit_log, &t->audit, err);
 	if (!ret && asprintf(&t->credfile, "%s/" CREDFILE_NAME, cfg->run_dir) < 0)
@@ -553,7 +547,6 @@ void tunnel_free(struct tunnel *t)
 		free(ps);
 	}
 	jwks_free(t->idp_jwks);
-	jwks_cache_free(t->node_keys);
 	SSL_CTX_free(t->client_ctx);
 	SSL_CTX_free(t->server_ctx);
 	pki_creds_free(t->creds);

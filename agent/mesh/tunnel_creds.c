@@ -126,11 +126,10 @@ void creds_reload(struct tunnel *t)
 		pr_err("node credentials: %s", err.msg);
 		return;
 	}
-	/* Sessions and tokens carry the old certificate's binding; peers'
-	 * keys were trusted through the old CA. */
+	/* Sessions and tokens carry the old certificate's binding; the new
+	 * creds start with no peer accepted (nor its keys). */
 	sessions_drop(t);
 	tokens_drop(t);
-	jwks_cache_clear(t->node_keys);
 	if (t->oidc)
 		oidc_refresh_all(t->oidc);
 	pr_info("node certificate reloaded: %s, valid until %ld", t->creds->spiffe_id,

@@ -52,7 +52,6 @@ struct tunnel {
 	struct oidc *oidc;
 	struct jwks *idp_jwks;
 	uint64_t idp_jwks_gen;
-	struct jwks_cache *node_keys;	/* peers' certificate keys, by thumbprint */
 	struct audit *audit;
 	bool audit_unwell;		/* the log said it fails, and not yet that it works */
 	time_t audit_quiet_until;	/* CLOCK_MONOTONIC s: nothing said before then */
@@ -98,8 +97,7 @@ const char *token_for(struct tunnel *t, const struct policy_identity *id,
 		      struct tflow *f, char *buf, size_t len);
 void idp_jwks_update(struct tunnel *t);
 const char *check_token(struct tunnel *t, const struct frame_open *open, X509 *peer_cert,
-			const char *peer_id, const char *peer_thumb, struct tflow *f,
-			json_t **claims);
+			struct pki_peer *peer, struct tflow *f, json_t **claims);
 int token_roles(const struct tunnel *t, json_t *claims, const char **roles, int max);
 
 /* tunnel_creds.c: the node's credentials, TLS sessions, credentials.json. */

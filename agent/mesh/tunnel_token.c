@@ -216,9 +216,9 @@ static void idp_opts(struct tunnel *t, struct jwt_verify_opts *o)
 
 /* A token the peer minted with its node key: 0 or a reason code. */
 static const char *node_opts(struct tunnel *t, const char *iss, X509 *peer_cert,
-			     const char *peer_id, const char *peer_thumb, const char *aud,
-			     struct jwt_verify_opts *o)
+			     struct pki_peer *peer, const char *aud, struct jwt_verify_opts *o)
 {
+	const char *peer_id = peer->spiffe_id;
 	struct jwks *node_keys = NULL;
 	struct errmsg err = {};
 
@@ -226,7 +226,7 @@ static const char *node_opts(struct tunnel *t, const char *iss, X509 *peer_cert,
 	if (iss && !strncmp(iss, aud, strlen(aud)) && !strncmp(iss + strlen(aud), "/node/", 6) &&
 	    strcmp(iss, peer_id))
 		return "not-bound";
-	if (jwks_cache_get(t->node_keys, peer_cert, peer_thumb, &node_keys, &err)) {
+	if (pki_peer_keys(peer, peer_cert, &node_keys, &err)) {
 		pr_info("tunnel from %s: %s", peer_id, err.msg);
 		return "internal-error";
 	}
@@ -247,8 +247,7 @@ static const char *node_opts(struct tunnel *t, const char *iss, X509 *peer_cert,
  * speak for a workload the IdP never authenticated.
  */
 static const char *token_opts(struct tunnel *t, const struct frame_open *open, X509 *peer_cert,
-			      const char *peer_id, const char *peer_thumb, const char *aud,
-			      struct jwt_verify_opts *o)
+			      struct pki_peer *peer, const char *aud, struct jwt_verify_opts *o)
 {
 	json_t *peek = peek_part(open->token, 1);
 	const char *iss = peek ? json_string_value(json_object_get(peek, "iss")) : NULL;
@@ -256,12 +255,12 @@ static const char *token_opts(struct tunnel *t, const struct frame_open *open, X
 
 	if (t->oidc && iss && strcmp(iss, t->cfg->identity.oidc_issuer)) {
 		pr_info("tunnel from %s: token for %s refused: not the IdP's (identity.oidc)",
-			peer_id, open->src);
+			peer->spiffe_id, open->src);
 		why = "idp-token-required";
 	} else if (t->oidc) {
 		idp_opts(t, o);
 	} else {
-		why = node_opts(t, iss, peer_cert, peer_id, peer_thumb, aud, o);
+		why = node_opts(t, iss, peer_cert, peer, aud, o);
 	}
 	json_decref(peek);
 	return why;
@@ -269,12 +268,11 @@ static const char *token_opts(struct tunnel *t, const struct frame_open *open, X
 
 /* Verifies an OPEN's token against the TLS peer: 0 or a reason code. */
 const char *check_token(struct tunnel *t, const struct frame_open *open, X509 *peer_cert,
-			const char *peer_id, const char *peer_thumb, struct tflow *f,
-			json_t **claims)
+			struct pki_peer *peer, struct tflow *f, json_t **claims)
 {
 	struct jwt_verify_opts o = {
 		.skew = t->cfg->identity.clock_skew_s,
-		.cnf_x5t = peer_thumb,
+		.cnf_x5t = peer->thumbprint,
 		.require_cnf = true,
 	};
 	struct jwt_result res = {};
@@ -282,7 +280,7 @@ const char *check_token(struct tunnel *t, const struct frame_open *open, X509 *p
 	char aud[CONFIG_NAME_MAX + 16];
 
 	snprintf(aud, sizeof(aud), "spiffe://%s", t->cfg->trust_domain);
-	reason = token_opts(t, open, peer_cert, peer_id, peer_thumb, aud, &o);
+	reason = token_opts(t, open, peer_cert, peer, aud, &o);
 	if (reason)
 		return reason;
 	jwt_verify(open->token, &o, &res);
@@ -293,7 +291,8 @@ const char *check_token(struct tunnel *t, const struct frame_open *open, X509 *p
 	if (res.jti)
 		utf8_copy(f->jti, sizeof(f->jti), res.jti);
 	if (res.reason != JWT_OK) {
-		pr_info("tunnel from %s: token for %s refused: %s", peer_id, open->src, res.err.msg);
+		pr_info("tunnel from %s: token for %s refused: %s", peer->spiffe_id, open->src,
+			res.err.msg);
 		reason = jwt_reason_name(res.reason);
 	} else if (!res.sub || strcmp(res.sub, open->src)) {
 		reason = "wrong-subject";

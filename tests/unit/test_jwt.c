@@ -1298,54 +1298,6 @@ static void test_jwks_from_pkey_drops_private_half(void **state)
 	EVP_PKEY_free(weak);
 }
 
-/* The one key of a cached set is key, under kid. */
-static void cached_is(struct jwks_cache *c, X509 *cert, const char *thumb, EVP_PKEY *key)
-{
-	struct errmsg err = {};
-	struct jwks *set;
-	EVP_PKEY *pk;
-
-	assert_int_equal(jwks_cache_get(c, cert, thumb, &set, &err), 0);
-	assert_int_equal(set->nr, 1);
-	assert_string_equal(set->keys[0].kid, thumb);
-	assert_int_equal(jwks_get_key(set, thumb, &pk), 0);
-	assert_int_equal(EVP_PKEY_eq(pk, key), 1);
-	EVP_PKEY_free(pk);
-}
-
-/* Keyed by the thumbprint alone: asking for thumbprint T with another
- * certificate shows whether T's set was kept (the old key) or built again
- * (the new one). */
-static void test_jwks_cache(void **state)
-{
-	struct jwks_cache *c;
-	X509 *cert_c;
-	EVP_PKEY *key_c;
-	struct errmsg err = {};
-
-	assert_int_equal(jwks_cache_new(0, &c), -EINVAL);
-	assert_int_equal(jwks_cache_new(2, &c), 0);
-	assert_int_equal(pki_new_key(&key_c, &err), 0);
-	cert_c = node_cert(key_c, "node-c");
-
-	cached_is(c, f.cert_a, "A", f.key_a);
-	cached_is(c, f.cert_b, "A", f.key_a);
-	cached_is(c, f.cert_b, "B", f.key_b);
-	/* A used last: C takes B's place. */
-	cached_is(c, f.cert_a, "A", f.key_a);
-	cached_is(c, cert_c, "C", key_c);
-	cached_is(c, cert_c, "A", f.key_a);
-	cached_is(c, f.cert_a, "B", f.key_a);
-
-	/* New credentials: nothing is kept. */
-	jwks_cache_clear(c);
-	cached_is(c, f.cert_b, "A", f.key_b);
-	jwks_cache_free(c);
-	jwks_cache_free(NULL);
-	X509_free(cert_c);
-	EVP_PKEY_free(key_c);
-}
-
 static void test_jwks_parse_refuses(void **state)
 {
 	static const struct {
@@ -1430,7 +1382,6 @@ int main(void)
 		cmocka_unit_test(test_rfc7515_es256_example),
 		cmocka_unit_test(test_jwks_parse_keeps_signing_keys),
 		cmocka_unit_test(test_jwks_from_pkey_drops_private_half),
-		cmocka_unit_test(test_jwks_cache),
 		cmocka_unit_test(test_jwks_parse_refuses),
 	};
 

@@ -566,6 +566,18 @@ static X509 *sign_with_ca(const struct fx *fx, X509 *ca, const char *id, time_t 
 }
 
 /* Refused, and not remembered. */
+/* pki_verify_peer(), the peer's ID copied to id. */
+static int verify_id(struct pki_creds *c, X509 *peer, STACK_OF(X509) *chain, char *id,
+		     size_t len, struct errmsg *err)
+{
+	struct pki_peer *p;
+	int ret = pki_verify_peer(c, peer, chain, &p, err);
+
+	if (!ret)
+		snprintf(id, len, "%s", p->spiffe_id);
+	return ret;
+}
+
 static void verify_peer_fails(struct pki_creds *c, X509 *peer, int want_ret,
 			      const char *want_msg)
 {
@@ -573,7 +585,7 @@ static void verify_peer_fails(struct pki_creds *c, X509 *peer, int want_ret,
 	char id[PKI_ID_MAX] = "";
 	struct errmsg err = {};
 
-	assert_int_equal(pki_verify_peer(c, peer, NULL, id, sizeof(id), &err), want_ret);
+	assert_int_equal(verify_id(c, peer, NULL, id, sizeof(id), &err), want_ret);
 	assert_string_equal(err.msg, want_msg);
 	assert_int_equal(c->nr_verified, nr);
 	X509_free(peer);
@@ -592,7 +604,7 @@ static void test_verify_peer(void **state)
 	issue(fx->ca_dir, "node-b", fx->dir, now - 60, now + DAY);
 	join(path, fx->dir, PKI_NODE_CERT);
 	peer = read_x509(path);
-	assert_int_equal(pki_verify_peer(c, peer, NULL, id, sizeof(id), &err), 0);
+	assert_int_equal(verify_id(c, peer, NULL, id, sizeof(id), &err), 0);
 	assert_string_equal(id, "spiffe://" TD "/node/node-b");
 	X509_free(peer);
 
@@ -656,25 +668,25 @@ static void test_verify_peer_remembered(void **state)
 	X509 *peer, *brief;
 
 	peer = sign_with_ca(fx, c->ca, "spiffe://" TD "/node/node-b", now - 60, now + DAY);
-	brief = sign_with_ca(fx, c->ca, "spiffe://" TD "/node/node-c", now - 60, now + 1);
-	assert_int_equal(pki_verify_peer(c, peer, NULL, id, sizeof(id), &err), 0);
-	assert_int_equal(pki_verify_peer(c, brief, NULL, id, sizeof(id), &err), 0);
+	brief = sign_with_ca(fx, c->ca, "spiffe://" TD "/node/node-c", now - 60, now + 2);
+	assert_int_equal(verify_id(c, peer, NULL, id, sizeof(id), &err), 0);
+	assert_int_equal(verify_id(c, brief, NULL, id, sizeof(id), &err), 0);
 	assert_string_equal(id, "spiffe://" TD "/node/node-c");
 	assert_int_equal(c->nr_verified, 2);
 	assert_in_range(c->verified[0].until, now + PKI_VERIFIED_TTL,
 			time(NULL) + PKI_VERIFIED_TTL);
-	assert_int_equal(c->verified[1].until, now + 1);
+	assert_int_equal(c->verified[1].until, now + 2);
 
 	/* From memory: the same answer, nothing added. */
-	assert_int_equal(pki_verify_peer(c, peer, NULL, id, sizeof(id), &err), 0);
+	assert_int_equal(verify_id(c, peer, NULL, id, sizeof(id), &err), 0);
 	assert_string_equal(id, "spiffe://" TD "/node/node-b");
 	assert_int_equal(c->nr_verified, 2);
 
 	/* Expired since: checked again, and refused. */
-	sleep(2);
+	sleep(3);
 	snprintf(want, sizeof(want), "peer certificate: expired at %s",
-		 utc(now + 1, when, sizeof(when)));
-	assert_int_equal(pki_verify_peer(c, brief, NULL, id, sizeof(id), &err), -EKEYEXPIRED);
+		 utc(now + 2, when, sizeof(when)));
+	assert_int_equal(verify_id(c, brief, NULL, id, sizeof(id), &err), -EKEYEXPIRED);
 	assert_string_equal(err.msg, want);
 
 	/* A new CA: the old one's nodes are strangers again. */
@@ -683,7 +695,7 @@ static void test_verify_peer_remembered(void **state)
 	issue(other, "node-a", fx->node_dir, now - 60, now + DAY);
 	assert_int_equal(pki_reload(&c, &err), 1);
 	assert_int_equal(c->nr_verified, 0);
-	assert_int_equal(pki_verify_peer(c, peer, NULL, id, sizeof(id), &err), -EKEYREJECTED);
+	assert_int_equal(verify_id(c, peer, NULL, id, sizeof(id), &err), -EKEYREJECTED);
 	X509_free(peer);
 	X509_free(brief);
 	pki_creds_free(c);
@@ -699,24 +711,69 @@ static void test_verify_peer_bounded(void **state)
 	struct errmsg err = {};
 	X509 *first = NULL, *x;
 
+	struct pki_peer *p;
+	struct jwks *keys;
 	for (int i = 0; i < PKI_VERIFIED_MAX + 8; i++) {
+	/* Each with its key set: one evicted frees its own (LeakSanitizer). */
 		snprintf(want, sizeof(want), "spiffe://" TD "/node/n%d", i);
 		x = sign_with_ca(fx, c->ca, want, now - 60, now + DAY);
-		assert_int_equal(pki_verify_peer(c, x, NULL, id, sizeof(id), &err), 0);
-		assert_string_equal(id, want);
+		assert_int_equal(pki_verify_peer(c, x, NULL, &p, &err), 0);
+		assert_string_equal(p->spiffe_id, want);
+		assert_int_equal(pki_peer_keys(p, x, &keys, &err), 0);
 		if (!first)
 			first = x;
 		else
 			X509_free(x);
 	}
 	assert_int_equal(c->nr_verified, PKI_VERIFIED_MAX);
-	assert_int_equal(pki_verify_peer(c, first, NULL, id, sizeof(id), &err), 0);
+	assert_int_equal(verify_id(c, first, NULL, id, sizeof(id), &err), 0);
 	assert_string_equal(id, "spiffe://" TD "/node/n0");
 	X509_free(first);
 	pki_creds_free(c);
 }
 
 /* Both ends of a TLS connection over a socketpair, driven in turn. */
+/* One entry serves the certificate check and the token check: the
+ * thumbprint a token's cnf binds to, and the key set, made once. */
+static void test_verify_peer_entry(void **state)
+{
+	struct fx *fx = *state;
+	struct pki_creds *c = load_ok(&fx->paths, TD, "node-a");
+	char thumb[PKI_THUMBPRINT_LEN];
+	time_t now = time(NULL);
+	struct jwks *keys, *again;
+	struct errmsg err = {};
+	struct pki_peer *p;
+	EVP_PKEY *pk;
+	X509 *peer;
+
+	peer = sign_with_ca(fx, c->ca, "spiffe://" TD "/node/node-b", now - 60, now + DAY);
+	assert_int_equal(pki_verify_peer(c, peer, NULL, &p, &err), 0);
+	assert_int_equal(pki_thumbprint(peer, thumb, sizeof(thumb)), 0);
+	assert_string_equal(p->thumbprint, thumb);
+	assert_null(p->keys);
+	assert_int_equal(pki_peer_keys(p, peer, &keys, &err), 0);
+	assert_int_equal(keys->nr, 1);
+	assert_string_equal(keys->keys[0].kid, thumb);
+	assert_int_equal(jwks_get_key(keys, thumb, &pk), 0);
+	assert_int_equal(EVP_PKEY_eq(pk, X509_get0_pubkey(peer)), 1);
+	EVP_PKEY_free(pk);
+
+	/* From memory: the same entry and set. */
+	assert_int_equal(pki_verify_peer(c, peer, NULL, &p, &err), 0);
+	assert_int_equal(pki_peer_keys(p, peer, &again, &err), 0);
+	assert_ptr_equal(again, keys);
+
+	/* Its acceptance lapsed: checked again in place, the key set kept. */
+	p->until = p->from;
+	assert_int_equal(pki_verify_peer(c, peer, NULL, &p, &err), 0);
+	assert_true(p->until > p->from);
+	assert_ptr_equal(p->keys, keys);
+	assert_int_equal(c->nr_verified, 1);
+	X509_free(peer);
+	pki_creds_free(c);
+}
+
 struct tls_pair {
 	SSL *client;
 	SSL *server;
@@ -845,12 +902,12 @@ static void test_tls_same_ca(void **state)
 	 * server's leaf, the server's holds nothing beyond the client's). */
 	assert_int_equal(sk_X509_num(SSL_get_peer_cert_chain(p.client)), 1);
 	assert_int_equal(sk_X509_num(SSL_get_peer_cert_chain(p.server)), 0);
-	assert_int_equal(pki_verify_peer(b, SSL_get0_peer_certificate(p.server),
-					 SSL_get_peer_cert_chain(p.server), id, sizeof(id), &err),
+	assert_int_equal(verify_id(b, SSL_get0_peer_certificate(p.server),
+				   SSL_get_peer_cert_chain(p.server), id, sizeof(id), &err),
 			 0);
 	assert_string_equal(id, "spiffe://" TD "/node/node-a");
-	assert_int_equal(pki_verify_peer(a, SSL_get0_peer_certificate(p.client),
-					 SSL_get_peer_cert_chain(p.client), id, sizeof(id), &err),
+	assert_int_equal(verify_id(a, SSL_get0_peer_certificate(p.client),
+				   SSL_get_peer_cert_chain(p.client), id, sizeof(id), &err),
 			 0);
 	assert_string_equal(id, "spiffe://" TD "/node/node-b");
 	sess = exchange(&p);
@@ -871,8 +928,8 @@ static void test_tls_same_ca(void **state)
 	assert_true(p.client_ok && p.server_ok);
 	assert_true(SSL_session_reused(p.client));
 	assert_true(SSL_session_reused(p.server));
-	assert_int_equal(pki_verify_peer(b, SSL_get0_peer_certificate(p.server), NULL, id,
-					 sizeof(id), &err),
+	assert_int_equal(verify_id(b, SSL_get0_peer_certificate(p.server), NULL, id, sizeof(id),
+				   &err),
 			 0);
 	assert_string_equal(id, "spiffe://" TD "/node/node-a");
 	assert_int_equal(pki_thumbprint(SSL_get0_peer_certificate(p.server), thumb, sizeof(thumb)),
@@ -1015,6 +1072,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verify_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_peer_remembered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_peer_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_peer_entry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_same_ca, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_refuses_other_ca, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_refuses_expired_and_missing_cert, setup,

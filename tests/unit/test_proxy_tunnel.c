@@ -296,15 +296,25 @@ static int cb_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_r
 	return 0;
 }
 
+/* The TLS peer's SPIFFE ID as c sees it, or "(rejected)". */
+static void peer_id(struct pki_creds *c, SSL *ssl, char out[PKI_ID_MAX])
+{
+	struct pki_peer *p;
+
+	if (pki_verify_peer(c, SSL_get0_peer_certificate(ssl), SSL_get_peer_cert_chain(ssl), &p,
+			    NULL))
+		strcpy(out, "(rejected)");
+	else
+		strcpy(out, p->spiffe_id);
+}
+
 static int cb_tunnel_ready(void *ctx, void *flow_ctx, SSL *ssl)
 {
 	struct side *s = ctx;
 	struct record *r = &s->h->rec;
 
 	r->readies++;
-	if (pki_verify_peer(fx.a, SSL_get0_peer_certificate(ssl), SSL_get_peer_cert_chain(ssl),
-			    r->ready_peer, sizeof(r->ready_peer), NULL))
-		strcpy(r->ready_peer, "(rejected)");
+	peer_id(fx.a, ssl, r->ready_peer);
 	return s->h->ready_ret;
 }
 
@@ -343,9 +353,7 @@ static void cb_authorize(void *ctx, SSL *ssl, const struct sockaddr_storage *pee
 	const char *detail;
 
 	r->authorizes++;
-	if (pki_verify_peer(fx.b, SSL_get0_peer_certificate(ssl), SSL_get_peer_cert_chain(ssl),
-			    r->authz_peer, sizeof(r->authz_peer), NULL))
-		strcpy(r->authz_peer, "(rejected)");
+	peer_id(fx.b, ssl, r->authz_peer);
 	out->flow_ctx = &in_flow;
 	out->verdict.generation = 7;
 	if (frame_open_decode(payload, len, &o, &detail)) {
