@@ -35,8 +35,6 @@ DURATION=${BENCH_DURATION:-3s}
 ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-50}
-JOB=job-1234
-JOB_ID=spiffe://acme.example/job/1234
 DIRECT=unmanaged
 STREAM_PORT=18080
 PAIR_PORT=18443
@@ -61,8 +59,8 @@ AGENT_CG=$(sed -n 's/^agent_cgroup: *//p' "${SL_TEMPLATE[a]}")
 # What each path is: wrk's cgroup on node A, its URL, and the cgroups
 # (NODE:CGROUP) of the proxies whose CPU it costs.
 declare -A CGROUP=(
-	[direct]=$DIRECT [nginx-stream]=$DIRECT [sluiced]=$JOB
-	[nginx-pair]=$DIRECT [haproxy-h2]=$DIRECT [sluice-mtls]=$JOB [sluice-full]=$JOB
+	[direct]=$DIRECT [nginx-stream]=$DIRECT [sluiced]=$SL_JOB
+	[nginx-pair]=$DIRECT [haproxy-h2]=$DIRECT [sluice-mtls]=$SL_JOB [sluice-full]=$SL_JOB
 )
 declare -A URL=(
 	[direct]=http://$SL_ADDR_B/ [nginx-stream]=http://127.0.0.1:$STREAM_PORT/
@@ -148,39 +146,21 @@ wire_bytes()
 # Flows sluiced on node A has proxied for the job so far (pinned stats).
 agent_flows()
 {
-	sl_ctl a -j stats | jq --arg wl "$JOB_ID" \
+	sl_ctl a -j stats | jq --arg wl "$SL_JOB_ID" \
 		'[.[] | select(.workload == $wl) | .flows] | add // 0'
 }
 
-AUDIT_B=${SL_DIR[b]}/run/audit.jsonl
 SIDECAR_LOG=$SL_TMP/$SIDECAR-b/logs/tls.log
 
-# lines_from FILE OFFSET: FILE's lines after byte OFFSET.
-lines_from()
-{
-	[[ -e $1 ]] || return 0
-	tail -c +"$(($2 + 1))" "$1"
-}
-
-file_size()
-{
-	stat -c %s "$1" 2>/dev/null || echo 0
-}
-
-# How many of the audit lines after OFFSET are flows node B's agent let in
-# (one line per allowed flow, written when it closes).
-audit_allowed()
-{
-	lines_from "$AUDIT_B" "$1" |
-		jq -n '[inputs | select(.direction == "inbound" and .verdict == "allow")] | length'
-}
+# The audit lines of the flows node B's agent let in: one per flow,
+# written when it closes.
+ALLOWED='.direction == "inbound" and .verdict == "allow"'
 
 # "resumed flows" of the allowed flows after OFFSET in node B's audit.
 audit_resumed()
 {
-	lines_from "$AUDIT_B" "$1" |
-		jq -rn '[inputs | select(.direction == "inbound" and .verdict == "allow")]
-			| "\(map(select(.resumed)) | length) \(length)"'
+	sl_audit_lines "$1" |
+		jq -rn "[inputs | select($ALLOWED)]"' | "\(map(select(.resumed)) | length) \(length)"'
 }
 
 # h2_frontend NODE FRONTEND: "connections requests" FRONTEND of NODE's
@@ -255,7 +235,7 @@ run_row()
 	cpu0=$(cpu_usec ${PROXIES[$path]})
 	wire0=$(wire_bytes)
 	[[ $path != sluiced ]] || flows0=$(agent_flows)
-	[[ $path != sluice-* ]] || audit0=$(file_size "$AUDIT_B")
+	[[ $path != sluice-* ]] || audit0=$(sl_file_size "$SL_AUDIT_B")
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	printf '   %-26s ' "$key"
 	raw=$(sl_in_cgroup a "${CGROUP[$path]}" "${cmd[@]}" 2>&1) || {
@@ -286,7 +266,7 @@ run_row()
 	elif [[ $path == sluice-* ]]; then
 		# Allowed flows are audited when they close, just after wrk exits.
 		for ((i = 0; i < 20; i++)); do
-			flows=$(audit_allowed "$audit0")
+			flows=$(sl_audit_count "$ALLOWED" "$audit0")
 			((flows >= want)) && break
 			sleep 0.1
 		done
@@ -344,16 +324,13 @@ stop_agent()
 # or full handshakes with resumption off) rather than with no session at all.
 warm_tunnel()
 {
-	local audit0 i
+	local audit0
 
-	audit0=$(file_size "$AUDIT_B")
-	sl_in_cgroup a "$JOB" curl -sf -o /dev/null --max-time 5 "${URL[sluice-mtls]}" ||
+	audit0=$(sl_file_size "$SL_AUDIT_B")
+	sl_in_cgroup a "$SL_JOB" curl -sf -o /dev/null --max-time 5 "${URL[sluice-mtls]}" ||
 		sl_die "no request crosses the agents: $(tail -n3 "${SL_AGENT_LOG[a]}")"
 	# Its audit line is written at close: before the next row counts.
-	for ((i = 0; i < 20; i++)); do
-		(($(audit_allowed "$audit0") > 0)) && return 0
-		sleep 0.1
-	done
+	sl_audit_wait "$ALLOWED" 1 "$audit0" || true
 }
 
 # start_haproxy NAME NODE TEMPLATE SED_ARGS...: haproxy in NODE's $HAPROXY
@@ -424,7 +401,7 @@ agent_health()
 	done
 	printf '  %s audit, inbound decisions:' "${SL_NODE[b]}"
 	jq -rn '[inputs | select(.direction == "inbound")] | group_by(.verdict + " " + .reason)
-		| map(" \(length) \(.[0].verdict) (\(.[0].reason))") | join(",")' "$AUDIT_B"
+		| map(" \(length) \(.[0].verdict) (\(.[0].reason))") | join(",")' "$SL_AUDIT_B"
 }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)

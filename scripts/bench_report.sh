@@ -4,6 +4,7 @@
 # The report of scripts/bench.sh, sourced by it once every round has run:
 # medians, ranges and ratios of the F_* figures bench.sh collected, and
 # the command that reproduces them.
+# shellcheck disable=SC2154 # load_start, build, commands...: bench.sh's
 
 # median VALUES...
 median()

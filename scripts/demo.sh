@@ -17,10 +17,6 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-JOB=job-1234
-JOB_ID=spiffe://acme.example/job/1234
-NOTEBOOK=notebook-77
-NOTEBOOK_ID=spiffe://acme.example/notebook/77
 PSQL=(psql -h "$SL_ADDR_B" -U postgres -d postgres -X -A -t)
 TUNNEL_PORT=15008
 export PGCONNECT_TIMEOUT=5
@@ -95,29 +91,6 @@ curl_code()
 }
 
 sl_init demo "${1:-build}"
-AUDIT_B=${SL_DIR[b]}/run/audit.jsonl
-
-# audit_count FILTER: node B's audit lines matching the jq FILTER.
-audit_count()
-{
-	[[ -e $AUDIT_B ]] || {
-		echo 0
-		return
-	}
-	jq -n "[inputs | select($1)] | length" "$AUDIT_B"
-}
-
-# The audit line of a flow is written when it closes; wait a little for it.
-audit_wait()
-{
-	local filter=$1 want=$2 i
-
-	for ((i = 0; i < 20; i++)); do
-		(($(audit_count "$filter") >= want)) && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 sl_step "Setting up two nodes"
 sl_bpffs
@@ -128,7 +101,7 @@ sl_api
 sl_warehouse
 sl_agent_config a
 sl_agent_config b
-sl_info "node-a  ${SL_NS[a]}  $SL_ADDR_A  $SL_ADDR6_A   workloads: $JOB, $NOTEBOOK"
+sl_info "node-a  ${SL_NS[a]}  $SL_ADDR_A  $SL_ADDR6_A   workloads: $SL_JOB, $SL_NOTEBOOK"
 sl_info "node-b  ${SL_NS[b]}  $SL_ADDR_B  $SL_ADDR6_B   api: nginx :80   warehouse: postgres :5432"
 sl_info "cgroups under ${SL_CG_ROOT[a]} and ${SL_CG_ROOT[b]}, pins in ${SL_PIN[a]} and ${SL_PIN[b]}"
 
@@ -153,59 +126,59 @@ for n in b a; do
 done
 
 sl_step "The job calls the api (allowed: jobs-call-api, through the tunnel to node-b)"
-curl_code "$JOB" "http://$SL_ADDR_B/"
+curl_code "$SL_JOB" "http://$SL_ADDR_B/"
 expect "job -> api over IPv4 answers 200" test "$RC:$OUT" = 0:200
-curl_code "$JOB" "http://[$SL_ADDR6_B]/"
+curl_code "$SL_JOB" "http://[$SL_ADDR6_B]/"
 expect "job -> api over IPv6 answers 200" test "$RC:$OUT" = 0:200
 expect "node-b's agent let both in and audited them (rule jobs-call-api)" \
-	audit_wait "$(printf '.direction == "inbound" and .verdict == "allow" and
-		.src_workload == "%s" and .rule == "jobs-call-api"' "$JOB_ID")" 2
+	sl_audit_wait "$(printf '.direction == "inbound" and .verdict == "allow" and
+		.src_workload == "%s" and .rule == "jobs-call-api"' "$SL_JOB_ID")" 2
 
 sl_step "The notebook calls the api (allowed: notebooks-call-api)"
-curl_code "$NOTEBOOK" "http://$SL_ADDR_B/"
+curl_code "$SL_NOTEBOOK" "http://$SL_ADDR_B/"
 expect "notebook -> api answers 200" test "$RC:$OUT" = 0:200
 
 sl_step "The job's Java client calls the api (JVM defaults: a dual-stack socket to ::ffff:$SL_ADDR_B)"
-run "$JOB" java -XX:TieredStopAtLevel=1 deploy/demo/HttpStatus.java "http://$SL_ADDR_B/"
+run "$SL_JOB" java -XX:TieredStopAtLevel=1 deploy/demo/HttpStatus.java "http://$SL_ADDR_B/"
 expect "job's JVM -> api answers 200" test "$RC:$OUT" = 0:200
 
 sl_step "The notebook calls its own loopback service (as PySpark's py4j does), the job calls it too"
-sl_show "node-a/$NOTEBOOK" python3 -m http.server --bind 127.0.0.1 25333
+sl_show "node-a/$SL_NOTEBOOK" python3 -m http.server --bind 127.0.0.1 25333
 sl_info "(in the background)"
 # Bounded by timeout, so nothing outlives the step whatever happens to it.
-sl_in_cgroup a "$NOTEBOOK" timeout 30 python3 -m http.server --bind 127.0.0.1 25333 \
+sl_in_cgroup a "$SL_NOTEBOOK" timeout 30 python3 -m http.server --bind 127.0.0.1 25333 \
 	</dev/null >/dev/null 2>&1 &
 LOCAL_PID=$!
 for ((i = 0; i < 50; i++)); do
 	sl_in a sh -c 'exec 3<>/dev/tcp/127.0.0.1/25333' 2>/dev/null && break
 	sleep 0.1
 done
-curl_code "$NOTEBOOK" "http://127.0.0.1:25333/"
+curl_code "$SL_NOTEBOOK" "http://127.0.0.1:25333/"
 expect "notebook -> its own 127.0.0.1:25333 answers 200 (no rule needed)" test "$RC:$OUT" = 0:200
-run "$JOB" python3 -c 'import socket; socket.create_connection(("127.0.0.1", 25333))'
+run "$SL_JOB" python3 -c 'import socket; socket.create_connection(("127.0.0.1", 25333))'
 expect "job -> the notebook's loopback listener is refused (default deny)" test "$RC" != 0
 expect "connect() was refused with EPERM" grep -q 'Operation not permitted' <<<"$OUT"
 kill "$LOCAL_PID" 2>/dev/null
 pkill -f 'http.server --bind 127.0.0.1 25333'
 
 sl_step "The job queries the warehouse (allowed: etl-reads-warehouse, role etl from its token)"
-run "$JOB" "${PSQL[@]}" -c 'SELECT now()'
+run "$SL_JOB" "${PSQL[@]}" -c 'SELECT now()'
 expect "job -> warehouse query succeeds" test "$RC" = 0
 
 sl_step "The notebook queries the warehouse (denied: no rule, default deny)"
-run "$NOTEBOOK" "${PSQL[@]}" -c 'SELECT now()'
+run "$SL_NOTEBOOK" "${PSQL[@]}" -c 'SELECT now()'
 expect "notebook -> warehouse fails" test "$RC" != 0
 expect "connect() was refused with EPERM on node-a" grep -q 'Operation not permitted' <<<"$OUT"
 
 sl_step "A long query: the bytes cross the tunnel, node-b's agent dials the warehouse"
-sl_show "node-a/$JOB" "${PSQL[@]}" -c 'SELECT pg_sleep(4)'
+sl_show "node-a/$SL_JOB" "${PSQL[@]}" -c 'SELECT pg_sleep(4)'
 sl_info "(in the background)"
-sl_in_cgroup a "$JOB" "${PSQL[@]}" -c 'SELECT pg_sleep(4)' >/dev/null 2>&1 &
+sl_in_cgroup a "$SL_JOB" "${PSQL[@]}" -c 'SELECT pg_sleep(4)' >/dev/null 2>&1 &
 sleep_pid=$!
 sleep 1
 ctl a flow list
 expect "the open warehouse flow is listed on node-a" \
-	test "$(ctl_json a flow list | jq --arg wl "$JOB_ID" \
+	test "$(ctl_json a flow list | jq --arg wl "$SL_JOB_ID" \
 		'[.[] | select(.workload == $wl and .service == "warehouse" and .dport == 5432)] | length')" -ge 1
 # On node B the flow is two sockets of sluiced: the tunnel from node A, and
 # its own connection to the warehouse; no connection comes from node A to
@@ -226,7 +199,7 @@ expect "the 4 s query completed" test "$sleep_rc" = 0
 sl_step "Someone outside the mesh dials node-b's tunnel with a certificate from another CA"
 "$SL_BUILD/sluicectl" ca init --trust-domain "$SL_TRUST_DOMAIN" --dir "$SL_TMP/rogue" >/dev/null
 "$SL_BUILD/sluicectl" ca issue "${SL_NODE[a]}" --dir "$SL_TMP/rogue" >/dev/null
-denied_before=$(audit_count '.direction == "inbound" and .verdict == "deny"')
+denied_before=$(sl_audit_count '.direction == "inbound" and .verdict == "deny"')
 run_rogue=(openssl s_client -brief -connect "$SL_ADDR_B:$TUNNEL_PORT"
 	-cert "$SL_TMP/rogue/${SL_NODE[a]}/node.crt" -key "$SL_TMP/rogue/${SL_NODE[a]}/node.key"
 	-CAfile "$SL_TMP/rogue/ca.crt")
@@ -234,12 +207,12 @@ sl_show node-a "${run_rogue[@]}"
 OUT=$(sl_in a "${run_rogue[@]}" </dev/null 2>&1) || true
 printf '%s\n' "$OUT" | tail -n 3 | sed 's/^/   /'
 expect "node-b refused the handshake and audited it" \
-	audit_wait '.direction == "inbound" and .verdict == "deny"' $((denied_before + 1))
+	sl_audit_wait '.direction == "inbound" and .verdict == "deny"' $((denied_before + 1))
 
 sl_step "Violations on node-a: who was refused at connect(), and why"
 ctl a violation list
 expect "the notebook's warehouse attempt is counted" \
-	test "$(ctl_json a violation list | jq --arg wl "$NOTEBOOK_ID" \
+	test "$(ctl_json a violation list | jq --arg wl "$SL_NOTEBOOK_ID" \
 		'[.[] | select(.workload == $wl and .reason == "default-deny") | .count] | add // 0')" -ge 1
 
 sl_step "Credentials and when they expire"
@@ -247,15 +220,15 @@ for n in a b; do
 	ctl "$n" cred list --run-dir "${SL_DIR[$n]}/run"
 done
 expect "node-a holds a valid token for the job, minted by its agent" \
-	test "$(ctl_json a cred list --run-dir "${SL_DIR[a]}/run" | jq --arg wl "$JOB_ID" \
+	test "$(ctl_json a cred list --run-dir "${SL_DIR[a]}/run" | jq --arg wl "$SL_JOB_ID" \
 		'[.[] | select(.kind == "token" and .name == $wl and .source == "embedded" and
 			.state == "valid")] | length')" = 1
 
 sl_step "Node-b's audit log: one line per decision (last 6)"
-sl_show node-b tail -n 6 "$AUDIT_B"
-tail -n 6 "$AUDIT_B" | sed 's/^/   /'
+sl_show node-b tail -n 6 "$SL_AUDIT_B"
+tail -n 6 "$SL_AUDIT_B" | sed 's/^/   /'
 expect "no token in any log (no JWT in the audit logs or the agents' logs)" \
-	test "$(cat "$AUDIT_B" "${SL_AGENT_LOG[a]}" "${SL_AGENT_LOG[b]}" |
+	test "$(cat "$SL_AUDIT_B" "${SL_AGENT_LOG[a]}" "${SL_AGENT_LOG[b]}" |
 		grep -cE 'eyJ[A-Za-z0-9_-]*\.eyJ')" = 0
 
 sl_step "Per-service statistics on node-a (flows, bytes, upstream connect latency)"

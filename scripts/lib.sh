@@ -22,6 +22,11 @@ declare -A SL_TEMPLATE=(
 	[b]=$SL_SRC/deploy/demo/sluice-node-b.yaml
 )
 
+# The demo config's job and notebook on node A (deploy/demo/sluice.yaml):
+# their cgroups here, their SPIFFE IDs read from the config by sl_init.
+SL_JOB=job-1234
+SL_NOTEBOOK=notebook-77
+
 SL_ADDR_A=10.77.0.1
 SL_ADDR_B=10.77.0.2
 SL_ADDR6_A=fd77::1
@@ -104,12 +109,56 @@ sl_init()
 		SL_AGENT_PID[$n]=
 	done
 	SL_TRUST_DOMAIN=$(sed -n 's/^trust_domain: *//p' "${SL_TEMPLATE[a]}")
+	SL_JOB_ID=$(sl_workload_id a "$SL_JOB")
+	SL_NOTEBOOK_ID=$(sl_workload_id a "$SL_NOTEBOOK")
+	SL_AUDIT_B=${SL_DIR[b]}/run/audit.jsonl
 	SL_PIDS=()
 	SL_PG_DATA=
 
 	trap sl_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
+}
+
+# sl_workload_id NODE CGROUP: the id NODE's demo config gives CGROUP.
+sl_workload_id()
+{
+	local id
+
+	id=$(sed -n "/^ *- cgroup: *$2\$/{n;s/^ *id: *//p}" "${SL_TEMPLATE[$1]}")
+	[[ -n $id ]] || sl_die "${SL_TEMPLATE[$1]}: no workload with cgroup $2"
+	printf '%s\n' "$id"
+}
+
+sl_file_size()
+{
+	stat -c %s "$1" 2>/dev/null || echo 0
+}
+
+# sl_audit_lines [OFFSET]: node B's audit lines after byte OFFSET (0).
+sl_audit_lines()
+{
+	[[ -e $SL_AUDIT_B ]] || return 0
+	tail -c +"$((${1:-0} + 1))" "$SL_AUDIT_B"
+}
+
+# sl_audit_count FILTER [OFFSET]: how many of them match the jq FILTER.
+sl_audit_count()
+{
+	sl_audit_lines "${2:-0}" | jq -n "[inputs | select($1)] | length"
+}
+
+# sl_audit_wait FILTER WANT [OFFSET]: waits up to 2 s for WANT such lines. A
+# flow's line is written when it closes, just after the client is done.
+sl_audit_wait()
+{
+	local i
+
+	for ((i = 0; i < 20; i++)); do
+		(($(sl_audit_count "$1" "${3:-0}") >= $2)) && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # sl_in NODE CMD...: runs CMD in node NODE's network namespace (and nothing
