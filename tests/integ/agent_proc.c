@@ -338,6 +338,17 @@ int mesh_stop_b(struct sl_env *env)
 	return slot_wait_exit(&s, AGENT_EXIT_TIMEOUT_MS);
 }
 
+int mesh_kill_b(struct sl_env *env)
+{
+	struct agent_slot s = slot_of(env, 'b');
+
+	if (*s.pid <= 0)
+		return -ECHILD;
+	if (kill(*s.pid, SIGKILL))
+		return -errno;
+	return slot_wait_exit(&s, AGENT_EXIT_TIMEOUT_MS);
+}
+
 long agent_log_size(struct sl_env *env)
 {
 	long n = file_size(env->agent_log);

@@ -75,7 +75,7 @@ static void identity_yaml(const struct sl_env *env, const struct mesh_cfg *cfg, 
 	const char *ip6 = node == 'a' ? env->ip6_b : env->ip6_a;
 	const char *vouch = node == 'b' ? "    workloads: [" ID_JOB ", " ID_NOTEBOOK "]\n" : "";
 	const char *peers_extra = node == 'b' && cfg->peers_extra_b ? cfg->peers_extra_b : "";
-	char skew[64] = "", lifetime[64] = "", v6[80] = "";
+	char skew[64] = "", lifetime[64] = "", v6[80] = "", audit[PATH_MAX + 16] = "";
 
 	if (cfg->clock_skew)
 		snprintf(skew, sizeof(skew), "  clock_skew: %s\n", cfg->clock_skew);
@@ -84,6 +84,8 @@ static void identity_yaml(const struct sl_env *env, const struct mesh_cfg *cfg, 
 			 cfg->token_lifetime);
 	if (env->has_ipv6)
 		snprintf(v6, sizeof(v6), ", \"%s/128\"", ip6);
+	if (cfg->audit_log_a && node == 'a')
+		snprintf(audit, sizeof(audit), "audit_log: %s\n", cfg->audit_log_a);
 	snprintf(buf, len,
 		 "identity:\n"
 		 "  ca: " MESH_PKI_DIR "/ca.crt\n"
@@ -95,9 +97,10 @@ static void identity_yaml(const struct sl_env *env, const struct mesh_cfg *cfg, 
 		 "  - node: %s\n"
 		 "    tunnel: %s:%d\n"
 		 "    cidrs: [%s/32%s]\n"
-		 "%s%s",
+		 "%s%s%s",
 		 me, me, node == 'a' && cfg->no_resumption ? "false" : "true", skew, lifetime,
-		 cfg->identity_extra ?: "", peer, ip4, TUNNEL_PORT, ip4, v6, vouch, peers_extra);
+		 cfg->identity_extra ?: "", peer, ip4, TUNNEL_PORT, ip4, v6, vouch, peers_extra,
+		 audit);
 }
 
 int mesh_write_config_b(struct sl_env *env, const struct mesh_cfg *cfg)

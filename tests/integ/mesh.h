@@ -64,6 +64,8 @@ struct mesh_cfg {
 	 * always lists node A, which may vouch for ID_JOB and ID_NOTEBOOK);
 	 * NULL: none. */
 	const char *peers_extra_b;
+	/* Node A's audit_log (an absolute path); NULL: <tmp>/run/audit.jsonl. */
+	const char *audit_log_a;
 };
 
 /* Makes the CA and both node certificates, writes both configs and
@@ -95,6 +97,9 @@ int mesh_issue(struct sl_env *env, const char *node, const char *lifetime);
  * listens. */
 int mesh_start_b(struct sl_env *env, ...) __attribute__((sentinel));
 int mesh_stop_b(struct sl_env *env);
+/* SIGKILL to node B's agent, and waits for it: a node that dies without a
+ * word. Returns its exit status (128 + 9) or a negative errno. */
+int mesh_kill_b(struct sl_env *env);
 bool mesh_b_running(struct sl_env *env);
 long mesh_b_log_size(struct sl_env *env);
 bool mesh_b_log_wait(struct sl_env *env, long from, const char *needle, int timeout_ms);

@@ -69,6 +69,29 @@ static int read_to_eof(int fd, struct conn_record *rec, char *buf, bool echo)
 	}
 }
 
+/* Echoes until RESET_AFTER bytes came in, then arms a zero linger so that
+ * the close after conn_main sends an RST, not a FIN. */
+static int serve_reset(int fd, struct conn_record *rec, char *buf)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	while (rec->in.bytes < RESET_AFTER) {
+		ssize_t n = read(fd, buf, RESET_AFTER - rec->in.bytes);
+		int ret;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n ? -errno : -EPROTO;
+		payload_feed(&rec->in, buf, n);
+		ret = write_full(fd, buf, n);
+		if (ret)
+			return ret;
+		rec->out.bytes += n;
+	}
+	return setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) ? -errno : 0;
+}
+
 static int serve_source(int fd, struct conn_record *rec, char *buf)
 {
 	char req[32];
@@ -132,6 +155,9 @@ static void *conn_main(void *arg)
 
 				ret = write_full(ca->fd, buf, n);
 			}
+			break;
+		case SRV_RESET:
+			ret = serve_reset(ca->fd, &rec, buf);
 			break;
 		}
 	}

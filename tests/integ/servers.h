@@ -22,7 +22,12 @@ enum server_kind {
 	SRV_SINK,	/* reads until EOF, checking the pattern; closes */
 	SRV_SOURCE,	/* reads "<n>\n", sends n pattern bytes, closes */
 	SRV_HALF_CLOSE, /* reads until EOF, then replies (HALF_CLOSE_REPLY) */
+	SRV_RESET,	/* echoes RESET_AFTER bytes, then resets the connection */
 };
+
+/* What the reset server echoes before its RST: a destination that dies
+ * mid-stream. */
+#define RESET_AFTER (64 * 1024)
 
 /* The half-close server's reply, sent only after the client's EOF. */
 #define HALF_CLOSE_REPLY "received %llu bytes crc %08x\n"
