@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <openssl/crypto.h>
 
@@ -461,6 +462,18 @@ static int oidc_start(struct tunnel *t, const struct config *cfg, struct errmsg 
 	return 0;
 }
 
+/* The credentials file lives in run_dir, which the audit log's default
+ * path used to create: with audit_log elsewhere it was never made, and the
+ * file could not be published. 0755: anyone may read that file. */
+static int run_dir_make(const struct config *cfg, struct errmsg *err)
+{
+	if (mkdir(cfg->run_dir, 0755) && errno != EEXIST)
+		return errmsg_set(err, -errno,
+				  "run_dir %s: cannot create it: %s (set run_dir in the config)",
+				  cfg->run_dir, strerror(errno));
+	return 0;
+}
+
 int tunnel_new(const struct config *cfg, struct tunnel **out, struct errmsg *err)
 {
 	const struct identity_cfg *id = &cfg->identity;
@@ -477,6 +490,8 @@ int tunnel_new(const struct config *cfg, struct tunnel **out, struct errmsg *err
 	ret = pki_load(&paths, cfg->trust_domain, cfg->node, &t->creds, err);
 	if (!ret)
 		ret = contexts_make(t, t->creds, err);
+	if (!ret)
+		ret = run_dir_make(cfg, err);
 	if (!ret)
 		ret = audit_open(cfg->audit_log, &t->audit, err);
 	if (!ret && asprintf(&t->credfile, "%s/" CREDFILE_NAME, cfg->run_dir) < 0)
