@@ -535,9 +535,33 @@ static void teardown(struct sl_env *env, bool quiet, bool show_log)
 	if (env->made_ns_b)
 		netns_delete(env->ns_b);
 	env->made_ns_a = env->made_ns_b = false;
+	/* Detached: an agent that SIGKILL did not reap yet may hold a file. */
+	if (env->made_tmpfs && umount2(env->tmpfs, MNT_DETACH) && !quiet)
+		printf("teardown: cannot unmount %s: %s\n", env->tmpfs, strerror(errno));
+	env->made_tmpfs = false;
 	if (env->made_tmp)
 		rm_tree(env->tmp_dir);
 	env->made_tmp = false;
+}
+
+int env_mount_tmpfs(struct sl_env *env, const char *dir, const char *size)
+{
+	char opts[64];
+
+	if (env->made_tmpfs)
+		return -EBUSY;
+	env_path(env, dir, env->tmpfs, sizeof(env->tmpfs));
+	snprintf(opts, sizeof(opts), "size=%s,mode=0700", size);
+	if (mkdir(env->tmpfs, 0700))
+		return -errno;
+	if (mount("tmpfs", env->tmpfs, "tmpfs", MS_NOSUID | MS_NODEV, opts)) {
+		int err = -errno;
+
+		printf("mount tmpfs (%s) on %s: %s\n", opts, env->tmpfs, strerror(-err));
+		return err;
+	}
+	env->made_tmpfs = true;
+	return 0;
 }
 
 void env_teardown(struct sl_env *env, bool failed)

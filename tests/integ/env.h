@@ -68,7 +68,9 @@ struct sl_env {
 	int nr_children;
 	struct server *servers[ENV_MAX_SERVERS];
 	int nr_servers;
-	bool made_ns_a, made_ns_b, made_cg, made_tmp;
+	/* A tmpfs a test mounted in tmp_dir (env_mount_tmpfs). */
+	char tmpfs[ENV_PATH_LEN + 32];
+	bool made_ns_a, made_ns_b, made_cg, made_tmp, made_tmpfs;
 };
 
 /* Builds everything above; on failure what was built is torn down. */
@@ -102,6 +104,10 @@ int env_cgroup_join(const struct sl_env *env, const char *name);
 /* Writes <tmp_dir>/<file> from a format. */
 int env_write_file(struct sl_env *env, const char *file, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Mounts a tmpfs of size (mount's size=, e.g. "64k") on <tmp_dir>/<dir>,
+ * a new directory: a small disk that a test may fill. Teardown unmounts
+ * it. One per test. */
+int env_mount_tmpfs(struct sl_env *env, const char *dir, const char *size);
 /* <tmp_dir>/<file>. */
 void env_path(const struct sl_env *env, const char *file, char *buf, size_t len);
 /* Node A's (node 'a') or B's addresses as items of a YAML flow list for
