@@ -159,6 +159,11 @@ static void *conn_main(void *arg)
 		case SRV_RESET:
 			ret = serve_reset(ca->fd, &rec, buf);
 			break;
+		case SRV_GARBAGE:
+			ret = write_full(ca->fd, GARBAGE_REPLY, sizeof(GARBAGE_REPLY) - 1);
+			if (!ret)
+				ret = read_to_eof(ca->fd, &rec, buf, false);
+			break;
 		}
 	}
 	free(buf);

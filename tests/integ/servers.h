@@ -23,7 +23,13 @@ enum server_kind {
 	SRV_SOURCE,	/* reads "<n>\n", sends n pattern bytes, closes */
 	SRV_HALF_CLOSE, /* reads until EOF, then replies (HALF_CLOSE_REPLY) */
 	SRV_RESET,	/* echoes RESET_AFTER bytes, then resets the connection */
+	SRV_GARBAGE,	/* sends GARBAGE_REPLY at once, then reads until EOF */
 };
+
+/* Neither TLS nor HTTP: what a broken server in front of an IdP might
+ * send. */
+#define GARBAGE_REPLY "\x15\x03\x01garbage, not a TLS record\r\n\r\n{\"access_token\": 42"
+
 
 /* What the reset server echoes before its RST: a destination that dies
  * mid-stream. */
