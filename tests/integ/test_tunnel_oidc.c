@@ -18,7 +18,10 @@
  * false, node B warns at start, takes that token from node A (what the
  * unbound mode gives up), and still refuses it from C.
  *
- * Without node (the VM tests), the test skips.
+ * idp_hangs and idp_garbage (host only: each waits out a token) put a
+ * server that never answers, or one that sends garbage, in the IdP's place.
+ *
+ * Without node (the VM tests), the tests skip.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -55,6 +58,10 @@
 #define MAX_TOKEN 8192
 #define NODE_TOKEN_LIFETIME_S 300
 #define UNBOUND_WARNING "warn  identity.oidc.bind_cert is false"
+/* The agent's OIDC request timeout (agent/identity/oidc.c, 5 s for the
+ * whole request), and a margin for a slow machine. */
+#define OIDC_TIMEOUT_MS 5000
+#define OIDC_TIMEOUT_MARGIN_MS 2000
 
 /* Node B's policy: data only for the role etl (IdP group etl-jobs), the
  * secret only for the role analysts (group notebooks). */
@@ -453,17 +460,17 @@ static void unbound_tokens(struct sl_env *env, struct world *w)
 			     "node B warned with bind_cert: true");
 }
 
-static void idp_down(struct sl_env *env, struct world *w)
+/* The cached token carries flows to its last second, then node A refuses
+ * them itself, audited with reason, and neither agent stops. */
+static void cached_then_refused(struct sl_env *env, struct world *w, const char *reason)
 {
 	struct mesh_cred tok = {};
 	int flows = 0, ok = 0;
 	long long deadline;
 
-	idp_stop(env, &w->idp);
 	if (!ASSERT_OK(mesh_cred(env, 'a', "token", ID_JOB, &tok), "the job's token") ||
-	    !ASSERT_STREQ(tok.state, "valid", "its state when the IdP left"))
+	    !ASSERT_STREQ(tok.state, "valid", "its state when the IdP failed"))
 		return;
-	/* The cached token to its last second. */
 	while (time(NULL) < tok.not_after - 1) {
 		flows++;
 		ok += flow_ok(env);
@@ -478,9 +485,15 @@ static void idp_down(struct sl_env *env, struct world *w)
 		sleep_ms(100);
 	ASSERT_FALSE(cred_state(env, 'a', "token", ID_JOB, "valid"),
 		     "node A published the token invalid");
-	mesh_refused_on_a(env, w->echo, PORT_ECHO, "idp-unreachable-token-expired");
+	mesh_refused_on_a(env, w->echo, PORT_ECHO, reason);
 	ASSERT_TRUE(agent_running(env), "node A's agent still runs");
 	ASSERT_TRUE(mesh_b_running(env), "node B's agent still runs");
+}
+
+static void idp_down(struct sl_env *env, struct world *w)
+{
+	idp_stop(env, &w->idp);
+	cached_then_refused(env, w, "idp-unreachable-token-expired");
 }
 
 static bool file_has(const char *path, const char *needle)
@@ -558,4 +571,70 @@ out:
 	idp_stop(env, &w.idp);
 	token_free(w.token_c);
 	token_free(w.token_c_nb);
+}
+
+/* The IdP, its mesh and the job's first token; false when it cannot be
+ * had (skipped when node is missing). */
+static bool oidc_world(struct sl_env *env, struct world *w)
+{
+	char why[256] = "the IdP is installed";
+	int ret;
+
+	ret = idp_check(why, sizeof(why));
+	if (ret == -ENOENT) {
+		test__skip("%s", why);
+		return false;
+	}
+	if (!ASSERT_OK(ret, why) || !ASSERT_OK(start_mesh(env, w), "IdP and two agents") ||
+	    !ASSERT_TRUE(wait_creds(env, false), "job token on A, IdP keys on B"))
+		return false;
+	w->echo = server_start(env, SRV_ECHO, PORT_ECHO);
+	return ASSERT_OK_PTR(w->echo, "echo server");
+}
+
+/*
+ * The IdP's address and port answered by a server of kind instead: one
+ * that accepts and never answers (SRV_SINK), or one that sends garbage.
+ * The agents' requests end within their timeout, node A logs why (what
+ * names the failure: logged), the cached token serves until it expires,
+ * and then node A fails closed with the reason of an unreachable IdP.
+ */
+static void idp_fails(struct sl_env *env, enum server_kind kind, const char *logged)
+{
+	struct world w = {};
+	struct server *fake;
+	const char *port;
+	long from;
+	int conns;
+
+	if (!oidc_world(env, &w))
+		goto out;
+	port = strrchr(w.idp.url, ':');
+	if (!ASSERT_OK_PTR(port, "the IdP's port"))
+		goto out;
+	from = agent_log_size(env);
+	idp_stop(env, &w.idp);
+	fake = server_start_at(env, env->ns_a, env->ip4_a, kind, atoi(port + 1));
+	if (!ASSERT_OK_PTR(fake, "a server in the IdP's place"))
+		goto out;
+	cached_then_refused(env, &w, "idp-unreachable-token-expired");
+	conns = server_nr_conns(fake);
+	printf("%d connections to the server in the IdP's place\n", conns);
+	ASSERT_GE(conns, 1, "connections to the server in the IdP's place");
+	/* A request without a timeout would hold its connection forever. */
+	ASSERT_OK(server_wait_done(fake, conns, OIDC_TIMEOUT_MS + OIDC_TIMEOUT_MARGIN_MS),
+		  "the agents closed every connection to it within their timeout");
+	ASSERT_TRUE(agent_log_wait(env, from, logged, LOG_WAIT_MS), "node A logged the failure");
+out:
+	idp_stop(env, &w.idp);
+}
+
+void test_idp_hangs(struct sl_env *env)
+{
+	idp_fails(env, SRV_SINK, "Timeout was reached");
+}
+
+void test_idp_garbage(struct sl_env *env)
+{
+	idp_fails(env, SRV_GARBAGE, "warn  oidc: ");
 }
