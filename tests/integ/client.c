@@ -475,8 +475,14 @@ int client_result(struct client *c, struct client_res *res, int timeout_ms)
 
 void client_release(struct client *c)
 {
-	if (c->ctl_fd >= 0)
+	/* A byte, not only the close: clients forked later hold copies of
+	 * this pipe's write end, so its EOF would not come while they run.
+	 * EPIPE just means the client is gone, released or not. */
+	if (c->ctl_fd >= 0) {
+		if (write(c->ctl_fd, "", 1) < 0 && errno != EPIPE)
+			printf("client (pid %d): cannot release: %s\n", c->pid, strerror(errno));
 		close(c->ctl_fd);
+	}
 	c->ctl_fd = -1;
 }
 
