@@ -78,6 +78,11 @@ static void read_link(struct link_state *l)
 	close(pfd);
 }
 
+static bool map_full(const struct map_state *m)
+{
+	return sluice_map_full(m->def->type == BPF_MAP_TYPE_LRU_HASH, m->entries, m->max_entries);
+}
+
 static void read_map(struct map_state *m)
 {
 	int fd;
@@ -221,8 +226,9 @@ static json_t *status_json(const struct status *st)
 					    json_pack("{s:s}", "error", m->msg));
 		else
 			json_object_set_new(maps, m->def->name,
-					    json_pack("{s:o, s:o}", "entries", json_u64(m->entries),
-						      "max_entries", json_u64(m->max_entries)));
+					    json_pack("{s:o, s:o, s:b}", "entries", json_u64(m->entries),
+						      "max_entries", json_u64(m->max_entries), "full",
+						      map_full(m)));
 	}
 
 	return json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:i}", "agent", agent,
@@ -322,7 +328,11 @@ static void status_plain(const struct status *st)
 		if (m->err)
 			printf("  %-*s%s\n", w, m->def->name, m->msg);
 		else
-			printf("  %-*s%u/%u\n", w, m->def->name, m->entries, m->max_entries);
+			printf("  %-*s%u/%u%s\n", w, m->def->name, m->entries, m->max_entries,
+			       !map_full(m) ? ""
+			       : m->def->type == BPF_MAP_TYPE_LRU_HASH
+				   ? " full: the oldest entries are evicted"
+				   : " full: new entries are refused");
 	}
 }
 

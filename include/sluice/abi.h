@@ -14,6 +14,7 @@
 
 #ifndef __VMLINUX_H__
 #include <linux/types.h>
+#include <stdbool.h>
 #endif
 
 #define SLUICE_ABI_VERSION 1
@@ -28,6 +29,16 @@
 #define SLUICE_MAX_VIOLATIONS 16384
 #define SLUICE_MAX_STATS 16384
 #define SLUICE_MAX_NAMES 16384
+
+/* Whether a map is full: a plain hash then refuses inserts; an LRU hash
+ * evicts its oldest entries instead, and starts to before entries reach
+ * max_entries, since each CPU keeps free nodes of its own: within 1/32 of
+ * max_entries it counts as full. The agent's log and sluicectl status use
+ * the same test. */
+static inline bool sluice_map_full(bool lru, __u32 entries, __u32 max_entries)
+{
+	return entries >= max_entries - (lru ? max_entries / 32 : 0);
+}
 #define SLUICE_MAX_REFUSED_SYNS 8192
 #define SLUICE_LAT_BUCKETS 32
 #define SLUICE_NAME_LEN 128
