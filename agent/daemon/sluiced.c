@@ -26,6 +26,7 @@
 #include "datapath.h"
 #include "fdlimit.h"
 #include "log.h"
+#include "mapfull.h"
 #include "policy.h"
 #include "policy_map.h"
 #include "probe.h"
@@ -46,6 +47,7 @@ struct agent {
 	struct workload_set wls;
 	struct proxy *proxy;
 	struct violation_watch vw;
+	struct mapfull mf;
 	char cg_mount[PATH_MAX];
 	char cg_root[PATH_MAX];
 	uint64_t agent_cg_id;
@@ -416,6 +418,7 @@ static void on_tick(void *ctx)
 		return;
 	datapath_heartbeat(&a->dp);
 	violation_watch_poll(&a->vw);
+	mapfull_poll(&a->mf, &a->dp);
 	log_handshakes_refused(a);
 	if (a->tun)
 		tunnel_tick(a->tun);
