@@ -82,8 +82,8 @@ void mapfull_poll(struct mapfull *mf, const struct datapath *dp)
 	 * writers, same lifetimes): counting two of the four halves the
 	 * time the loop spends here, some 40 ms a full map. */
 	const struct bpf_map *maps[] = {
-		dp->skel->maps.redirects,
-		dp->skel->maps.flows,
+	    dp->skel->maps.redirects,
+	    dp->skel->maps.flows,
 	};
 	uint64_t now = mono_ns();
 
