@@ -30,8 +30,9 @@
 #define BATCH 4096
 /* Synthetic keys start here, far above any real socket cookie. */
 #define FAKE_KEY_BASE (1ull << 62)
-/* The agent's MAPFULL_INTERVAL_S and a margin. */
-#define MAPFULL_WAIT_MS 12000
+/* The agent's MAPFULL_INTERVAL_S, a round over both full maps (8 s) and a
+ * margin. */
+#define MAPFULL_WAIT_MS 20000
 #define ONCE_WAIT_MS 3000
 #define CTL_MS 10000
 
