@@ -225,10 +225,16 @@ void creds_publish(struct tunnel *t)
 	fclose(f);
 	if (t->creds_sig && !strcmp(sig, t->creds_sig))
 		goto out;
+	/* Retried every tick until it works: said once, not every second. */
 	if (credfile_write(t->credfile, t->cfg->node, e, n, &aud, 0, &err)) {
-		pr_warn("credentials file: %s", err.msg);
+		if (!t->creds_failing)
+			pr_warn("credentials file: %s (retrying every second, said once)", err.msg);
+		t->creds_failing = true;
 		goto out;
 	}
+	if (t->creds_failing)
+		pr_info("credentials file: %s written again", t->credfile);
+	t->creds_failing = false;
 	free(t->creds_sig);
 	t->creds_sig = sig;
 	sig = NULL;
