@@ -6,6 +6,7 @@
  * and by `sluicectl cred list`, and logged once, not once per line. Once
  * there is room again the next flow's line is written, and after the 10 s
  * quiet interval the agent says it writes again. Host only: that interval.
+ * run_dir_full puts run_dir itself (credentials.json) on the full disk.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -200,4 +201,54 @@ void test_audit_disk_full(struct sl_env *env)
 		disk_full(env, &w);
 	if (test__start_subtest("room_again"))
 		room_again(env, &w);
+}
+
+/* How long the agent gets to repeat a warning it must say once: three
+ * rounds of its one-second retry. */
+#define RETRY_ROUNDS_MS 3500
+
+/*
+ * run_dir itself on a full disk (credentials.json and, by default, the
+ * audit log): the flow still passes, the agent says once, not every
+ * second, that it cannot write credentials.json, and writes it again, with
+ * the lost line counted, once there is room.
+ */
+void test_run_dir_full(struct sl_env *env)
+{
+	const char *needle = "warn  credentials file: ";
+	struct mesh_cfg cfg = {};
+	struct world w = {};
+	char again[PATH_MAX + 64], *log;
+	long from;
+
+	env_path(env, "run/audit.jsonl", w.audit, sizeof(w.audit));
+	env_path(env, "run/filler", w.filler, sizeof(w.filler));
+	env_path(env, "run", w.run_dir, sizeof(w.run_dir));
+	if (!ASSERT_OK(env_mount_tmpfs(env, "run", AUDIT_FS_SIZE), "mount run_dir's tmpfs") ||
+	    !ASSERT_OK(mesh_setup(env, &cfg), "two agents") || !wait_lines_lost(&w, 0))
+		return;
+	w.echo = server_start(env, SRV_ECHO, PORT_ECHO);
+	if (!ASSERT_OK_PTR(w.echo, "echo server") ||
+	    !ASSERT_EQ(fill(w.filler), -ENOSPC, "fill the tmpfs"))
+		return;
+	from = agent_log_size(env);
+	/* Its lost audit line changes what credentials.json must say. */
+	flow_ok(env, &w);
+	if (!ASSERT_TRUE(agent_log_wait(env, from, needle, LOG_WAIT_MS),
+			 "the agent said it cannot write credentials.json"))
+		return;
+	sleep_ms(RETRY_ROUNDS_MS);
+	log = agent_log(env, from);
+	ASSERT_EQ(count_substr(log, needle), 1, "log lines about credentials.json");
+	free(log);
+	ASSERT_EQ(lines_lost(&w), 0, "audit.lines_lost in the stale credentials.json");
+	ASSERT_TRUE(agent_running(env), "node A's agent still runs");
+
+	if (!ASSERT_OK(unlink(w.filler), "delete the filler"))
+		return;
+	snprintf(again, sizeof(again), "credentials file: %s/credentials.json written again",
+		 w.run_dir);
+	ASSERT_TRUE(agent_log_wait(env, from, again, LOG_WAIT_MS),
+		    "the agent said it writes again");
+	wait_lines_lost(&w, 1);
 }
