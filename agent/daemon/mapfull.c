@@ -78,8 +78,8 @@ void mapfull_poll(struct mapfull *mf, const struct datapath *dp)
 	/* orig_dst fills with redirects and flow_links with flows (same
 	 * writers, same lifetimes): counting two of the four is enough. */
 	const struct bpf_map *maps[] = {
-	    dp->skel->maps.redirects,
-	    dp->skel->maps.flows,
+		dp->skel->maps.redirects,
+		dp->skel->maps.flows,
 	};
 	const int nr = sizeof(maps) / sizeof(maps[0]);
 	uint64_t now = mono_ns();

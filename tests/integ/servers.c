@@ -73,7 +73,7 @@ static int read_to_eof(int fd, struct conn_record *rec, char *buf, bool echo)
  * the close after conn_main sends an RST, not a FIN. */
 static int serve_reset(int fd, struct conn_record *rec, char *buf)
 {
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 	while (rec->in.bytes < RESET_AFTER) {
 		ssize_t n = read(fd, buf, RESET_AFTER - rec->in.bytes);

@@ -30,6 +30,7 @@ enum server_kind {
  * send. */
 #define GARBAGE_REPLY "\x15\x03\x01garbage, not a TLS record\r\n\r\n{\"access_token\": 42"
 
+
 /* What the reset server echoes before its RST: a destination that dies
  * mid-stream. */
 #define RESET_AFTER (64 * 1024)

@@ -60,11 +60,11 @@ static int fill(const char *path)
 static bool flow_ok(struct sl_env *env, struct world *w)
 {
 	struct client_req req = {
-	    .op = CL_ECHO,
-	    .cgroup = "job",
-	    .family = AF_INET,
-	    .port = PORT_ECHO,
-	    .bytes = FLOW_BYTES,
+		.op = CL_ECHO,
+		.cgroup = "job",
+		.family = AF_INET,
+		.port = PORT_ECHO,
+		.bytes = FLOW_BYTES,
 	};
 	struct client_res res = {};
 	long long t0 = now_ms(), took;
@@ -90,8 +90,7 @@ static long long lines_lost(struct world *w)
 	snprintf(path, sizeof(path), "%s/credentials.json", w->run_dir);
 	doc = json_load_file(path, 0, NULL);
 	if (json_is_integer(json_object_get(json_object_get(doc, "audit"), "lines_lost")))
-		n = json_integer_value(
-		    json_object_get(json_object_get(doc, "audit"), "lines_lost"));
+		n = json_integer_value(json_object_get(json_object_get(doc, "audit"), "lines_lost"));
 	json_decref(doc);
 	return n;
 }
@@ -109,7 +108,7 @@ static bool wait_lines_lost(struct world *w, long long want)
 static char *cred_list(struct world *w)
 {
 	char bin[PATH_MAX];
-	char *argv[] = {bin, "cred", "list", "--run-dir", w->run_dir, NULL};
+	char *argv[] = { bin, "cred", "list", "--run-dir", w->run_dir, NULL };
 	char *out = NULL, *err = NULL;
 	int ret;
 
@@ -182,7 +181,7 @@ static void room_again(struct sl_env *env, struct world *w)
 void test_audit_disk_full(struct sl_env *env)
 {
 	struct world w = {};
-	struct mesh_cfg cfg = {.audit_log_a = w.audit};
+	struct mesh_cfg cfg = { .audit_log_a = w.audit };
 
 	env_path(env, AUDIT_FS "/audit.jsonl", w.audit, sizeof(w.audit));
 	env_path(env, AUDIT_FS "/filler", w.filler, sizeof(w.filler));

@@ -108,11 +108,11 @@ static bool kill_under_load(struct sl_env *env, struct server *echo, bool fail_o
 {
 	struct agent_cfg cfg = {.fail_open = fail_open, .heartbeat_timeout = "2s"};
 	struct client_req req = {
-	    .op = CL_CHURN,
-	    .cgroup = "job",
-	    .family = AF_INET,
-	    .port = PORT_ECHO,
-	    .count = LOAD_CONNS,
+		.op = CL_CHURN,
+		.cgroup = "job",
+		.family = AF_INET,
+		.port = PORT_ECHO,
+		.count = LOAD_CONNS,
 	};
 	struct client_res res = {};
 	struct client load;
@@ -138,11 +138,11 @@ static bool kill_under_load(struct sl_env *env, struct server *echo, bool fail_o
 static void connect_through_outage(struct sl_env *env, struct outage *o)
 {
 	struct client_req req = {
-	    .op = CL_CHURN,
-	    .cgroup = "job",
-	    .family = AF_INET,
-	    .port = PORT_ECHO,
-	    .count = 1,
+		.op = CL_CHURN,
+		.cgroup = "job",
+		.family = AF_INET,
+		.port = PORT_ECHO,
+		.count = 1,
 	};
 	long long end = now_ms() + OUTAGE_MS;
 	struct client_res res;

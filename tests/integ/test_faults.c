@@ -39,11 +39,11 @@
 static bool job_sees_reset(struct sl_env *env, struct server *srv)
 {
 	struct client_req req = {
-	    .op = CL_ECHO,
-	    .cgroup = "job",
-	    .family = AF_INET,
-	    .port = PORT_ECHO,
-	    .bytes = RESET_CLIENT_BYTES,
+		.op = CL_ECHO,
+		.cgroup = "job",
+		.family = AF_INET,
+		.port = PORT_ECHO,
+		.bytes = RESET_CLIENT_BYTES,
 	};
 	struct client_res res = {};
 	struct conn_record rec = {};
@@ -124,11 +124,11 @@ static void peer_killed(struct sl_env *env)
 {
 	struct server *srv = server_start(env, SRV_ECHO, PORT_SINK);
 	struct client_req req = {
-	    .op = CL_ECHO,
-	    .cgroup = "job",
-	    .family = AF_INET,
-	    .port = PORT_SINK,
-	    .bytes = ENDLESS_BYTES,
+		.op = CL_ECHO,
+		.cgroup = "job",
+		.family = AF_INET,
+		.port = PORT_SINK,
+		.bytes = ENDLESS_BYTES,
 	};
 	long audit_a = mesh_audit_size(env, 'a');
 	struct client_res res = {};

@@ -36,7 +36,7 @@
 #define ONCE_WAIT_MS 3000
 #define CTL_MS 10000
 
-static const char *const lru_maps[] = {"orig_dst", "redirects", "flows", "flow_links"};
+static const char *const lru_maps[] = { "orig_dst", "redirects", "flows", "flow_links" };
 
 /* Fills the pinned map with twice max_entries new keys, zero values. */
 static int fill_map(struct sl_env *env, const char *name)
@@ -109,8 +109,8 @@ static int evict_flow(struct sl_env *env, __u64 cookie)
 static char *ctl_status(struct sl_env *env, bool json)
 {
 	char bin[PATH_MAX];
-	char *argv[] = {bin, "-P", env->pin_dir, json ? "-j" : "status", json ? "status" : NULL,
-			NULL};
+	char *argv[] = { bin, "-P", env->pin_dir, json ? "-j" : "status", json ? "status" : NULL,
+			 NULL };
 	char *out = NULL, *err = NULL;
 	int ret;
 
@@ -138,8 +138,9 @@ static void status_shows_full(struct sl_env *env)
 			snprintf(name, sizeof(name), "maps.%s.full", lru_maps[i]);
 			ASSERT_TRUE(json_is_true(json_object_get(m, "full")), name);
 		}
-		ASSERT_TRUE(json_is_false(json_object_get(
-				json_object_get(json_object_get(j, "maps"), "names"), "full")),
+		ASSERT_TRUE(json_is_false(json_object_get(json_object_get(json_object_get(j, "maps"),
+									  "names"),
+							  "full")),
 			    "maps.names.full");
 	}
 	json_decref(j);
@@ -178,12 +179,12 @@ static void logged_once(struct sl_env *env, long from)
 void test_map_full(struct sl_env *env)
 {
 	struct client_req req = {
-	    .op = CL_DOWNLOAD,
-	    .cgroup = "job",
-	    .family = AF_INET,
-	    .port = PORT_SOURCE,
-	    .bytes = HELD_BYTES,
-	    .hold = true,
+		.op = CL_DOWNLOAD,
+		.cgroup = "job",
+		.family = AF_INET,
+		.port = PORT_SOURCE,
+		.bytes = HELD_BYTES,
+		.hold = true,
 	};
 	struct client held[NR_HELD];
 	struct client_res res[NR_HELD] = {};
@@ -229,12 +230,10 @@ void test_map_full(struct sl_env *env)
 release:
 	for (int i = 0; i < nr; i++) {
 		client_release(&held[i]);
-		if (ASSERT_OK(client_result(&held[i], &res[i], CLIENT_MS),
-			      "the held download ended")) {
+		if (ASSERT_OK(client_result(&held[i], &res[i], CLIENT_MS), "the held download ended")) {
 			ASSERT_EQ(res[i].err, 0, "the evicted flow's errno");
 			ASSERT_EQ(res[i].recvd.bytes, HELD_BYTES, "the evicted flow's bytes");
-			ASSERT_EQ(res[i].recvd.mismatch_at, -1,
-				  "the evicted flow's first differing byte");
+			ASSERT_EQ(res[i].recvd.mismatch_at, -1, "the evicted flow's first differing byte");
 			ASSERT_TRUE(res[i].eof, "the evicted flow ended with EOF");
 		}
 		client_finish(env, &held[i]);
