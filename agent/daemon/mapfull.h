@@ -26,12 +26,12 @@ struct datapath;
 
 /* Zeroed: the first round starts at the first poll. */
 struct mapfull {
-	uint64_t next_ns; /* next round, CLOCK_MONOTONIC */
-	bool counting;	  /* a round is under way */
-	int map;	  /* the map it counts */
-	bool started;	  /* token holds where the walk got to */
+	uint64_t next_ns;		/* next round, CLOCK_MONOTONIC */
+	bool counting;			/* a round is under way */
+	int map;			/* the map it counts */
+	bool started;			/* token holds where the walk got to */
 	__u64 token;
-	long entries; /* so far in this map */
+	long entries;			/* so far in this map */
 };
 
 /* Called every tick: goes on with the round under way, or starts one once

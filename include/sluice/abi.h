@@ -29,16 +29,6 @@
 #define SLUICE_MAX_VIOLATIONS 16384
 #define SLUICE_MAX_STATS 16384
 #define SLUICE_MAX_NAMES 16384
-
-/* Whether a map is full: a plain hash then refuses inserts; an LRU hash
- * evicts its oldest entries instead, and starts to before entries reach
- * max_entries, since each CPU keeps free nodes of its own: within 1/32 of
- * max_entries it counts as full. The agent's log and sluicectl status use
- * the same test. */
-static inline bool sluice_map_full(bool lru, __u32 entries, __u32 max_entries)
-{
-	return entries >= max_entries - (lru ? max_entries / 32 : 0);
-}
 #define SLUICE_MAX_REFUSED_SYNS 8192
 #define SLUICE_LAT_BUCKETS 32
 #define SLUICE_NAME_LEN 128
@@ -285,5 +275,15 @@ struct sluice_name {
 #define SLUICE_LINK_SENDMSG6 "link_sendmsg6"
 #define SLUICE_LINK_SOCKOPS "link_sockops"
 #define SLUICE_LINK_INBOUND "link_inbound"
+
+/* Whether a map is full: a plain hash then refuses inserts; an LRU hash
+ * evicts its oldest entries instead, and starts to before entries reach
+ * max_entries, since each CPU keeps free nodes of its own: within 1/32 of
+ * max_entries it counts as full. The agent's log and sluicectl status use
+ * the same test. */
+static inline bool sluice_map_full(bool lru, __u32 entries, __u32 max_entries)
+{
+	return entries >= max_entries - (lru ? max_entries / 32 : 0);
+}
 
 #endif
