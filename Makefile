@@ -75,7 +75,26 @@ INTEG_SRCS := $(wildcard tests/integ/*.c)
 INTEG_OBJS := $(patsubst tests/integ/%.c,$(OUT)/tests/integ/%.o,$(INTEG_SRCS))
 INTEG_BIN := $(OUT)/tests/integ_progs
 
-.PHONY: FORCE all deps test check test-unit test-integ test-san bench demo vmtest clean help format
+# libFuzzer harnesses, one per parser of outside input. clang builds them
+# and, again, the agent sources they call, with coverage and ASan+UBSan
+# (the unit build's objects are gcc's and uninstrumented). Only `make fuzz`
+# builds them: the fuzzer runtime is clang's (libclang-rt-14-dev).
+FUZZ_TIME ?= 60
+FUZZ_OUT := $(OUT)/fuzz
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(FUZZ_SRCS))
+FUZZ_LIB_SRCS := $(LIB_SRCS) agent/mesh/frame.c tests/fuzz/harness.c
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRCS))
+FUZZ_LIB := $(FUZZ_OUT)/libsluice-fuzz.a
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -O1 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE \
+	       -DSLUICE_VERSION='"$(VERSION)"' -Iinclude $(AGENT_DIRS:%=-I%) -Itests/fuzz \
+	       -MMD -MP $(FUZZ_SAN)
+# Deferred: plain `make` never asks clang for it.
+FUZZ_RT = $(shell $(CLANG) -print-file-name=libclang_rt.fuzzer-$(shell uname -m).a)
+
+.PHONY: FORCE all deps test check test-unit test-integ test-san bench demo vmtest clean help format \
+	fuzz fuzz-short fuzz-build fuzz-runtime
 
 all: $(OUT)/sluiced $(OUT)/sluicectl
 
@@ -83,13 +102,17 @@ help:
 	@echo 'make            build sluiced and sluicectl into $(OUT)/ (V=1: full commands)'
 	@echo 'make deps       install the Debian packages the build, tests and demo need'
 	@echo 'make check      what CI runs: deps, build, unit tests (plain and ASan+UBSan),'
-	@echo '                root integration tests, VM tests; ends with "N passed, N failed"'
+	@echo '                a short fuzz run, root integration tests, VM tests; ends with'
+	@echo '                "N passed, N failed"'
 	@echo 'make test-unit  unit tests only (no privileges)'
 	@echo 'make test-integ integration tests only (root)'
 	@echo 'make demo       the two-node demo (root)'
 	@echo 'make bench      wrk: direct, one agent, two agents over mTLS, and nginx/haproxy'
 	@echo '                reference proxies, in one run, as ratios (root)'
 	@echo 'make vmtest     integration tests inside a Debian kernel under qemu (root)'
+	@echo 'make fuzz       build the libFuzzer harnesses (tests/fuzz/) and run each for'
+	@echo '                FUZZ_TIME seconds (default 60); ends with "N passed, N failed"'
+	@echo 'make fuzz-short the same for 6 s each, as make check runs it'
 	@echo 'make format     clang-format the C lines changed since HEAD (git clang-format)'
 	@echo 'make clean      remove $(BUILD)/'
 	@echo
@@ -166,6 +189,31 @@ test-san:
 test-integ: all $(INTEG_BIN)
 	$(Q)$(INTEG_BIN) -b $(OUT)
 
+fuzz: fuzz-build
+	$(Q)tests/fuzz/run.sh $(FUZZ_OUT) $(FUZZ_TIME)
+
+fuzz-short: FUZZ_TIME := 6
+fuzz-short: fuzz
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz-runtime:
+	$(Q)test -f "$(FUZZ_RT)" || { echo "fuzz: clang's fuzzer runtime is missing:" \
+		"install libclang-rt-14-dev (make deps)" >&2; exit 1; }
+
+$(FUZZ_OUT)/obj/%.o: %.c | fuzz-runtime
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@; ar rcs $@ $^
+
+$(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CLANG) $(FUZZ_SAN) -fsanitize=fuzzer $^ $(LDLIBS) -lpthread -o $@
+
 check:
 	$(Q)tests/check.sh
 
@@ -192,4 +240,5 @@ clean:
 
 FORCE:
 
--include $(wildcard $(OUT)/*.d $(OUT)/agent/*/*.d $(OUT)/tests/*.d $(OUT)/tests/lib/*.d $(OUT)/tests/integ/*.d)
+-include $(wildcard $(OUT)/*.d $(OUT)/agent/*/*.d $(OUT)/tests/*.d $(OUT)/tests/lib/*.d $(OUT)/tests/integ/*.d \
+	   $(FUZZ_OUT)/obj/*/*/*.d)

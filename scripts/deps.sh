@@ -30,6 +30,8 @@ libcurl4-openssl-dev		/usr/include/*/curl/curl.h
 # tests: unit test framework
 libcmocka-dev			/usr/include/cmocka.h
 openssl				openssl
+# make fuzz: the libFuzzer runtime clang links for -fsanitize=fuzzer
+libclang-rt-14-dev		/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a
 # tests, demo, bench: namespaces, cgroups, processes
 iproute2			ip
 kmod				modprobe

@@ -7,6 +7,7 @@
 #   build   make
 #   unit    make test-unit
 #   san     make test-san (unit tests under ASan+UBSan)
+#   fuzz    make fuzz-short (every libFuzzer harness for 6 s, from its seeds)
 #   integ   make test-integ (root; integ_progs skips every test otherwise)
 #   vmtest  make vmtest, when vmtest/run.sh exists (SLUICE_SKIP_VMTEST=1 skips)
 #
@@ -113,6 +114,7 @@ run_stage build check "$MAKE" --no-print-directory || built=false
 if $built; then
 	run_stage unit tests "$MAKE" --no-print-directory test-unit
 	run_stage san tests "$MAKE" --no-print-directory test-san
+	run_stage fuzz tests "$MAKE" --no-print-directory fuzz-short
 	if ((EUID != 0)); then
 		echo "==== check: integ: not root: integ_progs counts every test as skipped"
 	fi
@@ -125,7 +127,7 @@ if $built; then
 		run_stage vmtest tests "$MAKE" --no-print-directory vmtest
 	fi
 else
-	for stage in unit san integ vmtest; do
+	for stage in unit san fuzz integ vmtest; do
 		skip_stage "$stage" "the build failed"
 	done
 fi

@@ -430,9 +430,11 @@ int config_load(const char *path, struct config *cfg, struct errmsg *err)
 
 void config_free(struct config *cfg)
 {
-	struct workload_cfg *w;
+	/* Indexed: with no workloads the array is NULL, and NULL + 0 is
+	 * undefined behaviour. */
+	for (int j = 0; j < cfg->nr_workloads; j++) {
+		struct workload_cfg *w = &cfg->workloads[j];
 
-	for (w = cfg->workloads; w < cfg->workloads + cfg->nr_workloads; w++) {
 		free(w->cgroup);
 		free(w->id);
 		for (int i = 0; i < w->nr_roles; i++)

@@ -498,7 +498,10 @@ int policy_check_config(const struct policy *pol, const struct config *cfg,
 	struct spiffe_id sid;
 	const char *why;
 
-	for (w = cfg->workloads; w < cfg->workloads + cfg->nr_workloads; w++) {
+	/* Indexed: an empty list is a NULL array, and NULL + 0 is undefined
+	 * behaviour. */
+	for (int j = 0; j < cfg->nr_workloads; j++) {
+		w = &cfg->workloads[j];
 		for (int i = 0; i < w->nr_roles; i++) {
 			if (find_role(pol, w->roles[i]) < 0)
 				return errmsg_set(err, -EINVAL,
@@ -506,7 +509,8 @@ int policy_check_config(const struct policy *pol, const struct config *cfg,
 						  cfg->path, w->roles_line, w->roles[i], pol->path);
 		}
 	}
-	for (r = pol->rules; r < pol->rules + pol->nr_rules; r++) {
+	for (int j = 0; j < pol->nr_rules; j++) {
+		r = &pol->rules[j];
 		if (r->from != FROM_WORKLOAD)
 			continue;
 		if (spiffe_id_parse(r->from_value, &sid, &why))

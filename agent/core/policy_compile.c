@@ -210,7 +210,7 @@ int policy_compile(const struct policy *pol, const struct policy_identity *ids, 
 	const struct policy_rule *r;
 	unsigned long work = 0;
 	struct cand tmpl;
-	int ret = 0, i, j;
+	int ret = 0, i, j, k;
 
 	*entries = NULL;
 	*nr_entries = 0;
@@ -222,12 +222,15 @@ int policy_compile(const struct policy *pol, const struct policy_identity *ids, 
 					  ids[i].spiffe_id ? ids[i].spiffe_id : "a workload");
 	}
 	for (i = 0; i < nr_ids && !ret; i++) {
-		for (r = pol->rules; r < pol->rules + pol->nr_rules && !ret; r++) {
+		/* Indexed: a policy without rules has a NULL array, and NULL + 0
+		 * is undefined behaviour. */
+		for (k = 0; k < pol->nr_rules && !ret; k++) {
+			r = &pol->rules[k];
 			memset(&tmpl, 0, sizeof(tmpl));
 			tmpl.spec = rule_specificity(r, &ids[i]);
 			if (!tmpl.spec)
 				continue;
-			tmpl.e.value.rule = r - pol->rules + 1;
+			tmpl.e.value.rule = k + 1;
 			for (j = 0; j < r->nr_to && !ret; j++) {
 				svc = &pol->services[r->to[j]];
 				/* Overlapping rules land on the same entries: only

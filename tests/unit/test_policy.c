@@ -612,6 +612,31 @@ static void test_unmentioned_identity(void **state)
 	free(e);
 }
 
+/* Found by fuzz_policy: a policy without rules (and a config without
+ * workloads) has NULL arrays, which compiling and checking walked with
+ * NULL + 0, undefined behaviour (clang's UBSan reports it, gcc's does not). */
+static void test_no_rules(void **state)
+{
+	static const struct policy_identity id = {
+		.id = 20, .spiffe_id = "spiffe://acme.example/job/2", .kind = WL_KIND_JOB,
+	};
+	struct errmsg err = {};
+	struct policy_entry *e;
+	struct policy pol;
+	struct config cfg;
+	int nr;
+
+	compile_file(DATA "no-rules.yaml", &id, 1, 0, &e, &nr);
+	assert_int_equal(nr, 0);
+	assert_null(e);
+	assert_int_equal(config_load("tests/data/config/minimal.yaml", &cfg, &err), 0);
+	assert_int_equal(policy_load(DATA "no-rules.yaml", &pol, &err), 0);
+	assert_int_equal(cfg.nr_workloads, 0);
+	assert_int_equal(policy_check_config(&pol, &cfg, &err), 0);
+	policy_free(&pol);
+	config_free(&cfg);
+}
+
 static void test_deterministic(void **state)
 {
 	struct policy_identity rev[ARRAY_SIZE(idents)];
@@ -877,6 +902,7 @@ int main(void)
 		cmocka_unit_test(test_udp_and_direct_allow),
 		cmocka_unit_test(test_slot),
 		cmocka_unit_test(test_unmentioned_identity),
+		cmocka_unit_test(test_no_rules),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_compile_too_big),
 		cmocka_unit_test(test_compile_overlap),
