@@ -191,7 +191,9 @@ int credfile_write(const char *path, const char *node, const struct cred_entry *
 
 static bool is_time(json_t *v)
 {
-	return !v || json_is_null(v) || json_is_integer(v);
+	json_int_t t = json_integer_value(v);
+
+	return !v || json_is_null(v) || (json_is_integer(v) && t >= 0 && t <= CREDFILE_TIME_MAX);
 }
 
 static int check_doc(const char *path, json_t *root, struct errmsg *err)
@@ -227,8 +229,8 @@ static int check_doc(const char *path, json_t *root, struct errmsg *err)
 		    !is_time(json_object_get(c, "updated")))
 			return errmsg_set(err, -EINVAL,
 					  "%s: credential %zu: needs the strings kind, name, "
-					  "source and state, and not_after and updated as numbers "
-					  "or null",
+					  "source and state, and not_after and updated as Unix "
+					  "times (0 to 9999-12-31) or null",
 					  path, i);
 	}
 	return 0;

@@ -63,6 +63,9 @@
 #define CREDFILE_DEFAULT_DIR "/run/sluice"
 /* Larger files are refused by the reader. */
 #define CREDFILE_MAX_SIZE (1 << 20)
+/* Times are Unix seconds up to 9999-12-31T23:59:59Z: readers subtract them
+ * from the clock, which must not overflow. */
+#define CREDFILE_TIME_MAX 253402300799LL
 
 enum cred_kind {
 	CRED_CA = 1,

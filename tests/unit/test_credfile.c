@@ -374,6 +374,10 @@ static void read_fails(const char *path, int want, const char *want_msg, bool pr
 	assert_string_equal(err.msg, msg);
 }
 
+#define TIMES_MSG                                                                          \
+	"needs the strings kind, name, source and state, and not_after and updated as Unix "   \
+	"times (0 to 9999-12-31) or null"
+
 static void test_read_refuses(void **state)
 {
 	static const struct {
@@ -396,11 +400,18 @@ static void test_read_refuses(void **state)
 		{ "{\"version\": 1, \"node\": \"a\", \"credentials\": [{\"kind\": \"ca\", "
 		  "\"name\": \"x\", \"source\": \"file\", \"state\": \"valid\", "
 		  "\"not_after\": \"tomorrow\"}]}",
-		  ": credential 0: needs the strings kind, name, source and state, and not_after "
-		  "and updated as numbers or null", false },
+		  ": credential 0: " TIMES_MSG, false },
 		{ "{\"version\": 1, \"node\": \"a\", \"credentials\": [{\"kind\": \"ca\"}]}",
-		  ": credential 0: needs the strings kind, name, source and state, and not_after "
-		  "and updated as numbers or null", false },
+		  ": credential 0: " TIMES_MSG, false },
+		/* sluicectl subtracts them from the clock. */
+		{ "{\"version\": 1, \"node\": \"a\", \"credentials\": [{\"kind\": \"ca\", "
+		  "\"name\": \"x\", \"source\": \"file\", \"state\": \"valid\", "
+		  "\"not_after\": -9223372036854775808}]}",
+		  ": credential 0: " TIMES_MSG, false },
+		{ "{\"version\": 1, \"node\": \"a\", \"credentials\": [{\"kind\": \"ca\", "
+		  "\"name\": \"x\", \"source\": \"file\", \"state\": \"valid\", "
+		  "\"updated\": 253402300800}]}",
+		  ": credential 0: " TIMES_MSG, false },
 		{ "{\"version\": 1, \"node\": \"a\", \"credentials\": [], \"audit\": "
 		  "{\"log\": \"/x\", \"lines_lost\": \"3\"}}",
 		  ": \"audit\" needs a \"log\" string and a \"lines_lost\" number", false },
