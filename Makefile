@@ -74,8 +74,15 @@ TLIB_OBJS := $(patsubst tests/lib/%.c,$(OUT)/tests/lib/%.o,$(TLIB_SRCS))
 INTEG_SRCS := $(wildcard tests/integ/*.c)
 INTEG_OBJS := $(patsubst tests/integ/%.c,$(OUT)/tests/integ/%.o,$(INTEG_SRCS))
 INTEG_BIN := $(OUT)/tests/integ_progs
+# tests/load/: the load generator and its echo server, programs of their
+# own that the load tests run inside a workload cgroup and node B.
+LOAD_SRCS := $(wildcard tests/load/*.c)
+LOAD_BINS := $(patsubst tests/load/%.c,$(OUT)/tests/%,$(LOAD_SRCS))
+# make bench-load: the load tests' full runs, for the README's figures.
+LOAD_SECONDS ?= 60
 
-.PHONY: FORCE all deps test check test-unit test-integ test-san bench demo vmtest clean help format
+.PHONY: FORCE all deps test check test-unit test-integ test-san bench bench-load demo vmtest clean help \
+	format
 
 all: $(OUT)/sluiced $(OUT)/sluicectl
 
@@ -89,6 +96,8 @@ help:
 	@echo 'make demo       the two-node demo (root)'
 	@echo 'make bench      wrk: direct, one agent, two agents over mTLS, and nginx/haproxy'
 	@echo '                reference proxies, in one run, as ratios (root)'
+	@echo 'make bench-load the load and slow-peer tests at 10,000 connections for'
+	@echo '                $$(LOAD_SECONDS) s (default 60), with their figures (root)'
 	@echo 'make vmtest     integration tests inside a Debian kernel under qemu (root)'
 	@echo 'make format     clang-format every C source and header'
 	@echo 'make clean      remove $(BUILD)/'
@@ -151,11 +160,15 @@ $(OUT)/tests/integ/%.o: tests/integ/%.c $(SKELS) | $(OUT)/tests/integ
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests -Itests/lib -c $< -o $@
 
+$(OUT)/tests/%: tests/load/%.c | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -o $@
+
 $(INTEG_BIN): $(INTEG_OBJS) $(TLIB_OBJS) $(DLIB) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-build-tests: $(UNIT_BINS) $(INTEG_BIN)
+build-tests: $(UNIT_BINS) $(INTEG_BIN) $(LOAD_BINS)
 
 test-unit: $(UNIT_BINS)
 	$(Q)tests/run_unit.sh $(OUT)/tests
@@ -163,7 +176,7 @@ test-unit: $(UNIT_BINS)
 test-san:
 	$(Q)$(MAKE) --no-print-directory SAN=1 test-unit
 
-test-integ: all $(INTEG_BIN)
+test-integ: all $(INTEG_BIN) $(LOAD_BINS)
 	$(Q)$(INTEG_BIN) -b $(OUT)
 
 check:
@@ -176,6 +189,11 @@ demo: deps all
 
 bench: deps all
 	$(Q)scripts/bench.sh $(OUT)
+
+bench-load: all $(INTEG_BIN) $(LOAD_BINS)
+	$(Q)for t in load_agent load_tunnel slow_peers; do \
+		SLUICE_LOAD_SECONDS=$(LOAD_SECONDS) $(INTEG_BIN) -b $(OUT) -t $$t -v || exit 1; \
+	done
 
 vmtest: all $(INTEG_BIN)
 	$(Q)vmtest/run.sh $(OUT)
