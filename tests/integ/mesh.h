@@ -64,6 +64,9 @@ struct mesh_cfg {
 	 * always lists node A, which may vouch for ID_JOB and ID_NOTEBOOK);
 	 * NULL: none. */
 	const char *peers_extra_b;
+	/* Top-level YAML appended to B's config (a tunnel: section); NULL:
+	 * none. */
+	const char *extra_b;
 };
 
 /* Makes the CA and both node certificates, writes both configs and

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * load_agent, load_tunnel: SLUICE_LOAD_CONNS connections (10,000, or what
+ * the hard fd limit lets one agent proxy) from a job on node A to an echo
+ * server on node B, held for SLUICE_LOAD_SECONDS with 64 bytes each way on
+ * every connection every second, each byte checked: through one agent, and
+ * through both agents and the mTLS tunnel (one TLS connection a flow).
+ * Every connection opens, none is dropped, no byte is lost or corrupted,
+ * and the agents' resident memory stays within its goals: at most 15 MiB
+ * idle after start, at most 20 KiB a proxied connection.
+ */
+#include <stdio.h>
+#include <sys/resource.h>
+
+#include "agent_proc.h"
+#include "checks.h"
+#include "env.h"
+#include "harness.h"
+#include "load.h"
+#include "mesh.h"
+
+#define RSS_IDLE_MAX_KIB (15 * 1024)
+#define RSS_CONN_MAX_KIB 20
+/* The ramp: TLS handshakes on 2 shared cores. */
+#define RAMP_MS 150000
+/* Past the hold: loadgen's drain and some slack. */
+#define FINISH_SLACK_MS 30000
+/* Settle after the ramp before RSS is read: flows still starting. */
+#define SETTLE_MS 1000
+
+struct load_rss {
+	const char *node;
+	pid_t pid;
+	long idle, loaded;
+};
+
+static void rss_report(struct load_rss *r, int conns)
+{
+	double per_conn = (double)(r->loaded - r->idle) / conns;
+
+	printf("rss %s: idle %ld KiB, %ld KiB at %d connections, %.1f KiB a connection\n",
+	       r->node, r->idle, r->loaded, conns, per_conn);
+	ASSERT_TRUE(r->idle <= RSS_IDLE_MAX_KIB, "RSS idle within 15 MiB");
+	ASSERT_TRUE(per_conn <= RSS_CONN_MAX_KIB, "RSS within 20 KiB a connection");
+}
+
+static bool load_ok(const struct loadgen_res *r, int conns)
+{
+	return ASSERT_EQ(r->opened, conns, "connections opened") &
+	       ASSERT_EQ(r->established, conns, "connections through their first echo") &
+	       ASSERT_EQ(r->failed, 0, "connections failed") &
+	       ASSERT_EQ(r->dropped, 0, "connections dropped") &
+	       ASSERT_EQ(r->corrupted, 0, "connections with corrupted bytes") &
+	       ASSERT_EQ(r->lost, 0, "bytes lost") &
+	       ASSERT_GE(r->messages, (long long)conns * 2, "messages echoed");
+}
+
+/* Runs loadgen from the job to B's echo server and reads every agent's
+ * RSS once the connections are all up. */
+static void run_load(struct sl_env *env, const char *what, struct load_rss *rss, int nr_rss)
+{
+	int seconds = load_env_int("SLUICE_LOAD_SECONDS", LOAD_SECONDS_DEFAULT);
+	int want = load_env_int("SLUICE_LOAD_CONNS", LOAD_CONNS_DEFAULT);
+	struct loadgen_res res = {};
+	struct load_proc echo = {}, gen = {};
+	struct loadgen_args a = { .cgroup = "job", .seconds = seconds };
+	char dst[64];
+	int conns = want, up;
+
+	for (int i = 0; i < nr_rss; i++) {
+		rss[i].idle = rss_kib(rss[i].pid);
+		conns = load_conns_fit(rss[i].pid, conns);
+	}
+	if (conns < want)
+		printf("load %s: %d connections, what the hard fd limit leaves one agent\n",
+		       what, conns);
+	snprintf(dst, sizeof(dst), "%s:%d", env->ip4_b, PORT_ECHO);
+	if (!ASSERT_OK(echod_start(env, env->ns_b, env->ip4_b, PORT_ECHO, conns, &echo),
+		       "echo server"))
+		return;
+	a.dst = dst;
+	a.conns = conns;
+	if (!ASSERT_OK(loadgen_start(env, &a, &gen), "loadgen"))
+		goto out;
+	up = loadgen_established(&gen, RAMP_MS);
+	if (!ASSERT_EQ(up, conns, "connections established"))
+		goto out;
+	sleep_ms(SETTLE_MS);
+	for (int i = 0; i < nr_rss; i++)
+		rss[i].loaded = rss_kib(rss[i].pid);
+	if (!ASSERT_OK(loadgen_finish(env, &gen, &res, seconds * 1000 + FINISH_SLACK_MS),
+		       "loadgen result"))
+		goto out;
+	printf("load %s: %lld connections for %d s: %lld failed, %lld dropped, %lld corrupted, "
+	       "%lld bytes lost; %lld bytes echoed in %lld messages (%lld late); round trip "
+	       "p50 %lld us, p99 %lld us, max %lld us; connect to first echo p50 %lld us, max "
+	       "%lld us\n",
+	       what, res.established, seconds, res.failed, res.dropped, res.corrupted, res.lost,
+	       res.bytes, res.messages, res.late, res.rtt_p50_us, res.rtt_p99_us, res.rtt_max_us,
+	       res.first_p50_us, res.first_max_us);
+	load_ok(&res, conns);
+	for (int i = 0; i < nr_rss; i++)
+		rss_report(&rss[i], conns);
+out:
+	load_proc_stop(env, &gen);
+	load_proc_stop(env, &echo);
+}
+
+void test_load_agent(struct sl_env *env)
+{
+	struct agent_cfg cfg = {};
+	struct load_rss rss = { .node = "one agent" };
+
+	if (!ASSERT_OK(load_nofile_max(NULL), "fd limit") || !start_std_agent(env, &cfg, false))
+		return;
+	rss.pid = env->agent_pid;
+	run_load(env, "one agent", &rss, 1);
+}
+
+void test_load_tunnel(struct sl_env *env)
+{
+	struct mesh_cfg cfg = {};
+	struct load_rss rss[2] = { { .node = "tunnel, node A" }, { .node = "tunnel, node B" } };
+
+	if (!ASSERT_OK(load_nofile_max(NULL), "fd limit") ||
+	    !ASSERT_OK(mesh_setup(env, &cfg), "mesh"))
+		return;
+	rss[0].pid = env->agent_pid;
+	rss[1].pid = env->agent_b_pid;
+	run_load(env, "tunnel", rss, 2);
+}
