@@ -31,6 +31,7 @@
 struct load_rss {
 	const char *node;
 	pid_t pid;
+	int (*stop)(struct sl_env *env);
 	long idle, loaded;
 };
 
@@ -101,6 +102,13 @@ static void run_load(struct sl_env *env, const char *what, struct load_rss *rss,
 	load_ok(&res, conns);
 	for (int i = 0; i < nr_rss; i++)
 		rss_report(&rss[i], conns);
+	/* The clients are gone; their flows' ends may still be in flight. */
+	for (int i = 0; i < nr_rss; i++) {
+		long long start = now_ms();
+
+		ASSERT_EQ(rss[i].stop(env), 0, "agent exits cleanly after the load");
+		printf("load %s: stopped in %lld ms\n", rss[i].node, now_ms() - start);
+	}
 out:
 	load_proc_stop(env, &gen);
 	load_proc_stop(env, &echo);
@@ -109,7 +117,7 @@ out:
 void test_load_agent(struct sl_env *env)
 {
 	struct agent_cfg cfg = {};
-	struct load_rss rss = { .node = "one agent" };
+	struct load_rss rss = { .node = "one agent", .stop = agent_stop };
 
 	if (!ASSERT_OK(load_nofile_max(NULL), "fd limit") || !start_std_agent(env, &cfg, false))
 		return;
@@ -120,7 +128,8 @@ void test_load_agent(struct sl_env *env)
 void test_load_tunnel(struct sl_env *env)
 {
 	struct mesh_cfg cfg = {};
-	struct load_rss rss[2] = { { .node = "tunnel, node A" }, { .node = "tunnel, node B" } };
+	struct load_rss rss[2] = { { .node = "tunnel, node A", .stop = agent_stop },
+				   { .node = "tunnel, node B", .stop = mesh_stop_b } };
 
 	if (!ASSERT_OK(load_nofile_max(NULL), "fd limit") ||
 	    !ASSERT_OK(mesh_setup(env, &cfg), "mesh"))
