@@ -174,12 +174,15 @@ static void conn_send(struct load *l, struct conn *c, uint64_t now)
 	conn_write(l, c);
 }
 
+/* The first echo's time is the connection's setup (a TLS handshake
+ * through the tunnel): it goes to first, not to the round trips. */
 static void conn_echoed(struct load *l, struct conn *c, uint64_t now)
 {
-	hist_add(&l->rtt, now - c->send_ns);
 	c->state = CS_IDLE;
-	if (c->established)
+	if (c->established) {
+		hist_add(&l->rtt, now - c->send_ns);
 		return;
+	}
 	c->established = true;
 	l->established++;
 	l->pending--;
