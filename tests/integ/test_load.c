@@ -21,6 +21,10 @@
 
 #define RSS_IDLE_MAX_KIB (15 * 1024)
 #define RSS_CONN_MAX_KIB 20
+/* The per-connection goal is for 10k: below this, fixed costs that load
+ * brings (the proxy's pool of up to 64 rings, TLS session caches) weigh
+ * on each connection, so the figure is printed, not asserted. */
+#define RSS_CONN_MIN_CONNS 5000
 /* The ramp: TLS handshakes on 2 shared cores. */
 #define RAMP_MS 150000
 /* Past the hold: loadgen's drain and some slack. */
@@ -39,10 +43,11 @@ static void rss_report(struct load_rss *r, int conns)
 {
 	double per_conn = (double)(r->loaded - r->idle) / conns;
 
-	printf("rss %s: idle %ld KiB, %ld KiB at %d connections, %.1f KiB a connection\n",
-	       r->node, r->idle, r->loaded, conns, per_conn);
+	printf("rss %s: idle %ld KiB, %ld KiB at %d connections, %.1f KiB a connection\n", r->node,
+	       r->idle, r->loaded, conns, per_conn);
 	ASSERT_TRUE(r->idle <= RSS_IDLE_MAX_KIB, "RSS idle within 15 MiB");
-	ASSERT_TRUE(per_conn <= RSS_CONN_MAX_KIB, "RSS within 20 KiB a connection");
+	if (conns >= RSS_CONN_MIN_CONNS)
+		ASSERT_TRUE(per_conn <= RSS_CONN_MAX_KIB, "RSS within 20 KiB a connection");
 }
 
 static bool load_ok(const struct loadgen_res *r, int conns)
@@ -64,7 +69,7 @@ static void run_load(struct sl_env *env, const char *what, struct load_rss *rss,
 	int want = load_env_int("SLUICE_LOAD_CONNS", LOAD_CONNS_DEFAULT);
 	struct loadgen_res res = {};
 	struct load_proc echo = {}, gen = {};
-	struct loadgen_args a = { .cgroup = "job", .seconds = seconds };
+	struct loadgen_args a = {.cgroup = "job", .seconds = seconds};
 	char dst[64];
 	int conns = want, up;
 
@@ -73,8 +78,8 @@ static void run_load(struct sl_env *env, const char *what, struct load_rss *rss,
 		conns = load_conns_fit(rss[i].pid, conns);
 	}
 	if (conns < want)
-		printf("load %s: %d connections, what the hard fd limit leaves one agent\n",
-		       what, conns);
+		printf("load %s: %d connections, what the hard fd limit leaves one agent\n", what,
+		       conns);
 	snprintf(dst, sizeof(dst), "%s:%d", env->ip4_b, PORT_ECHO);
 	if (!ASSERT_OK(echod_start(env, env->ns_b, env->ip4_b, PORT_ECHO, conns, &echo),
 		       "echo server"))
@@ -117,7 +122,7 @@ out:
 void test_load_agent(struct sl_env *env)
 {
 	struct agent_cfg cfg = {};
-	struct load_rss rss = { .node = "one agent", .stop = agent_stop };
+	struct load_rss rss = {.node = "one agent", .stop = agent_stop};
 
 	if (!ASSERT_OK(load_nofile_max(NULL), "fd limit") || !start_std_agent(env, &cfg, false))
 		return;
@@ -128,8 +133,8 @@ void test_load_agent(struct sl_env *env)
 void test_load_tunnel(struct sl_env *env)
 {
 	struct mesh_cfg cfg = {};
-	struct load_rss rss[2] = { { .node = "tunnel, node A", .stop = agent_stop },
-				   { .node = "tunnel, node B", .stop = mesh_stop_b } };
+	struct load_rss rss[2] = {{.node = "tunnel, node A", .stop = agent_stop},
+				  {.node = "tunnel, node B", .stop = mesh_stop_b}};
 
 	if (!ASSERT_OK(load_nofile_max(NULL), "fd limit") ||
 	    !ASSERT_OK(mesh_setup(env, &cfg), "mesh"))
