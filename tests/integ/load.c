@@ -106,7 +106,7 @@ static void exec_main(const struct sl_env *env, const void *arg, int fd)
 static int read_line(int fd, char *buf, size_t len, int timeout_ms)
 {
 	long long end = now_ms() + timeout_ms;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	size_t n = 0;
 
 	while (n < len - 1) {
@@ -134,7 +134,7 @@ int echod_start(struct sl_env *env, const char *ns, const char *addr, uint16_t p
 		struct load_proc *p)
 {
 	char bin[PATH_MAX], listen[80], count[16], line[REPORT_LINE];
-	struct exec_arg ea = { { bin, "-c", count, listen, NULL } };
+	struct exec_arg ea = {{bin, "-c", count, listen, NULL}};
 	int ret;
 
 	snprintf(bin, sizeof(bin), "%s/tests/echod", test__build_dir());
@@ -152,7 +152,7 @@ int echod_start(struct sl_env *env, const char *ns, const char *addr, uint16_t p
 int loadgen_start(struct sl_env *env, const struct loadgen_args *a, struct load_proc *p)
 {
 	char bin[PATH_MAX], opt[5][16];
-	struct exec_arg ea = { { bin } };
+	struct exec_arg ea = {{bin}};
 	int n = 1;
 
 	snprintf(bin, sizeof(bin), "%s/tests/loadgen", test__build_dir());
@@ -192,21 +192,20 @@ int loadgen_established(struct load_proc *p, int timeout_ms)
 	return sscanf(line, "established %d", &n) == 1 ? n : -EPROTO;
 }
 
-int loadgen_finish(struct sl_env *env, struct load_proc *p, struct loadgen_res *r,
-		   int timeout_ms)
+int loadgen_finish(struct sl_env *env, struct load_proc *p, struct loadgen_res *r, int timeout_ms)
 {
 	char line[REPORT_LINE] = "";
 	int ret;
 
 	ret = read_line(p->fd, line, sizeof(line), timeout_ms);
-	if (!ret && sscanf(line,
-			   "opened=%lld established=%lld failed=%lld dropped=%lld corrupted=%lld "
-			   "lost=%lld bytes=%lld messages=%lld late=%lld rtt_p50_us=%lld "
-			   "rtt_p99_us=%lld rtt_max_us=%lld first_p50_us=%lld first_max_us=%lld",
-			   &r->opened, &r->established, &r->failed, &r->dropped, &r->corrupted,
-			   &r->lost, &r->bytes, &r->messages, &r->late, &r->rtt_p50_us,
-			   &r->rtt_p99_us, &r->rtt_max_us, &r->first_p50_us,
-			   &r->first_max_us) != 14)
+	if (!ret &&
+	    sscanf(line,
+		   "opened=%lld established=%lld failed=%lld dropped=%lld corrupted=%lld "
+		   "lost=%lld bytes=%lld messages=%lld late=%lld rtt_p50_us=%lld "
+		   "rtt_p99_us=%lld rtt_max_us=%lld first_p50_us=%lld first_max_us=%lld",
+		   &r->opened, &r->established, &r->failed, &r->dropped, &r->corrupted, &r->lost,
+		   &r->bytes, &r->messages, &r->late, &r->rtt_p50_us, &r->rtt_p99_us,
+		   &r->rtt_max_us, &r->first_p50_us, &r->first_max_us) != 14)
 		ret = -EPROTO;
 	if (ret)
 		printf("loadgen: %s: '%s'\n", strerror(-ret), line);

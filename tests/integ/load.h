@@ -27,11 +27,11 @@ struct load_proc {
 };
 
 struct loadgen_args {
-	const char *cgroup;	/* under the test's root, in node A */
-	const char *dst;	/* ADDR:PORT */
+	const char *cgroup; /* under the test's root, in node A */
+	const char *dst;    /* ADDR:PORT */
 	int conns, seconds;
 	int msg_bytes, interval_ms; /* 0: loadgen's defaults */
-	int window;		/* connections before their first echo; 0: default */
+	int window;		    /* connections before their first echo; 0: default */
 };
 
 /* What loadgen's last line says (tests/load/loadgen.c). */
@@ -56,8 +56,7 @@ int loadgen_start(struct sl_env *env, const struct loadgen_args *a, struct load_
 /* Waits for "established N": N, or a negative errno. */
 int loadgen_established(struct load_proc *p, int timeout_ms);
 /* Waits for the result line and the exit; 0 when the line parsed. */
-int loadgen_finish(struct sl_env *env, struct load_proc *p, struct loadgen_res *r,
-		   int timeout_ms);
+int loadgen_finish(struct sl_env *env, struct load_proc *p, struct loadgen_res *r, int timeout_ms);
 void load_proc_stop(struct sl_env *env, struct load_proc *p);
 
 /* VmRSS of pid in KiB, or a negative errno. */

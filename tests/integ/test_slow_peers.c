@@ -47,8 +47,8 @@
 /* A TLS record header announcing 512 bytes, then the start of a
  * ClientHello: the peer waits for the rest. */
 static const unsigned char partial_hello[] = {
-	0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
-	0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a,
+    0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a,
 };
 
 struct stuck {
@@ -57,7 +57,7 @@ struct stuck {
 	int fds[NR_STUCK];
 	int opened, connected;
 	int err;
-	long long at_ms;	/* when the last one connected */
+	long long at_ms; /* when the last one connected */
 };
 
 static void stuck_wait(struct stuck *st)
@@ -71,7 +71,7 @@ static void stuck_wait(struct stuck *st)
 		return;
 	}
 	for (int i = 0; i < st->opened; i++)
-		p[i] = (struct pollfd){ .fd = st->fds[i], .events = POLLOUT };
+		p[i] = (struct pollfd){.fd = st->fds[i], .events = POLLOUT};
 	while (pending && now_ms() < end && poll(p, st->opened, 100) >= 0) {
 		for (int i = 0; i < st->opened; i++) {
 			if (p[i].fd < 0 || !p[i].revents)
@@ -139,8 +139,8 @@ static int stuck_closed(const struct stuck *st)
 static bool probe(struct sl_env *env, const char *dst, const char *what, long long *p50,
 		  long long *max)
 {
-	struct loadgen_args a = { .cgroup = "job", .dst = dst, .conns = NR_PROBES,
-				  .msg_bytes = 1, .window = 1 };
+	struct loadgen_args a = {
+	    .cgroup = "job", .dst = dst, .conns = NR_PROBES, .msg_bytes = 1, .window = 1};
 	struct loadgen_res r = {};
 	struct load_proc gen = {};
 
@@ -157,9 +157,12 @@ static bool probe(struct sl_env *env, const char *dst, const char *what, long lo
 
 static void attack(struct sl_env *env, struct stuck *st, const char *dst)
 {
-	struct loadgen_args slow = { .cgroup = "job", .dst = dst, .conns = NR_SLOW,
-				     .seconds = SLOW_SECONDS, .msg_bytes = 1,
-				     .interval_ms = SLOW_INTERVAL_MS };
+	struct loadgen_args slow = {.cgroup = "job",
+				    .dst = dst,
+				    .conns = NR_SLOW,
+				    .seconds = SLOW_SECONDS,
+				    .msg_bytes = 1,
+				    .interval_ms = SLOW_INTERVAL_MS};
 	long long base50, base_max, p50, max;
 	struct loadgen_res res = {};
 	struct load_proc gen = {};
@@ -181,7 +184,8 @@ static void attack(struct sl_env *env, struct stuck *st, const char *dst)
 	}
 	held = st->opened - stuck_closed(st);
 	printf("slow: %d of %d stuck handshakes held while the new flows ran, %lld ms after "
-	       "they connected\n", held, NR_STUCK, now_ms() - st->at_ms);
+	       "they connected\n",
+	       held, NR_STUCK, now_ms() - st->at_ms);
 	ASSERT_EQ(held, NR_STUCK, "stuck handshakes held, not reset");
 
 	if (now_ms() < st->at_ms + HS_TIMEOUT_MS + TIMEOUT_SLACK_MS)
@@ -195,14 +199,14 @@ static void attack(struct sl_env *env, struct stuck *st, const char *dst)
 		       "slow clients result"))
 		return;
 	printf("slow: %lld slow clients, 1 byte every %d ms: %lld dropped, %lld corrupted, %lld "
-	       "bytes lost\n", res.established, SLOW_INTERVAL_MS, res.dropped, res.corrupted,
-	       res.lost);
+	       "bytes lost\n",
+	       res.established, SLOW_INTERVAL_MS, res.dropped, res.corrupted, res.lost);
 	ASSERT_EQ(res.dropped + res.corrupted + res.lost, 0, "slow clients' errors");
 }
 
 void test_slow_peers(struct sl_env *env)
 {
-	struct mesh_cfg cfg = { .extra_b = TUNNEL_CAPS };
+	struct mesh_cfg cfg = {.extra_b = TUNNEL_CAPS};
 	struct stuck *st = calloc(1, sizeof(*st));
 	struct load_proc echo = {};
 	char tunnel[64], dst[64];
@@ -210,10 +214,11 @@ void test_slow_peers(struct sl_env *env)
 	if (!ASSERT_OK_PTR(st, "stuck") || !ASSERT_OK(load_nofile_max(NULL), "fd limit") ||
 	    !ASSERT_OK(mesh_setup(env, &cfg), "mesh") ||
 	    !ASSERT_TRUE(mesh_b_log_wait(env, 0, "2048 per address (fd limit", LOG_WAIT_MS) &&
-			 mesh_b_log_wait(env, 0, "8000 ms each", LOG_WAIT_MS),
+			     mesh_b_log_wait(env, 0, "8000 ms each", LOG_WAIT_MS),
 			 "node B took the tunnel keys") ||
-	    !ASSERT_OK(echod_start(env, env->ns_b, env->ip4_b, PORT_ECHO, NR_SLOW + NR_PROBES,
-				   &echo), "echo server"))
+	    !ASSERT_OK(
+		echod_start(env, env->ns_b, env->ip4_b, PORT_ECHO, NR_SLOW + NR_PROBES, &echo),
+		"echo server"))
 		goto out;
 	st->ns = env->ns_a;
 	snprintf(tunnel, sizeof(tunnel), "%s:%d", env->ip4_b, TUNNEL_PORT);

@@ -29,7 +29,7 @@
 
 struct econn {
 	int fd;
-	char *pending;		/* bytes read but not written back yet */
+	char *pending; /* bytes read but not written back yet */
 	size_t len, off;
 };
 
@@ -49,7 +49,7 @@ static void econn_close(struct echod *d, struct econn *c)
 
 static int econn_watch(struct echod *d, struct econn *c, bool out)
 {
-	struct epoll_event ev = { .events = out ? EPOLLOUT : EPOLLIN, .data.ptr = c };
+	struct epoll_event ev = {.events = out ? EPOLLOUT : EPOLLIN, .data.ptr = c};
 
 	return epoll_ctl(d->epfd, EPOLL_CTL_MOD, c->fd, &ev) ? -errno : 0;
 }
@@ -118,7 +118,7 @@ static void econn_event(struct echod *d, struct econn *c)
 
 static void accept_all(struct echod *d)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 	struct econn *c;
 	int fd;
 
@@ -199,8 +199,8 @@ int main(int argc, char **argv)
 			strerror(d.lfd < 0 ? -d.lfd : errno));
 		return 1;
 	}
-	ev[0] = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &d.lfd };
-	ev[1] = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &d.epfd };
+	ev[0] = (struct epoll_event){.events = EPOLLIN, .data.ptr = &d.lfd};
+	ev[1] = (struct epoll_event){.events = EPOLLIN, .data.ptr = &d.epfd};
 	if (epoll_ctl(d.epfd, EPOLL_CTL_ADD, d.lfd, &ev[0]) ||
 	    epoll_ctl(d.epfd, EPOLL_CTL_ADD, STDIN_FILENO, &ev[1]))
 		return 1;

@@ -46,18 +46,18 @@
 
 enum conn_state {
 	CS_CONNECTING,
-	CS_WAIT_ECHO,	/* a message is out, its echo not all back */
-	CS_IDLE,	/* echoed; waits for its next turn */
-	CS_DONE,	/* closed: failed, dropped or corrupted */
+	CS_WAIT_ECHO, /* a message is out, its echo not all back */
+	CS_IDLE,      /* echoed; waits for its next turn */
+	CS_DONE,      /* closed: failed, dropped or corrupted */
 };
 
 struct conn {
 	int fd;
 	uint32_t id;
 	enum conn_state state;
-	bool established;	/* its first echo came back */
-	uint64_t sent, rcvd;	/* stream offsets */
-	uint64_t unsent;	/* bytes of the current message not written yet */
+	bool established;    /* its first echo came back */
+	uint64_t sent, rcvd; /* stream offsets */
+	uint64_t unsent;     /* bytes of the current message not written yet */
 	uint64_t open_ns, send_ns;
 };
 
@@ -82,8 +82,8 @@ struct load {
 	struct opts o;
 	int epfd;
 	struct conn *c;
-	int nr_open;	/* sockets made so far */
-	int pending;	/* opened, first echo not back */
+	int nr_open; /* sockets made so far */
+	int pending; /* opened, first echo not back */
 	int established, failed, dropped, corrupted;
 	uint64_t lost, bytes, late;
 	struct hist rtt, first;
@@ -148,7 +148,7 @@ static void conn_write(struct load *l, struct conn *c)
 {
 	uint8_t buf[MSG_MAX];
 	uint64_t off = c->sent;
-	struct epoll_event ev = { .data.ptr = c };
+	struct epoll_event ev = {.data.ptr = c};
 	ssize_t n;
 
 	for (uint64_t i = 0; i < c->unsent; i++)
@@ -199,11 +199,12 @@ static void conn_read(struct load *l, struct conn *c, uint64_t now)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0 || c->rcvd + n > c->sent) {
+			int *ended = c->established ? &l->dropped : &l->failed;
+
 			/* EOF, an error, or bytes never sent: all the
 			 * connection's end, but more bytes than sent is
 			 * corruption. */
-			conn_end(l, c, n > 0 ? &l->corrupted
-					     : c->established ? &l->dropped : &l->failed);
+			conn_end(l, c, n > 0 ? &l->corrupted : ended);
 			return;
 		}
 		for (ssize_t i = 0; i < n; i++) {
@@ -222,7 +223,7 @@ static void conn_read(struct load *l, struct conn *c, uint64_t now)
 static int conn_open(struct load *l, uint64_t now)
 {
 	struct conn *c = &l->c[l->nr_open];
-	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = c };
+	struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
 	int one = 1;
 
 	c->id = l->nr_open++;
@@ -307,8 +308,8 @@ static void hold(struct load *l)
 
 	while ((now = now_ns()) < end) {
 		for (;;) {
-			uint64_t due = start + round * interval +
-				       (uint64_t)cur * interval / l->nr_open;
+			uint64_t due =
+			    start + round * interval + (uint64_t)cur * interval / l->nr_open;
 			struct conn *c = &l->c[cur];
 
 			if (due > now)
@@ -381,17 +382,34 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	int opt;
 
-	*o = (struct opts){ .conns = 100, .seconds = 5, .msg = 64, .interval_ms = 1000,
-			    .window = 128, .ramp_s = 120 };
+	*o = (struct opts){.conns = 100,
+			   .seconds = 5,
+			   .msg = 64,
+			   .interval_ms = 1000,
+			   .window = 128,
+			   .ramp_s = 120};
 	while ((opt = getopt(argc, argv, "c:t:s:i:w:r:")) != -1) {
 		switch (opt) {
-		case 'c': o->conns = atoi(optarg); break;
-		case 't': o->seconds = atoi(optarg); break;
-		case 's': o->msg = atoi(optarg); break;
-		case 'i': o->interval_ms = atoi(optarg); break;
-		case 'w': o->window = atoi(optarg); break;
-		case 'r': o->ramp_s = atoi(optarg); break;
-		default: return -EINVAL;
+		case 'c':
+			o->conns = atoi(optarg);
+			break;
+		case 't':
+			o->seconds = atoi(optarg);
+			break;
+		case 's':
+			o->msg = atoi(optarg);
+			break;
+		case 'i':
+			o->interval_ms = atoi(optarg);
+			break;
+		case 'w':
+			o->window = atoi(optarg);
+			break;
+		case 'r':
+			o->ramp_s = atoi(optarg);
+			break;
+		default:
+			return -EINVAL;
 		}
 	}
 	if (optind != argc - 1 || o->conns < 1 || o->seconds < 0 || o->msg < 1 ||
@@ -415,17 +433,15 @@ static int raise_nofile(int conns)
 
 static void report(const struct load *l)
 {
-	printf("opened=%d established=%d failed=%d dropped=%d corrupted=%d lost=%llu "
-	       "bytes=%llu messages=%llu late=%llu rtt_p50_us=%llu rtt_p99_us=%llu "
-	       "rtt_max_us=%llu first_p50_us=%llu first_max_us=%llu\n",
-	       l->nr_open, l->established, l->failed, l->dropped, l->corrupted,
-	       (unsigned long long)l->lost, (unsigned long long)l->bytes,
-	       (unsigned long long)l->rtt.n, (unsigned long long)l->late,
-	       (unsigned long long)hist_quantile(&l->rtt, 0.5),
-	       (unsigned long long)hist_quantile(&l->rtt, 0.99),
-	       (unsigned long long)l->rtt.max_us,
-	       (unsigned long long)hist_quantile(&l->first, 0.5),
-	       (unsigned long long)l->first.max_us);
+	printf(
+	    "opened=%d established=%d failed=%d dropped=%d corrupted=%d lost=%llu "
+	    "bytes=%llu messages=%llu late=%llu rtt_p50_us=%llu rtt_p99_us=%llu "
+	    "rtt_max_us=%llu first_p50_us=%llu first_max_us=%llu\n",
+	    l->nr_open, l->established, l->failed, l->dropped, l->corrupted,
+	    (unsigned long long)l->lost, (unsigned long long)l->bytes, (unsigned long long)l->rtt.n,
+	    (unsigned long long)l->late, (unsigned long long)hist_quantile(&l->rtt, 0.5),
+	    (unsigned long long)hist_quantile(&l->rtt, 0.99), (unsigned long long)l->rtt.max_us,
+	    (unsigned long long)hist_quantile(&l->first, 0.5), (unsigned long long)l->first.max_us);
 }
 
 int main(int argc, char **argv)
@@ -458,8 +474,8 @@ int main(int argc, char **argv)
 		hold(&l);
 	drain(&l);
 	report(&l);
-	return l.nr_open == l.o.conns && l.established == l.o.conns && !l.dropped &&
-			       !l.corrupted && !l.lost
-		       ? 0
-		       : 1;
+	return l.nr_open == l.o.conns && l.established == l.o.conns && !l.dropped && !l.corrupted &&
+		       !l.lost
+		   ? 0
+		   : 1;
 }
