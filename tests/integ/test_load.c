@@ -69,7 +69,9 @@ static void run_load(struct sl_env *env, const char *what, struct load_rss *rss,
 	int want = load_env_int("SLUICE_LOAD_CONNS", LOAD_CONNS_DEFAULT);
 	struct loadgen_res res = {};
 	struct load_proc echo = {}, gen = {};
-	struct loadgen_args a = {.cgroup = "job", .seconds = seconds};
+	struct loadgen_args a = {.cgroup = "job",
+				 .seconds = seconds,
+				 .interval_ms = load_env_int("SLUICE_LOAD_INTERVAL_MS", 0)};
 	char dst[64];
 	int conns = want, up;
 
