@@ -6,7 +6,7 @@
  * ClientHello), all from node A's address, beside 1,000 flows through the
  * tunnel whose job sends one byte every 3 s. A new flow through the tunnel
  * still gets its first byte back in under 100 ms (the median of 20; their
- * maximum under 250 ms, for a shared 2-core host); the stuck handshakes
+ * maximum under 500 ms, for a shared 2-core host); the stuck handshakes
  * were held, not reset, while it ran; the timeout ends every one of them;
  * and the slow flows lose no byte.
  */
@@ -38,7 +38,9 @@
 #define SLOW_SECONDS 30
 #define NR_PROBES 20
 #define FIRST_BYTE_MEDIAN_US 100000
-#define FIRST_BYTE_MAX_US 250000
+/* The max has room for a shared 2-core host (206 ms seen); a handshake
+ * queued behind the stuck ones would wait seconds. */
+#define FIRST_BYTE_MAX_US 500000
 #define CONNECT_MS 20000
 /* Past the timeout: the agent's timer and a loaded host. */
 #define TIMEOUT_SLACK_MS 4000
@@ -180,7 +182,7 @@ static void attack(struct sl_env *env, struct stuck *st, const char *dst)
 
 	if (probe(env, dst, "with the stuck handshakes and slow clients held", &p50, &max)) {
 		ASSERT_TRUE(p50 < FIRST_BYTE_MEDIAN_US, "first byte median under 100 ms");
-		ASSERT_TRUE(max < FIRST_BYTE_MAX_US, "first byte max under 250 ms");
+		ASSERT_TRUE(max < FIRST_BYTE_MAX_US, "first byte max under 500 ms");
 	}
 	held = st->opened - stuck_closed(st);
 	printf("slow: %d of %d stuck handshakes held while the new flows ran, %lld ms after "
