@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -212,9 +213,11 @@ void test_slow_peers(struct sl_env *env)
 	struct stuck *st = calloc(1, sizeof(*st));
 	struct load_proc echo = {};
 	char tunnel[64], dst[64];
+	struct rlimit old;
 
-	if (!ASSERT_OK_PTR(st, "stuck") || !ASSERT_OK(load_nofile_max(NULL), "fd limit") ||
-	    !ASSERT_OK(mesh_setup(env, &cfg), "mesh") ||
+	if (!ASSERT_OK_PTR(st, "stuck") || !ASSERT_OK(load_nofile_max(&old), "fd limit"))
+		goto out_free;
+	if (!ASSERT_OK(mesh_setup(env, &cfg), "mesh") ||
 	    !ASSERT_TRUE(mesh_b_log_wait(env, 0, "2048 per address (fd limit", LOG_WAIT_MS) &&
 			     mesh_b_log_wait(env, 0, "8000 ms each", LOG_WAIT_MS),
 			 "node B took the tunnel keys") ||
@@ -231,5 +234,8 @@ void test_slow_peers(struct sl_env *env)
 		close(st->fds[i]);
 out:
 	load_proc_stop(env, &echo);
+	/* The runner's fd limit is every later test's too. */
+	setrlimit(RLIMIT_NOFILE, &old);
+out_free:
 	free(st);
 }
