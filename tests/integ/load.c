@@ -202,10 +202,11 @@ int loadgen_finish(struct sl_env *env, struct load_proc *p, struct loadgen_res *
 	    sscanf(line,
 		   "opened=%lld established=%lld failed=%lld dropped=%lld corrupted=%lld "
 		   "lost=%lld bytes=%lld messages=%lld late=%lld rtt_p50_us=%lld "
-		   "rtt_p99_us=%lld rtt_max_us=%lld first_p50_us=%lld first_max_us=%lld",
+		   "rtt_p99_us=%lld rtt_max_us=%lld first_p50_us=%lld first_max_us=%lld "
+		   "stalled=%lld",
 		   &r->opened, &r->established, &r->failed, &r->dropped, &r->corrupted, &r->lost,
 		   &r->bytes, &r->messages, &r->late, &r->rtt_p50_us, &r->rtt_p99_us,
-		   &r->rtt_max_us, &r->first_p50_us, &r->first_max_us) != 14)
+		   &r->rtt_max_us, &r->first_p50_us, &r->first_max_us, &r->stalled) != 15)
 		ret = -EPROTO;
 	if (ret)
 		printf("loadgen: %s: '%s'\n", strerror(-ret), line);

@@ -38,6 +38,7 @@ struct loadgen_args {
 struct loadgen_res {
 	long long opened, established, failed, dropped, corrupted, lost, bytes, messages, late;
 	long long rtt_p50_us, rtt_p99_us, rtt_max_us, first_p50_us, first_max_us;
+	long long stalled; /* no echo after the first one */
 };
 
 int load_env_int(const char *name, int def);

@@ -14,7 +14,8 @@
  * sending and waits for what is still on its way.
  *
  * Prints "established N" when the ramp is over, then one line of
- * key=value pairs; exits 0 when every connection opened and nothing was
+ * key=value pairs; exits 0 when every connection opened, every one had an
+ * echo back after its first (when T > 0), and nothing was
  * dropped, lost or corrupted, 1 otherwise, 2 on bad arguments.
  */
 #include <arpa/inet.h>
@@ -56,6 +57,7 @@ struct conn {
 	uint32_t id;
 	enum conn_state state;
 	bool established;    /* its first echo came back */
+	bool echoed;	     /* an echo came back after the first */
 	uint64_t sent, rcvd; /* stream offsets */
 	uint64_t unsent;     /* bytes of the current message not written yet */
 	uint64_t open_ns, send_ns;
@@ -86,6 +88,7 @@ struct load {
 	int pending; /* opened, first echo not back */
 	int established, failed, dropped, corrupted;
 	uint64_t lost, bytes, late;
+	int stalled; /* open to the end, and no echo after the first */
 	struct hist rtt, first;
 	bool sending;
 };
@@ -181,6 +184,7 @@ static void conn_echoed(struct load *l, struct conn *c, uint64_t now)
 	c->state = CS_IDLE;
 	if (c->established) {
 		hist_add(&l->rtt, now - c->send_ns);
+		c->echoed = true;
 		return;
 	}
 	c->established = true;
@@ -346,6 +350,7 @@ static void drain(struct load *l)
 		if (c->state == CS_DONE)
 			continue;
 		l->lost += c->sent - c->rcvd;
+		l->stalled += !c->echoed && l->o.seconds;
 		close(c->fd);
 	}
 }
@@ -433,21 +438,23 @@ static int raise_nofile(int conns)
 
 static void report(const struct load *l)
 {
-	printf(
-	    "opened=%d established=%d failed=%d dropped=%d corrupted=%d lost=%llu "
-	    "bytes=%llu messages=%llu late=%llu rtt_p50_us=%llu rtt_p99_us=%llu "
-	    "rtt_max_us=%llu first_p50_us=%llu first_max_us=%llu\n",
-	    l->nr_open, l->established, l->failed, l->dropped, l->corrupted,
-	    (unsigned long long)l->lost, (unsigned long long)l->bytes, (unsigned long long)l->rtt.n,
-	    (unsigned long long)l->late, (unsigned long long)hist_quantile(&l->rtt, 0.5),
-	    (unsigned long long)hist_quantile(&l->rtt, 0.99), (unsigned long long)l->rtt.max_us,
-	    (unsigned long long)hist_quantile(&l->first, 0.5), (unsigned long long)l->first.max_us);
+	printf("opened=%d established=%d failed=%d dropped=%d corrupted=%d lost=%llu "
+	       "bytes=%llu messages=%llu late=%llu rtt_p50_us=%llu rtt_p99_us=%llu "
+	       "rtt_max_us=%llu first_p50_us=%llu first_max_us=%llu stalled=%d\n",
+	       l->nr_open, l->established, l->failed, l->dropped, l->corrupted,
+	       (unsigned long long)l->lost, (unsigned long long)l->bytes,
+	       (unsigned long long)l->rtt.n, (unsigned long long)l->late,
+	       (unsigned long long)hist_quantile(&l->rtt, 0.5),
+	       (unsigned long long)hist_quantile(&l->rtt, 0.99), (unsigned long long)l->rtt.max_us,
+	       (unsigned long long)hist_quantile(&l->first, 0.5),
+	       (unsigned long long)l->first.max_us, l->stalled);
 }
 
 int main(int argc, char **argv)
 {
 	struct load l = {};
 	int ret;
+	bool ok;
 
 	if (parse_opts(argc, argv, &l.o)) {
 		fprintf(stderr, "usage: loadgen [-c conns] [-t seconds] [-s msg_bytes] "
@@ -474,8 +481,7 @@ int main(int argc, char **argv)
 		hold(&l);
 	drain(&l);
 	report(&l);
-	return l.nr_open == l.o.conns && l.established == l.o.conns && !l.dropped && !l.corrupted &&
-		       !l.lost
-		   ? 0
-		   : 1;
+	ok = l.nr_open == l.o.conns && l.established == l.o.conns && !l.stalled && !l.dropped &&
+	     !l.corrupted && !l.lost;
+	return ok ? 0 : 1;
 }
