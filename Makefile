@@ -74,6 +74,12 @@ TLIB_OBJS := $(patsubst tests/lib/%.c,$(OUT)/tests/lib/%.o,$(TLIB_SRCS))
 INTEG_SRCS := $(wildcard tests/integ/*.c)
 INTEG_OBJS := $(patsubst tests/integ/%.c,$(OUT)/tests/integ/%.o,$(INTEG_SRCS))
 INTEG_BIN := $(OUT)/tests/integ_progs
+# tests/load/: the load generator and its echo server, programs of their
+# own that the load tests run inside a workload cgroup and node B.
+LOAD_SRCS := $(wildcard tests/load/*.c)
+LOAD_BINS := $(patsubst tests/load/%.c,$(OUT)/tests/%,$(LOAD_SRCS))
+# make bench-load: the load tests' full runs, for the README's figures.
+LOAD_SECONDS ?= 60
 
 # libFuzzer harnesses, one per parser of outside input. clang builds them
 # and, again, the agent sources they call, with coverage and ASan+UBSan
@@ -93,7 +99,7 @@ FUZZ_CFLAGS := -O1 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOUR
 # Deferred: plain `make` never asks clang for it.
 FUZZ_RT = $(shell $(CLANG) -print-file-name=libclang_rt.fuzzer-$(shell uname -m).a)
 
-.PHONY: FORCE all deps test check test-unit test-integ test-san bench demo vmtest clean help format \
+.PHONY: FORCE all deps test check test-unit test-integ test-san bench bench-load demo vmtest clean help format \
 	fuzz fuzz-short fuzz-build fuzz-runtime
 
 all: $(OUT)/sluiced $(OUT)/sluicectl
@@ -109,6 +115,8 @@ help:
 	@echo 'make demo       the two-node demo (root)'
 	@echo 'make bench      wrk: direct, one agent, two agents over mTLS, and nginx/haproxy'
 	@echo '                reference proxies, in one run, as ratios (root)'
+	@echo 'make bench-load the load and slow-peer tests at 10,000 connections, held'
+	@echo '                LOAD_SECONDS=$(LOAD_SECONDS) s, with their figures (root)'
 	@echo 'make vmtest     integration tests inside a Debian kernel under qemu (root)'
 	@echo 'make fuzz       build the libFuzzer harnesses (tests/fuzz/) and run each for'
 	@echo '                FUZZ_TIME seconds (default 60); ends with "N passed, N failed"'
@@ -174,11 +182,15 @@ $(OUT)/tests/integ/%.o: tests/integ/%.c $(SKELS) | $(OUT)/tests/integ
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests -Itests/lib -c $< -o $@
 
+$(OUT)/tests/%: tests/load/%.c | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -o $@
+
 $(INTEG_BIN): $(INTEG_OBJS) $(TLIB_OBJS) $(DLIB) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-build-tests: $(UNIT_BINS) $(INTEG_BIN)
+build-tests: $(UNIT_BINS) $(INTEG_BIN) $(LOAD_BINS)
 
 test-unit: $(UNIT_BINS)
 	$(Q)tests/run_unit.sh $(OUT)/tests
@@ -186,7 +198,7 @@ test-unit: $(UNIT_BINS)
 test-san:
 	$(Q)$(MAKE) --no-print-directory SAN=1 test-unit
 
-test-integ: all $(INTEG_BIN)
+test-integ: all $(INTEG_BIN) $(LOAD_BINS)
 	$(Q)$(INTEG_BIN) -b $(OUT)
 
 fuzz: fuzz-build
@@ -224,6 +236,11 @@ demo: deps all
 
 bench: deps all
 	$(Q)scripts/bench.sh $(OUT)
+
+bench-load: all $(INTEG_BIN) $(LOAD_BINS)
+	$(Q)for t in load_agent load_tunnel slow_peers; do \
+		SLUICE_LOAD_SECONDS=$(LOAD_SECONDS) $(INTEG_BIN) -b $(OUT) -t $$t -v || exit 1; \
+	done
 
 vmtest: all $(INTEG_BIN)
 	$(Q)vmtest/run.sh $(OUT)

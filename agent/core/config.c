@@ -34,6 +34,12 @@
 #define HANDSHAKES_DEFAULT_MAX 1024
 #define HANDSHAKES_PER_ADDRESS_SHARE 4
 #define HANDSHAKES_LIMIT 65536
+/* A TLS 1.3 handshake and two frames: milliseconds between agents, and
+ * long enough for a peer under load; a peer that says nothing holds a
+ * descriptor and a TLS object no longer than this. */
+#define HANDSHAKE_TIMEOUT_DEFAULT_MS 10000
+#define HANDSHAKE_TIMEOUT_MIN_MS 100
+#define HANDSHAKE_TIMEOUT_MAX_MS 300000
 
 int parse_duration_ms(const char *s, unsigned int *out)
 {
@@ -207,10 +213,11 @@ static int parse_keepalive(struct yamlx *y, const struct yamlx_val *v, struct co
 static int parse_tunnel(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 			struct errmsg *err)
 {
-	enum { T_MAX, T_PER_ADDRESS, NR_T };
+	enum { T_MAX, T_PER_ADDRESS, T_TIMEOUT, NR_T };
 	struct yamlx_field f[NR_T] = {
 		[T_MAX] = { .key = "max_handshakes" },
 		[T_PER_ADDRESS] = { .key = "max_handshakes_per_address" },
+		[T_TIMEOUT] = { .key = "handshake_timeout" },
 	};
 	struct handshake_caps *hc = &cfg->handshakes;
 	int ret;
@@ -225,6 +232,13 @@ static int parse_tunnel(struct yamlx *y, const struct yamlx_val *v, struct confi
 		ret = yamlx_error(y, f[T_PER_ADDRESS].v.node, err,
 				  "max_handshakes_per_address %u is more than max_handshakes %u",
 				  hc->per_address, hc->max);
+	if (!ret && f[T_TIMEOUT].v.node)
+		ret = parse_duration(y, &f[T_TIMEOUT].v, &hc->timeout_ms, err);
+	if (!ret && f[T_TIMEOUT].v.node &&
+	    (hc->timeout_ms < HANDSHAKE_TIMEOUT_MIN_MS || hc->timeout_ms > HANDSHAKE_TIMEOUT_MAX_MS))
+		ret = yamlx_error(y, f[T_TIMEOUT].v.node, err,
+				  "handshake_timeout must be from %ums to %us",
+				  HANDSHAKE_TIMEOUT_MIN_MS, HANDSHAKE_TIMEOUT_MAX_MS / 1000);
 	return ret;
 }
 
@@ -243,6 +257,8 @@ void config_handshake_defaults(struct handshake_caps *hc, unsigned long nofile)
 		hc->per_address = 1;
 	if (hc->per_address > hc->max)
 		hc->per_address = hc->max;
+	if (!hc->timeout_ms)
+		hc->timeout_ms = HANDSHAKE_TIMEOUT_DEFAULT_MS;
 }
 
 static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)

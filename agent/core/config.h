@@ -41,6 +41,8 @@
  *     max_handshakes_per_address: 256     # from one source, to one peer;
  *                                         # default a quarter of the above
  *                                         # At a cap the oldest is dropped.
+ *     handshake_timeout: 10s              # TCP connect to VERDICT, each
+ *                                         # way; default 10s, 100ms to 5m
  *   peers:                                # other nodes' agents
  *     - node: node-b
  *       tunnel: 10.99.0.2:15008
@@ -128,6 +130,7 @@ struct peer_cfg {
 struct handshake_caps {
 	unsigned int max;		/* each way; 0 until config_handshake_defaults() */
 	unsigned int per_address;	/* at most max */
+	unsigned int timeout_ms;	/* 0 until config_handshake_defaults() */
 };
 
 struct identity_cfg {
@@ -172,7 +175,7 @@ struct config {
 /* Fills the handshake caps a file left out (0) from the process's fd limit
  * nofile: an eighth of it each way (at most 1024, at least 16), so that
  * both ways at their caps (an fd inbound, two outbound) hold under half of
- * it, and a quarter of that per address. */
+ * it, and a quarter of that per address; and the timeout, 10 s. */
 void config_handshake_defaults(struct handshake_caps *hc, unsigned long nofile);
 
 /* The peer whose cidrs hold addr (network order, family AF_INET/AF_INET6),

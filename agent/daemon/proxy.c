@@ -332,6 +332,12 @@ static int relay_pump(struct proxy *p, struct flow *f, struct relay *r)
 		if (moved >= PUMP_BUDGET)
 			return 1;
 	} while (progress);
+	/* Waiting with an empty ring, the ring goes back to the pool (also
+	 * after a read that found nothing): 10k held flows then cost a few
+	 * pooled rings, not 512 KiB of address space (and what they
+	 * touched) each. */
+	if (!r->ring.len)
+		ring_release(p, &r->ring);
 	return 0;
 }
 

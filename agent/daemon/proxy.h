@@ -175,7 +175,7 @@ void proxy_set_keepalive(struct proxy *p, const struct keepalive_cfg *ka);
 
 /*
  * Caps tunnel handshakes in flight (from accept or connect until bytes
- * flow, at most 10 s each) at max each way, and at per_addr (at most max)
+ * flow, at most the handshake timeout each) at max each way, and at per_addr (at most max)
  * from one source address inbound or to one peer outbound; max 0, the
  * default, caps nothing. At a cap the oldest such handshake is dropped:
  * an inbound one reset and counted (handshakes_refused_in), an outbound
@@ -183,6 +183,10 @@ void proxy_set_keepalive(struct proxy *p, const struct keepalive_cfg *ka);
  * before the first flow. -ENOMEM.
  */
 int proxy_set_handshake_limit(struct proxy *p, unsigned int max, unsigned int per_addr);
+/* How long a tunnel has from accept or connect until bytes flow (TLS,
+ * OPEN, VERDICT, and inbound the destination's connect) before it is
+ * ended: 10 s unless set. */
+void proxy_set_handshake_timeout(struct proxy *p, unsigned int timeout_ms);
 
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
 

@@ -132,6 +132,7 @@ struct proxy {
 	struct endpoint timer;
 	uint64_t timer_at;		/* armed deadline, 0 when disarmed */
 	uint64_t idle_ns;
+	uint64_t hs_timeout_ns;		/* proxy_set_handshake_timeout */
 	uint64_t now;			/* CLOCK_MONOTONIC at the start of the round */
 	bool accept_paused;
 	bool accept_err_logged;

@@ -26,8 +26,9 @@
 /* Out of fds or memory: stop accepting this long instead of spinning on a
  * listener that stays readable (nginx does the same). */
 #define ACCEPT_PAUSE_MS 100
-/* A tunnel must be up, OPEN and VERDICT exchanged, within this: a peer
- * that opens connections and says nothing holds no flow for long. */
+/* A tunnel must be up, OPEN and VERDICT exchanged, within this unless
+ * proxy_set_handshake_timeout() says otherwise: a peer that opens
+ * connections and says nothing holds no flow for long. */
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define NSEC_PER_MSEC 1000000ULL
 #define NSEC_PER_SEC 1000000000ULL
@@ -51,7 +52,7 @@ static void timer_update(struct proxy *p)
 		}
 		if (!list_empty(&p->handshakes)) {
 			uint64_t due = node_flow(p->handshakes.next, idle_node)->start_ns +
-				       HANDSHAKE_TIMEOUT_MS * NSEC_PER_MSEC;
+				       p->hs_timeout_ns;
 
 			if (!want || due < want)
 				want = due;
@@ -174,7 +175,7 @@ static void idle_expire(struct proxy *p)
 	while (!list_empty(&p->handshakes)) {
 		struct flow *f = node_flow(p->handshakes.next, idle_node);
 
-		if (f->start_ns + HANDSHAKE_TIMEOUT_MS * NSEC_PER_MSEC > p->now)
+		if (f->start_ns + p->hs_timeout_ns > p->now)
 			break;
 		p->stats.idle_timeouts++;
 		reason = deadline_reason(f, &detail);
@@ -190,6 +191,11 @@ static void idle_expire(struct proxy *p)
 		p->stats.idle_timeouts++;
 		flow_close(p, f, -ETIMEDOUT);
 	}
+}
+
+void proxy_set_handshake_timeout(struct proxy *p, unsigned int timeout_ms)
+{
+	p->hs_timeout_ns = timeout_ms * NSEC_PER_MSEC;
 }
 
 int proxy_watch(struct proxy *p, int fd, void (*cb)(void *ctx), void *ctx)
@@ -321,6 +327,7 @@ int proxy_new(const struct sockaddr_storage *listen4, const struct sockaddr_stor
 		return errmsg_set(err, -ENOMEM, "proxy: out of memory");
 	p->ops = *ops;
 	p->idle_ns = idle_timeout_ms * NSEC_PER_MSEC;
+	p->hs_timeout_ns = HANDSHAKE_TIMEOUT_MS * NSEC_PER_MSEC;
 	for (int i = 0; i < 3; i++)
 		p->listen[i] = (struct endpoint){ .fd = -1,
 						  .kind = i < 2 ? EP_LISTEN : EP_TUNNEL_LISTEN };

@@ -272,9 +272,11 @@ static int handshake_caps(struct agent *a, unsigned long fd_limit, struct errmsg
 	config_handshake_defaults(&a->hs_caps, fd_limit);
 	if (proxy_set_handshake_limit(a->proxy, hc->max, hc->per_address))
 		return errmsg_set(err, -ENOMEM, "out of memory");
+	proxy_set_handshake_timeout(a->proxy, hc->timeout_ms);
 	if (a->tun)
 		pr_info("tunnel: at most %u handshakes in flight each way, %u per address (fd "
-			"limit %lu)", hc->max, hc->per_address, fd_limit);
+			"limit %lu), %u ms each", hc->max, hc->per_address, fd_limit,
+			hc->timeout_ms);
 	return 0;
 }
 

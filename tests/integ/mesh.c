@@ -119,9 +119,9 @@ int mesh_write_config_b(struct sl_env *env, const struct mesh_cfg *cfg)
 			      "log_level: info\n"
 			      "listen:\n"
 			      "  tunnel: %s:%d\n"
-			      "%s",
+			      "%s%s",
 			      env->cg_root_b, env->pin_dir_b, env->tmp_dir, env->ip4_b, TUNNEL_PORT,
-			      identity);
+			      identity, cfg->extra_b ?: "");
 }
 
 static int write_policy_b(struct sl_env *env, const struct mesh_cfg *cfg)

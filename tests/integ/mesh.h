@@ -66,6 +66,9 @@ struct mesh_cfg {
 	const char *peers_extra_b;
 	/* Node A's audit_log (an absolute path); NULL: <tmp>/run/audit.jsonl. */
 	const char *audit_log_a;
+	/* Top-level YAML appended to B's config (a tunnel: section); NULL:
+	 * none. */
+	const char *extra_b;
 };
 
 /* Makes the CA and both node certificates, writes both configs and

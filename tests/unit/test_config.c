@@ -74,6 +74,9 @@ static const struct bad_case bad_cases[] = {
 	  "bad value \"0\" for \"max_handshakes\": expected a whole number from 1 to 65536" },
 	{ "bad-tunnel-per-address.yaml", 7,
 	  "max_handshakes_per_address 65 is more than max_handshakes 64" },
+	{ "bad-tunnel-timeout.yaml", 6, "handshake_timeout must be from 100ms to 300s" },
+	{ "bad-tunnel-timeout-syntax.yaml", 6,
+	  "bad duration \"soon\" for \"handshake_timeout\": expected a number with ms, s, m or h" },
 	{ "bad-keepalive-idle.yaml", 6, "keepalive.idle must be whole seconds from 1s to 32767s" },
 	{ "bad-keepalive-count.yaml", 6,
 	  "bad value \"0\" for \"count\": expected a whole number from 1 to 127" },
@@ -297,9 +300,11 @@ static void test_good_identity(void **state)
 	assert_string_equal(cfg.workloads[1].oidc_key_file, "/etc/sluice/keys/nb-7.pem");
 	assert_int_equal(cfg.handshakes.max, 512);
 	assert_int_equal(cfg.handshakes.per_address, 64);
+	assert_int_equal(cfg.handshakes.timeout_ms, 2500);
 	config_handshake_defaults(&cfg.handshakes, 1024);
 	assert_int_equal(cfg.handshakes.max, 512);
 	assert_int_equal(cfg.handshakes.per_address, 64);
+	assert_int_equal(cfg.handshakes.timeout_ms, 2500);
 	assert_ptr_equal(config_workload_by_id(&cfg, "spiffe://acme.example/notebook/7"),
 			 &cfg.workloads[1]);
 	assert_null(config_workload_by_id(&cfg, "spiffe://acme.example/notebook/8"));
@@ -394,7 +399,7 @@ static void test_idle_and_keepalive_off(void **state)
 }
 
 /* Unset caps follow the fd limit: an eighth of it, 16 to 1024, and a
- * quarter of that per address. */
+ * quarter of that per address; an unset timeout is 10 s. */
 static void test_handshake_defaults(void **state)
 {
 	static const struct {
@@ -413,6 +418,7 @@ static void test_handshake_defaults(void **state)
 		config_handshake_defaults(&cfg.handshakes, cases[i].nofile);
 		assert_int_equal(cfg.handshakes.max, cases[i].max);
 		assert_int_equal(cfg.handshakes.per_address, cases[i].per_address);
+		assert_int_equal(cfg.handshakes.timeout_ms, 10000);
 	}
 	config_free(&cfg);
 }
