@@ -1,72 +1,48 @@
 #!/bin/bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
-# Usage: vmtest/run.sh BUILD                          (make vmtest)
+# Usage: vmtest/boot.sh BUILD LABEL IMAGE [MODDIR]       (vmtest/run.sh)
 #
-# Runs the root integration suite, BUILD/tests/integ_progs, inside a VM:
-# Debian's linux-image-amd64 kernel (or $KERNEL, with modules from $KMODS)
-# under qemu without KVM, booted into a busybox initramfs that runs each test
-# in its own integ_progs process (vmtest/init.in). Ends with
-# "vmtest: N passed, N failed, N skipped" and fails when a test failed, when
-# the guest did not finish within VMTEST_TIMEOUT seconds, or when the kernel
-# warned, oopsed or printed a call trace. The guest's console is kept in
-# BUILD/vmtest/console.log.
+# Runs the root integration suite, BUILD/tests/integ_progs, inside a VM: the
+# bzImage IMAGE, with modules from MODDIR (lib/modules/<version>), under qemu
+# without KVM, booted into a busybox initramfs that runs each test in its own
+# integ_progs process (vmtest/init.in). Every line it prints starts with
+# "vmtest [LABEL]:"; it ends with "vmtest [LABEL]: N passed, N failed, N
+# skipped", writes "N N N" to BUILD/vmtest/LABEL/summary, and fails when a
+# test failed, when the guest did not finish within VMTEST_TIMEOUT seconds,
+# or when the kernel warned, oopsed or printed a call trace. The guest's
+# console is kept in BUILD/vmtest/LABEL/console.log.
 #
-# Environment:
-#   KERNEL               bzImage to boot instead of Debian's
-#   KMODS                its lib/modules/<version> directory (default: none)
-#   VMTEST_TIMEOUT       seconds for the whole guest run (default 900)
-#   VMTEST_TEST_TIMEOUT  seconds for one test (default 300)
-#   VMTEST_MODULES       modules the guest loads (default "veth tls")
-#   VMTEST_BINS          more host programs the tests need in the guest
-#   VMTEST_CMDLINE       extra kernel command line
+# Environment (vmtest/run.sh documents them):
+#   VMTEST_TIMEOUT, VMTEST_TEST_TIMEOUT, VMTEST_MODULES, VMTEST_BINS,
+#   VMTEST_CMDLINE
 
 set -euo pipefail
-trap 'echo "vmtest: line $LINENO: command failed (status $?)" >&2' ERR
+trap 'echo "vmtest [$label]: line $LINENO: command failed (status $?)" >&2' ERR
 
-build=${1:?usage: vmtest/run.sh BUILD}
+build=${1:?usage: vmtest/boot.sh BUILD LABEL IMAGE [MODDIR]}
+label=${2:?}
+image=${3:?}
+moddir=${4:-}
 here=$(cd "$(dirname "$0")" && pwd)
 timeout=${VMTEST_TIMEOUT:-900}
 test_timeout=${VMTEST_TEST_TIMEOUT:-300}
 modules=${VMTEST_MODULES:-veth tls}
-mkdir -p "$build/vmtest"
-out=$(cd "$build/vmtest" && pwd)
+mkdir -p "$build/vmtest/$label"
+out=$(cd "$build/vmtest/$label" && pwd)
 console=$out/console.log
 results=$out/results.txt
 t_start=$EPOCHREALTIME
 
 die()
 {
-	echo "vmtest: $*" >&2
+	echo "vmtest [$label]: $*" >&2
 	exit 1
 }
 
 since()
 {
 	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
-}
-
-# Installs the host tools this script and the initramfs need.
-ensure_tools()
-{
-	local need=()
-
-	command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
-	# The initramfs has no libc for a dynamically linked busybox.
-	dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q ' installed$' ||
-		need+=(busybox-static)
-	command -v cpio >/dev/null || need+=(cpio)
-	PATH=$PATH:/usr/sbin:/sbin command -v depmod >/dev/null || need+=(kmod)
-	((${#need[@]} == 0)) && return
-	((EUID == 0)) || die "missing ${need[*]}: run as root to have them installed"
-	echo "vmtest: installing ${need[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	if ! { apt-get -o DPkg::Lock::Timeout=600 -qq update &&
-	       apt-get -o DPkg::Lock::Timeout=600 -qq install -y --no-install-recommends \
-		       "${need[@]}"; } >"$out/apt.log" 2>&1; then
-		cat "$out/apt.log" >&2
-		die "installing ${need[*]} failed"
-	fi
 }
 
 # The version string a bzImage carries (boot protocol: header "HdrS" at
@@ -100,28 +76,15 @@ test_output()
 
 kernel_line_re='^\[ *[0-9]+\.[0-9]+\] '
 
-ensure_tools
-
-t=$EPOCHREALTIME
-if [[ -n ${KERNEL:-} ]]; then
-	[[ -r $KERNEL ]] || die "KERNEL=$KERNEL is not readable"
-	image=$KERNEL
-	moddir=${KMODS:-}
-else
-	[[ -z ${KMODS:-} ]] || die "KMODS needs KERNEL"
-	paths=$("$here/fetch-kernel.sh" "$here/cache")
-	image=${paths%%$'\n'*}
-	moddir=${paths#*$'\n'}
-fi
-t_kernel=$(since "$t")
-echo "vmtest: kernel $(image_version "$image")"
-echo "vmtest: image $image, modules ${moddir:-none}"
+[[ -r $image ]] || die "$image is not readable"
+echo "vmtest [$label]: kernel $(image_version "$image")"
+echo "vmtest [$label]: image $image, modules ${moddir:-none}"
 
 t=$EPOCHREALTIME
 # shellcheck disable=SC2086 # the module list is a word list
 "$here/mkinitramfs.sh" "$out/initramfs.cpio" "$build" "$test_timeout" "$moddir" $modules
 t_initramfs=$(since "$t")
-echo "vmtest: initramfs $(du -m "$out/initramfs.cpio" | cut -f1) MiB"
+echo "vmtest [$label]: initramfs $(du -m "$out/initramfs.cpio" | cut -f1) MiB"
 
 # ttyS0 is the console; ttyS1 carries only the result lines (init.in).
 : >"$results"
@@ -152,7 +115,7 @@ handle()
 	case $1 in
 	"VMTEST-KERNEL "*)
 		t_init=$(since "$t")
-		echo "vmtest: guest kernel ${1#VMTEST-KERNEL }"
+		echo "vmtest [$label]: guest kernel ${1#VMTEST-KERNEL }"
 		;;
 	"VMTEST-UPTIME "*)
 		# Guest time: the first is boot to init, the last ends the tests.
@@ -167,7 +130,7 @@ handle()
 		test_time=${1##* }
 		;;
 	"VMTEST-MODULE "*)
-		echo "vmtest: module ${1#VMTEST-MODULE }"
+		echo "vmtest [$label]: module ${1#VMTEST-MODULE }"
 		;;
 	"VMTEST-RESULT "*)
 		name=${1#VMTEST-RESULT }
@@ -176,19 +139,19 @@ handle()
 		case $rc in
 		0)
 			passed=$((passed + 1))
-			printf 'vmtest:   PASS  %s (%s s)\n' "$name" "$test_time"
+			printf 'vmtest [%s]:   PASS  %s (%s s)\n' "$label" "$name" "$test_time"
 			;;
 		77)
 			skipped+=("$name")
-			printf 'vmtest:   SKIP  %s (%s s)\n' "$name" "$test_time"
+			printf 'vmtest [%s]:   SKIP  %s (%s s)\n' "$label" "$name" "$test_time"
 			;;
 		*)
 			failed+=("$name")
 			if ((rc > 128)); then
-				printf 'vmtest:   FAIL  %s (%s s, killed by signal %d; test timeout %d s)\n' \
-					"$name" "$test_time" $((rc - 128)) "$test_timeout"
+				printf 'vmtest [%s]:   FAIL  %s (%s s, killed by signal %d; test timeout %d s)\n' \
+					"$label" "$name" "$test_time" $((rc - 128)) "$test_timeout"
 			else
-				printf 'vmtest:   FAIL  %s (%s s, exit %d)\n' "$name" "$test_time" "$rc"
+				printf 'vmtest [%s]:   FAIL  %s (%s s, exit %d)\n' "$label" "$name" "$test_time" "$rc"
 			fi
 			;;
 		esac
@@ -233,7 +196,7 @@ while kill -0 "$qpid" 2>/dev/null; do
 	sleep 0.2
 done
 if kill -0 "$qpid" 2>/dev/null; then
-	((finished)) && echo "vmtest: guest finished but did not power off; stopping qemu"
+	((finished)) && echo "vmtest [$label]: guest finished but did not power off; stopping qemu"
 	kill "$qpid"
 fi
 qrc=0
@@ -256,33 +219,34 @@ ok=1
 # A skipped test's reason is the last line it printed.
 for name in "${skipped[@]}"; do
 	reason=$(test_output "$name" | grep -Ev "$kernel_line_re|^[[:space:]]*\$" | tail -n1)
-	echo "vmtest: skipped $name: $reason"
+	echo "vmtest [$label]: skipped $name: $reason"
 done
 for name in "${failed[@]}"; do
 	ok=0
-	echo "vmtest: ---- output of failed test $name ----"
+	echo "vmtest [$label]: ---- output of failed test $name ----"
 	test_output "$name"
 done
 # Kernel lines only (the timestamp), so a test printing such words is no splat.
 splat_re="$kernel_line_re"'.*(WARNING:|BUG:|Oops|general protection|Call Trace|kernel BUG at|Kernel panic)'
 if console_text | grep -Eq "$splat_re"; then
 	ok=0
-	echo "vmtest: ---- kernel splat in the guest ----"
+	echo "vmtest [$label]: ---- kernel splat in the guest ----"
 	console_text | grep -E -B 10 -A 30 "$splat_re" | head -n 150
 fi
 if [[ -n $status ]]; then
 	ok=0
-	echo "vmtest: guest did not finish: $status"
-	echo "vmtest: ---- last 60 lines of $console ----"
+	echo "vmtest [$label]: guest did not finish: $status"
+	echo "vmtest [$label]: ---- last 60 lines of $console ----"
 	console_text | tail -n 60
 elif ((passed + ${#failed[@]} + ${#skipped[@]} == 0)); then
 	ok=0
-	echo "vmtest: the guest ran no test"
+	echo "vmtest [$label]: the guest ran no test"
 fi
 
-echo "vmtest: times: kernel ${t_kernel} s, initramfs ${t_initramfs} s," \
+echo "vmtest [$label]: times: initramfs ${t_initramfs} s," \
 	"boot to init ${t_init:-?} s (guest uptime ${t_boot:-?} s), tests ${t_tests:-?} s," \
 	"qemu ${t_vm} s, total $(since "$t_start") s"
-echo "vmtest: console log: $console"
-echo "vmtest: $passed passed, ${#failed[@]} failed, ${#skipped[@]} skipped"
+echo "vmtest [$label]: console log: $console"
+echo "$passed ${#failed[@]} ${#skipped[@]}" >"$out/summary"
+echo "vmtest [$label]: $passed passed, ${#failed[@]} failed, ${#skipped[@]} skipped"
 exit $((ok ? 0 : 1))
