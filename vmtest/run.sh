@@ -114,7 +114,18 @@ boot_series()
 	boot "$series" "${paths%%$'\n'*}" "${paths#*$'\n'}"
 }
 
+# The guest has node but no npm: the test IdP's modules come from the host.
+prepare_idp()
+{
+	local repo
+
+	repo=$(dirname "$here")
+	"$repo/tests/oidc/setup.sh" ||
+		echo "vmtest: tests/oidc/setup.sh failed: the IdP tests will fail in the guest"
+}
+
 ensure_tools
+prepare_idp
 
 if [[ -n ${KERNEL:-} ]]; then
 	boot custom "$KERNEL" "${KMODS:-}"
