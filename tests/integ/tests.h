@@ -2,7 +2,7 @@
 /* The tests, in run order: TEST(name) runs test_name(env), defined in one of
  * tests/integ/test_*.c. TEST_HOST(name) runs on the host only, never in the
  * VM (vmtest lists tests with -L): load tests, too slow under TCG, and
- * tests of programs the VM image does not ship.
+ * tests of programs the VM image does not ship, valgrind among them.
  * No include guard: harness.c includes this once per expansion. */
 TEST(allowed_flow)
 TEST(denied_flow)
@@ -27,3 +27,4 @@ TEST(tunnel_attacks)
 TEST_HOST(tunnel_flood)
 TEST(tunnel_rotation)
 TEST(tunnel_oidc)
+TEST_HOST(valgrind)
