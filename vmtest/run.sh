@@ -21,6 +21,7 @@
 #   VMTEST_TIMEOUT       seconds for one kernel's guest run (default 900)
 #   VMTEST_TEST_TIMEOUT  seconds for one test (default 300)
 #   VMTEST_MODULES       modules the guest loads (default "veth tls")
+#   VMTEST_TESTS         only these tests of integ_progs -L (default: all)
 #   VMTEST_BINS          more host programs the tests need in the guest
 #   VMTEST_CMDLINE       extra kernel command line
 
@@ -139,4 +140,4 @@ fi
 ((${#broken[@]} == 0)) || echo "vmtest: failed on: ${broken[*]}"
 echo "vmtest: kernels ${KERNEL:+custom }${KERNEL:-$kernels}, total $(since "$t_start") s"
 echo "vmtest: $passed passed, $failed failed, $skipped skipped"
-((${#broken[@]} == 0))
+exit $((${#broken[@]} == 0 ? 0 : 1))
