@@ -14,8 +14,8 @@
 # console is kept in BUILD/vmtest/LABEL/console.log.
 #
 # Environment (vmtest/run.sh documents them):
-#   VMTEST_TIMEOUT, VMTEST_TEST_TIMEOUT, VMTEST_MODULES, VMTEST_BINS,
-#   VMTEST_CMDLINE
+#   VMTEST_TIMEOUT, VMTEST_TEST_TIMEOUT, VMTEST_MODULES, VMTEST_TESTS,
+#   VMTEST_BINS, VMTEST_CMDLINE
 
 set -euo pipefail
 trap 'echo "vmtest [$label]: line $LINENO: command failed (status $?)" >&2' ERR
