@@ -89,7 +89,8 @@ help:
 	@echo 'make demo       the two-node demo (root)'
 	@echo 'make bench      wrk: direct, one agent, two agents over mTLS, and nginx/haproxy'
 	@echo '                reference proxies, in one run, as ratios (root)'
-	@echo 'make vmtest     integration tests inside a Debian kernel under qemu (root)'
+	@echo 'make vmtest     integration tests inside Debian kernels under qemu, one VM per'
+	@echo '                kernel of VMTEST_KERNELS (default "6.1 6.12") (root)'
 	@echo 'make format     clang-format every C source and header'
 	@echo 'make clean      remove $(BUILD)/'
 	@echo
