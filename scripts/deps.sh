@@ -27,8 +27,9 @@ libyaml-dev			/usr/include/yaml.h
 libjansson-dev			/usr/include/jansson.h
 libssl-dev			/usr/include/openssl/ssl.h
 libcurl4-openssl-dev		/usr/include/*/curl/curl.h
-# tests: unit test framework
+# tests: unit test framework; integ valgrind runs sluiced under memcheck
 libcmocka-dev			/usr/include/cmocka.h
+valgrind			valgrind
 openssl				openssl
 # make fuzz: the libFuzzer runtime clang links for -fsanitize=fuzzer
 libclang-rt-14-dev		/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a

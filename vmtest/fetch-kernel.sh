@@ -1,30 +1,47 @@
 #!/bin/bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
-# Usage: vmtest/fetch-kernel.sh CACHE_DIR
+# Usage: vmtest/fetch-kernel.sh CACHE_DIR [SERIES]
 #
-# Makes Debian's current amd64 kernel (linux-image-amd64, 6.1 LTS on Debian 12)
-# available under CACHE_DIR and prints two lines: the kernel image and its
-# modules directory. A package already unpacked there is reused; when apt
-# cannot answer (no network, no package lists), the newest unpacked one is.
+# Makes Debian's current amd64 kernel of SERIES (default 6.1) available under
+# CACHE_DIR and prints two lines: the kernel image and its modules directory.
+# A series is found through its metapackage, linux-image-SERIES-amd64 (6.12 on
+# Debian 12, from bookworm-security), or else linux-image-amd64 when that is
+# the series (6.1 LTS on Debian 12). A package already unpacked there is
+# reused; when apt cannot answer (no network, no package lists), the newest
+# unpacked one of the series is.
 
 set -euo pipefail
 trap 'echo "fetch-kernel: line $LINENO: command failed (status $?)" >&2' ERR
 
-cache=${1:?usage: fetch-kernel.sh CACHE_DIR}
+cache=${1:?usage: fetch-kernel.sh CACHE_DIR [SERIES]}
+series=${2:-6.1}
+[[ $series =~ ^[0-9]+\.[0-9]+$ ]] || { echo "fetch-kernel: '$series' is no series (like 6.12)" >&2; exit 1; }
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 # Runs for other build directories share the cache: one unpacks at a time.
 exec 9>"$cache/.lock"
 flock 9
 
-# The metapackage carries no kernel: it depends on the versioned package
-# (linux-image-6.1.0-N-amd64) that does. resolve and candidate print nothing
-# when apt cannot answer.
+# A metapackage carries no kernel: it depends on the versioned package
+# (linux-image-6.1.0-N-amd64, linux-image-6.12.N+deb12-amd64) that does.
+# depends_on, resolve and candidate print nothing when apt cannot answer.
+depends_on()
+{
+	{ apt-cache depends "$1" 2>/dev/null || true; } |
+		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1
+}
+
+# The versioned package of the series: its own metapackage's, or the default
+# kernel's when that is of the series. The dot keeps 6.1 from matching 6.12.
 resolve()
 {
-	{ apt-cache depends linux-image-amd64 2>/dev/null || true; } |
-		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1
+	local pkg
+
+	pkg=$(depends_on "linux-image-$series-amd64")
+	[[ -n $pkg ]] || pkg=$(depends_on linux-image-amd64)
+	[[ $pkg == linux-image-"$series".* ]] && echo "$pkg"
+	return 0
 }
 
 candidate()
@@ -43,15 +60,16 @@ print_paths()
 	echo "$dir/lib/modules/${image##*/vmlinuz-}"
 }
 
-# Prints the newest complete kernel in the cache and exits, or fails.
+# Prints the newest complete kernel of the series in the cache and exits, or
+# fails.
 use_cached()
 {
 	local dir
 
 	# shellcheck disable=SC2012 # the names are this script's own
-	dir=$({ ls -1dt "$cache"/linux-image-*/.complete 2>/dev/null || true; } | head -n1 |
-		xargs -r dirname)
-	[[ -n $dir ]] || { echo "fetch-kernel: $1, and none is cached" >&2; exit 1; }
+	dir=$({ ls -1dt "$cache"/linux-image-"$series".*/.complete 2>/dev/null || true; } |
+		head -n1 | xargs -r dirname)
+	[[ -n $dir ]] || { echo "fetch-kernel: $1, and no $series kernel is cached" >&2; exit 1; }
 	echo "fetch-kernel: $1; using cached ${dir##*/}" >&2
 	print_paths "$dir"
 	exit 0
@@ -59,13 +77,13 @@ use_cached()
 
 pkg=$(resolve)
 if [[ -z $pkg ]]; then
-	echo "fetch-kernel: no linux-image-amd64 in the package lists; running apt-get update" >&2
+	echo "fetch-kernel: no $series kernel in the package lists; running apt-get update" >&2
 	apt-get -qq update >&2 || true
 	pkg=$(resolve)
 fi
 ver=${pkg:+$(candidate "$pkg")}
 if [[ -z $pkg || -z $ver || $ver == "(none)" ]]; then
-	use_cached "apt cannot resolve linux-image-amd64"
+	use_cached "apt cannot resolve a $series kernel"
 fi
 
 dir=$cache/${pkg}_${ver//:/%3a}

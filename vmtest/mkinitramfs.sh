@@ -8,7 +8,8 @@
 # the tests call (sh, ip, bash, bpftool, nginx, curl, nsenter, node, openssl and
 # $VMTEST_BINS), the shared libraries
 # all of them need, the kernel modules MODULE... with their dependencies from
-# MODDIR (empty: none), and /init from vmtest/init.in.
+# MODDIR (empty: none), /init from vmtest/init.in, and the names of
+# $VMTEST_TESTS, when set, the only tests the guest runs.
 #
 # The repository is laid out under /sluice as on the host (BUILD at the same
 # relative path when it is inside the repository, at build/ otherwise), so the
@@ -173,6 +174,11 @@ for m in "$@"; do
 	done <<<"$deps"
 	echo "$m ${files[*]}" >>"$modlist"
 done
+
+if [[ -n ${VMTEST_TESTS:-} ]]; then
+	# shellcheck disable=SC2086 # a word list
+	printf '%s\n' $VMTEST_TESTS >"$root/etc/vmtest/tests"
+fi
 
 sed -e "s|@BUILD@|$rel|g" -e "s|@REPO@|$guest_repo|g" -e "s|@TEST_TIMEOUT@|$test_timeout|g" \
 	"$here/init.in" >"$root/init"

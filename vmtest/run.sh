@@ -3,21 +3,25 @@
 #
 # Usage: vmtest/run.sh BUILD                          (make vmtest)
 #
-# Runs the root integration suite, BUILD/tests/integ_progs, inside a VM:
-# Debian's linux-image-amd64 kernel (or $KERNEL, with modules from $KMODS)
-# under qemu without KVM, booted into a busybox initramfs that runs each test
-# in its own integ_progs process (vmtest/init.in). Ends with
-# "vmtest: N passed, N failed, N skipped" and fails when a test failed, when
-# the guest did not finish within VMTEST_TIMEOUT seconds, or when the kernel
-# warned, oopsed or printed a call trace. The guest's console is kept in
-# BUILD/vmtest/console.log.
+# Runs the root integration suite inside a VM once per kernel of
+# VMTEST_KERNELS (Debian kernel series, default "6.1 6.12"), or once on
+# $KERNEL, each booted by vmtest/boot.sh. Every kernel's lines start with
+# "vmtest [SERIES]:" and end with its own "vmtest [SERIES]: N passed, N
+# failed, N skipped"; a kernel that fails does not stop the next. The last
+# line is "vmtest: N passed, N failed, N skipped" over all kernels, where a
+# kernel whose run failed without a failed test (no kernel package, a
+# guest that did not finish, a splat) counts as one failure. Fails when any
+# kernel's run failed.
 #
 # Environment:
+#   VMTEST_KERNELS       Debian kernel series to run on (default "6.1 6.12"),
+#                        fetched into vmtest/cache/ once (fetch-kernel.sh)
 #   KERNEL               bzImage to boot instead of Debian's
 #   KMODS                its lib/modules/<version> directory (default: none)
-#   VMTEST_TIMEOUT       seconds for the whole guest run (default 900)
+#   VMTEST_TIMEOUT       seconds for one kernel's guest run (default 900)
 #   VMTEST_TEST_TIMEOUT  seconds for one test (default 300)
 #   VMTEST_MODULES       modules the guest loads (default "veth tls")
+#   VMTEST_TESTS         only these tests of integ_progs -L (default: all)
 #   VMTEST_BINS          more host programs the tests need in the guest
 #   VMTEST_CMDLINE       extra kernel command line
 
@@ -26,13 +30,9 @@ trap 'echo "vmtest: line $LINENO: command failed (status $?)" >&2' ERR
 
 build=${1:?usage: vmtest/run.sh BUILD}
 here=$(cd "$(dirname "$0")" && pwd)
-timeout=${VMTEST_TIMEOUT:-900}
-test_timeout=${VMTEST_TEST_TIMEOUT:-300}
-modules=${VMTEST_MODULES:-veth tls}
+kernels=${VMTEST_KERNELS:-6.1 6.12}
 mkdir -p "$build/vmtest"
 out=$(cd "$build/vmtest" && pwd)
-console=$out/console.log
-results=$out/results.txt
 t_start=$EPOCHREALTIME
 
 die()
@@ -46,7 +46,7 @@ since()
 	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
 }
 
-# Installs the host tools this script and the initramfs need.
+# Installs the host tools boot.sh and the initramfs need.
 ensure_tools()
 {
 	local need=()
@@ -69,220 +69,75 @@ ensure_tools()
 	fi
 }
 
-# The version string a bzImage carries (boot protocol: header "HdrS" at
-# 0x202, offset of the string minus 0x200 at 0x20e).
-image_version()
-{
-	local off
+passed=0
+failed=0
+skipped=0
+broken=()
 
-	if [[ $(dd if="$1" bs=1 skip=514 count=4 status=none) != HdrS ]]; then
-		echo "unknown (not a bzImage)"
+# Adds one kernel's summary to the totals; a run that failed with no failed
+# test counts as one failure, so the totals never read as a pass.
+tally()
+{
+	local label=$1 rc=$2 p=0 f=0 s=0
+
+	[[ -r $out/$label/summary ]] && read -r p f s <"$out/$label/summary"
+	if ((rc != 0)); then
+		broken+=("$label")
+		((f > 0)) || f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	skipped=$((skipped + s))
+}
+
+# Boots one kernel: label, image, modules directory.
+boot()
+{
+	local rc=0
+
+	rm -f "$out/$1/summary"
+	"$here/boot.sh" "$build" "$@" || rc=$?
+	tally "$1" "$rc"
+}
+
+# Fetches a Debian kernel series into the cache and boots it.
+boot_series()
+{
+	local series=$1 paths dir t=$EPOCHREALTIME
+
+	if ! paths=$("$here/fetch-kernel.sh" "$here/cache" "$series"); then
+		echo "vmtest [$series]: no kernel of series $series"
+		tally "$series" 1
 		return
 	fi
-	off=$(od -An -tu2 -j526 -N2 "$1" | tr -d ' ')
-	dd if="$1" bs=1 skip=$((off + 512)) count=256 status=none | tr '\0' '\n' | head -n1
+	dir=${paths%%/boot/*}
+	echo "vmtest [$series]: kernel package ${dir##*/}, ready in $(since "$t") s"
+	boot "$series" "${paths%%$'\n'*}" "${paths#*$'\n'}"
 }
 
-# The console without carriage returns.
-console_text()
+# The guest has node but no npm: the test IdP's modules come from the host.
+prepare_idp()
 {
-	tr -d '\r' <"$console"
-}
+	local repo
 
-# The console while test $1 ran: its output and the kernel's messages.
-test_output()
-{
-	console_text | awk -v name="$1" '
-		$0 == "VMTEST-BEGIN " name { on = 1; next }
-		index($0, "VMTEST-END " name ":") == 1 { on = 0 }
-		on'
+	repo=$(dirname "$here")
+	"$repo/tests/oidc/setup.sh" ||
+		echo "vmtest: tests/oidc/setup.sh failed: the IdP tests will fail in the guest"
 }
-
-kernel_line_re='^\[ *[0-9]+\.[0-9]+\] '
 
 ensure_tools
+prepare_idp
 
-t=$EPOCHREALTIME
 if [[ -n ${KERNEL:-} ]]; then
-	[[ -r $KERNEL ]] || die "KERNEL=$KERNEL is not readable"
-	image=$KERNEL
-	moddir=${KMODS:-}
+	boot custom "$KERNEL" "${KMODS:-}"
 else
 	[[ -z ${KMODS:-} ]] || die "KMODS needs KERNEL"
-	paths=$("$here/fetch-kernel.sh" "$here/cache")
-	image=${paths%%$'\n'*}
-	moddir=${paths#*$'\n'}
-fi
-t_kernel=$(since "$t")
-echo "vmtest: kernel $(image_version "$image")"
-echo "vmtest: image $image, modules ${moddir:-none}"
-
-t=$EPOCHREALTIME
-# shellcheck disable=SC2086 # the module list is a word list
-"$here/mkinitramfs.sh" "$out/initramfs.cpio" "$build" "$test_timeout" "$moddir" $modules
-t_initramfs=$(since "$t")
-echo "vmtest: initramfs $(du -m "$out/initramfs.cpio" | cut -f1) MiB"
-
-# ttyS0 is the console; ttyS1 carries only the result lines (init.in).
-: >"$results"
-t=$EPOCHREALTIME
-qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
-	-accel tcg -cpu max -smp 2 -m 2G \
-	-serial mon:stdio -serial "file:${results//,/,,}" \
-	-kernel "$image" -initrd "$out/initramfs.cpio" \
-	-append "console=ttyS0 panic=-1 ${VMTEST_CMDLINE:-}" \
-	</dev/null >"$console" 2>&1 &
-qpid=$!
-trap 'kill "$qpid" 2>/dev/null || true' EXIT
-
-passed=0
-failed=()
-skipped=()
-finished=0
-seen=0
-t_init=
-test_time='?'
-t_boot=
-t_tests=
-
-handle()
-{
-	local name rc
-
-	case $1 in
-	"VMTEST-KERNEL "*)
-		t_init=$(since "$t")
-		echo "vmtest: guest kernel ${1#VMTEST-KERNEL }"
-		;;
-	"VMTEST-UPTIME "*)
-		# Guest time: the first is boot to init, the last ends the tests.
-		if [[ -z $t_boot ]]; then
-			t_boot=${1#VMTEST-UPTIME }
-		else
-			t_tests=$(awk -v a="$t_boot" -v b="${1#VMTEST-UPTIME }" \
-				'BEGIN { printf "%.1f", b - a }')
-		fi
-		;;
-	"VMTEST-TIME "*)
-		test_time=${1##* }
-		;;
-	"VMTEST-MODULE "*)
-		echo "vmtest: module ${1#VMTEST-MODULE }"
-		;;
-	"VMTEST-RESULT "*)
-		name=${1#VMTEST-RESULT }
-		rc=${name##*:}
-		name=${name%:*}
-		case $rc in
-		0)
-			passed=$((passed + 1))
-			printf 'vmtest:   PASS  %s (%s s)\n' "$name" "$test_time"
-			;;
-		77)
-			skipped+=("$name")
-			printf 'vmtest:   SKIP  %s (%s s)\n' "$name" "$test_time"
-			;;
-		*)
-			failed+=("$name")
-			if ((rc > 128)); then
-				printf 'vmtest:   FAIL  %s (%s s, killed by signal %d; test timeout %d s)\n' \
-					"$name" "$test_time" $((rc - 128)) "$test_timeout"
-			else
-				printf 'vmtest:   FAIL  %s (%s s, exit %d)\n' "$name" "$test_time" "$rc"
-			fi
-			;;
-		esac
-		test_time='?'
-		;;
-	VMTEST-DONE)
-		finished=1
-		;;
-	esac
-}
-
-# Hands every complete line of the results channel not yet seen to handle().
-read_results()
-{
-	local lines i
-
-	mapfile -t lines < <(tr -d '\r' <"$results")
-	# A last line without its newline is still being written.
-	[[ -z $(tail -c1 "$results") ]] || unset 'lines[-1]'
-	for ((i = seen; i < ${#lines[@]}; i++)); do
-		handle "${lines[i]}"
+	for series in $kernels; do
+		boot_series "$series"
 	done
-	seen=${#lines[@]}
-}
-
-status=
-deadline=$((SECONDS + timeout))
-while kill -0 "$qpid" 2>/dev/null; do
-	read_results
-	if ((finished)); then
-		# poweroff -f ends qemu at once; give a stuck guest a moment.
-		for _ in {1..30}; do
-			kill -0 "$qpid" 2>/dev/null || break
-			sleep 1
-		done
-		break
-	fi
-	if ((SECONDS >= deadline)); then
-		status="no VMTEST-DONE within $timeout s (VMTEST_TIMEOUT)"
-		break
-	fi
-	sleep 0.2
-done
-if kill -0 "$qpid" 2>/dev/null; then
-	((finished)) && echo "vmtest: guest finished but did not power off; stopping qemu"
-	kill "$qpid"
-fi
-qrc=0
-wait "$qpid" || qrc=$?
-trap - EXIT
-t_vm=$(since "$t")
-read_results
-if ((!finished)) && [[ -z $status ]]; then
-	status="qemu exited ($qrc) before VMTEST-DONE"
-fi
-if ((!finished)); then
-	running=$(console_text | awk '
-		/^VMTEST-BEGIN / { name = $2 }
-		/^VMTEST-END / { name = "" }
-		END { print name }')
-	[[ -z $running ]] || status="$status, in test $running"
 fi
 
-ok=1
-# A skipped test's reason is the last line it printed.
-for name in "${skipped[@]}"; do
-	reason=$(test_output "$name" | grep -Ev "$kernel_line_re|^[[:space:]]*\$" | tail -n1)
-	echo "vmtest: skipped $name: $reason"
-done
-for name in "${failed[@]}"; do
-	ok=0
-	echo "vmtest: ---- output of failed test $name ----"
-	test_output "$name"
-done
-# Kernel lines only (the timestamp), so a test printing such words is no splat.
-splat_re="$kernel_line_re"'.*(WARNING:|BUG:|Oops|general protection|Call Trace|kernel BUG at|Kernel panic)'
-if console_text | grep -Eq "$splat_re"; then
-	ok=0
-	echo "vmtest: ---- kernel splat in the guest ----"
-	console_text | grep -E -B 10 -A 30 "$splat_re" | head -n 150
-fi
-if [[ -n $status ]]; then
-	ok=0
-	echo "vmtest: guest did not finish: $status"
-	echo "vmtest: ---- last 60 lines of $console ----"
-	console_text | tail -n 60
-elif ((passed + ${#failed[@]} + ${#skipped[@]} == 0)); then
-	ok=0
-	echo "vmtest: the guest ran no test"
-fi
-
-echo "vmtest: times: kernel ${t_kernel} s, initramfs ${t_initramfs} s," \
-	"boot to init ${t_init:-?} s (guest uptime ${t_boot:-?} s), tests ${t_tests:-?} s," \
-	"qemu ${t_vm} s, total $(since "$t_start") s"
-echo "vmtest: console log: $console"
-echo "vmtest: $passed passed, ${#failed[@]} failed, ${#skipped[@]} skipped"
-exit $((ok ? 0 : 1))
+((${#broken[@]} == 0)) || echo "vmtest: failed on: ${broken[*]}"
+echo "vmtest: kernels ${KERNEL:+custom }${KERNEL:-$kernels}, total $(since "$t_start") s"
+echo "vmtest: $passed passed, $failed failed, $skipped skipped"
+exit $((${#broken[@]} == 0 ? 0 : 1))

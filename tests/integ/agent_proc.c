@@ -17,6 +17,7 @@
 #include "pinned.h"
 
 #define AGENT_MAX_ARGS 8
+#define AGENT_MAX_WRAP 12
 #define AGENT_READY_TIMEOUT_MS 30000
 #define AGENT_EXIT_TIMEOUT_MS 10000
 #define POLL_MS 10
@@ -100,11 +101,14 @@ static struct agent_slot slot_of(struct sl_env *env, char node)
 	return (struct agent_slot){ env->ns_a, CONFIG_FILE, env->agent_log, &env->agent_pid };
 }
 
-static int spawn(struct sl_env *env, const struct agent_slot *s, va_list ap)
+/* wrap: NULL, or the NULL-terminated words that run sluiced (a program
+ * that execs it in the same process, so the pid stays the agent's). */
+static int spawn(struct sl_env *env, const struct agent_slot *s, const char *const *wrap,
+		 va_list ap)
 {
-	char bin[PATH_MAX], config[PATH_MAX], *argv[AGENT_MAX_ARGS + 4];
+	char bin[PATH_MAX], config[PATH_MAX], *argv[AGENT_MAX_WRAP + AGENT_MAX_ARGS + 4];
 	pid_t parent = getpid();
-	int argc = 0, log_fd;
+	int argc = 0, first, log_fd;
 	const char *a;
 	FILE *log;
 
@@ -114,10 +118,13 @@ static int spawn(struct sl_env *env, const struct agent_slot *s, va_list ap)
 	}
 	snprintf(bin, sizeof(bin), "%s/sluiced", test__build_dir());
 	env_path(env, s->config_file, config, sizeof(config));
+	for (; wrap && *wrap && argc < AGENT_MAX_WRAP; wrap++)
+		argv[argc++] = (char *)*wrap;
+	first = argc;
 	argv[argc++] = bin;
 	argv[argc++] = "-c";
 	argv[argc++] = config;
-	while ((a = va_arg(ap, const char *)) && argc < AGENT_MAX_ARGS + 3)
+	while ((a = va_arg(ap, const char *)) && argc < first + AGENT_MAX_ARGS + 3)
 		argv[argc++] = (char *)a;
 	argv[argc] = NULL;
 
@@ -132,8 +139,11 @@ static int spawn(struct sl_env *env, const struct agent_slot *s, va_list ap)
 		fprintf(log, " %s", argv[i]);
 	fprintf(log, " in netns %s ====\n", s->ns);
 	fclose(log);
-	printf("starting sluiced -c %s", config);
-	for (int i = 3; i < argc; i++)
+	printf("starting");
+	for (int i = 0; i < first; i++)
+		printf(" %s", argv[i]);
+	printf(" sluiced -c %s", config);
+	for (int i = first + 3; i < argc; i++)
 		printf(" %s", argv[i]);
 	printf("\n");
 
@@ -162,8 +172,8 @@ static int spawn(struct sl_env *env, const struct agent_slot *s, va_list ap)
 				strerror(-ret));
 			_exit(126);
 		}
-		execv(bin, argv);
-		dprintf(STDERR_FILENO, "integ_progs: exec %s: %s\n", bin, strerror(errno));
+		execvp(argv[0], argv);
+		dprintf(STDERR_FILENO, "integ_progs: exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
 	return 0;
@@ -176,7 +186,7 @@ int agent_spawn(struct sl_env *env, ...)
 	int ret;
 
 	va_start(ap, env);
-	ret = spawn(env, &s, ap);
+	ret = spawn(env, &s, NULL, ap);
 	va_end(ap);
 	return ret;
 }
@@ -211,9 +221,9 @@ bool mesh_b_running(struct sl_env *env)
 	return slot_running(&s);
 }
 
-static int wait_ready(struct sl_env *env, long from)
+static int wait_ready(struct sl_env *env, long from, int timeout_ms)
 {
-	long long deadline = now_ms() + AGENT_READY_TIMEOUT_MS;
+	long long deadline = now_ms() + timeout_ms;
 	struct sluice_config cfg;
 	bool logged = false;
 
@@ -232,7 +242,7 @@ static int wait_ready(struct sl_env *env, long from)
 		sleep_ms(POLL_MS);
 	}
 	printf("sluiced (pid %d) not ready after %d ms (log line: %s)\n", env->agent_pid,
-	       AGENT_READY_TIMEOUT_MS, logged ? "yes" : "no");
+	       timeout_ms, logged ? "yes" : "no");
 	return -ETIMEDOUT;
 }
 
@@ -244,10 +254,25 @@ int agent_start(struct sl_env *env, ...)
 	int ret;
 
 	va_start(ap, env);
-	ret = spawn(env, &s, ap);
+	ret = spawn(env, &s, NULL, ap);
 	va_end(ap);
 	if (!ret)
-		ret = wait_ready(env, from);
+		ret = wait_ready(env, from, AGENT_READY_TIMEOUT_MS);
+	return ret;
+}
+
+int agent_start_wrapped(struct sl_env *env, const char *const *wrap, int ready_ms, ...)
+{
+	struct agent_slot s = slot_of(env, 'a');
+	long from = agent_log_size(env);
+	va_list ap;
+	int ret;
+
+	va_start(ap, ready_ms);
+	ret = spawn(env, &s, wrap, ap);
+	va_end(ap);
+	if (!ret)
+		ret = wait_ready(env, from, ready_ms);
 	return ret;
 }
 
@@ -304,7 +329,7 @@ int mesh_start_b(struct sl_env *env, ...)
 	if (from < 0)
 		from = 0;
 	va_start(ap, env);
-	ret = spawn(env, &s, ap);
+	ret = spawn(env, &s, NULL, ap);
 	va_end(ap);
 	if (ret)
 		return ret;

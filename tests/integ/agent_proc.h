@@ -44,6 +44,11 @@ int agent_spawn(struct sl_env *env, ...) __attribute__((sentinel));
 /* agent_spawn, then waits until the agent says its policy generation is
  * live and the pinned sluice_cfg names its pid. */
 int agent_start(struct sl_env *env, ...) __attribute__((sentinel));
+/* agent_start, with sluiced run by the NULL-terminated words of wrap (a
+ * program that execs it in the same process, like valgrind), and ready_ms
+ * for it to get ready. */
+int agent_start_wrapped(struct sl_env *env, const char *const *wrap, int ready_ms, ...)
+    __attribute__((sentinel));
 /* Waits for the agent to exit; returns its exit status (128 + signal) or
  * -ETIMEDOUT. */
 int agent_wait_exit(struct sl_env *env, int timeout_ms);

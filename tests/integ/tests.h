@@ -2,7 +2,7 @@
 /* The tests, in run order: TEST(name) runs test_name(env), defined in one of
  * tests/integ/test_*.c. TEST_HOST(name) runs on the host only, never in the
  * VM (vmtest lists tests with -L): load tests, too slow under TCG, and
- * tests of programs the VM image does not ship.
+ * tests of programs the VM image does not ship, valgrind among them.
  * No include guard: harness.c includes this once per expansion. */
 TEST(allowed_flow)
 TEST(denied_flow)
@@ -39,3 +39,4 @@ TEST(run_dir_full)
 TEST_HOST(load_agent)
 TEST_HOST(load_tunnel)
 TEST_HOST(slow_peers)
+TEST_HOST(valgrind)
