@@ -18,7 +18,7 @@
 
 #define CLIENT_BUF (64 * 1024)
 /* A client never outlives this, whatever the agent does. */
-#define CLIENT_ALARM_S 90
+#define CLIENT_ALARM_S 150
 #define CHURN_MSG 24
 
 void sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t len)

@@ -33,8 +33,8 @@
 #include "mesh.h"
 #include "servers.h"
 
-#define CERT_LIFETIME "8s"
-#define CERT_LIFETIME_S 8
+#define CERT_LIFETIME "12s"
+#define CERT_LIFETIME_S 12
 #define REISSUE_EVERY_S 3
 #define TOKEN_LIFETIME "3s"
 #define SKEW "1s"

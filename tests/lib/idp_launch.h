@@ -11,7 +11,7 @@
 #include <sys/types.h>
 
 #define IDP_SCRIPT "tests/oidc/idp.mjs"
-#define IDP_READY_MS 20000
+#define IDP_READY_MS 60000
 /* The issuer's room, NUL included. */
 #define IDP_URL_MAX 128
 
