@@ -49,23 +49,6 @@ int load_nofile_max(struct rlimit *old)
 	return setrlimit(RLIMIT_NOFILE, &rl) ? -errno : 0;
 }
 
-int fds_of(pid_t pid)
-{
-	char path[64];
-	struct dirent *d;
-	DIR *dir;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	dir = opendir(path);
-	if (!dir)
-		return -errno;
-	while ((d = readdir(dir)))
-		n += d->d_name[0] != '.';
-	closedir(dir);
-	return n;
-}
-
 int load_conns_fit(pid_t agent, int want)
 {
 	struct rlimit rl;

@@ -62,7 +62,5 @@ void load_proc_stop(struct sl_env *env, struct load_proc *p);
 
 /* VmRSS of pid in KiB, or a negative errno. */
 long rss_kib(pid_t pid);
-/* Open fds of pid, or a negative errno. */
-int fds_of(pid_t pid);
 
 #endif

@@ -18,15 +18,6 @@
 #include "pinned.h"
 #include "servers.h"
 
-static int count_substr(const char *s, const char *sub)
-{
-	int n = 0;
-
-	for (const char *p = s; p && (p = strstr(p, sub)); p += strlen(sub))
-		n++;
-	return n;
-}
-
 static void upstream(struct sl_env *env, struct server *echo, uint32_t job)
 {
 	char closed[128], looped[128], *log;

@@ -120,17 +120,6 @@ static char *cred_list(struct world *w)
 	return out;
 }
 
-static int count_substr(const char *s, const char *needle)
-{
-	int n = 0;
-
-	while (s && (s = strstr(s, needle))) {
-		n++;
-		s += strlen(needle);
-	}
-	return n;
-}
-
 static void disk_full(struct sl_env *env, struct world *w)
 {
 	long from = agent_log_size(env);

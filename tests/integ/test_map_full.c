@@ -150,17 +150,6 @@ static void status_shows_full(struct sl_env *env)
 	free(out);
 }
 
-static int count_substr(const char *s, const char *needle)
-{
-	int n = 0;
-
-	while (s && (s = strstr(s, needle))) {
-		n++;
-		s += strlen(needle);
-	}
-	return n;
-}
-
 static void logged_once(struct sl_env *env, long from)
 {
 	const char *needle = "datapath: map flows is full";

@@ -50,23 +50,6 @@ struct flood {
 	int err;       /* the first failure, -errno */
 };
 
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *d;
-	DIR *dir;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	dir = opendir(path);
-	if (!dir)
-		return -errno;
-	while ((d = readdir(dir)))
-		n += d->d_name[0] != '.';
-	closedir(dir);
-	return n;
-}
-
 /* Waits for every non-blocking connect to complete (or fail). */
 static void flood_wait(struct flood *fl)
 {
@@ -217,7 +200,7 @@ static void flood(struct sl_env *env, struct flood *fl)
 	int before, during, reset;
 	pthread_t th;
 
-	before = count_fds(env->agent_b_pid);
+	before = fds_of(env->agent_b_pid);
 	caps_of_b(env, &hc);
 	if (!ASSERT_GE(before, 1, "node B's fds before") ||
 	    !ASSERT_GE(echo_ms(env, "before the flood"), 0, "echo before the flood"))
@@ -233,7 +216,7 @@ static void flood(struct sl_env *env, struct flood *fl)
 
 	ASSERT_TRUE(mesh_b_log_wait(env, from, "handshakes refused (in-flight cap", LOG_WAIT_MS),
 		    "node B logged the refused handshakes");
-	during = count_fds(env->agent_b_pid);
+	during = fds_of(env->agent_b_pid);
 	printf("node B: %d fds before, %d with %d idle connections held (caps %u, %u per "
 	       "address)\n",
 	       before, during, fl->connected, hc.max, hc.per_address);

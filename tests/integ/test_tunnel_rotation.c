@@ -184,15 +184,6 @@ static bool flow_ok(struct sl_env *env, uint64_t bytes)
 	return true;
 }
 
-static int count_substr(const char *s, const char *needle)
-{
-	int n = 0;
-
-	for (; s && (s = strstr(s, needle)); s += strlen(needle))
-		n++;
-	return n;
-}
-
 /* How many times the log at path says needle after from, waiting (a
  * reload follows a re-issue within a tick) until that is at least nr. */
 static int wait_count(const char *path, long from, const char *needle, int nr)

@@ -32,6 +32,11 @@ ssize_t read_small(const char *path, char *buf, size_t len);
 /* Reads a whole file into a NUL-terminated malloc'd buffer (from offset). */
 char *read_file_from(const char *path, long offset);
 long file_size(const char *path);
+/* How many times needle occurs in s (NULL: none). */
+int count_substr(const char *s, const char *needle);
+/* The descriptors process pid holds, or a negative errno. */
+int fds_of(pid_t pid);
+
 /* Waits until the file, after byte offset from, contains needle. */
 bool file_wait(const char *path, long from, const char *needle, int timeout_ms);
 
