@@ -52,6 +52,32 @@
  *         - spiffe://acme.example/notebook/77  # trust domain; a '*' ending
  *                                         # the name matches any rest of it
  *                                         # (a name of "*": the whole kind)
+ *   edge:                                 # optional: the authorization
+ *                                         # endpoint nginx asks; needs
+ *                                         # identity.oidc
+ *     socket: /run/sluice/authz.sock      # default <run_dir>/authz.sock,
+ *     socket_group: www-data              # mode 0660; group (name or gid)
+ *                                         # of nginx's workers, default 0
+ *     listen: 127.0.0.1:15010             # optional HTTP listener: authz,
+ *                                         # /v1/ca.pem and /v1/jwks.json
+ *     listen_routable: false              # a listen that is not loopback
+ *                                         # is an error unless true
+ *     audience: https://api.acme.example  # edge tokens' aud, default
+ *                                         # identity.oidc.audience
+ *     cache:                              # verified tokens, by SHA-256
+ *       max: 10000                        # entries, default 10000; 0: off
+ *       ttl: 60s                          # default 60s, never past exp
+ *     assertion_lifetime: 60s             # the caller assertion, 1s-5m
+ *     introspection:                      # optional: opaque tokens,
+ *       client_id: sluice-edge            # RFC 7662, with
+ *       secret_file: secrets/edge         # client_secret_basic
+ *     render_dir: /etc/sluice/edge        # rendered nginx configs, one per
+ *                                         # generation; default shown
+ *     nginx: /usr/sbin/nginx              # runs nginx -t; default shown
+ *     nginx_conf: /etc/nginx/sluice-edge.conf  # outer config that
+ *                                         # includes the rendered one
+ *     nginx_pid: /run/nginx-sluice-edge.pid    # gets SIGHUP when a
+ *                                         # generation goes live; optional
  *   bpf_pin_path: /sys/fs/bpf/sluice      # default
  *   run_dir: /run/sluice                  # default
  *   policy: /etc/sluice/policy.yaml       # required; relative paths are
@@ -146,6 +172,26 @@ struct identity_cfg {
 	bool oidc_bind_cert;
 };
 
+/* edge: (see the top). Paths resolved against the config's directory. */
+struct edge_cfg {
+	bool enabled;			/* the edge: section is present */
+	char *socket;
+	unsigned int socket_gid;
+	bool has_listen;
+	struct sockaddr_storage listen;
+	bool listen_routable;
+	char *audience;
+	unsigned int cache_max;
+	unsigned int cache_ttl_s;
+	unsigned int assertion_lifetime_s;
+	char *introspection_client_id;	/* NULL: opaque tokens are refused */
+	char *introspection_secret_file;
+	char *render_dir;
+	char *nginx;
+	char *nginx_conf;
+	char *nginx_pid;		/* NULL: nginx is not signalled */
+};
+
 struct config {
 	char *path;			/* the file it was read from */
 	char *node;
@@ -168,6 +214,7 @@ struct config {
 	struct identity_cfg identity;
 	char *audit_log;
 	struct handshake_caps handshakes;
+	struct edge_cfg edge;
 	struct peer_cfg *peers;
 	int nr_peers;
 };

@@ -11,7 +11,9 @@
  *     - name: warehouse            # [a-z0-9-]{1,63}, unique
  *       addresses: [10.77.0.2/32, "fd77::2"]   # CIDRs or hosts, v4 and v6
  *       ports: [5432]              # 1-65535; omitted or [any] = any port
- *       protocol: tcp              # tcp (default) | udp
+ *       protocol: tcp              # tcp (default) | udp | http (TCP
+ *                                  # carrying HTTP/1.1: the kind the
+ *                                  # edge routes to; L7 rules allowed)
  *       mesh: true                 # true (default): steer through the agent;
  *                                  # false: allow direct (e.g. DNS, IdP)
  *   rules:
@@ -21,6 +23,18 @@
  *                                  # role: NAME, any: true
  *       to: [warehouse]            # service name or list of names
  *       action: allow              # allow | deny
+ *       methods: [GET, HEAD]       # optional L7 conditions, only on rules
+ *       paths: [/api/2.0/jobs/list]  # whose every `to` service is
+ *       hosts: [api.acme.example]  # protocol: http; see l7.h
+ *   edge:                          # optional: the nginx edge (edge_render.h)
+ *     hosts: [api.acme.example]    # server_name; required
+ *     port: 443                    # default 443 with tls, 80 without
+ *     tls: {cert: PATH, key: PATH} # optional; without it plain HTTP
+ *     max_body: 10m                # client_max_body_size, default 1m
+ *     timeout: 60s                 # upstream read/send, default 60s
+ *     routes:                      # required, at least one
+ *       - prefix: /api/            # path prefix, longest first
+ *         service: api             # a protocol: http service
  *
  * Role and rule names are 1-63 characters of [a-z0-9_-], unique. Lists of
  * names, addresses or ports also accept a single scalar. Unknown keys and
@@ -66,6 +80,7 @@ struct policy_service {
 	uint16_t *ports;		/* host order; empty = any port */
 	int nr_ports;
 	uint8_t proto;			/* IPPROTO_TCP / IPPROTO_UDP */
+	bool http;			/* protocol: http (proto is TCP) */
 	bool mesh;
 	int line;
 };
@@ -93,6 +108,41 @@ struct policy_rule {
 	int nr_to;
 	bool allow;
 	int line;
+	/* L7 conditions (l7.h), decided at the edge: a rule with any of
+	 * them matches a request only when each list that is present holds
+	 * a match. Inside the mesh the rule applies to whole connections by
+	 * its L4 part. methods upper case; paths normalised patterns; hosts
+	 * lower case, "*.example" matching one or more labels. */
+	char **methods;
+	int nr_methods;
+	char **paths;
+	int nr_paths;
+	char **hosts;
+	int nr_hosts;
+};
+
+#define POLICY_MAX_L7 64		/* methods, paths or hosts per rule */
+#define POLICY_MAX_EDGE_ROUTES 256
+#define POLICY_MAX_EDGE_HOSTS 64
+
+struct policy_edge_route {
+	char *prefix;			/* a normalised path ending in '/' or exact */
+	int service;			/* index into services, a protocol: http one */
+	int line;
+};
+
+struct policy_edge {
+	bool present;			/* the policy has an edge: section */
+	char **hosts;			/* server_name, lower case */
+	int nr_hosts;
+	uint16_t port;
+	char *tls_cert;			/* NULL: plain HTTP; paths as written */
+	char *tls_key;
+	uint64_t max_body;		/* bytes */
+	unsigned int timeout_ms;
+	struct policy_edge_route *routes;
+	int nr_routes;
+	int line;
 };
 
 struct policy {
@@ -104,7 +154,13 @@ struct policy {
 	int nr_roles;
 	struct policy_rule *rules;
 	int nr_rules;
+	struct policy_edge edge;
 };
+
+static inline bool policy_rule_is_l7(const struct policy_rule *r)
+{
+	return r->nr_methods || r->nr_paths || r->nr_hosts;
+}
 
 /* Reads and validates a policy file on its own: syntax, names, addresses,
  * ports, references from rules to services and roles. Errors as config. */
