@@ -44,6 +44,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "errmsg.h"
 
 #define OIDC_URL_MAX 1024
@@ -154,6 +156,30 @@ int oidc_jwks_get(struct oidc *o, char **json, uint64_t *generation, struct errm
  * is scheduled or already pending; oidc_fd fires when it finishes.
  * -EBUSY: the last fetch started less than jwks_refetch_min_s ago. */
 int oidc_jwks_refetch(struct oidc *o);
+
+/*
+ * Opaque tokens (RFC 7662): the client the agent introspects with, its
+ * secret read from secret_file (client_secret_basic) on every request.
+ * The endpoint is discovery's "introspection_endpoint". -EINVAL, -EPERM
+ * (file mode), -errno.
+ */
+int oidc_set_introspection_client(struct oidc *o, const char *client_id,
+				  const char *secret_file, struct errmsg *err);
+
+/*
+ * What the IdP says of an opaque token, without waiting on the network:
+ *   0            active; *claims is the response (a new reference: sub,
+ *                exp, scope, client_id, groups, ...)
+ *   -EACCES      the IdP says inactive
+ *   -EINPROGRESS asked now or earlier and not answered yet: oidc_fd fires
+ *                when it is, call again then
+ *   -ENOKEY      no answer could be had (no client, no endpoint, the IdP
+ *                failed); err says why
+ * An answer is kept (by the token's SHA-256, never the token) for one
+ * call after it arrived or at most 10 s: callers cache what they trust.
+ * Requests in flight are bounded (-EBUSY past 256).
+ */
+int oidc_introspect(struct oidc *o, const char *token, json_t **claims, struct errmsg *err);
 
 void oidc_get_info(struct oidc *o, struct oidc_info *out);
 
