@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The caller assertion: what the edge tells the service behind it about
+ * who was let in. A compact JWS (ES256) signed with the edge node's key:
+ *
+ *   header  {"alg":"ES256","typ":"sluice-caller+jwt","kid":<x5t#S256>,
+ *            "x5c":[<node certificate, base64 DER>]}
+ *   claims  iss  spiffe://TD/node/NODE (the node certificate's SPIFFE ID)
+ *           sub  the caller (the IdP token's sub)
+ *           aud  spiffe://TD/service/<service>
+ *           roles, orig_jti (the IdP token's jti, when it had one),
+ *           jti (random, 128 bits hex), iat = nbf, exp = iat + lifetime
+ *
+ * Any service or agent verifies it with the mesh CA alone: the x5c
+ * certificate must chain to the CA and carry spiffe://TD/node/..., its key
+ * must verify the signature, and iss must be that certificate's ID.
+ */
+#ifndef SLUICE_ASSERTION_H
+#define SLUICE_ASSERTION_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "errmsg.h"
+#include "jwt.h"
+
+#define ASSERTION_MAX_LEN 8192
+
+struct assertion {
+	const char *sub;
+	const char *const *roles;
+	int nr_roles;
+	const char *aud;		/* spiffe://TD/service/NAME */
+	const char *orig_jti;		/* NULL: omitted */
+	int64_t now;			/* 0: time(NULL) */
+	int64_t lifetime;		/* seconds, > 0 */
+};
+
+/*
+ * Mints an assertion signed with key (EC P-256), cert its certificate
+ * (the node's; its SPIFFE ID is iss and its thumbprint the kid). Returns 0
+ * with *out a NUL-terminated token to free(); -EINVAL, -EIO, -ENOMEM.
+ */
+int assertion_mint(EVP_PKEY *key, X509 *cert, const struct assertion *a, char **out,
+		   struct errmsg *err);
+
+/*
+ * Verifies an assertion against the mesh CA (store) for audience aud,
+ * with skew seconds of clock skew: the chain, the node SPIFFE ID of
+ * trust_domain, the signature, iss, aud, exp, nbf, iat and a lifetime of
+ * at most 5 minutes. Returns res->reason as jwt_verify() does; release
+ * res with jwt_result_free().
+ */
+enum jwt_reason assertion_verify(const char *token, X509_STORE *store, const char *trust_domain,
+				 const char *aud, int64_t now, int skew, struct jwt_result *res);
+
+#endif
