@@ -11,8 +11,6 @@
  * and the slow flows lose no byte.
  */
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +21,7 @@
 #include "addr.h"
 #include "agent_proc.h"
 #include "env.h"
+#include "flood.h"
 #include "harness.h"
 #include "load.h"
 #include "mesh.h"
@@ -55,89 +54,6 @@ static const unsigned char partial_hello[] = {
     0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a,
 };
 
-struct stuck {
-	const char *ns;
-	struct sockaddr_storage dst;
-	int fds[NR_STUCK];
-	int opened, connected;
-	int err;
-	long long at_ms; /* when the last one connected */
-};
-
-static void stuck_wait(struct stuck *st)
-{
-	struct pollfd *p = calloc(st->opened, sizeof(*p));
-	long long end = now_ms() + CONNECT_MS;
-	int pending = st->opened;
-
-	if (!p) {
-		st->err = -ENOMEM;
-		return;
-	}
-	for (int i = 0; i < st->opened; i++)
-		p[i] = (struct pollfd){.fd = st->fds[i], .events = POLLOUT};
-	while (pending && now_ms() < end && poll(p, st->opened, 100) >= 0) {
-		for (int i = 0; i < st->opened; i++) {
-			if (p[i].fd < 0 || !p[i].revents)
-				continue;
-			if (p[i].revents & POLLOUT) {
-				st->connected++;
-				/* Every other one stops inside its ClientHello. */
-				if (i % 2 && send(st->fds[i], partial_hello, sizeof(partial_hello),
-						  MSG_NOSIGNAL) != sizeof(partial_hello))
-					st->err = -EIO;
-			}
-			p[i].fd = -1;
-			pending--;
-		}
-	}
-	st->at_ms = now_ms();
-	free(p);
-}
-
-/* In a thread of its own: setns() moves only the calling thread. */
-static void *stuck_main(void *arg)
-{
-	struct stuck *st = arg;
-	int ret, fd;
-
-	ret = netns_join(st->ns);
-	if (ret) {
-		st->err = ret;
-		return NULL;
-	}
-	for (; st->opened < NR_STUCK; st->opened++) {
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			st->err = -errno;
-			break;
-		}
-		st->fds[st->opened] = fd;
-		if (connect(fd, (struct sockaddr *)&st->dst, sizeof(struct sockaddr_in)) &&
-		    errno != EINPROGRESS) {
-			st->err = -errno;
-			close(fd);
-			break;
-		}
-	}
-	stuck_wait(st);
-	return NULL;
-}
-
-/* The stuck connections node B has closed (EOF or reset). */
-static int stuck_closed(const struct stuck *st)
-{
-	int n = 0;
-	char c;
-
-	for (int i = 0; i < st->opened; i++) {
-		ssize_t r = recv(st->fds[i], &c, 1, MSG_DONTWAIT);
-
-		n += !r || (r < 0 && errno != EAGAIN);
-	}
-	return n;
-}
-
 /* NR_PROBES new flows through the tunnel, one after the other: connect to
  * the echo of their first byte, median and max in us. */
 static bool probe(struct sl_env *env, const char *dst, const char *what, long long *p50,
@@ -159,7 +75,7 @@ static bool probe(struct sl_env *env, const char *dst, const char *what, long lo
 	return ASSERT_EQ(r.failed + r.dropped + r.corrupted + r.lost, 0, "probe errors");
 }
 
-static void attack(struct sl_env *env, struct stuck *st, const char *dst)
+static void attack(struct sl_env *env, struct flood *st, const char *dst)
 {
 	struct loadgen_args slow = {.cgroup = "job",
 				    .dst = dst,
@@ -171,14 +87,13 @@ static void attack(struct sl_env *env, struct stuck *st, const char *dst)
 	struct loadgen_res res = {};
 	struct load_proc gen = {};
 	int held, closed;
-	pthread_t th;
 
 	if (!probe(env, dst, "before", &base50, &base_max) ||
 	    !ASSERT_OK(loadgen_start(env, &slow, &gen), "slow clients") ||
 	    !ASSERT_EQ(loadgen_established(&gen, RAMP_MS), NR_SLOW, "slow clients established") ||
-	    !ASSERT_OK(pthread_create(&th, NULL, stuck_main, st), "stuck thread"))
+	    !ASSERT_OK(flood_start(st), "stuck handshakes"))
 		return;
-	pthread_join(th, NULL);
+	flood_join(st);
 	ASSERT_OK(st->err, "stuck sockets");
 	ASSERT_EQ(st->connected, NR_STUCK, "stuck handshakes connected");
 
@@ -186,15 +101,15 @@ static void attack(struct sl_env *env, struct stuck *st, const char *dst)
 		ASSERT_TRUE(p50 < FIRST_BYTE_MEDIAN_US, "first byte median under 100 ms");
 		ASSERT_TRUE(max < FIRST_BYTE_MAX_US, "first byte max under 500 ms");
 	}
-	held = st->opened - stuck_closed(st);
+	held = st->opened - flood_closed(st);
 	printf("slow: %d of %d stuck handshakes held while the new flows ran, %lld ms after "
 	       "they connected\n",
-	       held, NR_STUCK, now_ms() - st->at_ms);
+	       held, NR_STUCK, now_ms() - st->done_ms);
 	ASSERT_EQ(held, NR_STUCK, "stuck handshakes held, not reset");
 
-	if (now_ms() < st->at_ms + HS_TIMEOUT_MS + TIMEOUT_SLACK_MS)
-		sleep_ms(st->at_ms + HS_TIMEOUT_MS + TIMEOUT_SLACK_MS - now_ms());
-	closed = stuck_closed(st);
+	if (now_ms() < st->done_ms + HS_TIMEOUT_MS + TIMEOUT_SLACK_MS)
+		sleep_ms(st->done_ms + HS_TIMEOUT_MS + TIMEOUT_SLACK_MS - now_ms());
+	closed = flood_closed(st);
 	printf("slow: %d stuck handshakes closed by node B after the %d ms timeout\n", closed,
 	       HS_TIMEOUT_MS);
 	ASSERT_EQ(closed, NR_STUCK, "stuck handshakes ended by the handshake timeout");
@@ -211,13 +126,16 @@ static void attack(struct sl_env *env, struct stuck *st, const char *dst)
 void test_slow_peers(struct sl_env *env)
 {
 	struct mesh_cfg cfg = {.extra_b = TUNNEL_CAPS};
-	struct stuck *st = calloc(1, sizeof(*st));
+	struct flood st = {.nr = NR_STUCK,
+			   .partial = partial_hello,
+			   .partial_len = sizeof(partial_hello),
+			   .connect_ms = CONNECT_MS};
 	struct load_proc echo = {};
 	char tunnel[64], dst[64];
 	struct rlimit old;
 
-	if (!ASSERT_OK_PTR(st, "stuck") || !ASSERT_OK(load_nofile_max(&old), "fd limit"))
-		goto out_free;
+	if (!ASSERT_OK(load_nofile_max(&old), "fd limit"))
+		return;
 	if (!ASSERT_OK(mesh_setup(env, &cfg), "mesh") ||
 	    !ASSERT_TRUE(mesh_b_log_wait(env, 0, "2048 per address (fd limit", LOG_WAIT_MS) &&
 			     mesh_b_log_wait(env, 0, "4000 ms each", LOG_WAIT_MS),
@@ -226,17 +144,14 @@ void test_slow_peers(struct sl_env *env)
 		echod_start(env, env->ns_b, env->ip4_b, PORT_ECHO, NR_SLOW + NR_PROBES, &echo),
 		"echo server"))
 		goto out;
-	st->ns = env->ns_a;
+	st.ns = env->ns_a;
 	snprintf(tunnel, sizeof(tunnel), "%s:%d", env->ip4_b, TUNNEL_PORT);
 	snprintf(dst, sizeof(dst), "%s:%d", env->ip4_b, PORT_ECHO);
-	if (ASSERT_OK(parse_sockaddr(tunnel, &st->dst), "tunnel address"))
-		attack(env, st, dst);
-	for (int i = 0; i < st->opened; i++)
-		close(st->fds[i]);
+	if (ASSERT_OK(parse_sockaddr(tunnel, &st.dst), "tunnel address"))
+		attack(env, &st, dst);
+	flood_free(&st);
 out:
 	load_proc_stop(env, &echo);
 	/* The runner's fd limit is every later test's too. */
 	setrlimit(RLIMIT_NOFILE, &old);
-out_free:
-	free(st);
 }

@@ -11,8 +11,6 @@
  * from the same address as the flood's.
  */
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +23,7 @@
 #include "client.h"
 #include "config.h"
 #include "env.h"
+#include "flood.h"
 #include "harness.h"
 #include "mesh.h"
 #include "servers.h"
@@ -40,89 +39,6 @@
 #define FD_SLACK 16
 #define CAPS_LINE "tunnel: at most "
 #define STORM_START_MS 50
-
-struct flood {
-	const char *ns;
-	struct sockaddr_storage dst;
-	int fds[NR_IDLE];
-	int opened;    /* sockets made */
-	int connected; /* whose connect() completed */
-	int err;       /* the first failure, -errno */
-};
-
-/* Waits for every non-blocking connect to complete (or fail). */
-static void flood_wait(struct flood *fl)
-{
-	long long end = now_ms() + CONNECT_MS;
-	struct pollfd *p = calloc(fl->opened, sizeof(*p));
-	int pending = fl->opened;
-
-	if (!p) {
-		fl->err = -ENOMEM;
-		return;
-	}
-	for (int i = 0; i < fl->opened; i++)
-		p[i] = (struct pollfd){.fd = fl->fds[i], .events = POLLOUT};
-	while (pending && now_ms() < end) {
-		if (poll(p, fl->opened, 100) < 0)
-			break;
-		for (int i = 0; i < fl->opened; i++) {
-			if (p[i].fd < 0 || !p[i].revents)
-				continue;
-			/* Out: the handshake completed; an RST from node B's
-			 * agent may have followed already. */
-			fl->connected += !!(p[i].revents & POLLOUT);
-			p[i].fd = -1;
-			pending--;
-		}
-	}
-	free(p);
-}
-
-/* In a thread of its own: setns() moves only the calling thread. */
-static void *flood_main(void *arg)
-{
-	struct flood *fl = arg;
-	int ret, fd;
-
-	ret = netns_join(fl->ns);
-	if (ret) {
-		fl->err = ret;
-		return NULL;
-	}
-	for (; fl->opened < NR_IDLE; fl->opened++) {
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			fl->err = -errno;
-			break;
-		}
-		fl->fds[fl->opened] = fd;
-		if (connect(fd, (struct sockaddr *)&fl->dst, sizeof(struct sockaddr_in)) &&
-		    errno != EINPROGRESS) {
-			fl->err = -errno;
-			close(fd);
-			break;
-		}
-	}
-	flood_wait(fl);
-	return NULL;
-}
-
-/* Node B's sockets that it reset: the flood's oldest. */
-static int flood_reset(const struct flood *fl)
-{
-	int n = 0, err;
-	socklen_t len;
-
-	for (int i = 0; i < fl->opened; i++) {
-		len = sizeof(err);
-		if (!getsockopt(fl->fds[i], SOL_SOCKET, SO_ERROR, &err, &len) && err == ECONNRESET)
-			n++;
-		else if (recv(fl->fds[i], &err, 1, MSG_DONTWAIT) < 0 && errno == ECONNRESET)
-			n++;
-	}
-	return n;
-}
 
 /* The job's echo through both agents; its time in ms, or -1. */
 static long long echo_ms(struct sl_env *env, const char *what)
@@ -198,19 +114,18 @@ static void flood(struct sl_env *env, struct flood *fl)
 	struct handshake_caps hc = {};
 	long from = mesh_b_log_size(env);
 	int before, during, reset;
-	pthread_t th;
 
 	before = fds_of(env->agent_b_pid);
 	caps_of_b(env, &hc);
 	if (!ASSERT_GE(before, 1, "node B's fds before") ||
 	    !ASSERT_GE(echo_ms(env, "before the flood"), 0, "echo before the flood"))
 		return;
-	if (!ASSERT_OK(pthread_create(&th, NULL, flood_main, fl), "flood thread"))
+	if (!ASSERT_OK(flood_start(fl), "flood thread"))
 		return;
 	/* Into the storm, which takes a few hundred ms to connect. */
 	sleep_ms(STORM_START_MS);
 	ASSERT_GE(echo_ms(env, "while the flood connects"), 0, "echo while the flood connects");
-	pthread_join(th, NULL);
+	flood_join(fl);
 	ASSERT_OK(fl->err, "flood sockets");
 	ASSERT_EQ(fl->connected, NR_IDLE, "flood connections made");
 
@@ -231,24 +146,20 @@ static void flood(struct sl_env *env, struct flood *fl)
 void test_tunnel_flood(struct sl_env *env)
 {
 	struct server *echo = server_start(env, SRV_ECHO, PORT_ECHO);
-	struct flood *fl = calloc(1, sizeof(*fl));
+	struct flood fl = {.nr = NR_IDLE, .connect_ms = CONNECT_MS};
 	struct mesh_cfg cfg = {};
 	struct rlimit old;
 	char tunnel[64];
 
-	if (!ASSERT_OK_PTR(fl, "flood") || !ASSERT_OK_PTR(echo, "echo server") ||
-	    !set_nofile(SOFT_NOFILE, &old))
-		goto out;
+	if (!ASSERT_OK_PTR(echo, "echo server") || !set_nofile(SOFT_NOFILE, &old))
+		return;
 	if (!ASSERT_OK(mesh_setup(env, &cfg), "mesh") || !set_nofile(0, NULL))
 		goto restore;
-	fl->ns = env->ns_a;
+	fl.ns = env->ns_a;
 	snprintf(tunnel, sizeof(tunnel), "%s:%d", env->ip4_b, TUNNEL_PORT);
-	if (ASSERT_OK(parse_sockaddr(tunnel, &fl->dst), "tunnel address"))
-		flood(env, fl);
-	for (int i = 0; i < fl->opened; i++)
-		close(fl->fds[i]);
+	if (ASSERT_OK(parse_sockaddr(tunnel, &fl.dst), "tunnel address"))
+		flood(env, &fl);
+	flood_free(&fl);
 restore:
 	setrlimit(RLIMIT_NOFILE, &old);
-out:
-	free(fl);
 }
