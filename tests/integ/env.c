@@ -611,6 +611,24 @@ static void stale_netns(const char *dir, const char *name, unsigned char type, v
 		netns_delete(name);
 }
 
+/* A killed run leaves its tmpfs (env_mount_tmpfs) mounted in its temp
+ * dir: rm_tree would empty it and then fail on the mount point. */
+static void umount_below(const char *path)
+{
+	size_t len = strlen(path);
+	char line[PATH_MAX + 256], mnt[PATH_MAX];
+	FILE *f = fopen("/proc/self/mounts", "re");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*s %4095s", mnt) == 1 && !strncmp(mnt, path, len) &&
+		    mnt[len] == '/')
+			umount2(mnt, MNT_DETACH);
+	}
+	fclose(f);
+}
+
 static void stale_tree(const char *dir, const char *name, unsigned char type, void *ctx)
 {
 	char path[PATH_MAX];
@@ -618,6 +636,7 @@ static void stale_tree(const char *dir, const char *name, unsigned char type, vo
 	if (type != DT_DIR || !stale_pid(name))
 		return;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	umount_below(path);
 	rm_tree(path);
 }
 
