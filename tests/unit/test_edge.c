@@ -6,6 +6,7 @@
  * key standing in for the IdP's JWKS and tokens signed here.
  */
 #include <errno.h>
+#include <signal.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -29,6 +30,8 @@
 #include "assertion.h"
 #include "audit.h"
 #include "b64url.h"
+#include "idp_launch.h"
+#include "oidc.h"
 #include "edge.h"
 #include "edge_int.h"
 #include "jwks.h"
@@ -70,6 +73,15 @@ static const char policy_yaml[] =
 	"    action: deny\n"
 	"    paths: [/api/admin/**]\n";
 
+/* The agent's loop for one edge: its fds, and the OIDC client's eventfd
+ * when it has one (as sluiced's on_oidc serves it). */
+struct server {
+	struct edge *edge;
+	struct oidc *oidc;
+	atomic_bool stop;
+	pthread_t thread;
+};
+
 static struct {
 	char dir[64], sock[128], audit_path[128];
 	struct policy pol;
@@ -81,8 +93,7 @@ static struct {
 	struct pki_creds creds;
 	struct audit *audit;
 	struct edge *edge;
-	pthread_t server;
-	atomic_bool stop;
+	struct server server;
 	atomic_int key_lookups;
 } f;
 
@@ -97,19 +108,33 @@ static const struct pki_creds *node_creds(void *ctx)
 	return &f.creds;
 }
 
+
 static void *serve(void *arg)
 {
-	struct pollfd pfd[2];
+	struct server *s = arg;
+	struct pollfd pfd[3];
 	int fds[2], n;
 
-	n = edge_fds(f.edge, fds, 2);
+	n = edge_fds(s->edge, fds, 2);
 	for (int i = 0; i < n; i++)
 		pfd[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
-	while (!atomic_load(&f.stop)) {
-		poll(pfd, n, 20);
-		edge_run(f.edge);
+	if (s->oidc)
+		pfd[n] = (struct pollfd){ .fd = oidc_fd(s->oidc), .events = POLLIN };
+	while (!atomic_load(&s->stop)) {
+		poll(pfd, n + !!s->oidc, 20);
+		if (s->oidc && (pfd[n].revents & POLLIN)) {
+			oidc_fd_clear(s->oidc);
+			edge_oidc_event(s->edge);
+		}
+		edge_run(s->edge);
 	}
 	return NULL;
+}
+
+static void server_stop(struct server *s)
+{
+	atomic_store(&s->stop, true);
+	pthread_join(s->thread, NULL);
 }
 
 static X509 *make_cert(EVP_PKEY *key, const char *id, bool ca, X509 *issuer, EVP_PKEY *ikey)
@@ -193,8 +218,8 @@ static int setup(void **state)
 		return -1;
 	}
 	edge_set_policy(f.edge, &f.pol, 7);
-	atomic_store(&f.stop, false);
-	if (pthread_create(&f.server, NULL, serve, NULL))
+	f.server.edge = f.edge;
+	if (pthread_create(&f.server.thread, NULL, serve, &f.server))
 		return -1;
 	*state = &f;
 	return 0;
@@ -204,8 +229,7 @@ static int teardown(void **state)
 {
 	char cmd[128];
 
-	atomic_store(&f.stop, true);
-	pthread_join(f.server, NULL);
+	server_stop(&f.server);
 	edge_free(f.edge);
 	audit_close(f.audit);
 	policy_free(&f.pol);
@@ -304,8 +328,8 @@ static const char *hdr(const struct reply *r, const char *name, char *buf, size_
 
 /* Asks as nginx does; extra headers as "Name: value", NULL-terminated,
  * replace the defaults of the same name (an empty value removes it). */
-static void ask(const char *path, const char *method, const char *const *extra,
-		struct reply *r)
+static void ask_at(const char *sock, const char *path, const char *method,
+		   const char *const *extra, struct reply *r)
 {
 	static const char *const defaults[] = {
 		"X-Original-Method: GET",	  "X-Original-URI: /api/jobs?limit=5",
@@ -331,7 +355,7 @@ static void ask(const char *path, const char *method, const char *const *extra,
 	for (const char *const *e = extra; e && *e; e++)
 		h = curl_slist_append(h, *e);
 	snprintf(url, sizeof(url), "http://localhost%s", path);
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, f.sock);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -344,6 +368,12 @@ static void ask(const char *path, const char *method, const char *const *extra,
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
+}
+
+static void ask(const char *path, const char *method, const char *const *extra,
+		struct reply *r)
+{
+	ask_at(f.sock, path, method, extra, r);
 }
 
 static void ask_token(const char *token, const char *const *more, struct reply *r)
@@ -642,6 +672,127 @@ static void test_opaque_without_introspection(void **state)
 	assert_null(strstr(r.body, "0123456789abcdef"));
 }
 
+#define IDP_MODULE "tests/oidc/node_modules/oidc-provider/package.json"
+#define OPAQUE_RESOURCE "urn:sluice:opaque"
+
+static void write_secret(const char *p, const char *secret)
+{
+	FILE *fp = fopen(p, "w");
+
+	assert_non_null(fp);
+	assert_int_equal(fputs(secret, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(p, 0600), 0);
+}
+
+/* An opaque token of idp.mjs's edge-user (its sub introspects as alice). */
+static char *opaque_token(struct oidc *o)
+{
+	char *tok = malloc(JWT_MAX_LEN);
+	struct errmsg err = {};
+	time_t deadline = time(NULL) + 20;
+	int ret;
+
+	assert_non_null(tok);
+	do {
+		struct pollfd p = { .fd = oidc_fd(o), .events = POLLIN };
+
+		ret = oidc_token_get(o, "edge-user", tok, JWT_MAX_LEN, NULL, NULL, &err);
+		if (ret == -EAGAIN) {
+			poll(&p, 1, 200);
+			oidc_fd_clear(o);
+		}
+	} while (ret == -EAGAIN && time(NULL) < deadline);
+	if (ret)
+		print_error("%s\n", err.msg);
+	assert_int_equal(ret, 0);
+	assert_null(strchr(tok, '.'));
+	return tok;
+}
+
+/*
+ * An opaque token through the real IdP's introspection: the request waits
+ * (suspended) until the OIDC client's eventfd says the answer is in, then
+ * is allowed as the caller the IdP names; the next one is a cache hit.
+ */
+static void test_opaque_introspected(void **state)
+{
+	struct oidc_cfg ocfg = { .resource = OPAQUE_RESOURCE };
+	struct oidc_client_cfg user = {
+		.workload = "edge-user", .client_id = "edge-user",
+		.auth = OIDC_AUTH_CLIENT_SECRET_BASIC,
+	};
+	char *args[] = { "--clients", NULL, "--port", "0", NULL };
+	char clients[128], log[128], user_secret[128], edge_secret[128], sock[128];
+	char url[IDP_URL_MAX], v[512], *tok;
+	struct server srv = {};
+	struct edge_deps d = deps();
+	struct edge_stats st;
+	struct errmsg err = {};
+	struct config cfg;
+	struct reply r;
+	struct oidc *o;
+	pid_t pid;
+
+	if (access(IDP_MODULE, F_OK)) {
+		print_message("skipped: run tests/oidc/setup.sh for the test IdP\n");
+		skip();
+	}
+	snprintf(clients, sizeof(clients), "%s/clients.json", f.dir);
+	snprintf(log, sizeof(log), "%s/idp.log", f.dir);
+	snprintf(user_secret, sizeof(user_secret), "%s/edge-user.secret", f.dir);
+	snprintf(edge_secret, sizeof(edge_secret), "%s/edge.secret", f.dir);
+	snprintf(sock, sizeof(sock), "%s/intro.sock", f.dir);
+	write_secret(clients, "[]");
+	write_secret(user_secret, "edge-user-secret");
+	write_secret(edge_secret, "edge-introspect-secret");
+	args[1] = clients;
+	assert_int_equal(idp_launch(args, log, NULL, NULL, url, &pid), 0);
+	ocfg.issuer = url;
+	user.secret_file = user_secret;
+	assert_int_equal(oidc_new(&ocfg, &o, &err), 0);
+	assert_int_equal(oidc_add_workload(o, &user, &err), 0);
+	assert_int_equal(oidc_set_introspection_client(o, "edge-introspect", edge_secret, &err),
+			 0);
+	tok = opaque_token(o);
+
+	fill_config(&cfg);
+	cfg.edge.socket = sock;
+	cfg.edge.introspection_client_id = "edge-introspect";
+	cfg.edge.introspection_secret_file = edge_secret;
+	d.oidc = o;
+	assert_int_equal(edge_new(&cfg, &d, &srv.edge, &err), 0);
+	/* Any authenticated caller may read: alice has no role here. */
+	edge_set_policy(srv.edge, &f.pol, 7);
+	srv.oidc = o;
+	assert_int_equal(pthread_create(&srv.thread, NULL, serve, &srv), 0);
+
+	ask_at(sock, "/v1/authz", "GET",
+	       (const char *const[]){ "X-Original-URI: /api/admin/x", NULL }, &r);
+	assert_int_equal(r.status, 401);
+	{
+		char auth[JWT_MAX_LEN + 32];
+
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+		ask_at(sock, "/v1/authz", "GET",
+		       (const char *const[]){ auth, "X-Original-URI: /api/admin/x", NULL }, &r);
+		assert_int_equal(r.status, 403);
+		assert_string_equal(hdr(&r, "X-Sluice-Rule", v, sizeof(v)), "no-admin");
+		ask_at(sock, "/v1/authz", "GET",
+		       (const char *const[]){ auth, "X-Original-URI: /api/admin/y", NULL }, &r);
+		assert_int_equal(r.status, 403);
+	}
+	assert_null(strstr(r.body, tok));
+	server_stop(&srv);
+	edge_get_stats(srv.edge, &st);
+	assert_int_equal(st.introspected, 1);
+	assert_int_equal(st.cache_hits, 1);
+	edge_free(srv.edge);
+	oidc_free(o);
+	idp_kill(pid, SIGTERM, 10000);
+	free(tok);
+}
+
 static void test_ca_jwks_404_405(void **state)
 {
 	struct reply r;
@@ -831,6 +982,7 @@ int main(void)
 		cmocka_unit_test(test_assertion_capped_by_token_exp),
 		cmocka_unit_test(test_audit_line),
 		cmocka_unit_test(test_opaque_without_introspection),
+		cmocka_unit_test(test_opaque_introspected),
 		cmocka_unit_test(test_ca_jwks_404_405),
 		cmocka_unit_test(test_socket_mode),
 		cmocka_unit_test(test_socket_dir_checks),
