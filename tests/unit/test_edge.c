@@ -5,6 +5,7 @@
  * auth_request location asks, with a policy written here, a static ES256
  * key standing in for the IdP's JWKS and tokens signed here.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <poll.h>
@@ -821,6 +822,60 @@ static void test_socket_mode(void **state)
 	assert_int_equal(st.st_mode & 0777, 0660);
 }
 
+/* A loopback port nobody listens on right now. */
+static int free_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* edge.listen is a second daemon answering the same paths. */
+static void test_tcp_listener(void **state)
+{
+	struct edge_deps d = deps();
+	struct server srv = {};
+	struct errmsg err = {};
+	struct config cfg;
+	struct sockaddr_in *sin;
+	char sock[128], url[64];
+	struct reply r = {};
+	CURL *c;
+
+	fill_config(&cfg);
+	snprintf(sock, sizeof(sock), "%s/tcp.sock", f.dir);
+	cfg.edge.socket = sock;
+	cfg.edge.has_listen = true;
+	sin = (struct sockaddr_in *)&cfg.edge.listen;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin->sin_port = htons(free_port());
+	assert_int_equal(edge_new(&cfg, &d, &srv.edge, &err), 0);
+	edge_set_policy(srv.edge, &f.pol, 7);
+	assert_int_equal(pthread_create(&srv.thread, NULL, serve, &srv), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/ca.pem", ntohs(sin->sin_port));
+	c = curl_easy_init();
+	assert_non_null(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+	curl_easy_cleanup(c);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(strncmp(r.body, "-----BEGIN CERTIFICATE-----", 27), 0);
+	server_stop(&srv);
+	edge_free(srv.edge);
+}
+
 /* A stale socket is replaced; a directory others may write is refused. */
 static void test_socket_dir_checks(void **state)
 {
@@ -986,6 +1041,7 @@ int main(void)
 		cmocka_unit_test(test_ca_jwks_404_405),
 		cmocka_unit_test(test_socket_mode),
 		cmocka_unit_test(test_socket_dir_checks),
+		cmocka_unit_test(test_tcp_listener),
 		cmocka_unit_test(test_cache_bounds),
 		cmocka_unit_test(test_decide_cost),
 	};
