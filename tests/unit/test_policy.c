@@ -966,7 +966,7 @@ static void test_l7_parse(void **state)
 
 	e = &pol.edge;
 	assert_true(e->present);
-	assert_int_equal(e->line, 106);	/* its first key */
+	assert_int_equal(e->line, 116);	/* its first key */
 	assert_int_equal(e->nr_hosts, 2);
 	assert_string_equal(e->hosts[0], "api.acme.example");
 	assert_string_equal(e->hosts[1], "*.edge.example");
@@ -978,7 +978,7 @@ static void test_l7_parse(void **state)
 	assert_int_equal(e->nr_routes, 4);
 	assert_string_equal(e->routes[0].prefix, "/api/");
 	assert_int_equal(e->routes[0].service, 0);
-	assert_int_equal(e->routes[0].line, 110);
+	assert_int_equal(e->routes[0].line, 120);
 	assert_string_equal(e->routes[1].prefix, "/api/v2/");
 	assert_int_equal(e->routes[1].service, 2);
 	assert_string_equal(e->routes[3].prefix, "/");
