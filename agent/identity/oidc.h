@@ -21,6 +21,8 @@
  *   meets an unknown kid asks for a refetch with oidc_jwks_refetch, which is
  *   honoured at most once per jwks_refetch_min_s. The document is returned
  *   raw (checked only to be an object with a "keys" array).
+ * - Opaque tokens: asked about at discovery's introspection_endpoint
+ *   (RFC 7662) with a client of their own; see oidc_introspect.
  *
  * Threading: one background thread makes every network call, one at a
  * time, each with a connect and a total timeout. The other functions only
