@@ -182,7 +182,8 @@ static enum MHD_Result serve_authz(struct edge_daemon *d, struct edge_conn *ec)
 		}
 		ans.status = 503;
 		snprintf(ans.reason, sizeof(ans.reason),
-			 "introspection-timeout: the IdP did not answer in %d s", EDGE_PENDING_MAX_S);
+			 "introspection-timeout: the IdP did not answer in %d s",
+			 EDGE_PENDING_MAX_S);
 	}
 	ret = send_answer(c, &ans);
 	edge_answer_release(&ans);
@@ -223,7 +224,8 @@ static enum MHD_Result serve_jwks(struct edge_daemon *d, struct MHD_Connection *
 	if (!creds || assertion_jwks(creds->cert, &json, &err)) {
 		if (creds)
 			pr_warn("edge: /v1/jwks.json: %s", err.msg);
-		return send_simple(c, 503, "text/plain", "no-credentials: no node key to publish\n");
+		return send_simple(c, 503, "text/plain",
+				   "no-credentials: no node key to publish\n");
 	}
 	ret = send_simple(c, 200, "application/jwk-set+json", json);
 	free(json);
@@ -261,7 +263,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!strcmp(url, "/v1/jwks.json"))
 		return serve_jwks(d, c);
 	return send_simple(c, 404, "text/plain",
-			   "not-found: this agent serves /v1/authz, /v1/ca.pem and /v1/jwks.json\n");
+			   "not-found: this agent serves /v1/authz, /v1/ca.pem and "
+			   "/v1/jwks.json\n");
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -52,6 +52,8 @@ void edge_set_policy(struct edge *e, const struct policy *pol, uint32_t generati
 {
 	/* Cached roles point into the old policy and were mapped by it. */
 	edge_cache_clear(&e->cache);
+	/* cfg is the agent's, which a reload replaced in place. */
+	e->cache.ttl_s = e->cfg->edge.cache_ttl_s;
 	e->pol = pol;
 	e->generation = generation;
 }

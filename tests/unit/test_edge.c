@@ -825,7 +825,9 @@ static void test_socket_mode(void **state)
 /* A loopback port nobody listens on right now. */
 static int free_port(void)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
 	socklen_t len = sizeof(sin);
 	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
 
@@ -942,8 +944,8 @@ static double decide_us(struct edge *e, const char *token, int n, bool cold)
 {
 	char auth[JWT_MAX_LEN + 16];
 	struct edge_req req = {
-		.authorization = auth, .method = "GET", .uri = "/api/jobs", .host = "api.acme.example",
-		.remote_addr = "198.51.100.7", .service = "api",
+		.authorization = auth, .method = "GET", .uri = "/api/jobs",
+		.host = "api.acme.example", .remote_addr = "198.51.100.7", .service = "api",
 	};
 	struct edge_answer ans;
 	struct timespec a, b;
