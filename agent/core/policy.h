@@ -162,6 +162,12 @@ static inline bool policy_rule_is_l7(const struct policy_rule *r)
 	return r->nr_methods || r->nr_paths || r->nr_hosts;
 }
 
+/* For a rule with L7 conditions, what `sluicectl policy check` says of it:
+ * "decided at the edge only; inside the mesh it allows whole connections
+ * to api, web by its L4 part". Returns the length as snprintf() does. */
+size_t policy_rule_mesh_note(const struct policy *pol, const struct policy_rule *r, char *buf,
+			     size_t len);
+
 /* Reads and validates a policy file on its own: syntax, names, addresses,
  * ports, references from rules to services and roles. Errors as config. */
 int policy_load(const char *path, struct policy *pol, struct errmsg *err);
@@ -206,6 +212,12 @@ struct policy_entry {
 int policy_compile(const struct policy *pol, const struct policy_identity *ids, int nr_ids,
 		   const uint32_t *service_ids, uint8_t slot, struct policy_entry **entries,
 		   int *nr_entries, struct errmsg *err);
+
+/* The source specificity of rule r for id, as precedence step (3) ranks
+ * it: 0 when r's `from` does not match id, then any < role or kind <
+ * workload. id->kind 0 and a NULL spiffe_id (a caller that is no
+ * workload) match only role and any rules. */
+int policy_rule_specificity(const struct policy_rule *r, const struct policy_identity *id);
 
 /* What the policy says of one connection, for decisions made in
  * userspace (the tunnel's receiving side). */

@@ -32,6 +32,8 @@
 #include "probe.h"
 #include "proxy.h"
 #include "tunnel.h"
+#include "edge.h"
+#include "oidc.h"
 #include "violations.h"
 #include "workloads.h"
 
@@ -43,6 +45,7 @@ struct agent {
 	struct policy prev_pol;		/* what SIGUSR2 rolls back to */
 	uint32_t generation;
 	struct tunnel *tun;		/* NULL without identity: */
+	struct edge *edge;		/* NULL without edge: */
 	struct datapath dp;
 	struct workload_set wls;
 	struct proxy *proxy;
@@ -135,6 +138,8 @@ static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct
 	a->generation = res.generation;
 	if (a->tun)
 		tunnel_set_policy(a->tun, cfg, pol, &a->wls, res.generation);
+	if (a->edge)
+		edge_set_policy(a->edge, pol, res.generation);
 	pr_info("policy generation %u live (slot %u, %d entries, %d workloads, default %s) from %s",
 		res.generation, res.slot, res.nr_entries, wls.nr,
 		pol->default_allow ? "allow" : "deny", pol->path);
@@ -189,9 +194,10 @@ static void reload(struct agent *a)
 	if (strcmp(cfg.cgroup_root, a->cfg.cgroup_root) || strcmp(cfg.pin_path, a->cfg.pin_path) ||
 	    memcmp(&cfg.outbound4, &a->cfg.outbound4, sizeof(cfg.outbound4)) ||
 	    memcmp(&cfg.tunnel, &a->cfg.tunnel, sizeof(cfg.tunnel)) ||
-	    cfg.identity.enabled != a->cfg.identity.enabled)
-		pr_warn("cgroup_root, bpf_pin_path, listen and identity changes take effect on "
-			"restart");
+	    cfg.identity.enabled != a->cfg.identity.enabled ||
+	    cfg.edge.enabled != a->cfg.edge.enabled)
+		pr_warn("cgroup_root, bpf_pin_path, listen, identity and edge changes take effect "
+			"on restart");
 	if (cfg.idle_timeout_ms != a->cfg.idle_timeout_ms ||
 	    memcmp(&cfg.keepalive, &a->cfg.keepalive, sizeof(cfg.keepalive)) ||
 	    memcmp(&cfg.handshakes, &a->cfg.handshakes, sizeof(cfg.handshakes)))
@@ -201,9 +207,11 @@ static void reload(struct agent *a)
 	config_free(&a->cfg);
 	a->cfg = cfg;
 	a->pol = pol;
-	/* apply() pointed the tunnel at the locals. */
+	/* apply() pointed the tunnel and the edge at the locals. */
 	if (a->tun)
 		tunnel_set_policy(a->tun, &a->cfg, &a->pol, &a->wls, a->generation);
+	if (a->edge)
+		edge_set_policy(a->edge, &a->pol, a->generation);
 }
 
 static void rollback(struct agent *a)
@@ -226,6 +234,8 @@ static void rollback(struct agent *a)
 	}
 	if (a->tun)
 		tunnel_set_policy(a->tun, &a->cfg, &a->pol, &a->wls, a->generation);
+	if (a->edge)
+		edge_set_policy(a->edge, &a->pol, a->generation);
 }
 
 static int setup_cgroups(struct agent *a, struct errmsg *err)
@@ -280,6 +290,52 @@ static int handshake_caps(struct agent *a, unsigned long fd_limit, struct errmsg
 	return 0;
 }
 
+/* The OIDC client's eventfd serves both: the tunnel clears it, then the
+ * edge's requests that wait for introspection ask again. */
+static void on_oidc(void *ctx)
+{
+	struct agent *a = ctx;
+
+	tunnel_oidc_event(a->tun);
+	if (a->edge)
+		edge_oidc_event(a->edge);
+}
+
+/* The authorization endpoint nginx asks, on the tunnel's IdP keys, node
+ * credentials and audit log; config_load() made sure identity.oidc is on. */
+static int start_edge(struct agent *a, struct errmsg *err)
+{
+	const struct edge_cfg *ec = &a->cfg.edge;
+	struct edge_deps deps = {
+		.idp_key = tunnel_idp_key,
+		.creds = tunnel_creds,
+		.ctx = a->tun,
+		.oidc = tunnel_oidc(a->tun),
+		.audit = tunnel_audit(a->tun),
+	};
+	char listen[SOCKADDR_STR_LEN] = "";
+	int fds[2], n, ret = 0;
+
+	if (ec->introspection_client_id)
+		ret = oidc_set_introspection_client(deps.oidc, ec->introspection_client_id,
+						    ec->introspection_secret_file, err);
+	if (!ret)
+		ret = edge_new(&a->cfg, &deps, &a->edge, err);
+	if (ret)
+		return ret;
+	n = edge_fds(a->edge, fds, 2);
+	for (int i = 0; i < n && !ret; i++)
+		ret = proxy_watch(a->proxy, fds[i], edge_run, a->edge);
+	if (ret)
+		return errmsg_set(err, ret, "edge: cannot watch its sockets: %s", strerror(-ret));
+	if (ec->has_listen)
+		format_sockaddr(&ec->listen, listen, sizeof(listen));
+	pr_info("edge: authorization endpoint on %s%s%s, audience %s, cache %u tokens for %u s",
+		ec->socket, listen[0] ? " and " : "", listen, ec->audience, ec->cache_max,
+		ec->cache_ttl_s);
+	return 0;
+}
+
 static int start(struct agent *a, struct errmsg *err)
 {
 	struct probe_result probes[PROBE_MAX];
@@ -330,7 +386,9 @@ static int start(struct agent *a, struct errmsg *err)
 	if (!ret && a->tun)
 		ret = proxy_listen_tunnel(a->proxy, &a->cfg.tunnel, err);
 	if (!ret && a->tun && tunnel_oidc_fd(a->tun) >= 0)
-		ret = proxy_watch(a->proxy, tunnel_oidc_fd(a->tun), tunnel_oidc_event, a->tun);
+		ret = proxy_watch(a->proxy, tunnel_oidc_fd(a->tun), on_oidc, a);
+	if (!ret && a->tun && a->cfg.edge.enabled)
+		ret = start_edge(a, err);
 	if (ret)
 		return ret;
 
@@ -424,6 +482,8 @@ static void on_tick(void *ctx)
 	log_handshakes_refused(a);
 	if (a->tun)
 		tunnel_tick(a->tun);
+	if (a->edge)
+		edge_tick(a->edge);
 }
 
 static void on_signal(void *ctx)
@@ -477,6 +537,9 @@ static void cleanup(struct agent *a, bool keep_pinned)
 {
 	if (a->proxy)
 		proxy_free(a->proxy);
+	/* After the proxy, whose epoll watched its fds; before the tunnel,
+	 * whose OIDC client and audit log it uses. */
+	edge_free(a->edge);
 	tunnel_free(a->tun);
 	if (a->signal_fd > 0)
 		close(a->signal_fd);
