@@ -49,6 +49,7 @@
 #include "http.h"
 #include "jwt.h"
 #include "oidc.h"
+#include "oidc_int.h"
 #include "pki.h"
 
 /* Installed by tests/oidc/setup.sh, which tests/run_unit.sh runs first. */
@@ -1451,6 +1452,41 @@ static void test_introspect_answers(void **state)
 	fake_stop(&f);
 }
 
+/* The queue's order, on its own: the request that came first goes out
+ * first whatever slot it sits in, and answers nobody fetched go after
+ * INTRO_KEEP_MS. */
+static void test_introspect_queue_order(void **state)
+{
+	struct intro *slots[4];
+	struct oidc o = { .intros = slots, .nr_intros = 4 };
+	static const uint64_t seq[] = { 7, 3, 9, 5 };
+	static const enum intro_state st[] = { INTRO_PENDING, INTRO_DONE, INTRO_PENDING,
+					       INTRO_PENDING };
+
+	for (int i = 0; i < 4; i++) {
+		slots[i] = calloc(1, sizeof(*slots[i]));
+		assert_non_null(slots[i]);
+		slots[i]->seq = seq[i];
+		slots[i]->state = st[i];
+		slots[i]->done_ms = 1000;
+	}
+	/* 3 is answered: of the pending, 5 came first. */
+	assert_ptr_equal(intro_next(&o), slots[3]);
+	assert_int_equal(intro_expire(&o, 1000 + INTRO_KEEP_MS - 1), 1000 + INTRO_KEEP_MS);
+	assert_int_equal(o.nr_intros, 4);
+	assert_int_equal(intro_expire(&o, 1000 + INTRO_KEEP_MS), UINT64_MAX);
+	assert_int_equal(o.nr_intros, 3);
+	/* The last entry (seq 5) moved into the freed slot and stays first. */
+	assert_int_equal(intro_next(&o)->seq, 5);
+	intro_fail_pending(&o, "IdP down");
+	assert_null(intro_next(&o));
+	for (size_t i = 0; i < o.nr_intros; i++) {
+		assert_int_equal(slots[i]->result, -ENOKEY);
+		assert_string_equal(slots[i]->error, "IdP down");
+		intro_free(slots[i]);
+	}
+}
+
 /* An answer nobody picks up is dropped after 10 s: asking then is a new
  * request, not a stale answer. */
 static void test_introspect_answer_expires(void **state)
@@ -1548,6 +1584,7 @@ int main(void)
 		cmocka_unit_test(test_introspect_idp_down),
 		cmocka_unit_test(test_introspect_timeout_and_limit),
 		cmocka_unit_test(test_introspect_answers),
+		cmocka_unit_test(test_introspect_queue_order),
 		cmocka_unit_test(test_introspect_answer_expires),
 		cmocka_unit_test(test_introspect_no_endpoint),
 		cmocka_unit_test(test_no_secret_in_output),
