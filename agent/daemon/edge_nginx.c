@@ -141,14 +141,32 @@ static int read_outer(const char *path, char **out, struct errmsg *err)
 	return 0;
 }
 
-/* text with every occurrence of from replaced by to; NULL if none. */
+/* Whether the hit at p is inside a comment: a '#' earlier on its line. */
+static bool commented(const char *text, const char *p)
+{
+	while (p > text && p[-1] != '\n')
+		if (*--p == '#')
+			return true;
+	return false;
+}
+
+/* The next occurrence of from at or after p that is not commented out. */
+static const char *next_live(const char *text, const char *p, const char *from)
+{
+	while ((p = strstr(p, from)) && commented(text, p))
+		p += strlen(from);
+	return p;
+}
+
+/* text with every live (uncommented) occurrence of from replaced by to;
+ * NULL if there is none, or out of memory. */
 static char *replace_all(const char *text, const char *from, const char *to)
 {
 	size_t nf = strlen(from), nt = strlen(to), count = 0;
 	const char *p;
 	char *out, *o;
 
-	for (p = text; (p = strstr(p, from)); p += nf)
+	for (p = text; (p = next_live(text, p, from)); p += nf)
 		count++;
 	if (!count)
 		return NULL;
@@ -156,7 +174,7 @@ static char *replace_all(const char *text, const char *from, const char *to)
 	if (!out)
 		return NULL;
 	for (o = out, p = text; count--;) {
-		const char *hit = strstr(p, from);
+		const char *hit = next_live(text, p, from);
 
 		memcpy(o, p, (size_t)(hit - p));
 		o += hit - p;
@@ -273,14 +291,19 @@ static int run_bounded(char *const argv[], unsigned int timeout_ms, char *out, s
 	return status;
 }
 
-/* nginx's own verdict: the first [emerg] line, else the first line. */
+/* nginx's own verdict: the first [emerg] line from its level on, without
+ * the "PID#TID: " after it (else the first line). */
 static const char *nginx_reason(char *out)
 {
 	char *line = strstr(out, "[emerg]"), *nl;
+	int skip = 0;
 
 	if (line) {
-		while (line > out && line[-1] != '\n')
-			line--;
+		sscanf(line, "[emerg] %*d#%*d: %n", &skip);
+		if (skip) {
+			line += skip - (int)strlen("[emerg] ");
+			memcpy(line, "[emerg] ", strlen("[emerg] "));
+		}
 	} else {
 		line = out + strspn(out, "\n");
 	}
@@ -440,7 +463,7 @@ static void reload_nginx(const struct config *cfg, uint32_t gen)
 	if (ret) {
 		pr_warn("edge: generation %u is in %s/" EDGE_NGINX_LIVE ", but nginx_pid %s: %s; "
 			"nginx reads it when it starts", gen, cfg->edge.render_dir, path,
-			strerror(-ret));
+			ret == -EINVAL ? "holds no pid" : strerror(-ret));
 		return;
 	}
 	if (!is_nginx(pid)) {
