@@ -714,6 +714,23 @@ static void test_end_to_end(void **state)
 	assert_string_equal(body(resp), "edge: authorization unavailable\n");
 }
 
+/* The outer config the repository ships includes the default render_dir's
+ * live.conf where edge_nginx_prepare() looks for it. */
+static void test_shipped_outer_config(void **state)
+{
+	FILE *f = fopen("deploy/nginx-edge.conf", "r");
+	char text[8192];
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = 0;
+	assert_non_null(strstr(text, "\nhttp {\n"));
+	assert_non_null(strstr(text, "\n    include /etc/sluice/edge/" EDGE_NGINX_LIVE ";\n}\n"));
+	assert_non_null(strstr(text, "\npid /run/nginx-sluice-edge.pid;\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -725,6 +742,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_switch_rollback_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_unsafe_setup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_end_to_end, setup, teardown),
+		cmocka_unit_test(test_shipped_outer_config),
 	};
 
 	/* The warnings of a switch without a running nginx are expected. */
