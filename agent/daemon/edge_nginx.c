@@ -231,6 +231,7 @@ static int run_bounded(char *const argv[], unsigned int timeout_ms, char *out, s
 	static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	int pipefd[2], status, ret;
 	size_t used = 0;
 	bool eof = false;
@@ -242,7 +243,12 @@ static int run_bounded(char *const argv[], unsigned int timeout_ms, char *out, s
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	ret = -posix_spawn(&pid, argv[0], &fa, NULL, argv, envp);
+	/* Its own process group: a timeout kills whatever it started too. */
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&attr, 0);
+	ret = -posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pipefd[1]);
 	if (ret) {
@@ -258,7 +264,7 @@ static int run_bounded(char *const argv[], unsigned int timeout_ms, char *out, s
 		if (eof && waitpid(pid, &status, WNOHANG) == pid)
 			break;
 		if (now >= deadline) {
-			kill(pid, SIGKILL);
+			kill(-pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			status = -ETIMEDOUT;
 			break;
@@ -313,17 +319,32 @@ static const char *nginx_reason(char *out)
 	return *line ? line : "no output";
 }
 
+/* The test runs inside the agent's event loop, which beats the heartbeat
+ * only between events: it must end a second inside heartbeat_timeout. */
+static unsigned int test_timeout_ms(const struct config *cfg)
+{
+	unsigned int hb = cfg->heartbeat_timeout_ms;
+
+	if (!hb || hb >= EDGE_NGINX_TEST_TIMEOUT_MS + 1000)
+		return EDGE_NGINX_TEST_TIMEOUT_MS;
+	if (hb < EDGE_NGINX_TEST_MIN_MS + 1000)
+		return EDGE_NGINX_TEST_MIN_MS;
+	return hb - 1000;
+}
+
 static int nginx_test(const struct config *cfg, const char *copy, uint32_t gen,
 		      struct errmsg *err)
 {
 	char *argv[] = { cfg->edge.nginx, "-t", "-q", "-c", (char *)copy, NULL };
+	unsigned int timeout_ms = test_timeout_ms(cfg);
 	char out[EDGE_NGINX_OUTPUT_MAX];
 	int status;
 
-	status = run_bounded(argv, EDGE_NGINX_TEST_TIMEOUT_MS, out, sizeof(out));
+	status = run_bounded(argv, timeout_ms, out, sizeof(out));
 	if (status == -ETIMEDOUT)
 		return errmsg_set(err, status, "edge: nginx -t on generation %u did not finish in "
-				  "%d ms and was killed", gen, EDGE_NGINX_TEST_TIMEOUT_MS);
+				  "%u ms and was killed (heartbeat_timeout bounds it)", gen,
+				  timeout_ms);
 	if (status < 0)
 		return errmsg_set(err, status, "edge: cannot run %s -t: %s (install nginx, or set "
 				  "edge.nginx)", cfg->edge.nginx, strerror(-status));

@@ -135,7 +135,11 @@ static int edge_prepare(struct agent *a, const struct config *cfg, const struct 
 		return errmsg_set(err, ret, "cannot read sluice_cfg: %s", strerror(-ret));
 	gen = (c.slot_generation[0] > c.slot_generation[1] ? c.slot_generation[0]
 							      : c.slot_generation[1]) + 1;
-	return edge_nginx_prepare(cfg, pol, gen, err);
+	/* nginx -t ends a second inside heartbeat_timeout (edge_nginx.h). */
+	datapath_heartbeat(&a->dp);
+	ret = edge_nginx_prepare(cfg, pol, gen, err);
+	datapath_heartbeat(&a->dp);
+	return ret;
 }
 
 /* The generation is live in BPF: nginx follows. A failure here leaves

@@ -535,6 +535,61 @@ static void test_refuses_unsafe_setup(void **state)
 	assert_no_leftovers(fx);
 }
 
+/* Running, not gone or a zombie nobody has reaped yet. */
+static bool alive(pid_t pid)
+{
+	char path[64], state = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
+		state = 0;
+	fclose(f);
+	return state && state != 'Z';
+}
+
+/* An nginx that hangs is killed at the timeout, heartbeat_timeout less a
+ * second, with whatever it started; one that cannot run is named. */
+static void test_nginx_timeout_and_missing(void **state)
+{
+	struct fx *fx = *state;
+	char script[PATH_MAX], pidfile[PATH_MAX], text[PATH_MAX * 2];
+	struct errmsg err = {};
+	uint64_t start;
+	pid_t child = 0;
+	FILE *f;
+
+	snprintf(script, sizeof(script), "%s/hanging-nginx", fx->dir);
+	snprintf(pidfile, sizeof(pidfile), "%s/hanging.pid", fx->dir);
+	snprintf(text, sizeof(text), "#!/bin/sh\nsleep 30 &\necho $! > %s\nwait\n", pidfile);
+	write_file(script, text);
+	assert_int_equal(chmod(script, 0755), 0);
+	fx->cfg.edge.nginx = script;
+	fx->cfg.heartbeat_timeout_ms = 1500;
+	start = mono_ns();
+	assert_int_equal(edge_nginx_prepare(&fx->cfg, &fx->pol, 4, &err), -ETIMEDOUT);
+	assert_true(mono_ns() - start < 2000000000ull);
+	if (!strstr(err.msg, "nginx -t on generation 4 did not finish in 500 ms and was killed"))
+		fail_msg("unexpected message: %s", err.msg);
+	f = fopen(pidfile, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &child), 1);
+	fclose(f);
+	/* Killed with its group, not left sleeping. */
+	for (int i = 0; i < 100 && alive(child); i++)
+		usleep(10000);
+	assert_false(alive(child));
+	assert_false(gen_file(fx, 4, NULL));
+	assert_no_leftovers(fx);
+
+	fx->cfg.edge.nginx = "/nonexistent/nginx";
+	assert_int_equal(edge_nginx_prepare(&fx->cfg, &fx->pol, 4, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "cannot run /nonexistent/nginx -t: No such file"));
+}
+
 /* One request on its own connection; the status, and the response in
  * resp. */
 static int request(struct fx *fx, const char *method, const char *path, const char *host,
@@ -741,6 +796,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nginx_refusal_keeps_live, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_switch_rollback_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_unsafe_setup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nginx_timeout_and_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_end_to_end, setup, teardown),
 		cmocka_unit_test(test_shipped_outer_config),
 	};
