@@ -158,22 +158,22 @@ static const char *next_live(const char *text, const char *p, const char *from)
 	return p;
 }
 
-/* text with every live (uncommented) occurrence of from replaced by to;
- * NULL if there is none, or out of memory. */
-static char *replace_all(const char *text, const char *from, const char *to)
+/* text with every live (uncommented) occurrence of from replaced by to,
+ * into *out. -ENOENT if there is none, -ENOMEM. */
+static int replace_all(const char *text, const char *from, const char *to, char **out)
 {
 	size_t nf = strlen(from), nt = strlen(to), count = 0;
 	const char *p;
-	char *out, *o;
+	char *o;
 
 	for (p = text; (p = next_live(text, p, from)); p += nf)
 		count++;
 	if (!count)
-		return NULL;
-	out = malloc(strlen(text) + count * nt + 1);
-	if (!out)
-		return NULL;
-	for (o = out, p = text; count--;) {
+		return -ENOENT;
+	*out = malloc(strlen(text) + count * nt + 1);
+	if (!*out)
+		return -ENOMEM;
+	for (o = *out, p = text; count--;) {
 		const char *hit = next_live(text, p, from);
 
 		memcpy(o, p, (size_t)(hit - p));
@@ -183,44 +183,63 @@ static char *replace_all(const char *text, const char *from, const char *to)
 		p = hit + nf;
 	}
 	strcpy(o, p);
-	return out;
+	return 0;
 }
 
-/* "/etc/nginx/sluice-edge.conf" -> "/etc/nginx/.sluice-edge.conf.sluice-test":
- * a name no `include *.conf` picks up. */
-static int test_copy_path(const char *outer, char *buf, size_t len)
+/* "/etc/nginx/sluice-edge.conf" in dir "/etc/nginx" ->
+ * "/etc/nginx/.sluice-edge.conf.sluice-test": a name no `include *.conf`
+ * picks up. dir NULL: the outer config's own directory. */
+static int test_copy_path(const char *outer, const char *dir, char *buf, size_t len)
 {
 	const char *slash = strrchr(outer, '/');
-	int dirlen = slash ? (int)(slash - outer) + 1 : 0;
-	int n = snprintf(buf, len, "%.*s.%s.sluice-test", dirlen, outer,
-			 slash ? slash + 1 : outer);
+	const char *base = slash ? slash + 1 : outer;
+	int n;
 
+	if (dir)
+		n = snprintf(buf, len, "%s/.%s.sluice-test", dir, base);
+	else
+		n = snprintf(buf, len, "%.*s.%s.sluice-test", (int)(base - outer), outer, base);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* Next to the outer config, so its relative includes resolve as for the
+ * running nginx; in render_dir when that directory is read-only (a
+ * Kubernetes ConfigMap), where only absolute includes still work. */
 static int write_test_copy(const struct config *cfg, const char *candidate, char *copy,
 			   size_t copy_len, struct errmsg *err)
 {
-	char live[PATH_MAX], *outer = NULL, *text;
+	char live[PATH_MAX], *outer = NULL, *text = NULL;
 	int ret;
 
 	snprintf(live, sizeof(live), "%s/" EDGE_NGINX_LIVE, cfg->edge.render_dir);
 	ret = read_outer(cfg->edge.nginx_conf, &outer, err);
 	if (ret)
 		return ret;
-	text = replace_all(outer, live, candidate);
+	ret = replace_all(outer, live, candidate, &text);
 	free(outer);
-	if (!text)
-		return errmsg_set(err, -ENOENT, "edge: nginx_conf %s does not include %s: add "
+	if (ret == -ENOENT)
+		return errmsg_set(err, ret, "edge: nginx_conf %s does not include %s: add "
 				  "`include %s;` inside its http {} block", cfg->edge.nginx_conf,
 				  live, live);
-	ret = test_copy_path(cfg->edge.nginx_conf, copy, copy_len);
+	if (ret)
+		return errmsg_set(err, ret, "out of memory");
+	ret = test_copy_path(cfg->edge.nginx_conf, NULL, copy, copy_len);
 	if (!ret)
 		ret = write_new(AT_FDCWD, copy, text, 0600);
+	if (ret == -EROFS) {
+		pr_warn("edge: %s is on a read-only file system: nginx -t runs on a copy in %s, "
+			"where only absolute includes resolve as they do for nginx", copy,
+			cfg->edge.render_dir);
+		ret = test_copy_path(cfg->edge.nginx_conf, cfg->edge.render_dir, copy, copy_len);
+		if (!ret)
+			ret = write_new(AT_FDCWD, copy, text, 0600);
+	}
 	free(text);
-	if (ret)
-		return errmsg_set(err, ret, "edge: cannot write %s: %s", copy, strerror(-ret));
-	return 0;
+	if (ret) {
+		errmsg_set(err, ret, "edge: cannot write %s: %s", copy, strerror(-ret));
+		*copy = 0;
+	}
+	return ret;
 }
 
 /* Runs argv with stdout and stderr into out (at most outlen - 1 bytes

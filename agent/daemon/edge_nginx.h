@@ -40,7 +40,8 @@
  * COPY`, where COPY is the outer config with its include of
  * <render_dir>/live.conf pointed at the candidate. COPY is written next to
  * the outer config (.<name>.sluice-test), so the outer config's relative
- * paths mean what they mean to the running nginx, and removed afterwards.
+ * paths mean what they mean to the running nginx (in render_dir when that
+ * directory is read-only), and removed afterwards.
  * On success edge-<gen>.conf is in place; live.conf is never touched.
  * Errors: the render's; -EPERM for an unsafe render_dir; -ENOENT for an
  * outer config that does not include live.conf; -EINVAL when nginx
