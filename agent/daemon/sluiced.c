@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "config.h"
 #include "datapath.h"
+#include "edge_nginx.h"
 #include "fdlimit.h"
 #include "log.h"
 #include "mapfull.h"
@@ -84,7 +85,9 @@ static void usage(FILE *f)
 		"\n"
 		"Signals: SIGTERM/SIGINT stop; SIGHUP re-reads the config and the policy and\n"
 		"makes the new policy generation live (a bad file leaves the live one);\n"
-		"SIGUSR2 rolls back to the previous policy generation.\n");
+		"SIGUSR2 rolls back to the previous policy generation. With edge: in both the\n"
+		"config and the policy, each generation's nginx config is rendered and\n"
+		"checked with nginx -t before it goes live, and switched with it.\n");
 }
 
 static int proxy_lookup(void *ctx, const struct sockaddr_storage *peer,
@@ -115,6 +118,43 @@ static void proxy_flow_closed(void *ctx, void *flow_ctx, const struct sluice_ori
 		 status ? strerror(-status) : "");
 }
 
+static bool edge_on(const struct config *cfg, const struct policy *pol)
+{
+	return cfg->edge.enabled && pol->edge.present;
+}
+
+/* Renders and tests the edge's nginx config for the generation
+ * policy_map_apply() is about to number (the highest loaded one plus one;
+ * only this agent writes the maps), before any map changes. */
+static int edge_prepare(struct agent *a, const struct config *cfg, const struct policy *pol,
+			struct errmsg *err)
+{
+	struct sluice_config c;
+	uint32_t gen;
+	int ret;
+
+	ret = datapath_config_get(&a->dp, &c);
+	if (ret)
+		return errmsg_set(err, ret, "cannot read sluice_cfg: %s", strerror(-ret));
+	gen = (c.slot_generation[0] > c.slot_generation[1] ? c.slot_generation[0]
+							      : c.slot_generation[1]) + 1;
+	/* nginx -t ends a second inside heartbeat_timeout (edge_nginx.h). */
+	datapath_heartbeat(&a->dp);
+	ret = edge_nginx_prepare(cfg, pol, gen, err);
+	datapath_heartbeat(&a->dp);
+	return ret;
+}
+
+/* The generation is live in BPF: nginx follows. A failure here leaves
+ * nginx on the previous generation's file, which was tested too. */
+static void edge_switch(const struct config *cfg, uint32_t gen)
+{
+	struct errmsg err = {};
+
+	if (edge_nginx_switch(cfg, gen, &err))
+		pr_err("%s", err.msg);
+}
+
 /* Resolves workloads and makes the policy live, in the order that never
  * enforces a workload against a generation that lacks its entries. */
 static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct errmsg *err)
@@ -126,6 +166,13 @@ static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct
 	ret = workloads_resolve(&a->dp, cfg, a->cg_root, &wls, err);
 	if (ret)
 		return ret;
+	if (edge_on(cfg, pol)) {
+		ret = edge_prepare(a, cfg, pol, err);
+		if (ret) {
+			workloads_free(&wls);
+			return ret;
+		}
+	}
 	ret = policy_map_apply(&a->dp, pol, wls.ids, wls.nr, &res, err);
 	if (!ret)
 		ret = workloads_publish(&a->dp, &wls, err);
@@ -136,6 +183,8 @@ static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct
 	workloads_free(&a->wls);
 	a->wls = wls;
 	a->generation = res.generation;
+	if (edge_on(cfg, pol))
+		edge_switch(cfg, res.generation);
 	if (a->tun)
 		tunnel_set_policy(a->tun, cfg, pol, &a->wls, res.generation);
 	if (a->edge)
@@ -232,6 +281,8 @@ static void rollback(struct agent *a)
 		a->pol = a->prev_pol;
 		a->prev_pol = tmp;
 	}
+	if (edge_on(&a->cfg, &a->pol))
+		edge_switch(&a->cfg, res.generation);
 	if (a->tun)
 		tunnel_set_policy(a->tun, &a->cfg, &a->pol, &a->wls, a->generation);
 	if (a->edge)
