@@ -352,8 +352,11 @@ void policy_decide_http(const struct policy *pol, const struct policy_identity *
 	for (int r = 0; r < pol->nr_rules; r++) {
 		const struct policy_rule *rule = &pol->rules[r];
 
+		/* Cheapest test first: most rules are for other services. */
+		if (!rule_targets(rule, service))
+			continue;
 		cur.spec = policy_rule_specificity(rule, caller);
-		if (!cur.spec || !rule_targets(rule, service) || !rule_admits(rule, req, &cur.m))
+		if (!cur.spec || !rule_admits(rule, req, &cur.m))
 			continue;
 		cur.conditions = !!rule->nr_methods + !!rule->nr_hosts;
 		cur.deny = !rule->allow;
