@@ -138,6 +138,14 @@ static const struct match_case match_cases[] = {
 	{ "/**", "/anything/at/all", true },
 	{ "/*/b/**", "/a/b/c", true },
 	{ "/*/b/**", "/a/c/b", false },
+	{ "/a/*", "/a/b/", false },
+	{ "/a/*/", "/a/b/", true },
+	{ "/a/", "/a/", true },
+	{ "/a/", "/a", false },
+	{ "/a/", "/a/b", false },
+	{ "/*", "/", false },
+	{ "/*", "/*", true },
+	{ "/a/**", "/a/**", true },
 };
 
 static void test_path_match(void **state)
