@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * What the OIDC client makes of an IdP's answers: the discovery document
- * (discover()), the token response (fetch_token(), client_secret_basic) and
- * the JWKS response (fetch_jwks()), each served by a loopback IdP whose
+ * (discover()), the token response (fetch_token(), client_secret_basic),
+ * the JWKS response (fetch_jwks()) and the introspection response
+ * (fetch_introspect(), RFC 7662), each served by a loopback IdP whose
  * issuer is http://127.0.0.1:14317.
  *
- * The first byte picks the request (byte % 3: discovery, token, JWKS) and
- * the HTTP status ((byte / 3) % 8 indexes statuses[]); the rest is the body.
+ * The first byte picks the request (byte % 4: discovery, token, JWKS,
+ * introspection) and the HTTP status ((byte / 4) % 8 indexes statuses[]);
+ * the rest is the body.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	idp.timeout_ms = 2000;
 	snprintf(idp.token_endpoint, sizeof(idp.token_endpoint), "%s/token", issuer);
 	snprintf(idp.jwks_uri, sizeof(idp.jwks_uri), "%s/jwks", issuer);
+	snprintf(idp.intro_endpoint, sizeof(idp.intro_endpoint), "%s/introspect", issuer);
 	/* mkstemp makes it 0600, as read_secret wants. */
 	fd = mkstemp(secret_path);
 	if (fd < 0 || write(fd, "s3cret\n", 7) != 7)
@@ -71,16 +74,19 @@ static void respond(int status, const uint8_t *body, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char token_ep[OIDC_URL_MAX], jwks_uri[OIDC_URL_MAX], *jwks = NULL;
+	char token_ep[OIDC_URL_MAX], jwks_uri[OIDC_URL_MAX], intro_ep[OIDC_URL_MAX];
 	struct token_result tok = {};
+	json_t *claims = NULL;
+	char *jwks = NULL;
 	struct errmsg err;
+	int active;
 
 	if (!size)
 		return 0;
-	respond(statuses[(data[0] / 3) % 8], data + 1, size - 1);
-	switch (data[0] % 3) {
+	respond(statuses[(data[0] / 4) % 8], data + 1, size - 1);
+	switch (data[0] % 4) {
 	case 0:
-		discover(&idp, token_ep, jwks_uri, &err);
+		discover(&idp, token_ep, jwks_uri, intro_ep, &err);
 		break;
 	case 1:
 		if (fetch_token(&idp, &client, &tok, &err) == FAIL_NONE &&
@@ -88,10 +94,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		free(tok.token);
 		break;
-	default:
+	case 2:
 		if (fetch_jwks(&idp, &jwks, &err) == FAIL_NONE && !jwks)
 			abort();
 		free(jwks);
+		break;
+	default:
+		/* An active answer is an object; anything else leaves none. */
+		if (fetch_introspect(&idp, "sluice-edge", secret_path, "opaque-token", &active,
+				     &claims, &err) == FAIL_NONE &&
+		    !active != !!claims)
+			abort();
+		json_decref(claims);
 		break;
 	}
 	return 0;
