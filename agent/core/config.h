@@ -247,4 +247,11 @@ void config_free(struct config *cfg);
 /* Parses "250ms", "3s", "5m", "1h"; a bare number is seconds. */
 int parse_duration_ms(const char *s, unsigned int *out);
 
+struct yamlx;
+struct yamlx_val;
+/* parse_duration_ms() of a YAML scalar, for the config and the policy:
+ * errors name the key and line. */
+int parse_duration(const struct yamlx *y, const struct yamlx_val *v, unsigned int *out,
+		   struct errmsg *err);
+
 #endif

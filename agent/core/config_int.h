@@ -16,8 +16,6 @@
 /* config.c */
 int parse_cgroup_path(const struct yamlx *y, const struct yamlx_val *v, bool abs_ok, char **out,
 		      struct errmsg *err);
-int parse_duration(const struct yamlx *y, const struct yamlx_val *v, unsigned int *out,
-		   struct errmsg *err);
 
 /* config_keys.c */
 int parse_listen(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,

@@ -614,17 +614,12 @@ static int parse_timeout(const struct yamlx *y, const struct yamlx_val *v, unsig
 	const char *s;
 	int ret;
 
-	ret = yamlx_str(y, v, &s, err);
-	if (ret)
+	ret = parse_duration(y, v, out, err);
+	if (ret || (*out >= 100 && *out <= 3600 * 1000))
 		return ret;
-	ret = parse_duration_ms(s, out);
-	if (ret && ret != -ERANGE)
-		return yamlx_error(y, v->node, err, "bad duration \"%s\" for %s: %s", s, v->what,
-				   "expected a number with ms, s, m or h");
-	if (ret || *out < 100 || *out > 3600 * 1000)
-		return yamlx_error(y, v->node, err, "duration \"%s\" for %s: %s", s, v->what,
-				   "expected 100ms to 1h");
-	return 0;
+	yamlx_str(y, v, &s, err);
+	return yamlx_error(y, v->node, err, "duration \"%s\" for %s: %s", s, v->what,
+			   "expected 100ms to 1h");
 }
 
 static int parse_tls(struct yamlx *y, const struct yamlx_val *v, struct policy_edge *edge,

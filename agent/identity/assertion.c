@@ -22,18 +22,6 @@
  * before it is decoded. */
 #define CERT_DER_MAX 4096
 
-__attribute__((format(printf, 3, 4)))
-static enum jwt_reason refuse(struct jwt_result *res, enum jwt_reason reason, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(res->err.msg, sizeof(res->err.msg), fmt, ap);
-	va_end(ap);
-	res->reason = reason;
-	return reason;
-}
-
 /* Standard base64 with padding and no line breaks (RFC 7515 4.1.6): a
  * malloc'd string, NULL on -ENOMEM. */
 static char *cert_b64(X509 *cert)
@@ -236,25 +224,30 @@ static enum jwt_reason header_cert(json_t *h, X509 **cert, struct jwt_result *re
 	char x5t[PKI_THUMBPRINT_LEN];
 
 	if (!alg)
-		return refuse(res, JWT_MALFORMED, "caller assertion: header has no alg");
+		return jwt_refuse(res, JWT_MALFORMED, "caller assertion: header has no alg");
 	if (strcmp(alg, "ES256"))
-		return refuse(res, JWT_ALG_NOT_ALLOWED, "caller assertion: alg must be ES256");
+		return jwt_refuse(res, JWT_ALG_NOT_ALLOWED, "caller assertion: alg must be ES256");
 	if (!typ || strcmp(typ, ASSERTION_TYP))
-		return refuse(res, JWT_MALFORMED, "caller assertion: typ must be " ASSERTION_TYP);
+		return jwt_refuse(res, JWT_MALFORMED,
+				  "caller assertion: typ must be " ASSERTION_TYP);
 	if (!json_is_array(x5c) || json_array_size(x5c) != 1 ||
 	    !json_is_string(json_array_get(x5c, 0)))
-		return refuse(res, JWT_MALFORMED, "caller assertion: x5c must hold exactly the "
-			      "node certificate");
+		return jwt_refuse(res, JWT_MALFORMED,
+				  "caller assertion: x5c must hold exactly the "
+				  "node certificate");
 	*cert = cert_from_b64(json_string_value(json_array_get(x5c, 0)));
 	if (!*cert)
-		return refuse(res, JWT_MALFORMED, "caller assertion: x5c is not a base64 DER "
-			      "certificate");
+		return jwt_refuse(res, JWT_MALFORMED,
+				  "caller assertion: x5c is not a base64 DER "
+				  "certificate");
 	if (pki_thumbprint(*cert, x5t, sizeof(x5t)))
-		return refuse(res, JWT_INTERNAL, "caller assertion: cannot hash the x5c "
-			      "certificate");
+		return jwt_refuse(res, JWT_INTERNAL,
+				  "caller assertion: cannot hash the x5c "
+				  "certificate");
 	if (!kid || strcmp(kid, x5t))
-		return refuse(res, JWT_UNKNOWN_KID, "caller assertion: kid is not the x5c "
-			      "certificate's x5t#S256");
+		return jwt_refuse(res, JWT_UNKNOWN_KID,
+				  "caller assertion: kid is not the x5c "
+				  "certificate's x5t#S256");
 	return JWT_OK;
 }
 
@@ -270,8 +263,9 @@ static enum jwt_reason check_chain(X509 *cert, X509_STORE *store, int64_t now,
 	if (!ctx || !X509_STORE_CTX_init(ctx, store, cert, NULL)) {
 		X509_STORE_CTX_free(ctx);
 		ERR_clear_error();
-		return refuse(res, JWT_INTERNAL, "caller assertion: cannot verify the x5c "
-			      "certificate");
+		return jwt_refuse(res, JWT_INTERNAL,
+				  "caller assertion: cannot verify the x5c "
+				  "certificate");
 	}
 	param = X509_STORE_CTX_get0_param(ctx);
 	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
@@ -279,9 +273,10 @@ static enum jwt_reason check_chain(X509 *cert, X509_STORE *store, int64_t now,
 	X509_VERIFY_PARAM_set_time(param, (time_t)now);
 	ok = X509_verify_cert(ctx) == 1;
 	if (!ok)
-		refuse(res, JWT_UNKNOWN_KID, "caller assertion: the x5c certificate does not "
-		       "verify against the mesh CA: %s",
-		       X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		jwt_refuse(res, JWT_UNKNOWN_KID,
+			   "caller assertion: the x5c certificate does not "
+			   "verify against the mesh CA: %s",
+			   X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
 	X509_STORE_CTX_free(ctx);
 	ERR_clear_error();
 	return ok ? JWT_OK : res->reason;
@@ -307,24 +302,28 @@ enum jwt_reason assertion_verify(const char *token, X509_STORE *store, const cha
 
 	memset(res, 0, sizeof(*res));
 	if (!store || !trust_domain || !aud)
-		return refuse(res, JWT_INTERNAL, "caller assertion: verifier has no CA, trust "
-			      "domain or audience");
+		return jwt_refuse(res, JWT_INTERNAL,
+				  "caller assertion: verifier has no CA, trust "
+				  "domain or audience");
 	if (strnlen(token, ASSERTION_MAX_LEN + 1) > ASSERTION_MAX_LEN)
-		return refuse(res, JWT_TOO_LARGE, "caller assertion: longer than %d bytes",
-			      ASSERTION_MAX_LEN);
+		return jwt_refuse(res, JWT_TOO_LARGE, "caller assertion: longer than %d bytes",
+				  ASSERTION_MAX_LEN);
 	o.now = now ? now : (int64_t)time(NULL);
 	h = peek_header(token);
 	if (!h)
-		return refuse(res, JWT_MALFORMED, "caller assertion: header is not a base64url "
-			      "JSON object");
+		return jwt_refuse(res, JWT_MALFORMED,
+				  "caller assertion: header is not a base64url "
+				  "JSON object");
 	header_cert(h, &cert, res);
 	json_decref(h);
 	if (res->reason == JWT_OK)
 		check_chain(cert, store, o.now, res);
 	if (res->reason == JWT_OK && (pki_spiffe_id(cert, iss, sizeof(iss)) ||
 				      check_node_id(iss, trust_domain)))
-		refuse(res, JWT_BAD_ISSUER, "caller assertion: the x5c certificate is not a node "
-		       "certificate of %s", trust_domain);
+		jwt_refuse(res, JWT_BAD_ISSUER,
+			   "caller assertion: the x5c certificate is not a node "
+			   "certificate of %s",
+			   trust_domain);
 	if (res->reason == JWT_OK) {
 		o.issuer = iss;
 		o.key_ctx = cert;

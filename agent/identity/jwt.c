@@ -44,8 +44,7 @@ const char *jwt_reason_name(enum jwt_reason reason)
 	return "unknown";
 }
 
-__attribute__((format(printf, 3, 4)))
-static enum jwt_reason refuse(struct jwt_result *res, enum jwt_reason reason, const char *fmt, ...)
+enum jwt_reason jwt_refuse(struct jwt_result *res, enum jwt_reason reason, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -165,10 +164,10 @@ static int numeric_date(json_t *claims, const char *name, int64_t *out)
 static enum jwt_reason bad_date(struct jwt_result *res, const char *name, int has)
 {
 	if (has == -ERANGE)
-		return refuse(res, JWT_MALFORMED,
-			      "claim %s is out of range (more than %lld s from 1970)", name,
-			      DATE_MAX);
-	return refuse(res, JWT_MALFORMED, "claim %s is not a NumericDate", name);
+		return jwt_refuse(res, JWT_MALFORMED,
+				  "claim %s is out of range (more than %lld s from 1970)", name,
+				  DATE_MAX);
+	return jwt_refuse(res, JWT_MALFORMED, "claim %s is not a NumericDate", name);
 }
 
 /* A string claim: 1 when present, 0 when absent, -1 when not a string. */
@@ -217,65 +216,65 @@ static enum jwt_reason check_claims(const struct jwt_verify_opts *o, struct jwt_
 
 	has = string_claim(claims, "iss", &res->iss);
 	if (has <= 0)
-		return refuse(res, has ? JWT_MALFORMED : JWT_MISSING_CLAIM,
-			      has ? "claim iss is not a string" : "claim iss is missing");
+		return jwt_refuse(res, has ? JWT_MALFORMED : JWT_MISSING_CLAIM,
+				  has ? "claim iss is not a string" : "claim iss is missing");
 	has = string_claim(claims, "sub", &res->sub);
 	if (has <= 0)
-		return refuse(res, has ? JWT_MALFORMED : JWT_MISSING_CLAIM,
-			      has ? "claim sub is not a string" : "claim sub is missing");
+		return jwt_refuse(res, has ? JWT_MALFORMED : JWT_MISSING_CLAIM,
+				  has ? "claim sub is not a string" : "claim sub is missing");
 	if (string_claim(claims, "jti", &res->jti) < 0)
-		return refuse(res, JWT_MALFORMED, "claim jti is not a string");
+		return jwt_refuse(res, JWT_MALFORMED, "claim jti is not a string");
 	has = numeric_date(claims, "exp", &res->exp);
 	if (has < 0)
 		return bad_date(res, "exp", has);
 	if (!has)
-		return refuse(res, JWT_MISSING_CLAIM, "claim exp is missing");
+		return jwt_refuse(res, JWT_MISSING_CLAIM, "claim exp is missing");
 
 	if (strcmp(res->iss, o->issuer))
-		return refuse(res, JWT_BAD_ISSUER, "claim iss is not the expected issuer");
+		return jwt_refuse(res, JWT_BAD_ISSUER, "claim iss is not the expected issuer");
 	aud = json_object_get(claims, "aud");
 	if (!aud)
-		return refuse(res, JWT_MISSING_CLAIM, "claim aud is missing");
+		return jwt_refuse(res, JWT_MISSING_CLAIM, "claim aud is missing");
 	if (!audience_has(aud, o->audience, &bad_aud))
-		return refuse(res, bad_aud ? JWT_MALFORMED : JWT_BAD_AUDIENCE,
-			      bad_aud ? "claim aud is not a string or an array of strings"
-				      : "claim aud does not name this audience");
+		return jwt_refuse(res, bad_aud ? JWT_MALFORMED : JWT_BAD_AUDIENCE,
+				  bad_aud ? "claim aud is not a string or an array of strings"
+					  : "claim aud does not name this audience");
 
 	if (res->exp <= now - skew)
-		return refuse(res, JWT_EXPIRED, "claim exp: expired %lld s ago",
-			      (long long)(now - res->exp));
+		return jwt_refuse(res, JWT_EXPIRED, "claim exp: expired %lld s ago",
+				  (long long)(now - res->exp));
 	has = numeric_date(claims, "nbf", &nbf);
 	if (has < 0)
 		return bad_date(res, "nbf", has);
 	if (has && nbf > now + skew)
-		return refuse(res, JWT_NOT_YET_VALID, "claim nbf: valid in %lld s",
-			      (long long)(nbf - now));
+		return jwt_refuse(res, JWT_NOT_YET_VALID, "claim nbf: valid in %lld s",
+				  (long long)(nbf - now));
 	has = numeric_date(claims, "iat", &iat);
 	if (has < 0)
 		return bad_date(res, "iat", has);
 	if (has && iat > now + skew)
-		return refuse(res, JWT_ISSUED_IN_FUTURE, "claim iat: %lld s in the future",
-			      (long long)(iat - now));
+		return jwt_refuse(res, JWT_ISSUED_IN_FUTURE, "claim iat: %lld s in the future",
+				  (long long)(iat - now));
 	if (o->max_lifetime) {
 		if (!has)
-			return refuse(res, JWT_MISSING_CLAIM,
-				      "claim iat is missing (needed to bound the lifetime)");
+			return jwt_refuse(res, JWT_MISSING_CLAIM,
+					  "claim iat is missing (needed to bound the lifetime)");
 		if (res->exp - iat > o->max_lifetime)
-			return refuse(res, JWT_LIFETIME_TOO_LONG,
-				      "claims exp - iat: lifetime %lld s exceeds %lld s",
-				      (long long)(res->exp - iat), (long long)o->max_lifetime);
+			return jwt_refuse(res, JWT_LIFETIME_TOO_LONG,
+					  "claims exp - iat: lifetime %lld s exceeds %lld s",
+					  (long long)(res->exp - iat), (long long)o->max_lifetime);
 	}
 
 	cnf = json_object_get(claims, "cnf");
 	if (cnf && !json_is_object(cnf))
-		return refuse(res, JWT_MALFORMED, "claim cnf is not an object");
+		return jwt_refuse(res, JWT_MALFORMED, "claim cnf is not an object");
 	if (string_claim(cnf, "x5t#S256", &x5t) < 0)
-		return refuse(res, JWT_MALFORMED, "claim cnf.x5t#S256 is not a string");
+		return jwt_refuse(res, JWT_MALFORMED, "claim cnf.x5t#S256 is not a string");
 	if ((o->cnf_x5t || o->require_cnf) && !x5t)
-		return refuse(res, JWT_NOT_BOUND, "claim cnf.x5t#S256 is missing");
+		return jwt_refuse(res, JWT_NOT_BOUND, "claim cnf.x5t#S256 is missing");
 	if (o->cnf_x5t && strcmp(x5t, o->cnf_x5t))
-		return refuse(res, JWT_NOT_BOUND,
-			      "claim cnf.x5t#S256: bound to another certificate");
+		return jwt_refuse(res, JWT_NOT_BOUND,
+				  "claim cnf.x5t#S256: bound to another certificate");
 	res->reason = JWT_OK;
 	return JWT_OK;
 }
@@ -295,62 +294,63 @@ enum jwt_reason jwt_verify(const char *token, const struct jwt_verify_opts *o,
 
 	memset(res, 0, sizeof(*res));
 	if (!o->issuer || !o->audience || !o->get_key)
-		return refuse(res, JWT_INTERNAL, "verifier has no issuer, audience or keys");
+		return jwt_refuse(res, JWT_INTERNAL, "verifier has no issuer, audience or keys");
 	len = strnlen(token, JWT_MAX_LEN + 1);
 	if (len > JWT_MAX_LEN)
-		return refuse(res, JWT_TOO_LARGE, "token longer than %d bytes", JWT_MAX_LEN);
+		return jwt_refuse(res, JWT_TOO_LARGE, "token longer than %d bytes", JWT_MAX_LEN);
 	dot1 = memchr(token, '.', len);
 	dot2 = dot1 ? memchr(dot1 + 1, '.', len - (dot1 + 1 - token)) : NULL;
 	if (!dot2 || memchr(dot2 + 1, '.', len - (dot2 + 1 - token)))
-		return refuse(res, JWT_MALFORMED, "token is not three dot-separated parts");
+		return jwt_refuse(res, JWT_MALFORMED, "token is not three dot-separated parts");
 	if (b64url_decode(token, dot1 - token, buf, &hlen) ||
 	    b64url_decode(dot1 + 1, dot2 - dot1 - 1, buf + hlen, &plen) ||
 	    b64url_decode(dot2 + 1, len - (dot2 + 1 - token), buf + hlen + plen, &slen))
-		return refuse(res, JWT_MALFORMED, "token part is not unpadded base64url");
+		return jwt_refuse(res, JWT_MALFORMED, "token part is not unpadded base64url");
 
 	res->header = load_object(buf, hlen);
 	if (!res->header)
-		return refuse(res, JWT_MALFORMED, "header is not a JSON object");
+		return jwt_refuse(res, JWT_MALFORMED, "header is not a JSON object");
 	alg = json_string_value(json_object_get(res->header, "alg"));
 	if (!alg)
-		return refuse(res, JWT_MALFORMED, "header has no alg");
+		return jwt_refuse(res, JWT_MALFORMED, "header has no alg");
 	kid = json_object_get(res->header, "kid");
 	if (kid && !json_is_string(kid))
-		return refuse(res, JWT_MALFORMED, "header kid is not a string");
+		return jwt_refuse(res, JWT_MALFORMED, "header kid is not a string");
 	res->kid = json_string_value(kid);
 	/* RFC 7515 section 4.1.11: extensions we do not implement must fail. */
 	if (json_object_get(res->header, "crit"))
-		return refuse(res, JWT_MALFORMED, "header has crit extensions");
+		return jwt_refuse(res, JWT_MALFORMED, "header has crit extensions");
 	bit = alg_bit(alg);
 	if (!(bit & allowed))
-		return refuse(res, JWT_ALG_NOT_ALLOWED, "alg \"%s\" is not allowed",
-			      shown(alg, a, sizeof(a)));
+		return jwt_refuse(res, JWT_ALG_NOT_ALLOWED, "alg \"%s\" is not allowed",
+				  shown(alg, a, sizeof(a)));
 
 	ret = o->get_key(o->key_ctx, res->kid, &pkey);
 	if (ret)
-		return refuse(res, JWT_UNKNOWN_KID, "kid \"%s\": %s",
-			      res->kid ? shown(res->kid, k, sizeof(k)) : "-",
-			      ret == -ENOENT ? "unknown" : strerror(-ret));
+		return jwt_refuse(res, JWT_UNKNOWN_KID, "kid \"%s\": %s",
+				  res->kid ? shown(res->kid, k, sizeof(k)) : "-",
+				  ret == -ENOENT ? "unknown" : strerror(-ret));
 	/* The header must not pick how a key is used: an RS256 header on an EC
 	 * key, or HS256 with a public key as the secret, never verifies. */
 	if (jwks_key_alg(pkey) != bit) {
 		EVP_PKEY_free(pkey);
-		return refuse(res, JWT_ALG_NOT_ALLOWED, "alg %s does not match the key of kid \"%s\"",
-			      alg, res->kid ? shown(res->kid, k, sizeof(k)) : "-");
+		return jwt_refuse(res, JWT_ALG_NOT_ALLOWED,
+				  "alg %s does not match the key of kid \"%s\"", alg,
+				  res->kid ? shown(res->kid, k, sizeof(k)) : "-");
 	}
 	ret = verify_sig(pkey, bit, token, dot2 - token, buf + hlen + plen, slen);
 	EVP_PKEY_free(pkey);
 	if (ret != 1) {
 		/* Leave nothing in this thread's queue for a later TLS call. */
 		ERR_clear_error();
-		return ret ? refuse(res, JWT_INTERNAL, "signature could not be checked")
-			   : refuse(res, JWT_BAD_SIGNATURE, "signature does not verify");
+		return ret ? jwt_refuse(res, JWT_INTERNAL, "signature could not be checked")
+			   : jwt_refuse(res, JWT_BAD_SIGNATURE, "signature does not verify");
 	}
 
 	/* Only now, with the signature verified, is the payload parsed. */
 	res->claims = load_object(buf + hlen, plen);
 	if (!res->claims)
-		return refuse(res, JWT_MALFORMED, "payload is not a JSON object");
+		return jwt_refuse(res, JWT_MALFORMED, "payload is not a JSON object");
 	return check_claims(o, res);
 }
 

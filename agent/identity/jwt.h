@@ -105,6 +105,11 @@ enum jwt_reason jwt_verify(const char *token, const struct jwt_verify_opts *o,
 
 void jwt_result_free(struct jwt_result *res);
 
+/* Sets res->reason and its message (never token bytes) and returns the
+ * reason: for verifiers built on jwt_verify(), such as the assertion's. */
+__attribute__((format(printf, 3, 4))) enum jwt_reason
+jwt_refuse(struct jwt_result *res, enum jwt_reason reason, const char *fmt, ...);
+
 /* Signs claims as {"alg":"ES256","typ":"JWT","kid":kid} (no kid when NULL)
  * with an EC P-256 private key. Returns 0 with *out a NUL-terminated token
  * to free(), -EINVAL for another key type, -EIO when signing fails,
