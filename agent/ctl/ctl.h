@@ -56,6 +56,11 @@ int cmd_select(const struct cmd *cmds, int argc, char **argv, const char *obj);
 			    : 0;                                                                   \
 	})
 
+/* The arguments FILE [-c|--config CONFIG] of commands that read a policy
+ * (and, optionally, the config it goes with): *config NULL when not
+ * given. */
+int parse_file_config(int argc, char **argv, const char **file, const char **config);
+
 /* Prints an object's help on stdout; JSON mode prints null, as bpftool. */
 int print_help(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints doc (and drops the reference): compact, or indented with -p. */

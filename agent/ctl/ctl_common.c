@@ -50,6 +50,29 @@ int cmd_select(const struct cmd *cmds, int argc, char **argv, const char *obj)
 			  obj ? " " : "", obj ? obj : "");
 }
 
+int parse_file_config(int argc, char **argv, const char **file, const char **config)
+{
+	int ret;
+
+	*config = NULL;
+	ret = REQ_ARGS(1);
+	if (ret)
+		return ret;
+	*file = *argv;
+	NEXT_ARG();
+	while (argc) {
+		if (strcmp(*argv, "-c") && strcmp(*argv, "--config"))
+			return BAD_ARG();
+		NEXT_ARG();
+		ret = REQ_ARGS(1);
+		if (ret)
+			return ret;
+		*config = *argv;
+		NEXT_ARG();
+	}
+	return 0;
+}
+
 int print_help(const char *fmt, ...)
 {
 	va_list ap;

@@ -14,25 +14,13 @@ static int edge_render_cmd(int argc, char **argv)
 	struct policy pol = {};
 	struct config cfg = {};
 	struct errmsg err = {};
-	const char *file, *config = NULL;
+	const char *file, *config;
 	char *text = NULL;
 	int ret;
 
-	ret = REQ_ARGS(1);
+	ret = parse_file_config(argc, argv, &file, &config);
 	if (ret)
 		return ret;
-	file = *argv;
-	NEXT_ARG();
-	while (argc) {
-		if (strcmp(*argv, "-c") && strcmp(*argv, "--config"))
-			return BAD_ARG();
-		NEXT_ARG();
-		ret = REQ_ARGS(1);
-		if (ret)
-			return ret;
-		config = *argv;
-		NEXT_ARG();
-	}
 
 	ret = policy_load(file, &pol, &err);
 	if (ret)

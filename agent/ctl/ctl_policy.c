@@ -266,24 +266,12 @@ static int policy_check(int argc, char **argv)
 	struct policy pol = {};
 	struct config cfg = {};
 	struct errmsg err = {};
-	const char *file, *config = NULL;
+	const char *file, *config;
 	int ret;
 
-	ret = REQ_ARGS(1);
+	ret = parse_file_config(argc, argv, &file, &config);
 	if (ret)
 		return ret;
-	file = *argv;
-	NEXT_ARG();
-	while (argc) {
-		if (strcmp(*argv, "-c") && strcmp(*argv, "--config"))
-			return BAD_ARG();
-		NEXT_ARG();
-		ret = REQ_ARGS(1);
-		if (ret)
-			return ret;
-		config = *argv;
-		NEXT_ARG();
-	}
 
 	ret = policy_load(file, &pol, &err);
 	if (ret)
