@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "env.h"
 #include "harness.h"
@@ -22,6 +23,8 @@
 #define SETUP_MS 300000
 #define CMD_MS 20000
 #define STOP_MS 5000
+#define TOKEN_MS 5000
+#define TOKEN_BODY_MAX 16384
 
 int idp_check(char *why, size_t len)
 {
@@ -185,4 +188,48 @@ int idp_request(const struct idp *idp, const char *path, const char *form,
 		return errmsg_set(err, -ret, "pthread_create: %s", strerror(ret));
 	pthread_join(th, NULL);
 	return r.ret;
+}
+
+/* The body holds the token: wiped before it is freed. */
+static int token_from(struct http_response *r, char **out, struct errmsg *err)
+{
+	const char *tok;
+	json_t *j;
+
+	if (r->status != 200)
+		return errmsg_set(err, -EACCES, "the IdP's /token answered HTTP %ld", r->status);
+	j = json_loads(r->body, 0, NULL);
+	tok = json_string_value(json_object_get(j, "access_token"));
+	*out = tok ? strdup(tok) : NULL;
+	json_decref(j);
+	if (!tok)
+		return errmsg_set(err, -EPROTO, "the IdP's /token answer has no access_token");
+	return *out ? 0 : -ENOMEM;
+}
+
+int idp_token(const struct idp *idp, const char *client_id, const char *secret, char **out,
+	      struct errmsg *err)
+{
+	struct http_opts o = { .connect_timeout_ms = TOKEN_MS, .timeout_ms = TOKEN_MS,
+			       .max_body = TOKEN_BODY_MAX };
+	struct http_response r = {};
+	char *form = NULL;
+	int ret = -ENOMEM;
+
+	*out = NULL;
+	o.username = http_escape(client_id);
+	o.password = http_escape(secret);
+	if (o.username && o.password && !http_form_add(&form, "grant_type", "client_credentials"))
+		ret = idp_request(idp, "/token", form, &o, &r, err);
+	if (!ret)
+		ret = token_from(&r, out, err);
+	if (r.body)
+		OPENSSL_cleanse(r.body, r.len);
+	http_response_free(&r);
+	if (o.password)
+		OPENSSL_cleanse((char *)o.password, strlen(o.password));
+	free((char *)o.username);
+	free((char *)o.password);
+	free(form);
+	return ret;
 }

@@ -63,4 +63,10 @@ void idp_stop(struct sl_env *env, struct idp *idp);
 int idp_request(const struct idp *idp, const char *path, const char *form,
 		const struct http_opts *opts, struct http_response *resp, struct errmsg *err);
 
+/* An access token for client_id (client credentials grant, the secret by
+ * client_secret_basic, no client certificate): 0 with *out to free()
+ * (a bearer secret: never print it), or a negative errno with why in err. */
+int idp_token(const struct idp *idp, const char *client_id, const char *secret, char **out,
+	      struct errmsg *err);
+
 #endif

@@ -154,16 +154,28 @@ void mesh_node_c_peer(const struct sl_env *env, const char *workloads, char *buf
 		 net, TUNNEL_PORT, net, workloads);
 }
 
+/* After write_policy_b(), which copies A's standard policy for B. */
+static int write_policy_a(struct sl_env *env, const struct mesh_cfg *cfg)
+{
+	return cfg->policy_a ? env_write_file(env, POLICY_FILE, "%s", cfg->policy_a) : 0;
+}
+
 int mesh_setup(struct sl_env *env, const struct mesh_cfg *cfg)
 {
-	char identity[4096];
-	struct agent_cfg a = { .workload_keys = cfg->workload_extra_a, .extra = identity };
+	char identity[4096], extra[16384];
+	struct agent_cfg a = { .workload_keys = cfg->workload_extra_a,
+			       .extra_workloads = cfg->extra_workloads_a,
+			       .extra = extra };
 	int ret;
 
 	identity_yaml(env, cfg, 'a', identity, sizeof(identity));
+	if ((size_t)snprintf(extra, sizeof(extra), "%s%s", identity, cfg->extra_a ?: "") >=
+	    sizeof(extra))
+		return -E2BIG;
 	if (make_pki(env, cfg) || env_cgroup_root_b(env, "sluiced") ||
 	    agent_write_config(env, &a) || agent_write_std_policy(env) ||
-	    mesh_write_config_b(env, cfg) || write_policy_b(env, cfg))
+	    mesh_write_config_b(env, cfg) || write_policy_b(env, cfg) ||
+	    write_policy_a(env, cfg))
 		return -1;
 	ret = mesh_start_b(env, NULL);
 	if (ret) {

@@ -69,6 +69,14 @@ struct mesh_cfg {
 	/* Top-level YAML appended to B's config (a tunnel: section); NULL:
 	 * none. */
 	const char *extra_b;
+	/* Top-level YAML appended to A's config (an edge: section); NULL:
+	 * none. */
+	const char *extra_a;
+	/* More items of A's workloads: list, at two spaces' indent; NULL:
+	 * none. */
+	const char *extra_workloads_a;
+	/* A's policy file text; NULL: agent_write_std_policy's policy. */
+	const char *policy_a;
 };
 
 /* Makes the CA and both node certificates, writes both configs and
