@@ -30,6 +30,9 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
 	  -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -Iinclude $(AGENT_INC) -I$(OUT) -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
 LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lssl -lcrypto -lcurl
+# The edge's HTTP server (agent/daemon/edge.c): sluiced and what links
+# libsluiced.a.
+DLDLIBS := -lmicrohttpd
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	      -Iinclude -Ibpf -I$(OUT) -MMD -MP
 
@@ -89,7 +92,8 @@ FUZZ_TIME ?= 60
 FUZZ_OUT := $(OUT)/fuzz
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := $(LIB_SRCS) agent/mesh/frame.c tests/fuzz/harness.c
+FUZZ_LIB_SRCS := $(LIB_SRCS) agent/mesh/frame.c agent/daemon/edge_decide.c agent/daemon/edge_cache.c \
+		 tests/fuzz/harness.c
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRCS))
 FUZZ_LIB := $(FUZZ_OUT)/libsluice-fuzz.a
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -163,7 +167,7 @@ $(DLIB): $(call agent_objs,$(DLIB_SRCS))
 
 $(OUT)/sluiced: $(call agent_objs,$(AGENT_MAIN)) $(DLIB) $(LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) $(DLDLIBS) -o $@
 
 $(OUT)/sluicectl: $(call agent_objs,$(CTL_SRCS)) $(LIB)
 	$(call msg,LINK,$@)
@@ -177,7 +181,7 @@ $(OUT)/tests/lib/%.o: tests/lib/%.c
 $(OUT)/tests/test_%: tests/unit/test_%.c $(TLIB_OBJS) $(DLIB) $(LIB) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests -Itests/lib $< $(TLIB_OBJS) $(DLIB) $(LIB) $(LDFLAGS) \
-		$(LDLIBS) -lcmocka -o $@
+		$(LDLIBS) $(DLDLIBS) -lcmocka -o $@
 
 $(OUT)/tests/integ/%.o: tests/integ/%.c $(SKELS) | $(OUT)/tests/integ
 	$(call msg,CC,$@)
@@ -189,7 +193,7 @@ $(OUT)/tests/%: tests/load/%.c | $(OUT)/tests
 
 $(INTEG_BIN): $(INTEG_OBJS) $(TLIB_OBJS) $(DLIB) $(LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) $(DLDLIBS) -o $@
 
 build-tests: $(UNIT_BINS) $(INTEG_BIN) $(LOAD_BINS)
 

@@ -27,6 +27,7 @@ libyaml-dev			/usr/include/yaml.h
 libjansson-dev			/usr/include/jansson.h
 libssl-dev			/usr/include/openssl/ssl.h
 libcurl4-openssl-dev		/usr/include/*/curl/curl.h
+libmicrohttpd-dev		/usr/include/microhttpd.h
 # tests: unit test framework; integ valgrind runs sluiced under memcheck
 libcmocka-dev			/usr/include/cmocka.h
 valgrind			valgrind

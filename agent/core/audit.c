@@ -143,7 +143,10 @@ static int write_line(struct audit *a, const struct audit_rec *r)
 	      set_str(o, "verdict", r->verdict) | set_str(o, "reason", r->reason) |
 	      set_str(o, "detail", r->detail) | set_str(o, "rule", r->rule) |
 	      set_u64(o, "generation", r->generation) | set_str(o, "jti", r->jti) |
-	      set_str(o, "kid", r->kid) | set_str(o, "trace_id", r->trace_id);
+	      set_str(o, "kid", r->kid) | set_str(o, "trace_id", r->trace_id) |
+	      set_str(o, "caller", r->caller) | set_str(o, "client", r->client) |
+	      set_str(o, "host", r->host) | set_str(o, "method", r->method) |
+	      set_str(o, "path", r->path);
 	if (r->resumed)
 		bad |= json_object_set_new(o, "resumed",
 					   json_boolean(r->resumed == AUDIT_RESUMED_YES));

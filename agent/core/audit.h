@@ -43,7 +43,7 @@ enum audit_resumed {
 
 struct audit_rec {
 	int64_t time_ns;		/* wall clock: "time", RFC 3339, microseconds, UTC */
-	const char *direction;		/* "outbound" | "inbound" */
+	const char *direction;		/* "outbound" | "inbound" | "edge" */
 	const char *src_node;		/* NULL: omitted (so for every optional one) */
 	const char *src_workload;
 	const char *peer;		/* inbound: the peer agent's address */
@@ -56,6 +56,12 @@ struct audit_rec {
 	uint64_t generation;		/* the policy generation that decided */
 	const char *jti, *kid;
 	const char *trace_id;		/* W3C trace id, 32 hex */
+	/* Edge lines: the verified caller (the token's sub), the client's
+	 * address as nginx saw it, and the request as decided (path
+	 * normalised). */
+	const char *caller;
+	const char *client;
+	const char *host, *method, *path;
 	enum audit_resumed resumed;
 	bool closed;			/* a close record: the members below are set */
 	uint64_t bytes_up, bytes_down, duration_ns;

@@ -280,6 +280,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		C_IDENTITY,
 		C_AUDIT_LOG,
 		C_TUNNEL,
+		C_EDGE,
 		C_PEERS,
 		C_WORKLOADS,
 		NR_C
@@ -301,6 +302,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		[C_IDENTITY] = { .key = "identity" },
 		[C_AUDIT_LOG] = { .key = "audit_log" },
 		[C_TUNNEL] = { .key = "tunnel" },
+		[C_EDGE] = { .key = "edge" },
 		[C_PEERS] = { .key = "peers" },
 		[C_WORKLOADS] = { .key = "workloads" },
 	};
@@ -413,6 +415,11 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		if (ret)
 			return ret;
 	}
+	if (f[C_EDGE].v.node) {
+		ret = parse_edge(y, &f[C_EDGE].v, cfg, err);
+		if (ret)
+			return ret;
+	}
 	if (f[C_PEERS].v.node) {
 		ret = yamlx_array(y, &f[C_PEERS].v, CONFIG_MAX_PEERS, sizeof(*cfg->peers),
 				  (void **)&cfg->peers, &cfg->nr_peers, parse_peer, cfg, err);
@@ -474,6 +481,14 @@ void config_free(struct config *cfg)
 	free(cfg->identity.oidc_issuer);
 	free(cfg->identity.oidc_audience);
 	free(cfg->identity.oidc_ca_file);
+	free(cfg->edge.socket);
+	free(cfg->edge.audience);
+	free(cfg->edge.introspection_client_id);
+	free(cfg->edge.introspection_secret_file);
+	free(cfg->edge.render_dir);
+	free(cfg->edge.nginx);
+	free(cfg->edge.nginx_conf);
+	free(cfg->edge.nginx_pid);
 	free(cfg->audit_log);
 	free(cfg->path);
 	free(cfg->node);

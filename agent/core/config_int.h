@@ -33,5 +33,8 @@ int parse_peer(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctx
 	       struct errmsg *err);
 int parse_identity(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 		   struct errmsg *err);
+/* edge: (after identity:, which it needs). */
+int parse_edge(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+	       struct errmsg *err);
 
 #endif

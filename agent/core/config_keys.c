@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -507,4 +508,234 @@ int parse_identity(struct yamlx *y, const struct yamlx_val *v, struct config *cf
 	if (f[I_OIDC].v.node)
 		return parse_oidc(y, &f[I_OIDC].v, cfg, err);
 	return 0;
+}
+
+#define DEFAULT_EDGE_CACHE_MAX 10000
+#define EDGE_CACHE_LIMIT 1000000
+#define DEFAULT_EDGE_CACHE_TTL_S 60
+#define DEFAULT_EDGE_ASSERTION_S 60
+/* assertion_verify() refuses lifetimes past 5 minutes. */
+#define EDGE_ASSERTION_MAX_S 300
+#define DEFAULT_EDGE_RENDER_DIR "/etc/sluice/edge"
+#define DEFAULT_EDGE_NGINX "/usr/sbin/nginx"
+#define DEFAULT_EDGE_NGINX_CONF "/etc/nginx/sluice-edge.conf"
+
+/* Whole seconds from 1s to max seconds. */
+static int parse_edge_seconds(const struct yamlx *y, const struct yamlx_val *v, unsigned int max,
+			      unsigned int *out, struct errmsg *err)
+{
+	unsigned int ms;
+	int ret;
+
+	ret = parse_duration(y, v, &ms, err);
+	if (ret)
+		return ret;
+	if (ms < 1000 || ms > max * 1000 || ms % 1000)
+		return yamlx_error(y, v->node, err, "%s must be whole seconds from 1s to %us",
+				   v->what, max);
+	*out = ms / 1000;
+	return 0;
+}
+
+static bool sockaddr_is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+	       (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
+}
+
+static int parse_edge_listen(const struct yamlx *y, const struct yamlx_field *listen,
+			     const struct yamlx_field *routable, struct edge_cfg *e,
+			     struct errmsg *err)
+{
+	const char *s;
+	int ret;
+
+	if (routable->v.node) {
+		ret = yamlx_bool(y, &routable->v, &e->listen_routable, err);
+		if (ret)
+			return ret;
+	}
+	if (!listen->v.node)
+		return 0;
+	ret = yamlx_str(y, &listen->v, &s, err);
+	if (ret)
+		return ret;
+	if (parse_sockaddr(s, &e->listen) || !((struct sockaddr_in *)&e->listen)->sin_port)
+		return yamlx_error(y, listen->v.node, err,
+				   "bad address \"%s\" for edge.listen: expected IP:PORT or "
+				   "[IPv6]:PORT (port 1-65535)",
+				   s);
+	/* Anyone who reaches the endpoint learns which tokens are valid and
+	 * obtains signed assertions for them: only nginx on this host should. */
+	if (!sockaddr_is_loopback(&e->listen) && !e->listen_routable)
+		return yamlx_error(y, listen->v.node, err,
+				   "edge.listen \"%s\" is not a loopback address: use 127.0.0.1 "
+				   "or [::1], or set edge.listen_routable: true",
+				   s);
+	e->has_listen = true;
+	return 0;
+}
+
+static int parse_socket_group(const struct yamlx *y, const struct yamlx_val *v,
+			      struct edge_cfg *e, struct errmsg *err)
+{
+	struct group *gr;
+	const char *s;
+	char *end;
+	unsigned long n;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (s[0] >= '0' && s[0] <= '9' && !*end && !errno && n < UINT_MAX) {
+		e->socket_gid = n;
+		return 0;
+	}
+	gr = getgrnam(s);
+	if (!gr)
+		return yamlx_error(y, v->node, err,
+				   "unknown group \"%s\" for edge.socket_group: give a group "
+				   "name of this host or a numeric gid",
+				   s);
+	e->socket_gid = gr->gr_gid;
+	return 0;
+}
+
+static int parse_edge_cache(struct yamlx *y, const struct yamlx_val *v, struct edge_cfg *e,
+			    struct errmsg *err)
+{
+	enum { K_MAX, K_TTL, NR_K };
+	struct yamlx_field f[NR_K] = {
+		[K_MAX] = { .key = "max" },
+		[K_TTL] = { .key = "ttl" },
+	};
+	int ret;
+
+	ret = yamlx_fields(y, v, f, NR_K, err);
+	if (!ret && f[K_MAX].v.node)
+		ret = yamlx_uint(y, &f[K_MAX].v, 0, EDGE_CACHE_LIMIT, &e->cache_max, err);
+	if (!ret && f[K_TTL].v.node)
+		ret = parse_edge_seconds(y, &f[K_TTL].v, 24 * 3600, &e->cache_ttl_s, err);
+	return ret;
+}
+
+static int parse_edge_introspection(struct yamlx *y, const struct yamlx_val *v,
+				    const struct config *cfg, struct edge_cfg *e,
+				    struct errmsg *err)
+{
+	enum { I_CLIENT_ID, I_SECRET_FILE, NR_I };
+	struct yamlx_field f[NR_I] = {
+		[I_CLIENT_ID] = { .key = "client_id", .required = true },
+		[I_SECRET_FILE] = { .key = "secret_file", .required = true },
+	};
+	int ret;
+
+	ret = yamlx_fields(y, v, f, NR_I, err);
+	if (!ret)
+		ret = yamlx_strdup(y, &f[I_CLIENT_ID].v, &e->introspection_client_id, err);
+	if (!ret)
+		ret = resolve_path(y, &f[I_SECRET_FILE].v, cfg, &e->introspection_secret_file,
+				   err);
+	return ret;
+}
+
+static int edge_path_or(const struct yamlx *y, const struct yamlx_val *v,
+			const struct config *cfg, const char *def, char **out, struct errmsg *err)
+{
+	if (v->node)
+		return resolve_path(y, v, cfg, out, err);
+	*out = strdup(def);
+	return *out ? 0 : yamlx_nomem(y, err);
+}
+
+static int parse_edge_nginx(const struct yamlx *y, const struct yamlx_field *f, int nr,
+			    const struct config *cfg, struct edge_cfg *e, struct errmsg *err)
+{
+	int ret;
+
+	ret = edge_path_or(y, &f[0].v, cfg, DEFAULT_EDGE_RENDER_DIR, &e->render_dir, err);
+	if (!ret)
+		ret = edge_path_or(y, &f[1].v, cfg, DEFAULT_EDGE_NGINX, &e->nginx, err);
+	if (!ret)
+		ret = edge_path_or(y, &f[2].v, cfg, DEFAULT_EDGE_NGINX_CONF, &e->nginx_conf, err);
+	if (!ret && nr > 3 && f[3].v.node)
+		ret = resolve_path(y, &f[3].v, cfg, &e->nginx_pid, err);
+	return ret;
+}
+
+int parse_edge(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+	       struct errmsg *err)
+{
+	enum {
+		E_SOCKET,
+		E_SOCKET_GROUP,
+		E_LISTEN,
+		E_LISTEN_ROUTABLE,
+		E_AUDIENCE,
+		E_CACHE,
+		E_ASSERTION_LIFETIME,
+		E_INTROSPECTION,
+		E_RENDER_DIR,
+		E_NGINX,
+		E_NGINX_CONF,
+		E_NGINX_PID,
+		NR_E
+	};
+	struct yamlx_field f[NR_E] = {
+		[E_SOCKET] = { .key = "socket" },
+		[E_SOCKET_GROUP] = { .key = "socket_group" },
+		[E_LISTEN] = { .key = "listen" },
+		[E_LISTEN_ROUTABLE] = { .key = "listen_routable" },
+		[E_AUDIENCE] = { .key = "audience" },
+		[E_CACHE] = { .key = "cache" },
+		[E_ASSERTION_LIFETIME] = { .key = "assertion_lifetime" },
+		[E_INTROSPECTION] = { .key = "introspection" },
+		[E_RENDER_DIR] = { .key = "render_dir" },
+		[E_NGINX] = { .key = "nginx" },
+		[E_NGINX_CONF] = { .key = "nginx_conf" },
+		[E_NGINX_PID] = { .key = "nginx_pid" },
+	};
+	struct edge_cfg *e = &cfg->edge;
+	int ret;
+
+	ret = yamlx_fields(y, v, f, NR_E, err);
+	if (ret)
+		return ret;
+	if (!cfg->identity.oidc)
+		return yamlx_error(y, v->node, err,
+				   "edge: needs identity.oidc (the IdP whose tokens the edge "
+				   "verifies); add identity: with oidc: issuer: ...");
+	e->enabled = true;
+	e->cache_max = DEFAULT_EDGE_CACHE_MAX;
+	e->cache_ttl_s = DEFAULT_EDGE_CACHE_TTL_S;
+	e->assertion_lifetime_s = DEFAULT_EDGE_ASSERTION_S;
+	if (f[E_SOCKET].v.node)
+		ret = resolve_path(y, &f[E_SOCKET].v, cfg, &e->socket, err);
+	else if (asprintf(&e->socket, "%s/authz.sock", cfg->run_dir) < 0 && !(e->socket = NULL))
+		ret = yamlx_nomem(y, err);
+	if (!ret && f[E_SOCKET_GROUP].v.node)
+		ret = parse_socket_group(y, &f[E_SOCKET_GROUP].v, e, err);
+	if (!ret)
+		ret = parse_edge_listen(y, &f[E_LISTEN], &f[E_LISTEN_ROUTABLE], e, err);
+	if (!ret && f[E_AUDIENCE].v.node)
+		ret = yamlx_strdup(y, &f[E_AUDIENCE].v, &e->audience, err);
+	else if (!ret && !(e->audience = strdup(cfg->identity.oidc_audience)))
+		ret = yamlx_nomem(y, err);
+	if (!ret && f[E_CACHE].v.node)
+		ret = parse_edge_cache(y, &f[E_CACHE].v, e, err);
+	if (!ret && f[E_ASSERTION_LIFETIME].v.node)
+		ret = parse_edge_seconds(y, &f[E_ASSERTION_LIFETIME].v, EDGE_ASSERTION_MAX_S,
+					 &e->assertion_lifetime_s, err);
+	if (!ret && f[E_INTROSPECTION].v.node)
+		ret = parse_edge_introspection(y, &f[E_INTROSPECTION].v, cfg, e, err);
+	if (!ret)
+		ret = parse_edge_nginx(y, &f[E_RENDER_DIR], NR_E - E_RENDER_DIR, cfg, e, err);
+	return ret;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "l7.h"
 #include "policy.h"
 #include "yamlx.h"
 
@@ -163,9 +164,12 @@ static int parse_service(struct yamlx *y, const struct yamlx_val *v, void *elem,
 			return ret;
 		if (!strcmp(s, "udp"))
 			svc->proto = IPPROTO_UDP;
+		else if (!strcmp(s, "http"))
+			svc->http = true;
 		else if (strcmp(s, "tcp"))
 			return yamlx_error(y, f[S_PROTOCOL].v.node, err,
-					   "unknown protocol \"%s\" (expected tcp or udp)", s);
+					   "unknown protocol \"%s\" (expected tcp, udp or http)",
+					   s);
 	}
 	if (f[S_MESH].v.node)
 		return yamlx_bool(y, &f[S_MESH].v, &svc->mesh, err);
@@ -331,15 +335,207 @@ static int parse_to(struct yamlx *y, const struct yamlx_val *v, const struct par
 	return 0;
 }
 
+/* Checks one L7 list item and writes its stored form to buf; -EINVAL with
+ * the message at node otherwise. */
+typedef int (*l7_item_fn)(struct yamlx *y, const yaml_node_t *node, const char *s, char *buf,
+			  size_t len, struct errmsg *err);
+
+static bool tchar(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/*
+ * Methods are case-sensitive (RFC 9110 9.1): "get" is a method of its own
+ * that no client means by GET, so lower case is refused rather than
+ * folded, and a rule says exactly what it matches.
+ */
+static int check_method(struct yamlx *y, const yaml_node_t *node, const char *s, char *buf,
+			size_t len, struct errmsg *err)
+{
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] >= 'a' && s[i] <= 'z')
+			return yamlx_error(y, node, err,
+					   "bad method \"%s\": methods are case-sensitive; "
+					   "write it in upper case",
+					   s);
+		if (!tchar(s[i]))
+			return yamlx_error(y, node, err,
+					   "bad method \"%s\": expected a token such as GET", s);
+	}
+	if (n >= L7_METHOD_MAX || n >= len)
+		return yamlx_error(y, node, err, "bad method \"%s\": longer than %d characters",
+				   s, L7_METHOD_MAX - 1);
+	memcpy(buf, s, n + 1);
+	return 0;
+}
+
+/* Normalised like a request path, so a pattern means what it would match;
+ * then '*' only as a whole segment and '**' only as the last one. */
+static int check_path(struct yamlx *y, const yaml_node_t *node, const char *s, char *buf,
+		      size_t len, struct errmsg *err)
+{
+	struct errmsg why = {};
+	const char *p, *seg;
+	size_t n;
+
+	if (strchr(s, '?') || strchr(s, '#'))
+		return yamlx_error(y, node, err, "bad path \"%s\": %s", s,
+				   "a query or fragment cannot be matched");
+	if (l7_path_normalize(s, strlen(s), buf, len, &why))
+		return yamlx_error(y, node, err, "bad path \"%s\": %s", s, why.msg);
+	for (p = buf; *p; p = seg + n) {
+		seg = p + 1;
+		n = strcspn(seg, "/");
+		if (!memchr(seg, '*', n) || n == 1)
+			continue;
+		if (n != 2 || seg[0] != '*' || seg[1] != '*')
+			return yamlx_error(y, node, err, "bad path \"%s\": %s", s,
+					   "'*' only as a whole segment, or \"**\" as the last");
+		if (seg[2])
+			return yamlx_error(y, node, err, "bad path \"%s\": %s", s,
+					   "\"**\" only as the last segment");
+	}
+	return 0;
+}
+
+static bool label_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* A DNS name, lower-cased (names are case-insensitive), optionally
+ * "*." first for any one or more labels in front of the rest. */
+static int check_host(struct yamlx *y, const yaml_node_t *node, const char *s, char *buf,
+		      size_t len, struct errmsg *err)
+{
+	size_t n = strlen(s), i, label = 0, start;
+
+	start = !strncmp(s, "*.", 2) ? 2 : 0;
+	if (n - start < 1 || n - start > 253 || n >= len)
+		goto bad;
+	for (i = 0; i < n; i++) {
+		buf[i] = s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i];
+		if (i < start)
+			continue;
+		if (buf[i] == '.') {
+			if (!label || buf[i - 1] == '-')
+				goto bad;
+			label = 0;
+		} else if (!label_char(buf[i]) || (!label && buf[i] == '-') || ++label > 63) {
+			goto bad;
+		}
+	}
+	if (!label || buf[n - 1] == '-')
+		goto bad;
+	buf[n] = '\0';
+	return 0;
+bad:
+	return yamlx_error(y, node, err, "bad host \"%s\": %s", s,
+			   "expected a DNS name, optionally starting with \"*.\"");
+}
+
+/* A list of distinct items, each checked and stored by fn. */
+static int parse_l7_list(struct yamlx *y, const struct yamlx_val *v, const char *what, int max,
+			 l7_item_fn fn, char ***out, int *nr, struct errmsg *err)
+{
+	char buf[L7_PATH_MAX];
+	struct yamlx_val item;
+	struct yamlx_list l;
+	const char *s;
+	int ret, i, j;
+
+	ret = yamlx_list(y, v, true, max, &l, err);
+	if (ret)
+		return ret;
+	if (!l.nr)
+		return yamlx_error(y, v->node, err, "empty %s: omit it to match any", v->what);
+	*out = calloc(l.nr, sizeof(**out));
+	if (!*out)
+		return yamlx_nomem(y, err);
+	for (i = 0; i < l.nr; i++) {
+		ret = yamlx_list_str(y, &l, i, &item, &s, err);
+		if (ret)
+			return ret;
+		ret = fn(y, item.node, s, buf, sizeof(buf), err);
+		if (ret)
+			return ret;
+		for (j = 0; j < *nr; j++) {
+			if (!strcmp((*out)[j], buf))
+				return yamlx_error(y, item.node, err, "duplicate %s \"%s\"", what,
+						   buf);
+		}
+		(*out)[i] = strdup(buf);
+		if (!(*out)[i])
+			return yamlx_nomem(y, err);
+		(*nr)++;
+	}
+	return 0;
+}
+
+/* L7 conditions are decided where HTTP is parsed, so only for services
+ * that are HTTP; on a tcp or udp service they could never match. */
+static int check_l7_services(struct yamlx *y, const yaml_node_t *node, const struct policy *pol,
+			     const struct policy_rule *rule, struct errmsg *err)
+{
+	const struct policy_service *svc;
+
+	for (int j = 0; j < rule->nr_to; j++) {
+		svc = &pol->services[rule->to[j]];
+		if (svc->http)
+			continue;
+		if (rule->name)
+			return yamlx_error(y, node, err,
+					   "rule \"%s\": methods/paths/hosts need protocol: http "
+					   "services; \"%s\" is %s",
+					   rule->name, svc->name,
+					   svc->proto == IPPROTO_UDP ? "udp" : "tcp");
+		return yamlx_error(y, node, err,
+				   "rule: methods/paths/hosts need protocol: http services; "
+				   "\"%s\" is %s",
+				   svc->name, svc->proto == IPPROTO_UDP ? "udp" : "tcp");
+	}
+	return 0;
+}
+
+/* f: the methods, paths and hosts fields, in that order. */
+static int parse_rule_l7(struct yamlx *y, const struct yamlx_field *f, const struct policy *pol,
+			 struct policy_rule *rule, struct errmsg *err)
+{
+	const yaml_node_t *first = NULL;
+	int ret = 0;
+
+	if (f[0].v.node)
+		ret = parse_l7_list(y, &f[0].v, "method", POLICY_MAX_L7, check_method,
+				    &rule->methods, &rule->nr_methods, err);
+	if (!ret && f[1].v.node)
+		ret = parse_l7_list(y, &f[1].v, "path", POLICY_MAX_L7, check_path, &rule->paths,
+				    &rule->nr_paths, err);
+	if (!ret && f[2].v.node)
+		ret = parse_l7_list(y, &f[2].v, "host", POLICY_MAX_L7, check_host, &rule->hosts,
+				    &rule->nr_hosts, err);
+	if (ret)
+		return ret;
+	for (int i = 2; i >= 0; i--)
+		first = f[i].key_node ? f[i].key_node : first;
+	return first ? check_l7_services(y, first, pol, rule, err) : 0;
+}
+
 static int parse_rule(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctxp,
 		      struct errmsg *err)
 {
-	enum { U_NAME, U_FROM, U_TO, U_ACTION, NR_U };
+	enum { U_NAME, U_FROM, U_TO, U_ACTION, U_METHODS, U_PATHS, U_HOSTS, NR_U };
 	struct yamlx_field f[NR_U] = {
 		[U_NAME] = { .key = "name" },
 		[U_FROM] = { .key = "from", .required = true },
 		[U_TO] = { .key = "to", .required = true },
 		[U_ACTION] = { .key = "action", .required = true },
+		[U_METHODS] = { .key = "methods" },
+		[U_PATHS] = { .key = "paths" },
+		[U_HOSTS] = { .key = "hosts" },
 	};
 	const struct parse_ctx *ctx = ctxp;
 	struct policy_rule *rule = elem, *prev;
@@ -376,18 +572,211 @@ static int parse_rule(struct yamlx *y, const struct yamlx_val *v, void *elem, vo
 	else if (strcmp(s, "deny"))
 		return yamlx_error(y, f[U_ACTION].v.node, err,
 				   "unknown action \"%s\" (expected allow or deny)", s);
+	return parse_rule_l7(y, f + U_METHODS, ctx->pol, rule, err);
+}
+
+/* "512", "64k", "10m", "1g" as nginx writes sizes; 1 byte to 1 GiB. */
+static int parse_size(const struct yamlx *y, const struct yamlx_val *v, uint64_t *out,
+		      struct errmsg *err)
+{
+	uint64_t n = 0, mult = 1;
+	const char *s, *p;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	for (p = s; *p >= '0' && *p <= '9' && n <= 1ull << 30; p++)
+		n = n * 10 + (*p - '0');
+	if (*p == 'k' || *p == 'K')
+		mult = 1ull << 10;
+	else if (*p == 'm' || *p == 'M')
+		mult = 1ull << 20;
+	else if (*p == 'g' || *p == 'G')
+		mult = 1ull << 30;
+	if (p == s || (mult > 1 && *++p) || (mult == 1 && *p))
+		return yamlx_error(y, v->node, err, "bad size \"%s\" for %s: %s", s, v->what,
+				   "expected a number with an optional k, m or g");
+	if (!n || n > (1ull << 30) / mult)
+		return yamlx_error(y, v->node, err, "size \"%s\" for %s: %s", s, v->what,
+				   "expected 1 byte to 1g");
+	*out = n * mult;
+	return 0;
+}
+
+static int parse_timeout(const struct yamlx *y, const struct yamlx_val *v, unsigned int *out,
+			 struct errmsg *err)
+{
+	const char *s;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	ret = parse_duration_ms(s, out);
+	if (ret && ret != -ERANGE)
+		return yamlx_error(y, v->node, err, "bad duration \"%s\" for %s: %s", s, v->what,
+				   "expected a number with ms, s, m or h");
+	if (ret || *out < 100 || *out > 3600 * 1000)
+		return yamlx_error(y, v->node, err, "duration \"%s\" for %s: %s", s, v->what,
+				   "expected 100ms to 1h");
+	return 0;
+}
+
+static int parse_tls(struct yamlx *y, const struct yamlx_val *v, struct policy_edge *edge,
+		     struct errmsg *err)
+{
+	enum { T_CERT, T_KEY, NR_T };
+	struct yamlx_field f[NR_T] = {
+		[T_CERT] = { .key = "cert", .required = true },
+		[T_KEY] = { .key = "key", .required = true },
+	};
+	int ret;
+
+	ret = yamlx_fields(y, v, f, NR_T, err);
+	if (ret)
+		return ret;
+	ret = yamlx_strdup(y, &f[T_CERT].v, &edge->tls_cert, err);
+	if (ret)
+		return ret;
+	return yamlx_strdup(y, &f[T_KEY].v, &edge->tls_key, err);
+}
+
+/* What a prefix may hold: it is written into nginx's config as a location,
+ * unquoted, so nothing that nginx's parser or a regex would read. */
+static bool prefix_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("-._~/:@+,=", c));
+}
+
+static int parse_route(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctxp,
+		       struct errmsg *err)
+{
+	enum { E_PREFIX, E_SERVICE, NR_E };
+	struct yamlx_field f[NR_E] = {
+		[E_PREFIX] = { .key = "prefix", .required = true },
+		[E_SERVICE] = { .key = "service", .required = true },
+	};
+	const struct parse_ctx *ctx = ctxp;
+	struct policy_edge_route *route = elem, *prev;
+	const struct policy_service *svc;
+	char buf[L7_PATH_MAX];
+	struct errmsg why = {};
+	const char *s;
+	int ret;
+
+	route->line = yamlx_line(v->node);
+	route->service = -1;
+	ret = yamlx_fields(y, v, f, NR_E, err);
+	if (ret)
+		return ret;
+	ret = yamlx_str(y, &f[E_PREFIX].v, &s, err);
+	if (ret)
+		return ret;
+	if (l7_path_normalize(s, strlen(s), buf, sizeof(buf), &why))
+		return yamlx_error(y, f[E_PREFIX].v.node, err, "bad prefix \"%s\": %s", s,
+				   why.msg);
+	if (strcmp(s, buf))
+		return yamlx_error(y, f[E_PREFIX].v.node, err,
+				   "bad prefix \"%s\": not normalised (write \"%s\")", s, buf);
+	for (const char *p = s; *p; p++) {
+		if (!prefix_char(*p))
+			return yamlx_error(y, f[E_PREFIX].v.node, err, "bad prefix \"%s\": %s", s,
+					   "only letters, digits and -._~/:@+,=");
+	}
+	for (prev = ctx->pol->edge.routes; prev < route; prev++) {
+		if (!strcmp(prev->prefix, s))
+			return yamlx_error(y, f[E_PREFIX].v.node, err,
+					   "duplicate prefix \"%s\" (first at line %d)", s,
+					   prev->line);
+	}
+	route->prefix = strdup(s);
+	if (!route->prefix)
+		return yamlx_nomem(y, err);
+	ret = yamlx_str(y, &f[E_SERVICE].v, &s, err);
+	if (ret)
+		return ret;
+	route->service = find_service(ctx, s);
+	if (route->service < 0)
+		return yamlx_error(y, f[E_SERVICE].v.node, err, "unknown service \"%s\"", s);
+	svc = &ctx->pol->services[route->service];
+	if (!svc->http)
+		return yamlx_error(y, f[E_SERVICE].v.node, err,
+				   "route \"%s\": service \"%s\" is %s, not protocol: http",
+				   route->prefix, s, svc->proto == IPPROTO_UDP ? "udp" : "tcp");
+	return 0;
+}
+
+static int parse_edge(struct yamlx *y, const struct yamlx_val *v, struct parse_ctx *ctx,
+		      struct errmsg *err)
+{
+	enum { G_HOSTS, G_PORT, G_TLS, G_MAX_BODY, G_TIMEOUT, G_ROUTES, NR_G };
+	struct yamlx_field f[NR_G] = {
+		[G_HOSTS] = { .key = "hosts", .required = true },
+		[G_PORT] = { .key = "port" },
+		[G_TLS] = { .key = "tls" },
+		[G_MAX_BODY] = { .key = "max_body" },
+		[G_TIMEOUT] = { .key = "timeout" },
+		[G_ROUTES] = { .key = "routes", .required = true },
+	};
+	struct policy_edge *edge = &ctx->pol->edge;
+	unsigned int port;
+	int ret;
+
+	edge->present = true;
+	edge->line = yamlx_line(v->node);
+	edge->max_body = 1 << 20;
+	edge->timeout_ms = 60 * 1000;
+	ret = yamlx_fields(y, v, f, NR_G, err);
+	if (ret)
+		return ret;
+	ret = parse_l7_list(y, &f[G_HOSTS].v, "host", POLICY_MAX_EDGE_HOSTS, check_host,
+			    &edge->hosts, &edge->nr_hosts, err);
+	if (ret)
+		return ret;
+	if (f[G_TLS].v.node) {
+		ret = parse_tls(y, &f[G_TLS].v, edge, err);
+		if (ret)
+			return ret;
+	}
+	edge->port = edge->tls_cert ? 443 : 80;
+	if (f[G_PORT].v.node) {
+		ret = yamlx_uint(y, &f[G_PORT].v, 1, 65535, &port, err);
+		if (ret)
+			return ret;
+		edge->port = port;
+	}
+	if (f[G_MAX_BODY].v.node) {
+		ret = parse_size(y, &f[G_MAX_BODY].v, &edge->max_body, err);
+		if (ret)
+			return ret;
+	}
+	if (f[G_TIMEOUT].v.node) {
+		ret = parse_timeout(y, &f[G_TIMEOUT].v, &edge->timeout_ms, err);
+		if (ret)
+			return ret;
+	}
+	ret = yamlx_array(y, &f[G_ROUTES].v, POLICY_MAX_EDGE_ROUTES, sizeof(*edge->routes),
+			  (void **)&edge->routes, &edge->nr_routes, parse_route, ctx, err);
+	if (ret)
+		return ret;
+	if (!edge->nr_routes)
+		return yamlx_error(y, f[G_ROUTES].v.node, err,
+				   "edge needs at least one route");
 	return 0;
 }
 
 static int parse_policy(struct yamlx *y, struct policy *pol, struct errmsg *err)
 {
-	enum { P_VERSION, P_DEFAULT, P_ROLES, P_SERVICES, P_RULES, NR_P };
+	enum { P_VERSION, P_DEFAULT, P_ROLES, P_SERVICES, P_RULES, P_EDGE, NR_P };
 	struct yamlx_field f[NR_P] = {
 		[P_VERSION] = { .key = "version", .required = true },
 		[P_DEFAULT] = { .key = "default" },
 		[P_ROLES] = { .key = "roles" },
 		[P_SERVICES] = { .key = "services" },
 		[P_RULES] = { .key = "rules" },
+		[P_EDGE] = { .key = "edge" },
 	};
 	struct parse_ctx ctx = { .pol = pol };
 	struct yamlx_val root;
@@ -427,7 +816,7 @@ static int parse_policy(struct yamlx *y, struct policy *pol, struct errmsg *err)
 		if (ret)
 			return ret;
 	}
-	if (!f[P_RULES].v.node)
+	if (!f[P_RULES].v.node && !f[P_EDGE].v.node)
 		return 0;
 	ctx.svc_index = calloc(pol->nr_services ? pol->nr_services : 1, sizeof(*ctx.svc_index));
 	if (!ctx.svc_index)
@@ -437,8 +826,12 @@ static int parse_policy(struct yamlx *y, struct policy *pol, struct errmsg *err)
 		ctx.svc_index[i].idx = i;
 	}
 	qsort(ctx.svc_index, pol->nr_services, sizeof(*ctx.svc_index), svc_ref_cmp);
-	ret = yamlx_array(y, &f[P_RULES].v, POLICY_MAX_RULES, sizeof(*pol->rules),
-			  (void **)&pol->rules, &pol->nr_rules, parse_rule, &ctx, err);
+	ret = 0;
+	if (f[P_RULES].v.node)
+		ret = yamlx_array(y, &f[P_RULES].v, POLICY_MAX_RULES, sizeof(*pol->rules),
+				  (void **)&pol->rules, &pol->nr_rules, parse_rule, &ctx, err);
+	if (!ret && f[P_EDGE].v.node)
+		ret = parse_edge(y, &f[P_EDGE].v, &ctx, err);
 	free(ctx.svc_index);
 	return ret;
 }
@@ -458,6 +851,13 @@ int policy_load(const char *path, struct policy *pol, struct errmsg *err)
 	if (ret)
 		policy_free(pol);
 	return ret;
+}
+
+static void free_strings(char **s, int nr)
+{
+	for (int i = 0; i < nr; i++)
+		free(s[i]);
+	free(s);
 }
 
 void policy_free(struct policy *pol)
@@ -482,7 +882,16 @@ void policy_free(struct policy *pol)
 		free(pol->rules[i].name);
 		free(pol->rules[i].from_value);
 		free(pol->rules[i].to);
+		free_strings(pol->rules[i].methods, pol->rules[i].nr_methods);
+		free_strings(pol->rules[i].paths, pol->rules[i].nr_paths);
+		free_strings(pol->rules[i].hosts, pol->rules[i].nr_hosts);
 	}
+	free_strings(pol->edge.hosts, pol->edge.nr_hosts);
+	for (i = 0; i < pol->edge.nr_routes; i++)
+		free(pol->edge.routes[i].prefix);
+	free(pol->edge.routes);
+	free(pol->edge.tls_cert);
+	free(pol->edge.tls_key);
 	free(pol->services);
 	free(pol->roles);
 	free(pol->rules);

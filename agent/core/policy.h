@@ -207,6 +207,12 @@ int policy_compile(const struct policy *pol, const struct policy_identity *ids, 
 		   const uint32_t *service_ids, uint8_t slot, struct policy_entry **entries,
 		   int *nr_entries, struct errmsg *err);
 
+/* The source specificity of rule r for id, as precedence step (3) ranks
+ * it: 0 when r's `from` does not match id, then any < role or kind <
+ * workload. id->kind 0 and a NULL spiffe_id (a caller that is no
+ * workload) match only role and any rules. */
+int policy_rule_specificity(const struct policy_rule *r, const struct policy_identity *id);
+
 /* What the policy says of one connection, for decisions made in
  * userspace (the tunnel's receiving side). */
 struct decision {

@@ -4,7 +4,8 @@
  * turns rules and identities into the entries BPF looks up at connect(),
  * and policy_decide() answers one flow in userspace. They live together
  * because they must rank rules identically (the precedence in policy.h),
- * which rule_specificity() and the SPEC_ order make one definition of.
+ * which policy_rule_specificity() and the SPEC_ order make one definition
+ * of (policy_decide_http() in l7.c ranks sources with it too).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -119,7 +120,7 @@ static int cand_add(struct cand_table *t, const struct cand *c)
 	return 0;
 }
 
-static int rule_specificity(const struct policy_rule *r, const struct policy_identity *id)
+int policy_rule_specificity(const struct policy_rule *r, const struct policy_identity *id)
 {
 	switch (r->from) {
 	case FROM_WORKLOAD:
@@ -227,7 +228,7 @@ int policy_compile(const struct policy *pol, const struct policy_identity *ids, 
 		for (k = 0; k < pol->nr_rules && !ret; k++) {
 			r = &pol->rules[k];
 			memset(&tmpl, 0, sizeof(tmpl));
-			tmpl.spec = rule_specificity(r, &ids[i]);
+			tmpl.spec = policy_rule_specificity(r, &ids[i]);
 			if (!tmpl.spec)
 				continue;
 			tmpl.e.value.rule = k + 1;
@@ -296,7 +297,7 @@ void policy_decide(const struct policy *pol, const struct policy_identity *src, 
 	for (int r = 0; r < pol->nr_rules; r++) {
 		const struct policy_rule *rule = &pol->rules[r];
 
-		spec = rule_specificity(rule, src);
+		spec = policy_rule_specificity(rule, src);
 		if (!spec)
 			continue;
 		for (int j = 0; j < rule->nr_to; j++) {

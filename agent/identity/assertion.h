@@ -27,6 +27,9 @@
 #include "jwt.h"
 
 #define ASSERTION_MAX_LEN 8192
+#define ASSERTION_TYP "sluice-caller+jwt"
+/* Seconds; a longer exp - iat is refused when minted and when verified. */
+#define ASSERTION_MAX_LIFETIME 300
 
 struct assertion {
 	const char *sub;
@@ -35,7 +38,7 @@ struct assertion {
 	const char *aud;		/* spiffe://TD/service/NAME */
 	const char *orig_jti;		/* NULL: omitted */
 	int64_t now;			/* 0: time(NULL) */
-	int64_t lifetime;		/* seconds, > 0 */
+	int64_t lifetime;		/* seconds, 1..ASSERTION_MAX_LIFETIME */
 };
 
 /*
@@ -50,10 +53,22 @@ int assertion_mint(EVP_PKEY *key, X509 *cert, const struct assertion *a, char **
  * Verifies an assertion against the mesh CA (store) for audience aud,
  * with skew seconds of clock skew: the chain, the node SPIFFE ID of
  * trust_domain, the signature, iss, aud, exp, nbf, iat and a lifetime of
- * at most 5 minutes. Returns res->reason as jwt_verify() does; release
- * res with jwt_result_free().
+ * at most 5 minutes, all at now (0: time(NULL); the certificate's validity
+ * too, without skew). Returns res->reason as jwt_verify() does (an x5c that
+ * does not chain to the CA or a kid that is not its thumbprint:
+ * JWT_UNKNOWN_KID; a certificate that is not a node's of trust_domain:
+ * JWT_BAD_ISSUER); release res with jwt_result_free().
  */
 enum jwt_reason assertion_verify(const char *token, X509_STORE *store, const char *trust_domain,
 				 const char *aud, int64_t now, int skew, struct jwt_result *res);
+
+/*
+ * The JWKS document (RFC 7517) of a node certificate's key, for the agent's
+ * /v1/jwks.json: {"keys":[{"kty":"EC","crv":"P-256","x":..,"y":..,
+ * "kid":<x5t#S256>,"use":"sig","alg":"ES256","x5c":[<base64 DER>]}]}.
+ * Returns 0 with *json a NUL-terminated string to free(); -EINVAL for a key
+ * that is not EC P-256, -ENOMEM.
+ */
+int assertion_jwks(X509 *cert, char **json, struct errmsg *err);
 
 #endif

@@ -165,6 +165,36 @@ static void test_kid_raw_invalid_utf8(void **state)
 	json_decref(lines);
 }
 
+/* An edge line carries who asked for what, and an inbound line none of it. */
+static void test_edge_members(void **state)
+{
+	struct audit_rec r = deny_rec;
+	json_t *lines, *o;
+
+	r.direction = "edge";
+	r.caller = "alice@acme.example";
+	r.client = "198.51.100.7";
+	r.host = "api.acme.example";
+	r.method = "DELETE";
+	r.path = "/api/jobs/1";
+	one_line(*state, &r, &lines);
+	o = json_array_get(lines, 0);
+	assert_string_equal(json_string_value(json_object_get(o, "direction")), "edge");
+	assert_string_equal(json_string_value(json_object_get(o, "caller")), r.caller);
+	assert_string_equal(json_string_value(json_object_get(o, "client")), r.client);
+	assert_string_equal(json_string_value(json_object_get(o, "host")), r.host);
+	assert_string_equal(json_string_value(json_object_get(o, "method")), r.method);
+	assert_string_equal(json_string_value(json_object_get(o, "path")), r.path);
+	json_decref(lines);
+	unlink(((struct fixture *)*state)->path);
+
+	one_line(*state, &deny_rec, &lines);
+	o = json_array_get(lines, 0);
+	assert_null(json_object_get(o, "caller"));
+	assert_null(json_object_get(o, "path"));
+	json_decref(lines);
+}
+
 /* 4 KiB of kid, in three-byte characters after one ASCII byte: cut short
  * between two of them, and marked. */
 static void test_kid_4kib(void **state)
@@ -324,6 +354,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kid_cut_inside_a_character, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kid_raw_invalid_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kid_4kib, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_edge_members, setup, teardown),
 		cmocka_unit_test(test_lost_lines_counted),
 		cmocka_unit_test_setup_teardown(test_torn_line_takes_no_other, setup, teardown),
 	};

@@ -142,6 +142,28 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-peer-workload-name.yaml", 11,
 	  "bad workload pattern \"spiffe://acme.example/job/a/b\" for peer node-b: expected "
 	  "spiffe://<trust-domain>/<kind>/<name>" },
+	{ "bad-edge-routable.yaml", 12,
+	  "edge.listen \"10.0.0.1:15010\" is not a loopback address: use 127.0.0.1 or [::1], "
+	  "or set edge.listen_routable: true" },
+	{ "bad-edge-listen.yaml", 12,
+	  "bad address \"localhost:15010\" for edge.listen: expected IP:PORT or [IPv6]:PORT "
+	  "(port 1-65535)" },
+	{ "bad-edge-cache-max.yaml", 13,
+	  "bad value \"2000000\" for \"max\": expected a whole number from 0 to 1000000" },
+	{ "bad-edge-cache-ttl.yaml", 13, "\"ttl\" must be whole seconds from 1s to 86400s" },
+	{ "bad-edge-assertion.yaml", 12,
+	  "\"assertion_lifetime\" must be whole seconds from 1s to 300s" },
+	{ "bad-edge-group.yaml", 12,
+	  "unknown group \"no-such-group-sluice\" for edge.socket_group: give a group name of "
+	  "this host or a numeric gid" },
+	{ "bad-edge-introspection.yaml", 13, "missing required key \"secret_file\"" },
+	{ "bad-edge-key.yaml", 12, "unknown key \"sockett\"" },
+	{ "bad-edge-no-oidc.yaml", 9,
+	  "edge: needs identity.oidc (the IdP whose tokens the edge verifies); add identity: "
+	  "with oidc: issuer: ..." },
+	{ "bad-edge-no-identity.yaml", 5,
+	  "edge: needs identity.oidc (the IdP whose tokens the edge verifies); add identity: "
+	  "with oidc: issuer: ..." },
 };
 
 static void assert_empty(const struct config *cfg)
@@ -314,6 +336,74 @@ static void test_good_identity(void **state)
 
 /* Which workloads node-b of good-identity.yaml may vouch for; node-c lists
  * none, so it vouches for nobody. */
+static void test_edge_full(void **state)
+{
+	struct errmsg err = {};
+	struct config cfg;
+	struct edge_cfg *e = &cfg.edge;
+
+	assert_int_equal(config_load(DATA "edge-full.yaml", &cfg, &err), 0);
+	assert_true(e->enabled);
+	assert_string_equal(e->socket, "/run/sluice/edge.sock");
+	assert_int_equal(e->socket_gid, 33);
+	assert_true(e->has_listen);
+	assert_false(e->listen_routable);
+	assert_sin6((struct sockaddr_in6 *)&e->listen, "::1", 15010);
+	assert_string_equal(e->audience, "https://api.acme.example");
+	assert_int_equal(e->cache_max, 50);
+	assert_int_equal(e->cache_ttl_s, 120);
+	assert_int_equal(e->assertion_lifetime_s, 30);
+	assert_string_equal(e->introspection_client_id, "sluice-edge");
+	assert_string_equal(e->introspection_secret_file, DATA "secrets/edge");
+	assert_string_equal(e->render_dir, DATA "edge");
+	assert_string_equal(e->nginx, "/usr/local/sbin/nginx");
+	assert_string_equal(e->nginx_conf, "/etc/nginx/edge.conf");
+	assert_string_equal(e->nginx_pid, "/run/nginx.pid");
+	config_free(&cfg);
+}
+
+/* The defaults the config's top comment promises. */
+static void test_edge_defaults(void **state)
+{
+	struct errmsg err = {};
+	struct config cfg;
+	struct edge_cfg *e = &cfg.edge;
+
+	assert_int_equal(config_load(DATA "edge-defaults.yaml", &cfg, &err), 0);
+	assert_true(e->enabled);
+	assert_string_equal(e->socket, "/run/sluice/authz.sock");
+	assert_int_equal(e->socket_gid, 0);
+	assert_false(e->has_listen);
+	assert_string_equal(e->audience, "spiffe://acme.example");
+	assert_int_equal(e->cache_max, 10000);
+	assert_int_equal(e->cache_ttl_s, 60);
+	assert_int_equal(e->assertion_lifetime_s, 60);
+	assert_null(e->introspection_client_id);
+	assert_null(e->introspection_secret_file);
+	assert_string_equal(e->render_dir, "/etc/sluice/edge");
+	assert_string_equal(e->nginx, "/usr/sbin/nginx");
+	assert_string_equal(e->nginx_conf, "/etc/nginx/sluice-edge.conf");
+	assert_null(e->nginx_pid);
+	config_free(&cfg);
+
+	assert_int_equal(config_load(DATA "good-identity.yaml", &cfg, &err), 0);
+	assert_false(cfg.edge.enabled);
+	assert_null(cfg.edge.socket);
+	config_free(&cfg);
+}
+
+static void test_edge_routable(void **state)
+{
+	struct errmsg err = {};
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "edge-routable.yaml", &cfg, &err), 0);
+	assert_true(cfg.edge.has_listen);
+	assert_true(cfg.edge.listen_routable);
+	assert_sin((struct sockaddr_in *)&cfg.edge.listen, "0.0.0.0", 15010);
+	config_free(&cfg);
+}
+
 static void test_peer_vouches(void **state)
 {
 	static const struct {
@@ -595,6 +685,9 @@ int main(void)
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_good_full),
 		cmocka_unit_test(test_good_identity),
+		cmocka_unit_test(test_edge_full),
+		cmocka_unit_test(test_edge_defaults),
+		cmocka_unit_test(test_edge_routable),
 		cmocka_unit_test(test_peer_vouches),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_idle_and_keepalive_off),

@@ -43,7 +43,7 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-port-zero.yaml", 5, "bad port \"0\": expected 1-65535 or any" },
 	{ "bad-port-any-mixed.yaml", 5, "port any cannot be combined with other ports" },
 	{ "bad-dup-port.yaml", 7, "duplicate port 80" },
-	{ "bad-protocol.yaml", 5, "unknown protocol \"sctp\" (expected tcp or udp)" },
+	{ "bad-protocol.yaml", 5, "unknown protocol \"sctp\" (expected tcp, udp or http)" },
 	{ "bad-mesh.yaml", 5, "bad value \"maybe\" for \"mesh\": expected true or false" },
 	{ "bad-service-key.yaml", 5, "unknown key \"port\"" },
 	{ "bad-service-name.yaml", 3,
