@@ -207,8 +207,31 @@ static int token_from(struct http_response *r, char **out, struct errmsg *err)
 	return *out ? 0 : -ENOMEM;
 }
 
-int idp_token(const struct idp *idp, const char *client_id, const char *secret, char **out,
-	      struct errmsg *err)
+/* client_secret_basic credentials for o; false when out of memory. */
+static bool basic_auth(struct http_opts *o, const char *client_id, const char *secret)
+{
+	o->username = http_escape(client_id);
+	o->password = http_escape(secret);
+	return o->username && o->password;
+}
+
+static void basic_auth_free(struct http_opts *o)
+{
+	if (o->password)
+		OPENSSL_cleanse((char *)o->password, strlen(o->password));
+	free((char *)o->username);
+	free((char *)o->password);
+}
+
+static void response_wipe(struct http_response *r)
+{
+	if (r->body)
+		OPENSSL_cleanse(r->body, r->len);
+	http_response_free(r);
+}
+
+int idp_token(const struct idp *idp, const char *client_id, const char *secret,
+	      const char *resource, char **out, struct errmsg *err)
 {
 	struct http_opts o = { .connect_timeout_ms = TOKEN_MS, .timeout_ms = TOKEN_MS,
 			       .max_body = TOKEN_BODY_MAX };
@@ -217,19 +240,36 @@ int idp_token(const struct idp *idp, const char *client_id, const char *secret, 
 	int ret = -ENOMEM;
 
 	*out = NULL;
-	o.username = http_escape(client_id);
-	o.password = http_escape(secret);
-	if (o.username && o.password && !http_form_add(&form, "grant_type", "client_credentials"))
+	if (basic_auth(&o, client_id, secret) &&
+	    !http_form_add(&form, "grant_type", "client_credentials") &&
+	    (!resource || !http_form_add(&form, "resource", resource)))
 		ret = idp_request(idp, "/token", form, &o, &r, err);
 	if (!ret)
 		ret = token_from(&r, out, err);
-	if (r.body)
-		OPENSSL_cleanse(r.body, r.len);
-	http_response_free(&r);
-	if (o.password)
-		OPENSSL_cleanse((char *)o.password, strlen(o.password));
-	free((char *)o.username);
-	free((char *)o.password);
+	response_wipe(&r);
+	basic_auth_free(&o);
+	free(form);
+	return ret;
+}
+
+int idp_revoke(const struct idp *idp, const char *client_id, const char *secret,
+	       const char *token, struct errmsg *err)
+{
+	struct http_opts o = { .connect_timeout_ms = TOKEN_MS, .timeout_ms = TOKEN_MS,
+			       .max_body = TOKEN_BODY_MAX };
+	struct http_response r = {};
+	char *form = NULL;
+	int ret = -ENOMEM;
+
+	if (basic_auth(&o, client_id, secret) && !http_form_add(&form, "token", token))
+		ret = idp_request(idp, "/token/revocation", form, &o, &r, err);
+	if (!ret && r.status != 200)
+		ret = errmsg_set(err, -EACCES, "the IdP's /token/revocation answered HTTP %ld",
+				 r.status);
+	response_wipe(&r);
+	basic_auth_free(&o);
+	if (form)
+		OPENSSL_cleanse(form, strlen(form));
 	free(form);
 	return ret;
 }

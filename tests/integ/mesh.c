@@ -73,10 +73,13 @@ static void identity_yaml(const struct sl_env *env, const struct mesh_cfg *cfg, 
 	const char *me = node == 'a' ? NODE_A : NODE_B, *peer = node == 'a' ? NODE_B : NODE_A;
 	const char *ip4 = node == 'a' ? env->ip4_b : env->ip4_a;
 	const char *ip6 = node == 'a' ? env->ip6_b : env->ip6_a;
-	const char *vouch = node == 'b' ? "    workloads: [" ID_JOB ", " ID_NOTEBOOK "]\n" : "";
 	const char *peers_extra = node == 'b' && cfg->peers_extra_b ? cfg->peers_extra_b : "";
 	char skew[64] = "", lifetime[64] = "", v6[80] = "", audit[PATH_MAX + 16] = "";
+	char vouch[512] = "";
 
+	if (node == 'b')
+		snprintf(vouch, sizeof(vouch), "    workloads: [" ID_JOB ", " ID_NOTEBOOK "%s%s]\n",
+			 cfg->vouch_extra_b ? ", " : "", cfg->vouch_extra_b ?: "");
 	if (cfg->clock_skew)
 		snprintf(skew, sizeof(skew), "  clock_skew: %s\n", cfg->clock_skew);
 	if (cfg->token_lifetime && node == 'a')

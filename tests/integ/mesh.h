@@ -77,6 +77,9 @@ struct mesh_cfg {
 	const char *extra_workloads_a;
 	/* A's policy file text; NULL: agent_write_std_policy's policy. */
 	const char *policy_a;
+	/* More IDs node A may vouch for at B, items of a YAML flow list
+	 * after ID_JOB and ID_NOTEBOOK; NULL: none. */
+	const char *vouch_extra_b;
 };
 
 /* Makes the CA and both node certificates, writes both configs and
