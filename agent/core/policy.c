@@ -440,7 +440,8 @@ bad:
 
 /* A list of distinct items, each checked and stored by fn. */
 static int parse_l7_list(struct yamlx *y, const struct yamlx_val *v, const char *what, int max,
-			 l7_item_fn fn, char ***out, int *nr, struct errmsg *err)
+			 const char *if_empty, l7_item_fn fn, char ***out, int *nr,
+			 struct errmsg *err)
 {
 	char buf[L7_PATH_MAX];
 	struct yamlx_val item;
@@ -452,7 +453,7 @@ static int parse_l7_list(struct yamlx *y, const struct yamlx_val *v, const char 
 	if (ret)
 		return ret;
 	if (!l.nr)
-		return yamlx_error(y, v->node, err, "empty %s: omit it to match any", v->what);
+		return yamlx_error(y, v->node, err, "empty %s: %s", v->what, if_empty);
 	*out = calloc(l.nr, sizeof(**out));
 	if (!*out)
 		return yamlx_nomem(y, err);
@@ -501,6 +502,9 @@ static int check_l7_services(struct yamlx *y, const yaml_node_t *node, const str
 	return 0;
 }
 
+static const char match_any[] = "omit it to match any";
+static const char need_host[] = "name at least one host";
+
 /* f: the methods, paths and hosts fields, in that order. */
 static int parse_rule_l7(struct yamlx *y, const struct yamlx_field *f, const struct policy *pol,
 			 struct policy_rule *rule, struct errmsg *err)
@@ -509,14 +513,14 @@ static int parse_rule_l7(struct yamlx *y, const struct yamlx_field *f, const str
 	int ret = 0;
 
 	if (f[0].v.node)
-		ret = parse_l7_list(y, &f[0].v, "method", POLICY_MAX_L7, check_method,
+		ret = parse_l7_list(y, &f[0].v, "method", POLICY_MAX_L7, match_any, check_method,
 				    &rule->methods, &rule->nr_methods, err);
 	if (!ret && f[1].v.node)
-		ret = parse_l7_list(y, &f[1].v, "path", POLICY_MAX_L7, check_path, &rule->paths,
-				    &rule->nr_paths, err);
+		ret = parse_l7_list(y, &f[1].v, "path", POLICY_MAX_L7, match_any, check_path,
+				    &rule->paths, &rule->nr_paths, err);
 	if (!ret && f[2].v.node)
-		ret = parse_l7_list(y, &f[2].v, "host", POLICY_MAX_L7, check_host, &rule->hosts,
-				    &rule->nr_hosts, err);
+		ret = parse_l7_list(y, &f[2].v, "host", POLICY_MAX_L7, match_any, check_host,
+				    &rule->hosts, &rule->nr_hosts, err);
 	if (ret)
 		return ret;
 	for (int i = 2; i >= 0; i--)
@@ -731,7 +735,7 @@ static int parse_edge(struct yamlx *y, const struct yamlx_val *v, struct parse_c
 	ret = yamlx_fields(y, v, f, NR_G, err);
 	if (ret)
 		return ret;
-	ret = parse_l7_list(y, &f[G_HOSTS].v, "host", POLICY_MAX_EDGE_HOSTS, check_host,
+	ret = parse_l7_list(y, &f[G_HOSTS].v, "host", POLICY_MAX_EDGE_HOSTS, need_host, check_host,
 			    &edge->hosts, &edge->nr_hosts, err);
 	if (ret)
 		return ret;
@@ -897,6 +901,31 @@ void policy_free(struct policy *pol)
 	free(pol->rules);
 	free(pol->path);
 	memset(pol, 0, sizeof(*pol));
+}
+
+/* Appends s to buf[0..len) at n as snprintf() would; returns the new n. */
+static size_t note_add(char *buf, size_t len, size_t n, const char *s)
+{
+	if (n < len)
+		snprintf(buf + n, len - n, "%s", s);
+	return n + strlen(s);
+}
+
+/* Until the agent parses HTTP in front of a service, the datapath sees
+ * connections, not requests: compile ignores methods, paths and hosts. */
+size_t policy_rule_mesh_note(const struct policy *pol, const struct policy_rule *r, char *buf,
+			     size_t len)
+{
+	size_t n = note_add(buf, len, 0, "decided at the edge only; inside the mesh it ");
+
+	n = note_add(buf, len, n, r->allow ? "allows" : "denies");
+	n = note_add(buf, len, n, " whole connections to ");
+	for (int j = 0; j < r->nr_to; j++) {
+		if (j)
+			n = note_add(buf, len, n, ", ");
+		n = note_add(buf, len, n, pol->services[r->to[j]].name);
+	}
+	return note_add(buf, len, n, " by its L4 part");
 }
 
 int policy_check_config(const struct policy *pol, const struct config *cfg,

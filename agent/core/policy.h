@@ -162,6 +162,12 @@ static inline bool policy_rule_is_l7(const struct policy_rule *r)
 	return r->nr_methods || r->nr_paths || r->nr_hosts;
 }
 
+/* For a rule with L7 conditions, what `sluicectl policy check` says of it:
+ * "decided at the edge only; inside the mesh it allows whole connections
+ * to api, web by its L4 part". Returns the length as snprintf() does. */
+size_t policy_rule_mesh_note(const struct policy *pol, const struct policy_rule *r, char *buf,
+			     size_t len);
+
 /* Reads and validates a policy file on its own: syntax, names, addresses,
  * ports, references from rules to services and roles. Errors as config. */
 int policy_load(const char *path, struct policy *pol, struct errmsg *err);

@@ -191,5 +191,6 @@ int do_policy(int argc, char **argv);
 int do_map(int argc, char **argv);
 int do_ca(int argc, char **argv);
 int do_cred(int argc, char **argv);
+int do_edge(int argc, char **argv);
 
 #endif

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* sluicectl policy: the compiled L4 policy in the maps, and file checks. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +214,52 @@ out:
 	return ret;
 }
 
+static json_t *strings_json(char *const *s, int nr)
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < nr; i++)
+		json_array_append_new(arr, json_string(s[i]));
+	return arr;
+}
+
+/* What the mesh makes of each L7 rule, one line (or object) per rule: the
+ * edge decides its requests, the datapath its connections by L4 alone. */
+static int l7_notes(const struct policy *pol, const char *file, json_t *arr)
+{
+	const struct policy_rule *r;
+	char label[80], *note;
+	size_t n;
+
+	for (int i = 0; i < pol->nr_rules; i++) {
+		r = &pol->rules[i];
+		if (!policy_rule_is_l7(r))
+			continue;
+		n = policy_rule_mesh_note(pol, r, NULL, 0);
+		note = malloc(n + 1);
+		if (!note)
+			return errmsg_set(&ctl_err, -ENOMEM, "out of memory");
+		policy_rule_mesh_note(pol, r, note, n + 1);
+		if (arr) {
+			json_array_append_new(
+				arr, json_pack("{s:i, s:o, s:i, s:o, s:o, s:o, s:s}", "rule", i + 1,
+					       "name", r->name ? json_string(r->name) : json_null(),
+					       "line", r->line, "methods",
+					       strings_json(r->methods, r->nr_methods), "paths",
+					       strings_json(r->paths, r->nr_paths), "hosts",
+					       strings_json(r->hosts, r->nr_hosts), "mesh", note));
+		} else {
+			if (r->name)
+				snprintf(label, sizeof(label), "rule \"%s\"", r->name);
+			else
+				snprintf(label, sizeof(label), "rule %d", i + 1);
+			printf("%s:%d: %s: %s\n", file, r->line, label, note);
+		}
+		free(note);
+	}
+	return 0;
+}
+
 static int policy_check(int argc, char **argv)
 {
 	struct policy pol = {};
@@ -251,13 +298,23 @@ static int policy_check(int argc, char **argv)
 			return errmsg_set(&ctl_err, ret, "%s", err.msg);
 		}
 	}
-	if (json_output)
-		ret = print_json(json_pack("{s:s, s:o, s:b, s:i, s:i, s:i}", "file", file, "config",
-					   config ? json_string(config) : json_null(), "ok", 1,
-					   "services", pol.nr_services, "roles", pol.nr_roles,
-					   "rules", pol.nr_rules));
-	else
+	if (json_output) {
+		json_t *l7 = json_array();
+
+		ret = l7_notes(&pol, file, l7);
+		if (!ret)
+			ret = print_json(json_pack("{s:s, s:o, s:b, s:i, s:i, s:i, s:o}", "file",
+						   file, "config",
+						   config ? json_string(config) : json_null(), "ok",
+						   1, "services", pol.nr_services, "roles",
+						   pol.nr_roles, "rules", pol.nr_rules, "l7_rules",
+						   l7));
+		else
+			json_decref(l7);
+	} else {
 		printf("%s: ok (%d services, %d rules)\n", file, pol.nr_services, pol.nr_rules);
+		ret = l7_notes(&pol, file, NULL);
+	}
 	policy_free(&pol);
 	return ret;
 }
@@ -281,7 +338,9 @@ static int policy_help(int argc, char **argv)
 		"check: validates a policy file the way sluiced would load it, without\n"
 		"touching the datapath; with -c also against an agent config (workload\n"
 		"roles, trust domain). Prints 'FILE: ok (N services, N rules)' or the first\n"
-		"error as FILE:LINE: reason, and exits 1.\n",
+		"error as FILE:LINE: reason, and exits 1. Then one line per rule with\n"
+		"methods, paths or hosts: those are decided at the edge only, and inside\n"
+		"the mesh the rule allows or denies whole connections by its L4 part.\n",
 		bin_name);
 }
 

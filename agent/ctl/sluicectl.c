@@ -29,7 +29,7 @@ static void usage(FILE *f)
 		"       %1$s version\n"
 		"\n"
 		"       OBJECT := { status | workload | flow | violation | stats | service |\n"
-		"                   policy | map | ca | cred }\n"
+		"                   policy | map | ca | cred | edge }\n"
 		"       OPTIONS := { -j|--json [-p|--pretty] | -P|--pin-path DIR | -h|--help |\n"
 		"                    -V|--version }\n"
 		"\n"
@@ -72,6 +72,7 @@ static const struct cmd cmds[] = {
 	{ "map", do_map },
 	{ "ca", do_ca },
 	{ "cred", do_cred },
+	{ "edge", do_edge },
 	{ "version", do_version },
 	{ 0 }
 };

@@ -141,22 +141,40 @@ static int read_outer(const char *path, char **out, struct errmsg *err)
 	return 0;
 }
 
-/* text with every occurrence of from replaced by to; NULL if none. */
-static char *replace_all(const char *text, const char *from, const char *to)
+/* Whether the hit at p is inside a comment: a '#' earlier on its line. */
+static bool commented(const char *text, const char *p)
+{
+	while (p > text && p[-1] != '\n')
+		if (*--p == '#')
+			return true;
+	return false;
+}
+
+/* The next occurrence of from at or after p that is not commented out. */
+static const char *next_live(const char *text, const char *p, const char *from)
+{
+	while ((p = strstr(p, from)) && commented(text, p))
+		p += strlen(from);
+	return p;
+}
+
+/* text with every live (uncommented) occurrence of from replaced by to,
+ * into *out. -ENOENT if there is none, -ENOMEM. */
+static int replace_all(const char *text, const char *from, const char *to, char **out)
 {
 	size_t nf = strlen(from), nt = strlen(to), count = 0;
 	const char *p;
-	char *out, *o;
+	char *o;
 
-	for (p = text; (p = strstr(p, from)); p += nf)
+	for (p = text; (p = next_live(text, p, from)); p += nf)
 		count++;
 	if (!count)
-		return NULL;
-	out = malloc(strlen(text) + count * nt + 1);
-	if (!out)
-		return NULL;
-	for (o = out, p = text; count--;) {
-		const char *hit = strstr(p, from);
+		return -ENOENT;
+	*out = malloc(strlen(text) + count * nt + 1);
+	if (!*out)
+		return -ENOMEM;
+	for (o = *out, p = text; count--;) {
+		const char *hit = next_live(text, p, from);
 
 		memcpy(o, p, (size_t)(hit - p));
 		o += hit - p;
@@ -165,44 +183,63 @@ static char *replace_all(const char *text, const char *from, const char *to)
 		p = hit + nf;
 	}
 	strcpy(o, p);
-	return out;
+	return 0;
 }
 
-/* "/etc/nginx/sluice-edge.conf" -> "/etc/nginx/.sluice-edge.conf.sluice-test":
- * a name no `include *.conf` picks up. */
-static int test_copy_path(const char *outer, char *buf, size_t len)
+/* "/etc/nginx/sluice-edge.conf" in dir "/etc/nginx" ->
+ * "/etc/nginx/.sluice-edge.conf.sluice-test": a name no `include *.conf`
+ * picks up. dir NULL: the outer config's own directory. */
+static int test_copy_path(const char *outer, const char *dir, char *buf, size_t len)
 {
 	const char *slash = strrchr(outer, '/');
-	int dirlen = slash ? (int)(slash - outer) + 1 : 0;
-	int n = snprintf(buf, len, "%.*s.%s.sluice-test", dirlen, outer,
-			 slash ? slash + 1 : outer);
+	const char *base = slash ? slash + 1 : outer;
+	int n;
 
+	if (dir)
+		n = snprintf(buf, len, "%s/.%s.sluice-test", dir, base);
+	else
+		n = snprintf(buf, len, "%.*s.%s.sluice-test", (int)(base - outer), outer, base);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* Next to the outer config, so its relative includes resolve as for the
+ * running nginx; in render_dir when that directory is read-only (a
+ * Kubernetes ConfigMap), where only absolute includes still work. */
 static int write_test_copy(const struct config *cfg, const char *candidate, char *copy,
 			   size_t copy_len, struct errmsg *err)
 {
-	char live[PATH_MAX], *outer = NULL, *text;
+	char live[PATH_MAX], *outer = NULL, *text = NULL;
 	int ret;
 
 	snprintf(live, sizeof(live), "%s/" EDGE_NGINX_LIVE, cfg->edge.render_dir);
 	ret = read_outer(cfg->edge.nginx_conf, &outer, err);
 	if (ret)
 		return ret;
-	text = replace_all(outer, live, candidate);
+	ret = replace_all(outer, live, candidate, &text);
 	free(outer);
-	if (!text)
-		return errmsg_set(err, -ENOENT, "edge: nginx_conf %s does not include %s: add "
+	if (ret == -ENOENT)
+		return errmsg_set(err, ret, "edge: nginx_conf %s does not include %s: add "
 				  "`include %s;` inside its http {} block", cfg->edge.nginx_conf,
 				  live, live);
-	ret = test_copy_path(cfg->edge.nginx_conf, copy, copy_len);
+	if (ret)
+		return errmsg_set(err, ret, "out of memory");
+	ret = test_copy_path(cfg->edge.nginx_conf, NULL, copy, copy_len);
 	if (!ret)
 		ret = write_new(AT_FDCWD, copy, text, 0600);
+	if (ret == -EROFS) {
+		pr_warn("edge: %s is on a read-only file system: nginx -t runs on a copy in %s, "
+			"where only absolute includes resolve as they do for nginx", copy,
+			cfg->edge.render_dir);
+		ret = test_copy_path(cfg->edge.nginx_conf, cfg->edge.render_dir, copy, copy_len);
+		if (!ret)
+			ret = write_new(AT_FDCWD, copy, text, 0600);
+	}
 	free(text);
-	if (ret)
-		return errmsg_set(err, ret, "edge: cannot write %s: %s", copy, strerror(-ret));
-	return 0;
+	if (ret) {
+		errmsg_set(err, ret, "edge: cannot write %s: %s", copy, strerror(-ret));
+		*copy = 0;
+	}
+	return ret;
 }
 
 /* Runs argv with stdout and stderr into out (at most outlen - 1 bytes
@@ -213,6 +250,7 @@ static int run_bounded(char *const argv[], unsigned int timeout_ms, char *out, s
 	static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	int pipefd[2], status, ret;
 	size_t used = 0;
 	bool eof = false;
@@ -224,7 +262,12 @@ static int run_bounded(char *const argv[], unsigned int timeout_ms, char *out, s
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	ret = -posix_spawn(&pid, argv[0], &fa, NULL, argv, envp);
+	/* Its own process group: a timeout kills whatever it started too. */
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&attr, 0);
+	ret = -posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pipefd[1]);
 	if (ret) {
@@ -240,7 +283,7 @@ static int run_bounded(char *const argv[], unsigned int timeout_ms, char *out, s
 		if (eof && waitpid(pid, &status, WNOHANG) == pid)
 			break;
 		if (now >= deadline) {
-			kill(pid, SIGKILL);
+			kill(-pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			status = -ETIMEDOUT;
 			break;
@@ -273,14 +316,19 @@ static int run_bounded(char *const argv[], unsigned int timeout_ms, char *out, s
 	return status;
 }
 
-/* nginx's own verdict: the first [emerg] line, else the first line. */
+/* nginx's own verdict: the first [emerg] line from its level on, without
+ * the "PID#TID: " after it (else the first line). */
 static const char *nginx_reason(char *out)
 {
 	char *line = strstr(out, "[emerg]"), *nl;
+	int skip = 0;
 
 	if (line) {
-		while (line > out && line[-1] != '\n')
-			line--;
+		sscanf(line, "[emerg] %*d#%*d: %n", &skip);
+		if (skip) {
+			line += skip - (int)strlen("[emerg] ");
+			memcpy(line, "[emerg] ", strlen("[emerg] "));
+		}
 	} else {
 		line = out + strspn(out, "\n");
 	}
@@ -290,17 +338,32 @@ static const char *nginx_reason(char *out)
 	return *line ? line : "no output";
 }
 
+/* The test runs inside the agent's event loop, which beats the heartbeat
+ * only between events: it must end a second inside heartbeat_timeout. */
+static unsigned int test_timeout_ms(const struct config *cfg)
+{
+	unsigned int hb = cfg->heartbeat_timeout_ms;
+
+	if (!hb || hb >= EDGE_NGINX_TEST_TIMEOUT_MS + 1000)
+		return EDGE_NGINX_TEST_TIMEOUT_MS;
+	if (hb < EDGE_NGINX_TEST_MIN_MS + 1000)
+		return EDGE_NGINX_TEST_MIN_MS;
+	return hb - 1000;
+}
+
 static int nginx_test(const struct config *cfg, const char *copy, uint32_t gen,
 		      struct errmsg *err)
 {
 	char *argv[] = { cfg->edge.nginx, "-t", "-q", "-c", (char *)copy, NULL };
+	unsigned int timeout_ms = test_timeout_ms(cfg);
 	char out[EDGE_NGINX_OUTPUT_MAX];
 	int status;
 
-	status = run_bounded(argv, EDGE_NGINX_TEST_TIMEOUT_MS, out, sizeof(out));
+	status = run_bounded(argv, timeout_ms, out, sizeof(out));
 	if (status == -ETIMEDOUT)
 		return errmsg_set(err, status, "edge: nginx -t on generation %u did not finish in "
-				  "%d ms and was killed", gen, EDGE_NGINX_TEST_TIMEOUT_MS);
+				  "%u ms and was killed (heartbeat_timeout bounds it)", gen,
+				  timeout_ms);
 	if (status < 0)
 		return errmsg_set(err, status, "edge: cannot run %s -t: %s (install nginx, or set "
 				  "edge.nginx)", cfg->edge.nginx, strerror(-status));
@@ -440,7 +503,7 @@ static void reload_nginx(const struct config *cfg, uint32_t gen)
 	if (ret) {
 		pr_warn("edge: generation %u is in %s/" EDGE_NGINX_LIVE ", but nginx_pid %s: %s; "
 			"nginx reads it when it starts", gen, cfg->edge.render_dir, path,
-			strerror(-ret));
+			ret == -EINVAL ? "holds no pid" : strerror(-ret));
 		return;
 	}
 	if (!is_nginx(pid)) {

@@ -27,7 +27,11 @@
 
 #define EDGE_NGINX_LIVE "live.conf"
 #define EDGE_NGINX_KEEP 5
+/* nginx -t gets this long, or heartbeat_timeout less a second when that
+ * is shorter (at least EDGE_NGINX_TEST_MIN_MS): it runs in the event loop,
+ * and a fail-open node must not see a stale heartbeat during a reload. */
 #define EDGE_NGINX_TEST_TIMEOUT_MS 5000
+#define EDGE_NGINX_TEST_MIN_MS 500
 /* nginx -t output kept for the error message. */
 #define EDGE_NGINX_OUTPUT_MAX 4096
 
@@ -36,12 +40,13 @@
  * COPY`, where COPY is the outer config with its include of
  * <render_dir>/live.conf pointed at the candidate. COPY is written next to
  * the outer config (.<name>.sluice-test), so the outer config's relative
- * paths mean what they mean to the running nginx, and removed afterwards.
+ * paths mean what they mean to the running nginx (in render_dir when that
+ * directory is read-only), and removed afterwards.
  * On success edge-<gen>.conf is in place; live.conf is never touched.
  * Errors: the render's; -EPERM for an unsafe render_dir; -ENOENT for an
  * outer config that does not include live.conf; -EINVAL when nginx
  * refuses ("edge: nginx -t refused generation 7: nginx: [emerg] ...");
- * -ETIMEDOUT (nginx killed after EDGE_NGINX_TEST_TIMEOUT_MS); or the
+ * -ETIMEDOUT (nginx and its process group killed at the timeout); or the
  * errno of a file operation, with the path.
  */
 int edge_nginx_prepare(const struct config *cfg, const struct policy *pol, uint32_t gen,

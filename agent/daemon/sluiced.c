@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "config.h"
 #include "datapath.h"
+#include "edge_nginx.h"
 #include "fdlimit.h"
 #include "log.h"
 #include "mapfull.h"
@@ -32,6 +33,8 @@
 #include "probe.h"
 #include "proxy.h"
 #include "tunnel.h"
+#include "edge.h"
+#include "oidc.h"
 #include "violations.h"
 #include "workloads.h"
 
@@ -43,6 +46,7 @@ struct agent {
 	struct policy prev_pol;		/* what SIGUSR2 rolls back to */
 	uint32_t generation;
 	struct tunnel *tun;		/* NULL without identity: */
+	struct edge *edge;		/* NULL without edge: */
 	struct datapath dp;
 	struct workload_set wls;
 	struct proxy *proxy;
@@ -81,7 +85,9 @@ static void usage(FILE *f)
 		"\n"
 		"Signals: SIGTERM/SIGINT stop; SIGHUP re-reads the config and the policy and\n"
 		"makes the new policy generation live (a bad file leaves the live one);\n"
-		"SIGUSR2 rolls back to the previous policy generation.\n");
+		"SIGUSR2 rolls back to the previous policy generation. With edge: in both the\n"
+		"config and the policy, each generation's nginx config is rendered and\n"
+		"checked with nginx -t before it goes live, and switched with it.\n");
 }
 
 static int proxy_lookup(void *ctx, const struct sockaddr_storage *peer,
@@ -112,6 +118,43 @@ static void proxy_flow_closed(void *ctx, void *flow_ctx, const struct sluice_ori
 		 status ? strerror(-status) : "");
 }
 
+static bool edge_on(const struct config *cfg, const struct policy *pol)
+{
+	return cfg->edge.enabled && pol->edge.present;
+}
+
+/* Renders and tests the edge's nginx config for the generation
+ * policy_map_apply() is about to number (the highest loaded one plus one;
+ * only this agent writes the maps), before any map changes. */
+static int edge_prepare(struct agent *a, const struct config *cfg, const struct policy *pol,
+			struct errmsg *err)
+{
+	struct sluice_config c;
+	uint32_t gen;
+	int ret;
+
+	ret = datapath_config_get(&a->dp, &c);
+	if (ret)
+		return errmsg_set(err, ret, "cannot read sluice_cfg: %s", strerror(-ret));
+	gen = (c.slot_generation[0] > c.slot_generation[1] ? c.slot_generation[0]
+							      : c.slot_generation[1]) + 1;
+	/* nginx -t ends a second inside heartbeat_timeout (edge_nginx.h). */
+	datapath_heartbeat(&a->dp);
+	ret = edge_nginx_prepare(cfg, pol, gen, err);
+	datapath_heartbeat(&a->dp);
+	return ret;
+}
+
+/* The generation is live in BPF: nginx follows. A failure here leaves
+ * nginx on the previous generation's file, which was tested too. */
+static void edge_switch(const struct config *cfg, uint32_t gen)
+{
+	struct errmsg err = {};
+
+	if (edge_nginx_switch(cfg, gen, &err))
+		pr_err("%s", err.msg);
+}
+
 /* Resolves workloads and makes the policy live, in the order that never
  * enforces a workload against a generation that lacks its entries. */
 static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct errmsg *err)
@@ -123,6 +166,13 @@ static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct
 	ret = workloads_resolve(&a->dp, cfg, a->cg_root, &wls, err);
 	if (ret)
 		return ret;
+	if (edge_on(cfg, pol)) {
+		ret = edge_prepare(a, cfg, pol, err);
+		if (ret) {
+			workloads_free(&wls);
+			return ret;
+		}
+	}
 	ret = policy_map_apply(&a->dp, pol, wls.ids, wls.nr, &res, err);
 	if (!ret)
 		ret = workloads_publish(&a->dp, &wls, err);
@@ -133,8 +183,12 @@ static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct
 	workloads_free(&a->wls);
 	a->wls = wls;
 	a->generation = res.generation;
+	if (edge_on(cfg, pol))
+		edge_switch(cfg, res.generation);
 	if (a->tun)
 		tunnel_set_policy(a->tun, cfg, pol, &a->wls, res.generation);
+	if (a->edge)
+		edge_set_policy(a->edge, pol, res.generation);
 	pr_info("policy generation %u live (slot %u, %d entries, %d workloads, default %s) from %s",
 		res.generation, res.slot, res.nr_entries, wls.nr,
 		pol->default_allow ? "allow" : "deny", pol->path);
@@ -189,9 +243,9 @@ static void reload(struct agent *a)
 	if (strcmp(cfg.cgroup_root, a->cfg.cgroup_root) || strcmp(cfg.pin_path, a->cfg.pin_path) ||
 	    memcmp(&cfg.outbound4, &a->cfg.outbound4, sizeof(cfg.outbound4)) ||
 	    memcmp(&cfg.tunnel, &a->cfg.tunnel, sizeof(cfg.tunnel)) ||
-	    cfg.identity.enabled != a->cfg.identity.enabled)
-		pr_warn("cgroup_root, bpf_pin_path, listen and identity changes take effect on "
-			"restart");
+	    cfg.identity.enabled != a->cfg.identity.enabled || cfg.edge.enabled != a->cfg.edge.enabled)
+		pr_warn("cgroup_root, bpf_pin_path, listen, identity and edge changes take effect "
+			"on restart");
 	if (cfg.idle_timeout_ms != a->cfg.idle_timeout_ms ||
 	    memcmp(&cfg.keepalive, &a->cfg.keepalive, sizeof(cfg.keepalive)) ||
 	    memcmp(&cfg.handshakes, &a->cfg.handshakes, sizeof(cfg.handshakes)))
@@ -201,9 +255,11 @@ static void reload(struct agent *a)
 	config_free(&a->cfg);
 	a->cfg = cfg;
 	a->pol = pol;
-	/* apply() pointed the tunnel at the locals. */
+	/* apply() pointed the tunnel and the edge at the locals. */
 	if (a->tun)
 		tunnel_set_policy(a->tun, &a->cfg, &a->pol, &a->wls, a->generation);
+	if (a->edge)
+		edge_set_policy(a->edge, &a->pol, a->generation);
 }
 
 static void rollback(struct agent *a)
@@ -224,8 +280,12 @@ static void rollback(struct agent *a)
 		a->pol = a->prev_pol;
 		a->prev_pol = tmp;
 	}
+	if (edge_on(&a->cfg, &a->pol))
+		edge_switch(&a->cfg, res.generation);
 	if (a->tun)
 		tunnel_set_policy(a->tun, &a->cfg, &a->pol, &a->wls, a->generation);
+	if (a->edge)
+		edge_set_policy(a->edge, &a->pol, a->generation);
 }
 
 static int setup_cgroups(struct agent *a, struct errmsg *err)
@@ -280,6 +340,52 @@ static int handshake_caps(struct agent *a, unsigned long fd_limit, struct errmsg
 	return 0;
 }
 
+/* The OIDC client's eventfd serves both: the tunnel clears it, then the
+ * edge's requests that wait for introspection ask again. */
+static void on_oidc(void *ctx)
+{
+	struct agent *a = ctx;
+
+	tunnel_oidc_event(a->tun);
+	if (a->edge)
+		edge_oidc_event(a->edge);
+}
+
+/* The authorization endpoint nginx asks, on the tunnel's IdP keys, node
+ * credentials and audit log; config_load() made sure identity.oidc is on. */
+static int start_edge(struct agent *a, struct errmsg *err)
+{
+	const struct edge_cfg *ec = &a->cfg.edge;
+	struct edge_deps deps = {
+		.idp_key = tunnel_idp_key,
+		.creds = tunnel_creds,
+		.ctx = a->tun,
+		.oidc = tunnel_oidc(a->tun),
+		.audit = tunnel_audit(a->tun),
+	};
+	char listen[SOCKADDR_STR_LEN] = "";
+	int fds[2], n, ret = 0;
+
+	if (ec->introspection_client_id)
+		ret = oidc_set_introspection_client(deps.oidc, ec->introspection_client_id,
+						    ec->introspection_secret_file, err);
+	if (!ret)
+		ret = edge_new(&a->cfg, &deps, &a->edge, err);
+	if (ret)
+		return ret;
+	n = edge_fds(a->edge, fds, 2);
+	for (int i = 0; i < n && !ret; i++)
+		ret = proxy_watch(a->proxy, fds[i], edge_run, a->edge);
+	if (ret)
+		return errmsg_set(err, ret, "edge: cannot watch its sockets: %s", strerror(-ret));
+	if (ec->has_listen)
+		format_sockaddr(&ec->listen, listen, sizeof(listen));
+	pr_info("edge: authorization endpoint on %s%s%s, audience %s, cache %u tokens for %u s",
+		ec->socket, listen[0] ? " and " : "", listen, ec->audience, ec->cache_max,
+		ec->cache_ttl_s);
+	return 0;
+}
+
 static int start(struct agent *a, struct errmsg *err)
 {
 	struct probe_result probes[PROBE_MAX];
@@ -330,7 +436,9 @@ static int start(struct agent *a, struct errmsg *err)
 	if (!ret && a->tun)
 		ret = proxy_listen_tunnel(a->proxy, &a->cfg.tunnel, err);
 	if (!ret && a->tun && tunnel_oidc_fd(a->tun) >= 0)
-		ret = proxy_watch(a->proxy, tunnel_oidc_fd(a->tun), tunnel_oidc_event, a->tun);
+		ret = proxy_watch(a->proxy, tunnel_oidc_fd(a->tun), on_oidc, a);
+	if (!ret && a->tun && a->cfg.edge.enabled)
+		ret = start_edge(a, err);
 	if (ret)
 		return ret;
 
@@ -424,6 +532,8 @@ static void on_tick(void *ctx)
 	log_handshakes_refused(a);
 	if (a->tun)
 		tunnel_tick(a->tun);
+	if (a->edge)
+		edge_tick(a->edge);
 }
 
 static void on_signal(void *ctx)
@@ -477,6 +587,9 @@ static void cleanup(struct agent *a, bool keep_pinned)
 {
 	if (a->proxy)
 		proxy_free(a->proxy);
+	/* After the proxy, whose epoll watched its fds; before the tunnel,
+	 * whose OIDC client and audit log it uses. */
+	edge_free(a->edge);
 	tunnel_free(a->tun);
 	if (a->signal_fd > 0)
 		close(a->signal_fd);

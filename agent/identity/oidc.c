@@ -347,6 +347,7 @@ void oidc_get_info(struct oidc *o, struct oidc_info *out)
 	out->discovered = o->discovered;
 	strcpy(out->token_endpoint, o->token_endpoint);
 	strcpy(out->jwks_uri, o->jwks_uri);
+	strcpy(out->introspection_endpoint, o->intro_endpoint);
 	out->jwks_generation = o->jwks_gen;
 	out->jwks_fetches = o->jwks_fetches;
 	snprintf(out->error, sizeof(out->error), "%s",
@@ -385,6 +386,11 @@ void oidc_free(struct oidc *o)
 	for (size_t i = 0; i < o->nr_wls; i++)
 		workload_free(o->wls[i]);
 	free(o->wls);
+	for (size_t i = 0; i < o->nr_intros; i++)
+		intro_free(o->intros[i]);
+	free(o->intros);
+	free(o->intro_client_id);
+	free(o->intro_secret_file);
 	free(o->jwks);
 	free(o->issuer);
 	free(o->resource);

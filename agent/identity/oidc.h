@@ -97,6 +97,7 @@ struct oidc_info {
 	bool discovered;
 	char token_endpoint[OIDC_URL_MAX];
 	char jwks_uri[OIDC_URL_MAX];
+	char introspection_endpoint[OIDC_URL_MAX];	/* "" when the IdP has none */
 	uint64_t jwks_generation;	/* bumps when the JWKS content changes */
 	uint64_t jwks_fetches;		/* successful JWKS requests */
 	char error[ERRMSG_LEN];		/* last discovery or JWKS failure, "" if none */

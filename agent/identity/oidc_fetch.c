@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* The OIDC client's requests to the IdP: discovery, the client credentials
- * grant (client_secret_basic or private_key_jwt) and the JWKS. Each runs
- * without the client's lock and returns a failure class with the message. */
+ * grant (client_secret_basic or private_key_jwt), the JWKS and token
+ * introspection (RFC 7662). Each runs without the client's lock and returns
+ * a failure class with the message. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #define DISCOVERY_PATH "/.well-known/openid-configuration"
 #define TOKEN_BODY_MAX (64 * 1024)
 #define JWKS_BODY_MAX (256 * 1024)
+#define INTRO_BODY_MAX (64 * 1024)
 #define ASSERTION_LIFETIME_S 60
 /* Longest error text taken from an IdP response into a message. */
 #define IDP_TEXT_MAX 200
@@ -231,13 +233,24 @@ static const char *json_str(json_t *obj, const char *key)
 }
 
 /* The discovered endpoints, or a failure class with the message in err. */
-enum fail discover(struct oidc *o, char *token_ep, char *jwks_uri, struct errmsg *err)
+/* An optional endpoint: "" when absent, NULL when unusable. */
+static const char *opt_endpoint(json_t *j, const char *key)
+{
+	const char *s = json_str(j, key);
+
+	if (!s)
+		return "";
+	return strlen(s) < OIDC_URL_MAX && url_allowed(s) ? s : NULL;
+}
+
+enum fail discover(struct oidc *o, char *token_ep, char *jwks_uri, char *intro_ep,
+		   struct errmsg *err)
 {
 	char url[OIDC_URL_MAX + sizeof(DISCOVERY_PATH)], status[2 * IDP_TEXT_MAX + 64];
 	size_t n = strlen(o->issuer);
 	struct http_response r;
 	struct http_opts h;
-	const char *iss, *tok, *jwks;
+	const char *iss, *tok, *jwks, *intro;
 	enum fail fail = FAIL_BAD_RESPONSE;
 	json_t *j;
 	int ret;
@@ -259,6 +272,7 @@ enum fail discover(struct oidc *o, char *token_ep, char *jwks_uri, struct errmsg
 	iss = json_str(j, "issuer");
 	tok = json_str(j, "token_endpoint");
 	jwks = json_str(j, "jwks_uri");
+	intro = opt_endpoint(j, "introspection_endpoint");
 	if (!json_is_object(j)) {
 		errmsg_set(err, -EPROTO, "OIDC discovery %s: not a JSON object", url);
 	} else if (!iss || strcmp(iss, o->issuer)) {
@@ -272,9 +286,13 @@ enum fail discover(struct oidc *o, char *token_ep, char *jwks_uri, struct errmsg
 		   !url_allowed(tok) || !url_allowed(jwks)) {
 		errmsg_set(err, -EPROTO, "OIDC discovery %s: endpoint %.200s is not an https URL",
 			   url, url_allowed(tok) ? jwks : tok);
+	} else if (!intro) {
+		errmsg_set(err, -EPROTO, "OIDC discovery %s: introspection_endpoint %.200s is not "
+			   "an https URL", url, json_str(j, "introspection_endpoint"));
 	} else {
 		strcpy(token_ep, tok);
 		strcpy(jwks_uri, jwks);
+		strcpy(intro_ep, intro);
 		fail = FAIL_NONE;
 	}
 	json_decref(j);
@@ -418,4 +436,92 @@ enum fail fetch_jwks(struct oidc *o, char **out, struct errmsg *err)
 	}
 	*out = r.body;
 	return FAIL_NONE;
+}
+
+/* An active answer past its exp is as good as inactive: the IdP may
+ * answer from a cache, or our clock may be ahead. */
+static enum fail parse_introspection(const char *url, const struct http_response *r,
+				     int *result, json_t **claims, struct errmsg *err)
+{
+	json_t *j = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *active = json_object_get(j, "active"), *exp = json_object_get(j, "exp");
+
+	if (!json_is_object(j) || !json_is_boolean(active)) {
+		json_decref(j);
+		*result = errmsg_set(err, -ENOKEY, "IdP introspection endpoint %s: the response is "
+				     "not a JSON object with a boolean \"active\"", url);
+		return FAIL_BAD_RESPONSE;
+	}
+	if (exp && !json_is_number(exp)) {
+		json_decref(j);
+		*result = errmsg_set(err, -ENOKEY, "IdP introspection endpoint %s: exp is not a "
+				     "number", url);
+		return FAIL_BAD_RESPONSE;
+	}
+	if (!json_is_true(active)) {
+		*result = errmsg_set(err, -EACCES, "IdP introspection endpoint %s: token is not "
+				     "active", url);
+	} else if (exp && json_number_value(exp) <= (double)time(NULL)) {
+		*result = errmsg_set(err, -EACCES, "IdP introspection endpoint %s: token is "
+				     "active but expired %.0f s ago", url,
+				     (double)time(NULL) - json_number_value(exp));
+	} else {
+		*result = 0;
+		*claims = j;
+		return FAIL_NONE;
+	}
+	json_decref(j);
+	return FAIL_NONE;
+}
+
+enum fail fetch_introspect(struct oidc *o, const char *client_id, const char *secret_file,
+			   const char *token, int *result, json_t **claims, struct errmsg *err)
+{
+	char status[2 * IDP_TEXT_MAX + 64], secret[SECRET_MAX];
+	const char *url = o->intro_endpoint;
+	char *form = NULL, *user = NULL, *pass = NULL;
+	struct http_response r = {};
+	enum fail fail = FAIL_CREDENTIALS;
+	struct http_opts h;
+	int ret;
+
+	*result = -ENOKEY;
+	*claims = NULL;
+	secret[0] = '\0';
+	http_opts_init(o, &h, INTRO_BODY_MAX);
+	if (read_secret(secret_file, secret, err))
+		goto out;
+	user = http_escape(client_id);
+	pass = http_escape(secret);
+	if (!user || !pass || http_form_add(&form, "token", token) ||
+	    http_form_add(&form, "token_type_hint", "access_token")) {
+		fail = FAIL_BAD_RESPONSE;
+		errmsg_set(err, -ENOMEM, "IdP introspection endpoint %s: out of memory", url);
+		goto out;
+	}
+	h.username = user;
+	h.password = pass;
+	ret = http_post_form(url, form, &h, &r, err);
+	if (ret) {
+		fail = transport_fail(ret);
+	} else if (r.status == 200) {
+		fail = parse_introspection(url, &r, result, claims, err);
+	} else {
+		fail = http_fail(&r, secret, status, sizeof(status));
+		errmsg_set(err, -EPROTO, "IdP introspection endpoint %s: %s for client %s", url,
+			   status, client_id);
+	}
+out:
+	if (r.body)
+		OPENSSL_cleanse(r.body, r.len);
+	http_response_free(&r);
+	if (form)
+		OPENSSL_cleanse(form, strlen(form));
+	free(form);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	if (pass)
+		OPENSSL_cleanse(pass, strlen(pass));
+	free(pass);
+	free(user);
+	return fail;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The OIDC client's insides, shared by oidc.c (token cache and public API),
- * oidc_thread.c (the thread that keeps tokens and the JWKS fresh) and
+ * oidc_intro.c (opaque token introspection), oidc_thread.c (the thread that
+ * keeps tokens and the JWKS fresh and asks the IdP about opaque tokens) and
  * oidc_fetch.c (the requests to the IdP). Not for other modules: they use
  * oidc.h. */
 #ifndef SLUICE_OIDC_INT_H
@@ -13,7 +14,9 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "oidc.h"
 
@@ -54,6 +57,33 @@ struct workload {
 	bool removed;
 };
 
+/* Introspection requests waiting for the thread or being made. */
+#define INTRO_MAX_PENDING 256
+/* Answers not picked up yet: twice that, the oldest dropped first. */
+#define INTRO_MAX_ENTRIES (2 * INTRO_MAX_PENDING)
+/* How long an answer waits to be picked up. */
+#define INTRO_KEEP_MS 10000
+/* Longer tokens are never asked about: no IdP issues them. */
+#define INTRO_TOKEN_MAX 8192
+
+enum intro_state {
+	INTRO_PENDING,
+	INTRO_BUSY,		/* the thread is asking the IdP, without the lock */
+	INTRO_DONE,
+};
+
+/* One opaque token the IdP is asked about, by its SHA-256. */
+struct intro {
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char *token;			/* until the request is made, then wiped */
+	size_t token_len;
+	enum intro_state state;
+	int result;			/* 0, -EACCES, -ENOKEY once DONE */
+	json_t *claims;			/* result 0 */
+	char error[ERRMSG_LEN];		/* result < 0 */
+	uint64_t done_ms;		/* monotonic, when answered */
+};
+
 struct oidc {
 	/* Configuration, immutable after oidc_new. */
 	char *issuer;
@@ -80,6 +110,13 @@ struct oidc {
 	bool discovered;
 	char token_endpoint[OIDC_URL_MAX];
 	char jwks_uri[OIDC_URL_MAX];
+	char intro_endpoint[OIDC_URL_MAX];	/* "" when the IdP has none */
+
+	/* The introspection client (NULL: none) and the requests. */
+	char *intro_client_id;
+	char *intro_secret_file;
+	struct intro **intros;
+	size_t nr_intros;
 
 	/* IdP-wide state: discovery failures, and transport failures of any
 	 * request, which hold back every request until idp_retry_ms. */
@@ -113,6 +150,16 @@ struct token_result {
 void wipe_token(struct workload *w);
 void workload_free(struct workload *w);
 
+/* oidc_intro.c, with the lock held */
+void intro_free(struct intro *in);
+/* The oldest pending request, or NULL. */
+struct intro *intro_next(struct oidc *o);
+/* Answers every pending request with -ENOKEY and msg (the IdP failed). */
+void intro_fail_pending(struct oidc *o, const char *msg);
+/* Frees answers older than INTRO_KEEP_MS; returns when the next one is
+ * due (UINT64_MAX: none). */
+uint64_t intro_expire(struct oidc *o, uint64_t now);
+
 /* oidc_thread.c */
 int thread_start(struct oidc *o);
 
@@ -120,9 +167,15 @@ int thread_start(struct oidc *o);
 bool url_allowed(const char *url);
 int read_secret(const char *path, char *buf, struct errmsg *err);
 int load_ec_key(const char *path, EVP_PKEY **out, struct errmsg *err);
-enum fail discover(struct oidc *o, char *token_ep, char *jwks_uri, struct errmsg *err);
+/* intro_ep may come back "": introspection is optional. */
+enum fail discover(struct oidc *o, char *token_ep, char *jwks_uri, char *intro_ep,
+		   struct errmsg *err);
 enum fail fetch_token(struct oidc *o, const struct workload *w, struct token_result *out,
 		      struct errmsg *err);
 enum fail fetch_jwks(struct oidc *o, char **out, struct errmsg *err);
+/* One RFC 7662 request: *result 0 (active, *claims set), -EACCES
+ * (inactive) or -ENOKEY (the failure returned, message in err). */
+enum fail fetch_introspect(struct oidc *o, const char *client_id, const char *secret_file,
+			   const char *token, int *result, json_t **claims, struct errmsg *err);
 
 #endif

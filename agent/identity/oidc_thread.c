@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* The OIDC client's thread: discovery, then the JWKS and each workload's
- * token when due, with backoff per workload and for the IdP as a whole. It
- * holds the lock except while a request runs. */
+/* The OIDC client's thread: discovery, then the JWKS, the introspection
+ * requests waiting and each workload's token when due, with backoff per
+ * workload and for the IdP as a whole. It holds the lock except while a
+ * request runs. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -43,6 +44,9 @@ static void idp_failed(struct oidc *o, enum fail fail, const char *msg)
 	snprintf(o->idp_error, sizeof(o->idp_error), "%s", msg);
 	o->idp_backoff_ms = next_backoff(o, o->idp_backoff_ms);
 	o->idp_retry_ms = mono_ms() + o->idp_backoff_ms;
+	/* Callers waiting on an answer get the failure now, not after the
+	 * backoff. */
+	intro_fail_pending(o, msg);
 }
 
 static void idp_answered(struct oidc *o)
@@ -58,12 +62,12 @@ static void idp_answered(struct oidc *o)
 /* Called and returns with the lock held; drops it for the request. */
 static void run_discovery(struct oidc *o)
 {
-	char tok[OIDC_URL_MAX], jwks[OIDC_URL_MAX];
+	char tok[OIDC_URL_MAX], jwks[OIDC_URL_MAX], intro[OIDC_URL_MAX] = "";
 	struct errmsg e = {};
 	enum fail fail;
 
 	pthread_mutex_unlock(&o->lock);
-	fail = discover(o, tok, jwks, &e);
+	fail = discover(o, tok, jwks, intro, &e);
 	pthread_mutex_lock(&o->lock);
 	if (atomic_load(&o->stop))
 		return;
@@ -73,9 +77,11 @@ static void run_discovery(struct oidc *o)
 		idp_answered(o);
 		strcpy(o->token_endpoint, tok);
 		strcpy(o->jwks_uri, jwks);
+		strcpy(o->intro_endpoint, intro);
 		o->discovered = true;
 		o->jwks_want = true;
-		pr_info("oidc: %s: token endpoint %s, JWKS %s", o->issuer, tok, jwks);
+		pr_info("oidc: %s: token endpoint %s, JWKS %s, introspection %s", o->issuer, tok,
+			jwks, intro[0] ? intro : "none");
 	}
 	notify(o);
 }
@@ -185,6 +191,59 @@ static void run_token(struct oidc *o, struct workload *w)
 	notify(o);
 }
 
+/* The token goes out once: it is wiped as soon as the request is made,
+ * whatever the answer. */
+static void run_introspect(struct oidc *o, struct intro *in)
+{
+	char *id = NULL, *file = NULL, *token = in->token;
+	size_t token_len = in->token_len;
+	struct errmsg e = {};
+	json_t *claims = NULL;
+	enum fail fail;
+	int result;
+
+	in->token = NULL;
+	in->state = INTRO_BUSY;
+	if (!o->intro_endpoint[0]) {
+		errmsg_set(&e, -ENOKEY, "OIDC introspection: %s advertises no "
+			   "introspection_endpoint", o->issuer);
+		result = -ENOKEY;
+		goto answer;
+	}
+	id = strdup(o->intro_client_id);
+	file = strdup(o->intro_secret_file);
+	if (!id || !file) {
+		errmsg_set(&e, -ENOMEM, "OIDC introspection: out of memory");
+		result = -ENOKEY;
+		goto answer;
+	}
+	pthread_mutex_unlock(&o->lock);
+	fail = fetch_introspect(o, id, file, token, &result, &claims, &e);
+	pthread_mutex_lock(&o->lock);
+	if (atomic_load(&o->stop)) {
+		json_decref(claims);
+		goto out;
+	}
+	if (fail == FAIL_UNREACHABLE)
+		idp_failed(o, fail, e.msg);
+	else if (fail != FAIL_CREDENTIALS)
+		idp_answered(o);
+	/* Not logged: the caller reports each refusal with err, and an
+	 * answer per request would flood the log. */
+answer:
+	in->state = INTRO_DONE;
+	in->result = result;
+	in->claims = claims;
+	in->done_ms = mono_ms();
+	snprintf(in->error, sizeof(in->error), "%s", e.msg);
+	notify(o);
+out:
+	OPENSSL_cleanse(token, token_len);
+	free(token);
+	free(id);
+	free(file);
+}
+
 static void wait_until(struct oidc *o, uint64_t deadline_ms)
 {
 	struct timespec ts;
@@ -204,8 +263,9 @@ static void *thread_main(void *arg)
 
 	pthread_mutex_lock(&o->lock);
 	while (!atomic_load(&o->stop)) {
-		uint64_t now = mono_ms(), wake = UINT64_MAX;
+		uint64_t now = mono_ms(), wake = intro_expire(o, now);
 		struct workload *due = NULL;
+		struct intro *intro = intro_next(o);
 
 		/* Nothing lingers past its lifetime, even if nobody asks. */
 		for (size_t i = 0; i < o->nr_wls; i++) {
@@ -226,6 +286,8 @@ static void *thread_main(void *arg)
 			run_discovery(o);
 		} else if (o->jwks_want || now >= o->jwks_due_ms) {
 			run_jwks(o);
+		} else if (intro) {
+			run_introspect(o, intro);
 		} else if (due && due->due_ms <= now) {
 			run_token(o, due);
 		} else {

@@ -536,6 +536,23 @@ void tunnel_oidc_event(void *ctx)
 	creds_publish(t);
 }
 
+const struct pki_creds *tunnel_creds(void *ctx)
+{
+	struct tunnel *t = ctx;
+
+	return t->creds;
+}
+
+struct oidc *tunnel_oidc(const struct tunnel *t)
+{
+	return t->oidc;
+}
+
+struct audit *tunnel_audit(const struct tunnel *t)
+{
+	return t->audit;
+}
+
 void tunnel_reopen_audit(struct tunnel *t)
 {
 	struct errmsg err = {};

@@ -32,14 +32,18 @@
 #define SLUICE_TUNNEL_H
 
 #include <stdint.h>
+#include <openssl/evp.h>
 
 #include "config.h"
 #include "errmsg.h"
+#include "pki.h"
 #include "policy.h"
 #include "proxy.h"
 #include "workloads.h"
 
 struct tunnel;
+struct audit;
+struct oidc;
 
 /* Loads and checks the node's credentials (refusing a key open to others,
  * an expired certificate, one not from the CA), opens the audit log and,
@@ -65,6 +69,18 @@ void tunnel_tick(struct tunnel *t);
  * fires. */
 int tunnel_oidc_fd(const struct tunnel *t);
 void tunnel_oidc_event(void *t);
+
+/*
+ * For the edge (edge.h), which verifies IdP tokens as the tunnel does and
+ * signs with the node's key. The IdP key for kid, as jwt_verify_opts.get_key
+ * (ctx the tunnel; an unknown kid schedules a JWKS refetch). The node's
+ * current credentials, valid until the next tunnel_tick(). The OIDC client
+ * (NULL without identity.oidc) and the audit log, the tunnel's own.
+ */
+int tunnel_idp_key(void *t, const char *kid, EVP_PKEY **pkey);
+const struct pki_creds *tunnel_creds(void *t);
+struct oidc *tunnel_oidc(const struct tunnel *t);
+struct audit *tunnel_audit(const struct tunnel *t);
 
 /* Reopens the audit log (after logrotate moved it). */
 void tunnel_reopen_audit(struct tunnel *t);

@@ -202,6 +202,14 @@ void idp_jwks_update(struct tunnel *t)
 	free(doc);
 }
 
+int tunnel_idp_key(void *ctx, const char *kid, EVP_PKEY **pkey)
+{
+	struct tunnel *t = ctx;
+
+	idp_jwks_update(t);
+	return idp_get_key(t, kid, pkey);
+}
+
 static void idp_opts(struct tunnel *t, struct jwt_verify_opts *o)
 {
 	idp_jwks_update(t);

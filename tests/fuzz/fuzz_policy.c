@@ -2,14 +2,19 @@
 /*
  * The policy file: policy_load() on a file holding the input, then what the
  * agent does with a policy it accepted: compile it for a fixed set of
- * workloads, decide a few connections and map IdP claims to roles.
+ * workloads, decide a few connections and HTTP requests, route a few
+ * paths at the edge and map IdP claims to roles. What policy_load() stores
+ * is checked against what l7.h promises of it: patterns and prefixes come
+ * back unchanged from l7_path_normalize() and match themselves.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
+#include "l7.h"
 #include "policy.h"
 
 static char *const etl_roles[] = { "etl" };
@@ -30,6 +35,58 @@ static void decide(const struct policy *pol)
 		policy_decide(pol, &ids[i], AF_INET, v4, 5432, IPPROTO_TCP, &d);
 		policy_decide(pol, &ids[i], AF_INET6, v6, 80, IPPROTO_TCP, &d);
 		policy_decide(pol, &ids[i], AF_INET, v4, 53, IPPROTO_UDP, &d);
+	}
+}
+
+static const struct http_req reqs[] = {
+	{ .method = "GET", .path = "/api/2.0/jobs/list", .host = "api.acme.example" },
+	{ .method = "POST", .path = "/", .host = NULL },
+	{ .method = "DELETE", .path = "/a/b/c/", .host = "x.edge.example" },
+};
+
+static void decide_http(const struct policy *pol)
+{
+	struct decision d;
+
+	for (int s = 0; s < pol->nr_services; s++) {
+		for (size_t r = 0; r < sizeof(reqs) / sizeof(reqs[0]); r++) {
+			policy_decide_http(pol, &ids[r % 2], s, &reqs[r], &d);
+			if (d.rule >= pol->nr_rules || (d.rule >= 0 && d.service != s))
+				abort();
+		}
+	}
+	for (size_t r = 0; r < sizeof(reqs) / sizeof(reqs[0]); r++) {
+		if (policy_edge_route(pol, reqs[r].path) >= pol->edge.nr_routes)
+			abort();
+	}
+}
+
+/* A stored path is its own normal form, and a pattern matches itself. */
+static void check_stored(const char *path, bool pattern)
+{
+	char out[L7_PATH_MAX];
+	struct errmsg err;
+
+	if (l7_path_normalize(path, strlen(path), out, sizeof(out), &err) || strcmp(out, path))
+		abort();
+	if (pattern && !l7_path_match(path, path))
+		abort();
+}
+
+static void check_l7(const struct policy *pol)
+{
+	for (int i = 0; i < pol->nr_rules; i++) {
+		for (int j = 0; j < pol->rules[i].nr_paths; j++)
+			check_stored(pol->rules[i].paths[j], true);
+		for (int j = 0; j < pol->rules[i].nr_hosts; j++) {
+			if (!l7_host_match(pol->rules[i].hosts[j], pol->rules[i].hosts[j]))
+				abort();
+		}
+	}
+	for (int i = 0; i < pol->edge.nr_routes; i++) {
+		check_stored(pol->edge.routes[i].prefix, false);
+		if (policy_edge_route(pol, pol->edge.routes[i].prefix) != i)
+			abort();
 	}
 }
 
@@ -62,6 +119,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	compile(&pol);
 	decide(&pol);
+	decide_http(&pol);
+	check_l7(&pol);
 	claims = json_pack("{s:[s, s], s:s}", "groups", "etl-jobs", "admins", "sub", "job-1234");
 	if (claims)
 		policy_roles_from_claims(&pol, claims, roles, 8);

@@ -2,15 +2,16 @@
 //
 // A real OpenID provider (oidc-provider) on loopback for sluice's tests:
 // client credentials grant, JWT access tokens (typ at+jwt, ES256) for one
-// resource, custom claims per client, key rotation at runtime and request
-// counters. Run tests/oidc/setup.sh first.
+// resource and opaque ones for another, token introspection (RFC 7662) and
+// revocation (RFC 7009), custom claims per client, key rotation at runtime
+// and request counters. Run tests/oidc/setup.sh first.
 //
 //   node tests/oidc/idp.mjs --clients FILE [--host ADDR] [--port N] [--resource URI]
-//        [--ttl SECONDS] [--tls-cert FILE --tls-key FILE]
+//        [--opaque-resource URI] [--ttl SECONDS] [--tls-cert FILE --tls-key FILE]
 //
 // Every flag also reads from the environment (IDP_HOST, IDP_PORT, IDP_CLIENTS,
-// IDP_RESOURCE, IDP_TOKEN_TTL, IDP_TLS_CERT, IDP_TLS_KEY). Port 0 picks a
-// free port. Once listening it prints one line on stdout:
+// IDP_RESOURCE, IDP_OPAQUE_RESOURCE, IDP_TOKEN_TTL, IDP_TLS_CERT, IDP_TLS_KEY).
+// Port 0 picks a free port. Once listening it prints one line on stdout:
 //
 //   READY http://127.0.0.1:PORT
 //
@@ -22,6 +23,22 @@
 //   token_ttl  access token lifetime in seconds for this client
 // grant_types defaults to ["client_credentials"], with no redirect URIs.
 //
+// Resources (RFC 8707 `resource` of the token request): --resource
+// (default spiffe://acme.example) gets JWT access tokens, --opaque-resource
+// (default urn:sluice:opaque) opaque ones, which only introspection reads.
+// Any other resource is refused (invalid_target).
+//
+// Clients always present besides the file's (a file client of the same
+// client_id replaces one), test-only secrets on loopback:
+//   edge-introspect  secret "edge-introspect-secret", client_secret_basic:
+//                    what the edge introspects opaque tokens with
+//   edge-user        secret "edge-user-secret", client_secret_basic: its
+//                    tokens carry groups ["ops", "readers"]; an opaque one
+//                    introspects with sub "alice@acme.example" (a JWT one's
+//                    sub is the client_id, as oidc-provider always makes it)
+// Introspection (POST /token/introspection) answers any confidential
+// client; revocation (POST /token/revocation) only the token's own client.
+//
 // With --tls-cert/--tls-key the issuer is https and the server asks every
 // client for a certificate (any certificate is accepted: RFC 8705 binding
 // needs no CA); clients with tls_client_certificate_bound_access_tokens
@@ -31,6 +48,7 @@
 //   POST /admin/rotate-keys  new signing key; the previous one stays in the
 //                            JWKS. Answers {"kid": NEW, "keys": [kids]}.
 //   GET  /admin/stats        {"discovery": n, "jwks": n, "token": n,
+//                            "introspection": n, "revocation": n,
 //                            "kid": SIGNING}: requests served since start
 //                            and the kid that signs tokens now.
 
@@ -48,6 +66,9 @@ const { values: opts } = parseArgs({
 		port: { type: 'string', default: process.env.IDP_PORT ?? '0' },
 		clients: { type: 'string', default: process.env.IDP_CLIENTS },
 		resource: { type: 'string', default: process.env.IDP_RESOURCE ?? 'spiffe://acme.example' },
+		'opaque-resource': {
+			type: 'string', default: process.env.IDP_OPAQUE_RESOURCE ?? 'urn:sluice:opaque',
+		},
 		ttl: { type: 'string', default: process.env.IDP_TOKEN_TTL ?? '300' },
 		'tls-cert': { type: 'string', default: process.env.IDP_TLS_CERT },
 		'tls-key': { type: 'string', default: process.env.IDP_TLS_KEY },
@@ -76,9 +97,28 @@ if (!Number.isInteger(port) || port < 0 || port > 65535)
 const defaultTtl = seconds('--ttl', opts.ttl);
 const tls = !!opts['tls-cert'];
 
+const builtinClients = [
+	{
+		client_id: 'edge-introspect',
+		client_secret: 'edge-introspect-secret',
+		token_endpoint_auth_method: 'client_secret_basic',
+	},
+	{
+		client_id: 'edge-user',
+		client_secret: 'edge-user-secret',
+		token_endpoint_auth_method: 'client_secret_basic',
+		claims: { sub: 'alice@acme.example', groups: ['ops', 'readers'] },
+	},
+];
+const fileClients = JSON.parse(fs.readFileSync(opts.clients, 'utf8'));
+const fileIds = new Set(fileClients.map((c) => c.client_id));
+
 const extraClaims = new Map();
 const ttls = new Map();
-const clients = JSON.parse(fs.readFileSync(opts.clients, 'utf8')).map((c) => {
+const clients = [
+	...builtinClients.filter((c) => !fileIds.has(c.client_id)),
+	...fileClients,
+].map((c) => {
 	const { claims, key_file: keyFile, token_ttl: ttl, ...meta } = c;
 	if (claims)
 		extraClaims.set(meta.client_id, claims);
@@ -107,7 +147,7 @@ function newKey() {
 	return { ...privateKey.export({ format: 'jwk' }), kid: `idp-key-${keySerial}`, use: 'sig', alg: 'ES256' };
 }
 
-const stats = { discovery: 0, jwks: 0, token: 0 };
+const stats = { discovery: 0, jwks: 0, token: 0, introspection: 0, revocation: 0 };
 let app;
 let issuer;
 
@@ -120,18 +160,30 @@ function buildProvider() {
 		features: {
 			devInteractions: { enabled: false },
 			clientCredentials: { enabled: true },
+			introspection: {
+				enabled: true,
+				allowedPolicy: (ctx, client) => client.clientAuthMethod !== 'none',
+			},
+			revocation: {
+				enabled: true,
+				allowedPolicy: (ctx, client, token) => token.clientId === client.clientId,
+			},
 			resourceIndicators: {
 				enabled: true,
 				defaultResource: () => opts.resource,
 				useGrantedResource: () => true,
 				getResourceServerInfo(ctx, indicator, client) {
+					const ttl = ttls.get(client.clientId) ?? defaultTtl;
+
+					if (indicator === opts['opaque-resource'])
+						return { audience: indicator, scope: '', accessTokenFormat: 'opaque', accessTokenTTL: ttl };
 					if (indicator !== opts.resource)
 						throw new errors.InvalidTarget();
 					return {
 						audience: opts.resource,
 						scope: '',
 						accessTokenFormat: 'jwt',
-						accessTokenTTL: ttls.get(client.clientId) ?? defaultTtl,
+						accessTokenTTL: ttl,
 						jwt: { sign: { alg: 'ES256', kid: keys[0].kid } },
 					};
 				},
@@ -163,6 +215,8 @@ const counted = {
 	'/.well-known/openid-configuration': 'discovery',
 	'/jwks': 'jwks',
 	'/token': 'token',
+	'/token/introspection': 'introspection',
+	'/token/revocation': 'revocation',
 };
 
 function handle(req, res) {

@@ -419,11 +419,17 @@ static void write_clients(void)
 		"client_secret_basic", "token_ttl", 6,
 		"client_id", "job-brief", "client_secret", secret, "token_endpoint_auth_method",
 		"client_secret_basic", "token_ttl", 3);
+	json_t *intro = json_pack("{s:s, s:s, s:s}", "client_id", "edge-introspect",
+				  "client_secret", secret, "token_endpoint_auth_method",
+				  "client_secret_basic");
 	json_t *bound = json_pack("[{s:s, s:s, s:s, s:b}]", "client_id", "job-bound",
 				  "client_secret", secret, "token_endpoint_auth_method",
 				  "client_secret_basic", "tls_client_certificate_bound_access_tokens",
 				  1);
 
+	/* Replaces idp.mjs's own edge-introspect: its secret is checked for
+	 * in the output at the end. */
+	assert_int_equal(json_array_append_new(clients, intro), 0);
 	assert_int_equal(json_dump_file(clients, path("clients.json"), 0), 0);
 	assert_int_equal(json_dump_file(bound, path("clients-tls.json"), 0), 0);
 	json_decref(clients);
@@ -442,6 +448,8 @@ static int group_setup(void **state)
 	write_file(path("job.secret"), secret, 0600);
 	write_file(path("wrong.secret"), wrong_secret, 0600);
 	write_file(path("open.secret"), secret, 0644);
+	/* idp.mjs's built-in client whose tokens carry sub and groups. */
+	write_file(path("edge-user.secret"), "edge-user-secret\n", 0600);
 	k = EVP_EC_gen("P-256");
 	write_key(path("client.key"), k);
 	EVP_PKEY_free(k);
@@ -507,6 +515,8 @@ static void test_discovery(void **state)
 	assert_string_equal(info.token_endpoint, want);
 	snprintf(want, sizeof(want), "%s/jwks", idp_a.url);
 	assert_string_equal(info.jwks_uri, want);
+	snprintf(want, sizeof(want), "%s/token/introspection", idp_a.url);
+	assert_string_equal(info.introspection_endpoint, want);
 	oidc_free(o);
 }
 
@@ -1057,6 +1067,378 @@ static void test_config_errors(void **state)
 	oidc_free(o);
 }
 
+#define OPAQUE_RESOURCE "urn:sluice:opaque"
+
+/* Calls oidc_introspect until it stops saying -EINPROGRESS; counts the
+ * eventfd wakeups in between into *fired (may be NULL). */
+static int wait_intro(struct oidc *o, const char *token, json_t **claims, struct errmsg *e,
+		      unsigned int timeout_ms, int *fired)
+{
+	uint64_t deadline = mono_ms() + timeout_ms;
+	int ret;
+
+	for (;;) {
+		struct pollfd p = { .fd = oidc_fd(o), .events = POLLIN };
+		uint64_t now;
+
+		ret = oidc_introspect(o, token, claims, e);
+		if (ret != -EINPROGRESS)
+			return ret;
+		now = mono_ms();
+		if (now >= deadline)
+			return ret;
+		if (poll(&p, 1, deadline - now) > 0 && fired)
+			(*fired)++;
+		oidc_fd_clear(o);
+	}
+}
+
+static void set_intro_client(struct oidc *o, const char *client_id, const char *file)
+{
+	struct errmsg e = {};
+	int ret = oidc_set_introspection_client(o, client_id, file, &e);
+
+	if (ret)
+		print_error("%s\n", e.msg);
+	assert_int_equal(ret, 0);
+}
+
+/* An opaque access token of idp.mjs's edge-user, through the client
+ * credentials grant for the opaque resource. */
+static char *opaque_token(struct oidc **out)
+{
+	struct oidc_cfg cfg = { .resource = OPAQUE_RESOURCE };
+	struct oidc *o = oidc_for(idp_a.url, &cfg);
+	char *tok;
+
+	add(o, "edge-user", "edge-user", OIDC_AUTH_CLIENT_SECRET_BASIC, path("edge-user.secret"));
+	tok = get_token(o, "edge-user", NULL);
+	/* Not a JWT: only introspection can read it. */
+	assert_null(strchr(tok, '.'));
+	*out = o;
+	return tok;
+}
+
+static void idp_revoke(const char *token)
+{
+	struct http_opts h = {
+		.connect_timeout_ms = 2000, .timeout_ms = 5000, .max_body = 4096,
+		.username = "edge-user", .password = "edge-user-secret",
+	};
+	struct http_response r;
+	struct errmsg e = {};
+	char url[256], *form = NULL;
+
+	snprintf(url, sizeof(url), "%s/token/revocation", idp_a.url);
+	assert_int_equal(http_form_add(&form, "token", token), 0);
+	assert_int_equal(http_post_form(url, form, &h, &r, &e), 0);
+	assert_int_equal(r.status, 200);
+	http_response_free(&r);
+	free(form);
+}
+
+/* The edge's path: an opaque token is asked about once, the answer comes
+ * by the eventfd, is handed over once, and after revocation the same
+ * token is inactive. */
+static void test_introspect_opaque(void **state)
+{
+	struct oidc *issuing, *o;
+	struct errmsg e = {};
+	json_t *claims = NULL;
+	long long before;
+	int fired = 0, ret;
+	char *tok;
+
+	need_node();
+	tok = opaque_token(&issuing);
+	o = oidc_for(idp_a.url, NULL);
+	set_intro_client(o, "edge-introspect", path("job.secret"));
+	before = idp_stat(&idp_a, "introspection");
+
+	assert_int_equal(oidc_introspect(o, tok, &claims, &e), -EINPROGRESS);
+	assert_null(claims);
+	/* Asked again before the answer: still one request. */
+	assert_int_equal(oidc_introspect(o, tok, &claims, &e), -EINPROGRESS);
+	ret = wait_intro(o, tok, &claims, &e, 10000, &fired);
+	if (ret)
+		print_error("%s\n", e.msg);
+	assert_int_equal(ret, 0);
+	assert_true(fired >= 1);
+	assert_true(json_is_true(json_object_get(claims, "active")));
+	assert_string_equal(jstr(claims, "sub"), "alice@acme.example");
+	assert_string_equal(jstr(claims, "client_id"), "edge-user");
+	assert_string_equal(jstr(claims, "aud"), OPAQUE_RESOURCE);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(claims, "groups"), 0)),
+			    "ops");
+	assert_true(json_integer_value(json_object_get(claims, "exp")) > time(NULL));
+	json_decref(claims);
+	claims = NULL;
+	assert_int_equal(idp_stat(&idp_a, "introspection"), before + 1);
+
+	/* Picked up once: the next call asks again. */
+	assert_int_equal(oidc_introspect(o, tok, &claims, &e), -EINPROGRESS);
+	assert_int_equal(wait_intro(o, tok, &claims, &e, 10000, NULL), 0);
+	json_decref(claims);
+	claims = NULL;
+
+	idp_revoke(tok);
+	assert_int_equal(wait_intro(o, tok, &claims, &e, 10000, NULL), -EACCES);
+	assert_null(claims);
+	assert_non_null(strstr(e.msg, "not active"));
+	assert_null(strstr(e.msg, tok));
+	free(tok);
+	oidc_free(o);
+	oidc_free(issuing);
+}
+
+static void test_introspect_garbage_and_no_client(void **state)
+{
+	struct errmsg e = {};
+	json_t *claims = NULL;
+	struct oidc *o;
+
+	need_node();
+	o = oidc_for(idp_a.url, NULL);
+	/* No client yet: nothing to ask with, answered at once. */
+	assert_int_equal(oidc_introspect(o, "anything", &claims, &e), -ENOKEY);
+	assert_non_null(strstr(e.msg, "no client"));
+
+	set_intro_client(o, "edge-introspect", path("job.secret"));
+	assert_int_equal(wait_intro(o, "no-such-token-0123456789", &claims, &e, 10000, NULL),
+			 -EACCES);
+	assert_null(claims);
+	/* A JWT is no opaque token: oidc-provider refuses to introspect it. */
+	assert_int_equal(wait_intro(o, "eyJhbGciOiJFUzI1NiJ9.e30.c2ln", &claims, &e, 10000, NULL),
+			 -ENOKEY);
+	assert_int_equal(oidc_introspect(o, "", &claims, &e), -EACCES);
+
+	/* The wrong secret: the IdP refuses the client, the message says so. */
+	set_intro_client(o, "edge-introspect", path("wrong.secret"));
+	assert_int_equal(wait_intro(o, "no-such-token-0123456789", &claims, &e, 10000, NULL),
+			 -ENOKEY);
+	assert_non_null(strstr(e.msg, "invalid_client"));
+	assert_null(strstr(e.msg, wrong_secret));
+
+	assert_int_equal(oidc_set_introspection_client(o, "edge-introspect", path("open.secret"),
+						       &e),
+			 -EPERM);
+	assert_int_equal(oidc_set_introspection_client(o, "", path("job.secret"), &e), -EINVAL);
+	oidc_free(o);
+}
+
+/* The IdP gone: -ENOKEY as soon as the connection is refused, then at
+ * once while the IdP backs off, and answers again once it is back. */
+static void test_introspect_idp_down(void **state)
+{
+	struct idp b = { .pid = -1 };
+	struct errmsg e = {};
+	json_t *claims = NULL;
+	struct oidc_info info;
+	struct oidc *o;
+	uint64_t start;
+
+	need_node();
+	snprintf(b.log, sizeof(b.log), "%s", path("idp-b.log"));
+	assert_int_equal(idp_start(&b, path("clients.json"), NULL, NULL), 0);
+	o = oidc_for(b.url, NULL);
+	set_intro_client(o, "edge-introspect", path("job.secret"));
+	wait_discovered(o, &info);
+	assert_true(info.discovered);
+	idp_stop(&b, SIGKILL);
+
+	start = mono_ms();
+	assert_int_equal(wait_intro(o, "tok-down-1", &claims, &e, 10000, NULL), -ENOKEY);
+	assert_true(mono_ms() - start < 2000);
+	assert_non_null(strstr(e.msg, b.url));
+	/* Backing off: no request queued, the same answer now. */
+	assert_int_equal(oidc_introspect(o, "tok-down-2", &claims, &e), -ENOKEY);
+
+	assert_int_equal(idp_start(&b, path("clients.json"), NULL, NULL), 0);
+	usleep(900 * 1000);
+	assert_int_equal(wait_intro(o, "tok-down-3", &claims, &e, 10000, NULL), -EACCES);
+	idp_stop(&b, SIGTERM);
+	oidc_free(o);
+}
+
+/* An IdP that accepts connections and never answers: the request gives
+ * up at the total timeout, and 256 requests in flight are the limit. */
+static void test_introspect_timeout_and_limit(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct oidc_cfg cfg = { .connect_timeout_ms = 300, .timeout_ms = 600 };
+	socklen_t len = sizeof(sa);
+	struct errmsg e = {};
+	json_t *claims = NULL;
+	char issuer[64], tok[32];
+	uint64_t start;
+	struct oidc *o;
+	int fd, i;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(issuer, sizeof(issuer), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+
+	start = mono_ms();
+	o = oidc_for(issuer, &cfg);
+	set_intro_client(o, "edge-introspect", path("job.secret"));
+	for (i = 0; i < 256; i++) {
+		snprintf(tok, sizeof(tok), "tok-%d", i);
+		assert_int_equal(oidc_introspect(o, tok, &claims, &e), -EINPROGRESS);
+	}
+	assert_int_equal(oidc_introspect(o, "tok-256", &claims, &e), -EBUSY);
+	/* One already asked about is no new request. */
+	assert_int_equal(oidc_introspect(o, "tok-7", &claims, &e), -EINPROGRESS);
+
+	/* Discovery times out; every waiting request fails with it. */
+	assert_int_equal(wait_intro(o, "tok-0", &claims, &e, 5000, NULL), -ENOKEY);
+	assert_true(mono_ms() - start >= 550);
+	assert_true(mono_ms() - start < 2000);
+	assert_non_null(strstr(e.msg, "timed out"));
+	assert_int_equal(oidc_introspect(o, "tok-255", &claims, &e), -ENOKEY);
+	oidc_free(o);
+	close(fd);
+}
+
+/* A scripted IdP on loopback for the answers oidc-provider never gives:
+ * discovery, then each introspection request answered with body. */
+struct fake_idp {
+	int fd, port;
+	const char *body;
+	char request[4096];	/* the last introspection request */
+	pthread_t th;
+};
+
+static void fake_reply(int c, const char *body)
+{
+	char head[128];
+
+	snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		 "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(body));
+	assert_true(write(c, head, strlen(head)) > 0);
+	assert_true(write(c, body, strlen(body)) >= 0);
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake_idp *f = arg;
+	char req[4096], disc[512];
+	int c;
+
+	snprintf(disc, sizeof(disc),
+		 "{\"issuer\":\"http://127.0.0.1:%d\",\"token_endpoint\":\"http://127.0.0.1:%d/t\","
+		 "\"jwks_uri\":\"http://127.0.0.1:%d/jwks\","
+		 "\"introspection_endpoint\":\"http://127.0.0.1:%d/introspect\"}",
+		 f->port, f->port, f->port, f->port);
+	while ((c = accept4(f->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		ssize_t n = 0, r;
+
+		/* A small request arrives whole soon enough. */
+		usleep(20 * 1000);
+		while ((r = recv(c, req + n, sizeof(req) - 1 - n, MSG_DONTWAIT)) > 0)
+			n += r;
+		req[n] = '\0';
+		if (!strncmp(req, "GET /.well-known", 16)) {
+			fake_reply(c, disc);
+		} else if (!strncmp(req, "GET /jwks", 9)) {
+			fake_reply(c, "{\"keys\":[]}");
+		} else {
+			snprintf(f->request, sizeof(f->request), "%s", req);
+			fake_reply(c, f->body);
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+static void fake_start(struct fake_idp *f, char *issuer, size_t len)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+
+	f->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->fd >= 0);
+	assert_int_equal(bind(f->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f->fd, 16), 0);
+	assert_int_equal(getsockname(f->fd, (struct sockaddr *)&sa, &sl), 0);
+	f->port = ntohs(sa.sin_port);
+	snprintf(issuer, len, "http://127.0.0.1:%d", f->port);
+	assert_int_equal(pthread_create(&f->th, NULL, fake_main, f), 0);
+}
+
+static void fake_stop(struct fake_idp *f)
+{
+	shutdown(f->fd, SHUT_RDWR);
+	pthread_join(f->th, NULL);
+	close(f->fd);
+}
+
+static int fake_ask(struct oidc *o, struct fake_idp *f, const char *body, const char *tok,
+		    json_t **claims, struct errmsg *e)
+{
+	f->body = body;
+	return wait_intro(o, tok, claims, e, 5000, NULL);
+}
+
+static void test_introspect_answers(void **state)
+{
+	const char *tok = "opaque-Zk3+/x=";
+	struct fake_idp f = {};
+	char issuer[64], body[256], auth[256], basic[128];
+	struct errmsg e = {};
+	json_t *claims = NULL;
+	struct oidc *o;
+
+	fake_start(&f, issuer, sizeof(issuer));
+	o = oidc_for(issuer, NULL);
+	set_intro_client(o, "edge-introspect", path("job.secret"));
+
+	snprintf(body, sizeof(body), "{\"active\":true,\"sub\":\"bob\",\"exp\":%lld}",
+		 (long long)time(NULL) + 60);
+	assert_int_equal(fake_ask(o, &f, body, tok, &claims, &e), 0);
+	assert_string_equal(jstr(claims, "sub"), "bob");
+	json_decref(claims);
+	claims = NULL;
+	/* RFC 7662 2.1 as a form, the token percent-encoded, and the client
+	 * in HTTP Basic (RFC 6749 2.3.1). */
+	assert_non_null(strstr(f.request, "POST /introspect "));
+	assert_non_null(strstr(f.request, "application/x-www-form-urlencoded"));
+	assert_non_null(strstr(f.request, "token=opaque-Zk3%2B%2Fx%3D&token_type_hint=access_token"));
+	snprintf(auth, sizeof(auth), "edge-introspect:%s", secret);
+	assert_int_equal(EVP_EncodeBlock((unsigned char *)basic, (unsigned char *)auth,
+					 strlen(auth)) > 0, 1);
+	snprintf(auth, sizeof(auth), "Authorization: Basic %s", basic);
+	assert_non_null(strstr(f.request, auth));
+
+	/* Active, but its exp passed: inactive. */
+	snprintf(body, sizeof(body), "{\"active\":true,\"sub\":\"bob\",\"exp\":%lld}",
+		 (long long)time(NULL) - 5);
+	assert_int_equal(fake_ask(o, &f, body, tok, &claims, &e), -EACCES);
+	assert_non_null(strstr(e.msg, "expired"));
+	/* No exp: RFC 7662 makes it optional. */
+	assert_int_equal(fake_ask(o, &f, "{\"active\":true}", tok, &claims, &e), 0);
+	json_decref(claims);
+	claims = NULL;
+
+	/* Not the protocol: no token material in what is said of it. */
+	static const char *const bad[] = {
+		"{\"active\":\"true\"}", "{\"sub\":\"bob\"}", "[true]", "not json",
+		"{\"active\":true,\"exp\":\"soon\"}", "{\"active\":true,\"active\":false}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(fake_ask(o, &f, bad[i], tok, &claims, &e), -ENOKEY);
+		assert_null(claims);
+		assert_non_null(strstr(e.msg, "/introspect"));
+		assert_null(strstr(e.msg, "opaque-Zk3"));
+	}
+	/* A bad answer is no transport failure: the next request goes out. */
+	assert_int_equal(fake_ask(o, &f, "{\"active\":false}", tok, &claims, &e), -EACCES);
+	oidc_free(o);
+	fake_stop(&f);
+}
+
 /* Last: nothing this run printed, nor what the IdPs logged, holds a
  * client secret, while the failures above were logged. */
 static void test_no_secret_in_output(void **state)
@@ -1093,6 +1475,11 @@ int main(void)
 		cmocka_unit_test(test_idp_down_fail_closed),
 		cmocka_unit_test(test_jwks_refetch_rate_limited),
 		cmocka_unit_test(test_cert_bound_token),
+		cmocka_unit_test(test_introspect_opaque),
+		cmocka_unit_test(test_introspect_garbage_and_no_client),
+		cmocka_unit_test(test_introspect_idp_down),
+		cmocka_unit_test(test_introspect_timeout_and_limit),
+		cmocka_unit_test(test_introspect_answers),
 		cmocka_unit_test(test_no_secret_in_output),
 	};
 

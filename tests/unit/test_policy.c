@@ -84,6 +84,64 @@ static const struct bad_case bad_cases[] = {
 	  "more than 262144 nodes (an alias counts as the nodes it names)" },
 	{ "bad-alias-loop.yaml", 3, "alias *s inside the node it names" },
 	{ "bad-anchors.yaml", 516, "more than 256 anchors" },
+	/* L7 conditions and the edge section (l7.h). */
+	{ "bad-edge-empty-hosts.yaml", 12, "empty \"hosts\": name at least one host" },
+	{ "bad-edge-host.yaml", 12,
+	  "bad host \"api.example:443\": expected a DNS name, optionally starting with \"*.\"" },
+	{ "bad-edge-key.yaml", 13, "unknown key \"server\"" },
+	{ "bad-edge-max-body-unit.yaml", 13,
+	  "bad size \"10mb\" for \"max_body\": expected a number with an optional k, m or g" },
+	{ "bad-edge-max-body.yaml", 13, "size \"2g\" for \"max_body\": expected 1 byte to 1g" },
+	{ "bad-edge-missing-routes.yaml", 12, "missing required key \"routes\"" },
+	{ "bad-edge-no-hosts.yaml", 12, "missing required key \"hosts\"" },
+	{ "bad-edge-no-routes.yaml", 13, "edge needs at least one route" },
+	{ "bad-edge-port.yaml", 13,
+	  "bad value \"0\" for \"port\": expected a whole number from 1 to 65535" },
+	{ "bad-edge-prefix-char.yaml", 14,
+	  "bad prefix \"/a;b\": only letters, digits and -._~/:@+,=" },
+	{ "bad-edge-prefix-relative.yaml", 14,
+	  "bad prefix \"api/\": request target is not a path starting with '/'" },
+	{ "bad-edge-prefix-unnormalised.yaml", 14,
+	  "bad prefix \"/api//v1/\": not normalised (write \"/api/v1/\")" },
+	{ "bad-edge-route-dup.yaml", 16, "duplicate prefix \"/api/\" (first at line 14)" },
+	{ "bad-edge-route-tcp.yaml", 15,
+	  "route \"/db/\": service \"warehouse\" is tcp, not protocol: http" },
+	{ "bad-edge-route-unknown.yaml", 15, "unknown service \"apix\"" },
+	{ "bad-edge-timeout-unit.yaml", 13,
+	  "bad duration \"1d\" for \"timeout\": expected a number with ms, s, m or h" },
+	{ "bad-edge-timeout.yaml", 13, "duration \"50ms\" for \"timeout\": expected 100ms to 1h" },
+	{ "bad-edge-tls-half.yaml", 13, "missing required key \"key\"" },
+	{ "bad-host-dup.yaml", 16, "duplicate host \"api.example\"" },
+	{ "bad-host-wild-mid.yaml", 16,
+	  "bad host \"a.*.example\": expected a DNS name, optionally starting with \"*.\"" },
+	{ "bad-host.yaml", 16,
+	  "bad host \"api_x.example\": expected a DNS name, optionally starting with \"*.\"" },
+	{ "bad-l7-tcp-service.yaml", 16,
+	  "rule \"r\": methods/paths/hosts need protocol: http services; \"warehouse\" is tcp" },
+	{ "bad-l7-udp-unnamed.yaml", 15,
+	  "rule: methods/paths/hosts need protocol: http services; \"dns\" is udp" },
+	{ "bad-method-dup.yaml", 16, "duplicate method \"GET\"" },
+	{ "bad-method-long.yaml", 16,
+	  "bad method \"MMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMM\": longer than 31 characters" },
+	{ "bad-method-lower.yaml", 16,
+	  "bad method \"get\": methods are case-sensitive; write it in upper case" },
+	{ "bad-method-token.yaml", 16, "bad method \"GET/\": expected a token such as GET" },
+	{ "bad-methods-empty.yaml", 16, "empty \"methods\": omit it to match any" },
+	{ "bad-path-above-root.yaml", 16, "bad path \"/../x\": \"..\" above the root in path" },
+	{ "bad-path-dup.yaml", 16, "duplicate path \"/a/b\"" },
+	{ "bad-path-encoded-slash.yaml", 16,
+	  "bad path \"/a%2Fb\": encoded '/', '\\' or NUL in path (%2F)" },
+	{ "bad-path-query.yaml", 16, "bad path \"/a?x=1\": a query or fragment cannot be matched" },
+	{ "bad-path-relative.yaml", 16,
+	  "bad path \"api/x\": request target is not a path starting with '/'" },
+	{ "bad-path-star-inside.yaml", 16,
+	  "bad path \"/a*b\": '*' only as a whole segment, or \"**\" as the last" },
+	{ "bad-path-starstar-mid.yaml", 16,
+	  "bad path \"/a/**/b\": \"**\" only as the last segment" },
+	{ "bad-path-starstar-slash.yaml", 16,
+	  "bad path \"/a/**/\": \"**\" only as the last segment" },
+	{ "bad-rule-l7-key.yaml", 16, "unknown key \"method\"" },
+	{ "bad-too-many-methods.yaml", 16, "too many items in \"methods\" (65, max 64)" },
 };
 
 static void assert_empty(const struct policy *pol)
@@ -880,6 +938,211 @@ static void test_roles_from_claims(void **state)
 	policy_free(&pol);
 }
 
+/* What l7.yaml's L7 keys and edge section hold once loaded. */
+static void test_l7_parse(void **state)
+{
+	const struct policy_edge *e;
+	const struct policy_rule *r;
+	struct errmsg err = {};
+	struct policy pol;
+
+	assert_int_equal(policy_load(DATA "l7.yaml", &pol, &err), 0);
+	assert_true(pol.services[0].http);
+	assert_int_equal(pol.services[0].proto, IPPROTO_TCP);
+	assert_false(pol.services[3].http);
+	r = &pol.rules[0];
+	assert_int_equal(r->nr_methods, 2);
+	assert_string_equal(r->methods[0], "GET");
+	assert_string_equal(r->methods[1], "HEAD");
+	assert_int_equal(r->nr_paths, 0);
+	assert_true(policy_rule_is_l7(r));
+	r = &pol.rules[1];
+	assert_int_equal(r->nr_paths, 1);	/* a scalar is a one-item list */
+	assert_string_equal(r->paths[0], "/admin/**");
+	r = &pol.rules[12];
+	assert_int_equal(r->nr_hosts, 1);
+	assert_string_equal(r->hosts[0], "*.internal.example");
+	assert_false(policy_rule_is_l7(&pol.rules[16]));
+
+	e = &pol.edge;
+	assert_true(e->present);
+	assert_int_equal(e->line, 106);	/* its first key */
+	assert_int_equal(e->nr_hosts, 2);
+	assert_string_equal(e->hosts[0], "api.acme.example");
+	assert_string_equal(e->hosts[1], "*.edge.example");
+	assert_int_equal(e->port, 80);
+	assert_null(e->tls_cert);
+	assert_null(e->tls_key);
+	assert_int_equal(e->max_body, 10 << 20);
+	assert_int_equal(e->timeout_ms, 90 * 1000);
+	assert_int_equal(e->nr_routes, 4);
+	assert_string_equal(e->routes[0].prefix, "/api/");
+	assert_int_equal(e->routes[0].service, 0);
+	assert_int_equal(e->routes[0].line, 110);
+	assert_string_equal(e->routes[1].prefix, "/api/v2/");
+	assert_int_equal(e->routes[1].service, 2);
+	assert_string_equal(e->routes[3].prefix, "/");
+	assert_int_equal(e->routes[3].service, 1);
+	policy_free(&pol);
+	assert_empty(&pol);
+
+	assert_int_equal(policy_load(DATA "good.yaml", &pol, &err), 0);
+	assert_false(pol.edge.present);
+	policy_free(&pol);
+}
+
+static void write_policy(struct tmpfile *t, const char *body)
+{
+	FILE *f = tmpfile_open(t, "policy.yaml");
+
+	fputs(body, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Defaults: 443 with tls (paths as written), 1 MiB, 60 s; patterns are
+ * stored normalised and upper-case methods as written. */
+static void test_edge_defaults(void **state)
+{
+	static const char body[] = "version: 1\n"
+				   "services:\n"
+				   "  - {name: api, addresses: [10.0.0.1], protocol: http}\n"
+				   "rules:\n"
+				   "  - from: {any: true}\n"
+				   "    to: api\n"
+				   "    action: allow\n"
+				   "    methods: M-SEARCH\n"
+				   "    paths: [\"/a/./b//c/../d\", /x/%41/*]\n"
+				   "edge:\n"
+				   "  hosts: API.Acme.Example\n"
+				   "  tls: {cert: ../pki/edge.crt, key: /etc/sluice/edge.key}\n"
+				   "  routes: [{prefix: /, service: api}]\n";
+	struct errmsg err = {};
+	struct policy pol;
+	struct tmpfile t;
+
+	write_policy(&t, body);
+	if (policy_load(t.path, &pol, &err))
+		fail_msg("%s", err.msg);
+	assert_string_equal(pol.rules[0].methods[0], "M-SEARCH");
+	assert_string_equal(pol.rules[0].paths[0], "/a/b/d");
+	assert_string_equal(pol.rules[0].paths[1], "/x/A/*");
+	assert_string_equal(pol.edge.hosts[0], "api.acme.example");
+	assert_string_equal(pol.edge.tls_cert, "../pki/edge.crt");
+	assert_string_equal(pol.edge.tls_key, "/etc/sluice/edge.key");
+	assert_int_equal(pol.edge.port, 443);
+	assert_int_equal(pol.edge.max_body, 1 << 20);
+	assert_int_equal(pol.edge.timeout_ms, 60 * 1000);
+	policy_free(&pol);
+	tmpfile_remove(&t);
+}
+
+static void test_edge_sizes(void **state)
+{
+	static const struct {
+		const char *size;
+		uint64_t bytes;
+	} cases[] = {
+		{ "1", 1 }, { "512", 512 }, { "64k", 64 << 10 }, { "8K", 8 << 10 },
+		{ "10m", 10 << 20 }, { "1g", 1 << 30 }, { "1024m", 1 << 30 },
+	};
+	char body[256];
+	struct errmsg err = {};
+	struct policy pol;
+	struct tmpfile t;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		snprintf(body, sizeof(body),
+			 "version: 1\n"
+			 "services: [{name: api, addresses: [10.0.0.1], protocol: http}]\n"
+			 "edge: {hosts: a.example, port: 8080, max_body: %s,\n"
+			 "       routes: [{prefix: /, service: api}]}\n",
+			 cases[i].size);
+		write_policy(&t, body);
+		if (policy_load(t.path, &pol, &err))
+			fail_msg("%s: %s", cases[i].size, err.msg);
+		assert_int_equal(pol.edge.max_body, cases[i].bytes);
+		assert_int_equal(pol.edge.port, 8080);
+		policy_free(&pol);
+		tmpfile_remove(&t);
+	}
+}
+
+/* Inside the mesh an L7 rule applies by its L4 part: an allow with methods
+ * lets every connection to the service through (steered, as mesh: true
+ * services are), whatever the method, and a deny with paths drops them
+ * all. The edge decides the requests. */
+static void test_l7_rule_compiles_to_l4(void **state)
+{
+	static const char body[] = "version: 1\n"
+				   "services:\n"
+				   "  - {name: api, addresses: [10.0.0.1], ports: [80], protocol: http}\n"
+				   "  - {name: web, addresses: [10.0.0.2], ports: [80], protocol: http}\n"
+				   "rules:\n"
+				   "  - {from: {any: true}, to: api, action: allow, methods: [GET]}\n"
+				   "  - {from: {any: true}, to: web, action: deny, paths: [/admin/**]}\n";
+	static const struct policy_identity id = { .id = 7 };
+	const struct policy_entry *x;
+	struct policy_entry *e;
+	uint32_t addr[4] = {};
+	struct decision d;
+	struct errmsg err = {};
+	struct policy pol;
+	struct tmpfile t;
+	int nr;
+
+	write_policy(&t, body);
+	compile_file(t.path, &id, 1, 0, &e, &nr);
+	assert_int_equal(nr, 2);
+	x = find(e, nr, 7, "10.0.0.1", 80);
+	assert_int_equal(x->value.action, SLUICE_ACT_REDIRECT);
+	assert_int_equal(x->value.rule, 1);	/* 1-based in the maps */
+	x = find(e, nr, 7, "10.0.0.2", 80);
+	assert_int_equal(x->value.action, SLUICE_ACT_DENY);
+	assert_int_equal(x->value.rule, 2);
+	free(e);
+
+	assert_int_equal(policy_load(t.path, &pol, &err), 0);
+	assert_int_equal(inet_pton(AF_INET, "10.0.0.1", addr), 1);
+	policy_decide(&pol, &id, AF_INET, addr, 80, IPPROTO_TCP, &d);
+	assert_true(d.allow);
+	assert_int_equal(d.rule, 0);
+	policy_free(&pol);
+	tmpfile_remove(&t);
+}
+
+/* What `sluicectl policy check` prints for each L7 rule. */
+static void test_mesh_note(void **state)
+{
+	static const char body[] = "version: 1\n"
+				   "services:\n"
+				   "  - {name: api, addresses: [10.0.0.1], protocol: http}\n"
+				   "  - {name: web, addresses: [10.0.0.2], protocol: http}\n"
+				   "rules:\n"
+				   "  - {from: {any: true}, to: [api, web], action: allow, hosts: a.example}\n"
+				   "  - {from: {any: true}, to: web, action: deny, paths: /x}\n";
+	static const char want[] = "decided at the edge only; inside the mesh it allows whole "
+				   "connections to api, web by its L4 part";
+	struct errmsg err = {};
+	struct policy pol;
+	struct tmpfile t;
+	char buf[160];
+
+	write_policy(&t, body);
+	assert_int_equal(policy_load(t.path, &pol, &err), 0);
+	assert_int_equal(policy_rule_mesh_note(&pol, &pol.rules[0], buf, sizeof(buf)),
+			 strlen(want));
+	assert_string_equal(buf, want);
+	assert_int_equal(policy_rule_mesh_note(&pol, &pol.rules[0], NULL, 0), strlen(want));
+	/* Cut like snprintf(), NUL-terminated. */
+	assert_int_equal(policy_rule_mesh_note(&pol, &pol.rules[0], buf, 9), strlen(want));
+	assert_string_equal(buf, "decided ");
+	policy_rule_mesh_note(&pol, &pol.rules[1], buf, sizeof(buf));
+	assert_string_equal(buf, "decided at the edge only; inside the mesh it denies whole "
+				 "connections to web by its L4 part");
+	policy_free(&pol);
+	tmpfile_remove(&t);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
@@ -908,6 +1171,11 @@ int main(void)
 		cmocka_unit_test(test_compile_overlap),
 		cmocka_unit_test(test_compile_bad_args),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_l7_parse),
+		cmocka_unit_test(test_edge_defaults),
+		cmocka_unit_test(test_edge_sizes),
+		cmocka_unit_test(test_l7_rule_compiles_to_l4),
+		cmocka_unit_test(test_mesh_note),
 	};
 	return run_with_bad_files("policy", fixed, ARRAY_SIZE(fixed), bad_cases, ARRAY_SIZE(bad_cases),
 				  test_bad_policy);
