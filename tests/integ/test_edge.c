@@ -8,7 +8,7 @@
  * which answers with the identity headers it got. Tokens come from the
  * real IdP of the identity tests (tests/oidc/idp.mjs) in node A:
  *
- *   - a reader's token (groups api-readers -> role readers) may GET
+ *   - a reader's token (groups readers -> role readers) may GET
  *     what is under /api/: 200, and the API gets a caller assertion that verifies with
  *     the mesh CA, names the caller and matches a key of the agent's
  *     /v1/jwks.json, and no Authorization header;
@@ -61,7 +61,13 @@
 #define SECRET_BYTES 16
 #define READER_ID "edge-reader"
 #define SHORT_ID "edge-short"
-#define READER_GROUP "api-readers"
+#define READER_GROUP "readers"
+/* The IdP's built-in client whose opaque tokens introspect with a sub
+ * (a client credentials token has none of its own) and groups [ops,
+ * readers]; only a token's own client may revoke it. */
+#define USER_ID "edge-user"
+#define USER_SECRET "edge-user-secret"
+#define USER_SUB "alice@acme.example"
 #define SHORT_TTL_S 1
 #define SKEW_S 1
 #define CACHE_TTL_S 2
@@ -272,10 +278,11 @@ static bool wait_creds(struct sl_env *env)
 	return false;
 }
 
-static int get_token(struct world *w, const char *client_id, const char *resource, char **out)
+static int get_token_as(struct world *w, const char *client_id, const char *secret,
+			const char *resource, char **out)
 {
 	struct errmsg err = {};
-	int ret = idp_token(&w->idp, client_id, w->secret, resource, out, &err);
+	int ret = idp_token(&w->idp, client_id, secret, resource, out, &err);
 
 	if (ret)
 		printf("token for %s: %s\n", client_id, err.msg);
@@ -565,7 +572,7 @@ static void expired_token(struct sl_env *env, struct world *w)
 {
 	char *tok = NULL;
 
-	if (!ASSERT_OK(get_token(w, SHORT_ID, NULL, &tok), "a 1 s token"))
+	if (!ASSERT_OK(get_token_as(w, SHORT_ID, w->secret, NULL, &tok), "a 1 s token"))
 		return;
 	sleep_ms((SHORT_TTL_S + SKEW_S + 1) * 1000);
 	invalid_token(env, tok, "expired IdP token");
@@ -680,17 +687,26 @@ static void audit(struct sl_env *env, struct world *w)
 
 static void opaque_token(struct sl_env *env, struct world *w)
 {
+	struct edge_http_resp r;
 	struct errmsg err = {};
-	char *tok = NULL;
+	char *tok = NULL, v[512];
 	long long revoked, refused_at;
 	long status;
 
-	if (!ASSERT_OK(get_token(w, READER_ID, IDP_OPAQUE_RESOURCE, &tok), "an opaque token"))
+	if (!ASSERT_OK(get_token_as(w, USER_ID, USER_SECRET, IDP_OPAQUE_RESOURCE, &tok), "an opaque token"))
 		return;
-	ASSERT_TRUE(strchr(tok, '.') == NULL, "the token is opaque");
-	ASSERT_EQ(status_of(env, "GET", "/api/x", tok), 200, "opaque token: GET /api/x");
+	if (!ASSERT_TRUE(strchr(tok, '.') == NULL, "the token is opaque"))
+		goto out;
+	if (!ASSERT_OK(ask(env, "GET", "/api/x", tok, NULL, &r), "opaque token: GET /api/x"))
+		goto out;
+	/* The body is the edge's reason, never token material. */
+	if (!ASSERT_EQ(r.status, 200, "opaque token: GET /api/x status"))
+		printf("edge: %s", r.body);
+	ASSERT_TRUE(edge_api_field(r.body, "caller", v, sizeof(v)) && !strcmp(v, USER_SUB),
+		    "opaque token: the API's caller, the introspected sub");
+	edge_http_resp_free(&r);
 	ASSERT_EQ(status_of(env, "DELETE", "/api/x", tok), 403, "opaque token: DELETE /api/x");
-	if (!ASSERT_OK(idp_revoke(&w->idp, READER_ID, w->secret, tok, &err), "revoked at the IdP")) {
+	if (!ASSERT_OK(idp_revoke(&w->idp, USER_ID, USER_SECRET, tok, &err), "revoked at the IdP")) {
 		printf("revoke: %s\n", err.msg);
 		goto out;
 	}
@@ -855,7 +871,7 @@ void test_edge(struct sl_env *env)
 	}
 	if (!ASSERT_OK(start_world(env, &w), "IdP, two agents, the API and the edge") ||
 	    !ASSERT_TRUE(wait_creds(env), "the edge's token on A, the IdP's keys on A and B") ||
-	    !ASSERT_OK(get_token(&w, READER_ID, NULL, &w.token), "a reader's token"))
+	    !ASSERT_OK(get_token_as(&w, READER_ID, w.secret, NULL, &w.token), "a reader's token"))
 		goto out;
 	if (test__start_subtest("nginx_in_edge_cgroup"))
 		nginx_in_edge_cgroup(env, &w);
