@@ -409,6 +409,8 @@ static void reader_allowed(struct sl_env *env, struct world *w)
 		    "the API got /api/x");
 	ASSERT_TRUE(edge_api_field(r.body, "caller", v, sizeof(v)) && !strcmp(v, READER_ID),
 		    "the API's X-Sluice-Caller: the reader");
+	ASSERT_TRUE(edge_api_field(r.body, "roles", v, sizeof(v)) && strstr(v, "readers"),
+		    "the API's X-Sluice-Roles hold readers");
 	ASSERT_TRUE(edge_api_field(r.body, "authorization", v, sizeof(v)) && !v[0],
 		    "the API got no Authorization header");
 	if (ASSERT_TRUE(edge_api_field(r.body, "assertion", v, sizeof(v)) && v[0],
@@ -438,6 +440,24 @@ static void refused(struct sl_env *env, const char *method, const char *path, co
 	edge_http_resp_free(&r);
 }
 
+/* A host the edge does not serve: its default server answers 404, and
+ * neither the agent nor the API is asked. */
+static void other_host(struct sl_env *env, struct world *w)
+{
+	struct edge_http_req req = {
+	    .path = "/api/x", .host = "other.example", .token = w->token };
+	long from = mesh_audit_size(env, 'a');
+	struct edge_http_resp r;
+
+	if (!ASSERT_OK(edge_http(env, &req, &r), "GET /api/x for another host"))
+		return;
+	ASSERT_EQ(r.status, 404, "another host: status");
+	ASSERT_NO_SUBSTR(r.body, "uri=", "another host: the API's answer");
+	edge_http_resp_free(&r);
+	sleep_ms(200);
+	ASSERT_EQ(mesh_audit_size(env, 'a'), from, "another host: node A's audit grew");
+}
+
 static void forbidden(struct sl_env *env, struct world *w)
 {
 	struct edge_http_resp r;
@@ -448,6 +468,7 @@ static void forbidden(struct sl_env *env, struct world *w)
 	/* Normalised before it is decided: /api/../admin is /admin. */
 	refused(env, "GET", "/api/../admin/x", w->token, 403, "admin-closed", "dot segments");
 	refused(env, "GET", "/api/x", NULL, 401, "no-token", "no token");
+	other_host(env, w);
 	if (!ASSERT_OK(ask(env, "GET", "/api/x", NULL, NULL, &r), "GET /api/x without a token"))
 		return;
 	if (ASSERT_TRUE(edge_http_header(&r, "WWW-Authenticate", v, sizeof(v)),
@@ -639,6 +660,17 @@ static const char *str_of(json_t *j, const char *key)
 	return json_string_value(json_object_get(j, key)) ?: "";
 }
 
+/* The line of text that holds needle, parsed; NULL when none does. */
+static json_t *line_with(const char *text, const char *needle)
+{
+	const char *at = text ? strstr(text, needle) : NULL, *start;
+
+	if (!at)
+		return NULL;
+	start = memrchr(text, '\n', at - text);
+	return json_loads(start ? start + 1 : text, JSON_DISABLE_EOF_CHECK, NULL);
+}
+
 /* One request, one audit line on A with what it decided. */
 static void audited_on_a(struct sl_env *env, struct world *w, const char *method, long status,
 			 const char *verdict, const char *rule)
@@ -668,6 +700,7 @@ static void audited_on_a(struct sl_env *env, struct world *w, const char *method
 
 static void audit(struct sl_env *env, struct world *w)
 {
+	json_t *line;
 	char *audit;
 
 	audited_on_a(env, w, "GET", 200, "allow", "readers-get-api");
@@ -680,9 +713,14 @@ static void audit(struct sl_env *env, struct world *w)
 			 "node B audited a flow from the edge workload"))
 		return;
 	audit = mesh_audit(env, 'b', 0);
-	ASSERT_HAS_SUBSTR(audit, "\"rule\":\"edge-reaches-api\"", "node B: the rule");
-	ASSERT_HAS_SUBSTR(audit, "\"src_node\":\"" NODE_A "\"", "node B: the source node");
+	line = line_with(audit, "\"src_workload\":\"" ID_EDGE "\"");
 	free(audit);
+	ASSERT_STREQ(str_of(line, "src_workload"), ID_EDGE, "node B: the source workload");
+	ASSERT_STREQ(str_of(line, "verdict"), "allow", "node B: verdict");
+	ASSERT_STREQ(str_of(line, "rule"), "edge-reaches-api", "node B: the rule");
+	ASSERT_STREQ(str_of(line, "src_node"), NODE_A, "node B: the source node");
+	ASSERT_STREQ(str_of(line, "direction"), "inbound", "node B: direction");
+	json_decref(line);
 }
 
 static void opaque_token(struct sl_env *env, struct world *w)
@@ -769,6 +807,19 @@ out:
 	free(after);
 }
 
+/* The edge cgroup's workers once the old ones of a reload are gone: a new
+ * worker outside the cgroup would reach the API around the mesh. */
+static int workers_settled(struct sl_env *env, struct world *w)
+{
+	long long deadline = now_ms() + CHANGE_MS;
+	int n;
+
+	while ((n = edge_nginx_workers_in_cgroup(env, &w->nginx)) != EDGE_WORKERS &&
+	       now_ms() < deadline)
+		sleep_ms(100);
+	return n;
+}
+
 static void change_and_rollback(struct sl_env *env, struct world *w)
 {
 	long from = agent_log_size(env);
@@ -786,15 +837,21 @@ static void change_and_rollback(struct sl_env *env, struct world *w)
 	ASSERT_EQ(wait_status(env, "DELETE", "/api/x", w->token, 403, CHANGE_MS), 403,
 		  "DELETE /api/x after the rollback");
 	ASSERT_EQ(status_of(env, "GET", "/api/x", w->token), 200, "GET /api/x after the rollback");
+	ASSERT_EQ(workers_settled(env, w), EDGE_WORKERS,
+		  "nginx's workers after the reloads, in the edge cgroup");
 }
 
 static void agent_down(struct sl_env *env, struct world *w)
 {
 	struct edge_http_resp r;
+	long long start;
 
 	if (!ASSERT_EQ(agent_stop(env), 0, "node A's agent stopped"))
 		return;
+	start = now_ms();
 	if (ASSERT_OK(ask(env, "GET", "/api/x", w->token, NULL, &r), "GET with the agent down")) {
+		printf("503 with the agent down in %lld ms (curl's start included)\n",
+		       now_ms() - start);
 		ASSERT_EQ(r.status, 503, "the edge fails closed");
 		ASSERT_NO_SUBSTR(r.body, "uri=", "the API's answer with the agent down");
 		edge_http_resp_free(&r);
