@@ -78,8 +78,8 @@ void edge_config_yaml(const struct sl_env *env, const char *extra, char *buf, si
 
 /* nginx -c conf in ns, in the workload cgroup when cgroup is not NULL;
  * ready once it wrote pidfile, which it does after binding. */
-static pid_t spawn_nginx(struct sl_env *env, const char *ns, const char *cgroup,
-			 const char *conf, const char *pidfile, const char *error_log)
+static pid_t spawn_nginx(struct sl_env *env, const char *ns, const char *cgroup, const char *conf,
+			 const char *pidfile, const char *error_log)
 {
 	long long deadline;
 	pid_t pid;
@@ -302,8 +302,7 @@ void edge_http_resp_free(struct edge_http_resp *resp)
 	memset(resp, 0, sizeof(*resp));
 }
 
-bool edge_http_header(const struct edge_http_resp *resp, const char *name, char *buf,
-		      size_t len)
+bool edge_http_header(const struct edge_http_resp *resp, const char *name, char *buf, size_t len)
 {
 	size_t n = strlen(name);
 

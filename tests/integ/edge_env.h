@@ -93,8 +93,7 @@ int edge_http(struct sl_env *env, const struct edge_http_req *req, struct edge_h
 void edge_http_resp_free(struct edge_http_resp *resp);
 /* The value of header name in resp (case-insensitive), copied into buf;
  * false when absent. */
-bool edge_http_header(const struct edge_http_resp *resp, const char *name, char *buf,
-		      size_t len);
+bool edge_http_header(const struct edge_http_resp *resp, const char *name, char *buf, size_t len);
 /* The value of "name=" in the API's answer (one line), into buf; false
  * when the line is missing. */
 bool edge_api_field(const char *body, const char *name, char *buf, size_t len);

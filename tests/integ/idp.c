@@ -252,8 +252,8 @@ int idp_token(const struct idp *idp, const char *client_id, const char *secret,
 	return ret;
 }
 
-int idp_revoke(const struct idp *idp, const char *client_id, const char *secret,
-	       const char *token, struct errmsg *err)
+int idp_revoke(const struct idp *idp, const char *client_id, const char *secret, const char *token,
+	       struct errmsg *err)
 {
 	struct http_opts o = { .connect_timeout_ms = TOKEN_MS, .timeout_ms = TOKEN_MS,
 			       .max_body = TOKEN_BODY_MAX };

@@ -75,7 +75,7 @@ int idp_token(const struct idp *idp, const char *client_id, const char *secret,
 	      const char *resource, char **out, struct errmsg *err);
 /* Revokes token at the IdP (RFC 7009, as its own client): introspection
  * then says it is inactive. */
-int idp_revoke(const struct idp *idp, const char *client_id, const char *secret,
-	       const char *token, struct errmsg *err);
+int idp_revoke(const struct idp *idp, const char *client_id, const char *secret, const char *token,
+	       struct errmsg *err);
 
 #endif

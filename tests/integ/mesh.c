@@ -177,8 +177,7 @@ int mesh_setup(struct sl_env *env, const struct mesh_cfg *cfg)
 		return -E2BIG;
 	if (make_pki(env, cfg) || env_cgroup_root_b(env, "sluiced") ||
 	    agent_write_config(env, &a) || agent_write_std_policy(env) ||
-	    mesh_write_config_b(env, cfg) || write_policy_b(env, cfg) ||
-	    write_policy_a(env, cfg))
+	    mesh_write_config_b(env, cfg) || write_policy_b(env, cfg) || write_policy_a(env, cfg))
 		return -1;
 	ret = mesh_start_b(env, NULL);
 	if (ret) {

@@ -130,8 +130,8 @@ static void policy_a_text(const struct sl_env *env, enum policy_kind kind, char 
 	char tls[2 * PATH_MAX + 64] = "";
 
 	if (kind == POL_BAD_TLS)
-		snprintf(tls, sizeof(tls), "  tls: {cert: %s/" MISSING_CERT ", key: %s/" MISSING_KEY
-					   "}\n",
+		snprintf(tls, sizeof(tls),
+			 "  tls: {cert: %s/" MISSING_CERT ", key: %s/" MISSING_KEY "}\n",
 			 env->tmp_dir, env->tmp_dir);
 	snprintf(buf, len,
 		 "version: 1\n"
@@ -528,12 +528,70 @@ static char *alg_none(const char *token)
 	return t;
 }
 
+static const char *str_of(json_t *j, const char *key)
+{
+	return json_string_value(json_object_get(j, key)) ?: "";
+}
+
+/* The first edge line of node A's audit after from; *count: how many. */
+static json_t *edge_line(struct sl_env *env, long from, int *count)
+{
+	char *audit = mesh_audit(env, 'a', from), *line, *save = NULL;
+	json_t *first = NULL, *j;
+
+	*count = 0;
+	for (line = audit ? strtok_r(audit, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		j = json_loads(line, 0, NULL);
+		if (j && !strcmp(str_of(j, "direction"), "edge")) {
+			(*count)++;
+			if (!first) {
+				first = j;
+				continue;
+			}
+		}
+		json_decref(j);
+	}
+	free(audit);
+	return first;
+}
+
+/* The line of text that holds needle, parsed; NULL when none does. */
+static json_t *line_with(const char *text, const char *needle)
+{
+	const char *at = text ? strstr(text, needle) : NULL, *start;
+
+	if (!at)
+		return NULL;
+	start = memrchr(text, '\n', at - text);
+	return json_loads(start ? start + 1 : text, JSON_DISABLE_EOF_CHECK, NULL);
+}
+
+/* A refusal is a decision too: one deny line on A, with the reason. */
+static void refusal_audited(struct sl_env *env, const char *token, const char *reason)
+{
+	long from = mesh_audit_size(env, 'a');
+	json_t *line;
+	int n;
+
+	invalid_token(env, token, reason);
+	if (!ASSERT_TRUE(mesh_audit_wait(env, 'a', from, "\"direction\":\"edge\"", LOG_WAIT_MS),
+			 "node A audited the refusal"))
+		return;
+	line = edge_line(env, from, &n);
+	ASSERT_EQ(n, 1, "edge lines for one refusal");
+	ASSERT_STREQ(str_of(line, "verdict"), "deny", "refusal: verdict");
+	ASSERT_STREQ(str_of(line, "reason"), reason, "refusal: reason");
+	ASSERT_TRUE(json_object_get(line, "caller") == NULL, "refusal: no caller");
+	json_decref(line);
+}
+
 static void idp_token_bent(struct sl_env *env, struct world *w)
 {
 	char *t = flip_signature(w->token);
 
 	if (ASSERT_OK_PTR(t, "bent signature"))
-		invalid_token(env, t, "bad signature");
+		refusal_audited(env, t, "bad-signature");
 	free(t);
 	t = alg_none(w->token);
 	if (ASSERT_OK_PTR(t, "alg none"))
@@ -630,45 +688,6 @@ static void no_spoofing(struct sl_env *env, struct world *w)
 			check_assertion(env, w, v);
 	}
 	edge_http_resp_free(&r);
-}
-
-/* The first line of audit with "direction":"edge" at or after from. */
-static json_t *edge_line(struct sl_env *env, long from, int *count)
-{
-	char *audit = mesh_audit(env, 'a', from), *line, *save = NULL;
-	json_t *first = NULL, *j;
-
-	*count = 0;
-	for (line = audit ? strtok_r(audit, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		j = json_loads(line, 0, NULL);
-		if (j && !strcmp(json_string_value(json_object_get(j, "direction")) ?: "", "edge")) {
-			(*count)++;
-			if (!first) {
-				first = j;
-				continue;
-			}
-		}
-		json_decref(j);
-	}
-	free(audit);
-	return first;
-}
-
-static const char *str_of(json_t *j, const char *key)
-{
-	return json_string_value(json_object_get(j, key)) ?: "";
-}
-
-/* The line of text that holds needle, parsed; NULL when none does. */
-static json_t *line_with(const char *text, const char *needle)
-{
-	const char *at = text ? strstr(text, needle) : NULL, *start;
-
-	if (!at)
-		return NULL;
-	start = memrchr(text, '\n', at - text);
-	return json_loads(start ? start + 1 : text, JSON_DISABLE_EOF_CHECK, NULL);
 }
 
 /* One request, one audit line on A with what it decided. */
