@@ -260,9 +260,10 @@ static int split_response(char *out, struct edge_http_resp *resp)
 
 int edge_http(struct sl_env *env, const struct edge_http_req *req, struct edge_http_resp *resp)
 {
-	char ns[160], url[PATH_MAX], hdrs[PATH_MAX], at[PATH_MAX + 1], *out = NULL, *err = NULL;
+	char ns[160], url[PATH_MAX], hdrs[PATH_MAX], at[PATH_MAX + 1], body[PATH_MAX + 1];
+	char *out = NULL, *err = NULL;
 	char *argv[] = { "nsenter", ns, "curl", "-sS", "-i", "--path-as-is", "--max-time", "10",
-			 "-X", (char *)(req->method ?: "GET"), "-H", at, url, NULL };
+			 "-X", (char *)(req->method ?: "GET"), "-H", at, url, NULL, NULL, NULL };
 	int ret;
 
 	memset(resp, 0, sizeof(*resp));
@@ -275,6 +276,12 @@ int edge_http(struct sl_env *env, const struct edge_http_req *req, struct edge_h
 	if (ret)
 		return ret;
 	snprintf(at, sizeof(at), "@%s", hdrs);
+	/* In the slots after the URL, which end argv until then. */
+	if (req->body_file) {
+		snprintf(body, sizeof(body), "@%s", req->body_file);
+		argv[13] = "--data-binary";
+		argv[14] = body;
+	}
 	ret = run_argv(argv, &out, &err, CURL_MS);
 	unlink(hdrs);
 	if (ret) {

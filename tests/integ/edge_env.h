@@ -78,6 +78,7 @@ struct edge_http_req {
 	const char *host;    /* the Host header; NULL: EDGE_HOST */
 	const char *token;   /* Authorization: Bearer <token>; NULL: none */
 	const char *headers; /* more header lines, each ending in "\n" */
+	const char *body_file; /* the request's body; NULL: none */
 };
 
 struct edge_http_resp {

@@ -80,6 +80,8 @@
 #define SPOOF "spoofed-by-the-client"
 #define MISSING_CERT "edge-missing.crt"
 #define MISSING_KEY "edge-missing.key"
+/* The rendered authz timeouts (1 s connect, 2 s read) and a margin. */
+#define HUNG_MAX_MS 3500
 
 struct world {
 	struct idp idp;
@@ -901,6 +903,60 @@ static void change_and_rollback(struct sl_env *env, struct world *w)
 		  "nginx's workers after the reloads, in the edge cgroup");
 }
 
+/* A POST of n bytes of body under /api/: its status. */
+static long post_status(struct sl_env *env, struct world *w, size_t n)
+{
+	struct edge_http_req req = { .method = "POST", .path = "/api/x", .token = w->token };
+	char path[PATH_MAX];
+	struct edge_http_resp r;
+	long status = -1;
+	FILE *f;
+
+	env_path(env, "edge-body", path, sizeof(path));
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		fputc('b', f);
+	if (fclose(f))
+		return -1;
+	req.body_file = path;
+	if (!edge_http(env, &req, &r))
+		status = r.status;
+	edge_http_resp_free(&r);
+	unlink(path);
+	return status;
+}
+
+/* The rendered client_max_body_size (policy edge.max_body, 1m by default):
+ * a larger body is refused by nginx before anything is asked; a small one
+ * is decided (readers may not POST). */
+static void body_limit(struct sl_env *env, struct world *w)
+{
+	ASSERT_EQ(post_status(env, w, 2 << 20), 413, "POST of 2 MiB");
+	ASSERT_EQ(post_status(env, w, 1024), 403, "POST of 1 KiB");
+}
+
+/* An agent that hangs (SIGSTOP) is unreachable too: 503 within the
+ * rendered timeouts (2 s), and 200 once it runs again. */
+static void agent_hung(struct sl_env *env, struct world *w)
+{
+	long long start, took;
+	long status;
+
+	if (!ASSERT_OK(agent_signal(env, SIGSTOP), "SIGSTOP to node A's agent"))
+		return;
+	start = now_ms();
+	status = status_of(env, "GET", "/api/x", w->token);
+	took = now_ms() - start;
+	agent_signal(env, SIGCONT);
+	printf("503 from a hung agent in %lld ms\n", took);
+	ASSERT_EQ(status, 503, "GET with the agent stopped");
+	ASSERT_GE(HUNG_MAX_MS - took, 0, "the answer came within the timeouts");
+	ASSERT_EQ(wait_status(env, "GET", "/api/x", w->token, 200, READY_MS), 200,
+		  "GET once the agent runs again");
+}
+
 static void agent_down(struct sl_env *env, struct world *w)
 {
 	struct edge_http_resp r;
@@ -1008,6 +1064,10 @@ void test_edge(struct sl_env *env)
 		refused_policy(env, &w);
 	if (test__start_subtest("change_and_rollback"))
 		change_and_rollback(env, &w);
+	if (test__start_subtest("body_limit"))
+		body_limit(env, &w);
+	if (test__start_subtest("agent_hung"))
+		agent_hung(env, &w);
 	if (test__start_subtest("agent_down"))
 		agent_down(env, &w);
 	if (test__start_subtest("nothing_secret_written"))
