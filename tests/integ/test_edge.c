@@ -100,8 +100,9 @@ struct world {
 
 enum policy_kind {
 	POL_BASE,
-	POL_DELETE_OK, /* readers may DELETE too */
-	POL_BAD_TLS,   /* edge.tls names files that do not exist */
+	POL_DELETE_OK,  /* readers may DELETE too */
+	POL_BAD_TLS,    /* edge.tls names files that do not exist */
+	POL_NO_READERS, /* no group maps to the role readers */
 };
 
 static int write_secret(struct sl_env *env, struct world *w)
@@ -142,7 +143,7 @@ static void policy_a_text(const struct sl_env *env, enum policy_kind kind, char 
 		 "default: deny\n"
 		 "roles:\n"
 		 "  - name: readers\n"
-		 "    claims: {groups: " READER_GROUP "}\n"
+		 "    claims: {groups: %s}\n"
 		 "services:\n"
 		 "  - name: " EDGE_SVC "\n"
 		 "    addresses: [%s/32]\n"
@@ -179,7 +180,8 @@ static void policy_a_text(const struct sl_env *env, enum policy_kind kind, char 
 		 "      service: " EDGE_SVC "\n"
 		 "    - prefix: /admin/\n"
 		 "      service: " EDGE_SVC "\n",
-		 env->ip4_b, EDGE_API_PORT, kind == POL_DELETE_OK ? "allow" : "deny", EDGE_PORT,
+		 kind == POL_NO_READERS ? "nobody-" READER_GROUP : READER_GROUP, env->ip4_b,
+		 EDGE_API_PORT, kind == POL_DELETE_OK ? "allow" : "deny", EDGE_PORT,
 		 tls);
 }
 
@@ -882,6 +884,67 @@ static int workers_settled(struct sl_env *env, struct world *w)
 	return n;
 }
 
+/* SIGHUP, and a wait for the agent to say a generation went live. */
+static bool reload_live(struct sl_env *env)
+{
+	long from = agent_log_size(env);
+
+	return !agent_signal(env, SIGHUP) && agent_log_wait(env, from, " live (slot", LOG_WAIT_MS);
+}
+
+/* A new generation drops the token cache, whose roles came from the
+ * previous policy: the reader's token, cached a moment ago, loses the role
+ * at once, not when its entry expires. */
+static void roles_follow_policy(struct sl_env *env, struct world *w)
+{
+	long long cached;
+
+	ASSERT_EQ(status_of(env, "GET", "/api/x", w->token), 200, "GET /api/x (cached)");
+	cached = now_ms();
+	if (!ASSERT_OK(set_policy(env, w, POL_NO_READERS), "a policy without readers") ||
+	    !ASSERT_TRUE(reload_live(env), "the generation without readers is live"))
+		return;
+	ASSERT_EQ(status_of(env, "GET", "/api/x", w->token), 403,
+		  "GET /api/x once no group maps to readers");
+	ASSERT_GE(CACHE_TTL_S * 1000 - (now_ms() - cached), 1, "before the cache entry expired");
+	if (ASSERT_OK(set_policy(env, w, POL_BASE), "the first policy again") &&
+	    ASSERT_TRUE(reload_live(env), "the first policy is live again"))
+		ASSERT_EQ(status_of(env, "GET", "/api/x", w->token), 200,
+			  "GET /api/x with readers again");
+}
+
+/* The rendered files are root's, 0640; a render_dir others may write is
+ * refused, the generation with it, and the live edge stays. */
+static void render_dir_safety(struct sl_env *env, struct world *w)
+{
+	char dir[PATH_MAX], *target = live_target(env), path[2 * PATH_MAX + 2];
+	long from = agent_log_size(env);
+	struct stat st;
+
+	env_path(env, EDGE_RENDER_DIR, dir, sizeof(dir));
+	if (!ASSERT_OK_PTR(target, "live.conf is a link"))
+		return;
+	if (target[0] == '/')
+		snprintf(path, sizeof(path), "%s", target);
+	else
+		snprintf(path, sizeof(path), "%s/%s", dir, target);
+	free(target);
+	if (ASSERT_OK(stat(path, &st), "the live generation's file")) {
+		ASSERT_EQ(st.st_uid, 0, "its owner");
+		ASSERT_EQ(st.st_mode & 07777, 0640, "its mode");
+	}
+	if (!ASSERT_OK(chmod(dir, 0777), "render_dir made writable by all") ||
+	    !ASSERT_OK(set_policy(env, w, POL_DELETE_OK), "a policy letting readers DELETE") ||
+	    !ASSERT_OK(agent_signal(env, SIGHUP), "SIGHUP"))
+		goto out;
+	ASSERT_TRUE(agent_log_wait(env, from, "reload rejected", LOG_WAIT_MS),
+		    "the agent refused to render there");
+	ASSERT_EQ(status_of(env, "DELETE", "/api/x", w->token), 403, "DELETE /api/x still refused");
+out:
+	chmod(dir, 0750);
+	set_policy(env, w, POL_BASE);
+}
+
 static void change_and_rollback(struct sl_env *env, struct world *w)
 {
 	long from = agent_log_size(env);
@@ -1062,6 +1125,10 @@ void test_edge(struct sl_env *env)
 		opaque_token(env, &w);
 	if (test__start_subtest("refused_policy"))
 		refused_policy(env, &w);
+	if (test__start_subtest("roles_follow_policy"))
+		roles_follow_policy(env, &w);
+	if (test__start_subtest("render_dir_safety"))
+		render_dir_safety(env, &w);
 	if (test__start_subtest("change_and_rollback"))
 		change_and_rollback(env, &w);
 	if (test__start_subtest("body_limit"))
