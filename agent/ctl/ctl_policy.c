@@ -223,12 +223,22 @@ static json_t *strings_json(char *const *s, int nr)
 	return arr;
 }
 
+/* rule i (0-based) for -j; rules are numbered from 1 as `policy show` does. */
+static json_t *l7_rule_json(const struct policy_rule *r, int i, const char *note)
+{
+	return json_pack("{s:i, s:o, s:i, s:o, s:o, s:o, s:s}", "rule", i + 1, "name",
+			 r->name ? json_string(r->name) : json_null(), "line", r->line, "methods",
+			 strings_json(r->methods, r->nr_methods), "paths",
+			 strings_json(r->paths, r->nr_paths), "hosts",
+			 strings_json(r->hosts, r->nr_hosts), "mesh", note);
+}
+
 /* What the mesh makes of each L7 rule, one line (or object) per rule: the
  * edge decides its requests, the datapath its connections by L4 alone. */
 static int l7_notes(const struct policy *pol, const char *file, json_t *arr)
 {
 	const struct policy_rule *r;
-	char label[80], *note;
+	char *note;
 	size_t n;
 
 	for (int i = 0; i < pol->nr_rules; i++) {
@@ -240,21 +250,12 @@ static int l7_notes(const struct policy *pol, const char *file, json_t *arr)
 		if (!note)
 			return errmsg_set(&ctl_err, -ENOMEM, "out of memory");
 		policy_rule_mesh_note(pol, r, note, n + 1);
-		if (arr) {
-			json_array_append_new(
-				arr, json_pack("{s:i, s:o, s:i, s:o, s:o, s:o, s:s}", "rule", i + 1,
-					       "name", r->name ? json_string(r->name) : json_null(),
-					       "line", r->line, "methods",
-					       strings_json(r->methods, r->nr_methods), "paths",
-					       strings_json(r->paths, r->nr_paths), "hosts",
-					       strings_json(r->hosts, r->nr_hosts), "mesh", note));
-		} else {
-			if (r->name)
-				snprintf(label, sizeof(label), "rule \"%s\"", r->name);
-			else
-				snprintf(label, sizeof(label), "rule %d", i + 1);
-			printf("%s:%d: %s: %s\n", file, r->line, label, note);
-		}
+		if (arr)
+			json_array_append_new(arr, l7_rule_json(r, i, note));
+		else if (r->name)
+			printf("%s:%d: rule \"%s\": %s\n", file, r->line, r->name, note);
+		else
+			printf("%s:%d: rule %d: %s\n", file, r->line, i + 1, note);
 		free(note);
 	}
 	return 0;

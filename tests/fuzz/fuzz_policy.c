@@ -4,8 +4,10 @@
  * agent does with a policy it accepted: compile it for a fixed set of
  * workloads, decide a few connections and HTTP requests, route a few
  * paths at the edge and map IdP claims to roles. What policy_load() stores
- * is checked against what l7.h promises of it: patterns and prefixes come
- * back unchanged from l7_path_normalize() and match themselves.
+ * is checked against what l7.h promises of it: a path pattern and a host
+ * pattern match themselves, and an edge prefix comes back unchanged from
+ * l7_path_normalize() and routes to its own route. (A pattern need not be
+ * its own normal form: "/a%2541" is stored decoded, as "/a%41".)
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -61,30 +63,34 @@ static void decide_http(const struct policy *pol)
 	}
 }
 
-/* A stored path is its own normal form, and a pattern matches itself. */
-static void check_stored(const char *path, bool pattern)
+/* An edge prefix is its own normal form: policy_load() refuses one that is
+ * not, and its characters exclude '%'. */
+static void check_prefix(const char *prefix)
 {
 	char out[L7_PATH_MAX];
 	struct errmsg err;
 
-	if (l7_path_normalize(path, strlen(path), out, sizeof(out), &err) || strcmp(out, path))
-		abort();
-	if (pattern && !l7_path_match(path, path))
+	if (l7_path_normalize(prefix, strlen(prefix), out, sizeof(out), &err) ||
+	    strcmp(out, prefix))
 		abort();
 }
 
 static void check_l7(const struct policy *pol)
 {
 	for (int i = 0; i < pol->nr_rules; i++) {
-		for (int j = 0; j < pol->rules[i].nr_paths; j++)
-			check_stored(pol->rules[i].paths[j], true);
-		for (int j = 0; j < pol->rules[i].nr_hosts; j++) {
-			if (!l7_host_match(pol->rules[i].hosts[j], pol->rules[i].hosts[j]))
+		const struct policy_rule *r = &pol->rules[i];
+
+		for (int j = 0; j < r->nr_paths; j++) {
+			if (!l7_path_match(r->paths[j], r->paths[j]))
+				abort();
+		}
+		for (int j = 0; j < r->nr_hosts; j++) {
+			if (!l7_host_match(r->hosts[j], r->hosts[j]))
 				abort();
 		}
 	}
 	for (int i = 0; i < pol->edge.nr_routes; i++) {
-		check_stored(pol->edge.routes[i].prefix, false);
+		check_prefix(pol->edge.routes[i].prefix);
 		if (policy_edge_route(pol, pol->edge.routes[i].prefix) != i)
 			abort();
 	}

@@ -16,6 +16,7 @@
 #include "bad_files.h"
 
 #include "config.h"
+#include "l7.h"
 #include "policy.h"
 
 #define DATA "tests/data/policy/"
@@ -966,7 +967,7 @@ static void test_l7_parse(void **state)
 
 	e = &pol.edge;
 	assert_true(e->present);
-	assert_int_equal(e->line, 106);	/* its first key */
+	assert_int_equal(e->line, 116);	/* its first key */
 	assert_int_equal(e->nr_hosts, 2);
 	assert_string_equal(e->hosts[0], "api.acme.example");
 	assert_string_equal(e->hosts[1], "*.edge.example");
@@ -978,7 +979,7 @@ static void test_l7_parse(void **state)
 	assert_int_equal(e->nr_routes, 4);
 	assert_string_equal(e->routes[0].prefix, "/api/");
 	assert_int_equal(e->routes[0].service, 0);
-	assert_int_equal(e->routes[0].line, 110);
+	assert_int_equal(e->routes[0].line, 120);
 	assert_string_equal(e->routes[1].prefix, "/api/v2/");
 	assert_int_equal(e->routes[1].service, 2);
 	assert_string_equal(e->routes[3].prefix, "/");
@@ -1011,11 +1012,12 @@ static void test_edge_defaults(void **state)
 				   "    to: api\n"
 				   "    action: allow\n"
 				   "    methods: M-SEARCH\n"
-				   "    paths: [\"/a/./b//c/../d\", /x/%41/*]\n"
+				   "    paths: [\"/a/./b//c/../d\", /x/%41/*, /p%2541]\n"
 				   "edge:\n"
 				   "  hosts: API.Acme.Example\n"
 				   "  tls: {cert: ../pki/edge.crt, key: /etc/sluice/edge.key}\n"
 				   "  routes: [{prefix: /, service: api}]\n";
+	char path[L7_PATH_MAX];
 	struct errmsg err = {};
 	struct policy pol;
 	struct tmpfile t;
@@ -1026,6 +1028,12 @@ static void test_edge_defaults(void **state)
 	assert_string_equal(pol.rules[0].methods[0], "M-SEARCH");
 	assert_string_equal(pol.rules[0].paths[0], "/a/b/d");
 	assert_string_equal(pol.rules[0].paths[1], "/x/A/*");
+	/* Stored decoded, so it matches what the same request decodes to,
+	 * and not the path "/p%41" would decode to. */
+	assert_string_equal(pol.rules[0].paths[2], "/p%41");
+	assert_int_equal(l7_path_normalize("/p%2541", 7, path, sizeof(path), &err), 0);
+	assert_true(l7_path_match(pol.rules[0].paths[2], path));
+	assert_false(l7_path_match(pol.rules[0].paths[2], "/pA"));
 	assert_string_equal(pol.edge.hosts[0], "api.acme.example");
 	assert_string_equal(pol.edge.tls_cert, "../pki/edge.crt");
 	assert_string_equal(pol.edge.tls_key, "/etc/sluice/edge.key");
