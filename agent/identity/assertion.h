@@ -51,8 +51,9 @@ int assertion_mint(EVP_PKEY *key, X509 *cert, const struct assertion *a, char **
 
 /*
  * Verifies an assertion against the mesh CA (store) for audience aud,
- * with skew seconds of clock skew: the chain, the node SPIFFE ID of
- * trust_domain, the signature, iss, aud, exp, nbf, iat and a lifetime of
+ * with skew seconds of clock skew: alg ES256 and typ, the chain, kid
+ * against the x5c thumbprint, the node SPIFFE ID of trust_domain, the
+ * signature, iss, aud, exp, nbf, iat and a lifetime of
  * at most 5 minutes, all at now (0: time(NULL); the certificate's validity
  * too, without skew). Returns res->reason as jwt_verify() does (an x5c that
  * does not chain to the CA or a kid that is not its thumbprint:

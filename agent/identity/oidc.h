@@ -21,6 +21,8 @@
  *   meets an unknown kid asks for a refetch with oidc_jwks_refetch, which is
  *   honoured at most once per jwks_refetch_min_s. The document is returned
  *   raw (checked only to be an object with a "keys" array).
+ * - Opaque tokens: asked about at discovery's introspection_endpoint
+ *   (RFC 7662) with a client of their own; see oidc_introspect.
  *
  * Threading: one background thread makes every network call, one at a
  * time, each with a connect and a total timeout. The other functions only
@@ -171,14 +173,19 @@ int oidc_set_introspection_client(struct oidc *o, const char *client_id,
  * What the IdP says of an opaque token, without waiting on the network:
  *   0            active; *claims is the response (a new reference: sub,
  *                exp, scope, client_id, groups, ...)
- *   -EACCES      the IdP says inactive
+ *   -EACCES      the IdP says inactive, or active with an exp in the past;
+ *                also an empty token or one over 8192 bytes (not asked)
  *   -EINPROGRESS asked now or earlier and not answered yet: oidc_fd fires
  *                when it is, call again then
- *   -ENOKEY      no answer could be had (no client, no endpoint, the IdP
- *                failed); err says why
- * An answer is kept (by the token's SHA-256, never the token) for one
- * call after it arrived or at most 10 s: callers cache what they trust.
- * Requests in flight are bounded (-EBUSY past 256).
+ *   -ENOKEY      no answer could be had (no client, no endpoint, HTTP
+ *                error, a response that is not a JSON object with a
+ *                boolean "active", the IdP unreachable); err says why and
+ *                never holds the token. A transport failure answers every
+ *                waiting request, and while the IdP backs off new ones
+ *                get -ENOKEY at once.
+ * An answer is kept (by the token's SHA-256; the token itself only until
+ * it was sent) for one call after it arrived or at most 10 s: callers
+ * cache what they trust. Requests in flight are bounded (-EBUSY past 256).
  */
 int oidc_introspect(struct oidc *o, const char *token, json_t **claims, struct errmsg *err);
 

@@ -78,6 +78,7 @@ struct intro {
 	char *token;			/* until the request is made, then wiped */
 	size_t token_len;
 	enum intro_state state;
+	uint64_t seq;			/* order of arrival: sent first come first */
 	int result;			/* 0, -EACCES, -ENOKEY once DONE */
 	json_t *claims;			/* result 0 */
 	char error[ERRMSG_LEN];		/* result < 0 */
@@ -117,6 +118,7 @@ struct oidc {
 	char *intro_secret_file;
 	struct intro **intros;
 	size_t nr_intros;
+	uint64_t intro_seq;
 
 	/* IdP-wide state: discovery failures, and transport failures of any
 	 * request, which hold back every request until idp_retry_ms. */
@@ -152,7 +154,7 @@ void workload_free(struct workload *w);
 
 /* oidc_intro.c, with the lock held */
 void intro_free(struct intro *in);
-/* The oldest pending request, or NULL. */
+/* The pending request that came first, or NULL. */
 struct intro *intro_next(struct oidc *o);
 /* Answers every pending request with -ENOKEY and msg (the IdP failed). */
 void intro_fail_pending(struct oidc *o, const char *msg);

@@ -47,11 +47,14 @@ struct intro *intro_next(struct oidc *o)
 {
 	struct intro *next = NULL;
 
-	/* Entries move on removal, so age is not the order: any pending one
-	 * will do, each is sent within the queue's length of requests. */
-	for (size_t i = 0; i < o->nr_intros && !next; i++)
-		if (o->intros[i]->state == INTRO_PENDING)
-			next = o->intros[i];
+	/* Entries move on removal: the slot says nothing of age, and a busy
+	 * edge must not starve the request that came first. */
+	for (size_t i = 0; i < o->nr_intros; i++) {
+		struct intro *in = o->intros[i];
+
+		if (in->state == INTRO_PENDING && (!next || in->seq < next->seq))
+			next = in;
+	}
 	return next;
 }
 
@@ -204,6 +207,7 @@ static int intro_add(struct oidc *o, const unsigned char *md, const char *token,
 	memcpy(in->token, token, len + 1);
 	in->token_len = len;
 	in->state = INTRO_PENDING;
+	in->seq = o->intro_seq++;
 	o->intros[o->nr_intros++] = in;
 	pthread_cond_signal(&o->cond);
 	return errmsg_set(err, -EINPROGRESS, "OIDC introspection: asking %s", o->issuer);

@@ -49,6 +49,7 @@
 #include "http.h"
 #include "jwt.h"
 #include "oidc.h"
+#include "oidc_int.h"
 #include "pki.h"
 
 /* Installed by tests/oidc/setup.sh, which tests/run_unit.sh runs first. */
@@ -1147,6 +1148,7 @@ static void test_introspect_opaque(void **state)
 	json_t *claims = NULL;
 	long long before;
 	int fired = 0, ret;
+	uint64_t start;
 	char *tok;
 
 	need_node();
@@ -1155,6 +1157,7 @@ static void test_introspect_opaque(void **state)
 	set_intro_client(o, "edge-introspect", path("job.secret"));
 	before = idp_stat(&idp_a, "introspection");
 
+	start = mono_ms();
 	assert_int_equal(oidc_introspect(o, tok, &claims, &e), -EINPROGRESS);
 	assert_null(claims);
 	/* Asked again before the answer: still one request. */
@@ -1163,6 +1166,8 @@ static void test_introspect_opaque(void **state)
 	if (ret)
 		print_error("%s\n", e.msg);
 	assert_int_equal(ret, 0);
+	print_message("introspection answered %llu ms after the first call, discovery "
+		      "included\n", (unsigned long long)(mono_ms() - start));
 	assert_true(fired >= 1);
 	assert_true(json_is_true(json_object_get(claims, "active")));
 	assert_string_equal(jstr(claims, "sub"), "alice@acme.example");
@@ -1176,8 +1181,11 @@ static void test_introspect_opaque(void **state)
 	assert_int_equal(idp_stat(&idp_a, "introspection"), before + 1);
 
 	/* Picked up once: the next call asks again. */
+	start = mono_ms();
 	assert_int_equal(oidc_introspect(o, tok, &claims, &e), -EINPROGRESS);
 	assert_int_equal(wait_intro(o, tok, &claims, &e, 10000, NULL), 0);
+	print_message("introspection answered in %llu ms\n",
+		      (unsigned long long)(mono_ms() - start));
 	json_decref(claims);
 	claims = NULL;
 
@@ -1306,6 +1314,8 @@ static void test_introspect_timeout_and_limit(void **state)
  * discovery, then each introspection request answered with body. */
 struct fake_idp {
 	int fd, port;
+	bool no_endpoint;	/* discovery without introspection_endpoint */
+	atomic_int asked;	/* introspection requests served */
 	const char *body;
 	char request[4096];	/* the last introspection request */
 	pthread_t th;
@@ -1324,14 +1334,16 @@ static void fake_reply(int c, const char *body)
 static void *fake_main(void *arg)
 {
 	struct fake_idp *f = arg;
-	char req[4096], disc[512];
+	char req[4096], disc[512], ep[128] = "";
 	int c;
 
+	if (!f->no_endpoint)
+		snprintf(ep, sizeof(ep),
+			 ",\"introspection_endpoint\":\"http://127.0.0.1:%d/introspect\"", f->port);
 	snprintf(disc, sizeof(disc),
 		 "{\"issuer\":\"http://127.0.0.1:%d\",\"token_endpoint\":\"http://127.0.0.1:%d/t\","
-		 "\"jwks_uri\":\"http://127.0.0.1:%d/jwks\","
-		 "\"introspection_endpoint\":\"http://127.0.0.1:%d/introspect\"}",
-		 f->port, f->port, f->port, f->port);
+		 "\"jwks_uri\":\"http://127.0.0.1:%d/jwks\"%s}",
+		 f->port, f->port, f->port, ep);
 	while ((c = accept4(f->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
 		ssize_t n = 0, r;
 
@@ -1347,6 +1359,7 @@ static void *fake_main(void *arg)
 		} else {
 			snprintf(f->request, sizeof(f->request), "%s", req);
 			fake_reply(c, f->body);
+			atomic_fetch_add(&f->asked, 1);
 		}
 		close(c);
 	}
@@ -1439,6 +1452,97 @@ static void test_introspect_answers(void **state)
 	fake_stop(&f);
 }
 
+/* The queue's order, on its own: the request that came first goes out
+ * first whatever slot it sits in, and answers nobody fetched go after
+ * INTRO_KEEP_MS. */
+static void test_introspect_queue_order(void **state)
+{
+	struct intro *slots[4];
+	struct oidc o = { .intros = slots, .nr_intros = 4 };
+	static const uint64_t seq[] = { 7, 3, 9, 5 };
+	static const enum intro_state st[] = { INTRO_PENDING, INTRO_DONE, INTRO_PENDING,
+					       INTRO_PENDING };
+
+	for (int i = 0; i < 4; i++) {
+		slots[i] = calloc(1, sizeof(*slots[i]));
+		assert_non_null(slots[i]);
+		slots[i]->seq = seq[i];
+		slots[i]->state = st[i];
+		slots[i]->done_ms = 1000;
+	}
+	/* 3 is answered: of the pending, 5 came first. */
+	assert_ptr_equal(intro_next(&o), slots[3]);
+	assert_int_equal(intro_expire(&o, 1000 + INTRO_KEEP_MS - 1), 1000 + INTRO_KEEP_MS);
+	assert_int_equal(o.nr_intros, 4);
+	assert_int_equal(intro_expire(&o, 1000 + INTRO_KEEP_MS), UINT64_MAX);
+	assert_int_equal(o.nr_intros, 3);
+	/* The last entry (seq 5) moved into the freed slot and stays first. */
+	assert_int_equal(intro_next(&o)->seq, 5);
+	intro_fail_pending(&o, "IdP down");
+	assert_null(intro_next(&o));
+	for (size_t i = 0; i < o.nr_intros; i++) {
+		assert_int_equal(slots[i]->result, -ENOKEY);
+		assert_string_equal(slots[i]->error, "IdP down");
+		intro_free(slots[i]);
+	}
+}
+
+/* An answer nobody picks up is dropped after 10 s: asking then is a new
+ * request, not a stale answer. */
+static void test_introspect_answer_expires(void **state)
+{
+	struct pollfd p = { .events = POLLIN };
+	struct fake_idp f = { .body = "{\"active\":true,\"sub\":\"bob\"}" };
+	char issuer[64];
+	struct errmsg e = {};
+	json_t *claims = NULL;
+	uint64_t deadline;
+	struct oidc *o;
+
+	fake_start(&f, issuer, sizeof(issuer));
+	o = oidc_for(issuer, NULL);
+	set_intro_client(o, "edge-introspect", path("job.secret"));
+	p.fd = oidc_fd(o);
+	assert_int_equal(oidc_introspect(o, "tok-kept", &claims, &e), -EINPROGRESS);
+	deadline = mono_ms() + 5000;
+	while (atomic_load(&f.asked) < 1 && mono_ms() < deadline) {
+		poll(&p, 1, 100);
+		oidc_fd_clear(o);
+	}
+	assert_int_equal(atomic_load(&f.asked), 1);
+	usleep(10200 * 1000);
+	assert_int_equal(oidc_introspect(o, "tok-kept", &claims, &e), -EINPROGRESS);
+	assert_int_equal(wait_intro(o, "tok-kept", &claims, &e, 5000, NULL), 0);
+	assert_int_equal(atomic_load(&f.asked), 2);
+	json_decref(claims);
+	oidc_free(o);
+	fake_stop(&f);
+}
+
+/* An IdP without introspection: refused at once, with the reason. */
+static void test_introspect_no_endpoint(void **state)
+{
+	struct fake_idp f = { .no_endpoint = true };
+	struct oidc_info info;
+	char issuer[64];
+	struct errmsg e = {};
+	json_t *claims = NULL;
+	struct oidc *o;
+
+	fake_start(&f, issuer, sizeof(issuer));
+	o = oidc_for(issuer, NULL);
+	set_intro_client(o, "edge-introspect", path("job.secret"));
+	/* Asked before discovery finished: answered once it has. */
+	assert_int_equal(wait_intro(o, "tok-x", &claims, &e, 5000, NULL), -ENOKEY);
+	assert_non_null(strstr(e.msg, "no introspection_endpoint"));
+	wait_discovered(o, &info);
+	assert_string_equal(info.introspection_endpoint, "");
+	assert_int_equal(oidc_introspect(o, "tok-y", &claims, &e), -ENOKEY);
+	assert_int_equal(atomic_load(&f.asked), 0);
+	oidc_free(o);
+	fake_stop(&f);
+}
+
 /* Last: nothing this run printed, nor what the IdPs logged, holds a
  * client secret, while the failures above were logged. */
 static void test_no_secret_in_output(void **state)
@@ -1480,6 +1584,9 @@ int main(void)
 		cmocka_unit_test(test_introspect_idp_down),
 		cmocka_unit_test(test_introspect_timeout_and_limit),
 		cmocka_unit_test(test_introspect_answers),
+		cmocka_unit_test(test_introspect_queue_order),
+		cmocka_unit_test(test_introspect_answer_expires),
+		cmocka_unit_test(test_introspect_no_endpoint),
 		cmocka_unit_test(test_no_secret_in_output),
 	};
 
