@@ -655,7 +655,8 @@ static int edge_path_or(const struct yamlx *y, const struct yamlx_val *v,
 	return *out ? 0 : yamlx_nomem(y, err);
 }
 
-static int parse_edge_nginx(const struct yamlx *y, const struct yamlx_field *f, int nr,
+/* render_dir, nginx, nginx_conf and nginx_pid, in that order in f. */
+static int parse_edge_nginx(const struct yamlx *y, const struct yamlx_field *f,
 			    const struct config *cfg, struct edge_cfg *e, struct errmsg *err)
 {
 	int ret;
@@ -665,7 +666,7 @@ static int parse_edge_nginx(const struct yamlx *y, const struct yamlx_field *f, 
 		ret = edge_path_or(y, &f[1].v, cfg, DEFAULT_EDGE_NGINX, &e->nginx, err);
 	if (!ret)
 		ret = edge_path_or(y, &f[2].v, cfg, DEFAULT_EDGE_NGINX_CONF, &e->nginx_conf, err);
-	if (!ret && nr > 3 && f[3].v.node)
+	if (!ret && f[3].v.node)
 		ret = resolve_path(y, &f[3].v, cfg, &e->nginx_pid, err);
 	return ret;
 }
@@ -736,6 +737,6 @@ int parse_edge(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 	if (!ret && f[E_INTROSPECTION].v.node)
 		ret = parse_edge_introspection(y, &f[E_INTROSPECTION].v, cfg, e, err);
 	if (!ret)
-		ret = parse_edge_nginx(y, &f[E_RENDER_DIR], NR_E - E_RENDER_DIR, cfg, e, err);
+		ret = parse_edge_nginx(y, &f[E_RENDER_DIR], cfg, e, err);
 	return ret;
 }

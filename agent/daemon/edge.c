@@ -68,8 +68,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	pr_debug("edge: %s", buf);
 }
 
-static enum MHD_Result queue(struct MHD_Connection *c, int status, const char *type,
-			     const char *body, size_t len, struct MHD_Response **out)
+/* A response of body (copied) with its type and no-store, into *out. */
+static enum MHD_Result queue(const char *type, const char *body, size_t len,
+			     struct MHD_Response **out)
 {
 	struct MHD_Response *r;
 
@@ -91,7 +92,7 @@ static enum MHD_Result send_simple(struct MHD_Connection *c, int status, const c
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if (queue(c, status, type, body, strlen(body), &r) != MHD_YES)
+	if (queue(type, body, strlen(body), &r) != MHD_YES)
 		return MHD_NO;
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
@@ -103,7 +104,7 @@ static const char *header(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
-/* The answer's headers; 0, or MHD_NO when one could not be added. */
+/* The answer's headers; false when one could not be added. */
 static bool add_headers(struct MHD_Response *r, const struct edge_answer *ans)
 {
 	bool ok = true;
@@ -135,7 +136,7 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, const struct edge_a
 	 * reason is its body. An allow has none. */
 	if (ans->status != 200)
 		n = snprintf(body, sizeof(body), "%s\n", ans->reason);
-	if (queue(c, ans->status, n ? "text/plain; charset=utf-8" : NULL, body, n, &r) != MHD_YES)
+	if (queue(n ? "text/plain; charset=utf-8" : NULL, body, n, &r) != MHD_YES)
 		return MHD_NO;
 	if (!add_headers(r, ans)) {
 		MHD_destroy_response(r);
@@ -181,7 +182,8 @@ static enum MHD_Result serve_authz(struct edge_daemon *d, struct edge_conn *ec)
 		}
 		ans.status = 503;
 		snprintf(ans.reason, sizeof(ans.reason),
-			 "introspection-timeout: the IdP did not answer in %d s", EDGE_PENDING_MAX_S);
+			 "introspection-timeout: the IdP did not answer in %d s",
+			 EDGE_PENDING_MAX_S);
 	}
 	ret = send_answer(c, &ans);
 	edge_answer_release(&ans);
@@ -203,7 +205,7 @@ static enum MHD_Result serve_ca(struct edge_daemon *d, struct MHD_Connection *c)
 		return send_simple(c, 503, "text/plain", "no-credentials: the agent has no CA\n");
 	}
 	len = BIO_get_mem_data(bio, &pem);
-	ret = queue(c, 200, "application/x-pem-file", pem, len, &r);
+	ret = queue("application/x-pem-file", pem, len, &r);
 	BIO_free(bio);
 	if (ret != MHD_YES)
 		return ret;
@@ -222,7 +224,8 @@ static enum MHD_Result serve_jwks(struct edge_daemon *d, struct MHD_Connection *
 	if (!creds || assertion_jwks(creds->cert, &json, &err)) {
 		if (creds)
 			pr_warn("edge: /v1/jwks.json: %s", err.msg);
-		return send_simple(c, 503, "text/plain", "no-credentials: no node key to publish\n");
+		return send_simple(c, 503, "text/plain",
+				   "no-credentials: no node key to publish\n");
 	}
 	ret = send_simple(c, 200, "application/jwk-set+json", json);
 	free(json);
@@ -260,7 +263,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!strcmp(url, "/v1/jwks.json"))
 		return serve_jwks(d, c);
 	return send_simple(c, 404, "text/plain",
-			   "not-found: this agent serves /v1/authz, /v1/ca.pem and /v1/jwks.json\n");
+			   "not-found: this agent serves /v1/authz, /v1/ca.pem and "
+			   "/v1/jwks.json\n");
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -87,6 +87,7 @@ struct edge_stats {
 	uint64_t verified;		/* signature checks (jwt_verify) */
 	uint64_t introspected;		/* active answers from the IdP */
 	uint64_t cache_hits;
+	uint64_t signed_assertions;	/* assertion_mint() calls */
 	uint64_t cache_entries;
 	uint64_t decisions;
 };

@@ -67,6 +67,8 @@ static void unlink_slot(struct edge_cache *c, int slot)
 	while (*link != slot)
 		link = &c->slots[*link].next;
 	*link = c->slots[slot].next;
+	free(c->slots[slot].assertion);
+	c->slots[slot].assertion = NULL;
 	c->slots[slot].used = false;
 	c->nr--;
 }
@@ -103,6 +105,7 @@ int edge_cache_put(struct edge_cache *c, const uint8_t *key, const struct edge_c
 	if (caller->exp && caller->exp < expires)
 		expires = caller->exp;
 	e = &c->slots[slot];
+	memset(e, 0, sizeof(*e));
 	memcpy(e->key, key, SHA256_DIGEST_LENGTH);
 	e->expires = expires;
 	e->c = *caller;
@@ -114,10 +117,52 @@ int edge_cache_put(struct edge_cache *c, const uint8_t *key, const struct edge_c
 	return 0;
 }
 
+const char *edge_cache_assertion(const struct edge_cache *c, const uint8_t *key, int service,
+				 int64_t now)
+{
+	const struct edge_cached *e;
+	int slot;
+
+	if (!c->slots || (slot = find_slot(c, key)) < 0)
+		return NULL;
+	e = &c->slots[slot];
+	if (!e->assertion || e->assertion_service != service || now >= e->reuse_until ||
+	    now >= e->expires)
+		return NULL;
+	return e->assertion;
+}
+
+void edge_cache_keep_assertion(struct edge_cache *c, const uint8_t *key, int service,
+			       const char *assertion, int64_t reuse_until)
+{
+	struct edge_cached *e;
+	char *copy;
+	int slot;
+
+	if (!c->slots || (slot = find_slot(c, key)) < 0)
+		return;
+	/* Without memory the next request signs again: no harm. */
+	copy = strdup(assertion);
+	if (!copy)
+		return;
+	e = &c->slots[slot];
+	free(e->assertion);
+	e->assertion = copy;
+	e->assertion_service = service;
+	e->reuse_until = reuse_until;
+}
+
+static void free_assertions(struct edge_cache *c)
+{
+	for (unsigned int i = 0; i < c->max; i++)
+		free(c->slots[i].assertion);
+}
+
 void edge_cache_clear(struct edge_cache *c)
 {
 	if (!c->slots)
 		return;
+	free_assertions(c);
 	memset(c->slots, 0, c->max * sizeof(*c->slots));
 	memset(c->buckets, 0xff, c->nr_buckets * sizeof(*c->buckets));
 	c->head = 0;
@@ -126,6 +171,8 @@ void edge_cache_clear(struct edge_cache *c)
 
 void edge_cache_free(struct edge_cache *c)
 {
+	if (c->slots)
+		free_assertions(c);
 	free(c->slots);
 	free(c->buckets);
 	edge_cache_init(c, 0, 0);

@@ -52,6 +52,8 @@ void edge_set_policy(struct edge *e, const struct policy *pol, uint32_t generati
 {
 	/* Cached roles point into the old policy and were mapped by it. */
 	edge_cache_clear(&e->cache);
+	/* cfg is the agent's, which a reload replaced in place. */
+	e->cache.ttl_s = e->cfg->edge.cache_ttl_s;
 	e->pol = pol;
 	e->generation = generation;
 }
@@ -78,6 +80,7 @@ struct edge_ctx {
 	char host[L7_HOST_MAX];
 	struct edge_caller caller;
 	bool have_caller;
+	uint8_t key[SHA256_DIGEST_LENGTH];	/* the token's, once authenticated */
 };
 
 static void sanitize(char *s)
@@ -262,7 +265,7 @@ static int introspect(struct edge *e, struct edge_ctx *x, const char *token)
 /* The caller behind the Authorization header: 0, or the answer is set. */
 static int authenticate(struct edge *e, struct edge_ctx *x)
 {
-	uint8_t key[SHA256_DIGEST_LENGTH];
+	uint8_t *key = x->key;
 	const struct edge_caller *hit;
 	const char *token = NULL, *p;
 	int64_t now = time(NULL);
@@ -385,10 +388,11 @@ static void roles_list(const struct edge_caller *c, char *buf, size_t len)
 		n += snprintf(buf + n, len - n, "%s%s", i ? "," : "", c->roles[i]);
 }
 
-static void allow(struct edge *e, struct edge_ctx *x, int service)
+/* A new assertion into ans->assertion: 0, or the answer is set. */
+static int sign_assertion(struct edge *e, struct edge_ctx *x, int service, int64_t now,
+			  int64_t lifetime)
 {
 	const struct pki_creds *creds = e->deps.creds ? e->deps.creds(e->deps.ctx) : NULL;
-	struct edge_answer *ans = x->ans;
 	struct errmsg err = {};
 	char aud[CONFIG_NAME_MAX + 80];
 	struct assertion a = {
@@ -397,16 +401,50 @@ static void allow(struct edge *e, struct edge_ctx *x, int service)
 		.nr_roles = x->caller.nr_roles,
 		.aud = aud,
 		.orig_jti = x->caller.jti[0] ? x->caller.jti : NULL,
-		.lifetime = e->cfg->edge.assertion_lifetime_s,
+		.now = now,
+		.lifetime = lifetime,
 	};
 
 	snprintf(aud, sizeof(aud), "spiffe://%s/service/%s", e->cfg->trust_domain,
 		 e->pol->services[service].name);
-	if (!creds || assertion_mint(creds->key, creds->cert, &a, &ans->assertion, &err)) {
+	if (!creds || assertion_mint(creds->key, creds->cert, &a, &x->ans->assertion, &err)) {
 		pr_err("edge: cannot sign the caller assertion: %s",
 		       creds ? err.msg : "no node credentials");
 		answer(x, 503, "no-assertion", "the agent cannot sign the caller assertion");
+		return -EIO;
+	}
+	e->stats.signed_assertions++;
+	return 0;
+}
+
+/*
+ * The caller assertion, never outliving the token it stands for. One
+ * signed for the same token and service is handed out again while it has
+ * at least half its lifetime left: a service sees the same statement for
+ * the same caller, and a warm request costs no signature.
+ */
+static void allow(struct edge *e, struct edge_ctx *x, int service)
+{
+	struct edge_answer *ans = x->ans;
+	int64_t now = time(NULL), lifetime = e->cfg->edge.assertion_lifetime_s;
+	const char *reuse;
+
+	if (x->caller.exp && x->caller.exp - now < lifetime)
+		lifetime = x->caller.exp - now;
+	if (lifetime <= 0) {
+		unauthorized(x, true, "expired", "the token has expired");
 		return;
+	}
+	reuse = edge_cache_assertion(&e->cache, x->key, service, now);
+	if (reuse && !(ans->assertion = strdup(reuse))) {
+		answer(x, 503, "no-memory", "the agent is out of memory");
+		return;
+	}
+	if (!reuse) {
+		if (sign_assertion(e, x, service, now, lifetime))
+			return;
+		edge_cache_keep_assertion(&e->cache, x->key, service, ans->assertion,
+					  now + lifetime / 2);
 	}
 	ans->status = 200;
 	x->code = "ok";

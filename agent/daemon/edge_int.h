@@ -32,6 +32,12 @@ struct edge_cached {
 	int next;			/* in its bucket, -1: last */
 	bool used;
 	struct edge_caller c;
+	/* The last caller assertion signed for this token, for one service:
+	 * handed out again until reuse_until, so a warm request costs no
+	 * signature. */
+	char *assertion;
+	int assertion_service;
+	int64_t reuse_until;
 };
 
 /*
@@ -56,6 +62,14 @@ const struct edge_caller *edge_cache_get(const struct edge_cache *c, const uint8
  * -ENOMEM (the cache then stays empty), or -ENOSPC when off. */
 int edge_cache_put(struct edge_cache *c, const uint8_t *key, const struct edge_caller *caller,
 		   int64_t now);
+/* The assertion kept for key and service, still to be reused at now, or
+ * NULL. */
+const char *edge_cache_assertion(const struct edge_cache *c, const uint8_t *key, int service,
+				 int64_t now);
+/* Keeps a copy of assertion for key's entry (if it is there), replacing
+ * the one it had. */
+void edge_cache_keep_assertion(struct edge_cache *c, const uint8_t *key, int service,
+			       const char *assertion, int64_t reuse_until);
 void edge_cache_clear(struct edge_cache *c);
 void edge_cache_free(struct edge_cache *c);
 

@@ -243,7 +243,8 @@ static void reload(struct agent *a)
 	if (strcmp(cfg.cgroup_root, a->cfg.cgroup_root) || strcmp(cfg.pin_path, a->cfg.pin_path) ||
 	    memcmp(&cfg.outbound4, &a->cfg.outbound4, sizeof(cfg.outbound4)) ||
 	    memcmp(&cfg.tunnel, &a->cfg.tunnel, sizeof(cfg.tunnel)) ||
-	    cfg.identity.enabled != a->cfg.identity.enabled || cfg.edge.enabled != a->cfg.edge.enabled)
+	    cfg.identity.enabled != a->cfg.identity.enabled ||
+	    cfg.edge.enabled != a->cfg.edge.enabled)
 		pr_warn("cgroup_root, bpf_pin_path, listen, identity and edge changes take effect "
 			"on restart");
 	if (cfg.idle_timeout_ms != a->cfg.idle_timeout_ms ||
