@@ -251,6 +251,7 @@ static int run_bounded(char *const argv[], unsigned int timeout_ms, char *out, s
 	uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
+	sigset_t mask, def;
 	int pipefd[2], status, ret;
 	size_t used = 0;
 	bool eof = false;
@@ -262,10 +263,17 @@ static int run_bounded(char *const argv[], unsigned int timeout_ms, char *out, s
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	/* Its own process group: a timeout kills whatever it started too. */
+	/* Its own process group: a timeout kills whatever it started too.
+	 * Not the agent's blocked signals (its signalfd) or ignored SIGPIPE. */
 	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	sigemptyset(&mask);
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+					POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setsigmask(&attr, &mask);
+	posix_spawnattr_setsigdefault(&attr, &def);
 	ret = -posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);

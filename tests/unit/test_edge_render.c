@@ -312,6 +312,14 @@ static void test_render_exact_and_root_routes(void **state)
 	/* Two routes to one service, one upstream. */
 	assert_int_equal(count(t, "upstream sluice_svc_api {"), 1);
 	free(t);
+
+	/* An IPv6 first address, no ports: port 80, in brackets. */
+	fx->addrs[1] = (struct cidr){ .family = AF_INET6, .prefixlen = 128 };
+	assert_int_equal(inet_pton(AF_INET6, "fd77::2", fx->addrs[1].addr), 1);
+	fx->svcs[1].nr_ports = 0;
+	t = render(fx, 3);
+	assert_non_null(strstr(t, "upstream sluice_svc_models {\n    server [fd77::2]:80;\n"));
+	free(t);
 }
 
 static void expect_refused(struct fx *fx, const char *what)
