@@ -70,9 +70,9 @@
 #define USER_SUB "alice@acme.example"
 #define SHORT_TTL_S 1
 #define SKEW_S 1
-/* Longer than SHORT_TTL_S + SKEW_S: a cached token must still end at its
- * exp. */
-#define CACHE_TTL_S 4
+/* Longer than SHORT_TTL_S + SKEW_S, so that a cached token must still end
+ * at its exp, with room for a slow machine's reload and curl starts. */
+#define CACHE_TTL_S 6
 #define READY_MS 15000
 #define CHANGE_MS 10000
 #define ASSERTION_SKEW_S 5
@@ -80,8 +80,9 @@
 #define SPOOF "spoofed-by-the-client"
 #define MISSING_CERT "edge-missing.crt"
 #define MISSING_KEY "edge-missing.key"
-/* The rendered authz timeouts (1 s connect, 2 s read) and a margin. */
-#define HUNG_MAX_MS 3500
+/* The rendered authz timeouts (1 s connect, 2 s read) and a margin for
+ * curl's start on a slow machine (the VM tests). */
+#define HUNG_MAX_MS 5000
 
 struct world {
 	struct idp idp;
@@ -214,7 +215,7 @@ static int start_world(struct sl_env *env, struct world *w)
 		 w->idp.url);
 	edge_config_yaml(env,
 			 "  cache:\n"
-			 "    ttl: 4s\n"
+			 "    ttl: 6s\n"
 			 "  introspection:\n"
 			 "    client_id: " INTROSPECT_ID "\n"
 			 "    secret_file: " INTROSPECT_FILE "\n",
