@@ -8,23 +8,27 @@
  * which answers with the identity headers it got. Tokens come from the
  * real IdP of the identity tests (tests/oidc/idp.mjs) in node A:
  *
- *   - a reader's token (groups readers -> role readers) may GET
- *     what is under /api/: 200, and the API gets a caller assertion that verifies with
+ *   - a reader's token (groups readers -> role readers) may GET under
+ *     /api/: 200, and the API gets a caller assertion that verifies with
  *     the mesh CA, names the caller and matches a key of the agent's
  *     /v1/jwks.json, and no Authorization header;
- *   - DELETE /api/x and GET /admin/x: 403 naming the deciding rule; no
- *     token: 401 with WWW-Authenticate: Bearer and no error; every forged
- *     token (the tunnel's attack table and the IdP's token bent): 401 with
- *     error="invalid_token";
+ *   - DELETE /api/x and GET /admin/x, however /admin is spelled: 403
+ *     naming the deciding rule; no token: 401 with WWW-Authenticate:
+ *     Bearer and no error; every forged token (the tunnel's attack table
+ *     and the IdP's token bent or expired, also when cached): 401 with
+ *     error="invalid_token"; a host the edge does not serve: 404; a body
+ *     over the limit: 413 before the agent is asked;
  *   - identity headers a client sends itself never reach the API;
  *   - node A audits each decision (direction edge), node B names the edge
  *     workload as the source of the flow. That B names the caller's
  *     assertion jti needs L7 parsing at B (a later issue): not tested;
  *   - an opaque token passes by introspection, and is refused once revoked
  *     at the IdP and past edge.cache.ttl;
- *   - a policy whose rendered config nginx refuses is rejected whole and
- *     the live edge keeps answering; a good change takes effect, SIGUSR2
- *     rolls it back; the agent down: 503; back: 200.
+ *   - a policy whose rendered config nginx refuses, or a render_dir others
+ *     may write, rejects the generation whole and the live edge keeps
+ *     answering; a new generation drops cached roles; a good change takes
+ *     effect, SIGUSR2 rolls it back; the agent hung or down: 503; back:
+ *     200; nginx's workers stay in the edge cgroup across reloads.
  *
  * Without node or nginx the test skips.
  */
@@ -35,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
