@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "env.h"
 #include "harness.h"
@@ -22,6 +23,8 @@
 #define SETUP_MS 300000
 #define CMD_MS 20000
 #define STOP_MS 5000
+#define TOKEN_MS 5000
+#define TOKEN_BODY_MAX 16384
 
 int idp_check(char *why, size_t len)
 {
@@ -185,4 +188,88 @@ int idp_request(const struct idp *idp, const char *path, const char *form,
 		return errmsg_set(err, -ret, "pthread_create: %s", strerror(ret));
 	pthread_join(th, NULL);
 	return r.ret;
+}
+
+/* The body holds the token: wiped before it is freed. */
+static int token_from(struct http_response *r, char **out, struct errmsg *err)
+{
+	const char *tok;
+	json_t *j;
+
+	if (r->status != 200)
+		return errmsg_set(err, -EACCES, "the IdP's /token answered HTTP %ld", r->status);
+	j = json_loads(r->body, 0, NULL);
+	tok = json_string_value(json_object_get(j, "access_token"));
+	*out = tok ? strdup(tok) : NULL;
+	json_decref(j);
+	if (!tok)
+		return errmsg_set(err, -EPROTO, "the IdP's /token answer has no access_token");
+	return *out ? 0 : -ENOMEM;
+}
+
+/* client_secret_basic credentials for o; false when out of memory. */
+static bool basic_auth(struct http_opts *o, const char *client_id, const char *secret)
+{
+	o->username = http_escape(client_id);
+	o->password = http_escape(secret);
+	return o->username && o->password;
+}
+
+static void basic_auth_free(struct http_opts *o)
+{
+	if (o->password)
+		OPENSSL_cleanse((char *)o->password, strlen(o->password));
+	free((char *)o->username);
+	free((char *)o->password);
+}
+
+static void response_wipe(struct http_response *r)
+{
+	if (r->body)
+		OPENSSL_cleanse(r->body, r->len);
+	http_response_free(r);
+}
+
+int idp_token(const struct idp *idp, const char *client_id, const char *secret,
+	      const char *resource, char **out, struct errmsg *err)
+{
+	struct http_opts o = { .connect_timeout_ms = TOKEN_MS, .timeout_ms = TOKEN_MS,
+			       .max_body = TOKEN_BODY_MAX };
+	struct http_response r = {};
+	char *form = NULL;
+	int ret = -ENOMEM;
+
+	*out = NULL;
+	if (basic_auth(&o, client_id, secret) &&
+	    !http_form_add(&form, "grant_type", "client_credentials") &&
+	    (!resource || !http_form_add(&form, "resource", resource)))
+		ret = idp_request(idp, "/token", form, &o, &r, err);
+	if (!ret)
+		ret = token_from(&r, out, err);
+	response_wipe(&r);
+	basic_auth_free(&o);
+	free(form);
+	return ret;
+}
+
+int idp_revoke(const struct idp *idp, const char *client_id, const char *secret, const char *token,
+	       struct errmsg *err)
+{
+	struct http_opts o = { .connect_timeout_ms = TOKEN_MS, .timeout_ms = TOKEN_MS,
+			       .max_body = TOKEN_BODY_MAX };
+	struct http_response r = {};
+	char *form = NULL;
+	int ret = -ENOMEM;
+
+	if (basic_auth(&o, client_id, secret) && !http_form_add(&form, "token", token))
+		ret = idp_request(idp, "/token/revocation", form, &o, &r, err);
+	if (!ret && r.status != 200)
+		ret = errmsg_set(err, -EACCES, "the IdP's /token/revocation answered HTTP %ld",
+				 r.status);
+	response_wipe(&r);
+	basic_auth_free(&o);
+	if (form)
+		OPENSSL_cleanse(form, strlen(form));
+	free(form);
+	return ret;
 }

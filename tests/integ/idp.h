@@ -63,4 +63,19 @@ void idp_stop(struct sl_env *env, struct idp *idp);
 int idp_request(const struct idp *idp, const char *path, const char *form,
 		const struct http_opts *opts, struct http_response *resp, struct errmsg *err);
 
+/* The RFC 8707 resource of the IdP's opaque access tokens, which only
+ * introspection (POST /token/introspection) reads. */
+#define IDP_OPAQUE_RESOURCE "urn:sluice:opaque"
+
+/* An access token for client_id (client credentials grant, the secret by
+ * client_secret_basic, no client certificate) for resource (NULL: the
+ * IdP's default, JWT tokens): 0 with *out to free() (a bearer secret:
+ * never print it), or a negative errno with why in err. */
+int idp_token(const struct idp *idp, const char *client_id, const char *secret,
+	      const char *resource, char **out, struct errmsg *err);
+/* Revokes token at the IdP (RFC 7009, as its own client): introspection
+ * then says it is inactive. */
+int idp_revoke(const struct idp *idp, const char *client_id, const char *secret, const char *token,
+	       struct errmsg *err);
+
 #endif

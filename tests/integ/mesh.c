@@ -73,10 +73,13 @@ static void identity_yaml(const struct sl_env *env, const struct mesh_cfg *cfg, 
 	const char *me = node == 'a' ? NODE_A : NODE_B, *peer = node == 'a' ? NODE_B : NODE_A;
 	const char *ip4 = node == 'a' ? env->ip4_b : env->ip4_a;
 	const char *ip6 = node == 'a' ? env->ip6_b : env->ip6_a;
-	const char *vouch = node == 'b' ? "    workloads: [" ID_JOB ", " ID_NOTEBOOK "]\n" : "";
 	const char *peers_extra = node == 'b' && cfg->peers_extra_b ? cfg->peers_extra_b : "";
 	char skew[64] = "", lifetime[64] = "", v6[80] = "", audit[PATH_MAX + 16] = "";
+	char vouch[512] = "";
 
+	if (node == 'b')
+		snprintf(vouch, sizeof(vouch), "    workloads: [" ID_JOB ", " ID_NOTEBOOK "%s%s]\n",
+			 cfg->vouch_extra_b ? ", " : "", cfg->vouch_extra_b ?: "");
 	if (cfg->clock_skew)
 		snprintf(skew, sizeof(skew), "  clock_skew: %s\n", cfg->clock_skew);
 	if (cfg->token_lifetime && node == 'a')
@@ -154,16 +157,27 @@ void mesh_node_c_peer(const struct sl_env *env, const char *workloads, char *buf
 		 net, TUNNEL_PORT, net, workloads);
 }
 
+/* After write_policy_b(), which copies A's standard policy for B. */
+static int write_policy_a(struct sl_env *env, const struct mesh_cfg *cfg)
+{
+	return cfg->policy_a ? env_write_file(env, POLICY_FILE, "%s", cfg->policy_a) : 0;
+}
+
 int mesh_setup(struct sl_env *env, const struct mesh_cfg *cfg)
 {
-	char identity[4096];
-	struct agent_cfg a = { .workload_keys = cfg->workload_extra_a, .extra = identity };
+	char identity[4096], extra[16384];
+	struct agent_cfg a = { .workload_keys = cfg->workload_extra_a,
+			       .extra_workloads = cfg->extra_workloads_a,
+			       .extra = extra };
 	int ret;
 
 	identity_yaml(env, cfg, 'a', identity, sizeof(identity));
+	if ((size_t)snprintf(extra, sizeof(extra), "%s%s", identity, cfg->extra_a ?: "") >=
+	    sizeof(extra))
+		return -E2BIG;
 	if (make_pki(env, cfg) || env_cgroup_root_b(env, "sluiced") ||
 	    agent_write_config(env, &a) || agent_write_std_policy(env) ||
-	    mesh_write_config_b(env, cfg) || write_policy_b(env, cfg))
+	    mesh_write_config_b(env, cfg) || write_policy_b(env, cfg) || write_policy_a(env, cfg))
 		return -1;
 	ret = mesh_start_b(env, NULL);
 	if (ret) {

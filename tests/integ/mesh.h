@@ -69,6 +69,17 @@ struct mesh_cfg {
 	/* Top-level YAML appended to B's config (a tunnel: section); NULL:
 	 * none. */
 	const char *extra_b;
+	/* Top-level YAML appended to A's config (an edge: section); NULL:
+	 * none. */
+	const char *extra_a;
+	/* More items of A's workloads: list, at two spaces' indent; NULL:
+	 * none. */
+	const char *extra_workloads_a;
+	/* A's policy file text; NULL: agent_write_std_policy's policy. */
+	const char *policy_a;
+	/* More IDs node A may vouch for at B, items of a YAML flow list
+	 * after ID_JOB and ID_NOTEBOOK; NULL: none. */
+	const char *vouch_extra_b;
 };
 
 /* Makes the CA and both node certificates, writes both configs and
