@@ -21,12 +21,15 @@
 
 #include "assertion.h"
 #include "audit.h"
+#include "clock.h"
 #include "edge_int.h"
 #include "jwt.h"
 #include "l7.h"
 #include "log.h"
 #include "oidc.h"
 #include "utf8.h"
+
+#define INTRO_LOG_NS (10 * 1000000000ull)
 
 int edge_core_new(const struct config *cfg, const struct edge_deps *deps, struct edge **out,
 		  struct errmsg *err)
@@ -214,6 +217,21 @@ static int verify_jwt(struct edge *e, struct edge_ctx *x, const char *token)
 	return ret;
 }
 
+/* Every client of a down IdP fails at once: one line per
+ * INTRO_LOG_NS, with how many failed since the last. */
+static void log_introspection_failed(struct edge *e, const struct errmsg *err)
+{
+	uint64_t now = mono_ns();
+
+	e->intro_failed++;
+	if (e->intro_logged_ns && now - e->intro_logged_ns < INTRO_LOG_NS)
+		return;
+	pr_warn("edge: introspection failed (%llu requests since the last line): %s",
+		(unsigned long long)e->intro_failed, err->msg);
+	e->intro_failed = 0;
+	e->intro_logged_ns = now;
+}
+
 /* What the IdP says of an opaque token (RFC 7662): 0, -EINPROGRESS, or
  * -EACCES with the answer set. */
 static int introspect(struct edge *e, struct edge_ctx *x, const char *token)
@@ -237,7 +255,7 @@ static int introspect(struct edge *e, struct edge_ctx *x, const char *token)
 		return ret;
 	}
 	if (ret) {
-		pr_warn("edge: introspection failed: %s", err.msg);
+		log_introspection_failed(e, &err);
 		answer(x, 503, "introspection-unavailable",
 		       "the IdP could not be asked about the token; try again");
 		return -EACCES;

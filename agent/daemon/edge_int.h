@@ -81,6 +81,8 @@ struct edge {
 	const struct policy *pol;
 	uint32_t generation;
 	uint32_t stale_logged;		/* the last X-Sluice-Generation logged as stale */
+	uint64_t intro_failed;		/* introspection failures since the last line */
+	uint64_t intro_logged_ns;	/* when that line was written */
 	struct edge_cache cache;
 	struct edge_stats stats;
 	/* edge.c */
