@@ -37,6 +37,9 @@ static const struct norm_case norm_cases[] = {
 	{ "/a/%2E/b", 0, "/a/b" },
 	{ "/a/.%2e/b", 0, "/b" },
 	{ "/a/...", 0, "/a/..." },
+	{ "/abc/def/../../ghi", 0, "/ghi" },
+	{ "/abc/def/..//../ghi/", 0, "/ghi/" },
+	{ "/a/.hidden/..b", 0, "/a/.hidden/..b" },
 	{ "/a?x=1", 0, "/a" },
 	{ "/a?x=/../..", 0, "/a" },
 	{ "/a#frag", 0, "/a" },
@@ -138,6 +141,14 @@ static const struct match_case match_cases[] = {
 	{ "/**", "/anything/at/all", true },
 	{ "/*/b/**", "/a/b/c", true },
 	{ "/*/b/**", "/a/c/b", false },
+	{ "/a/*", "/a/b/", false },
+	{ "/a/*/", "/a/b/", true },
+	{ "/a/", "/a/", true },
+	{ "/a/", "/a", false },
+	{ "/a/", "/a/b", false },
+	{ "/*", "/", false },
+	{ "/*", "/*", true },
+	{ "/a/**", "/a/**", true },
 };
 
 static void test_path_match(void **state)
