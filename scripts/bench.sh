@@ -16,7 +16,16 @@
 #   sluice-full   the same with identity.resumption: false on node A: a full
 #                 TLS handshake for every new connection
 # each with keep-alive connections, one connection per request, and one
-# connection at a time. The rows run in rounds (agents restarted between
+# connection at a time; and the edge (issue 12): wrk through nginx on node
+# A with the config sluice renders from the demo policy's edge: section,
+# to a local nginx `return 200` (the same upstream for every row), with
+# keep-alive connections and alice's IdP token:
+#   edge-none     no authorization (auth_request off)
+#   edge-204      auth_request to a trivial nginx answering 204 at once: the
+#                 floor any auth_request design pays
+#   edge-warm     auth_request to sluiced, its token cache warm
+#   edge-cold     the same with edge.cache.max: 0: a signature check (and
+#                 an assertion signed) per request The rows run in rounds (agents restarted between
 # the phases that need another config), so drift on a shared machine hits
 # every row alike; the table gives each figure's median over the rounds.
 # Prints the table and writes it to BUILD/bench/results.txt, with wrk's
@@ -24,7 +33,8 @@
 #
 # Usage: scripts/bench.sh [BUILD_DIR]     (default: build)
 # Knobs: BENCH_DURATION (3s), BENCH_ROUNDS (3), BENCH_THREADS (2),
-#        BENCH_CONNS (50)
+#        BENCH_CONNS (50), BENCH_PHASES (all: "off plain mtls full edge
+#        edgecold"; "edge edgecold" runs the edge rows alone)
 
 set -euo pipefail
 
@@ -40,6 +50,15 @@ STREAM_PORT=18080
 PAIR_PORT=18443
 H2_PORT=18444
 H2_STATS_PORT=18445
+# The edge rows: one nginx per kind of authorization, each on its own port
+# and in its own cgroup, the upstream they share, the 204 authorizer.
+EDGE_UP_PORT=18090
+AUTHZ_204_PORT=18091
+declare -A EDGE_PORT=([edge-none]=18081 [edge-204]=18082 [edge-warm]=18083 [edge-cold]=18083)
+declare -A EDGE_CG=([edge-none]=edge-none [edge-204]=edge-204 [edge-warm]=edge-sluice
+	[edge-cold]=edge-sluice)
+EDGE_UP=edge-up
+AUTHZ_204=authz-204
 SIDECAR=sidecar
 HAPROXY=haproxy
 STREAM=nginx-stream
@@ -61,22 +80,31 @@ AGENT_CG=$(sed -n 's/^agent_cgroup: *//p' "${SL_TEMPLATE[a]}")
 declare -A CGROUP=(
 	[direct]=$DIRECT [nginx-stream]=$DIRECT [sluiced]=$SL_JOB
 	[nginx-pair]=$DIRECT [haproxy-h2]=$DIRECT [sluice-mtls]=$SL_JOB [sluice-full]=$SL_JOB
+	[edge-none]=$DIRECT [edge-204]=$DIRECT [edge-warm]=$DIRECT [edge-cold]=$DIRECT
 )
 declare -A URL=(
 	[direct]=http://$SL_ADDR_B/ [nginx-stream]=http://127.0.0.1:$STREAM_PORT/
 	[sluiced]=http://$SL_ADDR_B/ [nginx-pair]=http://127.0.0.1:$PAIR_PORT/
 	[haproxy-h2]=http://127.0.0.1:$H2_PORT/
 	[sluice-mtls]=http://$SL_ADDR_B/ [sluice-full]=http://$SL_ADDR_B/
+	[edge-none]=http://127.0.0.1:${EDGE_PORT[edge-none]}/api/bench
+	[edge-204]=http://127.0.0.1:${EDGE_PORT[edge-204]}/api/bench
+	[edge-warm]=http://127.0.0.1:${EDGE_PORT[edge-warm]}/api/bench
+	[edge-cold]=http://127.0.0.1:${EDGE_PORT[edge-cold]}/api/bench
 )
 declare -A PROXIES=(
 	[direct]='' [nginx-stream]=a:$STREAM [sluiced]=a:$AGENT_CG
 	[nginx-pair]="a:$SIDECAR b:$SIDECAR" [haproxy-h2]="a:$HAPROXY b:$HAPROXY"
 	[sluice-mtls]="a:$AGENT_CG b:$AGENT_CG"
 	[sluice-full]="a:$AGENT_CG b:$AGENT_CG"
+	[edge-none]=a:${EDGE_CG[edge-none]} [edge-204]=a:${EDGE_CG[edge-204]}
+	[edge-warm]=a:${EDGE_CG[edge-warm]} [edge-cold]=a:${EDGE_CG[edge-cold]}
 )
+# The edge rows' authorizer, whose CPU is counted apart from nginx's.
+declare -A AUTHZ=([edge-204]=a:$AUTHZ_204 [edge-warm]=a:$AGENT_CG [edge-cold]=a:$AGENT_CG)
 # The rows of each phase, PATH:KIND; a phase is which agents run, with
 # which config.
-PHASES=(off plain mtls full)
+read -r -a PHASES <<<"${BENCH_PHASES:-off plain mtls full edge edgecold}"
 declare -A PHASE_ROWS=(
 	[off]="direct:keep-alive direct:conn-close direct:1-conn direct:1-conn-close
 	       nginx-stream:keep-alive nginx-stream:conn-close
@@ -86,6 +114,8 @@ declare -A PHASE_ROWS=(
 	[mtls]="sluice-mtls:keep-alive sluice-mtls:conn-close sluice-mtls:1-conn
 		sluice-mtls:1-conn-close"
 	[full]="sluice-full:keep-alive sluice-full:conn-close sluice-full:1-conn-close"
+	[edge]="edge-none:keep-alive edge-204:keep-alive edge-warm:keep-alive"
+	[edgecold]="edge-cold:keep-alive"
 )
 
 # kind_args KIND: wrk's options for a kind of row, in ARGS.
@@ -205,8 +235,9 @@ h2_count()
 	H2_REQ[$kind]=$((${H2_REQ[$kind]:-0} + passed))
 }
 
-# Figures of every run, per "PATH KIND": space-separated, one per round.
-declare -A F_RPS F_P50 F_P99 F_ERR F_CPU F_WIRE F_LOAD
+# Figures of every run, per "PATH KIND": space-separated, one per round
+# (F_ACPU: the edge rows' authorizer).
+declare -A F_RPS F_P50 F_P99 F_ERR F_CPU F_ACPU F_WIRE F_LOAD
 # Per sluice path, over all its rows: flows node B allowed, and how many
 # of them resumed a TLS session.
 declare -A N_FLOWS N_RESUMED
@@ -218,8 +249,12 @@ run_row()
 {
 	local path=$1 kind=$2 round=$3 key="$1 $2" raw row rps p50 p99 err n
 	local cpu0 cpu1 wire0 wire1 load flows0=0 flows=0 audit0=0 want i resumed h2_before=()
+	local acpu0=0 acpu1=0 edge0=0 decided
 
 	kind_args "$kind"
+	# The edge rows send alice's token (read from its file by wrk's script,
+	# so it is on no command line) and the edge's Host.
+	[[ $path != edge-* ]] || ARGS+=(-s "$EDGE_LUA")
 	local cmd=(wrk "${ARGS[@]}" -d"$DURATION" --latency "${URL[$path]}")
 	if [[ -z ${seen_cmd[$key]:-} ]]; then
 		seen_cmd[$key]=1
@@ -233,6 +268,8 @@ run_row()
 	fi
 	# shellcheck disable=SC2086 # PROXIES holds a list
 	cpu0=$(cpu_usec ${PROXIES[$path]})
+	[[ -z ${AUTHZ[$path]:-} ]] || acpu0=$(cpu_usec "${AUTHZ[$path]}")
+	[[ $path != edge-warm && $path != edge-cold ]] || edge0=$(sl_file_size "$SL_AUDIT_A")
 	wire0=$(wire_bytes)
 	[[ $path != sluiced ]] || flows0=$(agent_flows)
 	[[ $path != sluice-* ]] || audit0=$(sl_file_size "$SL_AUDIT_B")
@@ -245,6 +282,7 @@ run_row()
 	printf '%s\n' "$raw" >"$raw_dir/${path}_${kind}_r$round.txt"
 	# shellcheck disable=SC2086
 	cpu1=$(cpu_usec ${PROXIES[$path]})
+	[[ -z ${AUTHZ[$path]:-} ]] || acpu1=$(cpu_usec "${AUTHZ[$path]}")
 	wire1=$(wire_bytes)
 	row=$(parse_wrk <<<"$raw") || {
 		printf '\n%s\n' "$raw" >&2
@@ -274,6 +312,14 @@ run_row()
 	if [[ $path == sluice* ]] && ((flows < want)); then
 		sl_die "$key: the agents carried $flows flows for $want wrk connections"
 	fi
+	# Likewise every request of a sluice edge row must be one the agent
+	# decided (and allowed): one audit line each.
+	if [[ $path == edge-warm || $path == edge-cold ]]; then
+		decided=$(sl_audit_lines "$edge0" "$SL_AUDIT_A" |
+			grep -c '"direction":"edge",.*"verdict":"allow"' || true)
+		((decided >= n)) ||
+			sl_die "$key: node A's agent allowed $decided requests for wrk's $n"
+	fi
 	if [[ $path == sluice-* ]]; then
 		read -r resumed flows <<<"$(audit_resumed "$audit0")"
 		N_RESUMED[$path]=$((${N_RESUMED[$path]:-0} + resumed))
@@ -287,6 +333,7 @@ run_row()
 	F_P99[$key]+=" $p99"
 	F_ERR[$key]+=" $err"
 	F_CPU[$key]+=" $(awk -v c=$((cpu1 - cpu0)) -v n="$n" 'BEGIN { printf "%.1f", c / n }')"
+	F_ACPU[$key]+=" $(awk -v c=$((acpu1 - acpu0)) -v n="$n" 'BEGIN { printf "%.1f", c / n }')"
 	F_WIRE[$key]+=" $(awk -v b=$((wire1 - wire0)) -v n="$n" 'BEGIN { printf "%.0f", b / n }')"
 	F_LOAD[$key]+=" $load"
 	sleep 0.5
@@ -296,13 +343,22 @@ run_row()
 # the bench measures what the demo runs.
 config_plain=${SL_DIR[a]}/sluice-plain.yaml
 config_full=${SL_DIR[a]}/sluice-full.yaml
+config_cold=${SL_DIR[a]}/sluice-edge-cold.yaml
 make_configs()
 {
-	# Issue 2's agent: no identity, no peers, so flows go plain TCP.
-	awk '/^[^ \t#]/ { skip = /^(identity|peers):/ } !skip' "${SL_CONFIG[a]}" >"$config_plain"
+	# Issue 2's agent: no identity, no peers, so flows go plain TCP; no
+	# edge (it needs identity.oidc) and no workload OIDC clients.
+	awk '/^[^ \t#]/ { skip = /^(identity|peers|edge):/ }
+	     /^    oidc:/ { client = 1; next }
+	     client && /^      / { next }
+	     { client = 0 }
+	     !skip' "${SL_CONFIG[a]}" >"$config_plain"
 	sed 's/^\(  resumption:\) true$/\1 false/' "${SL_CONFIG[a]}" >"$config_full"
 	grep -q '^  resumption: false$' "$config_full" ||
 		sl_die "${SL_TEMPLATE[a]} has no \"  resumption: true\" line under identity to turn off"
+	awk '{ print } /^edge:$/ { print "  cache:"; print "    max: 0" }' "${SL_CONFIG[a]}" \
+		>"$config_cold"
+	grep -q '^    max: 0$' "$config_cold" || sl_die "${SL_TEMPLATE[a]} has no edge: section"
 }
 
 # stop_agent NODE: an agent that does not exit cleanly on SIGTERM after a
@@ -331,6 +387,98 @@ warm_tunnel()
 		sl_die "no request crosses the agents: $(tail -n3 "${SL_AGENT_LOG[a]}")"
 	# Its audit line is written at close: before the next row counts.
 	sl_audit_wait "$ALLOWED" 1 "$audit0" || true
+}
+
+# warm_edge: one request through the edge's nginx to node A's agent once
+# it has started, so the first edge row starts with the IdP's keys fetched
+# (and, with the cache on, alice's token verified), as the later ones do.
+warm_edge()
+{
+	local i
+
+	for ((i = 0; i < 100; i++)); do
+		sl_in a curl -sf -o /dev/null --max-time 5 -H "@$SL_USER_DIR/alice.hdr" \
+			-H "Host: $SL_EDGE_HOST" "${URL[edge-warm]}" && return 0
+		sleep 0.1
+	done
+	sl_die "no request passes the edge: $(tail -n3 "${SL_AGENT_LOG[a]}")"
+}
+
+# edge_variant NAME EDIT...: one edge nginx (1 worker) in node A's cgroup
+# NAME: the demo's outer config (deploy/demo/edge-nginx.conf) around the
+# config sluicectl renders from the demo policy, changed by the sed
+# commands EDIT (each s|FROM|TO|); its upstream the local nginx.
+edge_variant()
+{
+	local name=$1 dir=$SL_TMP/$1 edit to
+	local edits=("s|server $SL_ADDR_B:80;|server 127.0.0.1:$EDGE_UP_PORT;|" "${@:2}")
+
+	mkdir -p "$dir/logs" "$dir/tmp"
+	printf '%s\n' "$EDGE_RENDERED" >"$dir/edge.conf"
+	# One edit at a time, and each must have hit: a variant that is not
+	# what its row says would be a fake result.
+	for edit in "${edits[@]}"; do
+		to=${edit#s|*|}
+		to=${to%|*}
+		sed -i "$edit" "$dir/edge.conf"
+		grep -qF -- "$to" "$dir/edge.conf" ||
+			sl_die "edge variant $name: \"$edit\" changed nothing in the rendered config"
+	done
+	sed -e "s|@DIR@|$dir|g" -e "s|include @RENDER_DIR@/live.conf;|include $dir/edge.conf;|" \
+		"$SL_SRC/deploy/demo/edge-nginx.conf" >"$dir/nginx.conf"
+	sl_in_cgroup a "$name" nginx -q -e "$dir/logs/error.log" -p "$dir" -c "$dir/nginx.conf" ||
+		sl_die "nginx $name did not start: $(tail -n3 "$dir/logs/error.log")"
+	sl_track_pidfile "$dir/nginx.pid" "nginx $name"
+}
+
+# The edge rows' nginx: the shared upstream, the 204 authorizer, and one
+# edge per kind of authorization, all on node A.
+start_edges()
+{
+	local p
+
+	sl_nginx "$EDGE_UP" a "
+		http {
+		    access_log off;
+		    keepalive_requests 1000000;
+		    client_body_temp_path $SL_TMP/$EDGE_UP/tmp/body;
+		    proxy_temp_path $SL_TMP/$EDGE_UP/tmp/proxy;
+		    large_client_header_buffers 4 16k;
+		    server {
+		        listen 127.0.0.1:$EDGE_UP_PORT;
+		        location / { return 200 \"ok\\n\"; }
+		    }
+		}" "$EDGE_UP"
+	sl_nginx "$AUTHZ_204" a "
+		http {
+		    access_log off;
+		    keepalive_requests 1000000;
+		    client_body_temp_path $SL_TMP/$AUTHZ_204/tmp/body;
+		    proxy_temp_path $SL_TMP/$AUTHZ_204/tmp/proxy;
+		    server {
+		        listen 127.0.0.1:$AUTHZ_204_PORT;
+		        location / { return 204; }
+		    }
+		}" "$AUTHZ_204"
+	EDGE_RENDERED=$(sl_ctl a edge render "${SL_DIR[a]}/policy.yaml" -c "${SL_CONFIG[a]}") ||
+		sl_die "sluicectl edge render failed: $EDGE_RENDERED"
+	p="s|listen $SL_EDGE_PORT|listen 127.0.0.1:"
+	edge_variant "${EDGE_CG[edge-none]}" "${p}${EDGE_PORT[edge-none]}|g" \
+		"s|auth_request /_sluice/authz;|auth_request off;|"
+	edge_variant "${EDGE_CG[edge-204]}" "${p}${EDGE_PORT[edge-204]}|g" \
+		"s|server unix:[^;]*;|server 127.0.0.1:$AUTHZ_204_PORT;|"
+	edge_variant "${EDGE_CG[edge-warm]}" "${p}${EDGE_PORT[edge-warm]}|g"
+	EDGE_LUA=$SL_TMP/edge.lua
+	cat >"$EDGE_LUA" <<-EOF
+		local f = assert(io.open("$SL_USER_DIR/alice.token"))
+		wrk.headers["Authorization"] = "Bearer " .. f:read("*l")
+		f:close()
+		wrk.headers["Host"] = "$SL_EDGE_HOST"
+	EOF
+	for p in edge-none edge-204; do
+		sl_in a curl -sf -o /dev/null --max-time 5 -H "Host: $SL_EDGE_HOST" "${URL[$p]}" ||
+			sl_die "$p does not reach its upstream: $(tail -n3 "$SL_TMP/${EDGE_CG[$p]}/logs/error.log")"
+	done
 }
 
 # start_haproxy NAME NODE TEMPLATE SED_ARGS...: haproxy in NODE's $HAPROXY
@@ -367,13 +515,25 @@ enter_phase()
 		stop_agent a
 		[[ -n ${SL_AGENT_PID[b]} ]] || sl_agent b
 		sl_agent a
+		sl_creds_wait
 		warm_tunnel
 		;;
 	full)
 		stop_agent a
 		[[ -n ${SL_AGENT_PID[b]} ]] || sl_agent b
 		sl_agent a "$config_full"
+		sl_creds_wait
 		warm_tunnel
+		;;
+	edge)
+		stop_agent a
+		sl_agent a
+		warm_edge
+		;;
+	edgecold)
+		stop_agent a
+		sl_agent a "$config_cold"
+		warm_edge
 		;;
 	esac
 }
@@ -395,13 +555,24 @@ agent_health()
 
 	printf '\nagents under load:\n'
 	for n in a b; do
+		# BENCH_PHASES may have left one agent unstarted.
+		[[ -n ${SL_AGENT_LOG[$n]:-} ]] || continue
 		printf '  %s log: %s warnings, %s errors\n' "${SL_NODE[$n]}" \
 			"$(awk '$2 == "warn"' "${SL_AGENT_LOG[$n]}" | wc -l)" \
 			"$(awk '$2 == "error"' "${SL_AGENT_LOG[$n]}" | wc -l)"
 	done
-	printf '  %s audit, inbound decisions:' "${SL_NODE[b]}"
-	jq -rn '[inputs | select(.direction == "inbound")] | group_by(.verdict + " " + .reason)
-		| map(" \(length) \(.[0].verdict) (\(.[0].reason))") | join(",")' "$SL_AUDIT_B"
+	audit_summary "${SL_NODE[b]}" inbound "$SL_AUDIT_B"
+	audit_summary "${SL_NODE[a]}" edge "$SL_AUDIT_A"
+}
+
+# audit_summary NODE DIRECTION FILE: NODE's decisions of DIRECTION in its
+# audit FILE, by verdict and reason.
+audit_summary()
+{
+	[[ -e $3 ]] || return 0
+	printf '  %s audit, %s decisions:' "$1" "$2"
+	jq -rn --arg d "$2" '[inputs | select(.direction == $d)] | group_by(.verdict + " " + .reason)
+		| map(" \(length) \(.[0].verdict) (\(.[0].reason))") | join(",")' "$3"
 }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -412,16 +583,25 @@ sl_topology
 # range must not hand out the ports the agents and proxies listen on, or a
 # restarted agent finds its tunnel port taken by an old outbound connection.
 listen_ports=$(sed -n 's/^ *\(outbound\|tunnel\): .*:\([0-9]\+\)$/\2/p' "${SL_TEMPLATE[@]}" |
-	sort -u | tr '\n' ,)$STREAM_PORT,$PAIR_PORT,$H2_PORT,$H2_STATS_PORT
+	sort -u | tr '\n' ,)$STREAM_PORT,$PAIR_PORT,$H2_PORT,$H2_STATS_PORT,$SL_IDP_PORT
+listen_ports+=,$EDGE_UP_PORT,$AUTHZ_204_PORT,${EDGE_PORT[edge-none]},${EDGE_PORT[edge-204]}
+listen_ports+=,${EDGE_PORT[edge-warm]}
 sl_in a sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \
 	net.ipv4.ip_local_reserved_ports="$listen_ports"
-sl_cgroups a "$DIRECT" "$STREAM" "$SIDECAR" "$HAPROXY"
+sl_cgroups a "$DIRECT" "$STREAM" "$SIDECAR" "$HAPROXY" "$EDGE_UP" "$AUTHZ_204" \
+	"${EDGE_CG[edge-none]}" "${EDGE_CG[edge-204]}" "${EDGE_CG[edge-warm]}"
 sl_cgroups b "$SIDECAR" "$HAPROXY"
 sl_api
 sl_pki
 sl_agent_config a
 sl_agent_config b
 make_configs
+# The IdP the demo configs name (identity.oidc), its tokens good for the
+# whole run, and alice's token for the edge rows.
+SL_IDP_TTL=3600
+sl_idp_start
+sl_user_token alice
+start_edges
 sl_nginx "$STREAM" a "
 	load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 	stream {

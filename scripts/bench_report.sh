@@ -68,10 +68,62 @@ added_us()
 	awk -v a="$(fig "$4" "$1 $2")" -v b="$(fig "$4" "$3 $2")" 'BEGIN { printf "%+.0f", (a - b) * 1000 }'
 }
 
+# edge_row PATH: one line of the edge table (keep-alive).
+edge_row()
+{
+	local key="$1 keep-alive" rps spread errs acpu=-
+
+	rps=$(fig F_RPS "$key")
+	# shellcheck disable=SC2086
+	spread=$(printf '%s\n' ${F_RPS[$key]} | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
+		END { printf "%.0f-%.0f", lo, hi }')
+	# shellcheck disable=SC2086
+	errs=$(printf '%s\n' ${F_ERR[$key]} | awk '{ s += $1 } END { print s }')
+	[[ -z ${AUTHZ[$1]:-} ]] || acpu=$(fig F_ACPU "$key")
+	printf '%-22s %11.1f %13s %8.3f %8.3f %6d %8s %8s %7s %5s\n' "$1" "$rps" "$spread" \
+		"$(fig F_P50 "$key")" "$(fig F_P99 "$key")" "$errs" "$(fig F_CPU "$key")" "$acpu" \
+		"$(ratio "$rps" "$(fig F_RPS "edge-204 keep-alive")")" "$(fig F_LOAD "$key")"
+}
+
+# The edge rows and issue 12's goals: warm at least 0.9x the 204 floor's
+# requests/s and within 0.3 ms of its p99; cold with its cost per
+# verification.
+report_edge()
+{
+	local path warm=edge-warm floor=edge-204 cold=edge-cold r d c
+
+	printf '\n== The edge: wrk through nginx (1 worker) on node A, config rendered from the\n'
+	printf '   demo policy, keep-alive, alice'"'"'s IdP token on every request, upstream a\n'
+	printf '   local nginx return 200 (the same for every row)\n'
+	printf '%-22s %11s %13s %8s %8s %6s %8s %8s %7s %5s\n' scenario requests/s "(min-max)" \
+		p50_ms p99_ms errors nginx_us authz_us vs_204 load
+	for path in edge-none edge-204 edge-warm edge-cold; do
+		[[ -z ${F_RPS["$path keep-alive"]:-} ]] || edge_row "$path"
+	done
+	printf 'nginx_us, authz_us: CPU per request of the edge'"'"'s nginx and of its authorizer\n'
+	printf '  (the 204 nginx, or sluiced on node A: cgroup cpu.stat)\n'
+	[[ -n ${F_RPS["$warm keep-alive"]:-} && -n ${F_RPS["$floor keep-alive"]:-} ]] || return 0
+	r=$(ratio "$(fig F_RPS "$warm keep-alive")" "$(fig F_RPS "$floor keep-alive")")
+	d=$(awk -v a="$(fig F_P99 "$warm keep-alive")" -v b="$(fig F_P99 "$floor keep-alive")" \
+		'BEGIN { printf "%+.3f", a - b }')
+	printf 'goal: warm >= 0.9x the 204 floor'"'"'s requests/s: %s (%s)\n' "$r" \
+		"$(awk -v r="$r" 'BEGIN { print (r >= 0.9 ? "met" : "missed") }')"
+	printf 'goal: warm p99 within 0.3 ms of the floor'"'"'s: %s ms (%s)\n' "$d" \
+		"$(awk -v d="$d" 'BEGIN { print (d <= 0.3 ? "met" : "missed") }')"
+	[[ -n ${F_RPS["$cold keep-alive"]:-} ]] || return 0
+	c=$(awk -v a="$(fig F_ACPU "$cold keep-alive")" -v b="$(fig F_ACPU "$warm keep-alive")" \
+		'BEGIN { printf "%.0f", a - b }')
+	printf 'cold (edge.cache.max: 0): %s of warm'"'"'s requests/s, p99 %s ms; sluiced CPU %s us\n' \
+		"$(ratio "$(fig F_RPS "$cold keep-alive")" "$(fig F_RPS "$warm keep-alive")")" \
+		"$(fig F_P99 "$cold keep-alive")" "$(fig F_ACPU "$cold keep-alive")"
+	printf '  a request against %s us warm: %s us per verification (an ES256 check of the\n' \
+		"$(fig F_ACPU "$warm keep-alive")" "$c"
+	printf '  token and an assertion signed; at most %s verifications/s of one core)\n' \
+		"$(awk -v c="$(fig F_ACPU "$cold keep-alive")" 'BEGIN { if (c > 0) printf "%.0f", 1e6 / c; else print "-" }')"
+}
+
 report()
 {
-	local kind path pair cmp
-
 	printf 'sluice bench, %s, kernel %s, %s CPUs, sluice %s\n' "$(date -u +%FT%TZ)" \
 		"$(uname -r)" "$(nproc)" "$(git -C "$SL_SRC" describe --always --dirty 2>/dev/null || echo '?')"
 	printf 'load average before %s, after %s (each row'"'"'s: the load column)\n' \
@@ -96,6 +148,10 @@ report()
 		        all TLS paths: TLS 1.3, TLS_AES_128_GCM_SHA256, X25519, the same
 		        CA and node certificates (sluicectl ca); only sluice checks a token
 		        and a policy per connection
+		        edge-none     the edge's nginx, auth_request off
+		        edge-204      auth_request to an nginx answering 204 (the floor)
+		        edge-warm     auth_request to sluiced, token cache warm
+		        edge-cold     the same, edge.cache.max: 0 (a signature check each)
 		cpu_us: CPU of the proxies (both nodes; cgroup cpu.stat) per request
 		wire_B: bytes on the veth (both ways) per request
 		load:   1-minute load average as the row started (others share the machine)
@@ -108,6 +164,22 @@ report()
 		stream, neither a TLS handshake nor a new connection to nginx on node B
 
 	EOF
+	[[ -z ${F_RPS["direct keep-alive"]:-} ]] || report_mesh
+	report_edge
+	agent_health
+
+	printf '\nreproduce: sudo make bench BUILD=%s BENCH_DURATION=%s BENCH_ROUNDS=%s BENCH_THREADS=%s BENCH_CONNS=%s%s\n' \
+		"$build" "$DURATION" "$ROUNDS" "$THREADS" "$CONNS" \
+		"${BENCH_PHASES:+ BENCH_PHASES=\"$BENCH_PHASES\"}"
+	printf 'wrk runs (in node A'"'"'s network namespace, from the given cgroup):\n'
+	printf '  %s\n' "${commands[@]}"
+}
+
+# The mesh rows: one agent, then both across the tunnel, against the pairs.
+report_mesh()
+{
+	local kind path pair cmp
+
 	printf '== One agent, plain TCP: what the agent costs a workload on its own node\n'
 	table_header
 	for kind in keep-alive conn-close 1-conn 1-conn-close; do
@@ -173,10 +245,4 @@ report()
 		printf '%s, %s'"'"'s audit: %s flows, %s resumed\n' "$path" "${SL_NODE[b]}" \
 			"${N_FLOWS[$path]:-0}" "${N_RESUMED[$path]:-0}"
 	done
-	agent_health
-
-	printf '\nreproduce: sudo make bench BUILD=%s BENCH_DURATION=%s BENCH_ROUNDS=%s BENCH_THREADS=%s BENCH_CONNS=%s\n' \
-		"$build" "$DURATION" "$ROUNDS" "$THREADS" "$CONNS"
-	printf 'wrk runs (in node A'"'"'s network namespace, from the given cgroup):\n'
-	printf '  %s\n' "${commands[@]}"
 }

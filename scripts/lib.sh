@@ -4,9 +4,11 @@
 #
 # Shared by scripts/demo.sh and scripts/bench.sh (sourced, not run): a two
 # node topology in network namespaces, nginx and PostgreSQL on node B, a mesh
-# CA with a certificate per node, and a sluiced per node with the demo
-# configs, all named with a per-run suffix so parallel runs never collide,
-# and all removed again by sl_cleanup (installed as the EXIT trap by sl_init).
+# CA with a certificate per node, the test IdP (tests/oidc/idp.mjs) on node
+# A with a client per workload and per demo user, a sluiced per node with
+# the demo configs, and the edge's nginx on node A, all named with a per-run
+# suffix so parallel runs never collide, and all removed again by sl_cleanup
+# (installed as the EXIT trap by sl_init).
 #
 # Nodes are called a and b here; SL_NS, SL_CG_ROOT, SL_PIN, SL_DIR and the
 # other per-node arrays are indexed by those letters.
@@ -32,6 +34,19 @@ SL_ADDR_B=10.77.0.2
 SL_ADDR6_A=fd77::1
 SL_ADDR6_B=fd77::2
 SL_SUBNET=10.77.0.0/24
+
+# The IdP: where the demo configs' identity.oidc.issuer says it is.
+SL_IDP_PORT=9443
+SL_IDP_URL=https://$SL_ADDR_A:$SL_IDP_PORT
+# The IdP group each workload's tokens carry (so node B's policy maps the
+# job to the role etl, as node A's config says), and the demo's users:
+# clients of the IdP that are no workload, with the groups of their tokens.
+declare -A SL_IDP_GROUPS=([job-1234]=etl-jobs [notebook-77]=notebooks)
+declare -A SL_USERS=([alice]=api-readers)
+# The edge: the policy's edge host and port, and the edge workload's cgroup.
+SL_EDGE_HOST=api.acme.example
+SL_EDGE_PORT=80
+SL_EDGE_CG=edge
 
 if [[ -t 1 ]]; then
 	SL_BOLD=$'\e[1m' SL_RED=$'\e[31m' SL_GREEN=$'\e[32m' SL_OFF=$'\e[0m'
@@ -112,6 +127,10 @@ sl_init()
 	SL_JOB_ID=$(sl_workload_id a "$SL_JOB")
 	SL_NOTEBOOK_ID=$(sl_workload_id a "$SL_NOTEBOOK")
 	SL_AUDIT_B=${SL_DIR[b]}/run/audit.jsonl
+	SL_AUDIT_A=${SL_DIR[a]}/run/audit.jsonl
+	SL_IDP_DIR=$SL_TMP/idp
+	SL_EDGE=$SL_TMP/edge
+	SL_USER_DIR=$SL_TMP/users
 	SL_PIDS=()
 	SL_PG_DATA=
 
@@ -135,27 +154,32 @@ sl_file_size()
 	stat -c %s "$1" 2>/dev/null || echo 0
 }
 
-# sl_audit_lines [OFFSET]: node B's audit lines after byte OFFSET (0).
+# sl_audit_lines [OFFSET [FILE]]: node B's (or FILE's) audit lines after
+# byte OFFSET (0).
 sl_audit_lines()
 {
-	[[ -e $SL_AUDIT_B ]] || return 0
-	tail -c +"$((${1:-0} + 1))" "$SL_AUDIT_B"
+	local file=${2:-$SL_AUDIT_B}
+
+	[[ -e $file ]] || return 0
+	tail -c +"$((${1:-0} + 1))" "$file"
 }
 
-# sl_audit_count FILTER [OFFSET]: how many of them match the jq FILTER.
+# sl_audit_count FILTER [OFFSET [FILE]]: how many of them match the jq
+# FILTER.
 sl_audit_count()
 {
-	sl_audit_lines "${2:-0}" | jq -n "[inputs | select($1)] | length"
+	sl_audit_lines "${2:-0}" "${3:-}" | jq -n "[inputs | select($1)] | length"
 }
 
-# sl_audit_wait FILTER WANT [OFFSET]: waits up to 2 s for WANT such lines. A
-# flow's line is written when it closes, just after the client is done.
+# sl_audit_wait FILTER WANT [OFFSET [FILE]]: waits up to 2 s for WANT such
+# lines. A flow's line is written when it closes, just after the client is
+# done.
 sl_audit_wait()
 {
 	local i
 
 	for ((i = 0; i < 20; i++)); do
-		(($(sl_audit_count "$1" "${3:-0}") >= $2)) && return 0
+		(($(sl_audit_count "$1" "${3:-0}" "${4:-}") >= $2)) && return 0
 		sleep 0.1
 	done
 	return 1
@@ -263,7 +287,10 @@ sl_track_pidfile()
 	SL_PIDS+=("$(cat "$file")")
 }
 
-# The "api" service: nginx on node B serving a small page and a 1 MiB file.
+# The "api" service: nginx on node B serving a small page and a 1 MiB file,
+# and under /api/ a line naming the caller the edge's assertion vouched for
+# (the headers nginx at the edge sets from the agent's answer; a client's
+# own copies never get this far).
 sl_api()
 {
 	local html=$SL_TMP/api/html tmp=$SL_TMP/api/tmp
@@ -281,10 +308,15 @@ sl_api()
 		    scgi_temp_path $tmp/scgi;
 		    keepalive_requests 1000000;
 		    default_type text/plain;
+		    # The assertion carries a certificate: a few kB in one header.
+		    large_client_header_buffers 4 16k;
 		    server {
 		        listen $SL_ADDR_B:80;
 		        listen [$SL_ADDR6_B]:80;
 		        root $html;
+		        location /api/ {
+		            return 200 \"caller=\$http_x_sluice_caller roles=\$http_x_sluice_roles\\n\";
+		        }
 		    }
 		}"
 	sl_in a curl -sf -o /dev/null --max-time 5 "http://$SL_ADDR_B/" ||
@@ -339,8 +371,155 @@ sl_agent_config()
 	sed -e "s|^cgroup_root: .*|cgroup_root: ${SL_CG_ROOT[$node]#"$SL_CG2"/}|" \
 	    -e "s|^bpf_pin_path: .*|bpf_pin_path: ${SL_PIN[$node]}|" \
 	    -e "s|^run_dir: .*|run_dir: $dir/run|" \
+	    -e "s|^  render_dir: .*|  render_dir: $dir/edge|" \
+	    -e "s|^  nginx_conf: .*|  nginx_conf: $dir/edge-nginx.conf|" \
+	    -e "s|^  nginx_pid: .*|  nginx_pid: $SL_EDGE/nginx.pid|" \
 	    "${SL_TEMPLATE[$node]}" >"${SL_CONFIG[$node]}"
 	cp "$SL_SRC/deploy/demo/policy.yaml" "$dir/policy.yaml"
+	# The edge's outer nginx config: the agent runs nginx -t inside it.
+	if grep -q '^edge:' "${SL_CONFIG[$node]}"; then
+		mkdir -p "$SL_EDGE/logs" "$SL_EDGE/tmp"
+		sed -e "s|@DIR@|$SL_EDGE|g" -e "s|@RENDER_DIR@|$dir/edge|g" \
+			"$SL_SRC/deploy/demo/edge-nginx.conf" >"$dir/edge-nginx.conf"
+	fi
+	sl_secrets "$node"
+}
+
+# sl_random_secret FILE: 128 random bits, hex, in FILE (mode 0600).
+sl_random_secret()
+{
+	(umask 077 && openssl rand -hex 16 >"$1") || sl_die "cannot write $1"
+}
+
+# sl_secrets NODE: a client secret for each of NODE's workloads with an
+# oidc: key, in the file its config names (relative to the config's
+# directory).
+sl_secrets()
+{
+	local node=$1 dir=${SL_DIR[$1]} f
+
+	while read -r f; do
+		[[ $f == /* ]] || f=$dir/$f
+		mkdir -p "$(dirname "$f")" && chmod 0700 "$(dirname "$f")"
+		[[ -s $f ]] || sl_random_secret "$f"
+	done < <(sed -n 's/^ *secret_file: *//p' "${SL_CONFIG[$node]}")
+}
+
+# sl_idp_clients FILE: the IdP's clients (idp.mjs's format): one per
+# workload of node A's config, client_id its SPIFFE ID, its secret, its
+# tokens bound to the certificate it fetches them with (node A's), groups
+# from SL_IDP_GROUPS; and one per demo user (SL_USERS), whose secret and a
+# curl config holding it go to SL_USER_DIR. The file holds secrets: 0600.
+sl_idp_clients()
+{
+	local out=$1 cg id secret user list='[]'
+
+	mkdir -p "$SL_USER_DIR" && chmod 0700 "$SL_USER_DIR"
+	while read -r cg; do
+		id=$(sl_workload_id a "$cg")
+		secret=$(cat "${SL_DIR[a]}/secrets/$cg") || sl_die "no client secret for $cg"
+		list=$(jq -c --arg id "$id" --arg s "$secret" --arg g "${SL_IDP_GROUPS[$cg]:-}" \
+			'. + [{client_id: $id, client_secret: $s,
+			       token_endpoint_auth_method: "client_secret_basic",
+			       tls_client_certificate_bound_access_tokens: true}
+			      + (if $g == "" then {} else {claims: {groups: [$g]}} end)]' <<<"$list")
+	done < <(sed -n 's/^ *- cgroup: *//p' "${SL_TEMPLATE[a]}")
+	for user in "${!SL_USERS[@]}"; do
+		sl_random_secret "$SL_USER_DIR/$user.secret"
+		secret=$(cat "$SL_USER_DIR/$user.secret")
+		(umask 077 && printf 'user = "%s:%s"\n' "$user" "$secret" >"$SL_USER_DIR/$user.curl")
+		list=$(jq -c --arg id "$user" --arg s "$secret" --arg g "${SL_USERS[$user]}" \
+			'. + [{client_id: $id, client_secret: $s,
+			       token_endpoint_auth_method: "client_secret_basic",
+			       claims: {groups: [$g]}}]' <<<"$list")
+	done
+	(umask 077 && jq . <<<"$list" >"$out") || sl_die "cannot write $out"
+}
+
+# sl_idp_start: the test IdP on node A at SL_IDP_URL, https with a
+# self-signed certificate that both nodes' configs trust (pki/idp-ca.crt),
+# tokens of SL_IDP_TTL seconds (default 300). Call after sl_pki and
+# sl_agent_config, before the agents start.
+sl_idp_start()
+{
+	local dir=$SL_IDP_DIR n pid i log
+
+	"$SL_SRC/tests/oidc/setup.sh" >"$SL_TMP/idp-setup.log" 2>&1 ||
+		sl_die "tests/oidc/setup.sh failed: $(tail -n3 "$SL_TMP/idp-setup.log")"
+	mkdir -p "$dir" && chmod 0700 "$dir"
+	log=$dir/idp.log
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+		-subj /CN=sluice-demo-idp -addext "subjectAltName=IP:$SL_ADDR_A" \
+		-keyout "$dir/idp.key" -out "$dir/idp.crt" >"$log" 2>&1 ||
+		sl_die "cannot make the IdP's certificate: $(tail -n3 "$log")"
+	for n in "${SL_NODES[@]}"; do
+		cp "$dir/idp.crt" "${SL_DIR[$n]}/pki/idp-ca.crt"
+	done
+	sl_idp_clients "$dir/clients.json"
+	# As for sluiced: $! must be node itself, which nsenter execs.
+	nsenter --net="/run/netns/${SL_NS[a]}" -- node "$SL_SRC/tests/oidc/idp.mjs" \
+		--clients "$dir/clients.json" --host "$SL_ADDR_A" --port "$SL_IDP_PORT" \
+		--ttl "${SL_IDP_TTL:-300}" --tls-cert "$dir/idp.crt" --tls-key "$dir/idp.key" \
+		</dev/null >"$dir/ready" 2>"$log" &
+	pid=$!
+	SL_PIDS+=("$pid")
+	for ((i = 0; i < 150; i++)); do
+		grep -q '^READY ' "$dir/ready" && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	sl_die "the IdP did not get ready: $(tail -n3 "$log")"
+}
+
+# sl_user_token USER: a token for the demo user USER from the IdP (client
+# credentials, the secret from USER's curl config, never on a command line),
+# in SL_USER_DIR/USER.token and, as a header line curl and wrk read,
+# USER.hdr (both 0600). Prints nothing of the token.
+sl_user_token()
+{
+	local user=$1 tok
+
+	tok=$(sl_in a curl -sS --fail-with-body --max-time 10 --cacert "$SL_IDP_DIR/idp.crt" \
+		-K "$SL_USER_DIR/$user.curl" -d grant_type=client_credentials \
+		-d "resource=spiffe://$SL_TRUST_DOMAIN" "$SL_IDP_URL/token" |
+		jq -er .access_token) || sl_die "the IdP gave $user no token"
+	(umask 077 && printf '%s\n' "$tok" >"$SL_USER_DIR/$user.token" &&
+		printf 'Authorization: Bearer %s\n' "$tok" >"$SL_USER_DIR/$user.hdr")
+}
+
+# sl_creds_wait: waits up to 15 s for node A's agent to hold a valid IdP
+# token for each of its workloads and node B's the IdP's keys.
+sl_creds_wait()
+{
+	local want i
+
+	want=$(grep -c '^ *- cgroup:' "${SL_TEMPLATE[a]}")
+	for ((i = 0; i < 150; i++)); do
+		(($(sl_ctl a -j cred list --run-dir "${SL_DIR[a]}/run" 2>/dev/null | jq \
+			'[.[] | select(.kind == "token" and .source == "oidc" and .state == "valid")] |
+			length') >= want)) &&
+			sl_ctl b -j cred list --run-dir "${SL_DIR[b]}/run" 2>/dev/null |
+			jq -e 'any(.[]; .kind == "jwks" and .state == "valid")' >/dev/null &&
+			return 0
+		sleep 0.1
+	done
+	sl_die "no IdP tokens on node A or no IdP keys on node B after 15 s: $(tail -n3 "${SL_AGENT_LOG[a]}")"
+}
+
+# sl_edge_nginx: starts the edge's nginx on node A, in the edge workload's
+# cgroup (its upstream connections are that workload's flows), with the
+# outer config sl_agent_config wrote; node A's agent must have rendered
+# live.conf already.
+sl_edge_nginx()
+{
+	local conf=${SL_DIR[a]}/edge-nginx.conf
+
+	[[ -e ${SL_DIR[a]}/edge/live.conf ]] ||
+		sl_die "node A's agent rendered no ${SL_DIR[a]}/edge/live.conf: $(tail -n3 "${SL_AGENT_LOG[a]}")"
+	rm -f "$SL_EDGE/nginx.pid"
+	sl_in_cgroup a "$SL_EDGE_CG" nginx -q -e "$SL_EDGE/logs/error.log" -p "$SL_EDGE" \
+		-c "$conf" || sl_die "the edge's nginx did not start: $(tail -n3 "$SL_EDGE/logs/error.log")"
+	sl_track_pidfile "$SL_EDGE/nginx.pid" "the edge's nginx"
 }
 
 # sl_ctl NODE ARGS...: sluicectl on NODE's pins.
