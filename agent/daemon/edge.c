@@ -248,6 +248,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		ec->c = c;
 		ec->since = mono_s();
 		*con_cls = ec;
+		/* Answering on the first call, before MHD has looked for a
+		 * body, makes it close the connection after the answer: nginx's
+		 * keepalive to the agent would never reuse one. */
+		return MHD_YES;
 	}
 	/* A subrequest has no body; one that sends one is read and dropped. */
 	if (*upload_data_size) {

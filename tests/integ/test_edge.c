@@ -71,11 +71,11 @@
 #define USER_ID "edge-user"
 #define USER_SECRET "edge-user-secret"
 #define USER_SUB "alice@acme.example"
-#define SHORT_TTL_S 1
+#define SHORT_TTL_S 4
 #define SKEW_S 1
 /* Longer than SHORT_TTL_S + SKEW_S, so that a cached token must still end
  * at its exp, with room for a slow machine's reload and curl starts. */
-#define CACHE_TTL_S 6
+#define CACHE_TTL_S 12
 #define READY_MS 15000
 #define CHANGE_MS 10000
 #define ASSERTION_SKEW_S 5
@@ -696,9 +696,9 @@ static void expired_token(struct sl_env *env, struct world *w)
 	long long fetched = now_ms(), wait;
 	char *tok = NULL;
 
-	if (!ASSERT_OK(get_token_as(w, SHORT_ID, w->secret, NULL, &tok), "a 1 s token"))
+	if (!ASSERT_OK(get_token_as(w, SHORT_ID, w->secret, NULL, &tok), "a 4 s token"))
 		return;
-	ASSERT_EQ(status_of(env, "GET", "/api/x", tok), 200, "the 1 s token while it lasts");
+	ASSERT_EQ(status_of(env, "GET", "/api/x", tok), 200, "the 4 s token while it lasts");
 	wait = fetched + (SHORT_TTL_S + SKEW_S + 1) * 1000 - now_ms();
 	if (wait > 0)
 		sleep_ms(wait);
