@@ -27,12 +27,18 @@ VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
-	  -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -Iinclude $(AGENT_INC) -I$(OUT) -MMD -MP $(SANFLAGS)
+	  -D_GNU_SOURCE -DSLUICE_VERSION='"$(VERSION)"' -Iinclude $(AGENT_INC) -I$(OUT) -isystem $(LLHTTP_INC) -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
 LDLIBS := -lbpf -lelf -lz -lyaml -ljansson -lssl -lcrypto -lcurl
 # The edge's HTTP server (agent/daemon/edge.c): sluiced and what links
 # libsluiced.a.
 DLDLIBS := -lmicrohttpd
+# llhttp, the HTTP/1 parser of Node.js: Debian's node-llhttp ships it as C
+# sources, compiled into libsluiced.a with upstream's own flags (its
+# generated code is not ours to warn about).
+LLHTTP_DIR ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+LLHTTP_CFLAGS := -O2 -g -std=gnu11 -w -isystem $(LLHTTP_INC) $(SANFLAGS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	      -Iinclude -Ibpf -I$(OUT) -MMD -MP
 
@@ -63,6 +69,7 @@ LIB_SRCS := $(foreach d,$(COMMON_DIRS),$(wildcard $(d)/*.c))
 LIB := $(OUT)/libsluice.a
 DLIB_SRCS := $(filter-out $(AGENT_MAIN),$(foreach d,$(DAEMON_DIRS),$(wildcard $(d)/*.c)))
 DLIB := $(OUT)/libsluiced.a
+LLHTTP_OBJS := $(patsubst %,$(OUT)/llhttp/%.o,api http llhttp)
 CTL_SRCS := $(wildcard agent/ctl/*.c)
 # What both binaries link sees only its own folders' headers: the compiler
 # refuses a core/ or identity/ module that reaches into daemon/ or ctl/.
@@ -92,13 +99,15 @@ FUZZ_TIME ?= 60
 FUZZ_OUT := $(OUT)/fuzz
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := $(LIB_SRCS) agent/mesh/frame.c agent/daemon/edge_decide.c agent/daemon/edge_cache.c \
-		 tests/fuzz/harness.c
-FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRCS))
+FUZZ_LIB_SRCS := $(LIB_SRCS) agent/mesh/frame.c agent/mesh/http_watch.c agent/daemon/edge_decide.c \
+		 agent/daemon/edge_cache.c tests/fuzz/harness.c
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRCS)) \
+		 $(patsubst %,$(FUZZ_OUT)/llhttp/%.o,api http llhttp)
 FUZZ_LIB := $(FUZZ_OUT)/libsluice-fuzz.a
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -O1 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE \
 	       -DSLUICE_VERSION='"$(VERSION)"' -Iinclude $(AGENT_DIRS:%=-I%) -Itests/fuzz \
+	       -isystem $(LLHTTP_INC) \
 	       -MMD -MP $(FUZZ_SAN)
 # Deferred: plain `make` never asks clang for it.
 FUZZ_RT = $(shell $(CLANG) -print-file-name=libclang_rt.fuzzer-$(shell uname -m).a)
@@ -161,7 +170,12 @@ $(LIB): $(call agent_objs,$(LIB_SRCS))
 	$(call msg,AR,$@)
 	$(Q)rm -f $@; ar rcs $@ $^
 
-$(DLIB): $(call agent_objs,$(DLIB_SRCS))
+$(OUT)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LLHTTP_CFLAGS) -c $< -o $@
+
+$(DLIB): $(call agent_objs,$(DLIB_SRCS)) $(LLHTTP_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@; ar rcs $@ $^
 
@@ -222,6 +236,11 @@ $(FUZZ_OUT)/obj/%.o: %.c | fuzz-runtime
 	$(call msg,CC-FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/llhttp/%.o: $(LLHTTP_DIR)/%.c | fuzz-runtime
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -O1 -g -w -isystem $(LLHTTP_INC) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_LIB): $(FUZZ_LIB_OBJS)
 	$(call msg,AR,$@)

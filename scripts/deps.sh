@@ -28,6 +28,8 @@ libjansson-dev			/usr/include/jansson.h
 libssl-dev			/usr/include/openssl/ssl.h
 libcurl4-openssl-dev		/usr/include/*/curl/curl.h
 libmicrohttpd-dev		/usr/include/microhttpd.h
+# llhttp, the HTTP/1 parser, as C sources the build compiles in
+node-llhttp			/usr/share/llhttp/llhttp.c
 # tests: unit test framework; integ valgrind runs sluiced under memcheck
 libcmocka-dev			/usr/include/cmocka.h
 valgrind			valgrind

@@ -146,7 +146,7 @@ static int write_line(struct audit *a, const struct audit_rec *r)
 	      set_str(o, "kid", r->kid) | set_str(o, "trace_id", r->trace_id) |
 	      set_str(o, "caller", r->caller) | set_str(o, "client", r->client) |
 	      set_str(o, "host", r->host) | set_str(o, "method", r->method) |
-	      set_str(o, "path", r->path);
+	      set_str(o, "path", r->path) | set_str(o, "orig_jti", r->orig_jti);
 	if (r->resumed)
 		bad |= json_object_set_new(o, "resumed",
 					   json_boolean(r->resumed == AUDIT_RESUMED_YES));

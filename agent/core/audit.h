@@ -43,7 +43,7 @@ enum audit_resumed {
 
 struct audit_rec {
 	int64_t time_ns;		/* wall clock: "time", RFC 3339, microseconds, UTC */
-	const char *direction;		/* "outbound" | "inbound" | "edge" */
+	const char *direction;		/* "outbound" | "inbound" | "edge" | "request" */
 	const char *src_node;		/* NULL: omitted (so for every optional one) */
 	const char *src_workload;
 	const char *peer;		/* inbound: the peer agent's address */
@@ -62,6 +62,8 @@ struct audit_rec {
 	const char *caller;
 	const char *client;
 	const char *host, *method, *path;
+	/* Request lines: the IdP token's jti the caller assertion names. */
+	const char *orig_jti;
 	enum audit_resumed resumed;
 	bool closed;			/* a close record: the members below are set */
 	uint64_t bytes_up, bytes_down, duration_ns;

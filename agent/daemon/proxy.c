@@ -230,6 +230,18 @@ static ssize_t relay_read(struct proxy *p, struct relay *r)
 	return n;
 }
 
+/* The n bytes relay_read just put behind the ring's data, to the watcher. */
+static void relay_watch(struct proxy *p, struct flow *f, struct relay *r, size_t n)
+{
+	const struct ring *g = &r->ring;
+	size_t at = (g->head + g->len) % PROXY_BUF_SIZE;
+	size_t first = n < PROXY_BUF_SIZE - at ? n : PROXY_BUF_SIZE - at;
+
+	p->ops.inbound_bytes(p->ops.tunnel_ctx, f->ctx, g->data + at, first);
+	if (n > first)
+		p->ops.inbound_bytes(p->ops.tunnel_ctx, f->ctx, g->data, n - first);
+}
+
 static ssize_t relay_write(struct relay *r)
 {
 	struct ring *g = &r->ring;
@@ -289,6 +301,8 @@ static int relay_pump(struct proxy *p, struct flow *f, struct relay *r)
 		if (!r->eof && r->src->readable && r->ring.len < PROXY_BUF_SIZE) {
 			n = relay_read(p, r);
 			if (n > 0) {
+				if (r->watched)
+					relay_watch(p, f, r, n);
 				r->ring.len += n;
 				p->stats.buffered += n;
 				flow_touch(p, f);

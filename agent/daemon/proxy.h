@@ -70,6 +70,8 @@ struct proxy_authz {
 	struct sockaddr_storage dst;	/* allow: the local destination */
 	struct frame_verdict verdict;	/* deny: sent as is; allow: reason and
 					 * rule, sent once dst is connected */
+	bool watch;			/* allow: ops->inbound_bytes hears the
+					 * bytes toward dst */
 	void *flow_ctx;
 };
 
@@ -115,6 +117,10 @@ struct proxy_ops {
 	 * "upstream-connect-timeout" or "verdict-not-sent" (the peer left, or
 	 * did not take it, in time). Once, before flow_closed. May be NULL. */
 	void (*setup_failed)(void *ctx, void *flow_ctx, const char *why, const char *detail);
+	/* Inbound, flows authorize set watch on: the bytes read from the
+	 * tunnel toward the destination, in order, as read (before they are
+	 * written on). Looking only: they are relayed whatever it does. */
+	void (*inbound_bytes)(void *ctx, void *flow_ctx, const char *buf, size_t len);
 	void *ctx;			/* for lookup, upstream_created, flow_closed */
 	void *tunnel_ctx;		/* for route ... tunnel_refused */
 };

@@ -64,6 +64,7 @@ struct relay {
 	uint64_t bytes;			/* written to dst */
 	bool eof;			/* src returned EOF */
 	bool shut;			/* dst got our FIN */
+	bool watched;			/* ops->inbound_bytes hears what is read */
 };
 
 /* Where a tunnel flow is before its bytes may flow. */

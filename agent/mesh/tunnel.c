@@ -22,7 +22,7 @@
 
 /* Says that audit lines are lost, with the running count, and that they
  * are written again once they are, at most once every AUDIT_SAY_S. */
-static void audit_report(struct tunnel *t, int ret)
+void audit_report(struct tunnel *t, int ret)
 {
 	struct audit_health h;
 	struct timespec ts;
@@ -334,8 +334,10 @@ static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size
 						 .roles = (char *const *)roles,
 						 .nr_roles = nr_roles },
 		      open.dst.ss_family, addr, port, IPPROTO_TCP, &d);
-	if (d.service >= 0)
+	if (d.service >= 0) {
 		snprintf(f->service, sizeof(f->service), "%s", t->pol->services[d.service].name);
+		f->http = t->pol->services[d.service].http;
+	}
 	if (d.rule >= 0 && t->pol->rules[d.rule].name)
 		snprintf(f->rule, sizeof(f->rule), "%s", t->pol->rules[d.rule].name);
 	if (!d.allow) {
@@ -373,6 +375,7 @@ static void t_authorize(void *ctx, SSL *ssl, const struct sockaddr_storage *peer
 		free(f);
 		return;
 	}
+	out->watch = f->http && !requests_watch(f);
 	out->flow_ctx = f;
 }
 
@@ -395,6 +398,11 @@ static void t_tunnel_refused(void *ctx, SSL *ssl, const struct sockaddr_storage 
 	deny(&f, reason);
 }
 
+static void t_inbound_bytes(void *ctx, void *flow_ctx, const char *buf, size_t len)
+{
+	requests_feed(flow_ctx, buf, len);
+}
+
 void tunnel_proxy_ops(struct proxy_ops *ops)
 {
 	ops->route = t_route;
@@ -404,6 +412,7 @@ void tunnel_proxy_ops(struct proxy_ops *ops)
 	ops->authorize = t_authorize;
 	ops->tunnel_refused = t_tunnel_refused;
 	ops->setup_failed = t_setup_failed;
+	ops->inbound_bytes = t_inbound_bytes;
 }
 
 void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, uint64_t bytes_up, uint64_t bytes_down,
@@ -419,6 +428,7 @@ void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, uint64_t bytes_up, uin
 			set_reason(f, "tunnel-broken");
 		audit_emit(t, f, true, bytes_up, bytes_down, duration_ns, status);
 	}
+	http_watch_free(f->watch);
 	free(f);
 }
 

@@ -16,6 +16,7 @@
 
 #include "audit.h"
 #include "frame.h"
+#include "http_watch.h"
 #include "jwks.h"
 #include "oidc.h"
 #include "pki.h"
@@ -84,6 +85,9 @@ struct tflow {
 	char trace_id[33];
 	uint64_t generation;
 	enum audit_resumed resumed;
+	bool http;			/* the service is protocol: http */
+	/* Inbound allow to a protocol: http service: its request heads. */
+	struct http_watch *watch;
 };
 
 /* The SSL ex_data slot that points an outbound SSL at its peer_state. */
@@ -91,6 +95,13 @@ extern int ssl_peer_idx;
 
 /* tunnel.c: decisions and their audit lines. */
 void set_reason(struct tflow *f, const char *reason);
+/* Logs (rate-limited) how audit_write's ret changes the log's health. */
+void audit_report(struct tunnel *t, int ret);
+
+/* tunnel_http.c: the requests on inbound flows to protocol: http services,
+ * one "request" audit line for each that carries a caller assertion. */
+int requests_watch(struct tflow *f);
+void requests_feed(struct tflow *f, const char *buf, size_t len);
 
 /* tunnel_token.c: minting, caching and verifying the workloads' tokens. */
 void tokens_drop(struct tunnel *t);

@@ -29,7 +29,7 @@ max_len()
 {
 	case $1 in
 	b64url) echo 1024 ;;
-	frame | http | oidc | jwt | authz | assertion) echo 4096 ;;
+	frame | http | oidc | jwt | authz | assertion | request) echo 4096 ;;
 	config | policy | jwks | credfile) echo 8192 ;;
 	*) echo 4096 ;;
 	esac

@@ -20,8 +20,8 @@
  *     over the limit: 413 before the agent is asked;
  *   - identity headers a client sends itself never reach the API;
  *   - node A audits each decision (direction edge), node B names the edge
- *     workload as the source of the flow. That B names the caller's
- *     assertion jti needs L7 parsing at B (a later issue): not tested;
+ *     workload as the source of the flow, and for each request on it the
+ *     caller and the jti of the assertion it carried (direction request);
  *   - an opaque token passes by introspection, and is refused once revoked
  *     at the IdP and past edge.cache.ttl;
  *   - a policy whose rendered config nginx refuses, or a render_dir others
@@ -766,28 +766,80 @@ static void audited_on_a(struct sl_env *env, struct world *w, const char *method
 	json_decref(line);
 }
 
+/* The jti of the assertion the API got for one GET /api/x; 0 or -1. */
+static int assertion_jti(struct sl_env *env, struct world *w, char *jti, size_t len)
+{
+	struct jwt_result res = {};
+	struct edge_http_resp r;
+	char v[ASSERTION_MAX_LEN];
+	int ret = -1;
+
+	if (ask(env, "GET", "/api/x", w->token, NULL, &r))
+		return -1;
+	if (r.status == 200 && edge_api_field(r.body, "assertion", v, sizeof(v)) &&
+	    assertion_verify(v, w->ca, TRUST_DOMAIN, EDGE_SVC_ID, 0, ASSERTION_SKEW_S, &res) ==
+		    JWT_OK) {
+		snprintf(jti, len, "%s", res.jti);
+		ret = 0;
+	}
+	jwt_result_free(&res);
+	edge_http_resp_free(&r);
+	return ret;
+}
+
+/* Node B heard the request inside the tunnel: a request line naming the
+ * edge workload, the caller and the assertion's jti. */
+static void request_audited_on_b(struct sl_env *env, struct world *w)
+{
+	char jti[64], needle[96];
+	json_t *line;
+	char *audit;
+
+	if (!ASSERT_OK(assertion_jti(env, w, jti, sizeof(jti)), "GET /api/x: the API's assertion"))
+		return;
+	snprintf(needle, sizeof(needle), "\"jti\":\"%s\"", jti);
+	if (!ASSERT_TRUE(mesh_audit_wait(env, 'b', 0, needle, LOG_WAIT_MS),
+			 "node B audited the request with the assertion's jti"))
+		return;
+	audit = mesh_audit(env, 'b', 0);
+	line = line_with(audit, needle);
+	free(audit);
+	ASSERT_STREQ(str_of(line, "direction"), "request", "node B request: direction");
+	ASSERT_STREQ(str_of(line, "src_workload"), ID_EDGE, "node B request: the edge workload");
+	ASSERT_STREQ(str_of(line, "caller"), READER_ID, "node B request: the caller");
+	ASSERT_STREQ(str_of(line, "reason"), "ok", "node B request: the assertion verified");
+	ASSERT_STREQ(str_of(line, "method"), "GET", "node B request: method");
+	ASSERT_STREQ(str_of(line, "path"), "/api/x", "node B request: path");
+	ASSERT_TRUE(str_of(line, "orig_jti")[0], "node B request: the IdP token's jti");
+	ASSERT_TRUE(json_object_get(line, "token") == NULL, "node B request: no token member");
+	json_decref(line);
+}
+
+/* B's flow line, not its request lines (members keep their order). */
+#define FLOW_FROM_EDGE \
+	"\"direction\":\"inbound\",\"src_node\":\"" NODE_A "\",\"src_workload\":\"" ID_EDGE "\""
+
 static void audit(struct sl_env *env, struct world *w)
 {
 	json_t *line;
 	char *audit;
 
+	request_audited_on_b(env, w);
 	audited_on_a(env, w, "GET", 200, "allow", "readers-get-api");
 	audited_on_a(env, w, "DELETE", 403, "deny", "readers-delete");
 	/* B writes an allow when its flow closes: a reload makes nginx's old
 	 * workers close their idle upstream connections. */
 	ASSERT_OK(kill(w->nginx.pid, SIGHUP), "SIGHUP to the edge's nginx");
-	if (!ASSERT_TRUE(mesh_audit_wait(env, 'b', 0, "\"src_workload\":\"" ID_EDGE "\"",
-					 LOG_WAIT_MS),
+	if (!ASSERT_TRUE(mesh_audit_wait(env, 'b', 0, FLOW_FROM_EDGE, LOG_WAIT_MS),
 			 "node B audited a flow from the edge workload"))
 		return;
 	audit = mesh_audit(env, 'b', 0);
-	line = line_with(audit, "\"src_workload\":\"" ID_EDGE "\"");
+	line = line_with(audit, FLOW_FROM_EDGE);
 	free(audit);
 	ASSERT_STREQ(str_of(line, "src_workload"), ID_EDGE, "node B: the source workload");
 	ASSERT_STREQ(str_of(line, "verdict"), "allow", "node B: verdict");
 	ASSERT_STREQ(str_of(line, "rule"), "edge-reaches-api", "node B: the rule");
 	ASSERT_STREQ(str_of(line, "src_node"), NODE_A, "node B: the source node");
-	ASSERT_STREQ(str_of(line, "direction"), "inbound", "node B: direction");
 	json_decref(line);
 }
 

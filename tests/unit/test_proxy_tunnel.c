@@ -124,6 +124,8 @@ struct record {
 	char reason[FRAME_REASON_MAX];	/* the last tunnel_refused or setup_failed */
 	char detail[256];
 	bool refused_ssl;
+	uint64_t watched;		/* bytes inbound_bytes heard */
+	uint64_t watch_wrong;		/* of them, not the pattern's at their offset */
 };
 
 struct side {
@@ -145,6 +147,7 @@ struct harness {
 	bool accept_null;
 	bool no_tickets;		/* node-b sends no session ticket */
 	bool deny;
+	bool watch;			/* authorize asks for inbound_bytes */
 	struct record rec;
 	/* node-b as agent/mesh/tunnel.c, for the test_audited_* ones. */
 	struct tunnel *tun;
@@ -343,6 +346,16 @@ static SSL *cb_tunnel_accept(void *ctx)
 	return ssl;
 }
 
+static void cb_inbound_bytes(void *ctx, void *flow_ctx, const char *buf, size_t len)
+{
+	struct record *r = &((struct side *)ctx)->h->rec;
+
+	assert_ptr_equal(flow_ctx, &in_flow);
+	for (size_t i = 0; i < len; i++)
+		r->watch_wrong += (unsigned char)buf[i] != pattern[(r->watched + i) % PATTERN_LEN];
+	r->watched += len;
+}
+
 static void cb_authorize(void *ctx, SSL *ssl, const struct sockaddr_storage *peer,
 			 const uint8_t *payload, size_t len, struct proxy_authz *out)
 {
@@ -355,6 +368,7 @@ static void cb_authorize(void *ctx, SSL *ssl, const struct sockaddr_storage *pee
 	r->authorizes++;
 	peer_id(fx.b, ssl, r->authz_peer);
 	out->flow_ctx = &in_flow;
+	out->watch = h->watch;
 	out->verdict.generation = 7;
 	if (frame_open_decode(payload, len, &o, &detail)) {
 		strcpy(out->verdict.reason, FRAME_MALFORMED);
@@ -439,6 +453,7 @@ static struct proxy *proxy_start(struct harness *h, int idx)
 	} else {
 		ops.tunnel_accept = cb_tunnel_accept;
 		ops.authorize = cb_authorize;
+		ops.inbound_bytes = cb_inbound_bytes;
 		ops.tunnel_refused = cb_tunnel_refused;
 		ops.setup_failed = cb_setup_failed;
 	}
@@ -632,6 +647,7 @@ static void test_bulk_both_ways(void **state)
 	assert_int_equal(r.accepts, 1);
 	assert_int_equal(r.authorizes, 1);
 	assert_int_equal(r.refusals, 0);
+	assert_int_equal(r.watched, 0);
 	assert_string_equal(r.ready_peer, "spiffe://" TD "/node/node-b");
 	assert_string_equal(r.authz_peer, "spiffe://" TD "/node/node-a");
 	assert_string_equal(r.src, SRC);
@@ -751,6 +767,40 @@ static void test_handshake_caps(void **state)
 }
 
 /* One FIN crosses the tunnel while the other direction keeps flowing. */
+/* Many rings' worth. */
+#define WATCH_LEN (4 * BULK_LEN)
+
+/* A watched flow's watcher hears every byte toward the destination once,
+ * in order, also while the destination reads late and the ring fills. */
+static void test_watch_hears_every_byte(void **state)
+{
+	struct harness *h = *state;
+	struct stream tx = { .len = WATCH_LEN, .shutdown = true }, rx = {};
+	struct record r;
+	int cfd, ufd;
+	pthread_t t;
+
+	set_flag(h, &h->watch);
+	cfd = client_connect(h);
+	tx.fd = cfd;
+	assert_int_equal(pthread_create(&t, NULL, pattern_send, &tx), 0);
+	ufd = accept_upstream(h);
+	usleep(300 * 1000);
+	rx.fd = ufd;
+	pattern_recv(&rx);
+	pthread_join(t, NULL);
+	assert_int_equal(tx.err, 0);
+	assert_int_equal(rx.err, 0);
+	assert_int_equal(rx.done, WATCH_LEN);
+	shutdown(ufd, SHUT_WR);
+	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
+	snap(h, &r);
+	assert_int_equal(r.watched, WATCH_LEN);
+	assert_int_equal(r.watch_wrong, 0);
+	close(cfd);
+	close(ufd);
+}
+
 static void test_half_close(void **state)
 {
 	struct harness *h = *state;
@@ -1539,6 +1589,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_bulk_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_hears_every_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keepalive_every_leg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_caps, setup, teardown),
