@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -335,6 +336,118 @@ static void test_reopen_after_rotation(void **state)
 	json_decref(lines);
 }
 
+/* jansson's compact dump of the record, as the agent wrote lines before it
+ * built them itself: the reference its lines must equal byte for byte. */
+static char *jansson_line(const struct audit_rec *r, const char *when)
+{
+	const char *keys[] = { "direction", "src_node", "src_workload", "peer", "dst",
+			       "service", "verdict", "reason", "detail", "rule" };
+	const char *vals[] = { r->direction, r->src_node, r->src_workload, r->peer, r->dst,
+			       r->service, r->verdict, r->reason, r->detail, r->rule };
+	const char *keys2[] = { "jti", "kid", "trace_id", "caller", "client",
+				"host", "method", "path", "orig_jti" };
+	const char *vals2[] = { r->jti, r->kid, r->trace_id, r->caller, r->client,
+				r->host, r->method, r->path, r->orig_jti };
+	json_t *o = json_object();
+	char buf[AUDIT_STR_MAX], *line;
+
+	json_object_set_new(o, "time", json_string(when));
+	json_object_set_new(o, "schema", json_integer(AUDIT_SCHEMA));
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (vals[i])
+			json_object_set_new(o, keys[i],
+					    json_stringn(buf, utf8_copy(buf, sizeof(buf), vals[i])));
+	json_object_set_new(o, "generation", json_integer(r->generation));
+	for (size_t i = 0; i < sizeof(keys2) / sizeof(keys2[0]); i++)
+		if (vals2[i])
+			json_object_set_new(o, keys2[i],
+					    json_stringn(buf, utf8_copy(buf, sizeof(buf), vals2[i])));
+	if (r->resumed)
+		json_object_set_new(o, "resumed", json_boolean(r->resumed == AUDIT_RESUMED_YES));
+	if (r->closed) {
+		json_object_set_new(o, "bytes_up", json_integer(r->bytes_up));
+		json_object_set_new(o, "bytes_down", json_integer(r->bytes_down));
+		json_object_set_new(o, "duration_ns", json_integer(r->duration_ns));
+		json_object_set_new(o, "status", json_string(r->status));
+	}
+	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return line;
+}
+
+/* Random bytes of every kind (quotes, backslashes, controls, DEL, UTF-8,
+ * invalid sequences), of random length up to past the member bound. */
+static char *random_str(unsigned int *seed)
+{
+	static const char *const pieces[] = { "\"", "\\", "\n", "\t", "\b", "\f", "\r",
+					      "\x01", "\x1f", "\x7f", "/", "é", "\xe2\x82\xac",
+					      "\xf0\x9f\x98\x80", "\xc3", "\xed\xa0\x80", "a", "Z" };
+	size_t want = rand_r(seed) % 3 ? rand_r(seed) % 40 : rand_r(seed) % 1200, len = 0;
+	char *s = malloc(want * 4 + 1);
+
+	while (len < want) {
+		const char *p = pieces[rand_r(seed) % (sizeof(pieces) / sizeof(pieces[0]))];
+
+		memcpy(s + len, p, strlen(p));
+		len += strlen(p);
+	}
+	s[len] = '\0';
+	return s;
+}
+
+static void test_same_as_jansson(void **state)
+{
+	struct fixture *f = *state;
+	unsigned int seed = 12;
+
+	for (int round = 0; round < 300; round++) {
+		char *strs[19], *want, *got, when[40];
+		struct audit_rec r = { .time_ns = 1795548117297465221LL + round * 1000003LL };
+		const char **slots[] = { &r.direction, &r.src_node, &r.src_workload, &r.peer,
+					 &r.dst, &r.service, &r.verdict, &r.reason, &r.detail,
+					 &r.rule, &r.jti, &r.kid, &r.trace_id, &r.caller,
+					 &r.client, &r.host, &r.method, &r.path, &r.orig_jti };
+		struct errmsg err = {};
+		struct audit *a;
+		struct tm tm;
+		time_t t = r.time_ns / 1000000000;
+		FILE *fp;
+		size_t n = 0;
+
+		for (int i = 0; i < 19; i++) {
+			strs[i] = rand_r(&seed) % 4 ? random_str(&seed) : NULL;
+			*slots[i] = strs[i];
+		}
+		r.generation = rand_r(&seed);
+		r.resumed = rand_r(&seed) % 3;
+		r.closed = rand_r(&seed) % 2;
+		r.bytes_up = (uint64_t)rand_r(&seed) << 20;
+		r.bytes_down = rand_r(&seed);
+		r.duration_ns = (uint64_t)rand_r(&seed) * 1000;
+		r.status = "ok";
+		gmtime_r(&t, &tm);
+		n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(when + n, sizeof(when) - n, ".%06ldZ",
+			 (long)(r.time_ns % 1000000000 / 1000));
+		want = jansson_line(&r, when);
+		unlink(f->path);
+		assert_int_equal(audit_open(f->path, &a, &err), 0);
+		assert_int_equal(audit_write(a, &r), 0);
+		audit_close(a);
+		fp = fopen(f->path, "r");
+		got = NULL;
+		n = 0;
+		assert_true(getline(&got, &n, fp) > 0);
+		fclose(fp);
+		got[strcspn(got, "\n")] = '\0';
+		assert_string_equal(got, want);
+		free(got);
+		free(want);
+		for (int i = 0; i < 19; i++)
+			free(strs[i]);
+	}
+}
+
 static void test_open_error_names_path(void **state)
 {
 	struct errmsg err = {};
@@ -351,6 +464,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_after_rotation, setup, teardown),
 		cmocka_unit_test(test_open_error_names_path),
+		cmocka_unit_test_setup_teardown(test_same_as_jansson, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kid_cut_inside_a_character, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kid_raw_invalid_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kid_4kib, setup, teardown),
