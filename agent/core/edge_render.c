@@ -188,7 +188,7 @@ static void put_authz_upstream(FILE *f, const char *socket)
 		"# The agent's authorization endpoint (nginx's auth_request contract).\n"
 		"upstream sluice_authz {\n"
 		"    server unix:%s;\n"
-		"    keepalive 16;\n"
+		"    keepalive 32;\n"
 		"}\n\n", socket);
 }
 
@@ -236,6 +236,9 @@ static void put_authz_location(FILE *f, uint32_t generation)
 		"        proxy_http_version 1.1;\n"
 		"        proxy_set_header Connection \"\";\n"
 		"        proxy_pass_request_body off;\n"
+		"        # The agent reads only what is set below: the client's other\n"
+		"        # headers (cookies) stay out of it, and out of its buffers.\n"
+		"        proxy_pass_request_headers off;\n"
 		"        proxy_set_header Content-Length \"\";\n"
 		"        proxy_set_header Authorization $http_authorization;\n"
 		"        proxy_set_header X-Original-Method $request_method;\n"

@@ -31,8 +31,10 @@
  * not nginx. */
 #define EDGE_CONN_LIMIT 1024
 #define EDGE_CONN_TIMEOUT_S 30
-/* A subrequest is headers only: a token of at most 8 KiB and the URI. */
-#define EDGE_CONN_MEMORY (64 * 1024)
+/* A subrequest is headers only: a token and a URI of at most 8 KiB each
+ * (nginx's longest header lines). At most 32 KiB, libmicrohttpd takes it
+ * from malloc, not a fresh mmap per connection. */
+#define EDGE_CONN_MEMORY (32 * 1024)
 /* How long a request waits for the IdP's introspection answer. */
 #define EDGE_PENDING_MAX_S 10
 

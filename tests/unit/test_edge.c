@@ -813,6 +813,25 @@ static void test_ca_jwks_404_405(void **state)
 	assert_int_equal(r.status, 405);
 }
 
+/* The largest subrequest nginx makes (a token and a URI of 8 KiB each,
+ * nginx's longest header lines by default) fits the agent's memory per
+ * connection, and gets its answer. */
+static void test_largest_subrequest(void **state)
+{
+	static char auth[8200], uri[8200];
+	const char *extra[] = { auth, uri, NULL };
+	char v[EDGE_REASON_MAX];
+	struct reply r;
+
+	memcpy(auth, "Authorization: Bearer ", 22);
+	memset(auth + 22, 'a', 8000);
+	memcpy(uri, "X-Original-URI: /api/jobs?q=", 28);
+	memset(uri + 28, 'q', 8000);
+	ask("/v1/authz", "GET", extra, &r);
+	assert_int_equal(r.status, 401);
+	assert_non_null(hdr(&r, "WWW-Authenticate", v, sizeof(v)));
+}
+
 static void test_socket_mode(void **state)
 {
 	struct stat st;
@@ -1041,6 +1060,7 @@ int main(void)
 		cmocka_unit_test(test_opaque_without_introspection),
 		cmocka_unit_test(test_opaque_introspected),
 		cmocka_unit_test(test_ca_jwks_404_405),
+		cmocka_unit_test(test_largest_subrequest),
 		cmocka_unit_test(test_socket_mode),
 		cmocka_unit_test(test_socket_dir_checks),
 		cmocka_unit_test(test_tcp_listener),
