@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "addr.h"
 #include "edge_int.h"
 #include "httpd.h"
 #include "log.h"
