@@ -347,8 +347,10 @@ config_cold=${SL_DIR[a]}/sluice-edge-cold.yaml
 make_configs()
 {
 	# Issue 2's agent: no identity, no peers, so flows go plain TCP; no
-	# edge (it needs identity.oidc) and no workload OIDC clients.
+	# edge (it needs identity.oidc), no workload OIDC clients and no local
+	# HTTP listener (it serves identity's CA and key).
 	awk '/^[^ \t#]/ { skip = /^(identity|peers|edge):/ }
+	     /^  http:/ { next }
 	     /^    oidc:/ { client = 1; next }
 	     client && /^      / { next }
 	     { client = 0 }

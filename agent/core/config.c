@@ -338,10 +338,6 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 			return ret;
 	}
 
-	ret = parse_listen(y, &f[C_LISTEN].v, cfg, err);
-	if (ret)
-		return ret;
-
 	if (f[C_PIN_PATH].v.node)
 		ret = parse_abs_path(y, &f[C_PIN_PATH].v, &cfg->pin_path, err);
 	else if (!(cfg->pin_path = strdup(SLUICE_PIN_PATH)))
@@ -403,6 +399,11 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		if (ret)
 			return ret;
 	}
+	/* After identity:, which decides whether listen.http has anything
+	 * to serve. */
+	ret = parse_listen(y, &f[C_LISTEN].v, cfg, err);
+	if (ret)
+		return ret;
 	if (f[C_AUDIT_LOG].v.node)
 		ret = parse_abs_path(y, &f[C_AUDIT_LOG].v, &cfg->audit_log, err);
 	else if (asprintf(&cfg->audit_log, "%s/audit.jsonl", cfg->run_dir) < 0 &&

@@ -15,6 +15,13 @@
  *                                         # must use the same port
  *     tunnel: 0.0.0.0:15008               # inbound mTLS tunnel, default
  *                                         # 0.0.0.0:15008; only with identity
+ *     http: 127.0.0.1:15020               # the agent's local HTTP listener
+ *                                         # (docs/http.md): /v1/ca.pem,
+ *                                         # /v1/jwks.json; default shown with
+ *                                         # identity, off without (then
+ *                                         # setting it is an error); or off
+ *     http_routable: false                # an http that is not loopback is
+ *                                         # an error unless true
  *   identity:                             # optional; without it flows to
  *                                         # peers' CIDRs go plain TCP
  *     ca: pki/ca.crt                      # required; paths relative to the
@@ -201,6 +208,9 @@ struct config {
 	struct sockaddr_in outbound4;
 	struct sockaddr_in6 outbound6;
 	struct sockaddr_storage tunnel;	/* inbound tunnel listener */
+	bool has_http;			/* listen.http: on, not off, identity: present */
+	struct sockaddr_storage http;	/* the agent's local HTTP listener */
+	bool http_routable;
 	char *pin_path;
 	char *run_dir;
 	char *policy_path;		/* resolved against the config's dir */

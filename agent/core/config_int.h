@@ -18,6 +18,7 @@ int parse_cgroup_path(const struct yamlx *y, const struct yamlx_val *v, bool abs
 		      struct errmsg *err);
 
 /* config_keys.c */
+/* listen: (after identity:, which listen.http needs). */
 int parse_listen(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 		 struct errmsg *err);
 int parse_node_name(const struct yamlx *y, const struct yamlx_val *v, char **out,

@@ -21,6 +21,7 @@
 
 #define DEFAULT_OUTBOUND_PORT 15001
 #define DEFAULT_TUNNEL_PORT 15008
+#define DEFAULT_HTTP_PORT 15020
 #define DEFAULT_TOKEN_LIFETIME_S 300
 #define DEFAULT_CLOCK_SKEW_S 30
 
@@ -49,14 +50,80 @@ static int parse_listen_addr(const struct yamlx *y, const struct yamlx_val *v, c
 	return 0;
 }
 
+static bool sockaddr_is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+	       (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
+}
+
+static void default6(struct config *cfg)
+{
+	cfg->outbound6.sin6_family = AF_INET6;
+	cfg->outbound6.sin6_addr = in6addr_loopback;
+	cfg->outbound6.sin6_port = cfg->outbound4.sin_port;
+}
+
+/* listen.http and listen.http_routable (NULL: absent); identity: must have
+ * been read already, since without it there is nothing to serve. */
+static int parse_listen_http(const struct yamlx *y, const struct yamlx_field *http,
+			     const struct yamlx_field *routable, struct config *cfg,
+			     struct errmsg *err)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->http;
+	const char *s;
+	int ret;
+
+	if (routable && routable->v.node) {
+		ret = yamlx_bool(y, &routable->v, &cfg->http_routable, err);
+		if (ret)
+			return ret;
+	}
+	if (!http || !http->v.node) {
+		cfg->has_http = cfg->identity.enabled;
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin->sin_port = htons(DEFAULT_HTTP_PORT);
+		return 0;
+	}
+	ret = yamlx_str(y, &http->v, &s, err);
+	if (ret)
+		return ret;
+	if (!strcmp(s, "off"))
+		return 0;
+	if (!cfg->identity.enabled)
+		return yamlx_error(y, http->v.node, err,
+				   "listen.http needs identity: (it serves the mesh CA and the "
+				   "node's keys); add identity: or set listen.http: off");
+	if (parse_sockaddr(s, &cfg->http) || !sin->sin_port)
+		return yamlx_error(y, http->v.node, err,
+				   "bad address \"%s\" for listen.http: expected IP:PORT, "
+				   "[IPv6]:PORT (port 1-65535) or off",
+				   s);
+	/* Issue 13 puts /metrics here too: what a workload's traffic looks
+	 * like is for this host's scrapers unless the operator says so. */
+	if (!sockaddr_is_loopback(&cfg->http) && !cfg->http_routable)
+		return yamlx_error(y, http->v.node, err,
+				   "listen.http \"%s\" is not a loopback address: use 127.0.0.1 "
+				   "or [::1], or set listen.http_routable: true",
+				   s);
+	cfg->has_http = true;
+	return 0;
+}
+
 int parse_listen(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 		 struct errmsg *err)
 {
-	enum { L_OUTBOUND, L_OUTBOUND6, L_TUNNEL, NR_L };
+	enum { L_OUTBOUND, L_OUTBOUND6, L_TUNNEL, L_HTTP, L_HTTP_ROUTABLE, NR_L };
 	struct yamlx_field f[NR_L] = {
 		[L_OUTBOUND] = { .key = "outbound" },
 		[L_OUTBOUND6] = { .key = "outbound6" },
 		[L_TUNNEL] = { .key = "tunnel" },
+		[L_HTTP] = { .key = "http" },
+		[L_HTTP_ROUTABLE] = { .key = "http_routable" },
 	};
 	struct sockaddr_in *tun = (struct sockaddr_in *)&cfg->tunnel;
 	const char *s;
@@ -68,9 +135,13 @@ int parse_listen(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 	cfg->outbound4.sin_port = htons(DEFAULT_OUTBOUND_PORT);
 	tun->sin_family = AF_INET;
 	tun->sin_port = htons(DEFAULT_TUNNEL_PORT);
-	if (!v->node)
-		goto default6;
+	if (!v->node) {
+		default6(cfg);
+		return parse_listen_http(y, NULL, NULL, cfg, err);
+	}
 	ret = yamlx_fields(y, v, f, NR_L, err);
+	if (!ret)
+		ret = parse_listen_http(y, &f[L_HTTP], &f[L_HTTP_ROUTABLE], cfg, err);
 	if (ret)
 		return ret;
 	if (f[L_TUNNEL].v.node) {
@@ -103,10 +174,7 @@ int parse_listen(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 					   ntohs(cfg->outbound4.sin_port));
 		return 0;
 	}
-default6:
-	cfg->outbound6.sin6_family = AF_INET6;
-	cfg->outbound6.sin6_addr = in6addr_loopback;
-	cfg->outbound6.sin6_port = cfg->outbound4.sin_port;
+	default6(cfg);
 	return 0;
 }
 
@@ -535,16 +603,6 @@ static int parse_edge_seconds(const struct yamlx *y, const struct yamlx_val *v, 
 				   v->what, max);
 	*out = ms / 1000;
 	return 0;
-}
-
-static bool sockaddr_is_loopback(const struct sockaddr_storage *ss)
-{
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-	if (ss->ss_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-	return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-	       (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
 }
 
 static int parse_edge_listen(const struct yamlx *y, const struct yamlx_field *listen,

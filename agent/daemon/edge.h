@@ -9,7 +9,8 @@
  *   GET /v1/ca.pem     the mesh CA certificate, PEM
  *   GET /v1/jwks.json  the node certificate's key (assertion_jwks())
  *
- * Anything else is 404, a method other than GET or HEAD 405.
+ * Anything else is 404, a method other than GET or HEAD 405. Every agent
+ * with identity also serves the last two on listen.http (local_http.h).
  *
  * edge_decide() is the decision alone, without HTTP: the bearer token
  * verified as the tunnel verifies the IdP's (or introspected when opaque),

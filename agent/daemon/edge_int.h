@@ -73,7 +73,7 @@ void edge_cache_keep_assertion(struct edge_cache *c, const uint8_t *key, int ser
 void edge_cache_clear(struct edge_cache *c);
 void edge_cache_free(struct edge_cache *c);
 
-struct edge_daemon;
+struct httpd;
 
 struct edge {
 	const struct config *cfg;
@@ -86,7 +86,7 @@ struct edge {
 	struct edge_cache cache;
 	struct edge_stats stats;
 	/* edge.c */
-	struct edge_daemon *daemons[2];	/* the UNIX socket, edge.listen */
+	struct httpd *daemons[2];		/* the UNIX socket, edge.listen */
 	int nr_daemons;
 	char *socket_path;		/* to unlink at free; NULL: none created */
 };

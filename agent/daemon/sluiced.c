@@ -26,6 +26,7 @@
 #include "datapath.h"
 #include "edge.h"
 #include "edge_nginx.h"
+#include "local_http.h"
 #include "fdlimit.h"
 #include "log.h"
 #include "mapfull.h"
@@ -47,6 +48,7 @@ struct agent {
 	uint32_t generation;
 	struct tunnel *tun;		/* NULL without identity: */
 	struct edge *edge;		/* NULL without edge: */
+	struct local_http *http;	/* NULL with listen.http off */
 	struct datapath dp;
 	struct workload_set wls;
 	struct proxy *proxy;
@@ -243,6 +245,7 @@ static void reload(struct agent *a)
 	if (strcmp(cfg.cgroup_root, a->cfg.cgroup_root) || strcmp(cfg.pin_path, a->cfg.pin_path) ||
 	    memcmp(&cfg.outbound4, &a->cfg.outbound4, sizeof(cfg.outbound4)) ||
 	    memcmp(&cfg.tunnel, &a->cfg.tunnel, sizeof(cfg.tunnel)) ||
+	    cfg.has_http != a->cfg.has_http || memcmp(&cfg.http, &a->cfg.http, sizeof(cfg.http)) ||
 	    cfg.identity.enabled != a->cfg.identity.enabled ||
 	    cfg.edge.enabled != a->cfg.edge.enabled)
 		pr_warn("cgroup_root, bpf_pin_path, listen, identity and edge changes take effect "
@@ -387,6 +390,25 @@ static int start_edge(struct agent *a, struct errmsg *err)
 	return 0;
 }
 
+/* The local HTTP listener, on the tunnel's node credentials. */
+static int start_http(struct agent *a, struct errmsg *err)
+{
+	struct local_http_deps deps = { .creds = tunnel_creds, .ctx = a->tun };
+	char addr[SOCKADDR_STR_LEN];
+	int ret;
+
+	ret = local_http_new(&a->cfg, &deps, &a->http, err);
+	if (ret)
+		return ret;
+	ret = proxy_watch(a->proxy, local_http_fd(a->http), local_http_run, a->http);
+	if (ret)
+		return errmsg_set(err, ret, "listen.http: cannot watch its socket: %s",
+				  strerror(-ret));
+	pr_info("local HTTP listener on %s: /v1/ca.pem, /v1/jwks.json",
+		format_sockaddr(&a->cfg.http, addr, sizeof(addr)));
+	return 0;
+}
+
 static int start(struct agent *a, struct errmsg *err)
 {
 	struct probe_result probes[PROBE_MAX];
@@ -440,6 +462,8 @@ static int start(struct agent *a, struct errmsg *err)
 		ret = proxy_watch(a->proxy, tunnel_oidc_fd(a->tun), on_oidc, a);
 	if (!ret && a->tun && a->cfg.edge.enabled)
 		ret = start_edge(a, err);
+	if (!ret && a->tun && a->cfg.has_http)
+		ret = start_http(a, err);
 	if (ret)
 		return ret;
 
@@ -535,6 +559,8 @@ static void on_tick(void *ctx)
 		tunnel_tick(a->tun);
 	if (a->edge)
 		edge_tick(a->edge);
+	if (a->http)
+		local_http_tick(a->http);
 }
 
 static void on_signal(void *ctx)
@@ -591,6 +617,7 @@ static void cleanup(struct agent *a, bool keep_pinned)
 	/* After the proxy, whose epoll watched its fds; before the tunnel,
 	 * whose OIDC client and audit log it uses. */
 	edge_free(a->edge);
+	local_http_free(a->http);
 	tunnel_free(a->tun);
 	if (a->signal_fd > 0)
 		close(a->signal_fd);

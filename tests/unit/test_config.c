@@ -161,6 +161,18 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-edge-no-oidc.yaml", 9,
 	  "edge: needs identity.oidc (the IdP whose tokens the edge verifies); add identity: "
 	  "with oidc: issuer: ..." },
+	{ "bad-http-routable.yaml", 10,
+	  "listen.http \"10.0.0.1:15020\" is not a loopback address: use 127.0.0.1 or [::1], "
+	  "or set listen.http_routable: true" },
+	{ "bad-http-address.yaml", 10,
+	  "bad address \"localhost:15020\" for listen.http: expected IP:PORT, [IPv6]:PORT "
+	  "(port 1-65535) or off" },
+	{ "bad-http-port.yaml", 10,
+	  "bad address \"127.0.0.1:0\" for listen.http: expected IP:PORT, [IPv6]:PORT "
+	  "(port 1-65535) or off" },
+	{ "bad-http-no-identity.yaml", 6,
+	  "listen.http needs identity: (it serves the mesh CA and the node's keys); add "
+	  "identity: or set listen.http: off" },
 	{ "bad-edge-no-identity.yaml", 5,
 	  "edge: needs identity.oidc (the IdP whose tokens the edge verifies); add identity: "
 	  "with oidc: issuer: ..." },
@@ -401,6 +413,47 @@ static void test_edge_routable(void **state)
 	assert_true(cfg.edge.has_listen);
 	assert_true(cfg.edge.listen_routable);
 	assert_sin((struct sockaddr_in *)&cfg.edge.listen, "0.0.0.0", 15010);
+	config_free(&cfg);
+}
+
+/* Every agent with identity serves its CA and keys on loopback unless told
+ * otherwise; an agent without identity has nothing to serve. */
+static void test_http_listener(void **state)
+{
+	struct errmsg err = {};
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "good-identity.yaml", &cfg, &err), 0);
+	assert_true(cfg.has_http);
+	assert_false(cfg.http_routable);
+	assert_sin((struct sockaddr_in *)&cfg.http, "127.0.0.1", 15020);
+	config_free(&cfg);
+
+	assert_int_equal(config_load(DATA "minimal.yaml", &cfg, &err), 0);
+	assert_false(cfg.has_http);
+	config_free(&cfg);
+
+	assert_int_equal(config_load(DATA "http-off.yaml", &cfg, &err), 0);
+	assert_true(cfg.identity.enabled);
+	assert_false(cfg.has_http);
+	config_free(&cfg);
+
+	assert_int_equal(config_load(DATA "http-off-no-identity.yaml", &cfg, &err), 0);
+	assert_false(cfg.has_http);
+	config_free(&cfg);
+
+	assert_int_equal(config_load(DATA "http-v6.yaml", &cfg, &err), 0);
+	assert_true(cfg.has_http);
+	assert_sin6((struct sockaddr_in6 *)&cfg.http, "::1", 15120);
+	config_free(&cfg);
+
+	assert_int_equal(config_load(DATA "http-routable.yaml", &cfg, &err), 0);
+	assert_true(cfg.has_http);
+	assert_true(cfg.http_routable);
+	assert_sin((struct sockaddr_in *)&cfg.http, "0.0.0.0", 15120);
+	/* listen.http leaves the other listeners at their defaults. */
+	assert_sin(&cfg.outbound4, "127.0.0.1", 15001);
+	assert_sin6(&cfg.outbound6, "::1", 15001);
 	config_free(&cfg);
 }
 
@@ -688,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_edge_full),
 		cmocka_unit_test(test_edge_defaults),
 		cmocka_unit_test(test_edge_routable),
+		cmocka_unit_test(test_http_listener),
 		cmocka_unit_test(test_peer_vouches),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_idle_and_keepalive_off),
