@@ -214,6 +214,8 @@ int datapath_write_config(struct datapath *dp, const struct config *cfg, uint64_
 	c.outbound4_addr = cfg->outbound4.sin_addr.s_addr;
 	c.outbound_port = cfg->outbound4.sin_port;
 	memcpy(c.outbound6_addr, &cfg->outbound6.sin6_addr, sizeof(c.outbound6_addr));
+	/* sin_port and sin6_port share their offset. */
+	c.http_port = cfg->has_http ? ((const struct sockaddr_in *)&cfg->http)->sin_port : 0;
 	return datapath_config_set(dp, &c);
 }
 

@@ -192,6 +192,8 @@ static __always_inline bool dest_loopback(const struct dest *d)
  * identity): py4j between a notebook's Python and its JVM, a Jupyter
  * kernel's ZeroMQ sockets, Spark's local services. The mesh decides
  * between identities, so such a call passes without a policy lookup.
+ * So does a call to the agent's own listen.http (the CA and JWKS a
+ * service verifies assertions with), and only that port of the agent's.
  * The listener's cgroup is read from the socket itself, so listeners
  * opened before the agent started count too.
  */
@@ -223,6 +225,8 @@ static __always_inline bool own_listener(struct bpf_sock_addr *ctx, const struct
 	bpf_sk_release(sk);
 	if (!cgid)
 		return false;
+	if (cgid == c->cfg->agent_cgroup_id)
+		return c->cfg->http_port && d->port == c->cfg->http_port;
 	wl = bpf_map_lookup_elem(&workloads, &cgid);
 	return wl && (wl->flags & SLUICE_WL_MANAGED) && wl->identity == c->identity;
 }

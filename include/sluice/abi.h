@@ -103,7 +103,9 @@ struct sluice_config {
 	__u64 started_ns;
 	__u32 outbound4_addr;		/* network order */
 	__u16 outbound_port;		/* network order; one port for v4 and v6 */
-	__u16 pad0;
+	__u16 http_port;		/* network order, 0: none. The agent's
+					 * listen.http: managed workloads reach
+					 * it on loopback whatever the policy */
 	__u32 outbound6_addr[4];	/* network order */
 };
 

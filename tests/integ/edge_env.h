@@ -37,9 +37,11 @@ struct sl_env;
  * loopback listener (authz, /v1/ca.pem, /v1/jwks.json) in node A. */
 #define EDGE_PORT 8080
 #define EDGE_API_PORT 7300
+#define EDGE_AGENT_LISTEN_PORT 15010
 #define EDGE_AGENT_LISTEN "127.0.0.1:15010"
 /* Node A's local HTTP listener (/v1/ca.pem, /v1/jwks.json, never authz):
  * listen.http's default, on since node A has identity. */
+#define EDGE_AGENT_HTTP_PORT 15020
 #define EDGE_AGENT_HTTP "127.0.0.1:15020"
 #define EDGE_RENDER_DIR "edge-render"
 #define EDGE_LIVE_CONF EDGE_RENDER_DIR "/live.conf"

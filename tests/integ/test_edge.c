@@ -38,7 +38,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -385,6 +388,53 @@ out:
 	jwks_free(set);
 	edge_http_resp_free(&r);
 	jwt_result_free(&res);
+}
+
+/* From the edge workload (managed, default deny) in node A: connects to
+ * 127.0.0.1:port and asks GET /v1/ca.pem. Exit status 0: the CA came
+ * back; 100 + errno: connect() failed; 2: another answer. */
+static int ca_from_workload(struct sl_env *env, int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	static const char req[] = "GET /v1/ca.pem HTTP/1.0\r\n\r\n";
+	char buf[8192];
+	size_t got = 0;
+	ssize_t n;
+	int status, fd;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		child_reset_signals();
+		if (env_cgroup_join(env, EDGE_CGROUP) || netns_join(env->ns_a))
+			_exit(126);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)))
+			_exit(100 + errno);
+		if (write(fd, req, sizeof(req) - 1) != sizeof(req) - 1)
+			_exit(3);
+		while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+			got += n;
+		buf[got] = '\0';
+		_exit(strstr(buf, " 200 ") && strstr(buf, "BEGIN CERTIFICATE") ? 0 : 2);
+	}
+	if (wait_child(pid, &status, 10000))
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A service verifies assertions with its agent's CA and JWKS: it reaches
+ * listen.http under default deny, and no other listener of the agent. */
+static void keys_reachable_from_workloads(struct sl_env *env)
+{
+	ASSERT_EQ(ca_from_workload(env, EDGE_AGENT_HTTP_PORT), 0,
+		  "a workload GETs /v1/ca.pem from listen.http under default deny");
+	ASSERT_EQ(ca_from_workload(env, EDGE_AGENT_LISTEN_PORT), 100 + EPERM,
+		  "the agent's edge.listen stays refused to it (EPERM)");
 }
 
 /* The agent's /v1/ca.pem is the mesh CA's certificate. */
@@ -1177,6 +1227,8 @@ void test_edge(struct sl_env *env)
 		no_spoofing(env, &w);
 	if (test__start_subtest("audit"))
 		audit(env, &w);
+	if (test__start_subtest("keys_from_workloads"))
+		keys_reachable_from_workloads(env);
 	if (test__start_subtest("opaque_token"))
 		opaque_token(env, &w);
 	if (test__start_subtest("refused_policy"))
