@@ -41,7 +41,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -58,6 +57,7 @@
 #include "jwt.h"
 #include "mesh.h"
 #include "pki.h"
+#include "workload_proc.h"
 
 #define SECRET_FILE "oidc-client.secret"
 #define INTROSPECT_FILE "edge-introspect.secret"
@@ -390,41 +390,45 @@ out:
 	jwt_result_free(&res);
 }
 
-/* From the edge workload (managed, default deny) in node A: connects to
- * 127.0.0.1:port and asks GET /v1/ca.pem. Exit status 0: the CA came
- * back; 100 + errno: connect() failed; 2: another answer. */
-static int ca_from_workload(struct sl_env *env, int port)
+/* In the edge workload: GET /v1/ca.pem from 127.0.0.1:*port; writes 0
+ * when the CA came back, 100 + errno when connect() failed, 2 for another
+ * answer. */
+static void ca_child(const struct sl_env *env, const void *arg, int report)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(*(const int *)arg),
 				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	static const char req[] = "GET /v1/ca.pem HTTP/1.0\r\n\r\n";
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ret = 2;
 	char buf[8192];
 	size_t got = 0;
 	ssize_t n;
-	int status, fd;
-	pid_t pid;
 
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (!pid) {
-		child_reset_signals();
-		if (env_cgroup_join(env, EDGE_CGROUP) || netns_join(env->ns_a))
-			_exit(126);
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)))
-			_exit(100 + errno);
-		if (write(fd, req, sizeof(req) - 1) != sizeof(req) - 1)
-			_exit(3);
-		while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin))) {
+		ret = 100 + errno;
+	} else if (write(fd, req, sizeof(req) - 1) == sizeof(req) - 1) {
+		while (got < sizeof(buf) - 1 &&
+		       (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
 			got += n;
 		buf[got] = '\0';
-		_exit(strstr(buf, " 200 ") && strstr(buf, "BEGIN CERTIFICATE") ? 0 : 2);
+		ret = strstr(buf, " 200 ") && strstr(buf, "BEGIN CERTIFICATE") ? 0 : 2;
 	}
-	if (wait_child(pid, &status, 10000))
+	if (write(report, &ret, sizeof(ret)) != sizeof(ret))
+		_exit(1);
+}
+
+/* ca_child's report from the edge workload (managed, default deny) in
+ * node A; -1 when there was none. */
+static int ca_from_workload(struct sl_env *env, int port)
+{
+	int fd, ret = -1;
+	pid_t pid;
+
+	if (spawn_in(env, env->ns_a, EDGE_CGROUP, ca_child, &port, &pid, &fd))
 		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	if (read(fd, &ret, sizeof(ret)) != sizeof(ret))
+		ret = -1;
+	child_reap(env, pid, fd);
+	return ret;
 }
 
 /* A service verifies assertions with its agent's CA and JWKS: it reaches
