@@ -273,6 +273,10 @@ expect "200, and the api on node-b names alice as the caller (from the assertion
 expect "node-a's agent audited the edge decision (caller alice, rule readers-get-api)" \
 	sl_audit_wait '.direction == "edge" and .verdict == "allow" and .caller == "alice" and
 		.rule == "readers-get-api"' 1 "$edge_a" "$SL_AUDIT_A"
+expect "node-b's agent heard the request in the tunnel: the edge workload, caller alice, assertion verified" \
+	sl_audit_wait "$(printf '.direction == "request" and .reason == "ok" and
+		.src_workload == "spiffe://%s/service/edge" and .caller == "alice" and
+		.path == "/api/jobs"' "$SL_TRUST_DOMAIN")" 1
 # nginx keeps its upstream connection open: the tunnel flow is audited on
 # node B when it closes, so the check looks at the flow list instead.
 ctl a flow list
@@ -344,7 +348,7 @@ expect "node-a holds a valid token for the job, from the IdP" \
 		'[.[] | select(.kind == "token" and .name == $wl and .source == "oidc" and
 			.state == "valid")] | length')" = 1
 
-sl_step "Node-b's audit log: one line per decision (last 6)"
+sl_step "Node-b's audit log: one line per decision and per edge request (last 6)"
 sl_show node-b tail -n 6 "$SL_AUDIT_B"
 tail -n 6 "$SL_AUDIT_B" | sed 's/^/   /'
 expect "no token in any log (no JWT in the audit logs, the agents', the IdP's or nginx's logs)" \
