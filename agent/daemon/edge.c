@@ -16,20 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "edge_int.h"
 #include "httpd.h"
 #include "log.h"
 
 /* How long a request waits for the IdP's introspection answer. */
 #define EDGE_PENDING_MAX_S 10
-
-static time_t mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
 
 /* The answer's headers; false when one could not be added. */
 static bool add_headers(struct MHD_Response *r, const struct edge_answer *ans)
@@ -92,7 +85,7 @@ static enum MHD_Result serve_authz(struct edge *e, struct httpd_conn *hc)
 
 	edge_decide(e, &req, &ans);
 	if (ans.status == EDGE_PENDING) {
-		if (mono_s() - hc->since < EDGE_PENDING_MAX_S) {
+		if (mono_ms() - hc->since_ms < EDGE_PENDING_MAX_S * 1000ull) {
 			httpd_suspend(hc);
 			return MHD_YES;
 		}

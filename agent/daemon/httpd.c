@@ -16,6 +16,7 @@
 
 #include "addr.h"
 #include "assertion.h"
+#include "clock.h"
 #include "httpd.h"
 #include "log.h"
 
@@ -36,14 +37,6 @@ struct httpd {
 	struct httpd_conn *waiting;
 	char what[64];
 };
-
-static time_t mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -158,7 +151,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		hc->h = h;
 		hc->c = c;
-		hc->since = mono_s();
+		hc->since_ms = mono_ms();
 		*con_cls = hc;
 		/* Answering on the first call, before MHD has looked for a
 		 * body, makes it close the connection after the answer: nginx's

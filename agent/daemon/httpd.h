@@ -11,8 +11,8 @@
 #define SLUICE_HTTPD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <microhttpd.h>
 
@@ -27,7 +27,7 @@ struct httpd_conn {
 	struct httpd *h;
 	struct MHD_Connection *c;
 	bool suspended;
-	time_t since;			/* CLOCK_MONOTONIC s, the first call */
+	uint64_t since_ms;		/* CLOCK_MONOTONIC, the first call */
 	struct httpd_conn *prev, *next;	/* in the waiting list while suspended */
 };
 

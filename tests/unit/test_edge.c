@@ -40,6 +40,7 @@
 #include "pki.h"
 #include "pki_ca.h"
 #include "policy.h"
+#include "unit/curl_reply.h"
 #include "unit/json_lines.h"
 
 #define TD "acme.example"
@@ -270,61 +271,6 @@ static char *token_with(EVP_PKEY *key, const char *alg, void (*tweak)(json_t *))
 static char *good_token(void)
 {
 	return token_with(f.idp_key, "ES256", NULL);
-}
-
-struct reply {
-	long status;
-	char headers[16384];
-	size_t hlen;
-	char body[4096];
-	size_t blen;
-};
-
-static size_t on_header(char *buf, size_t size, size_t n, void *ctx)
-{
-	struct reply *r = ctx;
-	size_t len = size * n;
-
-	if (r->hlen + len < sizeof(r->headers)) {
-		memcpy(r->headers + r->hlen, buf, len);
-		r->hlen += len;
-		r->headers[r->hlen] = '\0';
-	}
-	return len;
-}
-
-static size_t on_body(char *buf, size_t size, size_t n, void *ctx)
-{
-	struct reply *r = ctx;
-	size_t len = size * n;
-
-	if (r->blen + len < sizeof(r->body)) {
-		memcpy(r->body + r->blen, buf, len);
-		r->blen += len;
-		r->body[r->blen] = '\0';
-	}
-	return len;
-}
-
-/* The value of a response header, into buf ("" when absent). */
-static const char *hdr(const struct reply *r, const char *name, char *buf, size_t len)
-{
-	size_t n = strlen(name);
-
-	buf[0] = '\0';
-	for (const char *p = r->headers; *p; p = strchr(p, '\n') + 1) {
-		if (!strncasecmp(p, name, n) && p[n] == ':') {
-			const char *v = p + n + 1, *end = strpbrk(v, "\r\n");
-
-			while (*v == ' ')
-				v++;
-			snprintf(buf, len, "%.*s", (int)(end - v), v);
-			break;
-		}
-		if (!strchr(p, '\n'))
-			break;
-	}
-	return buf;
 }
 
 /* Asks as nginx does; extra headers as "Name: value", NULL-terminated,

@@ -26,16 +26,9 @@
 #include "local_http.h"
 #include "pki.h"
 #include "pki_ca.h"
+#include "unit/curl_reply.h"
 
 #define TD "acme.example"
-
-struct reply {
-	long status;
-	char headers[4096];
-	size_t hlen;
-	char body[16384];
-	size_t blen;
-};
 
 static struct {
 	char dir[64];
@@ -128,32 +121,6 @@ static int teardown(void **state)
 	pki_creds_free(f.creds);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f.dir);
 	return system(cmd) ? -1 : 0;
-}
-
-static size_t on_header(char *buf, size_t size, size_t n, void *ctx)
-{
-	struct reply *r = ctx;
-	size_t len = size * n;
-
-	if (r->hlen + len < sizeof(r->headers)) {
-		memcpy(r->headers + r->hlen, buf, len);
-		r->hlen += len;
-		r->headers[r->hlen] = '\0';
-	}
-	return len;
-}
-
-static size_t on_body(char *buf, size_t size, size_t n, void *ctx)
-{
-	struct reply *r = ctx;
-	size_t len = size * n;
-
-	if (r->blen + len < sizeof(r->body)) {
-		memcpy(r->body + r->blen, buf, len);
-		r->blen += len;
-		r->body[r->blen] = '\0';
-	}
-	return len;
 }
 
 static void ask(const char *path, const char *method, struct reply *r)
