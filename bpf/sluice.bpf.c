@@ -30,7 +30,7 @@ int sluice_connect4(struct bpf_sock_addr *ctx)
 	bool redirect;
 	int ret;
 
-	ret = hook(ctx, false, &c, &d, &redirect);
+	ret = hook(ctx, false, SLUICE_HOOK_CONNECT, &c, &d, &redirect);
 	if (redirect) {
 		ctx->user_ip4 = c.cfg->outbound4_addr;
 		ctx->user_port = c.cfg->outbound_port;
@@ -46,7 +46,7 @@ int sluice_connect6(struct bpf_sock_addr *ctx)
 	bool redirect;
 	int ret;
 
-	ret = hook(ctx, true, &c, &d, &redirect);
+	ret = hook(ctx, true, SLUICE_HOOK_CONNECT, &c, &d, &redirect);
 	if (!redirect)
 		return ret;
 	/* A mapped destination stays IPv4: the socket reaches the agent's
@@ -79,7 +79,7 @@ int sluice_sendmsg4(struct bpf_sock_addr *ctx)
 	struct dest d = {};
 	bool redirect;
 
-	return hook(ctx, false, &c, &d, &redirect);
+	return hook(ctx, false, SLUICE_HOOK_SENDMSG, &c, &d, &redirect);
 }
 
 SEC("cgroup/sendmsg6")
@@ -89,7 +89,7 @@ int sluice_sendmsg6(struct bpf_sock_addr *ctx)
 	struct dest d = {};
 	bool redirect;
 
-	return hook(ctx, true, &c, &d, &redirect);
+	return hook(ctx, true, SLUICE_HOOK_SENDMSG, &c, &d, &redirect);
 }
 
 SEC("sockops")
@@ -191,6 +191,6 @@ int sluice_inbound(struct __sk_buff *skb)
 	if (from_agent(skb, &p, cfg->agent_cgroup_id))
 		return SKB_PASS;
 	if (p.syn)
-		count_refused(wl->identity, &p);
+		count_refused(wl->identity, cgid, cfg, &p);
 	return SKB_DROP;
 }

@@ -12,12 +12,19 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "log.h"
 #include "utf8.h"
+
+/* A full disk must not flood the agent's log: one message about the audit
+ * log in this many seconds at most. */
+#define AUDIT_SAY_S 10
 
 struct audit {
 	int fd;
 	char *path;
 	bool torn;		/* the last write ended inside its line */
+	bool unwell;		/* the log said it fails, and not yet that it works */
+	time_t quiet_until;	/* CLOCK_MONOTONIC s: nothing said before then */
 	struct audit_health health;
 };
 
@@ -232,6 +239,7 @@ static int write_line(struct audit *a, const struct audit_rec *r)
 	put_str(&l, "src_workload", r->src_workload);
 	put_str(&l, "peer", r->peer);
 	put_str(&l, "dst", r->dst);
+	put_str(&l, "dst_workload", r->dst_workload);
 	put_str(&l, "service", r->service);
 	put_str(&l, "verdict", r->verdict);
 	put_str(&l, "reason", r->reason);
@@ -247,6 +255,13 @@ static int write_line(struct audit *a, const struct audit_rec *r)
 	put_str(&l, "method", r->method);
 	put_str(&l, "path", r->path);
 	put_str(&l, "orig_jti", r->orig_jti);
+	if (r->pid)
+		put_u64(&l, "pid", r->pid);
+	put_str(&l, "comm", r->comm);
+	put_str(&l, "proto", r->proto);
+	put_str(&l, "hook", r->hook);
+	if (r->count > 1)
+		put_u64(&l, "count", r->count);
 	if (r->resumed) {
 		put_key(&l, "resumed");
 		if (r->resumed == AUDIT_RESUMED_YES)
@@ -267,6 +282,29 @@ static int write_line(struct audit *a, const struct audit_rec *r)
 	return ret;
 }
 
+/* Says that lines are lost, with the running count, and that they are
+ * written again once they are, at most once every AUDIT_SAY_S. */
+static void report(struct audit *a, int ret)
+{
+	struct timespec ts;
+
+	if (!ret && !a->unwell)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec < a->quiet_until) {
+		a->unwell = true;
+		return;
+	}
+	if (ret)
+		pr_err("audit: %llu lines lost so far: cannot write %s: %s",
+		       (unsigned long long)a->health.lost, a->path, strerror(-ret));
+	else
+		pr_info("audit: writing to %s again, %llu lines lost so far", a->path,
+			(unsigned long long)a->health.lost);
+	a->unwell = ret != 0;
+	a->quiet_until = ts.tv_sec + AUDIT_SAY_S;
+}
+
 int audit_write(struct audit *a, const struct audit_rec *r)
 {
 	int ret = write_line(a, r);
@@ -274,7 +312,10 @@ int audit_write(struct audit *a, const struct audit_rec *r)
 	if (ret) {
 		a->health.lost++;
 		a->health.last_err = ret;
+	} else {
+		a->health.written++;
 	}
+	report(a, ret);
 	return ret;
 }
 

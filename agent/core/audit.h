@@ -22,14 +22,16 @@
 #include "errmsg.h"
 
 /* The "schema" member of every line: docs/audit.md says what each means. */
-#define AUDIT_SCHEMA 2
+#define AUDIT_SCHEMA 3
 /* The longest a string member is written, with its NUL. */
 #define AUDIT_STR_MAX 1024
 
 struct audit;
 
-/* Lines lost since audit_open: not written, or written in part. */
+/* Lines written and lost (not written, or written in part) since
+ * audit_open. */
 struct audit_health {
+	uint64_t written;
 	uint64_t lost;
 	int last_err;			/* why the last one was lost; 0: none was */
 };
@@ -48,6 +50,8 @@ struct audit_rec {
 	const char *src_workload;
 	const char *peer;		/* inbound: the peer agent's address */
 	const char *dst;		/* "10.99.0.2:5432", "[fd99::2]:80", "-" */
+	const char *dst_workload;	/* a refused connection into a mesh-only
+					 * workload: the workload */
 	const char *service;
 	const char *verdict;		/* "allow" | "deny" */
 	const char *reason;		/* a stable code: "ok", "policy-deny", ... */
@@ -64,6 +68,15 @@ struct audit_rec {
 	const char *host, *method, *path;
 	/* Request lines: the IdP token's jti the caller assertion names. */
 	const char *orig_jti;
+	/* Refusals made in BPF: the calling process (pid 0: omitted, as for
+	 * inbound refusals, which no process of the mesh made), the protocol,
+	 * the hook that decided ("connect", "sendmsg", "inbound"), and how
+	 * many identical refusals the line stands for (0 and 1: omitted). */
+	uint32_t pid;
+	const char *comm;
+	const char *proto;
+	const char *hook;
+	uint64_t count;
 	enum audit_resumed resumed;
 	bool closed;			/* a close record: the members below are set */
 	uint64_t bytes_up, bytes_down, duration_ns;
@@ -74,7 +87,8 @@ struct audit_rec {
 /* Opens (creating, mode 0640, and its directory, 0750) path for appending. */
 int audit_open(const char *path, struct audit **out, struct errmsg *err);
 /* Appends one line; -errno, and the line counted as lost, when it could
- * not be written whole. */
+ * not be written whole. That lines are lost, and later that they are
+ * written again, is logged at most once every 10 s. */
 int audit_write(struct audit *a, const struct audit_rec *r);
 void audit_get_health(const struct audit *a, struct audit_health *out);
 /* Opens the path again, for a log rotated away underneath. */

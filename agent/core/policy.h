@@ -213,6 +213,17 @@ int policy_compile(const struct policy *pol, const struct policy_identity *ids, 
 		   const uint32_t *service_ids, uint8_t slot, struct policy_entry **entries,
 		   int *nr_entries, struct errmsg *err);
 
+/*
+ * The service directory for slot: one entry per service address and port
+ * under SLUICE_IDENTITY_NONE, valued with the service's id (action deny,
+ * rule 0, never a verdict), that BPF resolves a default-deny's destination
+ * with. Where services overlap, the first in the file names the entry.
+ * Allocates *entries as policy_compile() does; -E2BIG past
+ * POLICY_MAX_ENTRIES of one family.
+ */
+int policy_compile_directory(const struct policy *pol, const uint32_t *service_ids, uint8_t slot,
+			     struct policy_entry **entries, int *nr_entries, struct errmsg *err);
+
 /* The source specificity of rule r for id, as precedence step (3) ranks
  * it: 0 when r's `from` does not match id, then any < role or kind <
  * workload. id->kind 0 and a NULL spiffe_id (a caller that is no

@@ -202,6 +202,23 @@ static int entry_cmp(const void *pa, const void *pb)
 	return r;
 }
 
+/* The table's entries, sorted, into a new array. */
+static int table_output(const struct cand_table *t, const struct policy *pol,
+			struct policy_entry **entries, int *nr_entries, struct errmsg *err)
+{
+	if (!t->nr)
+		return 0;
+	*entries = malloc(t->nr * sizeof(**entries));
+	if (!*entries)
+		return errmsg_set(err, -ENOMEM, "%s: out of memory compiling the policy",
+				  pol->path);
+	for (int i = 0; i < t->nr; i++)
+		(*entries)[i] = t->c[i].e;
+	qsort(*entries, t->nr, sizeof(**entries), entry_cmp);
+	*nr_entries = t->nr;
+	return 0;
+}
+
 int policy_compile(const struct policy *pol, const struct policy_identity *ids, int nr_ids,
 		   const uint32_t *service_ids, uint8_t slot, struct policy_entry **entries,
 		   int *nr_entries, struct errmsg *err)
@@ -258,18 +275,36 @@ int policy_compile(const struct policy *pol, const struct policy_identity *ids, 
 			   pol->path, nr_ids, POLICY_MAX_CANDIDATES);
 	else if (ret)
 		errmsg_set(err, ret, "%s: out of memory compiling the policy", pol->path);
-	if (!ret && t.nr) {
-		*entries = malloc(t.nr * sizeof(**entries));
-		if (!*entries)
-			ret = errmsg_set(err, -ENOMEM, "%s: out of memory compiling the policy",
-					 pol->path);
+	if (!ret)
+		ret = table_output(&t, pol, entries, nr_entries, err);
+	free(t.c);
+	free(t.slots);
+	return ret;
+}
+
+int policy_compile_directory(const struct policy *pol, const uint32_t *service_ids, uint8_t slot,
+			     struct policy_entry **entries, int *nr_entries, struct errmsg *err)
+{
+	struct cand_table t = {};
+	struct cand tmpl;
+	int ret = 0;
+
+	*entries = NULL;
+	*nr_entries = 0;
+	for (int i = 0; i < pol->nr_services && !ret; i++) {
+		memset(&tmpl, 0, sizeof(tmpl));
+		tmpl.spec = SPEC_ANY;
+		tmpl.e.value.action = SLUICE_ACT_DENY;
+		tmpl.e.value.service = service_ids[i];
+		ret = add_service(&t, &pol->services[i], SLUICE_IDENTITY_NONE, slot, &tmpl);
 	}
-	if (!ret && t.nr) {
-		for (i = 0; i < t.nr; i++)
-			(*entries)[i] = t.c[i].e;
-		qsort(*entries, t.nr, sizeof(**entries), entry_cmp);
-		*nr_entries = t.nr;
-	}
+	if (ret == -E2BIG)
+		errmsg_set(err, ret, "%s: the services' addresses and ports make more than %d "
+			   "entries of one family", pol->path, POLICY_MAX_ENTRIES);
+	else if (ret)
+		errmsg_set(err, ret, "%s: out of memory compiling the policy", pol->path);
+	if (!ret)
+		ret = table_output(&t, pol, entries, nr_entries, err);
 	free(t.c);
 	free(t.slots);
 	return ret;

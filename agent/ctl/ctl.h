@@ -122,7 +122,7 @@ struct map_def {
 };
 
 /* Every map in bpf/lib/maps.h; the definition's size must match. */
-#define NR_MAP_DEFS 12
+#define NR_MAP_DEFS 15
 extern const struct map_def map_defs[NR_MAP_DEFS];
 
 const struct map_def *map_def_find(const char *name);

@@ -239,6 +239,23 @@ static json_t *counter_json(const void *value)
 	return o;
 }
 
+static json_t *violation_dst_json(const void *value)
+{
+	const struct sluice_violation_dst *d = value;
+	json_t *o = json_object();
+
+	jset_str(o, "family", family_name(d->family));
+	jset_addr(o, "addr", d->family, d->addr);
+	jset_u64(o, "port", ntohs(d->port));
+	jset_u64(o, "last_ns", d->last_ns);
+	return o;
+}
+
+static json_t *u64_json(const void *value)
+{
+	return json_u64(*(const __u64 *)value);
+}
+
 static json_t *svc_key_json(const void *key)
 {
 	const struct sluice_svc_key *k = key;
@@ -262,6 +279,19 @@ static json_t *svc_stats_json(const void *value)
 	jset_u64(o, "bytes_received", s->bytes_received);
 	jset_u64(o, "connect_us_sum", s->connect_us_sum);
 	json_object_set_new(o, "lat_buckets", b);
+	return o;
+}
+
+static json_t *svc_rtt_json(const void *value)
+{
+	const struct sluice_svc_rtt *r = value;
+	json_t *o = json_object(), *b = json_array();
+
+	for (int i = 0; i < SLUICE_LAT_BUCKETS; i++)
+		json_array_append_new(b, json_u64(r->rtt_buckets[i]));
+	jset_u64(o, "samples", r->samples);
+	jset_u64(o, "rtt_us_sum", r->rtt_us_sum);
+	json_object_set_new(o, "rtt_buckets", b);
 	return o;
 }
 
@@ -317,6 +347,11 @@ const struct map_def map_defs[] = {
 		svc_key_json, svc_stats_json),
 	MAP_DEF("names", BPF_MAP_TYPE_HASH, struct sluice_name_key, struct sluice_name,
 		name_key_json, name_json),
+	MAP_DEF("violation_dst", BPF_MAP_TYPE_HASH, struct sluice_violation_key,
+		struct sluice_violation_dst, violation_key_json, violation_dst_json),
+	MAP_DEF("dp_counters", BPF_MAP_TYPE_PERCPU_ARRAY, __u32, __u64, index_json, u64_json),
+	MAP_DEF("svc_rtt", BPF_MAP_TYPE_HASH, struct sluice_svc_key, struct sluice_svc_rtt,
+		svc_key_json, svc_rtt_json),
 };
 
 const struct map_def *map_def_find(const char *name)

@@ -71,6 +71,13 @@ static char *fmt_cidr(const struct policy_row *r, char *buf, size_t len)
 	return buf;
 }
 
+/* A service directory entry (identity 0, abi.h) decides nothing: it names
+ * the service of a default-deny. */
+static const char *entry_action(const struct policy_row *r)
+{
+	return r->identity == SLUICE_IDENTITY_NONE ? "directory" : policy_action_name(r->v.action);
+}
+
 static json_t *entry_json(const struct policy_row *r)
 {
 	char cidr[64];
@@ -80,7 +87,7 @@ static json_t *entry_json(const struct policy_row *r)
 			 json_name(SLUICE_NAME_IDENTITY, r->identity), "family",
 			 family_name(r->family), "proto", proto_name(r->proto), "cidr",
 			 fmt_cidr(r, cidr, sizeof(cidr)), "port", ntohs(r->port), "action",
-			 policy_action_name(r->v.action), "service_id", json_u64(r->v.service),
+			 entry_action(r), "service_id", json_u64(r->v.service),
 			 "service", json_name(SLUICE_NAME_SERVICE, r->v.service), "rule",
 			 json_u64(r->v.rule));
 }
@@ -125,8 +132,8 @@ static int slot_plain(const struct sluice_config *c, int slot, const struct poli
 			snprintf(port, sizeof(port), "%u", ntohs(r->port));
 		snprintf(rule, sizeof(rule), "%u", r->v.rule);
 		ret = table_add(&t, r->workload, proto_name(r->proto),
-				fmt_cidr(r, cidr, sizeof(cidr)), port,
-				policy_action_name(r->v.action), r->service, rule);
+				fmt_cidr(r, cidr, sizeof(cidr)), port, entry_action(r), r->service,
+				rule);
 	}
 	if (!ret) {
 		printf("slot %d%s: ", slot, (int)(c->active_slot & 1) == slot ? " (active)" : "");
@@ -321,7 +328,9 @@ static int policy_help(int argc, char **argv)
 		"slot: generation, default action, then one line per entry: workload,\n"
 		"protocol, destination CIDR, port (any), action (deny, allow: direct,\n"
 		"redirect: through the agent), service and rule number (1-based, in file\n"
-		"order). --slot shows one slot, --all both: the inactive slot holds the\n"
+		"order). Entries of workload - and action directory are the service\n"
+		"directory: one per service address and port, which names the service\n"
+		"of a default-deny; they decide nothing. --slot shows one slot, --all both: the inactive slot holds the\n"
 		"previous generation, the rollback target.\n"
 		"\n"
 		"check: validates a policy file the way sluiced would load it, without\n"

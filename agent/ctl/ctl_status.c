@@ -80,6 +80,9 @@ static void read_link(struct link_state *l)
 
 static bool map_full(const struct map_state *m)
 {
+	/* An array has every entry from the start: never full. */
+	if (m->def->type == BPF_MAP_TYPE_ARRAY || m->def->type == BPF_MAP_TYPE_PERCPU_ARRAY)
+		return false;
 	return sluice_map_full(m->def->type == BPF_MAP_TYPE_LRU_HASH, m->entries, m->max_entries);
 }
 

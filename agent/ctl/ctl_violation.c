@@ -2,6 +2,8 @@
 /* sluicectl violation: connects the datapath refused or let bypass, and
  * direct connections refused at mesh-only workloads. */
 #include <arpa/inet.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,8 @@ struct violation_row {
 	__u64 last_ns;
 	char workload[SLUICE_NAME_LEN];
 	char service[SLUICE_NAME_LEN];
+	struct sluice_violation_dst dst;	/* family 0: not recorded */
+	char dst_str[INET6_ADDRSTRLEN + 8];	/* "10.0.0.2:5432", "[fd00::2]:80", "-" */
 };
 
 static int row_cmp(const void *a, const void *b)
@@ -24,6 +28,23 @@ static int row_cmp(const void *a, const void *b)
 
 	return cmp_u64(x->identity, y->identity) ?: cmp_u64(x->service, y->service) ?:
 	       cmp_u64(x->reason, y->reason) ?: cmp_u64(ntohs(x->port), ntohs(y->port));
+}
+
+/* Where the newest violation under the row's key went, from violation_dst
+ * (agents before it did not record it: "-"). */
+static void dst_fill(int dst_fd, struct violation_row *r)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	strcpy(r->dst_str, "-");
+	if (dst_fd < 0 || bpf_map_lookup_elem(dst_fd, &r->key, &r->dst) ||
+	    (r->dst.family != AF_INET && r->dst.family != AF_INET6)) {
+		r->dst.family = 0;
+		return;
+	}
+	fmt_addr(r->dst.family, r->dst.addr, a, sizeof(a));
+	snprintf(r->dst_str, sizeof(r->dst_str), r->dst.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		 a, ntohs(r->dst.port));
 }
 
 static bool violation_fill(const struct map_snap *s, size_t i, void *row, void *ctx)
@@ -41,6 +62,7 @@ static bool violation_fill(const struct map_snap *s, size_t i, void *row, void *
 	}
 	ctl_name(SLUICE_NAME_IDENTITY, r->key.identity, r->workload, sizeof(r->workload));
 	ctl_name(SLUICE_NAME_SERVICE, r->key.service, r->service, sizeof(r->service));
+	dst_fill(*(const int *)ctx, r);
 	return true;
 }
 
@@ -62,6 +84,8 @@ static json_t *violations_json(const struct violation_row *rows, size_t n, __u64
 				  policy_reason_name(r->key.reason), "count", json_u64(r->count),
 				  "last_ns", json_u64(r->last_ns), "last_seen_age_ns",
 				  json_u64(age_ns(now, r->last_ns))));
+		json_object_set_new(json_array_get(arr, i), "destination",
+				    r->dst.family ? json_string(r->dst_str) : json_null());
 	}
 	return arr;
 }
@@ -69,10 +93,10 @@ static json_t *violations_json(const struct violation_row *rows, size_t n, __u64
 static int violations_plain(const struct violation_row *rows, size_t n, __u64 now)
 {
 	static const struct table_col cols[] = {
-		{ "WORKLOAD", false }, { "SERVICE", false }, { "PORT", true },
+		{ "WORKLOAD", false }, { "SERVICE", false }, { "DESTINATION", false },
 		{ "REASON", false },   { "COUNT", true },    { "LAST SEEN", true },
 	};
-	char count[24], last[32], port[8];
+	char count[24], last[32];
 	struct table t;
 	int ret = 0;
 
@@ -82,11 +106,7 @@ static int violations_plain(const struct violation_row *rows, size_t n, __u64 no
 
 		fmt_duration(age_ns(now, r->last_ns), last, sizeof(last));
 		strcat(last, " ago");
-		if (r->key.port)
-			fmt_u64(ntohs(r->key.port), port, sizeof(port));
-		else
-			strcpy(port, "-");
-		ret = table_add(&t, r->workload, r->service, port,
+		ret = table_add(&t, r->workload, r->service, r->dst_str,
 				policy_reason_name(r->key.reason),
 				fmt_u64(r->count, count, sizeof(count)), last);
 	}
@@ -100,13 +120,17 @@ static int violation_list(int argc, char **argv)
 {
 	struct violation_row *rows = NULL;
 	size_t n = 0;
+	int ret, dst_fd;
 	__u64 now;
-	int ret;
 
 	if (argc)
 		return BAD_ARG();
-	ret = map_rows("violations", sizeof(*rows), violation_fill, NULL, row_cmp, (void **)&rows,
-		       &n);
+	if (map_open_name("violation_dst", &dst_fd))
+		dst_fd = -1;
+	ret = map_rows("violations", sizeof(*rows), violation_fill, &dst_fd, row_cmp,
+		       (void **)&rows, &n);
+	if (dst_fd >= 0)
+		close(dst_fd);
 	now = mono_ns();
 	if (!ret)
 		ret = json_output ? print_json(violations_json(rows, n, now))
@@ -132,8 +156,10 @@ static int violation_help(int argc, char **argv)
 		"  not-via-mesh   a SYN that its agent did not send; WORKLOAD is the\n"
 		"                 protected workload and PORT the port it was aimed at;\n"
 		"                 counted once per attempt, not per retransmitted SYN\n"
-		"The counters survive agent restarts; SERVICE is - when none matched,\n"
-		"PORT is - for connects.\n",
+		"The counters survive agent restarts. SERVICE is the destination's service,\n"
+		"also for a default-deny (- when no service has that address and port);\n"
+		"DESTINATION is the address and port of the newest violation of the row\n"
+		"(for not-via-mesh, the protected workload's).\n",
 		bin_name);
 }
 

@@ -176,6 +176,8 @@ int datapath_open(struct datapath *dp, const char *pin_dir, const char *cgroup_r
 	dp->flow_links_fd = bpf_map__fd(dp->skel->maps.flow_links);
 	dp->names_fd = bpf_map__fd(dp->skel->maps.names);
 	dp->violations_fd = bpf_map__fd(dp->skel->maps.violations);
+	dp->refusals_fd = bpf_map__fd(dp->skel->maps.refusals);
+	dp->dp_counters_fd = bpf_map__fd(dp->skel->maps.dp_counters);
 	return 0;
 fail:
 	datapath_close(dp, true);

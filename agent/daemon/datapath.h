@@ -40,6 +40,8 @@ struct datapath {
 	int flow_links_fd;
 	int names_fd;
 	int violations_fd;
+	int refusals_fd;
+	int dp_counters_fd;
 	/* Whether the last heartbeat / flow_links update failed: a failure
 	 * is logged when it starts and when it ends, not every time. */
 	bool heartbeat_failing;

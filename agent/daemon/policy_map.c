@@ -91,10 +91,10 @@ int policy_map_apply(struct datapath *dp, const struct policy *pol,
 		     const struct policy_identity *ids, int nr_ids, struct policy_map_result *res,
 		     struct errmsg *err)
 {
-	struct policy_entry *entries = NULL;
+	struct policy_entry *entries = NULL, *dir = NULL;
 	struct sluice_config cfg;
 	uint32_t *svc_ids = NULL, gen;
-	int nr_entries = 0, ret;
+	int nr_entries = 0, nr_dir = 0, ret;
 	uint8_t slot;
 
 	ret = datapath_config_get(dp, &cfg);
@@ -106,14 +106,22 @@ int policy_map_apply(struct datapath *dp, const struct policy *pol,
 	if (ret)
 		return ret;
 	ret = policy_compile(pol, ids, nr_ids, svc_ids, slot, &entries, &nr_entries, err);
+	if (!ret)
+		ret = policy_compile_directory(pol, svc_ids, slot, &dir, &nr_dir, err);
 	free(svc_ids);
-	if (ret)
+	if (ret) {
+		free(entries);
 		return ret;
+	}
 
 	ret = clear_both(dp, slot);
 	if (!ret)
 		ret = load_entries(dp, entries, nr_entries);
+	if (!ret)
+		ret = load_entries(dp, dir, nr_dir);
 	free(entries);
+	free(dir);
+	nr_entries += nr_dir;
 	if (ret) {
 		/* Leave no half-written generation behind; the live slot was
 		 * never touched. */

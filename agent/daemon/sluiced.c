@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "config.h"
 #include "datapath.h"
+#include "decisions.h"
 #include "edge.h"
 #include "edge_nginx.h"
 #include "local_http.h"
@@ -46,9 +47,12 @@ struct agent {
 	struct policy pol;
 	struct policy prev_pol;		/* what SIGUSR2 rolls back to */
 	uint32_t generation;
+	uint32_t prev_generation;	/* prev_pol's */
 	struct tunnel *tun;		/* NULL without identity: */
 	struct edge *edge;		/* NULL without edge: */
 	struct local_http *http;	/* NULL with listen.http off */
+	struct audit *audit;
+	struct decisions *dec;
 	struct datapath dp;
 	struct workload_set wls;
 	struct proxy *proxy;
@@ -112,6 +116,8 @@ static void proxy_flow_closed(void *ctx, void *flow_ctx, const struct sluice_ori
 
 	if (flow_ctx)
 		tunnel_flow_closed(a->tun, flow_ctx, up, down, duration_ns, status);
+	else
+		decisions_flow_closed(a->dec, dst, up, down, duration_ns, status, NULL);
 	orig_dst_sockaddr(dst, &ss);
 	format_sockaddr(&ss, d, sizeof(d));
 	pr_debug("flow closed: identity %u -> %s gen %u: %llu bytes up, %llu down, %.3f ms%s%s",
@@ -184,6 +190,7 @@ static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct
 	}
 	workloads_free(&a->wls);
 	a->wls = wls;
+	a->prev_generation = a->generation;
 	a->generation = res.generation;
 	if (edge_on(cfg, pol))
 		edge_switch(cfg, res.generation);
@@ -223,8 +230,9 @@ static void reload(struct agent *a)
 	int ret;
 
 	pr_info("SIGHUP: reloading %s", a->cfg.path);
-	if (a->tun)
-		tunnel_reopen_audit(a->tun);
+	if (audit_reopen(a->audit, &err))
+		pr_err("audit: %s", err.msg);
+	err = (struct errmsg){};
 	/* A reload runs in the event loop: the files' bounds (yamlx.h,
 	 * POLICY_MAX_CANDIDATES) keep parsing and compiling short, and a beat
 	 * before each gives it the whole heartbeat_timeout. */
@@ -277,6 +285,7 @@ static void rollback(struct agent *a)
 		return;
 	}
 	pr_info("rolled back: policy generation %u live (slot %u)", res.generation, res.slot);
+	a->prev_generation = a->generation;
 	a->generation = res.generation;
 	/* Tunnel decisions follow the generation BPF enforces. */
 	if (a->prev_pol.path) {
@@ -365,7 +374,7 @@ static int start_edge(struct agent *a, struct errmsg *err)
 		.creds = tunnel_creds,
 		.ctx = a->tun,
 		.oidc = tunnel_oidc(a->tun),
-		.audit = tunnel_audit(a->tun),
+		.audit = a->audit,
 	};
 	char listen[SOCKADDR_STR_LEN] = "";
 	int fds[2], n, ret = 0;
@@ -409,6 +418,45 @@ static int start_http(struct agent *a, struct errmsg *err)
 	return 0;
 }
 
+/* The rule's name in the generation that decided: the live one or the
+ * one SIGUSR2 rolls back to; older ones are gone. */
+static const char *rule_name(void *ctx, uint32_t generation, uint32_t rule)
+{
+	struct agent *a = ctx;
+	const struct policy *pol;
+
+	if (generation == a->generation)
+		pol = &a->pol;
+	else if (generation && generation == a->prev_generation)
+		pol = &a->prev_pol;
+	else
+		return NULL;
+	return rule && rule <= (uint32_t)pol->nr_rules ? pol->rules[rule - 1].name : NULL;
+}
+
+/* The audit lines of BPF's refusals and of the flows proxied without a
+ * tunnel; before the first policy, so that its refusals are heard. */
+static int start_decisions(struct agent *a, struct errmsg *err)
+{
+	struct decisions_deps deps = {
+		.audit = a->audit,
+		.node = a->cfg.node,
+		.refusals_fd = a->dp.refusals_fd,
+		.names_fd = a->dp.names_fd,
+		.dp_counters_fd = a->dp.dp_counters_fd,
+		.rule_name = rule_name,
+		.ctx = a,
+	};
+	int ret;
+
+	ret = decisions_new(&deps, &a->dec, err);
+	if (ret)
+		return ret;
+	ret = proxy_watch(a->proxy, decisions_fd(a->dec), decisions_run, a->dec);
+	return ret ? errmsg_set(err, ret, "cannot watch the refusals ring buffer: %s",
+				strerror(-ret)) : 0;
+}
+
 static int start(struct agent *a, struct errmsg *err)
 {
 	struct probe_result probes[PROBE_MAX];
@@ -439,8 +487,11 @@ static int start(struct agent *a, struct errmsg *err)
 	if (ret)
 		return ret;
 
+	ret = audit_open(a->cfg.audit_log, &a->audit, err);
+	if (ret)
+		return ret;
 	if (a->cfg.identity.enabled) {
-		ret = tunnel_new(&a->cfg, &a->tun, err);
+		ret = tunnel_new(&a->cfg, a->audit, &a->tun, err);
 		if (ret)
 			return ret;
 		ops.tunnel_ctx = a->tun;
@@ -476,6 +527,9 @@ static int start(struct agent *a, struct errmsg *err)
 	ret = violation_watch_init(&a->vw, a->dp.violations_fd, a->dp.names_fd);
 	if (ret)
 		return errmsg_set(err, ret, "cannot read violations: %s", strerror(-ret));
+	ret = start_decisions(a, err);
+	if (ret)
+		return ret;
 	ret = apply(a, &a->cfg, &a->pol, err);
 	if (ret)
 		return ret;
@@ -553,6 +607,7 @@ static void on_tick(void *ctx)
 		return;
 	datapath_heartbeat(&a->dp);
 	violation_watch_poll(&a->vw);
+	decisions_tick(a->dec);
 	mapfull_poll(&a->mf, &a->dp);
 	log_handshakes_refused(a);
 	if (a->tun)
@@ -619,6 +674,8 @@ static void cleanup(struct agent *a, bool keep_pinned)
 	edge_free(a->edge);
 	local_http_free(a->http);
 	tunnel_free(a->tun);
+	decisions_free(a->dec);
+	audit_close(a->audit);
 	if (a->signal_fd > 0)
 		close(a->signal_fd);
 	if (a->tick_fd > 0)

@@ -16,35 +16,6 @@
 #include "log.h"
 #include "tunnel_int.h"
 
-/* A full disk must not flood the log: one message about the audit log in
- * this many seconds at most. */
-#define AUDIT_SAY_S 10
-
-/* Says that audit lines are lost, with the running count, and that they
- * are written again once they are, at most once every AUDIT_SAY_S. */
-void audit_report(struct tunnel *t, int ret)
-{
-	struct audit_health h;
-	struct timespec ts;
-
-	if (!ret && !t->audit_unwell)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (ts.tv_sec < t->audit_quiet_until) {
-		t->audit_unwell = true;
-		return;
-	}
-	audit_get_health(t->audit, &h);
-	if (ret)
-		pr_err("audit: %llu lines lost so far: cannot write %s: %s",
-		       (unsigned long long)h.lost, t->cfg->audit_log, strerror(-ret));
-	else
-		pr_info("audit: writing to %s again, %llu lines lost so far", t->cfg->audit_log,
-			(unsigned long long)h.lost);
-	t->audit_unwell = ret != 0;
-	t->audit_quiet_until = ts.tv_sec + AUDIT_SAY_S;
-}
-
 static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uint64_t up,
 		       uint64_t down, uint64_t duration_ns, int status)
 {
@@ -74,7 +45,7 @@ static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uin
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r.time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	audit_report(t, audit_write(t->audit, &r));
+	audit_write(t->audit, &r);
 }
 
 static struct tflow *tflow_new(struct tunnel *t, bool inbound)
@@ -484,7 +455,8 @@ static int run_dir_make(const struct config *cfg, struct errmsg *err)
 	return 0;
 }
 
-int tunnel_new(const struct config *cfg, struct tunnel **out, struct errmsg *err)
+int tunnel_new(const struct config *cfg, struct audit *audit, struct tunnel **out,
+	       struct errmsg *err)
 {
 	const struct identity_cfg *id = &cfg->identity;
 	struct pki_paths paths = { .ca = id->ca, .cert = id->cert, .key = id->key };
@@ -497,13 +469,12 @@ int tunnel_new(const struct config *cfg, struct tunnel **out, struct errmsg *err
 	if (!t)
 		return errmsg_set(err, -ENOMEM, "out of memory");
 	t->cfg = cfg;
+	t->audit = audit;
 	ret = pki_load(&paths, cfg->trust_domain, cfg->node, &t->creds, err);
 	if (!ret)
 		ret = contexts_make(t, t->creds, err);
 	if (!ret)
 		ret = run_dir_make(cfg, err);
-	if (!ret)
-		ret = audit_open(cfg->audit_log, &t->audit, err);
 	if (!ret && asprintf(&t->credfile, "%s/" CREDFILE_NAME, cfg->run_dir) < 0)
 		ret = errmsg_set(err, -ENOMEM, "out of memory");
 	if (!ret && id->oidc)
@@ -558,19 +529,6 @@ struct oidc *tunnel_oidc(const struct tunnel *t)
 	return t->oidc;
 }
 
-struct audit *tunnel_audit(const struct tunnel *t)
-{
-	return t->audit;
-}
-
-void tunnel_reopen_audit(struct tunnel *t)
-{
-	struct errmsg err = {};
-
-	if (t->audit && audit_reopen(t->audit, &err))
-		pr_err("audit: %s", err.msg);
-}
-
 void tunnel_free(struct tunnel *t)
 {
 	if (!t)
@@ -592,8 +550,6 @@ void tunnel_free(struct tunnel *t)
 	SSL_CTX_free(t->client_ctx);
 	SSL_CTX_free(t->server_ctx);
 	pki_creds_free(t->creds);
-	if (t->audit)
-		audit_close(t->audit);
 	free(t->creds_sig);
 	free(t->credfile);
 	free(t);

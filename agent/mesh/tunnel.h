@@ -46,9 +46,11 @@ struct audit;
 struct oidc;
 
 /* Loads and checks the node's credentials (refusing a key open to others,
- * an expired certificate, one not from the CA), opens the audit log and,
- * with identity.oidc, starts the OIDC client. */
-int tunnel_new(const struct config *cfg, struct tunnel **out, struct errmsg *err);
+ * an expired certificate, one not from the CA) and, with identity.oidc,
+ * starts the OIDC client. Decisions are written to audit, the agent's,
+ * which must outlive the tunnel. */
+int tunnel_new(const struct config *cfg, struct audit *audit, struct tunnel **out,
+	       struct errmsg *err);
 
 /* What decisions use from now on. The pointers must stay valid until the
  * next call or tunnel_free. */
@@ -75,16 +77,11 @@ void tunnel_oidc_event(void *t);
  * signs with the node's key. The IdP key for kid, as jwt_verify_opts.get_key
  * (ctx the tunnel; an unknown kid schedules a JWKS refetch). The node's
  * current credentials, valid until the next tunnel_tick(). The OIDC client
- * (NULL without identity.oidc) and the audit log, the tunnel's own.
+ * (NULL without identity.oidc).
  */
 int tunnel_idp_key(void *t, const char *kid, EVP_PKEY **pkey);
 const struct pki_creds *tunnel_creds(void *t);
 struct oidc *tunnel_oidc(const struct tunnel *t);
-struct audit *tunnel_audit(const struct tunnel *t);
-
-/* Reopens the audit log (after logrotate moved it). */
-void tunnel_reopen_audit(struct tunnel *t);
-
 void tunnel_free(struct tunnel *t);
 
 #endif

@@ -49,7 +49,7 @@ static void request_line(struct tflow *f, const struct http_head *h, const char 
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r.time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	audit_report(f->t, audit_write(f->t->audit, &r));
+	audit_write(f->t->audit, &r);
 }
 
 /* A reason code of the audit's: "assertion-" and what jwt_verify said. */

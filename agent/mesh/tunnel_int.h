@@ -54,8 +54,6 @@ struct tunnel {
 	struct jwks *idp_jwks;
 	uint64_t idp_jwks_gen;
 	struct audit *audit;
-	bool audit_unwell;		/* the log said it fails, and not yet that it works */
-	time_t audit_quiet_until;	/* CLOCK_MONOTONIC s: nothing said before then */
 	/* identity.oidc.bind_cert as the OIDC client started with it: a
 	 * reload changes neither side (identity changes need a restart). */
 	bool bind_cert;
@@ -95,8 +93,6 @@ extern int ssl_peer_idx;
 
 /* tunnel.c: decisions and their audit lines. */
 void set_reason(struct tflow *f, const char *reason);
-/* Logs (rate-limited) how audit_write's ret changes the log's health. */
-void audit_report(struct tunnel *t, int ret);
 
 /* tunnel_http.c: the requests on inbound flows to protocol: http services,
  * one "request" audit line for each that carries a caller assertion. */

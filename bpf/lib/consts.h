@@ -14,6 +14,8 @@
 #define IPPROTO_ROUTING 43
 #define IPPROTO_DSTOPTS 60
 #define IPV6_EXT_MAX 4
+/* A full preallocated hash refuses a new key with -E2BIG. */
+#define E2BIG 7
 
 /* connect4/6 return codes: 0 makes connect() fail with EPERM. */
 #define SYSCALL_DENY 0

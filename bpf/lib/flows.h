@@ -54,8 +54,29 @@ static __always_inline struct sluice_svc_stats *svc_stats_get(__u32 identity, __
 	s = bpf_map_lookup_elem(&svc_stats, &key);
 	if (s)
 		return s;
-	bpf_map_update_elem(&svc_stats, &key, &zero, BPF_NOEXIST);
+	if (bpf_map_update_elem(&svc_stats, &key, &zero, BPF_NOEXIST) == -E2BIG)
+		dp_count(SLUICE_CNT_STATS_UNCOUNTED);
 	return bpf_map_lookup_elem(&svc_stats, &key);
+}
+
+/* The flow's last smoothed RTT, into its pair's histogram. */
+static __always_inline void svc_rtt_add(__u32 identity, __u32 service, __u32 srtt_us)
+{
+	struct sluice_svc_key key = { .identity = identity, .service = service };
+	static const struct sluice_svc_rtt zero;
+	struct sluice_svc_rtt *r;
+
+	r = bpf_map_lookup_elem(&svc_rtt, &key);
+	if (!r) {
+		if (bpf_map_update_elem(&svc_rtt, &key, &zero, BPF_NOEXIST) == -E2BIG)
+			dp_count(SLUICE_CNT_STATS_UNCOUNTED);
+		r = bpf_map_lookup_elem(&svc_rtt, &key);
+		if (!r)
+			return;
+	}
+	__sync_fetch_and_add(&r->samples, 1);
+	__sync_fetch_and_add(&r->rtt_us_sum, srtt_us);
+	__sync_fetch_and_add(&r->rtt_buckets[log2_bucket(srtt_us)], 1);
 }
 
 /* A redirected app socket sends its SYN to the agent: publish its local
@@ -77,7 +98,8 @@ static __always_inline void app_connect(struct bpf_sock_ops *skops, __u64 cookie
 	fl.verdict = SLUICE_ACT_REDIRECT;
 	fl.start_ns = now;
 	fl.last_ns = now;
-	bpf_map_update_elem(&flows, &cookie, &fl, BPF_ANY);
+	if (!bpf_map_update_elem(&flows, &cookie, &fl, BPF_ANY))
+		dp_count(SLUICE_CNT_FLOWS_TRACKED);
 	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
@@ -88,7 +110,8 @@ static __always_inline void app_close(struct bpf_sock_ops *skops, __u64 cookie)
 	local_tuple(skops, &tk);
 	bpf_map_delete_elem(&redirects, &tk);
 	bpf_map_delete_elem(&orig_dst, &cookie);
-	bpf_map_delete_elem(&flows, &cookie);
+	if (!bpf_map_delete_elem(&flows, &cookie))
+		dp_count(SLUICE_CNT_FLOWS_UNTRACKED);
 }
 
 static __always_inline void upstream_sample(struct bpf_sock_ops *skops, struct sluice_flow *fl)
@@ -140,6 +163,9 @@ static __always_inline void upstream_close(struct bpf_sock_ops *skops, __u64 coo
 		__sync_fetch_and_add(&st->bytes_sent, skops->bytes_acked);
 		__sync_fetch_and_add(&st->bytes_received, skops->bytes_received);
 	}
+	/* A flow that never got established has no RTT to tell. */
+	if (fl && fl->established_ns)
+		svc_rtt_add(ln->identity, ln->service, skops->srtt_us >> 3);
 	bpf_map_delete_elem(&flow_links, &cookie);
 }
 

@@ -107,14 +107,28 @@ static __always_inline bool from_agent(struct __sk_buff *skb, const struct tcp_p
 
 /* One violation per connection attempt, not per SYN: a retransmit carries
  * the sequence number refused_syns already holds for its 4-tuple. */
-static __always_inline void count_refused(__u32 identity, const struct tcp_pkt *p)
+static __always_inline void count_refused(__u32 identity, __u64 cgid,
+					  const struct sluice_config *cfg, const struct tcp_pkt *p)
 {
 	__u32 *seq = bpf_map_lookup_elem(&refused_syns, &p->k);
+	struct refusal r = {
+		.key = { .identity = identity, .reason = SLUICE_REASON_NOT_VIA_MESH,
+			 .port = p->k.dport },
+		.family = p->k.family,
+		.port = p->k.dport,
+		.peer_port = p->k.sport,
+		.generation = cfg->slot_generation[cfg->active_slot & 1],
+		.proto = IPPROTO_TCP,
+		.hook = SLUICE_HOOK_INBOUND,
+		.cgroup_id = cgid,
+	};
 
 	if (seq && *seq == p->seq)
 		return;
 	bpf_map_update_elem(&refused_syns, &p->k, &p->seq, BPF_ANY);
-	count_violation(identity, SLUICE_SERVICE_NONE, SLUICE_REASON_NOT_VIA_MESH, p->k.dport);
+	__builtin_memcpy(r.addr, p->k.daddr, sizeof(r.addr));
+	__builtin_memcpy(r.peer, p->k.saddr, sizeof(r.peer));
+	count_violation(&r);
 }
 
 #endif

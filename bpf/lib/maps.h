@@ -120,6 +120,45 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } svc_stats SEC(".maps");
 
+/* Writers: as violations, on the same events. Reader: sluicectl (the
+ * destination of a row without a service). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_MAX_VIOLATIONS);
+	__type(key, struct sluice_violation_key);
+	__type(value, struct sluice_violation_dst);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} violation_dst SEC(".maps");
+
+/* Writers: connect4/6, sendmsg4/6 and inbound, one event per violation
+ * counted. Reader: agent (the audit log). Pinned, so that the refusals made
+ * while the agent was down (agent-down, bypass) are audited when it is back,
+ * as many as fit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SLUICE_REFUSALS_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} refusals SEC(".maps");
+
+/* Writers: every program, about itself. Readers: agent (/metrics),
+ * sluicectl. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLUICE_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dp_counters SEC(".maps");
+
+/* Writer: sockops (upstream closed). Readers: agent (/metrics), sluicectl. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_MAX_STATS);
+	__type(key, struct sluice_svc_key);
+	__type(value, struct sluice_svc_rtt);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} svc_rtt SEC(".maps");
+
 /* Writer: agent. Readers: agent (reuses pinned ids, names violations in its
  * log), sluicectl. Never read by BPF programs; defined here so that it is
  * created and pinned with the others. */

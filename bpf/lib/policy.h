@@ -30,49 +30,82 @@ static __always_inline void decide(const struct sluice_config *cfg, __u32 slot,
 	}
 }
 
+struct caller {
+	const struct sluice_config *cfg;
+	__u32 identity;
+	__u32 slot;
+	__u8 hook;			/* enum sluice_hook */
+	__u64 cgroup_id;
+};
+
+/* The destination a decision is about, IPv4-mapped addresses unmapped. */
+struct dest {
+	__u32 family;
+	__u32 addr[4];			/* network order; v4 in addr[0] */
+	__u16 port;			/* network order */
+};
+
+/* Counts and reports one refusal (or bypass) of c's call to d. */
+static __always_inline void refuse(struct bpf_sock_addr *ctx, const struct caller *c,
+				   const struct dest *d, __u32 service, __u32 rule, __u32 reason)
+{
+	struct refusal r = {
+		.key = { .identity = c->identity, .service = service, .reason = reason },
+		.family = d->family,
+		.port = d->port,
+		.rule = rule,
+		.generation = c->cfg->slot_generation[c->slot & 1],
+		.proto = ctx->protocol,
+		.hook = c->hook,
+		.task = true,
+		.cgroup_id = c->cgroup_id,
+	};
+
+	__builtin_memcpy(r.addr, d->addr, sizeof(r.addr));
+	count_violation(&r);
+}
+
 /*
  * Common tail of connect4/6 once the policy verdict is known. Returns the
  * syscall verdict; on SLUICE_ACT_REDIRECT with a live agent it stores the
  * original destination and sets *redirect so the caller rewrites the
  * address.
  */
-static __always_inline int enforce(struct bpf_sock_addr *ctx, const struct sluice_config *cfg,
-				   __u32 identity, __u32 slot, struct verdict *vd,
-				   struct sluice_orig_dst *od, bool *redirect)
+static __always_inline int enforce(struct bpf_sock_addr *ctx, const struct caller *c,
+				   const struct dest *d, const struct verdict *vd, bool *redirect)
 {
+	const struct sluice_config *cfg = c->cfg;
+	struct sluice_orig_dst od = {};
 	__u64 cookie;
 
 	*redirect = false;
 	if (vd->action == SLUICE_ACT_DENY) {
-		count_violation(identity, vd->service, vd->reason, 0);
+		refuse(ctx, c, d, vd->service, vd->rule, vd->reason);
 		return SYSCALL_DENY;
 	}
 	if (vd->action != SLUICE_ACT_REDIRECT || ctx->protocol != IPPROTO_TCP)
 		return SYSCALL_PASS;
 	if (agent_stale(cfg)) {
 		if (cfg->fail_mode == SLUICE_FAIL_OPEN) {
-			count_violation(identity, vd->service, SLUICE_REASON_BYPASS, 0);
+			refuse(ctx, c, d, vd->service, vd->rule, SLUICE_REASON_BYPASS);
 			return SYSCALL_PASS;
 		}
-		count_violation(identity, vd->service, SLUICE_REASON_AGENT_DOWN, 0);
+		refuse(ctx, c, d, vd->service, vd->rule, SLUICE_REASON_AGENT_DOWN);
 		return SYSCALL_DENY;
 	}
 	cookie = bpf_get_socket_cookie(ctx);
-	od->identity = identity;
-	od->service = vd->service;
-	od->rule = vd->rule;
-	od->generation = cfg->slot_generation[slot & 1];
-	od->cookie = cookie;
-	bpf_map_update_elem(&orig_dst, &cookie, od, BPF_ANY);
+	od.family = d->family;
+	__builtin_memcpy(od.addr, d->addr, sizeof(od.addr));
+	od.port = d->port;
+	od.identity = c->identity;
+	od.service = vd->service;
+	od.rule = vd->rule;
+	od.generation = cfg->slot_generation[c->slot & 1];
+	od.cookie = cookie;
+	bpf_map_update_elem(&orig_dst, &cookie, &od, BPF_ANY);
 	*redirect = true;
 	return SYSCALL_PASS;
 }
-
-struct caller {
-	const struct sluice_config *cfg;
-	__u32 identity;
-	__u32 slot;
-};
 
 /*
  * Who is connecting: 1 for a managed workload (c filled in), 0 when the
@@ -100,19 +133,9 @@ static __always_inline int caller_get(struct bpf_sock_addr *ctx, struct caller *
 	c->cfg = cfg;
 	c->identity = wl->identity;
 	c->slot = cfg->active_slot & 1;
-	if (!cfg->slot_loaded[c->slot]) {
-		count_violation(c->identity, SLUICE_SERVICE_NONE, SLUICE_REASON_NO_POLICY, 0);
-		return -1;
-	}
-	return 1;
+	c->cgroup_id = cgid;
+	return cfg->slot_loaded[c->slot] ? 1 : -1;
 }
-
-/* The destination a decision is about, IPv4-mapped addresses unmapped. */
-struct dest {
-	__u32 family;
-	__u32 addr[4];			/* network order; v4 in addr[0] */
-	__u16 port;			/* network order */
-};
 
 static __always_inline bool ip6_v4mapped(const __u32 *a)
 {
@@ -154,7 +177,8 @@ static __always_inline struct sluice_policy_value *policy_lookup(void *map, void
 	return bpf_map_lookup_elem(map, key);
 }
 
-static __always_inline struct sluice_policy_value *policy_find(const struct caller *c, __u8 proto,
+static __always_inline struct sluice_policy_value *policy_find(const struct caller *c,
+							       __u32 identity, __u8 proto,
 							       const struct dest *d)
 {
 	struct sluice_policy_key4 k4 = {};
@@ -162,7 +186,7 @@ static __always_inline struct sluice_policy_value *policy_find(const struct call
 
 	if (d->family == AF_INET) {
 		k4.prefixlen = SLUICE_POLICY_FIXED_BITS + 32;
-		k4.identity = c->identity;
+		k4.identity = identity;
 		k4.slot = c->slot;
 		k4.proto = proto;
 		k4.port = d->port;
@@ -170,7 +194,7 @@ static __always_inline struct sluice_policy_value *policy_find(const struct call
 		return policy_lookup(&policy4, &k4, &k4.port);
 	}
 	k6.prefixlen = SLUICE_POLICY_FIXED_BITS + 128;
-	k6.identity = c->identity;
+	k6.identity = identity;
 	k6.slot = c->slot;
 	k6.proto = proto;
 	k6.port = d->port;
@@ -231,6 +255,21 @@ static __always_inline bool own_listener(struct bpf_sock_addr *ctx, const struct
 	return wl && (wl->flags & SLUICE_WL_MANAGED) && wl->identity == c->identity;
 }
 
+/* A default-deny names the service the caller tried to reach, from the
+ * service directory (identity 0 in the policy maps): only on this path,
+ * so an allowed connect() pays for one lookup as before. */
+static __always_inline void resolve_service(struct bpf_sock_addr *ctx, const struct caller *c,
+					    const struct dest *d, struct verdict *vd)
+{
+	struct sluice_policy_value *v;
+
+	if (vd->reason != SLUICE_REASON_DEFAULT_DENY)
+		return;
+	v = policy_find(c, SLUICE_IDENTITY_NONE, ctx->protocol, d);
+	if (v)
+		vd->service = v->service;
+}
+
 /*
  * The decision for one connect() or sendmsg() of a managed workload to d.
  * Returns the syscall verdict; *redirect (false on entry) says the caller
@@ -239,33 +278,35 @@ static __always_inline bool own_listener(struct bpf_sock_addr *ctx, const struct
 static __always_inline int police(struct bpf_sock_addr *ctx, const struct caller *c,
 				  const struct dest *d, bool *redirect)
 {
-	struct sluice_orig_dst od = {};
 	struct verdict vd = {};
 
 	if (own_listener(ctx, c, d))
 		return SYSCALL_PASS;
-	decide(c->cfg, c->slot, policy_find(c, ctx->protocol, d), &vd);
-	od.family = d->family;
-	__builtin_memcpy(od.addr, d->addr, sizeof(od.addr));
-	od.port = d->port;
-	return enforce(ctx, c->cfg, c->identity, c->slot, &vd, &od, redirect);
+	decide(c->cfg, c->slot, policy_find(c, c->identity, ctx->protocol, d), &vd);
+	resolve_service(ctx, c, d, &vd);
+	return enforce(ctx, c, d, &vd, redirect);
 }
 
 /* Everything a connect or sendmsg hook does before rewriting: who calls,
  * where to, and the verdict. */
-static __always_inline int hook(struct bpf_sock_addr *ctx, bool v6, struct caller *c,
-				struct dest *d, bool *redirect)
+static __always_inline int hook(struct bpf_sock_addr *ctx, bool v6, __u8 hook_id,
+				struct caller *c, struct dest *d, bool *redirect)
 {
 	int ret;
 
 	*redirect = false;
 	ret = caller_get(ctx, c);
-	if (ret <= 0)
-		return ret ? SYSCALL_DENY : SYSCALL_PASS;
+	if (!ret)
+		return SYSCALL_PASS;
+	c->hook = hook_id;
 	if (v6)
 		dest6(ctx, d);
 	else
 		dest4(ctx, d);
+	if (ret < 0) {
+		refuse(ctx, c, d, SLUICE_SERVICE_NONE, 0, SLUICE_REASON_NO_POLICY);
+		return SYSCALL_DENY;
+	}
 	return police(ctx, c, d, redirect);
 }
 

@@ -32,12 +32,19 @@
 #define SLUICE_MAX_REFUSED_SYNS 8192
 #define SLUICE_LAT_BUCKETS 32
 #define SLUICE_NAME_LEN 128
+/* refusals ring buffer: 256 KiB holds about 2,000 events, a second of a
+ * fast retry loop; what does not fit is counted (SLUICE_CNT_REFUSALS_LOST). */
+#define SLUICE_REFUSALS_BYTES (256 * 1024)
+#define SLUICE_COMM_LEN 16
 
 /* Policy generations live side by side in two slots; one switch of
  * sluice_config.active_slot makes the other live (apply and rollback). */
 #define SLUICE_SLOTS 2
 
-/* Identity 0 is never assigned: it means "no identity" in stats keys. */
+/* Identity 0 is never assigned: it means "no identity" in stats keys. In
+ * policy4/6 it keys the service directory: one entry per service address
+ * and port, which a refusal no rule matched is resolved with, so that a
+ * default-deny still names the service the caller tried to reach. */
 #define SLUICE_IDENTITY_NONE 0
 /* Service 0 means "no service matched" (default action). */
 #define SLUICE_SERVICE_NONE 0
@@ -60,6 +67,27 @@ enum sluice_reason {
 	SLUICE_REASON_NOT_VIA_MESH = 6,	/* a connection into a mesh-only workload
 					 * that its agent did not open */
 	SLUICE_REASON_MAX,
+};
+
+/* Where a refusal was made (struct sluice_refusal.hook). */
+enum sluice_hook {
+	SLUICE_HOOK_CONNECT = 1,
+	SLUICE_HOOK_SENDMSG = 2,
+	SLUICE_HOOK_INBOUND = 3,
+};
+
+/* dp_counters: PERCPU_ARRAY, index -> __u64, what the programs count about
+ * themselves. Flows evicted from the LRU maps are tracked - untracked -
+ * live entries: an evicted entry is never deleted, so it is never
+ * untracked. */
+enum sluice_dp_counter {
+	SLUICE_CNT_REFUSALS_SENT = 0,	/* events written to refusals */
+	SLUICE_CNT_REFUSALS_LOST = 1,	/* refusals full: the event was dropped */
+	SLUICE_CNT_FLOWS_TRACKED = 2,	/* flows entries created */
+	SLUICE_CNT_FLOWS_UNTRACKED = 3,	/* flows entries deleted at close */
+	SLUICE_CNT_VIOLATIONS_UNCOUNTED = 4,	/* violations full: a new key was not added */
+	SLUICE_CNT_STATS_UNCOUNTED = 5,	/* svc_stats full: a new pair was not added */
+	SLUICE_CNT_MAX = 16,
 };
 
 enum sluice_fail_mode {
@@ -224,6 +252,44 @@ struct sluice_counter {
 	__u64 last_ns;
 };
 
+/* violation_dst: HASH, struct sluice_violation_key -> the destination of
+ * the newest violation under that key (for inbound, the protected
+ * workload's address the SYN was aimed at), so that a row with no service
+ * still says where the caller went. Bounded as violations is. */
+struct sluice_violation_dst {
+	__u32 family;			/* AF_INET / AF_INET6 */
+	__u32 addr[4];			/* network order; v4 in addr[0] */
+	__u16 port;			/* network order */
+	__u16 pad0;
+	__u64 last_ns;
+};
+
+/*
+ * refusals: RINGBUF of struct sluice_refusal, one per refused (or
+ * bypassing) connect(), datagram or inbound connection attempt, read by the
+ * agent, which writes the audit lines. For inbound the caller is outside the
+ * mesh: pid 0, cgroup_id the protected workload's, peer the client.
+ */
+struct sluice_refusal {
+	__u64 time_ns;			/* bpf_ktime_get_ns() */
+	__u64 cgroup_id;
+	__u32 pid;			/* thread group id */
+	__u32 identity;
+	__u32 service;
+	__u32 rule;
+	__u32 reason;			/* enum sluice_reason */
+	__u32 generation;
+	__u32 family;			/* of addr and peer: AF_INET / AF_INET6 */
+	__u32 addr[4];			/* destination, network order, v4 in [0] */
+	__u32 peer[4];			/* inbound: the client's address */
+	__u16 port;			/* network order */
+	__u16 peer_port;		/* network order */
+	__u8 proto;			/* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 hook;			/* enum sluice_hook */
+	__u16 pad0;
+	char comm[SLUICE_COMM_LEN];
+};
+
 /* refused_syns: LRU_HASH, struct sluice_syn_key -> __u32, the sequence
  * number of the last SYN inbound refused on that 4-tuple. A retransmitted
  * SYN carries the same number, so it is dropped without being counted
@@ -255,6 +321,16 @@ struct sluice_svc_stats {
 	__u64 bytes_received;
 	__u64 connect_us_sum;
 	__u64 lat_buckets[SLUICE_LAT_BUCKETS];
+};
+
+/* svc_rtt: HASH, struct sluice_svc_key -> struct sluice_svc_rtt, the
+ * upstream smoothed RTT of each flow when it closes, log2 buckets of
+ * microseconds as lat_buckets. A map of its own, beside svc_stats, so
+ * that pins of ABI 1 are reused as they are. */
+struct sluice_svc_rtt {
+	__u64 samples;
+	__u64 rtt_us_sum;
+	__u64 rtt_buckets[SLUICE_LAT_BUCKETS];
 };
 
 /* names: {kind, id} -> name, so that tables show names while the agent is

@@ -29,12 +29,12 @@ void test_denied_flow(struct sl_env *env)
 	}
 	if (test__start_subtest("default_deny")) {
 		/* data is not for notebooks: no rule matches, the default
-		 * denies, under no service. */
-		denied_and_counted(env, "notebook", AF_INET, PORT_ECHO, ids.notebook,
-				   SLUICE_SERVICE_NONE, SLUICE_REASON_DEFAULT_DENY);
+		 * denies, and the violation still names the service. */
+		denied_and_counted(env, "notebook", AF_INET, PORT_ECHO, ids.notebook, ids.data,
+				   SLUICE_REASON_DEFAULT_DENY);
 		ASSERT_EQ(server_nr_conns(echo), 0, "connections the server saw");
 		/* Nothing listens there: EPERM, not ECONNREFUSED, proves the
-		 * verdict came before any packet. */
+		 * verdict came before any packet; no service has the port. */
 		denied_and_counted(env, "notebook", AF_INET, PORT_UNLISTED, ids.notebook,
 				   SLUICE_SERVICE_NONE, SLUICE_REASON_DEFAULT_DENY);
 	}

@@ -155,7 +155,7 @@ void test_dual_stack(struct sl_env *env)
 	if (test__start_subtest("denied")) {
 		mapped_denied(env, "notebook", PORT_SECRET, ids.notebook, ids.secret,
 			      SLUICE_REASON_POLICY_DENY);
-		mapped_denied(env, "notebook", PORT_ECHO, ids.notebook, SLUICE_SERVICE_NONE,
+		mapped_denied(env, "notebook", PORT_ECHO, ids.notebook, ids.data,
 			      SLUICE_REASON_DEFAULT_DENY);
 		ASSERT_EQ(server_nr_conns(secret), 0, "connections the secret server saw");
 	}

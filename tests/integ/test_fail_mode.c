@@ -61,7 +61,7 @@ void test_fail_closed(struct sl_env *env)
 			   SLUICE_REASON_AGENT_DOWN);
 	ASSERT_EQ(server_nr_conns(echo), conns, "connections the server saw");
 	/* A denied destination stays denied, with its own reason. */
-	denied_and_counted(env, "notebook", AF_INET, PORT_ECHO, ids.notebook, SLUICE_SERVICE_NONE,
+	denied_and_counted(env, "notebook", AF_INET, PORT_ECHO, ids.notebook, ids.data,
 			   SLUICE_REASON_DEFAULT_DENY);
 }
 
@@ -82,7 +82,7 @@ void test_fail_open(struct sl_env *env)
 		  "violations[job, data, bypass] delta");
 	ASSERT_EQ(pinned_flow(env, res.cookie, &fl), -ENOENT, "flows entry for the socket");
 	/* Open only opens what the policy allows. */
-	denied_and_counted(env, "notebook", AF_INET, PORT_ECHO, ids.notebook, SLUICE_SERVICE_NONE,
+	denied_and_counted(env, "notebook", AF_INET, PORT_ECHO, ids.notebook, ids.data,
 			   SLUICE_REASON_DEFAULT_DENY);
 }
 

@@ -65,7 +65,7 @@ void test_ipv6(struct sl_env *env)
 	if (test__start_subtest("denied")) {
 		denied_and_counted(env, "notebook", AF_INET6, PORT_SECRET, ids.notebook, ids.secret,
 				   SLUICE_REASON_POLICY_DENY);
-		denied_and_counted(env, "notebook", AF_INET6, PORT_ECHO, ids.notebook,
-				   SLUICE_SERVICE_NONE, SLUICE_REASON_DEFAULT_DENY);
+		denied_and_counted(env, "notebook", AF_INET6, PORT_ECHO, ids.notebook, ids.data,
+				   SLUICE_REASON_DEFAULT_DENY);
 	}
 }

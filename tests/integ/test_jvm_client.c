@@ -68,7 +68,7 @@ void test_jvm_client(struct sl_env *env)
 		free(err);
 	}
 	if (test__start_subtest("denied")) {
-		long long n = pinned_violations(env, ids.notebook, SLUICE_SERVICE_NONE,
+		long long n = pinned_violations(env, ids.notebook, ids.data,
 						SLUICE_REASON_DEFAULT_DENY);
 		int conns = server_nr_conns(echo);
 
@@ -76,9 +76,9 @@ void test_jvm_client(struct sl_env *env)
 		ASSERT_NEQ(ret, 0, "notebook's java exit status");
 		ASSERT_HAS_SUBSTR(err ?: "", "java.net.SocketException: Operation not permitted",
 				  "what the JVM reports");
-		ASSERT_EQ(pinned_violations(env, ids.notebook, SLUICE_SERVICE_NONE,
+		ASSERT_EQ(pinned_violations(env, ids.notebook, ids.data,
 					    SLUICE_REASON_DEFAULT_DENY) - n,
-			  1, "violations[notebook, -, default-deny] delta");
+			  1, "violations[notebook, data, default-deny] delta");
 		ASSERT_EQ(server_nr_conns(echo), conns, "connections the server saw");
 		free(out);
 		free(err);

@@ -46,7 +46,7 @@ static void read_counts(struct sl_env *env, struct counts *c)
 	c->data = pinned_service(env, SVC_DATA);
 	c->secret = pinned_service(env, SVC_SECRET);
 	c->default_deny =
-	    pinned_violations(env, c->nb, SLUICE_SERVICE_NONE, SLUICE_REASON_DEFAULT_DENY);
+	    pinned_violations(env, c->nb, c->data, SLUICE_REASON_DEFAULT_DENY);
 	c->policy_deny = pinned_violations(env, c->nb, c->secret, SLUICE_REASON_POLICY_DENY);
 	ASSERT_OK(pinned_svc_stats(env, c->job, c->data, &st), "job -> data service stats");
 	c->flows = st.flows;
@@ -105,7 +105,7 @@ void test_restart_keeps_counters(struct sl_env *env)
 		echo_via_agent(env, echo, "job", AF_INET, PORT_ECHO, 1000, NULL);
 	wait_svc_closed(env, pinned_identity(env, ID_JOB), pinned_service(env, SVC_DATA), 2);
 	read_counts(env, &first);
-	if (!ASSERT_EQ(first.default_deny, 3, "violations[notebook, 0, default-deny]") ||
+	if (!ASSERT_EQ(first.default_deny, 3, "violations[notebook, data, default-deny]") ||
 	    !ASSERT_EQ(first.policy_deny, 2, "violations[notebook, secret, policy-deny]") ||
 	    !ASSERT_EQ(first.flows, 2, "svc_stats[job, data].flows") ||
 	    !ASSERT_EQ(first.closed, 2, "svc_stats[job, data].closed"))

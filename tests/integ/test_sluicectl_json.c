@@ -244,8 +244,12 @@ out:
 	json_decref(j);
 }
 
-static void violations(struct sl_env *env, uint32_t nb, uint32_t secret)
+/* Every row names where the caller went: the service, also for a
+ * default-deny, and the address. */
+static void violations(struct sl_env *env, const struct std_ids *ids)
 {
+	uint32_t nb = ids->notebook, secret = ids->secret, data = ids->data;
+	char want[64];
 	bool seen_pd = false, seen_dd = false;
 	json_t *j, *v;
 	size_t i;
@@ -268,14 +272,17 @@ static void violations(struct sl_env *env, uint32_t nb, uint32_t secret)
 			ASSERT_EQ(jint(v, "count"), 2, "policy-deny count");
 			ASSERT_STREQ(jstr(v, "service"), SVC_SECRET, "policy-deny service");
 			ASSERT_STREQ(jstr(v, "workload"), ID_NOTEBOOK, "policy-deny workload");
-		} else if (svc == 0 && !strcmp(reason, "default-deny")) {
+			snprintf(want, sizeof(want), "%s:%d", env->ip4_b, PORT_SECRET);
+			ASSERT_STREQ(jstr(v, "destination"), want, "policy-deny destination");
+		} else if (svc == data && !strcmp(reason, "default-deny")) {
 			seen_dd = true;
 			ASSERT_EQ(jint(v, "count"),
-				  pinned_violations(env, nb, 0, SLUICE_REASON_DEFAULT_DENY),
+				  pinned_violations(env, nb, data, SLUICE_REASON_DEFAULT_DENY),
 				  "default-deny count == map");
 			ASSERT_EQ(jint(v, "count"), 1, "default-deny count");
-			ASSERT_TRUE(json_is_null(jget(v, "service")),
-				    "default-deny service is null");
+			ASSERT_STREQ(jstr(v, "service"), SVC_DATA, "default-deny service");
+			snprintf(want, sizeof(want), "%s:%d", env->ip4_b, PORT_ECHO);
+			ASSERT_STREQ(jstr(v, "destination"), want, "default-deny destination");
 		}
 	}
 	ASSERT_TRUE(seen_pd, "policy-deny row");
@@ -408,7 +415,7 @@ void test_sluicectl_json(struct sl_env *env)
 	if (test__start_subtest("flow_list"))
 		flows(env, &res, ids.job, ids.data);
 	if (test__start_subtest("violation_list"))
-		violations(env, ids.notebook, ids.secret);
+		violations(env, &ids);
 	if (test__start_subtest("stats"))
 		stats(env, ids.job, ids.data);
 	if (test__start_subtest("policy_show"))

@@ -144,7 +144,7 @@ static void sendto_checked(struct sl_env *env, int family, const char *addr, boo
 {
 	struct client_req req = { .op = CL_SENDTO, .family = family, .addr = addr,
 				  .port = PORT_UDP };
-	uint32_t nb = pinned_identity(env, ID_NOTEBOOK);
+	uint32_t nb = pinned_identity(env, ID_NOTEBOOK), svc = pinned_service(env, SVC_UDP);
 	struct client_res res;
 	struct receiver r;
 	long long before, total;
@@ -158,16 +158,15 @@ static void sendto_checked(struct sl_env *env, int family, const char *addr, boo
 	ASSERT_EQ(receiver_count(&r), 1, "job's datagrams delivered");
 
 	req.cgroup = "notebook";
-	before = pinned_violations(env, nb, SLUICE_SERVICE_NONE, SLUICE_REASON_DEFAULT_DENY);
+	before = pinned_violations(env, nb, svc, SLUICE_REASON_DEFAULT_DENY);
 	total = pinned_violations_total(env);
 	if (ASSERT_OK(client_run(env, &req, &res), "notebook's sendto report")) {
 		ASSERT_EQ(res.err, EPERM, "notebook's sendto errno");
 		ASSERT_STREQ(res.call, "sendto", "failing call");
 	}
 	ASSERT_EQ(receiver_count(&r), 0, "notebook's datagrams delivered");
-	ASSERT_EQ(pinned_violations(env, nb, SLUICE_SERVICE_NONE, SLUICE_REASON_DEFAULT_DENY) -
-			  before,
-		  1, "violations[notebook, -, default-deny] delta");
+	ASSERT_EQ(pinned_violations(env, nb, svc, SLUICE_REASON_DEFAULT_DENY) - before, 1,
+		  "violations[notebook, " SVC_UDP ", default-deny] delta");
 	ASSERT_EQ(pinned_violations_total(env) - total, 1, "violations total delta");
 	close(r.fd);
 }

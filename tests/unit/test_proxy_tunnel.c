@@ -44,6 +44,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "audit.h"
 #include "config.h"
 #include "credfile.h"
 #include "frame.h"
@@ -151,6 +152,7 @@ struct harness {
 	struct record rec;
 	/* node-b as agent/mesh/tunnel.c, for the test_audited_* ones. */
 	struct tunnel *tun;
+	struct audit *audit_log;	/* node-b's, which the tunnel writes */
 	struct config cfg;
 	struct policy pol;
 	char dir[PATH_MAX];
@@ -515,7 +517,8 @@ static void tunnel_start(struct harness *h, const char *audit_log)
 	join(path, h->dir, "sluice.yaml");
 	write_text(path, text);
 	if (config_load(path, &h->cfg, &err) || policy_load(h->cfg.policy_path, &h->pol, &err) ||
-	    tunnel_new(&h->cfg, &h->tun, &err))
+	    audit_open(h->cfg.audit_log, &h->audit_log, &err) ||
+	    tunnel_new(&h->cfg, h->audit_log, &h->tun, &err))
 		fail_msg("node-b's tunnel: %s", err.msg);
 	tunnel_set_policy(h->tun, &h->cfg, &h->pol, &no_workloads, AUDITED_GENERATION);
 	tunnel_proxy_ops(&tun_ops);
@@ -576,6 +579,7 @@ static int teardown(void **state)
 	proxy_loop_stop(&h->loop);
 	if (h->tun) {
 		tunnel_free(h->tun);
+		audit_close(h->audit_log);
 		policy_free(&h->pol);
 		config_free(&h->cfg);
 	}
