@@ -268,6 +268,21 @@ static bool finish_conn(struct child *c, int fd)
 	}
 }
 
+static void retry(struct child *c)
+{
+	for (int i = 0; i < c->req->count; i++) {
+		int fd = socket(c->dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0) {
+			failed(c, "socket");
+			return;
+		}
+		if (connect(fd, (struct sockaddr *)&c->dst, c->dst_len) && errno == EPERM)
+			c->res.completed++;
+		close(fd);
+	}
+}
+
 static void churn(struct child *c)
 {
 	char msg[CHURN_MSG], back[CHURN_MSG];
@@ -373,6 +388,11 @@ static void __attribute__((noreturn)) child_main(struct sl_env *env, struct chil
 	}
 	if (c->req->op == CL_CHURN) {
 		churn(c);
+		report(c);
+		_exit(0);
+	}
+	if (c->req->op == CL_RETRY) {
+		retry(c);
 		report(c);
 		_exit(0);
 	}

@@ -31,6 +31,8 @@ enum client_op {
 	CL_SENDTO,     /* one UDP datagram with sendto(), no connect() */
 	CL_LISTEN,     /* bind and listen on addr:port (in node A), report, hold
 			* until released: a workload's own listener */
+	CL_RETRY,      /* count times connect() as fast as it can, whatever it
+			* returns, as a retry loop does; completed: the EPERMs */
 };
 
 struct client_req {

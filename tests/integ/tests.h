@@ -6,6 +6,7 @@
  * No include guard: harness.c includes this once per expansion. */
 TEST(allowed_flow)
 TEST(denied_flow)
+TEST(audit_trail)
 TEST(unmanaged_cgroup)
 TEST(agent_upstream_not_redirected)
 TEST(ipv6)
