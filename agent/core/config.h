@@ -16,10 +16,9 @@
  *     tunnel: 0.0.0.0:15008               # inbound mTLS tunnel, default
  *                                         # 0.0.0.0:15008; only with identity
  *     http: 127.0.0.1:15020               # the agent's local HTTP listener
- *                                         # (docs/http.md): /v1/ca.pem,
- *                                         # /v1/jwks.json; default shown with
- *                                         # identity, off without (then
- *                                         # setting it is an error); or off
+ *                                         # (docs/http.md): /metrics, and with
+ *                                         # identity /v1/ca.pem, /v1/jwks.json;
+ *                                         # default shown, or off
  *     http_routable: false                # an http that is not loopback is
  *                                         # an error unless true
  *   identity:                             # optional; without it flows to
@@ -208,7 +207,7 @@ struct config {
 	struct sockaddr_in outbound4;
 	struct sockaddr_in6 outbound6;
 	struct sockaddr_storage tunnel;	/* inbound tunnel listener */
-	bool has_http;			/* listen.http: on, not off, identity: present */
+	bool has_http;			/* listen.http: not off */
 	struct sockaddr_storage http;	/* the agent's local HTTP listener */
 	bool http_routable;
 	char *pin_path;

@@ -67,8 +67,8 @@ static void default6(struct config *cfg)
 	cfg->outbound6.sin6_port = cfg->outbound4.sin_port;
 }
 
-/* listen.http and listen.http_routable (NULL: absent); identity: must have
- * been read already, since without it there is nothing to serve. */
+/* listen.http and listen.http_routable (NULL: absent). On by default on
+ * every agent: /metrics is there; the CA and JWKS only with identity. */
 static int parse_listen_http(const struct yamlx *y, const struct yamlx_field *http,
 			     const struct yamlx_field *routable, struct config *cfg,
 			     struct errmsg *err)
@@ -83,7 +83,7 @@ static int parse_listen_http(const struct yamlx *y, const struct yamlx_field *ht
 			return ret;
 	}
 	if (!http || !http->v.node) {
-		cfg->has_http = cfg->identity.enabled;
+		cfg->has_http = true;
 		sin->sin_family = AF_INET;
 		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		sin->sin_port = htons(DEFAULT_HTTP_PORT);
@@ -94,17 +94,13 @@ static int parse_listen_http(const struct yamlx *y, const struct yamlx_field *ht
 		return ret;
 	if (!strcmp(s, "off"))
 		return 0;
-	if (!cfg->identity.enabled)
-		return yamlx_error(y, http->v.node, err,
-				   "listen.http needs identity: (it serves the mesh CA and the "
-				   "node's keys); add identity: or set listen.http: off");
 	if (parse_sockaddr(s, &cfg->http) || !sin->sin_port)
 		return yamlx_error(y, http->v.node, err,
 				   "bad address \"%s\" for listen.http: expected IP:PORT, "
 				   "[IPv6]:PORT (port 1-65535) or off",
 				   s);
-	/* Issue 13 puts /metrics here too: what a workload's traffic looks
-	 * like is for this host's scrapers unless the operator says so. */
+	/* /metrics is here: what a workload's traffic looks like is for this
+	 * host's scrapers unless the operator says so. */
 	if (!sockaddr_is_loopback(&cfg->http) && !cfg->http_routable)
 		return yamlx_error(y, http->v.node, err,
 				   "listen.http \"%s\" is not a loopback address: use 127.0.0.1 "

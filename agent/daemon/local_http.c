@@ -31,10 +31,31 @@ static enum MHD_Result serve_jwks(struct local_http *l, struct httpd_conn *hc)
 	return httpd_serve_jwks(hc->c, creds(l));
 }
 
+static enum MHD_Result serve_metrics(struct local_http *l, struct httpd_conn *hc)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t len;
+	char *text;
+
+	if (!l->deps.metrics.dp)
+		return httpd_send(hc->c, 404, "text/plain", "not-found: no metrics here\n");
+	if (metrics_render(&l->deps.metrics, &text, &len))
+		return httpd_send(hc->c, 503, "text/plain", "out-of-memory: try again\n");
+	ret = httpd_response("text/plain; version=0.0.4; charset=utf-8", text, len, &r);
+	free(text);
+	if (ret != MHD_YES)
+		return ret;
+	ret = MHD_queue_response(hc->c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static const struct route {
 	const char *path;
 	enum MHD_Result (*serve)(struct local_http *l, struct httpd_conn *hc);
 } routes[] = {
+	{ "/metrics", serve_metrics },
 	{ "/v1/ca.pem", serve_ca },
 	{ "/v1/jwks.json", serve_jwks },
 };

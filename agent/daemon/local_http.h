@@ -3,9 +3,11 @@
  * The agent's local HTTP listener (listen.http, docs/http.md), for the
  * services on this host that prefer a URL to a file:
  *
- *   GET /v1/ca.pem      the mesh CA certificate, PEM
+ *   GET /metrics        Prometheus text exposition 0.0.4 (metrics.h)
+ *   GET /v1/ca.pem      the mesh CA certificate, PEM (503 without identity)
  *   GET /v1/jwks.json   the node certificate's key (assertion_jwks()),
- *                       what caller assertions are verified with
+ *                       what caller assertions are verified with (503
+ *                       without identity)
  *
  * Anything else is 404 with a body that lists these, a method other than
  * GET or HEAD 405. The edge's /v1/authz is never served here: it stays on
@@ -16,6 +18,7 @@
 
 #include "config.h"
 #include "errmsg.h"
+#include "metrics.h"
 #include "pki.h"
 
 struct local_http;
@@ -25,6 +28,8 @@ struct local_http_deps {
 	 * NULL when there are none. */
 	const struct pki_creds *(*creds)(void *ctx);
 	void *ctx;
+	/* What /metrics renders; metrics.dp NULL: 404. */
+	struct metrics_deps metrics;
 };
 
 /*

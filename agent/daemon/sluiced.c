@@ -48,6 +48,7 @@ struct agent {
 	struct policy prev_pol;		/* what SIGUSR2 rolls back to */
 	uint32_t generation;
 	uint32_t prev_generation;	/* prev_pol's */
+	uint64_t applies_ok, applies_failed, rollbacks;	/* for /metrics */
 	struct tunnel *tun;		/* NULL without identity: */
 	struct edge *edge;		/* NULL without edge: */
 	struct local_http *http;	/* NULL with listen.http off */
@@ -198,6 +199,7 @@ static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct
 		tunnel_set_policy(a->tun, cfg, pol, &a->wls, res.generation);
 	if (a->edge)
 		edge_set_policy(a->edge, pol, res.generation);
+	a->applies_ok++;
 	pr_info("policy generation %u live (slot %u, %d entries, %d workloads, default %s) from %s",
 		res.generation, res.slot, res.nr_entries, wls.nr,
 		pol->default_allow ? "allow" : "deny", pol->path);
@@ -243,6 +245,7 @@ static void reload(struct agent *a)
 		ret = apply(a, &cfg, &pol, &err);
 	}
 	if (ret) {
+		a->applies_failed++;
 		pr_err("reload rejected, the live policy stays: %s", err.msg);
 		if (cfg.path) {
 			policy_free(&pol);
@@ -285,6 +288,7 @@ static void rollback(struct agent *a)
 		return;
 	}
 	pr_info("rolled back: policy generation %u live (slot %u)", res.generation, res.slot);
+	a->rollbacks++;
 	a->prev_generation = a->generation;
 	a->generation = res.generation;
 	/* Tunnel decisions follow the generation BPF enforces. */
@@ -399,10 +403,28 @@ static int start_edge(struct agent *a, struct errmsg *err)
 	return 0;
 }
 
-/* The local HTTP listener, on the tunnel's node credentials. */
+static void metrics_agent(void *ctx, struct metrics_agent *out)
+{
+	struct agent *a = ctx;
+	const struct pki_creds *c = a->tun ? tunnel_creds(a->tun) : NULL;
+
+	proxy_get_stats(a->proxy, &out->proxy);
+	audit_get_health(a->audit, &out->audit);
+	decisions_get_stats(a->dec, &out->dec);
+	out->applies_ok = a->applies_ok;
+	out->applies_failed = a->applies_failed;
+	out->rollbacks = a->rollbacks;
+	out->cert_not_after = c ? c->not_after : 0;
+}
+
+/* The local HTTP listener: /metrics, and the tunnel's node credentials. */
 static int start_http(struct agent *a, struct errmsg *err)
 {
-	struct local_http_deps deps = { .creds = tunnel_creds, .ctx = a->tun };
+	struct local_http_deps deps = {
+		.creds = a->tun ? tunnel_creds : NULL,
+		.ctx = a->tun,
+		.metrics = { .dp = &a->dp, .agent = metrics_agent, .ctx = a },
+	};
 	char addr[SOCKADDR_STR_LEN];
 	int ret;
 
@@ -413,8 +435,9 @@ static int start_http(struct agent *a, struct errmsg *err)
 	if (ret)
 		return errmsg_set(err, ret, "listen.http: cannot watch its socket: %s",
 				  strerror(-ret));
-	pr_info("local HTTP listener on %s: /v1/ca.pem, /v1/jwks.json",
-		format_sockaddr(&a->cfg.http, addr, sizeof(addr)));
+	pr_info("local HTTP listener on %s: /metrics%s",
+		format_sockaddr(&a->cfg.http, addr, sizeof(addr)),
+		a->tun ? ", /v1/ca.pem, /v1/jwks.json" : "");
 	return 0;
 }
 
@@ -513,7 +536,7 @@ static int start(struct agent *a, struct errmsg *err)
 		ret = proxy_watch(a->proxy, tunnel_oidc_fd(a->tun), on_oidc, a);
 	if (!ret && a->tun && a->cfg.edge.enabled)
 		ret = start_edge(a, err);
-	if (!ret && a->tun && a->cfg.has_http)
+	if (!ret && a->cfg.has_http)
 		ret = start_http(a, err);
 	if (ret)
 		return ret;

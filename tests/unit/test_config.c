@@ -170,9 +170,6 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-http-port.yaml", 10,
 	  "bad address \"127.0.0.1:0\" for listen.http: expected IP:PORT, [IPv6]:PORT "
 	  "(port 1-65535) or off" },
-	{ "bad-http-no-identity.yaml", 6,
-	  "listen.http needs identity: (it serves the mesh CA and the node's keys); add "
-	  "identity: or set listen.http: off" },
 	{ "bad-edge-no-identity.yaml", 5,
 	  "edge: needs identity.oidc (the IdP whose tokens the edge verifies); add identity: "
 	  "with oidc: issuer: ..." },
@@ -416,8 +413,8 @@ static void test_edge_routable(void **state)
 	config_free(&cfg);
 }
 
-/* Every agent with identity serves its CA and keys on loopback unless told
- * otherwise; an agent without identity has nothing to serve. */
+/* Every agent serves /metrics (and, with identity, its CA and keys) on
+ * loopback unless told otherwise. */
 static void test_http_listener(void **state)
 {
 	struct errmsg err = {};
@@ -430,7 +427,13 @@ static void test_http_listener(void **state)
 	config_free(&cfg);
 
 	assert_int_equal(config_load(DATA "minimal.yaml", &cfg, &err), 0);
-	assert_false(cfg.has_http);
+	assert_true(cfg.has_http);
+	assert_sin((struct sockaddr_in *)&cfg.http, "127.0.0.1", 15020);
+	config_free(&cfg);
+
+	assert_int_equal(config_load(DATA "http-no-identity.yaml", &cfg, &err), 0);
+	assert_false(cfg.identity.enabled);
+	assert_true(cfg.has_http);
 	config_free(&cfg);
 
 	assert_int_equal(config_load(DATA "http-off.yaml", &cfg, &err), 0);

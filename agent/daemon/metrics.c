@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "clock.h"
+#include "datapath.h"
+#include "metrics.h"
+#include "names.h"
+#include "policy.h"
+#include "sluice.skel.h"
+
+#define BATCH 4096
+
+const uint64_t metrics_le_us[METRICS_NR_LE] = {
+	16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216,
+};
+
+void metrics_cumulate(const __u64 *b, int nr_b, uint64_t cum[METRICS_NR_LE])
+{
+	uint64_t sum = 0;
+	int i = 0;
+
+	/* le 2^k us holds buckets 0..k-1: every value under 2^k. */
+	for (int k = 0; k < METRICS_NR_LE; k++) {
+		int upto = __builtin_ctzll(metrics_le_us[k]);
+
+		for (; i < upto && i < nr_b; i++)
+			sum += b[i];
+		cum[k] = sum;
+	}
+}
+
+/* Names of one kind, looked up once per scrape: ids are small and dense. */
+struct name_cache {
+	int fd;
+	__u32 kind;
+	char (*names)[SLUICE_NAME_LEN];
+	bool *have;
+	__u32 cap;
+};
+
+static const char *name_of(struct name_cache *c, __u32 id)
+{
+	static char tmp[SLUICE_NAME_LEN];
+
+	if (id >= c->cap) {
+		names_lookup(c->fd, c->kind, id, tmp, sizeof(tmp));
+		return tmp;
+	}
+	if (!c->have[id]) {
+		names_lookup(c->fd, c->kind, id, c->names[id], sizeof(c->names[id]));
+		c->have[id] = true;
+	}
+	return c->names[id];
+}
+
+struct render {
+	FILE *f;
+	int nr_cpus;
+	struct name_cache ids, svcs;
+	uint64_t dropped_svc, dropped_violations;
+	void *walk;			/* what the walk's fn adds to */
+	uint64_t walked;		/* and how many it has seen */
+};
+
+/* A label value as the format wants it: backslash, quote and newline
+ * escaped. */
+static void label(FILE *f, const char *key, const char *v, bool first)
+{
+	fprintf(f, "%s%s=\"", first ? "" : ",", key);
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fprintf(f, "\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+	fputc('"', f);
+}
+
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void pair_labels(struct render *r, __u32 identity, __u32 service)
+{
+	label(r->f, "source_workload", identity ? name_of(&r->ids, identity) : "unknown", true);
+	label(r->f, "destination_service", service ? name_of(&r->svcs, service) : "unknown",
+	      false);
+}
+
+static void histogram(struct render *r, const char *name, __u32 identity, __u32 service,
+		      const __u64 *b, uint64_t sum_us)
+{
+	uint64_t cum[METRICS_NR_LE], count = 0;
+
+	for (int i = 0; i < SLUICE_LAT_BUCKETS; i++)
+		count += b[i];
+	metrics_cumulate(b, SLUICE_LAT_BUCKETS, cum);
+	for (int k = 0; k < METRICS_NR_LE; k++) {
+		fprintf(r->f, "%s_bucket{", name);
+		pair_labels(r, identity, service);
+		fprintf(r->f, ",le=\"%g\"} %llu\n", metrics_le_us[k] / 1e6,
+			(unsigned long long)cum[k]);
+	}
+	fprintf(r->f, "%s_bucket{", name);
+	pair_labels(r, identity, service);
+	fprintf(r->f, ",le=\"+Inf\"} %llu\n%s_sum{", (unsigned long long)count, name);
+	pair_labels(r, identity, service);
+	fprintf(r->f, "} %.6f\n%s_count{", sum_us / 1e6, name);
+	pair_labels(r, identity, service);
+	fprintf(r->f, "} %llu\n", (unsigned long long)count);
+}
+
+/* Every entry of a hash map, in batches: fn(key, value) each. */
+static int walk(int fd, size_t key_size, size_t value_size,
+		void (*fn)(struct render *r, const void *k, const void *v), struct render *r)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	void *keys = malloc(BATCH * key_size), *vals = malloc(BATCH * value_size);
+	__u64 token = 0;
+	bool started = false, done = false;
+	int ret = keys && vals ? 0 : -ENOMEM;
+
+	while (!ret && !done) {
+		__u32 n = BATCH;
+
+		if (bpf_map_lookup_batch(fd, started ? &token : NULL, &token, keys, vals, &n,
+					 &opts)) {
+			if (errno != ENOENT) {
+				ret = -errno;
+				break;
+			}
+			done = true;
+		}
+		started = true;
+		for (__u32 i = 0; i < n; i++)
+			fn(r, (char *)keys + i * key_size, (char *)vals + i * value_size);
+	}
+	free(keys);
+	free(vals);
+	return ret;
+}
+
+/* The svc_stats families, one series per (workload, service) pair. */
+struct pair_row {
+	struct sluice_svc_key k;
+	struct sluice_svc_stats s;
+};
+
+struct pairs {
+	struct pair_row *rows;
+	size_t nr, cap;
+	uint64_t dropped;
+};
+
+static void pair_add(struct render *r, const void *k, const void *v)
+{
+	struct pairs *p = r->walk;
+
+	if (p->nr == p->cap) {
+		p->dropped++;
+		return;
+	}
+	memcpy(&p->rows[p->nr].k, k, sizeof(p->rows[p->nr].k));
+	memcpy(&p->rows[p->nr].s, v, sizeof(p->rows[p->nr].s));
+	p->nr++;
+}
+
+static void counter_rows(struct render *r, const struct pairs *p, const char *name,
+			 const char *type, const char *help, size_t off, const char *extra)
+{
+	family(r->f, name, type, help);
+	for (size_t i = 0; i < p->nr; i++) {
+		fprintf(r->f, "%s{", name);
+		pair_labels(r, p->rows[i].k.identity, p->rows[i].k.service);
+		fprintf(r->f, "%s} %llu\n", extra ? extra : "",
+			*(const unsigned long long *)((const char *)&p->rows[i].s + off));
+	}
+}
+
+static int svc_families(struct render *r, const struct datapath *dp)
+{
+	struct pairs p = { .cap = METRICS_MAX_SERIES };
+	int ret;
+
+	p.rows = calloc(p.cap, sizeof(*p.rows));
+	if (!p.rows)
+		return -ENOMEM;
+	r->walk = &p;
+	ret = walk(bpf_map__fd(dp->skel->maps.svc_stats), sizeof(struct sluice_svc_key),
+		   sizeof(struct sluice_svc_stats), pair_add, r);
+	r->dropped_svc += p.dropped;
+	counter_rows(r, &p, "sluice_tcp_connections_opened_total", "counter",
+		     "Connections the agent relayed whose upstream connect succeeded (verdict "
+		     "allow); refused ones are in sluice_violations_total",
+		     offsetof(struct sluice_svc_stats, flows), ",verdict=\"allow\"");
+	counter_rows(r, &p, "sluice_tcp_connections_closed_total", "counter",
+		     "Relayed connections closed", offsetof(struct sluice_svc_stats, closed),
+		     NULL);
+	counter_rows(r, &p, "sluice_tcp_sent_bytes_total", "counter",
+		     "Bytes from the workload to the destination, acknowledged, at close",
+		     offsetof(struct sluice_svc_stats, bytes_sent), NULL);
+	counter_rows(r, &p, "sluice_tcp_received_bytes_total", "counter",
+		     "Bytes from the destination to the workload, at close",
+		     offsetof(struct sluice_svc_stats, bytes_received), NULL);
+	family(r->f, "sluice_tcp_connect_duration_seconds", "histogram",
+	       "Upstream connect time (SYN to established) from sockops");
+	for (size_t i = 0; i < p.nr; i++)
+		histogram(r, "sluice_tcp_connect_duration_seconds", p.rows[i].k.identity,
+			  p.rows[i].k.service, p.rows[i].s.lat_buckets, p.rows[i].s.connect_us_sum);
+	free(p.rows);
+	return ret;
+}
+
+static void rtt_row(struct render *r, const void *k, const void *v)
+{
+	const struct sluice_svc_key *key = k;
+	const struct sluice_svc_rtt *rt = v;
+
+	if (r->walked++ >= METRICS_MAX_SERIES) {
+		r->dropped_svc++;
+		return;
+	}
+	histogram(r, "sluice_tcp_rtt_seconds", key->identity, key->service, rt->rtt_buckets,
+		  rt->rtt_us_sum);
+}
+
+static int rtt_family(struct render *r, const struct datapath *dp)
+{
+	r->walked = 0;
+	family(r->f, "sluice_tcp_rtt_seconds", "histogram",
+	       "Upstream smoothed RTT of each relayed connection when it closed");
+	return walk(bpf_map__fd(dp->skel->maps.svc_rtt), sizeof(struct sluice_svc_key),
+		    sizeof(struct sluice_svc_rtt), rtt_row, r);
+}
+
+static void violation_row(struct render *r, const void *k, const void *v)
+{
+	const struct sluice_violation_key *key = k;
+	const struct sluice_counter *c = v;
+	size_t stride = (sizeof(*c) + 7) & ~7ul;
+	__u64 sum = 0;
+
+	if (r->walked++ >= METRICS_MAX_SERIES) {
+		r->dropped_violations++;
+		return;
+	}
+	for (int cpu = 0; cpu < r->nr_cpus; cpu++)
+		sum += ((const struct sluice_counter *)((const char *)c + cpu * stride))->count;
+	fputs("sluice_violations_total{", r->f);
+	pair_labels(r, key->identity, key->service);
+	label(r->f, "reason", policy_reason_name(key->reason), false);
+	fprintf(r->f, "} %llu\n", (unsigned long long)sum);
+}
+
+static int violation_family(struct render *r, const struct datapath *dp)
+{
+	r->walked = 0;
+	family(r->f, "sluice_violations_total", "counter",
+	       "Refused (and, failure mode open, bypassing) connects and datagrams, and "
+	       "connections refused at mesh-only workloads (reason not-via-mesh: "
+	       "source_workload is the protected workload)");
+	return walk(bpf_map__fd(dp->skel->maps.violations), sizeof(struct sluice_violation_key),
+		    ((sizeof(struct sluice_counter) + 7) & ~7ul) * r->nr_cpus, violation_row, r);
+}
+
+static void count_row(struct render *r, const void *k, const void *v)
+{
+	(void)k;
+	(void)v;
+	r->walked++;
+}
+
+static long map_entries(struct render *r, const struct bpf_map *m)
+{
+	bool percpu = bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_HASH;
+	size_t vs = percpu ? ((bpf_map__value_size(m) + 7) & ~7ul) * r->nr_cpus
+			   : bpf_map__value_size(m);
+	r->walked = 0;
+	if (walk(bpf_map__fd(m), bpf_map__key_size(m), vs, count_row, r))
+		return -1;
+	return r->walked;
+}
+
+static uint64_t dp_counter(struct render *r, const struct datapath *dp, __u32 idx)
+{
+	__u64 v[r->nr_cpus], sum = 0;
+
+	if (bpf_map_lookup_elem(dp->dp_counters_fd, &idx, v))
+		return 0;
+	for (int i = 0; i < r->nr_cpus; i++)
+		sum += v[i];
+	return sum;
+}
+
+static void map_families(struct render *r, const struct datapath *dp)
+{
+	const struct bpf_map *maps[] = {
+		dp->skel->maps.workloads, dp->skel->maps.policy4,     dp->skel->maps.policy6,
+		dp->skel->maps.orig_dst,  dp->skel->maps.redirects,   dp->skel->maps.flows,
+		dp->skel->maps.flow_links, dp->skel->maps.violations, dp->skel->maps.violation_dst,
+		dp->skel->maps.refused_syns, dp->skel->maps.svc_stats, dp->skel->maps.svc_rtt,
+		dp->skel->maps.names,
+	};
+	long entries[sizeof(maps) / sizeof(maps[0])];
+	uint64_t tracked, untracked, live;
+
+	family(r->f, "sluice_map_entries", "gauge", "Entries in each BPF map");
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		entries[i] = map_entries(r, maps[i]);
+		if (entries[i] >= 0)
+			fprintf(r->f, "sluice_map_entries{map=\"%s\"} %ld\n", bpf_map__name(maps[i]),
+				entries[i]);
+	}
+	family(r->f, "sluice_map_capacity", "gauge", "max_entries of each BPF map");
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		fprintf(r->f, "sluice_map_capacity{map=\"%s\"} %u\n", bpf_map__name(maps[i]),
+			bpf_map__max_entries(maps[i]));
+	tracked = dp_counter(r, dp, SLUICE_CNT_FLOWS_TRACKED);
+	untracked = dp_counter(r, dp, SLUICE_CNT_FLOWS_UNTRACKED);
+	live = entries[5] > 0 ? entries[5] : 0;
+	family(r->f, "sluice_map_evictions_total", "counter",
+	       "Entries the LRU flows map evicted: flows tracked - untracked - live (derived)");
+	fprintf(r->f, "sluice_map_evictions_total{map=\"flows\"} %llu\n",
+		(unsigned long long)(tracked > untracked + live ? tracked - untracked - live : 0));
+	family(r->f, "sluice_map_insert_failures_total", "counter",
+	       "New keys a full map refused: their counts were not kept");
+	fprintf(r->f, "sluice_map_insert_failures_total{map=\"violations\"} %llu\n",
+		(unsigned long long)dp_counter(r, dp, SLUICE_CNT_VIOLATIONS_UNCOUNTED));
+	fprintf(r->f, "sluice_map_insert_failures_total{map=\"svc_stats\"} %llu\n",
+		(unsigned long long)dp_counter(r, dp, SLUICE_CNT_STATS_UNCOUNTED));
+	family(r->f, "sluice_refusal_events_total", "counter",
+	       "Refusal events BPF sent to the agent through the refusals ring buffer, and "
+	       "those lost because it was full");
+	fprintf(r->f, "sluice_refusal_events_total{result=\"sent\"} %llu\n",
+		(unsigned long long)dp_counter(r, dp, SLUICE_CNT_REFUSALS_SENT));
+	fprintf(r->f, "sluice_refusal_events_total{result=\"lost\"} %llu\n",
+		(unsigned long long)dp_counter(r, dp, SLUICE_CNT_REFUSALS_LOST));
+}
+
+static void one(FILE *f, const char *name, const char *type, const char *help, double v)
+{
+	family(f, name, type, help);
+	fprintf(f, "%s %.17g\n", name, v);
+}
+
+static void agent_families(struct render *r, const struct metrics_deps *d)
+{
+	struct metrics_agent a = {};
+	struct sluice_config cfg = {};
+	struct timespec ts;
+	FILE *f = r->f;
+	double wall;
+
+	d->agent(d->ctx, &a);
+	datapath_config_get(d->dp, &cfg);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wall = ts.tv_sec + ts.tv_nsec / 1e9;
+	family(f, "sluice_build_info", "gauge", "The agent's version and datapath ABI");
+	fprintf(f, "sluice_build_info{version=\"%s\",abi=\"%d\"} 1\n", SLUICE_VERSION,
+		SLUICE_ABI_VERSION);
+	one(f, "sluice_agent_heartbeat_timestamp_seconds", "gauge",
+	    "When the agent last wrote its heartbeat to sluice_cfg (unix time)",
+	    wall - (mono_ns() - cfg.heartbeat_ns) / 1e9);
+	one(f, "sluice_policy_generation", "gauge", "The live policy generation",
+	    cfg.slot_loaded[cfg.active_slot & 1] ? cfg.slot_generation[cfg.active_slot & 1] : 0);
+	family(f, "sluice_policy_applies_total", "counter",
+	       "Policy generations the agent tried to make live (start, SIGHUP)");
+	fprintf(f, "sluice_policy_applies_total{result=\"ok\"} %llu\n",
+		(unsigned long long)a.applies_ok);
+	fprintf(f, "sluice_policy_applies_total{result=\"error\"} %llu\n",
+		(unsigned long long)a.applies_failed);
+	one(f, "sluice_policy_rollbacks_total", "counter", "Rollbacks (SIGUSR2) that took effect",
+	    a.rollbacks);
+	if (a.cert_not_after)
+		one(f, "sluice_node_certificate_expiry_timestamp_seconds", "gauge",
+		    "When the node's certificate expires (unix time)", a.cert_not_after);
+	family(f, "sluice_audit_lines_total", "counter", "Audit log lines written and lost");
+	fprintf(f, "sluice_audit_lines_total{result=\"written\"} %llu\n",
+		(unsigned long long)a.audit.written);
+	fprintf(f, "sluice_audit_lines_total{result=\"lost\"} %llu\n",
+		(unsigned long long)a.audit.lost);
+	one(f, "sluice_audit_refusals_folded_total", "counter",
+	    "Refusals written as part of a folded line's count", a.dec.folded);
+	one(f, "sluice_proxy_accepted_total", "counter", "Connections the agent accepted",
+	    a.proxy.accepted);
+	one(f, "sluice_proxy_active_connections", "gauge", "Connections the agent relays now",
+	    a.proxy.active);
+	one(f, "sluice_proxy_upstream_failures_total", "counter",
+	    "Relayed connections whose upstream connect failed", a.proxy.upstream_failed);
+	one(f, "sluice_proxy_idle_timeouts_total", "counter", "Relayed connections closed idle",
+	    a.proxy.idle_timeouts);
+	one(f, "sluice_proxy_unredirected_total", "counter",
+	    "Connections accepted with no redirect record (dropped)", a.proxy.no_orig_dst);
+	family(f, "sluice_tunnel_flows_total", "counter",
+	       "Flows sent through a tunnel, accepted from one, and refused on either side");
+	fprintf(f, "sluice_tunnel_flows_total{direction=\"outbound\"} %llu\n",
+		(unsigned long long)a.proxy.tunnels_out);
+	fprintf(f, "sluice_tunnel_flows_total{direction=\"inbound\"} %llu\n",
+		(unsigned long long)a.proxy.tunnels_in);
+	fprintf(f, "sluice_tunnel_flows_total{direction=\"refused\"} %llu\n",
+		(unsigned long long)a.proxy.tunnels_refused);
+	family(f, "sluice_tunnel_handshakes_in_flight", "gauge", "TLS handshakes under way");
+	fprintf(f, "sluice_tunnel_handshakes_in_flight{direction=\"outbound\"} %llu\n",
+		(unsigned long long)a.proxy.handshakes_out);
+	fprintf(f, "sluice_tunnel_handshakes_in_flight{direction=\"inbound\"} %llu\n",
+		(unsigned long long)a.proxy.handshakes_in);
+	family(f, "sluice_tunnel_handshakes_refused_total", "counter",
+	       "Handshakes dropped at the in-flight cap");
+	fprintf(f, "sluice_tunnel_handshakes_refused_total{direction=\"outbound\"} %llu\n",
+		(unsigned long long)a.proxy.handshakes_refused_out);
+	fprintf(f, "sluice_tunnel_handshakes_refused_total{direction=\"inbound\"} %llu\n",
+		(unsigned long long)a.proxy.handshakes_refused_in);
+}
+
+int metrics_render(const struct metrics_deps *d, char **out, size_t *len)
+{
+	struct render r = { .nr_cpus = libbpf_num_possible_cpus() };
+	__u32 cap = SLUICE_MAX_NAMES;
+	int ret = 0;
+
+	*out = NULL;
+	r.ids = (struct name_cache){ .fd = d->dp->names_fd, .kind = SLUICE_NAME_IDENTITY };
+	r.svcs = (struct name_cache){ .fd = d->dp->names_fd, .kind = SLUICE_NAME_SERVICE };
+	r.ids.names = calloc(cap, sizeof(*r.ids.names));
+	r.ids.have = calloc(cap, sizeof(bool));
+	r.svcs.names = calloc(cap, sizeof(*r.svcs.names));
+	r.svcs.have = calloc(cap, sizeof(bool));
+	r.ids.cap = r.svcs.cap = cap;
+	r.f = r.nr_cpus > 0 ? open_memstream(out, len) : NULL;
+	if (!r.f || !r.ids.names || !r.ids.have || !r.svcs.names || !r.svcs.have)
+		ret = -ENOMEM;
+	if (!ret) {
+		agent_families(&r, d);
+		svc_families(&r, d->dp);
+		rtt_family(&r, d->dp);
+		violation_family(&r, d->dp);
+		map_families(&r, d->dp);
+		family(r.f, "sluice_metrics_series_dropped_total", "counter",
+		       "Series left out of this scrape: more label sets than "
+		       "METRICS_MAX_SERIES (4096) per family");
+		fprintf(r.f, "sluice_metrics_series_dropped_total{family=\"tcp\"} %llu\n",
+			(unsigned long long)r.dropped_svc);
+		fprintf(r.f, "sluice_metrics_series_dropped_total{family=\"violations\"} %llu\n",
+			(unsigned long long)r.dropped_violations);
+	}
+	if (r.f && fclose(r.f))
+		ret = -ENOMEM;
+	free(r.ids.names);
+	free(r.ids.have);
+	free(r.svcs.names);
+	free(r.svcs.have);
+	if (ret) {
+		free(*out);
+		*out = NULL;
+	}
+	return ret;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * GET /metrics on listen.http: Prometheus' text exposition format 0.0.4,
+ * rendered on each scrape straight from the BPF maps (per-CPU counters
+ * summed, log2 histograms converted to `le` buckets) and the agent's own
+ * counters. A scrape walks the maps that hold live series (svc_stats,
+ * svc_rtt, violations: pairs and keys, never past flows) and counts the
+ * entries of the others in batches. README.md#metrics lists every metric.
+ *
+ * Cardinality: at most METRICS_MAX_SERIES label sets per family; what is
+ * past it is left out and counted in sluice_metrics_series_dropped_total.
+ */
+#ifndef SLUICE_METRICS_H
+#define SLUICE_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "audit.h"
+#include "decisions.h"
+#include "proxy.h"
+
+#define METRICS_MAX_SERIES 4096
+
+struct datapath;
+
+/* What the agent knows that the maps do not. */
+struct metrics_agent {
+	struct proxy_stats proxy;
+	struct audit_health audit;
+	struct decisions_stats dec;
+	uint64_t applies_ok, applies_failed, rollbacks;
+	int64_t cert_not_after;		/* unix s; 0: no certificate */
+};
+
+struct metrics_deps {
+	const struct datapath *dp;
+	void (*agent)(void *ctx, struct metrics_agent *out);
+	void *ctx;
+};
+
+/* The exposition into *out (malloc'd, *len bytes); -ENOMEM. */
+int metrics_render(const struct metrics_deps *deps, char **out, size_t *len);
+
+/* Histogram buckets, in microseconds: `le` bounds the log2 buckets are
+ * merged into (every other power of two, 16 us to 16.8 s). */
+#define METRICS_NR_LE 11
+extern const uint64_t metrics_le_us[METRICS_NR_LE];
+/* Cumulative counts of log2 buckets b (bucket i: [2^i, 2^(i+1)) us) at
+ * each of metrics_le_us; exact, since every bound is a bucket edge. */
+void metrics_cumulate(const __u64 *b, int nr_b, uint64_t cum[METRICS_NR_LE]);
+
+#endif
