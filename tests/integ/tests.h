@@ -7,7 +7,7 @@
 TEST(allowed_flow)
 TEST(denied_flow)
 TEST(audit_trail)
-TEST(metrics)
+TEST_HOST(metrics)
 TEST(unmanaged_cgroup)
 TEST(agent_upstream_not_redirected)
 TEST(ipv6)
