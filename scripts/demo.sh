@@ -335,9 +335,28 @@ expect "node-b's agent let the edge workload in (rule edge-calls-api)" \
 
 sl_step "Violations on node-a: who was refused at connect(), and why"
 ctl a violation list
-expect "the notebook's warehouse attempt is counted" \
+expect "the notebook's warehouse attempt is counted, under the warehouse service" \
 	test "$(ctl_json a violation list | jq --arg wl "$SL_NOTEBOOK_ID" \
-		'[.[] | select(.workload == $wl and .reason == "default-deny") | .count] | add // 0')" -ge 1
+		'[.[] | select(.workload == $wl and .reason == "default-deny" and
+			.service == "warehouse") | .count] | add // 0')" -ge 1
+
+sl_step "The notebook's refused psql in node-a's audit log: BPF refused it, the agent wrote it"
+psql_refused='.direction == "outbound" and .reason == "default-deny" and .comm == "psql"'
+sl_show node-a jq -c "select($psql_refused)" "$SL_AUDIT_A"
+jq -c "select($psql_refused)" "$SL_AUDIT_A" | tail -n 2 | sed 's/^/   /'
+expect "one line per refusal, naming the warehouse, the workload and psql's pid" \
+	test "$(jq -c "select($psql_refused and .service == \"warehouse\" and
+		.src_workload == \"$SL_NOTEBOOK_ID\" and .pid > 0)" "$SL_AUDIT_A" | wc -l)" -ge 1
+
+sl_step "Node-a's /metrics (Prometheus): the refusal and flow counters this traffic caused"
+metrics=$(sl_in a curl -sf http://127.0.0.1:15020/metrics) || metrics=
+sl_show node-a curl -s http://127.0.0.1:15020/metrics
+sl_info "(the violation and connection counters of its $(wc -l <<<"$metrics") lines)"
+grep -E '^sluice_(violations|tcp_connections_opened)_total' <<<"$metrics" | sed 's/^/   /'
+expect "/metrics counts the notebook's default-deny to the warehouse" \
+	grep -Eq "^sluice_violations_total\{source_workload=\"$SL_NOTEBOOK_ID\",destination_service=\"warehouse\",reason=\"default-deny\"\} [1-9]" <<<"$metrics"
+expect "/metrics counts the job's allowed warehouse connections" \
+	grep -Eq "^sluice_tcp_connections_opened_total\{source_workload=\"$SL_JOB_ID\",destination_service=\"warehouse\",verdict=\"allow\"\} [1-9]" <<<"$metrics"
 
 sl_step "Credentials and when they expire"
 for n in a b; do

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* sluicectl flow: the redirected connections sockops is tracking. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ctl.h"
 #include "policy.h"
@@ -19,6 +22,50 @@ static int row_cmp(const void *a, const void *b)
 	const struct flow_row *x = a, *y = b;
 
 	return cmp_u64(x->f.start_ns, y->f.start_ns) ?: cmp_u64(x->cookie, y->cookie);
+}
+
+/* --sort rtt: slowest first; bytes: busiest first (both ways); age: oldest
+ * first, the default. */
+static int cmp_rtt(const void *a, const void *b)
+{
+	const struct flow_row *x = a, *y = b;
+
+	return cmp_u64(y->f.srtt_us, x->f.srtt_us) ?: row_cmp(a, b);
+}
+
+static int cmp_bytes(const void *a, const void *b)
+{
+	const struct flow_row *x = a, *y = b;
+
+	return cmp_u64(y->f.bytes_sent + y->f.bytes_received,
+		       x->f.bytes_sent + x->f.bytes_received) ?: row_cmp(a, b);
+}
+
+static int parse_sort(const char *s, int (**cmp)(const void *, const void *))
+{
+	if (!strcmp(s, "rtt"))
+		*cmp = cmp_rtt;
+	else if (!strcmp(s, "bytes"))
+		*cmp = cmp_bytes;
+	else if (!strcmp(s, "age"))
+		*cmp = row_cmp;
+	else
+		return errmsg_set(&ctl_err, -EINVAL, "--sort takes rtt, bytes or age, not '%s'", s);
+	return 0;
+}
+
+static int parse_limit(const char *s, size_t *limit)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || !v)
+		return errmsg_set(&ctl_err, -EINVAL,
+				  "--limit takes a number of flows (1 or more), not '%s'", s);
+	*limit = v;
+	return 0;
 }
 
 static bool flow_fill(const struct map_snap *s, size_t i, void *row, void *ctx)
@@ -115,14 +162,27 @@ static int flows_plain(const struct flow_row *rows, size_t n, __u64 now)
 
 static int flow_list(int argc, char **argv)
 {
+	int (*cmp)(const void *, const void *) = row_cmp;
 	struct flow_row *rows = NULL;
-	size_t n = 0;
+	size_t n = 0, limit = SIZE_MAX;
 	__u64 now;
 	int ret;
 
-	if (argc)
-		return BAD_ARG();
-	ret = map_rows("flows", sizeof(*rows), flow_fill, NULL, row_cmp, (void **)&rows, &n);
+	while (argc) {
+		if (strcmp(*argv, "--sort") && strcmp(*argv, "--limit"))
+			return BAD_ARG();
+		NEXT_ARG();
+		ret = REQ_ARGS(1);
+		if (!ret)
+			ret = !strcmp(argv[-1], "--sort") ? parse_sort(*argv, &cmp)
+							  : parse_limit(*argv, &limit);
+		if (ret)
+			return ret;
+		NEXT_ARG();
+	}
+	ret = map_rows("flows", sizeof(*rows), flow_fill, NULL, cmp, (void **)&rows, &n);
+	if (n > limit)
+		n = limit;
 	now = mono_ns();
 	if (!ret)
 		ret = json_output ? print_json(flows_json(rows, n, now))
@@ -134,10 +194,11 @@ static int flow_list(int argc, char **argv)
 static int flow_help(int argc, char **argv)
 {
 	return print_help(
-		"Usage: %1$s flow { list | help }\n"
+		"Usage: %1$s flow { list [--sort { rtt | bytes | age }] [--limit N] | help }\n"
 		"\n"
 		"Lists the connections sluice redirected through the agent that are still\n"
-		"open, oldest first: source workload, the workload socket's address, the\n"
+		"open, oldest first (--sort rtt: slowest RTT first; bytes: most bytes both\n"
+		"ways first; --limit: the first N only): source workload, the workload socket's address, the\n"
 		"original destination and its service, state (connecting, established,\n"
 		"closing), age, bytes sent and received on the upstream connection, the\n"
 		"upstream connect latency and smoothed RTT, the verdict and the policy\n"

@@ -244,6 +244,26 @@ out:
 	json_decref(j);
 }
 
+/* --sort and --limit: the busiest flow alone; a bad key is refused. */
+static void flows_sorted(struct sl_env *env, const struct client_res *open)
+{
+	char *out = NULL, *err = NULL;
+	json_t *j;
+	int ret;
+
+	j = ctl_json(env, "flow list --sort bytes --limit 1", "-j", "flow", "list", "--sort",
+		     "bytes", "--limit", "1", NULL);
+	if (j && ASSERT_EQ(json_array_size(j), 1, "flows with --limit 1"))
+		ASSERT_EQ((uint64_t)jint(json_array_get(j, 0), "cookie"), open->cookie,
+			  "the busiest flow");
+	json_decref(j);
+	ret = ctl_run_args(env, env->pin_dir, &out, &err, "flow", "list", "--sort", "size", NULL);
+	ASSERT_EQ(ret, 1, "exit status of --sort size");
+	ASSERT_HAS_SUBSTR(err, "--sort takes rtt, bytes or age, not 'size'", "--sort error");
+	free(out);
+	free(err);
+}
+
 /* Every row names where the caller went: the service, also for a
  * default-deny, and the address. */
 static void violations(struct sl_env *env, const struct std_ids *ids)
@@ -414,6 +434,8 @@ void test_sluicectl_json(struct sl_env *env)
 		workloads(env);
 	if (test__start_subtest("flow_list"))
 		flows(env, &res, ids.job, ids.data);
+	if (test__start_subtest("flow_sort"))
+		flows_sorted(env, &res);
 	if (test__start_subtest("violation_list"))
 		violations(env, &ids);
 	if (test__start_subtest("stats"))
