@@ -189,6 +189,7 @@ int cgroup_id_path(__u64 id, char *buf, size_t len);
 int do_status(int argc, char **argv);
 int do_workload(int argc, char **argv);
 int do_flow(int argc, char **argv);
+int do_audit(int argc, char **argv);
 int do_violation(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_service(int argc, char **argv);

@@ -28,8 +28,8 @@ static void usage(FILE *f)
 		"       %1$s help\n"
 		"       %1$s version\n"
 		"\n"
-		"       OBJECT := { status | workload | flow | violation | stats | service |\n"
-		"                   policy | map | ca | cred | edge }\n"
+		"       OBJECT := { status | workload | flow | violation | audit | stats |\n"
+		"                   service | policy | map | ca | cred | edge }\n"
 		"       OPTIONS := { -j|--json [-p|--pretty] | -P|--pin-path DIR | -h|--help |\n"
 		"                    -V|--version }\n"
 		"\n"
@@ -66,6 +66,7 @@ static const struct cmd cmds[] = {
 	{ "workload", do_workload },
 	{ "flow", do_flow },
 	{ "violation", do_violation },
+	{ "audit", do_audit },
 	{ "stats", do_stats },
 	{ "service", do_service },
 	{ "policy", do_policy },
