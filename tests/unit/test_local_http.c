@@ -209,8 +209,12 @@ static void test_no_authz_404_405(void **state)
 
 	ask("/v1/authz", "GET", &r);
 	assert_int_equal(r.status, 404);
-	assert_string_equal(r.body, "not-found: this listener serves /v1/ca.pem /v1/jwks.json\n");
+	assert_string_equal(r.body,
+			    "not-found: this listener serves /metrics /v1/ca.pem /v1/jwks.json\n");
 	ask("/metricz", "GET", &r);
+	assert_int_equal(r.status, 404);
+	/* No datapath behind this listener: nothing to render. */
+	ask("/metrics", "GET", &r);
 	assert_int_equal(r.status, 404);
 	ask("/v1/ca.pem", "POST", &r);
 	assert_int_equal(r.status, 405);
