@@ -215,6 +215,10 @@ sl_in_cgroup a "$SL_JOB" "${PSQL[@]}" -c 'SELECT pg_sleep(4)' >/dev/null 2>&1 &
 sleep_pid=$!
 sleep 1
 ctl a flow list
+sl_show node-a sluicectl top --once
+sl_ctl a top --once | sed 's/^/   /'
+expect "sluicectl top shows the job's live warehouse flow" \
+	grep -q "$SL_JOB_ID .*warehouse" <<<"$(sl_ctl a top --once)"
 expect "the open warehouse flow is listed on node-a" \
 	test "$(ctl_json a flow list | jq --arg wl "$SL_JOB_ID" \
 		'[.[] | select(.workload == $wl and .service == "warehouse" and .dport == 5432)] | length')" -ge 1

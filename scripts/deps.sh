@@ -49,6 +49,8 @@ postgresql-client		psql
 curl				curl
 wrk				wrk
 jq				jq
+# integ top: sluicectl top in a real terminal
+tmux				tmux
 # integ metrics: promtool checks /metrics, a real Prometheus scrapes it
 prometheus			promtool
 # bench: the multiplexed reference pair (HTTP/2 over pooled mTLS connections)

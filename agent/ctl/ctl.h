@@ -190,6 +190,7 @@ int do_status(int argc, char **argv);
 int do_workload(int argc, char **argv);
 int do_flow(int argc, char **argv);
 int do_audit(int argc, char **argv);
+int do_top(int argc, char **argv);
 int do_violation(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_service(int argc, char **argv);

@@ -28,8 +28,8 @@ static void usage(FILE *f)
 		"       %1$s help\n"
 		"       %1$s version\n"
 		"\n"
-		"       OBJECT := { status | workload | flow | violation | audit | stats |\n"
-		"                   service | policy | map | ca | cred | edge }\n"
+		"       OBJECT := { status | workload | flow | violation | audit | top |\n"
+		"                   stats | service | policy | map | ca | cred | edge }\n"
 		"       OPTIONS := { -j|--json [-p|--pretty] | -P|--pin-path DIR | -h|--help |\n"
 		"                    -V|--version }\n"
 		"\n"
@@ -67,6 +67,7 @@ static const struct cmd cmds[] = {
 	{ "flow", do_flow },
 	{ "violation", do_violation },
 	{ "audit", do_audit },
+	{ "top", do_top },
 	{ "stats", do_stats },
 	{ "service", do_service },
 	{ "policy", do_policy },
