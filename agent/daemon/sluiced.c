@@ -115,9 +115,12 @@ static void proxy_flow_closed(void *ctx, void *flow_ctx, const struct sluice_ori
 	char d[SOCKADDR_STR_LEN];
 	struct sockaddr_storage ss;
 
+	/* A flow BPF redirected carries its workload's identity; an inbound
+	 * tunnel flow the tunnel let go of (a refused OPEN) carries none, and
+	 * the tunnel wrote its line. */
 	if (flow_ctx)
 		tunnel_flow_closed(a->tun, flow_ctx, up, down, duration_ns, status);
-	else
+	else if (dst->identity != SLUICE_IDENTITY_NONE)
 		decisions_flow_closed(a->dec, dst, up, down, duration_ns, status, NULL);
 	orig_dst_sockaddr(dst, &ss);
 	format_sockaddr(&ss, d, sizeof(d));
