@@ -47,6 +47,7 @@ struct decisions {
 	__u32 unitemised_reason;	/* the last one's, which their line names */
 	__u64 *percpu;			/* dp_counters lookup buffer */
 	struct decisions_stats st;
+	char *node;			/* deps.node, ours */
 };
 
 static __u32 fold_hash(const struct fold_key *k)
@@ -249,10 +250,13 @@ int decisions_new(const struct decisions_deps *deps, struct decisions **out, str
 	if (!d)
 		return errmsg_set(err, -ENOMEM, "out of memory");
 	d->deps = *deps;
+	/* A reload frees the config the name came from. */
+	d->node = strdup(deps->node);
+	d->deps.node = d->node;
 	d->nr_cpus = libbpf_num_possible_cpus();
 	d->folds = calloc(DECISIONS_FOLD_SLOTS, sizeof(*d->folds));
 	d->percpu = d->nr_cpus > 0 ? calloc(d->nr_cpus, sizeof(*d->percpu)) : NULL;
-	if (!d->folds || !d->percpu) {
+	if (!d->folds || !d->percpu || !d->node) {
 		decisions_free(d);
 		return errmsg_set(err, -ENOMEM, "out of memory");
 	}
@@ -379,5 +383,6 @@ void decisions_free(struct decisions *d)
 	}
 	free(d->folds);
 	free(d->percpu);
+	free(d->node);
 	free(d);
 }

@@ -29,7 +29,7 @@ struct decisions;
 
 struct decisions_deps {
 	struct audit *audit;
-	const char *node;
+	const char *node;		/* copied */
 	int refusals_fd;		/* the ring buffer */
 	int names_fd;
 	int dp_counters_fd;
