@@ -262,7 +262,7 @@ bench: deps all
 	$(Q)scripts/bench.sh $(OUT)
 
 bench-load: all $(INTEG_BIN) $(LOAD_BINS)
-	$(Q)for t in load_agent load_tunnel slow_peers; do \
+	$(Q)for t in load_agent load_tunnel slow_peers metrics_scale; do \
 		SLUICE_LOAD_SECONDS=$(LOAD_SECONDS) $(INTEG_BIN) -b $(OUT) -t $$t -v || exit 1; \
 	done
 

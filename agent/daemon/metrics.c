@@ -35,27 +35,45 @@ void metrics_cumulate(const __u64 *b, int nr_b, uint64_t cum[METRICS_NR_LE])
 	}
 }
 
-/* Names of one kind, looked up once per scrape: ids are small and dense. */
+/* A label value as the format wants it: backslash, quote and newline
+ * escaped. out holds 2 * SLUICE_NAME_LEN. */
+static void escape(const char *v, char *out)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n')
+			*out++ = '\\';
+		*out++ = *v == '\n' ? 'n' : *v;
+	}
+	*out = '\0';
+}
+
+/* Names of one kind, looked up and escaped once per scrape: ids are small
+ * and dense. */
 struct name_cache {
 	int fd;
 	__u32 kind;
-	char (*names)[SLUICE_NAME_LEN];
+	char (*names)[2 * SLUICE_NAME_LEN];
 	bool *have;
 	__u32 cap;
 };
 
 static const char *name_of(struct name_cache *c, __u32 id)
 {
-	static char tmp[SLUICE_NAME_LEN];
+	static char tmp[2 * SLUICE_NAME_LEN];
+	char raw[SLUICE_NAME_LEN];
 
+	if (id < c->cap && c->have[id])
+		return c->names[id];
+	if (!id)
+		snprintf(raw, sizeof(raw), "unknown");
+	else
+		names_lookup(c->fd, c->kind, id, raw, sizeof(raw));
 	if (id >= c->cap) {
-		names_lookup(c->fd, c->kind, id, tmp, sizeof(tmp));
+		escape(raw, tmp);
 		return tmp;
 	}
-	if (!c->have[id]) {
-		names_lookup(c->fd, c->kind, id, c->names[id], sizeof(c->names[id]));
-		c->have[id] = true;
-	}
+	escape(raw, c->names[id]);
+	c->have[id] = true;
 	return c->names[id];
 }
 
@@ -68,20 +86,12 @@ struct render {
 	uint64_t walked;		/* and how many it has seen */
 };
 
-/* A label value as the format wants it: backslash, quote and newline
- * escaped. */
 static void label(FILE *f, const char *key, const char *v, bool first)
 {
-	fprintf(f, "%s%s=\"", first ? "" : ",", key);
-	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
-			fprintf(f, "\\%c", *v);
-		else if (*v == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*v, f);
-	}
-	fputc('"', f);
+	char esc[2 * SLUICE_NAME_LEN];
+
+	escape(v, esc);
+	fprintf(f, "%s%s=\"%s\"", first ? "" : ",", key, esc);
 }
 
 static void family(FILE *f, const char *name, const char *type, const char *help)
@@ -91,32 +101,33 @@ static void family(FILE *f, const char *name, const char *type, const char *help
 
 static void pair_labels(struct render *r, __u32 identity, __u32 service)
 {
-	label(r->f, "source_workload", identity ? name_of(&r->ids, identity) : "unknown", true);
-	label(r->f, "destination_service", service ? name_of(&r->svcs, service) : "unknown",
-	      false);
+	fprintf(r->f, "source_workload=\"%s\",destination_service=\"%s\"",
+		name_of(&r->ids, identity), name_of(&r->svcs, service));
 }
+
+/* The le bounds as label values, in seconds. */
+static const char *const le_str[METRICS_NR_LE] = {
+	"1.6e-05", "6.4e-05", "0.000256", "0.001024", "0.004096", "0.016384",
+	"0.065536", "0.262144", "1.048576", "4.194304", "16.777216",
+};
 
 static void histogram(struct render *r, const char *name, __u32 identity, __u32 service,
 		      const __u64 *b, uint64_t sum_us)
 {
 	uint64_t cum[METRICS_NR_LE], count = 0;
+	char lbl[4 * SLUICE_NAME_LEN + 64];
 
 	for (int i = 0; i < SLUICE_LAT_BUCKETS; i++)
 		count += b[i];
 	metrics_cumulate(b, SLUICE_LAT_BUCKETS, cum);
-	for (int k = 0; k < METRICS_NR_LE; k++) {
-		fprintf(r->f, "%s_bucket{", name);
-		pair_labels(r, identity, service);
-		fprintf(r->f, ",le=\"%g\"} %llu\n", metrics_le_us[k] / 1e6,
+	snprintf(lbl, sizeof(lbl), "source_workload=\"%s\",destination_service=\"%s\"",
+		 name_of(&r->ids, identity), name_of(&r->svcs, service));
+	for (int k = 0; k < METRICS_NR_LE; k++)
+		fprintf(r->f, "%s_bucket{%s,le=\"%s\"} %llu\n", name, lbl, le_str[k],
 			(unsigned long long)cum[k]);
-	}
-	fprintf(r->f, "%s_bucket{", name);
-	pair_labels(r, identity, service);
-	fprintf(r->f, ",le=\"+Inf\"} %llu\n%s_sum{", (unsigned long long)count, name);
-	pair_labels(r, identity, service);
-	fprintf(r->f, "} %.6f\n%s_count{", sum_us / 1e6, name);
-	pair_labels(r, identity, service);
-	fprintf(r->f, "} %llu\n", (unsigned long long)count);
+	fprintf(r->f, "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %.6f\n%s_count{%s} %llu\n", name,
+		lbl, (unsigned long long)count, name, lbl, sum_us / 1e6, name, lbl,
+		(unsigned long long)count);
 }
 
 /* Every entry of a hash map, in batches: fn(key, value) each. */
