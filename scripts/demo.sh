@@ -359,6 +359,11 @@ sl_info "(the violation and connection counters of its $(wc -l <<<"$metrics") li
 grep -E '^sluice_(violations|tcp_connections_opened)_total' <<<"$metrics" | sed 's/^/   /'
 expect "/metrics counts the notebook's default-deny to the warehouse" \
 	grep -Eq "^sluice_violations_total\{source_workload=\"$SL_NOTEBOOK_ID\",destination_service=\"warehouse\",reason=\"default-deny\"\} [1-9]" <<<"$metrics"
+metrics_b=$(sl_in b curl -sf http://127.0.0.1:15020/metrics) || metrics_b=
+grep '^sluice_tunnel_decisions_total{direction="inbound"' <<<"$metrics_b" | grep -v ' 0$' |
+	sed 's/^/   node-b: /'
+expect "node-b's /metrics counts the tunnel flows it allowed" \
+	grep -Eq '^sluice_tunnel_decisions_total\{direction="inbound",verdict="allow",session="(full|resumed)"\} [1-9]' <<<"$metrics_b"
 expect "/metrics counts the job's allowed warehouse connections" \
 	grep -Eq "^sluice_tcp_connections_opened_total\{source_workload=\"$SL_JOB_ID\",destination_service=\"warehouse\",verdict=\"allow\"\} [1-9]" <<<"$metrics"
 

@@ -419,6 +419,20 @@ static void agent_families(struct render *r, const struct metrics_deps *d)
 		(unsigned long long)a.proxy.tunnels_in);
 	fprintf(f, "sluice_tunnel_flows_total{direction=\"refused\"} %llu\n",
 		(unsigned long long)a.proxy.tunnels_refused);
+	if (a.has_tunnel) {
+		static const char *const dir[] = { "outbound", "inbound" };
+		static const char *const verdict[] = { "deny", "allow" };
+		static const char *const session[] = { "none", "full", "resumed" };
+
+		family(f, "sluice_tunnel_decisions_total", "counter",
+		       "Tunnel flows decided, one per audit line: session full or resumed is the "
+		       "TLS handshake the flow rode on, none when none completed");
+		for (int i = 0; i < 2 * 2 * 3; i++)
+			fprintf(f, "sluice_tunnel_decisions_total{direction=\"%s\",verdict=\"%s\","
+				   "session=\"%s\"} %llu\n", dir[i / 6], verdict[i / 3 % 2],
+				session[i % 3],
+				(unsigned long long)a.tunnel.decisions[i / 6][i / 3 % 2][i % 3]);
+	}
 	family(f, "sluice_tunnel_handshakes_in_flight", "gauge", "TLS handshakes under way");
 	fprintf(f, "sluice_tunnel_handshakes_in_flight{direction=\"outbound\"} %llu\n",
 		(unsigned long long)a.proxy.handshakes_out);

@@ -21,6 +21,7 @@
 #include "audit.h"
 #include "decisions.h"
 #include "proxy.h"
+#include "tunnel.h"
 
 #define METRICS_MAX_SERIES 4096
 
@@ -33,6 +34,8 @@ struct metrics_agent {
 	struct decisions_stats dec;
 	uint64_t applies_ok, applies_failed, rollbacks;
 	int64_t cert_not_after;		/* unix s; 0: no certificate */
+	bool has_tunnel;
+	struct tunnel_stats tunnel;
 };
 
 struct metrics_deps {

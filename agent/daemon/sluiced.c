@@ -418,6 +418,9 @@ static void metrics_agent(void *ctx, struct metrics_agent *out)
 	out->applies_failed = a->applies_failed;
 	out->rollbacks = a->rollbacks;
 	out->cert_not_after = c ? c->not_after : 0;
+	out->has_tunnel = a->tun;
+	if (a->tun)
+		tunnel_get_stats(a->tun, &out->tunnel);
 }
 
 /* The local HTTP listener: /metrics, and the tunnel's node credentials. */

@@ -46,6 +46,7 @@ static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uin
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r.time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	audit_write(t->audit, &r);
+	t->stats.decisions[f->inbound][f->allow][f->resumed]++;
 }
 
 static struct tflow *tflow_new(struct tunnel *t, bool inbound)
@@ -527,6 +528,11 @@ const struct pki_creds *tunnel_creds(void *ctx)
 struct oidc *tunnel_oidc(const struct tunnel *t)
 {
 	return t->oidc;
+}
+
+void tunnel_get_stats(const struct tunnel *t, struct tunnel_stats *out)
+{
+	*out = t->stats;
 }
 
 void tunnel_free(struct tunnel *t)

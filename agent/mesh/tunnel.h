@@ -45,6 +45,13 @@ struct tunnel;
 struct audit;
 struct oidc;
 
+/* Decisions on tunnel flows, one per flow as its audit line:
+ * [outbound 0, inbound 1][deny 0, allow 1][session: enum audit_resumed,
+ * unknown when no handshake completed]. */
+struct tunnel_stats {
+	uint64_t decisions[2][2][3];
+};
+
 /* Loads and checks the node's credentials (refusing a key open to others,
  * an expired certificate, one not from the CA) and, with identity.oidc,
  * starts the OIDC client. Decisions are written to audit, the agent's,
@@ -82,6 +89,7 @@ void tunnel_oidc_event(void *t);
 int tunnel_idp_key(void *t, const char *kid, EVP_PKEY **pkey);
 const struct pki_creds *tunnel_creds(void *t);
 struct oidc *tunnel_oidc(const struct tunnel *t);
+void tunnel_get_stats(const struct tunnel *t, struct tunnel_stats *out);
 void tunnel_free(struct tunnel *t);
 
 #endif

@@ -60,6 +60,7 @@ struct tunnel {
 	char *credfile;
 	char *creds_sig;		/* what credentials.json says now */
 	bool creds_failing;		/* its last write failed, and said so */
+	struct tunnel_stats stats;
 };
 
 /* A tunnel flow, as the audit line describes it. */
