@@ -115,7 +115,8 @@ boot_series()
 	boot "$series" "${paths%%$'\n'*}" "${paths#*$'\n'}"
 }
 
-# The guest has node but no npm: the test IdP's modules come from the host.
+# The guest has node but no npm: the test IdP's and the trace collector's
+# modules come from the host.
 prepare_idp()
 {
 	local repo
@@ -123,6 +124,8 @@ prepare_idp()
 	repo=$(dirname "$here")
 	"$repo/tests/oidc/setup.sh" ||
 		echo "vmtest: tests/oidc/setup.sh failed: the IdP tests will fail in the guest"
+	"$repo/tests/otlp/setup.sh" ||
+		echo "vmtest: tests/otlp/setup.sh failed: the otlp test will fail in the guest"
 }
 
 ensure_tools

@@ -26,6 +26,8 @@ struct audit {
 	bool unwell;		/* the log said it fails, and not yet that it works */
 	time_t quiet_until;	/* CLOCK_MONOTONIC s: nothing said before then */
 	struct audit_health health;
+	audit_hook_fn hook;
+	void *hook_ctx;
 };
 
 static int open_log(const char *path, struct errmsg *err)
@@ -249,6 +251,8 @@ static int write_line(struct audit *a, const struct audit_rec *r)
 	put_str(&l, "jti", r->jti);
 	put_str(&l, "kid", r->kid);
 	put_str(&l, "trace_id", r->trace_id);
+	put_str(&l, "span_id", r->span_id);
+	put_str(&l, "parent_span_id", r->parent_span_id);
 	put_str(&l, "caller", r->caller);
 	put_str(&l, "client", r->client);
 	put_str(&l, "host", r->host);
@@ -273,6 +277,10 @@ static int write_line(struct audit *a, const struct audit_rec *r)
 		put_u64(&l, "bytes_up", r->bytes_up);
 		put_u64(&l, "bytes_down", r->bytes_down);
 		put_u64(&l, "duration_ns", r->duration_ns);
+		if (r->connect_us)
+			put_u64(&l, "connect_us", r->connect_us);
+		if (r->srtt_us)
+			put_u64(&l, "srtt_us", r->srtt_us);
 		put_str(&l, "status", r->status);
 	}
 	put(&l, "}", 1);
@@ -316,7 +324,15 @@ int audit_write(struct audit *a, const struct audit_rec *r)
 		a->health.written++;
 	}
 	report(a, ret);
+	if (a->hook)
+		a->hook(a->hook_ctx, r);
 	return ret;
+}
+
+void audit_set_hook(struct audit *a, audit_hook_fn fn, void *ctx)
+{
+	a->hook = fn;
+	a->hook_ctx = ctx;
 }
 
 void audit_get_health(const struct audit *a, struct audit_health *out)

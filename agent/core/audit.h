@@ -60,6 +60,11 @@ struct audit_rec {
 	uint64_t generation;		/* the policy generation that decided */
 	const char *jti, *kid;
 	const char *trace_id;		/* W3C trace id, 32 hex */
+	/* The span this decision is in the trace (16 hex), and the span it
+	 * continues: the outbound agent's, for an inbound flow; the caller's
+	 * traceparent, for an edge request. */
+	const char *span_id;
+	const char *parent_span_id;
 	/* Edge lines: the verified caller (the token's sub), the client's
 	 * address as nginx saw it, and the request as decided (path
 	 * normalised). */
@@ -80,6 +85,9 @@ struct audit_rec {
 	enum audit_resumed resumed;
 	bool closed;			/* a close record: the members below are set */
 	uint64_t bytes_up, bytes_down, duration_ns;
+	/* The agent's upstream connection as sockops saw it: SYN to
+	 * established, and its smoothed RTT (0: unknown, omitted). */
+	uint32_t connect_us, srtt_us;
 	const char *status;		/* "ok", an errno name ("ECONNRESET"), or why an
 					 * allowed flow never got to move bytes */
 };
@@ -90,6 +98,10 @@ int audit_open(const char *path, struct audit **out, struct errmsg *err);
  * not be written whole. That lines are lost, and later that they are
  * written again, is logged at most once every 10 s. */
 int audit_write(struct audit *a, const struct audit_rec *r);
+/* Called with every record audit_write() is given, written or lost: the
+ * trace exporter makes its spans from them. */
+typedef void (*audit_hook_fn)(void *ctx, const struct audit_rec *r);
+void audit_set_hook(struct audit *a, audit_hook_fn fn, void *ctx);
 void audit_get_health(const struct audit *a, struct audit_health *out);
 /* Opens the path again, for a log rotated away underneath. */
 int audit_reopen(struct audit *a, struct errmsg *err);

@@ -279,6 +279,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		C_LOG_LEVEL,
 		C_IDENTITY,
 		C_AUDIT_LOG,
+		C_OTLP,
 		C_TUNNEL,
 		C_EDGE,
 		C_PEERS,
@@ -301,6 +302,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		[C_LOG_LEVEL] = { .key = "log_level" },
 		[C_IDENTITY] = { .key = "identity" },
 		[C_AUDIT_LOG] = { .key = "audit_log" },
+		[C_OTLP] = { .key = "otlp" },
 		[C_TUNNEL] = { .key = "tunnel" },
 		[C_EDGE] = { .key = "edge" },
 		[C_PEERS] = { .key = "peers" },
@@ -411,6 +413,11 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		ret = yamlx_nomem(y, err);
 	if (ret)
 		return ret;
+	if (f[C_OTLP].v.node) {
+		ret = parse_otlp(y, &f[C_OTLP].v, cfg, err);
+		if (ret)
+			return ret;
+	}
 	if (f[C_TUNNEL].v.node) {
 		ret = parse_tunnel(y, &f[C_TUNNEL].v, cfg, err);
 		if (ret)
@@ -491,6 +498,7 @@ void config_free(struct config *cfg)
 	free(cfg->edge.nginx_conf);
 	free(cfg->edge.nginx_pid);
 	free(cfg->audit_log);
+	otlp_cfg_free(&cfg->otlp);
 	free(cfg->path);
 	free(cfg->node);
 	free(cfg->trust_domain);

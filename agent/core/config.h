@@ -40,6 +40,16 @@
  *                                         # tokens replay from other nodes
  *                                         # (docs/tunnel.md), warned at start
  *   audit_log: /run/sluice/audit.jsonl    # default <run_dir>/audit.jsonl
+ *   otlp:                                 # optional: spans to a collector
+ *     endpoint: http://127.0.0.1:4318     # required; OTLP/HTTP JSON is
+ *                                         # POSTed to <endpoint>/v1/traces
+ *     ca_file: pki/collector-ca.crt       # optional: https trust anchors
+ *     timeout: 10s                        # one export, default 10s
+ *     queue: 2048                         # spans waiting, default 2048;
+ *                                         # more are dropped and counted
+ *     batch: 512                          # spans per export, default 512
+ *     interval: 1s                        # export at least this often,
+ *                                         # default 1s
  *   tunnel:                               # tunnel handshakes in flight
  *     max_handshakes: 1024                # each way (accepted, not yet
  *                                         # pumping; to peers); default an
@@ -178,6 +188,17 @@ struct identity_cfg {
 	bool oidc_bind_cert;
 };
 
+/* otlp: (see the top). endpoint NULL: no tracing. */
+struct otlp_cfg {
+	char *endpoint;
+	char *traces_url;		/* endpoint + "/v1/traces" */
+	char *ca_file;
+	unsigned int timeout_ms;
+	unsigned int queue;
+	unsigned int batch;
+	unsigned int interval_ms;
+};
+
 /* edge: (see the top). Paths resolved against the config's directory. */
 struct edge_cfg {
 	bool enabled;			/* the edge: section is present */
@@ -222,6 +243,7 @@ struct config {
 	int nr_workloads;
 	struct identity_cfg identity;
 	char *audit_log;
+	struct otlp_cfg otlp;
 	struct handshake_caps handshakes;
 	struct edge_cfg edge;
 	struct peer_cfg *peers;

@@ -32,6 +32,10 @@ int parse_peer(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctx
 	       struct errmsg *err);
 int parse_identity(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 		   struct errmsg *err);
+/* config_otlp.c */
+int parse_otlp(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+	       struct errmsg *err);
+void otlp_cfg_free(struct otlp_cfg *o);
 /* edge: (after identity:, which it needs). */
 int parse_edge(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 	       struct errmsg *err);

@@ -246,6 +246,8 @@ static void put_authz_location(FILE *f, uint32_t generation)
 		"        proxy_set_header X-Original-Host $host;\n"
 		"        proxy_set_header X-Original-Remote-Addr $remote_addr;\n"
 		"        proxy_set_header X-Sluice-Service $sluice_service;\n"
+		"        # The client's trace context: the agent's span joins it.\n"
+		"        proxy_set_header Traceparent $http_traceparent;\n"
 		"        proxy_set_header X-Sluice-Generation %u;\n"
 		"        # The assertion carries a certificate chain: more than the\n"
 		"        # default 4k of response headers.\n"

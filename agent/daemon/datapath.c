@@ -280,6 +280,15 @@ int datapath_orig_dst(const struct datapath *dp, const struct sockaddr_storage *
 	return bpf_map_lookup_elem(dp->redirects_fd, &key, out) ? -ENOENT : 0;
 }
 
+void datapath_flow_connect_us(const struct datapath *dp, uint64_t cookie, uint32_t *connect_us)
+{
+	struct sluice_flow fl;
+
+	if (cookie && !bpf_map__lookup_elem(dp->skel->maps.flows, &cookie, sizeof(cookie), &fl,
+					    sizeof(fl), 0))
+		*connect_us = fl.connect_us;
+}
+
 int datapath_link_upstream(struct datapath *dp, int fd, const struct sluice_orig_dst *dst)
 {
 	struct sluice_link link = {

@@ -75,6 +75,9 @@ int datapath_orig_dst(const struct datapath *dp, const struct sockaddr_storage *
  * sockops attributes its RTT, connect latency and bytes to the flow. The
  * flow is proxied either way: on failure (negative errno) only those
  * figures are lost, and that is logged when it starts and when it ends. */
+/* The upstream connect time sockops recorded for the flow of application
+ * socket cookie; left alone when it has no record. */
+void datapath_flow_connect_us(const struct datapath *dp, uint64_t cookie, uint32_t *connect_us);
 int datapath_link_upstream(struct datapath *dp, int fd, const struct sluice_orig_dst *dst);
 /* keep_pinned: leave links and maps pinned (programs stay attached).
  * Otherwise detach the programs and remove every pin. */

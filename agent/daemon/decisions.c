@@ -13,6 +13,7 @@
 #include "log.h"
 #include "names.h"
 #include "policy.h"
+#include "tracectx.h"
 
 #define FOLD_WINDOW_NS 1000000000ull
 /* Slots a key may take, from its hash on: a full neighbourhood means too
@@ -331,10 +332,12 @@ void decisions_tick(struct decisions *d)
 	d->st.lost_in_bpf = lost;
 }
 
-void decisions_flow_closed(struct decisions *d, const struct sluice_orig_dst *od, uint64_t up,
-			   uint64_t down, uint64_t duration_ns, int status, const char *trace_id)
+void decisions_flow_closed(struct decisions *d, const struct sluice_orig_dst *od,
+			   const struct flow_end *e)
 {
 	char wl[SLUICE_NAME_LEN], svc[SLUICE_NAME_LEN], dst[SOCKADDR_STR_LEN];
+	struct tracectx tc;
+	bool traced = !tracectx_new(&tc);
 	struct timespec ts;
 	struct audit_rec r = {
 		.direction = "outbound",
@@ -343,13 +346,16 @@ void decisions_flow_closed(struct decisions *d, const struct sluice_orig_dst *od
 		.verdict = "allow",
 		.reason = "ok",
 		.generation = od->generation,
-		.trace_id = trace_id,
+		.trace_id = traced ? tc.trace_id : NULL,
+		.span_id = traced ? tc.span_id : NULL,
 		.proto = "tcp",
 		.closed = true,
-		.bytes_up = up,
-		.bytes_down = down,
-		.duration_ns = duration_ns,
-		.status = !status ? "ok" : strerrorname_np(-status),
+		.bytes_up = e->bytes_up,
+		.bytes_down = e->bytes_down,
+		.duration_ns = e->duration_ns,
+		.connect_us = e->connect_us,
+		.srtt_us = e->srtt_us,
+		.status = !e->status ? "ok" : strerrorname_np(-e->status),
 	};
 
 	addr_port_str(od->family, od->addr, od->port, dst, sizeof(dst));

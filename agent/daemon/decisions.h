@@ -21,6 +21,7 @@
 
 #include "audit.h"
 #include "errmsg.h"
+#include "proxy.h"
 
 /* Distinct (workload, destination, protocol, reason) folded per second. */
 #define DECISIONS_FOLD_SLOTS 4096
@@ -55,10 +56,10 @@ void decisions_run(void *d);
 /* Once a second: writes the folded lines whose second is over, and a line
  * for refusals the ring buffer had no room for. */
 void decisions_tick(struct decisions *d);
-/* The line of a flow the agent proxied without a tunnel. */
-void decisions_flow_closed(struct decisions *d, const struct sluice_orig_dst *dst, uint64_t up,
-			   uint64_t down, uint64_t duration_ns, int status,
-			   const char *trace_id);
+/* The line of a flow the agent proxied without a tunnel: a trace of its
+ * own, with one span. */
+void decisions_flow_closed(struct decisions *d, const struct sluice_orig_dst *dst,
+			   const struct flow_end *e);
 void decisions_get_stats(const struct decisions *d, struct decisions_stats *out);
 /* Writes what is still folded, then frees. NULL: no-op. */
 void decisions_free(struct decisions *d);

@@ -79,6 +79,7 @@ static enum MHD_Result serve_authz(struct edge *e, struct httpd_conn *hc)
 		.remote_addr = httpd_header(c, "X-Original-Remote-Addr"),
 		.service = httpd_header(c, "X-Sluice-Service"),
 		.generation = httpd_header(c, "X-Sluice-Generation"),
+		.traceparent = httpd_header(c, "Traceparent"),
 	};
 	struct edge_answer ans;
 	enum MHD_Result ret;

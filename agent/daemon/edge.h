@@ -57,6 +57,7 @@ struct edge_req {
 	const char *remote_addr;	/* X-Original-Remote-Addr */
 	const char *service;		/* X-Sluice-Service */
 	const char *generation;		/* X-Sluice-Generation */
+	const char *traceparent;	/* the client's, optional: the edge span's parent */
 };
 
 #define EDGE_PENDING 0			/* edge_answer.status: introspection in flight */

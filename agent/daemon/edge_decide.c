@@ -27,6 +27,7 @@
 #include "l7.h"
 #include "log.h"
 #include "oidc.h"
+#include "tracectx.h"
 #include "utf8.h"
 
 #define INTRO_LOG_NS (10 * 1000000000ull)
@@ -494,8 +495,12 @@ static void decide(struct edge *e, struct edge_ctx *x, int service)
 	       d.rule < 0 ? "the policy's default" : "rule ", d.rule < 0 ? "" : x->ans->rule);
 }
 
+/* The edge span continues the client's trace when its traceparent is
+ * valid, and starts one otherwise. */
 static void audit(struct edge *e, const struct edge_ctx *x)
 {
+	struct tracectx parent = {}, tc;
+	bool traced;
 	struct timespec ts;
 	const char *words = strchr(x->ans->reason, ':');
 	struct audit_rec r = {
@@ -518,6 +523,19 @@ static void audit(struct edge *e, const struct edge_ctx *x)
 
 	if (!e->deps.audit)
 		return;
+	if (x->req->traceparent && traceparent_parse(x->req->traceparent, &parent)) {
+		tc = parent;
+		traced = !tracectx_span_new(tc.span_id);
+		r.parent_span_id = parent.span_id;
+	} else {
+		traced = !tracectx_new(&tc);
+	}
+	if (traced) {
+		r.trace_id = tc.trace_id;
+		r.span_id = tc.span_id;
+	} else {
+		r.parent_span_id = NULL;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r.time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	audit_write(e->deps.audit, &r);

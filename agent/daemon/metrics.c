@@ -363,6 +363,31 @@ static void one(FILE *f, const char *name, const char *type, const char *help, d
 	fprintf(f, "%s %.17g\n", name, v);
 }
 
+static void otlp_families(FILE *f, const struct otlp_stats *s)
+{
+	family(f, "sluice_otlp_spans_total", "counter",
+	       "Spans made for the collector, by what became of them (queued: every span made)");
+	fprintf(f, "sluice_otlp_spans_total{result=\"queued\"} %llu\n",
+		(unsigned long long)s->queued);
+	fprintf(f, "sluice_otlp_spans_total{result=\"exported\"} %llu\n",
+		(unsigned long long)s->exported);
+	fprintf(f, "sluice_otlp_spans_total{result=\"dropped_queue_full\"} %llu\n",
+		(unsigned long long)s->dropped_queue_full);
+	fprintf(f, "sluice_otlp_spans_total{result=\"dropped_export_failed\"} %llu\n",
+		(unsigned long long)s->dropped_export_failed);
+	fprintf(f, "sluice_otlp_spans_total{result=\"rejected\"} %llu\n",
+		(unsigned long long)s->rejected);
+	family(f, "sluice_otlp_export_requests_total", "counter",
+	       "OTLP/HTTP export requests, each try counted");
+	fprintf(f, "sluice_otlp_export_requests_total{result=\"ok\"} %llu\n",
+		(unsigned long long)s->requests_ok);
+	fprintf(f, "sluice_otlp_export_requests_total{result=\"failed\"} %llu\n",
+		(unsigned long long)s->requests_failed);
+	one(f, "sluice_otlp_queue_spans", "gauge", "Spans waiting to be exported", s->queue_len);
+	one(f, "sluice_otlp_queue_capacity_spans", "gauge", "The span queue's size (otlp.queue)",
+	    s->queue_cap);
+}
+
 static void agent_families(struct render *r, const struct metrics_deps *d)
 {
 	struct metrics_agent a = {};
@@ -444,6 +469,8 @@ static void agent_families(struct render *r, const struct metrics_deps *d)
 		(unsigned long long)a.proxy.handshakes_refused_out);
 	fprintf(f, "sluice_tunnel_handshakes_refused_total{direction=\"inbound\"} %llu\n",
 		(unsigned long long)a.proxy.handshakes_refused_in);
+	if (a.has_otlp)
+		otlp_families(f, &a.otlp);
 }
 
 int metrics_render(const struct metrics_deps *d, char **out, size_t *len)

@@ -20,6 +20,7 @@
 
 #include "audit.h"
 #include "decisions.h"
+#include "otlp.h"
 #include "proxy.h"
 #include "tunnel.h"
 
@@ -36,6 +37,8 @@ struct metrics_agent {
 	int64_t cert_not_after;		/* unix s; 0: no certificate */
 	bool has_tunnel;
 	struct tunnel_stats tunnel;
+	bool has_otlp;
+	struct otlp_stats otlp;
 };
 
 struct metrics_deps {

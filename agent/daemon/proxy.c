@@ -92,17 +92,26 @@ void endpoint_close(struct endpoint *e, int status)
 
 void flow_close(struct proxy *p, struct flow *f, int status)
 {
-	uint64_t end = mono_ns();
+	struct flow_end e = {
+		.bytes_up = f->up.bytes,
+		.bytes_down = f->down.bytes,
+		.duration_ns = mono_ns() - f->start_ns,
+		.status = status,
+		.connect_us = f->connect_us,
+	};
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
 
+	if (f->upstream.fd >= 0 && !getsockopt(f->upstream.fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		e.srtt_us = ti.tcpi_rtt;
+	if (p->ops.flow_closed)
+		p->ops.flow_closed(p->ops.ctx, f->ctx, &f->dst, &e);
 	endpoint_close(&f->client, status);
 	endpoint_close(&f->upstream, status);
 	hs_release(f);
 	in_flight_put(p, f);
 	p->stats.active--;
 	p->stats.buffered -= f->up.ring.len + f->down.ring.len;
-	if (p->ops.flow_closed)
-		p->ops.flow_closed(p->ops.ctx, f->ctx, &f->dst, f->up.bytes, f->down.bytes,
-				   end - f->start_ns, status);
 	list_del(&f->busy_node);
 	list_del(&f->idle_node);
 	/* Events already fetched in this round may still point at f. */
@@ -422,6 +431,8 @@ void flow_event(struct proxy *p, struct endpoint *e, uint32_t ev)
 		if (!(ev & EPOLLOUT))
 			return;
 		e->connecting = false;
+		if (!f->inbound && e == &f->upstream && p->ops.upstream_connected)
+			p->ops.upstream_connected(p->ops.ctx, &f->dst, &f->connect_us);
 		if (f->phase == PH_CONNECT)
 			f->phase = PH_TLS;
 		else if (f->phase == PH_LOCAL)
@@ -478,8 +489,8 @@ void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *peer)
 			if (p->ops.verdict)
 				p->ops.verdict(p->ops.tunnel_ctx, route.flow_ctx, &v);
 			if (p->ops.flow_closed)
-				p->ops.flow_closed(p->ops.ctx, route.flow_ctx, &dst, 0, 0, 0,
-						   -ENOMEM);
+				p->ops.flow_closed(p->ops.ctx, route.flow_ctx, &dst,
+						   &(struct flow_end){ .status = -ENOMEM });
 			SSL_free(route.ssl);
 			OPENSSL_cleanse(route.open, route.open_len);
 			free(route.open);

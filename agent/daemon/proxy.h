@@ -75,6 +75,14 @@ struct proxy_authz {
 	void *flow_ctx;
 };
 
+/* How a proxied flow ended, for its audit line and span. */
+struct flow_end {
+	uint64_t bytes_up, bytes_down, duration_ns;
+	int status;			/* 0, or the negative errno that ended it */
+	uint32_t connect_us;		/* its upstream's, from sockops; 0: unknown */
+	uint32_t srtt_us;		/* its upstream's smoothed RTT (TCP_INFO) */
+};
+
 struct proxy_ops {
 	/* Finds the original destination of an accepted connection from its
 	 * peer (the app socket's local address). Returns 0 or -ENOENT. */
@@ -82,13 +90,19 @@ struct proxy_ops {
 	/* Called with the upstream socket after socket() and before connect(),
 	 * so the caller can link its cookie to the flow. May be NULL. */
 	void (*upstream_created)(void *ctx, int fd, const struct sluice_orig_dst *dst);
-	/* Called once per flow when both sides are closed. May be NULL.
+	/* Called once per flow as it ends, just before both sides are
+	 * closed: the sockets' BPF records (sockops' flow) are still there
+	 * for an application that has not closed yet. May be NULL.
 	 * status: 0 clean, or the negative errno that ended the flow.
 	 * flow_ctx is what route or authorize set (NULL otherwise); the
 	 * callee owns it from here. */
 	void (*flow_closed)(void *ctx, void *flow_ctx, const struct sluice_orig_dst *dst,
-			    uint64_t bytes_up, uint64_t bytes_down, uint64_t duration_ns,
-			    int status);
+			    const struct flow_end *e);
+	/* Outbound: the upstream connect completed; may set *connect_us
+	 * (sockops' SYN to established), which flow_end then carries. May
+	 * be NULL. */
+	void (*upstream_connected)(void *ctx, const struct sluice_orig_dst *dst,
+				   uint32_t *connect_us);
 	/* Outbound: fills *out (zeroed) for a new flow. A negative errno
 	 * refuses the flow: the client is reset (the callee audits why).
 	 * NULL: every flow goes direct. */

@@ -99,6 +99,7 @@ struct flow {
 	struct sockaddr_storage peer;
 	void *ctx;			/* the caller's, see proxy_ops */
 	uint64_t start_ns;
+	uint32_t connect_us;		/* upstream_connected's */
 	uint64_t last_ns;		/* last byte moved either way */
 	/* On p->idle (oldest first) while open, on p->handshakes while a
 	 * tunnel is set up, on p->dead once closed. */

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "mapfull.h"
 #include "oidc.h"
+#include "otlp.h"
 #include "policy.h"
 #include "policy_map.h"
 #include "probe.h"
@@ -53,6 +54,7 @@ struct agent {
 	struct edge *edge;		/* NULL without edge: */
 	struct local_http *http;	/* NULL with listen.http off */
 	struct audit *audit;
+	struct otlp *otlp;		/* NULL without otlp: */
 	struct decisions *dec;
 	struct datapath dp;
 	struct workload_set wls;
@@ -108,26 +110,33 @@ static void proxy_upstream_created(void *ctx, int fd, const struct sluice_orig_d
 	datapath_link_upstream(&((struct agent *)ctx)->dp, fd, dst);
 }
 
+/* While the application's socket is surely open: an application that
+ * closes first takes its flow record with it. */
+static void proxy_upstream_connected(void *ctx, const struct sluice_orig_dst *dst,
+				     uint32_t *connect_us)
+{
+	datapath_flow_connect_us(&((struct agent *)ctx)->dp, dst->cookie, connect_us);
+}
+
 static void proxy_flow_closed(void *ctx, void *flow_ctx, const struct sluice_orig_dst *dst,
-			      uint64_t up, uint64_t down, uint64_t duration_ns, int status)
+			      const struct flow_end *e)
 {
 	struct agent *a = ctx;
 	char d[SOCKADDR_STR_LEN];
 	struct sockaddr_storage ss;
-
 	/* A flow BPF redirected carries its workload's identity; an inbound
 	 * tunnel flow the tunnel let go of (a refused OPEN) carries none, and
 	 * the tunnel wrote its line. */
 	if (flow_ctx)
-		tunnel_flow_closed(a->tun, flow_ctx, up, down, duration_ns, status);
+		tunnel_flow_closed(a->tun, flow_ctx, e);
 	else if (dst->identity != SLUICE_IDENTITY_NONE)
-		decisions_flow_closed(a->dec, dst, up, down, duration_ns, status, NULL);
+		decisions_flow_closed(a->dec, dst, e);
 	orig_dst_sockaddr(dst, &ss);
 	format_sockaddr(&ss, d, sizeof(d));
 	pr_debug("flow closed: identity %u -> %s gen %u: %llu bytes up, %llu down, %.3f ms%s%s",
-		 dst->identity, d, dst->generation, (unsigned long long)up,
-		 (unsigned long long)down, duration_ns / 1e6, status ? ", error: " : "",
-		 status ? strerror(-status) : "");
+		 dst->identity, d, dst->generation, (unsigned long long)e->bytes_up,
+		 (unsigned long long)e->bytes_down, e->duration_ns / 1e6, e->status ? ", error: " : "",
+		 e->status ? strerror(-e->status) : "");
 }
 
 static bool edge_on(const struct config *cfg, const struct policy *pol)
@@ -227,6 +236,18 @@ static int load_files(const char *path, struct config *cfg, struct policy *pol,
 	return ret;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+static bool otlp_cfg_same(const struct otlp_cfg *x, const struct otlp_cfg *y)
+{
+	return same_str(x->endpoint, y->endpoint) && same_str(x->ca_file, y->ca_file) &&
+	       x->timeout_ms == y->timeout_ms && x->queue == y->queue && x->batch == y->batch &&
+	       x->interval_ms == y->interval_ms;
+}
+
 static void reload(struct agent *a)
 {
 	struct errmsg err = {};
@@ -268,6 +289,8 @@ static void reload(struct agent *a)
 	    memcmp(&cfg.keepalive, &a->cfg.keepalive, sizeof(cfg.keepalive)) ||
 	    memcmp(&cfg.handshakes, &a->cfg.handshakes, sizeof(cfg.handshakes)))
 		pr_warn("idle_timeout, keepalive and tunnel changes take effect on restart");
+	if (!otlp_cfg_same(&cfg.otlp, &a->cfg.otlp))
+		pr_warn("otlp changes take effect on restart");
 	policy_free(&a->prev_pol);
 	a->prev_pol = a->pol;
 	config_free(&a->cfg);
@@ -421,6 +444,9 @@ static void metrics_agent(void *ctx, struct metrics_agent *out)
 	out->has_tunnel = a->tun;
 	if (a->tun)
 		tunnel_get_stats(a->tun, &out->tunnel);
+	out->has_otlp = a->otlp;
+	if (a->otlp)
+		otlp_get_stats(a->otlp, &out->otlp);
 }
 
 /* The local HTTP listener: /metrics, and the tunnel's node credentials. */
@@ -486,6 +512,23 @@ static int start_decisions(struct agent *a, struct errmsg *err)
 				strerror(-ret)) : 0;
 }
 
+/* Spans from the audit records, when otlp: is configured. */
+static int start_otlp(struct agent *a, struct errmsg *err)
+{
+	const struct otlp_cfg *oc = &a->cfg.otlp;
+	int ret;
+
+	if (!oc->endpoint)
+		return 0;
+	ret = otlp_new(oc, a->cfg.node, &a->otlp, err);
+	if (ret)
+		return ret;
+	audit_set_hook(a->audit, otlp_audit_hook, a->otlp);
+	pr_info("otlp: spans to %s (queue %u, batches of %u, every %u ms)", oc->traces_url,
+		oc->queue, oc->batch, oc->interval_ms);
+	return 0;
+}
+
 static int start(struct agent *a, struct errmsg *err)
 {
 	struct probe_result probes[PROBE_MAX];
@@ -495,6 +538,7 @@ static int start(struct agent *a, struct errmsg *err)
 		.lookup = proxy_lookup,
 		.upstream_created = proxy_upstream_created,
 		.flow_closed = proxy_flow_closed,
+		.upstream_connected = proxy_upstream_connected,
 		.ctx = a,
 	};
 	int ret;
@@ -517,6 +561,8 @@ static int start(struct agent *a, struct errmsg *err)
 		return ret;
 
 	ret = audit_open(a->cfg.audit_log, &a->audit, err);
+	if (!ret)
+		ret = start_otlp(a, err);
 	if (ret)
 		return ret;
 	if (a->cfg.identity.enabled) {
@@ -704,6 +750,8 @@ static void cleanup(struct agent *a, bool keep_pinned)
 	local_http_free(a->http);
 	tunnel_free(a->tun);
 	decisions_free(a->dec);
+	/* Last before the audit log: every record above may make a span. */
+	otlp_free(a->otlp);
 	audit_close(a->audit);
 	if (a->signal_fd > 0)
 		close(a->signal_fd);

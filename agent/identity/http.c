@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,9 +84,12 @@ static int curl_errno(CURL *c, CURLcode rc, const struct body *b)
 	}
 }
 
-static int request(const char *method, const char *url, const char *form,
-		   const struct http_opts *opts, struct http_response *resp, struct errmsg *err)
+/* A POST when body is set: sent as content_type, or as a form when NULL. */
+static int request(const char *method, const char *url, const char *body, size_t body_len,
+		   const char *content_type, const struct http_opts *opts,
+		   struct http_response *resp, struct errmsg *err)
 {
+	char ct[128];
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct body b = { .max = opts->max_body };
 	struct curl_slist *hdrs = NULL;
@@ -100,6 +104,10 @@ static int request(const char *method, const char *url, const char *form,
 				  curl_easy_strerror(global_rc));
 	c = curl_easy_init();
 	hdrs = curl_slist_append(NULL, "Accept: application/json");
+	if (hdrs && content_type) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+		hdrs = curl_slist_append(hdrs, ct) ?: (curl_slist_free_all(hdrs), NULL);
+	}
 	if (!c || !hdrs) {
 		ret = errmsg_set(err, -ENOMEM, "%s %s: out of memory", method, url);
 		goto out;
@@ -132,8 +140,10 @@ static int request(const char *method, const char *url, const char *form,
 		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
 		curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)opts->cancel);
 	}
-	if (form)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, form);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	}
 
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
@@ -168,13 +178,19 @@ out:
 int http_get(const char *url, const struct http_opts *opts, struct http_response *resp,
 	     struct errmsg *err)
 {
-	return request("GET", url, NULL, opts, resp, err);
+	return request("GET", url, NULL, 0, NULL, opts, resp, err);
 }
 
 int http_post_form(const char *url, const char *form, const struct http_opts *opts,
 		   struct http_response *resp, struct errmsg *err)
 {
-	return request("POST", url, form, opts, resp, err);
+	return request("POST", url, form, strlen(form), NULL, opts, resp, err);
+}
+
+int http_post(const char *url, const char *content_type, const void *body, size_t len,
+	      const struct http_opts *opts, struct http_response *resp, struct errmsg *err)
+{
+	return request("POST", url, body, len, content_type, opts, resp, err);
 }
 
 void http_response_free(struct http_response *resp)

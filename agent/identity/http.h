@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Blocking HTTP(S) requests through libcurl, for the agent's calls to an
- * identity provider. Every call makes a fresh connection (a client
+ * identity provider and its exports to a trace collector. Every call makes a fresh connection (a client
  * certificate that changed on disk is presented on the next call), follows
  * no redirects, speaks only http and https, and has a connect and a total
  * timeout. Safe to call from any thread; never raises SIGPIPE or SIGALRM.
@@ -50,6 +50,9 @@ int http_get(const char *url, const struct http_opts *opts, struct http_response
 	     struct errmsg *err);
 int http_post_form(const char *url, const char *form, const struct http_opts *opts,
 		   struct http_response *resp, struct errmsg *err);
+/* POST len bytes of body as content_type (an OTLP export, say). */
+int http_post(const char *url, const char *content_type, const void *body, size_t len,
+	      const struct http_opts *opts, struct http_response *resp, struct errmsg *err);
 void http_response_free(struct http_response *resp);
 
 /* s percent-encoded for a form or HTTP Basic credentials (RFC 6749

@@ -7,10 +7,10 @@
 #include <string.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "addr.h"
 #include "frame.h"
+#include "tracectx.h"
 
 int frame_hdr_parse(const uint8_t *hdr, enum frame_type want, const char **why)
 {
@@ -136,27 +136,6 @@ static json_t *parse_obj(const uint8_t *buf, size_t len, const char **detail)
 	return obj;
 }
 
-static bool all_zero(const char *s, size_t len)
-{
-	return strspn(s, "0") >= len;
-}
-
-/* W3C trace context, version 00: all-zero trace and parent ids are invalid
- * and would join unrelated flows in a trace store. */
-static bool traceparent_valid(const char *s)
-{
-	static const char shape[] = "00-################################-################-##";
-
-	if (strlen(s) != FRAME_TRACEPARENT_LEN)
-		return false;
-	for (int i = 0; i < FRAME_TRACEPARENT_LEN; i++) {
-		if (shape[i] == '#' ? !strchr("0123456789abcdef", s[i]) || !s[i]
-				    : s[i] != shape[i])
-			return false;
-	}
-	return !all_zero(s + 3, 32) && !all_zero(s + 36, 16);
-}
-
 int frame_open_decode(const uint8_t *buf, size_t len, struct frame_open *o, const char **detail)
 {
 	const char *dst, *src, *token, *tp;
@@ -177,7 +156,7 @@ int frame_open_decode(const uint8_t *buf, size_t len, struct frame_open *o, cons
 		*detail = "dst";
 		goto out;
 	}
-	if (tp[0] && !traceparent_valid(tp)) {
+	if (tp[0] && !traceparent_parse(tp, NULL)) {
 		*detail = "traceparent";
 		goto out;
 	}
@@ -239,22 +218,10 @@ out:
 
 int frame_traceparent_new(char out[FRAME_TRACEPARENT_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char id[24];
-	char *p = out;
+	struct tracectx tc;
+	int ret = tracectx_new(&tc);
 
-	if (RAND_bytes(id, sizeof(id)) != 1)
-		return -EIO;
-	/* All-zero ids are invalid in W3C trace context. */
-	id[0] |= 1;
-	id[16] |= 1;
-	p += sprintf(p, "00-");
-	for (int i = 0; i < 24; i++) {
-		if (i == 16)
-			*p++ = '-';
-		*p++ = hex[id[i] >> 4];
-		*p++ = hex[id[i] & 15];
-	}
-	strcpy(p, "-01");
-	return 0;
+	if (!ret)
+		traceparent_format(&tc, out);
+	return ret;
 }

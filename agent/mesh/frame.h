@@ -30,13 +30,15 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "tracectx.h"
+
 #define FRAME_MAGIC "SLCE"
 #define FRAME_VERSION 1
 #define FRAME_HDR_LEN 12
 #define FRAME_MAX_PAYLOAD (16 * 1024)
 #define FRAME_ID_MAX 256
 #define FRAME_REASON_MAX 64
-#define FRAME_TRACEPARENT_LEN 55
+#define FRAME_TRACEPARENT_LEN TRACEPARENT_LEN
 
 enum frame_type {
 	FRAME_OPEN = 1,

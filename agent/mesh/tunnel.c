@@ -16,9 +16,11 @@
 #include "log.h"
 #include "tunnel_int.h"
 
-static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uint64_t up,
-		       uint64_t down, uint64_t duration_ns, int status)
+/* e: how the flow ended; NULL for a decision that ends it before it began. */
+static void audit_emit(struct tunnel *t, const struct tflow *f, const struct flow_end *e)
 {
+	static const struct flow_end none;
+	bool closed = e;
 	struct timespec ts;
 	struct audit_rec r = {
 		.direction = f->inbound ? "inbound" : "outbound",
@@ -35,13 +37,19 @@ static void audit_emit(struct tunnel *t, const struct tflow *f, bool closed, uin
 		.jti = f->jti[0] ? f->jti : NULL,
 		.kid = f->kid[0] ? f->kid : NULL,
 		.trace_id = f->trace_id[0] ? f->trace_id : NULL,
+		.span_id = f->trace_id[0] ? f->span_id : NULL,
+		.parent_span_id = f->parent_span_id[0] ? f->parent_span_id : NULL,
 		.resumed = f->resumed,
 		.closed = closed,
-		.bytes_up = up,
-		.bytes_down = down,
-		.duration_ns = duration_ns,
-		.status = f->failed[0] ? f->failed : !status ? "ok" : strerrorname_np(-status),
 	};
+
+	e = e ?: &none;
+	r.bytes_up = e->bytes_up;
+	r.bytes_down = e->bytes_down;
+	r.duration_ns = e->duration_ns;
+	r.connect_us = e->connect_us;
+	r.srtt_us = e->srtt_us;
+	r.status = f->failed[0] ? f->failed : !e->status ? "ok" : strerrorname_np(-e->status);
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r.time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -74,7 +82,7 @@ static void deny(struct tflow *f, const char *reason)
 	if (reason)
 		set_reason(f, reason);
 	if (!f->decided)
-		audit_emit(f->t, f, false, 0, 0, 0, 0);
+		audit_emit(f->t, f, NULL);
 	f->decided = true;
 }
 
@@ -102,6 +110,8 @@ static int t_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_ro
 	struct frame_open open = {};
 	struct sockaddr_storage ss;
 	char buf[MAX_TOKEN];
+	struct tracectx tc;
+	struct decision d;
 	struct tflow *f;
 	SSL *ssl;
 	int ret;
@@ -122,6 +132,11 @@ static int t_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_ro
 		return -ENOENT;
 	}
 	snprintf(f->src_workload, sizeof(f->src_workload), "%s", id->spiffe_id);
+	/* The service, as node A's policy knows it, for the audit line and
+	 * span; node B decides. */
+	policy_decide(t->pol, id, dst->family, dst->addr, ntohs(dst->port), IPPROTO_TCP, &d);
+	if (d.service >= 0)
+		snprintf(f->service, sizeof(f->service), "%s", t->pol->services[d.service].name);
 	if (t->creds->not_after <= time(NULL)) {
 		deny(f, "node-cert-expired");
 		free(f);
@@ -135,9 +150,13 @@ static int t_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_ro
 	}
 	parse_sockaddr(f->dst, &open.dst);
 	snprintf(open.src, sizeof(open.src), "%s", id->spiffe_id);
-	ret = frame_traceparent_new(open.traceparent);
+	ret = tracectx_new(&tc);
 	if (!ret) {
-		memcpy(f->trace_id, open.traceparent + 3, 32);
+		/* The OPEN's traceparent names this span as the inbound one's
+		 * parent. */
+		traceparent_format(&tc, open.traceparent);
+		memcpy(f->trace_id, tc.trace_id, sizeof(f->trace_id));
+		memcpy(f->span_id, tc.span_id, sizeof(f->span_id));
 		ret = frame_open_encode(&open, &out->open, &out->open_len);
 	}
 	OPENSSL_cleanse(buf, sizeof(buf));
@@ -243,6 +262,26 @@ static bool peer_vouches(const struct tunnel *t, const char *src, struct tflow *
 	return false;
 }
 
+/* The inbound span continues the outbound agent's: its trace, with the
+ * OPEN's span as parent. An OPEN without one (an older peer) starts a
+ * trace. */
+static void trace_inbound(struct tflow *f, const char *traceparent)
+{
+	struct tracectx tc;
+
+	if (traceparent[0] && traceparent_parse(traceparent, &tc)) {
+		memcpy(f->trace_id, tc.trace_id, sizeof(f->trace_id));
+		memcpy(f->parent_span_id, tc.span_id, sizeof(f->parent_span_id));
+		if (!tracectx_span_new(f->span_id))
+			return;
+	} else if (!tracectx_new(&tc)) {
+		memcpy(f->trace_id, tc.trace_id, sizeof(f->trace_id));
+		memcpy(f->span_id, tc.span_id, sizeof(f->span_id));
+		return;
+	}
+	f->trace_id[0] = '\0';
+}
+
 static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size_t len,
 			struct tflow *f, struct proxy_authz *out)
 {
@@ -275,8 +314,7 @@ static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size
 	sockaddr_unmap(&open.dst);
 	format_sockaddr(&open.dst, f->dst, sizeof(f->dst));
 	snprintf(f->src_workload, sizeof(f->src_workload), "%s", open.src);
-	if (open.traceparent[0])
-		memcpy(f->trace_id, open.traceparent + 3, 32);
+	trace_inbound(f, open.traceparent);
 	if (spiffe_id_parse(open.src, &sid, &why) ||
 	    !spiffe_id_in_domain(&sid, t->cfg->trust_domain)) {
 		set_reason(f, "bad-source");
@@ -387,8 +425,7 @@ void tunnel_proxy_ops(struct proxy_ops *ops)
 	ops->inbound_bytes = t_inbound_bytes;
 }
 
-void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, uint64_t bytes_up, uint64_t bytes_down,
-			uint64_t duration_ns, int status)
+void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, const struct flow_end *e)
 {
 	struct tflow *f = flow_ctx;
 
@@ -398,7 +435,7 @@ void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, uint64_t bytes_up, uin
 	if (!f->decided) {
 		if (!f->allow && !f->reason[0])
 			set_reason(f, "tunnel-broken");
-		audit_emit(t, f, true, bytes_up, bytes_down, duration_ns, status);
+		audit_emit(t, f, e);
 	}
 	http_watch_free(f->watch);
 	free(f);

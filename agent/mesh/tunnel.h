@@ -68,8 +68,7 @@ void tunnel_set_policy(struct tunnel *t, const struct config *cfg, const struct 
 void tunnel_proxy_ops(struct proxy_ops *ops);
 
 /* For proxy_ops.flow_closed: the close record of a tunnel flow. */
-void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, uint64_t bytes_up, uint64_t bytes_down,
-			uint64_t duration_ns, int status);
+void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, const struct flow_end *e);
 
 /* Once a second: rotation and the credentials file. */
 void tunnel_tick(struct tunnel *t);

@@ -81,7 +81,9 @@ struct tflow {
 	char failed[FRAME_REASON_MAX];	/* inbound allow: why its bytes never flowed */
 	char jti[64];
 	char kid[64];
-	char trace_id[33];
+	char trace_id[TRACE_ID_HEX + 1];	/* "": no span */
+	char span_id[SPAN_ID_HEX + 1];
+	char parent_span_id[SPAN_ID_HEX + 1];
 	uint64_t generation;
 	enum audit_resumed resumed;
 	bool http;			/* the service is protocol: http */

@@ -129,6 +129,28 @@ static void show_log(void)
 	R.log_shown = R.log_len;
 }
 
+/* The failed checks again, after the agents' logs that teardown printed:
+ * the end of a long run's output (all CI keeps) then says what failed. */
+static void show_failed_checks(const char *test)
+{
+	const char *p, *nl;
+	int n = 0;
+
+	fflush(R.log);
+	if (!R.log_buf)
+		return;
+	for (p = R.log_buf; p < R.log_buf + R.log_len && n < 10; p = nl + 1) {
+		nl = memchr(p, '\n', R.log_buf + R.log_len - p);
+		if (!nl)
+			break;
+		if (memmem(p, nl - p, ":FAIL:", 6)) {
+			if (!n++)
+				fprintf(R.real_stdout, "%s: failed checks:\n", test);
+			fprintf(R.real_stdout, "  %.*s\n", (int)(nl - p), p);
+		}
+	}
+}
+
 static const char *result_str(bool failed, bool skipped)
 {
 	return failed ? "FAIL" : skipped ? "SKIP" : "OK";
@@ -271,6 +293,8 @@ static void run_test(int idx)
 		show_log();
 	else if (skipped)
 		fprintf(R.real_stdout, "%s: SKIP: %s\n", t->name, R.skip_reason);
+	if (failed)
+		show_failed_checks(t->name);
 	fprintf(R.real_stdout, "#%d %s:%s\n", R.test_num, t->name, result_str(failed, skipped));
 	fflush(R.real_stdout);
 	end_log();

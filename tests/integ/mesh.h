@@ -47,6 +47,20 @@ struct server;
 	"    addresses: [0.0.0.0/0, \"::/0\"]\n"                                                   \
 	"    ports: [7100]\n"
 
+/* A policy for node B: jobs may use SVC_DATA but not SVC_SECRET, which node
+ * A's standard policy allows them. */
+#define MESH_POLICY_B_NO_SECRET                                                                    \
+	"version: 1\n"                                                                             \
+	"default: deny\n" MESH_SERVICES_B "rules:\n"                                               \
+	"  - name: jobs-use-data\n"                                                                \
+	"    from: {kind: job}\n"                                                                  \
+	"    to: [" SVC_DATA "]\n"                                                                 \
+	"    action: allow\n"                                                                      \
+	"  - name: secret-stays-on-node-b\n"                                                       \
+	"    from: {kind: job}\n"                                                                  \
+	"    to: [" SVC_SECRET "]\n"                                                               \
+	"    action: deny\n"
+
 struct mesh_cfg {
 	const char *cert_lifetime;  /* `ca issue --lifetime` for both nodes; NULL: 24h */
 	const char *token_lifetime; /* identity.token_lifetime on A; NULL: default */

@@ -15,45 +15,13 @@
 #include "env.h"
 #include "harness.h"
 #include "pinned.h"
+#include "scrape.h"
 #include "servers.h"
 #include "util.h"
 
-#define METRICS_URL "http://127.0.0.1:15020/metrics"
 #define PROM_ADDR "127.0.0.1:19090"
 #define NR_DENIED 3
 #define NR_FLOWS 2
-
-/* curl in node A's netns: what the agent's loopback listener says. */
-static char *fetch(struct sl_env *env, const char *url)
-{
-	char *argv[] = { "ip", "netns", "exec", env->ns_a, "curl", "-sf", "--max-time", "5",
-			 (char *)url, NULL };
-	char *out = NULL, *err = NULL;
-	int ret = run_argv(argv, &out, &err, 10000);
-
-	if (!ASSERT_EQ(ret, 0, "curl exit status"))
-		printf("curl %s: %s\n", url, err ?: "");
-	free(err);
-	if (ret) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
-/* The value of the one sample whose line starts with series, -1: none. */
-static long long sample(const char *text, const char *series)
-{
-	const char *p = text;
-	size_t n = strlen(series);
-
-	while ((p = strstr(p, series))) {
-		if ((p == text || p[-1] == '\n') && p[n] == ' ')
-			return atoll(p + n + 1);
-		p += n;
-	}
-	return -1;
-}
 
 static void promtool(struct sl_env *env, const char *text)
 {
@@ -78,7 +46,7 @@ static void promtool(struct sl_env *env, const char *text)
 static void exposition(struct sl_env *env, const struct std_ids *ids)
 {
 	char series[512];
-	char *text = fetch(env, METRICS_URL);
+	char *text = scrape(env, env->ns_a, METRICS_URL);
 
 	if (!text)
 		return;
@@ -87,27 +55,27 @@ static void exposition(struct sl_env *env, const struct std_ids *ids)
 		 "sluice_violations_total{source_workload=\"%s\",destination_service=\"%s\","
 		 "reason=\"default-deny\"}",
 		 ID_NOTEBOOK, SVC_DATA);
-	ASSERT_EQ(sample(text, series), NR_DENIED, "default-deny refusals");
+	ASSERT_EQ(scrape_sample(text, series), NR_DENIED, "default-deny refusals");
 	snprintf(series, sizeof(series),
 		 "sluice_tcp_connections_opened_total{source_workload=\"%s\","
 		 "destination_service=\"%s\",verdict=\"allow\"}",
 		 ID_JOB, SVC_DATA);
-	ASSERT_EQ(sample(text, series), NR_FLOWS, "allowed flows");
+	ASSERT_EQ(scrape_sample(text, series), NR_FLOWS, "allowed flows");
 	snprintf(series, sizeof(series),
 		 "sluice_tcp_sent_bytes_total{source_workload=\"%s\",destination_service=\"%s\"}",
 		 ID_JOB, SVC_DATA);
 	/* TCP's own count (tcp_info's bytes_acked): the SYN and the FIN
 	 * take a sequence number each, so up to 2 more per connection. */
-	ASSERT_GE(sample(text, series), NR_FLOWS * 1000, "bytes sent");
-	ASSERT_TRUE(sample(text, series) <= NR_FLOWS * 1002, "bytes sent, at most 2 more a flow");
+	ASSERT_GE(scrape_sample(text, series), NR_FLOWS * 1000, "bytes sent");
+	ASSERT_TRUE(scrape_sample(text, series) <= NR_FLOWS * 1002, "bytes sent, at most 2 more a flow");
 	snprintf(series, sizeof(series),
 		 "sluice_tcp_connect_duration_seconds_count{source_workload=\"%s\","
 		 "destination_service=\"%s\"}",
 		 ID_JOB, SVC_DATA);
-	ASSERT_EQ(sample(text, series), NR_FLOWS, "connect latency observations");
-	ASSERT_EQ(sample(text, "sluice_refusal_events_total{result=\"lost\"}"), 0,
+	ASSERT_EQ(scrape_sample(text, series), NR_FLOWS, "connect latency observations");
+	ASSERT_EQ(scrape_sample(text, "sluice_refusal_events_total{result=\"lost\"}"), 0,
 		  "refusal events lost");
-	ASSERT_EQ(sample(text, "sluice_policy_applies_total{result=\"ok\"}"), 1, "applies");
+	ASSERT_EQ(scrape_sample(text, "sluice_policy_applies_total{result=\"ok\"}"), 1, "applies");
 	ASSERT_HAS_SUBSTR(text, "sluice_build_info{version=\"", "build info");
 	(void)ids;
 	free(text);
@@ -127,7 +95,7 @@ static double query(struct sl_env *env, const char *promql)
 	fclose(f);
 	snprintf(url, sizeof(url), "http://" PROM_ADDR "/api/v1/query?query=%s", enc);
 	free(enc);
-	text = fetch(env, url);
+	text = scrape(env, env->ns_a, url);
 	/* "value":[<time>,"<value>"] */
 	v = text ? strstr(text, "\"value\":[") : NULL;
 	v = v ? strchr(v, '"') : NULL;

@@ -30,21 +30,6 @@
 #define NGINX_READY_MS 10000
 #define CURL_MS 15000
 
-/* Node B's policy: jobs may use SVC_DATA but not SVC_SECRET, which node A's
- * standard policy allows them. */
-static const char policy_b[] = "version: 1\n"
-			       "default: deny\n"
-			       MESH_SERVICES_B
-			       "rules:\n"
-			       "  - name: jobs-use-data\n"
-			       "    from: {kind: job}\n"
-			       "    to: [" SVC_DATA "]\n"
-			       "    action: allow\n"
-			       "  - name: secret-stays-on-node-b\n"
-			       "    from: {kind: job}\n"
-			       "    to: [" SVC_SECRET "]\n"
-			       "    action: deny\n";
-
 static int write_page(struct sl_env *env)
 {
 	char path[PATH_MAX];
@@ -262,7 +247,7 @@ static void denied_by_node_b(struct sl_env *env)
 
 void test_tunnel(struct sl_env *env)
 {
-	struct mesh_cfg cfg = { .policy_b = policy_b };
+	struct mesh_cfg cfg = { .policy_b = MESH_POLICY_B_NO_SECRET };
 
 	if (!ASSERT_OK(mesh_setup(env, &cfg), "two agents"))
 		return;

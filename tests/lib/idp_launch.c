@@ -17,10 +17,10 @@ _Static_assert(IDP_URL_MAX == 128, "the READY format below reads 127 bytes");
 
 #define ARGS_MAX 24
 
-static void __attribute__((noreturn)) child(char *const args[], int out_fd, int log_fd,
-					    int (*setup)(void *), void *arg)
+static void __attribute__((noreturn)) child(const char *script, char *const args[], int out_fd,
+					    int log_fd, int (*setup)(void *), void *arg)
 {
-	char *argv[ARGS_MAX] = { "node", IDP_SCRIPT };
+	char *argv[ARGS_MAX] = { "node", (char *)script };
 	int n = 2;
 	sigset_t none;
 
@@ -60,8 +60,8 @@ static void read_line(int fd, char *line, size_t size)
 	}
 }
 
-int idp_launch(char *const args[], const char *log, int (*setup)(void *), void *arg,
-	       char url[IDP_URL_MAX], pid_t *pid)
+int node_launch(const char *script, char *const args[], const char *log, int (*setup)(void *),
+		void *arg, char url[IDP_URL_MAX], pid_t *pid)
 {
 	char line[256];
 	int pfd[2], log_fd;
@@ -77,7 +77,7 @@ int idp_launch(char *const args[], const char *log, int (*setup)(void *), void *
 	fflush(stdout);
 	*pid = fork();
 	if (!*pid)
-		child(args, pfd[1], log_fd, setup, arg);
+		child(script, args, pfd[1], log_fd, setup, arg);
 	close(pfd[1]);
 	close(log_fd);
 	if (*pid < 0) {
@@ -91,6 +91,12 @@ int idp_launch(char *const args[], const char *log, int (*setup)(void *), void *
 	idp_kill(*pid, SIGKILL, 0);
 	*pid = -1;
 	return -EIO;
+}
+
+int idp_launch(char *const args[], const char *log, int (*setup)(void *), void *arg,
+	       char url[IDP_URL_MAX], pid_t *pid)
+{
+	return node_launch(IDP_SCRIPT, args, log, setup, arg, url, pid);
 }
 
 void idp_kill(pid_t pid, int sig, int stop_ms)

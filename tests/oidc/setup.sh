@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
 # Installs the test IdP's npm dependencies (oidc-provider, pinned by
-# package-lock.json) into tests/oidc/node_modules with `npm ci`. Idempotent:
-# a stamp holding the lock file's hash skips the install when nothing
-# changed, so running it before every test costs a few milliseconds.
+# package-lock.json) into tests/oidc/node_modules with `npm ci`; with a
+# directory argument, that directory's (tests/otlp/setup.sh passes its own).
+# Idempotent: a stamp holding the lock file's hash skips the install when
+# nothing changed, so running it before every test costs a few milliseconds.
 
 set -euo pipefail
 
-cd "$(dirname "$0")"
+cd "${1:-$(dirname "$0")}"
 
 for cmd in node npm; do
 	if ! command -v "$cmd" >/dev/null; then

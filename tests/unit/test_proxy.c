@@ -72,14 +72,14 @@ static void cb_upstream_created(void *ctx, int fd, const struct sluice_orig_dst 
 }
 
 static void cb_flow_closed(void *ctx, void *flow_ctx, const struct sluice_orig_dst *dst,
-			   uint64_t bytes_up, uint64_t bytes_down, uint64_t duration_ns, int status)
+			   const struct flow_end *e)
 {
 	struct harness *h = ctx;
 
 	h->closed++;
-	h->closed_up = bytes_up;
-	h->closed_down = bytes_down;
-	h->closed_status = status;
+	h->closed_up = e->bytes_up;
+	h->closed_down = e->bytes_down;
+	h->closed_status = e->status;
 	h->closed_dst = *dst;
 }
 

@@ -256,18 +256,18 @@ static int cb_lookup(void *ctx, const struct sockaddr_storage *peer, struct slui
 }
 
 static void cb_flow_closed(void *ctx, void *flow_ctx, const struct sluice_orig_dst *dst,
-			   uint64_t bytes_up, uint64_t bytes_down, uint64_t duration_ns, int status)
+			   const struct flow_end *e)
 {
 	struct side *s = ctx;
 	struct record *r = &s->h->rec;
 
 	r->closed[s->idx]++;
-	r->status[s->idx] = status;
-	r->up[s->idx] = bytes_up;
-	r->down[s->idx] = bytes_down;
+	r->status[s->idx] = e->status;
+	r->up[s->idx] = e->bytes_up;
+	r->down[s->idx] = e->bytes_down;
 	r->closed_ctx[s->idx] = flow_ctx;
 	if (s->h->tun && s->idx == IN && flow_ctx)
-		tunnel_flow_closed(s->h->tun, flow_ctx, bytes_up, bytes_down, duration_ns, status);
+		tunnel_flow_closed(s->h->tun, flow_ctx, e);
 }
 
 static int cb_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_route *out)
