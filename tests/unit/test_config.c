@@ -23,6 +23,11 @@
 
 /* Each file breaks exactly one rule; the message must name file and line. */
 static const struct bad_case bad_cases[] = {
+	{ "bad-otlp-endpoint.yaml", 6,
+	  "bad otlp.endpoint \"grpc://127.0.0.1:4317\": expected an http:// or https:// URL such "
+	  "as http://127.0.0.1:4318" },
+	{ "bad-otlp-batch.yaml", 8, "otlp.batch (128) is larger than otlp.queue (64)" },
+	{ "bad-otlp-timeout.yaml", 7, "otlp.timeout must be 100ms to 300s" },
 	{ "bad-unknown-key.yaml", 3, "unknown key \"listn\"" },
 	{ "bad-missing-node.yaml", 1, "missing required key \"node\"" },
 	{ "bad-missing-policy.yaml", 2, "missing required key \"policy\"" },
@@ -213,6 +218,25 @@ static void test_bad_config(void **state)
 	assert_int_equal(config_load(path, &cfg, &err), -EINVAL);
 	assert_string_equal(err.msg, want);
 	assert_empty(&cfg);
+}
+
+static void test_otlp(void **state)
+{
+	struct errmsg err = {};
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "otlp.yaml", &cfg, &err), 0);
+	assert_string_equal(cfg.otlp.endpoint, "https://collector.acme.example:4318");
+	assert_string_equal(cfg.otlp.traces_url, "https://collector.acme.example:4318/v1/traces");
+	assert_non_null(strstr(cfg.otlp.ca_file, "tests/data/config/collector-ca.crt"));
+	assert_int_equal(cfg.otlp.queue, 64);
+	assert_int_equal(cfg.otlp.batch, 8);
+	assert_int_equal(cfg.otlp.interval_ms, 250);
+	assert_int_equal(cfg.otlp.timeout_ms, 10000);
+	config_free(&cfg);
+	assert_int_equal(config_load(DATA "good.yaml", &cfg, &err), 0);
+	assert_null(cfg.otlp.endpoint);
+	config_free(&cfg);
 }
 
 static void test_good_full(void **state)
@@ -754,6 +778,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_parse_sockaddr),
 		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_otlp),
 		cmocka_unit_test(test_workload_kind),
 		cmocka_unit_test(test_spiffe_id),
 		cmocka_unit_test(test_name_valid),
