@@ -111,23 +111,31 @@ static const char *const le_str[METRICS_NR_LE] = {
 	"0.065536", "0.262144", "1.048576", "4.194304", "16.777216",
 };
 
-static void histogram(struct render *r, const char *name, __u32 identity, __u32 service,
-		      const __u64 *b, uint64_t sum_us)
+/* One histogram series: lbl is its labels, already escaped. */
+static void histogram_series(FILE *f, const char *name, const char *lbl, const __u64 *b,
+			     uint64_t sum_us)
 {
 	uint64_t cum[METRICS_NR_LE], count = 0;
-	char lbl[4 * SLUICE_NAME_LEN + 64];
 
 	for (int i = 0; i < SLUICE_LAT_BUCKETS; i++)
 		count += b[i];
 	metrics_cumulate(b, SLUICE_LAT_BUCKETS, cum);
-	snprintf(lbl, sizeof(lbl), "source_workload=\"%s\",destination_service=\"%s\"",
-		 name_of(&r->ids, identity), name_of(&r->svcs, service));
 	for (int k = 0; k < METRICS_NR_LE; k++)
-		fprintf(r->f, "%s_bucket{%s,le=\"%s\"} %llu\n", name, lbl, le_str[k],
+		fprintf(f, "%s_bucket{%s,le=\"%s\"} %llu\n", name, lbl, le_str[k],
 			(unsigned long long)cum[k]);
-	fprintf(r->f, "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %.6f\n%s_count{%s} %llu\n", name,
+	fprintf(f, "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %.6f\n%s_count{%s} %llu\n", name,
 		lbl, (unsigned long long)count, name, lbl, sum_us / 1e6, name, lbl,
 		(unsigned long long)count);
+}
+
+static void histogram(struct render *r, const char *name, __u32 identity, __u32 service,
+		      const __u64 *b, uint64_t sum_us)
+{
+	char lbl[4 * SLUICE_NAME_LEN + 64];
+
+	snprintf(lbl, sizeof(lbl), "source_workload=\"%s\",destination_service=\"%s\"",
+		 name_of(&r->ids, identity), name_of(&r->svcs, service));
+	histogram_series(r->f, name, lbl, b, sum_us);
 }
 
 /* Every entry of a hash map, in batches: fn(key, value) each. */
@@ -388,6 +396,87 @@ static void otlp_families(FILE *f, const struct otlp_stats *s)
 	    s->queue_cap);
 }
 
+static const char *const dir_name[] = { "outbound", "inbound" };
+
+static void handshake_families(FILE *f, const struct tunnel_stats *ts)
+{
+	static const char *const result[PROXY_HS_NR] = {
+		[PROXY_HS_OK] = "ok",	      [PROXY_HS_FAILED] = "failed",
+		[PROXY_HS_TIMEOUT] = "timeout", [PROXY_HS_DROPPED] = "dropped",
+		[PROXY_HS_ABORTED] = "aborted",
+	};
+	static const char *const session[] = { "full", "resumed" };
+	char peer[2 * CONFIG_NAME_MAX], lbl[3 * CONFIG_NAME_MAX];
+	uint64_t n;
+
+	family(f, "sluice_tunnel_handshakes_total", "counter",
+	       "Tunnel TLS handshakes by peer node, direction, result and session (full or "
+	       "resumed when it completed, none otherwise)");
+	for (int i = 0; i < ts->nr_hs; i++) {
+		const struct tunnel_hs_peer *h = &ts->hs[i];
+
+		escape(h->peer, peer);
+		for (int d = 0; d < 2; d++) {
+			for (int s = 0; s < 2; s++) {
+				n = 0;
+				for (int b = 0; b < SLUICE_LAT_BUCKETS; b++)
+					n += h->buckets[d][s][b];
+				fprintf(f, "sluice_tunnel_handshakes_total{peer=\"%s\",direction=\"%s\","
+					   "result=\"ok\",session=\"%s\"} %llu\n", peer, dir_name[d],
+					session[s], (unsigned long long)n);
+			}
+			for (int res = PROXY_HS_OK + 1; res < PROXY_HS_NR; res++)
+				fprintf(f, "sluice_tunnel_handshakes_total{peer=\"%s\",direction=\"%s\","
+					   "result=\"%s\",session=\"none\"} %llu\n", peer, dir_name[d],
+					result[res], (unsigned long long)h->ended[d][res]);
+		}
+	}
+	family(f, "sluice_tunnel_handshake_duration_seconds", "histogram",
+	       "Completed tunnel TLS handshakes: outbound from the TCP connect to the peer, "
+	       "inbound from accept");
+	for (int i = 0; i < ts->nr_hs; i++) {
+		escape(ts->hs[i].peer, peer);
+		for (int d = 0; d < 2; d++) {
+			for (int s = 0; s < 2; s++) {
+				snprintf(lbl, sizeof(lbl), "peer=\"%s\",direction=\"%s\",session=\"%s\"",
+					 peer, dir_name[d], session[s]);
+				histogram_series(f, "sluice_tunnel_handshake_duration_seconds", lbl,
+						 ts->hs[i].buckets[d][s], ts->hs[i].sum_us[d][s]);
+			}
+		}
+	}
+}
+
+static void credential_families(FILE *f, const struct tunnel_stats *ts)
+{
+	static const enum cred_kind renewed[] = { CRED_NODE_CERT, CRED_TOKEN, CRED_JWKS };
+
+	family(f, "sluice_credential_expiry_timestamp_seconds", "gauge",
+	       "When each credential of credentials.json expires (unix time): the mesh CA, "
+	       "the node certificate, each workload's token");
+	for (int i = 0; i < ts->nr_creds; i++) {
+		if (!ts->creds[i].not_after)
+			continue;
+		fprintf(f, "sluice_credential_expiry_timestamp_seconds{");
+		label(f, "kind", cred_kind_name(ts->creds[i].kind), true);
+		label(f, "name", ts->creds[i].name, false);
+		fprintf(f, "} %lld\n", (long long)ts->creds[i].not_after);
+	}
+	family(f, "sluice_credential_rotations_total", "counter",
+	       "Credentials replaced by new ones: node certificate reloaded, workload token "
+	       "minted or fetched again, IdP key set changed");
+	for (size_t i = 0; i < sizeof(renewed) / sizeof(renewed[0]); i++)
+		fprintf(f, "sluice_credential_rotations_total{kind=\"%s\"} %llu\n",
+			cred_kind_name(renewed[i]), (unsigned long long)ts->rotations[renewed[i]]);
+	family(f, "sluice_credential_renewal_failures_total", "counter",
+	       "Renewals that failed: new node credentials refused, a token not minted or "
+	       "not fetched, an IdP key set refused");
+	for (size_t i = 0; i < sizeof(renewed) / sizeof(renewed[0]); i++)
+		fprintf(f, "sluice_credential_renewal_failures_total{kind=\"%s\"} %llu\n",
+			cred_kind_name(renewed[i]),
+			(unsigned long long)ts->renewal_failures[renewed[i]]);
+}
+
 static void agent_families(struct render *r, const struct metrics_deps *d)
 {
 	struct metrics_agent a = {};
@@ -416,9 +505,6 @@ static void agent_families(struct render *r, const struct metrics_deps *d)
 		(unsigned long long)a.applies_failed);
 	one(f, "sluice_policy_rollbacks_total", "counter", "Rollbacks (SIGUSR2) that took effect",
 	    a.rollbacks);
-	if (a.cert_not_after)
-		one(f, "sluice_node_certificate_expiry_timestamp_seconds", "gauge",
-		    "When the node's certificate expires (unix time)", a.cert_not_after);
 	family(f, "sluice_audit_lines_total", "counter", "Audit log lines written and lost");
 	fprintf(f, "sluice_audit_lines_total{result=\"written\"} %llu\n",
 		(unsigned long long)a.audit.written);
@@ -445,7 +531,6 @@ static void agent_families(struct render *r, const struct metrics_deps *d)
 	fprintf(f, "sluice_tunnel_flows_total{direction=\"refused\"} %llu\n",
 		(unsigned long long)a.proxy.tunnels_refused);
 	if (a.has_tunnel) {
-		static const char *const dir[] = { "outbound", "inbound" };
 		static const char *const verdict[] = { "deny", "allow" };
 		static const char *const session[] = { "none", "full", "resumed" };
 
@@ -454,9 +539,11 @@ static void agent_families(struct render *r, const struct metrics_deps *d)
 		       "TLS handshake the flow rode on, none when none completed");
 		for (int i = 0; i < 2 * 2 * 3; i++)
 			fprintf(f, "sluice_tunnel_decisions_total{direction=\"%s\",verdict=\"%s\","
-				   "session=\"%s\"} %llu\n", dir[i / 6], verdict[i / 3 % 2],
+				   "session=\"%s\"} %llu\n", dir_name[i / 6], verdict[i / 3 % 2],
 				session[i % 3],
 				(unsigned long long)a.tunnel.decisions[i / 6][i / 3 % 2][i % 3]);
+		handshake_families(f, &a.tunnel);
+		credential_families(f, &a.tunnel);
 	}
 	family(f, "sluice_tunnel_handshakes_in_flight", "gauge", "TLS handshakes under way");
 	fprintf(f, "sluice_tunnel_handshakes_in_flight{direction=\"outbound\"} %llu\n",

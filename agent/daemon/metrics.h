@@ -34,7 +34,6 @@ struct metrics_agent {
 	struct audit_health audit;
 	struct decisions_stats dec;
 	uint64_t applies_ok, applies_failed, rollbacks;
-	int64_t cert_not_after;		/* unix s; 0: no certificate */
 	bool has_tunnel;
 	struct tunnel_stats tunnel;
 	bool has_otlp;

@@ -104,6 +104,7 @@ void flow_close(struct proxy *p, struct flow *f, int status)
 
 	if (f->upstream.fd >= 0 && !getsockopt(f->upstream.fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		e.srtt_us = ti.tcpi_rtt;
+	hs_report(p, f, PROXY_HS_ABORTED);
 	if (p->ops.flow_closed)
 		p->ops.flow_closed(p->ops.ctx, f->ctx, &f->dst, &e);
 	endpoint_close(&f->client, status);
@@ -434,7 +435,7 @@ void flow_event(struct proxy *p, struct endpoint *e, uint32_t ev)
 		if (!f->inbound && e == &f->upstream && p->ops.upstream_connected)
 			p->ops.upstream_connected(p->ops.ctx, &f->dst, &f->connect_us);
 		if (f->phase == PH_CONNECT)
-			f->phase = PH_TLS;
+			tls_begin(f);
 		else if (f->phase == PH_LOCAL)
 			local_connected(p, f);
 	}
@@ -541,7 +542,7 @@ void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *peer)
 		}
 		f->upstream.connecting = true;
 	} else if (f->tun) {
-		f->phase = PH_TLS;
+		tls_begin(f);
 	}
 	err = endpoint_add(p, &f->client);
 	if (!err)

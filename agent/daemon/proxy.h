@@ -83,6 +83,16 @@ struct flow_end {
 	uint32_t srtt_us;		/* its upstream's smoothed RTT (TCP_INFO) */
 };
 
+/* How a tunnel's TLS handshake ended, for proxy_ops.handshake_done. */
+enum proxy_hs_result {
+	PROXY_HS_OK,
+	PROXY_HS_FAILED,		/* TLS said no (certificate, protocol) */
+	PROXY_HS_TIMEOUT,		/* tunnel.handshake_timeout passed */
+	PROXY_HS_DROPPED,		/* the oldest, dropped at the in-flight cap */
+	PROXY_HS_ABORTED,		/* the flow ended for another reason first */
+	PROXY_HS_NR,
+};
+
 struct proxy_ops {
 	/* Finds the original destination of an accepted connection from its
 	 * peer (the app socket's local address). Returns 0 or -ENOENT. */
@@ -114,6 +124,14 @@ struct proxy_ops {
 	/* Outbound: the peer's VERDICT (or a reason the proxy made up when
 	 * none could be read: verdict->allow false). */
 	void (*verdict)(void *ctx, void *flow_ctx, const struct frame_verdict *v);
+	/* Either way: a tunnel's TLS handshake ended, duration_ns after it
+	 * began (outbound: the TCP connect to the peer completed; inbound:
+	 * accept). Once per handshake; ssl is the flow's, complete when
+	 * result is PROXY_HS_OK. flow_ctx is route's outbound and NULL
+	 * inbound. May be NULL. */
+	void (*handshake_done)(void *ctx, void *flow_ctx, SSL *ssl,
+			       const struct sockaddr_storage *peer, bool inbound,
+			       enum proxy_hs_result result, uint64_t duration_ns);
 	/* Inbound: a server SSL for a connection accepted on the tunnel
 	 * listener, or NULL to refuse it. */
 	SSL *(*tunnel_accept)(void *ctx);

@@ -99,6 +99,7 @@ struct flow {
 	struct sockaddr_storage peer;
 	void *ctx;			/* the caller's, see proxy_ops */
 	uint64_t start_ns;
+	uint64_t tls_ns;		/* its handshake began; 0: none under way */
 	uint32_t connect_us;		/* upstream_connected's */
 	uint64_t last_ns;		/* last byte moved either way */
 	/* On p->idle (oldest first) while open, on p->handshakes while a
@@ -201,6 +202,8 @@ void in_flight_take(struct proxy *p, struct flow *f);
 void local_connected(struct proxy *p, struct flow *f);
 void local_failed(struct proxy *p, struct flow *f, int err);
 void tunnel_advance(struct proxy *p, struct flow *f);
+void tls_begin(struct flow *f);
+void hs_report(struct proxy *p, struct flow *f, enum proxy_hs_result result);
 void tunnel_open(struct proxy *p, int fd, const struct sockaddr_storage *peer);
 const char *deadline_reason(const struct flow *f, const char **detail);
 

@@ -178,6 +178,7 @@ static void idle_expire(struct proxy *p)
 		if (f->start_ns + p->hs_timeout_ns > p->now)
 			break;
 		p->stats.idle_timeouts++;
+		hs_report(p, f, PROXY_HS_TIMEOUT);
 		reason = deadline_reason(f, &detail);
 		tunnel_fail(p, f, reason, detail, -ETIMEDOUT);
 	}

@@ -40,6 +40,26 @@ void hs_release(struct flow *f)
 	f->hs_len = f->hs_off = 0;
 }
 
+void tls_begin(struct flow *f)
+{
+	f->phase = PH_TLS;
+	f->tls_ns = mono_ns();
+}
+
+/* Tells the ops how f's handshake ended, once: later calls (flow_close
+ * after a failure) find none under way. */
+void hs_report(struct proxy *p, struct flow *f, enum proxy_hs_result result)
+{
+	uint64_t began = f->tls_ns;
+
+	if (!began)
+		return;
+	f->tls_ns = 0;
+	if (p->ops.handshake_done)
+		p->ops.handshake_done(p->ops.tunnel_ctx, f->inbound ? NULL : f->ctx, f->tun->ssl,
+				      &f->peer, f->inbound, result, mono_ns() - began);
+}
+
 /* From the handshake deadline to the idle timeout. */
 static void tunnel_pumping(struct proxy *p, struct flow *f)
 {
@@ -110,6 +130,7 @@ static struct flow *in_flight_oldest(struct proxy *p, bool inbound,
 
 static void in_flight_drop(struct proxy *p, struct flow *f)
 {
+	hs_report(p, f, PROXY_HS_DROPPED);
 	if (!f->inbound) {
 		p->stats.handshakes_refused_out++;
 		tunnel_fail(p, f, "handshake-limit", "too many tunnel handshakes in flight",
@@ -357,6 +378,7 @@ static int tunnel_step(struct proxy *p, struct flow *f)
 		ret = SSL_get_error(ssl, ret);
 		if (ret == SSL_ERROR_WANT_READ || ret == SSL_ERROR_WANT_WRITE)
 			return 0;
+		hs_report(p, f, PROXY_HS_FAILED);
 		tunnel_fail(p, f, "tls-handshake-failed", tls_failure(ssl, buf, sizeof(buf)),
 			    -ECONNRESET);
 		return -1;
@@ -393,6 +415,7 @@ void tunnel_advance(struct proxy *p, struct flow *f)
 			return;
 		switch (f->phase) {
 		case PH_TLS:
+			hs_report(p, f, PROXY_HS_OK);
 			if (f->inbound) {
 				if (hs_expect(f, FRAME_HDR_LEN)) {
 					flow_close(p, f, -ENOMEM);
@@ -472,7 +495,7 @@ void tunnel_open(struct proxy *p, int fd, const struct sockaddr_storage *peer)
 	f->tun = &f->client;
 	ssl_take(f->tun, ssl);
 	SSL_set_accept_state(ssl);
-	f->phase = PH_TLS;
+	tls_begin(f);
 	sock_tune(p, fd);
 	if (endpoint_add(p, &f->client)) {
 		flow_close(p, f, -errno);

@@ -432,7 +432,6 @@ static int start_edge(struct agent *a, struct errmsg *err)
 static void metrics_agent(void *ctx, struct metrics_agent *out)
 {
 	struct agent *a = ctx;
-	const struct pki_creds *c = a->tun ? tunnel_creds(a->tun) : NULL;
 
 	proxy_get_stats(a->proxy, &out->proxy);
 	audit_get_health(a->audit, &out->audit);
@@ -440,7 +439,6 @@ static void metrics_agent(void *ctx, struct metrics_agent *out)
 	out->applies_ok = a->applies_ok;
 	out->applies_failed = a->applies_failed;
 	out->rollbacks = a->rollbacks;
-	out->cert_not_after = c ? c->not_after : 0;
 	out->has_tunnel = a->tun;
 	if (a->tun)
 		tunnel_get_stats(a->tun, &out->tunnel);

@@ -423,6 +423,7 @@ void tunnel_proxy_ops(struct proxy_ops *ops)
 	ops->tunnel_refused = t_tunnel_refused;
 	ops->setup_failed = t_setup_failed;
 	ops->inbound_bytes = t_inbound_bytes;
+	ops->handshake_done = t_handshake_done;
 }
 
 void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, const struct flow_end *e)
@@ -569,7 +570,21 @@ struct oidc *tunnel_oidc(const struct tunnel *t)
 
 void tunnel_get_stats(const struct tunnel *t, struct tunnel_stats *out)
 {
+	struct oidc_token_info ti;
+
 	*out = t->stats;
+	/* The IdP's tokens are renewed in its thread: each fetch after a
+	 * workload's first is a rotation. */
+	for (int i = 0; t->oidc && i < t->cfg->nr_workloads; i++) {
+		if (oidc_token_info(t->oidc, t->cfg->workloads[i].id, &ti))
+			continue;
+		out->rotations[CRED_TOKEN] += ti.fetched ? ti.fetched - 1 : 0;
+		out->renewal_failures[CRED_TOKEN] += ti.failed;
+	}
+	out->creds = t->creds_view;
+	out->nr_creds = t->nr_creds_view;
+	out->hs = t->hs;
+	out->nr_hs = t->nr_hs;
 }
 
 void tunnel_free(struct tunnel *t)
@@ -594,6 +609,9 @@ void tunnel_free(struct tunnel *t)
 	SSL_CTX_free(t->server_ctx);
 	pki_creds_free(t->creds);
 	free(t->creds_sig);
+	free(t->creds_view);
+	free(t->creds_view_buf);
+	free(t->hs);
 	free(t->credfile);
 	free(t);
 }

@@ -35,6 +35,7 @@
 #include <openssl/evp.h>
 
 #include "config.h"
+#include "credfile.h"
 #include "errmsg.h"
 #include "pki.h"
 #include "policy.h"
@@ -45,11 +46,43 @@ struct tunnel;
 struct audit;
 struct oidc;
 
-/* Decisions on tunnel flows, one per flow as its audit line:
- * [outbound 0, inbound 1][deny 0, allow 1][session: enum audit_resumed,
- * unknown when no handshake completed]. */
+/*
+ * TLS handshakes with one peer: outbound, the peer route chose; inbound,
+ * the configured peer named in the verified certificate, or, for a
+ * handshake that did not complete, the configured peer whose tunnel
+ * address is the source's host. Anyone else is TUNNEL_HS_UNKNOWN, so
+ * there are at most as many as peers ever configured, plus one.
+ */
+#define TUNNEL_HS_UNKNOWN "unknown"
+struct tunnel_hs_peer {
+	char peer[CONFIG_NAME_MAX];
+	/* [outbound 0, inbound 1][result]; PROXY_HS_OK is in buckets. */
+	uint64_t ended[2][PROXY_HS_NR];
+	/* Completed ones: [direction][full 0, resumed 1], log2 buckets of
+	 * their duration (bucket i: [2^i, 2^(i+1)) us), and its sum. */
+	__u64 buckets[2][2][SLUICE_LAT_BUCKETS];
+	uint64_t sum_us[2][2];
+};
+
+/* Credentials replaced by new ones (rotations) and renewals that failed,
+ * by enum cred_kind (credfile.h): node-cert (reloaded from its files),
+ * token (re-minted, or fetched again from the IdP), jwks (the IdP's key
+ * set changed). */
+#define TUNNEL_CRED_KINDS (CRED_JWKS + 1)
+
 struct tunnel_stats {
+	/* Decisions on tunnel flows, one per flow as its audit line:
+	 * [outbound 0, inbound 1][deny 0, allow 1][session: enum
+	 * audit_resumed, unknown when no handshake completed]. */
 	uint64_t decisions[2][2][3];
+	uint64_t rotations[TUNNEL_CRED_KINDS];
+	uint64_t renewal_failures[TUNNEL_CRED_KINDS];
+	/* Valid until the tunnel's next call: credentials.json's entries as
+	 * of the last tunnel_tick, and the handshakes per peer. */
+	const struct cred_entry *creds;
+	int nr_creds;
+	const struct tunnel_hs_peer *hs;
+	int nr_hs;
 };
 
 /* Loads and checks the node's credentials (refusing a key open to others,

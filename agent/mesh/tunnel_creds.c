@@ -118,14 +118,17 @@ void creds_reload(struct tunnel *t)
 	ret = pki_reload(&t->creds, &err);
 	if (ret < 0) {
 		pr_err("new node credentials refused, keeping the current ones: %s", err.msg);
+		t->stats.renewal_failures[CRED_NODE_CERT]++;
 		return;
 	}
 	if (!ret)
 		return;
 	if (contexts_make(t, t->creds, &err)) {
 		pr_err("node credentials: %s", err.msg);
+		t->stats.renewal_failures[CRED_NODE_CERT]++;
 		return;
 	}
+	t->stats.rotations[CRED_NODE_CERT]++;
 	/* Sessions and tokens carry the old certificate's binding; the new
 	 * creds start with no peer accepted (nor its keys). */
 	sessions_drop(t);
@@ -240,6 +243,15 @@ void creds_publish(struct tunnel *t)
 	sig = NULL;
 out:
 	free(sig);
+	if (n) {
+		/* What the file says (or would), for /metrics. */
+		free(t->creds_view);
+		free(t->creds_view_buf);
+		t->creds_view = e;
+		t->creds_view_buf = b;
+		t->nr_creds_view = n;
+		return;
+	}
 	free(e);
 	free(b);
 }

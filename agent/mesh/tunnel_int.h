@@ -60,7 +60,13 @@ struct tunnel {
 	char *credfile;
 	char *creds_sig;		/* what credentials.json says now */
 	bool creds_failing;		/* its last write failed, and said so */
+	/* What it says, for /metrics: entries and their strings. */
+	struct cred_entry *creds_view;
+	void *creds_view_buf;
+	int nr_creds_view;
 	struct tunnel_stats stats;
+	struct tunnel_hs_peer *hs;	/* never shrinks: peers ever seen */
+	int nr_hs, cap_hs;
 };
 
 /* A tunnel flow, as the audit line describes it. */
@@ -110,6 +116,10 @@ void idp_jwks_update(struct tunnel *t);
 const char *check_token(struct tunnel *t, const struct frame_open *open, X509 *peer_cert,
 			struct pki_peer *peer, struct tflow *f, json_t **claims);
 int token_roles(const struct tunnel *t, json_t *claims, const char **roles, int max);
+
+/* tunnel_hs.c: handshakes by peer (proxy_ops.handshake_done). */
+void t_handshake_done(void *ctx, void *flow_ctx, SSL *ssl, const struct sockaddr_storage *peer,
+		      bool inbound, enum proxy_hs_result result, uint64_t duration_ns);
 
 /* tunnel_creds.c: the node's credentials, TLS sessions, credentials.json. */
 struct peer_state *peer_state(struct tunnel *t, const char *node);

@@ -152,7 +152,12 @@ const char *token_for(struct tunnel *t, const struct policy_identity *id,
 		return NULL;
 	}
 	if (!tk->jwt || now >= tk->iat + (tk->exp - tk->iat) * 2 / 3) {
-		if (mint(t, id, tk, &err)) {
+		bool renewing = tk->iat;	/* one was minted before */
+
+		if (!mint(t, id, tk, &err)) {
+			t->stats.rotations[CRED_TOKEN] += renewing;
+		} else {
+			t->stats.renewal_failures[CRED_TOKEN]++;
 			pr_warn("cannot mint a token for %s: %s", id->spiffe_id, err.msg);
 			/* A token still valid beats none. */
 			if (!tk->jwt || now >= tk->exp) {
@@ -194,7 +199,9 @@ void idp_jwks_update(struct tunnel *t)
 	}
 	if (jwks_parse(doc, strlen(doc), &set, &err)) {
 		pr_warn("IdP JWKS refused, keeping the previous one: %s", err.msg);
+		t->stats.renewal_failures[CRED_JWKS]++;
 	} else {
+		t->stats.rotations[CRED_JWKS] += t->idp_jwks != NULL;
 		jwks_free(t->idp_jwks);
 		t->idp_jwks = set;
 	}

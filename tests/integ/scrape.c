@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,4 +38,24 @@ long long scrape_sample(const char *text, const char *series)
 		p += n;
 	}
 	return -1;
+}
+
+void promtool_check(struct sl_env *env, const char *text)
+{
+	char path[PATH_MAX], cmd[PATH_MAX + 64];
+	char *argv[] = { "sh", "-c", cmd, NULL };
+	char *out = NULL, *err = NULL;
+	FILE *f;
+
+	env_path(env, "metrics.txt", path, sizeof(path));
+	f = fopen(path, "w");
+	if (!ASSERT_OK_PTR(f, "metrics.txt"))
+		return;
+	fputs(text, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
+	if (!ASSERT_EQ(run_argv(argv, &out, &err, 20000), 0, "promtool check metrics exit status"))
+		printf("promtool: %s%s\n", out ?: "", err ?: "");
+	free(out);
+	free(err);
 }

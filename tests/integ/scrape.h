@@ -12,5 +12,7 @@ struct sl_env;
 char *scrape(struct sl_env *env, const char *ns, const char *url);
 /* The value of the one sample whose line starts with series; -1: none. */
 long long scrape_sample(const char *text, const char *series);
+/* promtool check metrics accepts text (a failed check if not). */
+void promtool_check(struct sl_env *env, const char *text);
 
 #endif

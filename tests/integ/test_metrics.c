@@ -23,26 +23,6 @@
 #define NR_DENIED 3
 #define NR_FLOWS 2
 
-static void promtool(struct sl_env *env, const char *text)
-{
-	char path[PATH_MAX], cmd[PATH_MAX + 64];
-	char *argv[] = { "sh", "-c", cmd, NULL };
-	char *out = NULL, *err = NULL;
-	FILE *f;
-
-	env_path(env, "metrics.txt", path, sizeof(path));
-	f = fopen(path, "w");
-	if (!ASSERT_OK_PTR(f, "metrics.txt"))
-		return;
-	fputs(text, f);
-	fclose(f);
-	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
-	if (!ASSERT_EQ(run_argv(argv, &out, &err, 20000), 0, "promtool check metrics exit status"))
-		printf("promtool: %s%s\n", out ?: "", err ?: "");
-	free(out);
-	free(err);
-}
-
 static void exposition(struct sl_env *env, const struct std_ids *ids)
 {
 	char series[512];
@@ -50,7 +30,7 @@ static void exposition(struct sl_env *env, const struct std_ids *ids)
 
 	if (!text)
 		return;
-	promtool(env, text);
+	promtool_check(env, text);
 	snprintf(series, sizeof(series),
 		 "sluice_violations_total{source_workload=\"%s\",destination_service=\"%s\","
 		 "reason=\"default-deny\"}",

@@ -31,6 +31,7 @@
 #include "env.h"
 #include "harness.h"
 #include "mesh.h"
+#include "scrape.h"
 #include "servers.h"
 
 #define CERT_LIFETIME "12s"
@@ -289,6 +290,71 @@ static void *reissue_loop(void *arg)
 	return NULL;
 }
 
+#define HS(peer, dir, result, session)                                                        \
+	"sluice_tunnel_handshakes_total{peer=\"" peer "\",direction=\"" dir "\",result=\"" result \
+	"\",session=\"" session "\"}"
+#define ROTATIONS(kind) "sluice_credential_rotations_total{kind=\"" kind "\"}"
+
+/* A sample of node's /metrics; -1 when it cannot be read. */
+static long long metric(struct sl_env *env, char node, const char *series)
+{
+	char *text = scrape(env, node == 'a' ? env->ns_a : env->ns_b, METRICS_URL);
+	long long v = text ? scrape_sample(text, series) : -1;
+
+	free(text);
+	return v;
+}
+
+static long long handshakes_ok(struct sl_env *env, char node)
+{
+	if (node == 'a')
+		return metric(env, 'a', HS(NODE_B, "outbound", "ok", "full")) +
+		       metric(env, 'a', HS(NODE_B, "outbound", "ok", "resumed"));
+	return metric(env, 'b', HS(NODE_A, "inbound", "ok", "full")) +
+	       metric(env, 'b', HS(NODE_A, "inbound", "ok", "resumed"));
+}
+
+/* What /metrics says of the rollover: each reload a node-cert rotation,
+ * tokens re-minted, the certificate's expiry as published, and every flow's
+ * handshake completed, counted on both sides under the other's name. */
+static void rollover_metrics(struct sl_env *env, long log_a, long long rot0, int tunnel_flows)
+{
+	int reloads = wait_count(env->agent_log, log_a, RELOADED, 1);
+	char series[256], *text;
+	struct mesh_cred c;
+
+	/* Both nodes' handshake and credential families, with data in them. */
+	for (int i = 0; i < 2; i++) {
+		text = scrape(env, i ? env->ns_b : env->ns_a, METRICS_URL);
+		if (text)
+			promtool_check(env, text);
+		free(text);
+	}
+
+	ASSERT_EQ(metric(env, 'a', ROTATIONS("node-cert")) - rot0, reloads,
+		  "node A's node-cert rotations, one per reload");
+	ASSERT_GE(metric(env, 'a', ROTATIONS("token")), MIN_TOKENS - 1, "node A's token rotations");
+	snprintf(series, sizeof(series),
+		 "sluice_credential_expiry_timestamp_seconds{kind=\"node-cert\","
+		 "name=\"spiffe://" TRUST_DOMAIN "/node/" NODE_A "\"}");
+	if (ASSERT_OK(mesh_cred(env, 'a', "node-cert", NULL, &c), "node A's published cert"))
+		ASSERT_EQ(metric(env, 'a', series), c.not_after,
+			  "node-cert expiry, as credentials.json says");
+	ASSERT_EQ(handshakes_ok(env, 'a'), tunnel_flows, "node A's handshakes to node-b");
+	ASSERT_EQ(handshakes_ok(env, 'b'), tunnel_flows, "node B's handshakes from node-a");
+	ASSERT_EQ(metric(env, 'a', HS(NODE_B, "outbound", "failed", "none")), 0,
+		  "node A's failed handshakes");
+	ASSERT_EQ(metric(env, 'b', HS(NODE_A, "inbound", "failed", "none")), 0,
+		  "node B's failed handshakes");
+	ASSERT_EQ(metric(env, 'b', HS("unknown", "inbound", "ok", "full")), -1,
+		  "node B's handshakes from no configured peer: no series");
+	ASSERT_EQ(metric(env, 'a', "sluice_tunnel_handshake_duration_seconds_count{peer=\"" NODE_B
+				   "\",direction=\"outbound\",session=\"full\"}") +
+			  metric(env, 'a', "sluice_tunnel_handshake_duration_seconds_count{peer=\"" NODE_B
+					   "\",direction=\"outbound\",session=\"resumed\"}"),
+		  tunnel_flows, "node A's handshake durations observed");
+}
+
 static void rollover_under_load(struct sl_env *env)
 {
 	long audit_a = mesh_audit_size(env, 'a'), audit_b = mesh_audit_size(env, 'b');
@@ -298,6 +364,7 @@ static void rollover_under_load(struct sl_env *env)
 	struct audit_scan sa, sb;
 	struct trickle t = { .pid = -1, .res_fd = -1 };
 	struct reissuer re = { .env = env };
+	long long rot0 = metric(env, 'a', ROTATIONS("node-cert"));
 	int flows = 0, ok = 0, issued;
 	pthread_t reissue;
 	long long start;
@@ -367,6 +434,7 @@ static void rollover_under_load(struct sl_env *env)
 	ASSERT_GE(sb.jtis.nr, MIN_TOKENS, "tokens (jti) node B saw");
 	scan_audit(env, 'a', audit_a, &sa);
 	ASSERT_EQ(sa.deny, 0, "node A's refusals");
+	rollover_metrics(env, log_a, rot0, flows + 1);
 }
 
 static bool cert_expired(struct sl_env *env)

@@ -125,6 +125,10 @@ struct record {
 	char reason[FRAME_REASON_MAX];	/* the last tunnel_refused or setup_failed */
 	char detail[256];
 	bool refused_ssl;
+	int hs[2][PROXY_HS_NR];		/* handshake_done's, by side and result */
+	int hs_resumed[2];
+	uint64_t hs_ns[2];		/* the last one's duration */
+	void *hs_ctx[2];
 	uint64_t watched;		/* bytes inbound_bytes heard */
 	uint64_t watch_wrong;		/* of them, not the pattern's at their offset */
 };
@@ -416,6 +420,34 @@ static void cb_setup_failed(void *ctx, void *flow_ctx, const char *why, const ch
 	snprintf(r->detail, sizeof(r->detail), "%s", detail);
 }
 
+static void cb_handshake_done(void *ctx, void *flow_ctx, SSL *ssl,
+			      const struct sockaddr_storage *peer, bool inbound,
+			      enum proxy_hs_result result, uint64_t duration_ns)
+{
+	struct side *s = ctx;
+	struct record *r = &s->h->rec;
+
+	(void)peer;
+	/* Told from the side that did it: its flag agrees. */
+	if (inbound != (s->idx == IN))
+		return;
+	r->hs[s->idx][result]++;
+	r->hs_resumed[s->idx] += result == PROXY_HS_OK && SSL_session_reused(ssl);
+	r->hs_ns[s->idx] = duration_ns;
+	r->hs_ctx[s->idx] = flow_ctx;
+}
+
+/* Side idx had handshakes ok (n_ok), failed, timed out and dropped. */
+static void assert_handshakes(const struct record *r, int idx, int n_ok, int failed, int timeout,
+			      int dropped)
+{
+	assert_int_equal(r->hs[idx][PROXY_HS_OK], n_ok);
+	assert_int_equal(r->hs[idx][PROXY_HS_FAILED], failed);
+	assert_int_equal(r->hs[idx][PROXY_HS_TIMEOUT], timeout);
+	assert_int_equal(r->hs[idx][PROXY_HS_DROPPED], dropped);
+	assert_int_equal(r->hs[idx][PROXY_HS_ABORTED], 0);
+}
+
 /* agent/mesh/tunnel.c's tunnel_accept, sending no session ticket: one written
  * after the peer left would fail the handshake, not what a test looks at. */
 static SSL *cb_tun_accept(void *ctx)
@@ -433,6 +465,7 @@ static struct proxy *proxy_start(struct harness *h, int idx)
 		.lookup = cb_lookup,
 		.flow_closed = cb_flow_closed,
 		.verdict = cb_verdict,
+		.handshake_done = cb_handshake_done,
 		.ctx = &h->side[idx],
 		.tunnel_ctx = &h->side[idx],
 	};
@@ -451,6 +484,7 @@ static struct proxy *proxy_start(struct harness *h, int idx)
 		ops.authorize = tun_ops.authorize;
 		ops.tunnel_refused = tun_ops.tunnel_refused;
 		ops.setup_failed = tun_ops.setup_failed;
+		ops.handshake_done = tun_ops.handshake_done;
 		ops.tunnel_ctx = h->tun;
 	} else {
 		ops.tunnel_accept = cb_tunnel_accept;
@@ -669,6 +703,13 @@ static void test_bulk_both_ways(void **state)
 	assert_ptr_equal(r.verdict_ctx[OUT], &out_flow);
 	assert_int_equal(r.verdicts[IN], 0);
 	assert_int_equal(r.setup_failures, 0);
+	/* One handshake each way, told once, outbound with route's ctx. */
+	assert_handshakes(&r, OUT, 1, 0, 0, 0);
+	assert_handshakes(&r, IN, 1, 0, 0, 0);
+	assert_ptr_equal(r.hs_ctx[OUT], &out_flow);
+	assert_null(r.hs_ctx[IN]);
+	for (int i = 0; i < 2; i++)
+		assert_true(r.hs_ns[i] > 0 && r.hs_ns[i] < DEADLINE_MS * 1000000ull);
 
 	stats(h, OUT, &st);
 	assert_int_equal(st.tunnels_out, 1);
@@ -743,6 +784,7 @@ static void test_handshake_caps(void **state)
 	enum { NR_IDLE = 20, MAX = 8, PER_ADDR = 4 };
 	struct harness *h = *state;
 	struct proxy_stats st;
+	struct record r;
 	int idle[NR_IDLE], cfd, ufd;
 	char c;
 
@@ -756,6 +798,8 @@ static void test_handshake_caps(void **state)
 	assert_int_equal(st.handshakes_in, MAX);
 	assert_int_equal(st.handshakes_refused_in, NR_IDLE - MAX);
 	assert_int_equal(read_end(idle[0]), -ECONNRESET);
+	snap(h, &r);
+	assert_handshakes(&r, IN, 0, 0, 0, NR_IDLE - MAX);
 
 	cfd = client_connect(h);
 	ufd = accept_upstream(h);
@@ -764,6 +808,8 @@ static void test_handshake_caps(void **state)
 	stats(h, IN, &st);
 	assert_int_equal(st.handshakes_in, MAX - 1);
 	assert_int_equal(st.handshakes_refused_in, NR_IDLE - MAX + 1);
+	snap(h, &r);
+	assert_handshakes(&r, IN, 1, 0, 0, NR_IDLE - MAX + 1);
 	for (int i = 0; i < NR_IDLE; i++)
 		close(idle[i]);
 	close(cfd);
@@ -954,6 +1000,8 @@ static void test_peer_unreachable(void **state)
 	snap(h, &r);
 	assert_int_equal(r.readies, 0);
 	assert_int_equal(r.accepts, 0);
+	/* No TCP connection, so no handshake began. */
+	assert_handshakes(&r, OUT, 0, 0, 0, 0);
 	close(fd);
 }
 
@@ -1101,6 +1149,7 @@ static void assert_handshake_refused(struct harness *h, SSL_CTX *ctx, const char
 	if (strcmp(r.detail, detail))
 		fail_msg("detail \"%s\", want \"%s\"", r.detail, detail);
 	assert_int_equal(r.authorizes, 0);
+	assert_handshakes(&r, IN, 0, 1, 0, 0);
 	stats(h, IN, &st);
 	assert_int_equal(st.tunnels_refused, 1);
 	assert_int_equal(st.active, 0);
@@ -1321,6 +1370,10 @@ static void test_handshake_timeout(void **state)
 	assert_int_equal(r.verdict[OUT].allow, 0);
 	assert_string_equal(r.verdict[OUT].reason, "no-verdict");
 	assert_int_equal(r.status[OUT], -ETIMEDOUT);
+	/* Inbound, the TLS client got through, the bare TCP one timed out;
+	 * outbound, the silent peer never answered the ClientHello. */
+	assert_handshakes(&r, IN, 1, 0, 1, 0);
+	assert_handshakes(&r, OUT, 0, 0, 1, 0);
 	stats(h, IN, &st);
 	assert_int_equal(st.idle_timeouts, 2);
 	assert_int_equal(st.tunnels_refused, 2);
@@ -1383,8 +1436,29 @@ static int silent_listener(struct sockaddr_storage *addr, int *filler)
 	return lfd;
 }
 
+/* node-b's handshakes from peer, inbound and completed. */
+static uint64_t tunnel_handshakes_from(struct harness *h, const char *peer)
+{
+	struct tunnel_stats ts;
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&h->loop.lock);
+	tunnel_get_stats(h->tun, &ts);
+	for (int i = 0; i < ts.nr_hs; i++) {
+		if (strcmp(ts.hs[i].peer, peer))
+			continue;
+		for (int s = 0; s < 2; s++)
+			for (int b = 0; b < SLUICE_LAT_BUCKETS; b++)
+				n += ts.hs[i].buckets[IN][s][b];
+	}
+	pthread_mutex_unlock(&h->loop.lock);
+	return n;
+}
+
 /* node-b's policy allows the flow, its destination refuses: one allow line
- * that says so, where the peer hears a deny. */
+ * that says so, where the peer hears a deny. node-b counts the handshake
+ * as node-a's: its certificate names a configured peer, though it came
+ * from an address that is not node-a's tunnel address. */
 static void test_audited_upstream_refused(void **state)
 {
 	struct harness *h = *state;
@@ -1392,6 +1466,8 @@ static void test_audited_upstream_refused(void **state)
 
 	fd = upstream_refuses(h);
 	assert_allowed_failed(h, "upstream-refused", strerror(ECONNREFUSED));
+	assert_int_equal(tunnel_handshakes_from(h, "node-a"), 1);
+	assert_int_equal(tunnel_handshakes_from(h, TUNNEL_HS_UNKNOWN), 0);
 	close(fd);
 }
 
