@@ -4,20 +4,18 @@
  * workload/service pairs in the maps. The scrape renders every pair once
  * and counts the flows; how long it takes is reported (min, median, max of
  * SCRAPES), not asserted: speed is a benchmark's to judge (make
- * bench-load). The pairs and flows are written into the pinned maps
- * directly, as sockops would, so no 10,000 sockets are needed.
+ * bench-load). tests/load/mapfill writes the pairs and flows into the
+ * pinned maps directly, as sockops would, so no 10,000 sockets are needed.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
 
 #include "checks.h"
 #include "env.h"
 #include "harness.h"
-#include "names.h"
-#include "pinned.h"
 #include "util.h"
 
 #define NR_FLOWS 10000
@@ -25,44 +23,24 @@
 #define NR_SVCS 10
 #define SCRAPES 9
 
+/* tests/load/mapfill into the agent's pinned maps. */
 static bool fill(struct sl_env *env)
 {
-	int names = pinned_fd(env, "names"), stats = pinned_fd(env, "svc_stats"),
-	    rtt = pinned_fd(env, "svc_rtt"), flows = pinned_fd(env, "flows");
-	__u32 ids[NR_IDS], svcs[NR_SVCS];
-	char name[64];
-	bool ok = names >= 0 && stats >= 0 && rtt >= 0 && flows >= 0;
+	char bin[PATH_MAX], ids[16], svcs[16], flows[16];
+	char *argv[] = { bin, env->pin_dir, ids, svcs, flows, NULL };
+	char *out = NULL, *err = NULL;
+	int ret;
 
-	for (int i = 0; ok && i < NR_IDS; i++) {
-		snprintf(name, sizeof(name), "spiffe://acme.example/job/scale-%d", i);
-		ok = !names_assign(names, SLUICE_NAME_IDENTITY, name, &ids[i]);
-	}
-	for (int i = 0; ok && i < NR_SVCS; i++) {
-		snprintf(name, sizeof(name), "svc-%d", i);
-		ok = !names_assign(names, SLUICE_NAME_SERVICE, name, &svcs[i]);
-	}
-	for (int i = 0; ok && i < NR_IDS * NR_SVCS; i++) {
-		struct sluice_svc_key k = { .identity = ids[i / NR_SVCS], .service = svcs[i % NR_SVCS] };
-		struct sluice_svc_stats s = { .flows = 3, .closed = 2, .bytes_sent = 100 };
-		struct sluice_svc_rtt r = { .samples = 2, .rtt_us_sum = 200 };
-
-		s.lat_buckets[6] = 3;
-		r.rtt_buckets[6] = 2;
-		ok = !bpf_map_update_elem(stats, &k, &s, BPF_ANY) &&
-		     !bpf_map_update_elem(rtt, &k, &r, BPF_ANY);
-	}
-	for (__u64 c = 1; ok && c <= NR_FLOWS; c++) {
-		struct sluice_flow f = { .state = SLUICE_FLOW_ESTABLISHED, .start_ns = 1 };
-		__u64 cookie = (1ull << 62) + c;
-
-		f.dst.identity = ids[c % NR_IDS];
-		ok = !bpf_map_update_elem(flows, &cookie, &f, BPF_ANY);
-	}
-	close(names);
-	close(stats);
-	close(rtt);
-	close(flows);
-	return ASSERT_TRUE(ok, "maps filled");
+	snprintf(bin, sizeof(bin), "%s/tests/mapfill", test__build_dir());
+	snprintf(ids, sizeof(ids), "%d", NR_IDS);
+	snprintf(svcs, sizeof(svcs), "%d", NR_SVCS);
+	snprintf(flows, sizeof(flows), "%d", NR_FLOWS);
+	ret = run_argv(argv, &out, &err, 60000);
+	if (ret)
+		printf("%s: %s\n", bin, err ?: "");
+	free(out);
+	free(err);
+	return ASSERT_EQ(ret, 0, "maps filled (mapfill)");
 }
 
 static int cmp_double(const void *a, const void *b)
