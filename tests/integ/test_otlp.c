@@ -9,6 +9,8 @@
  *   flow's service, port and bytes, and timestamps in order;
  * - denied: node B's refusal is a SERVER span with an error status that
  *   says why, under A's span;
+ * - audit_exactly_once: every decision of both nodes is one audit line,
+ *   and no token or key material is in an audit log, agent log or span;
  * - collector_gone: with the collector killed, the job's flows all work,
  *   and node A counts the failed exports and the spans it dropped.
  */
@@ -28,6 +30,7 @@
 #include "harness.h"
 #include "idp_launch.h"
 #include "mesh.h"
+#include "pki.h"
 #include "scrape.h"
 #include "servers.h"
 #include "util.h"
@@ -185,7 +188,6 @@ static void audit_names(struct sl_env *env, char node, long from, json_t *span)
 
 static void cross_node(struct sl_env *env, const struct collector *c)
 {
-	struct server *echo = server_start(env, SRV_ECHO, PORT_ECHO);
 	long audit_a = mesh_audit_size(env, 'a'), audit_b = mesh_audit_size(env, 'b');
 	struct client_req req = {
 		.op = CL_ECHO,
@@ -197,8 +199,7 @@ static void cross_node(struct sl_env *env, const struct collector *c)
 	struct client_res res = {};
 	json_t *out = NULL, *in = NULL;
 
-	if (!ASSERT_OK_PTR(echo, "echo server") ||
-	    !ASSERT_OK(client_run(env, &req, &res), "client") ||
+	if (!ASSERT_OK(client_run(env, &req, &res), "client") ||
 	    !ASSERT_EQ(res.recvd.bytes, ECHO_BYTES, "bytes echoed"))
 		return;
 	out = span_wait(c, &(struct want){ .node = NODE_A, .kind = 3 });
@@ -235,9 +236,8 @@ static void cross_node(struct sl_env *env, const struct collector *c)
 	json_decref(out);
 }
 
-static void denied(struct sl_env *env, const struct collector *c)
+static void denied(struct sl_env *env, const struct collector *c, struct server *secret)
 {
-	struct server *secret = server_start(env, SRV_ECHO, PORT_SECRET);
 	struct client_req req = {
 		.op = CL_ECHO,
 		.cgroup = "job",
@@ -249,10 +249,11 @@ static void denied(struct sl_env *env, const struct collector *c)
 	json_t *in, *status;
 	char *text;
 
-	if (!ASSERT_OK_PTR(secret, "secret server") ||
-	    !ASSERT_OK(client_run(env, &req, &res), "client"))
+	int before = server_nr_conns(secret);
+
+	if (!ASSERT_OK(client_run(env, &req, &res), "client"))
 		return;
-	ASSERT_EQ(server_nr_conns(secret), 0, "connections that reached the server");
+	ASSERT_EQ(server_nr_conns(secret) - before, 0, "connections that reached the server");
 	in = span_wait(c, &(struct want){ .node = NODE_B, .kind = 2, .verdict = "deny" });
 	if (!ASSERT_OK_PTR(in, "node B's span of the refusal"))
 		return;
@@ -266,6 +267,114 @@ static void denied(struct sl_env *env, const struct collector *c)
 	ASSERT_HAS_SUBSTR(text, str(in, "parentSpanId"), "node A's span was exported too");
 	free(text);
 	json_decref(in);
+}
+
+/* Whether text holds a JWT: a base64url JSON header, a dot, a base64url
+ * JSON payload ("eyJ" is the base64 of '{"'). */
+static bool has_jwt(const char *text)
+{
+	const char *p = text;
+
+	while (p && (p = strstr(p, "eyJ"))) {
+		p += 3;
+		while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		       (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')
+			p++;
+		if (!strncmp(p, ".eyJ", 4))
+			return true;
+	}
+	return false;
+}
+
+/* The lines of text that hold needle. */
+static int lines_with(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+#define ONCE_FLOWS 3
+
+/* Every decision of node A (a refusal in BPF, tunnel flows allowed, one
+ * denied by node B) and of node B is one audit line: the tunnel ones
+ * matched by trace id across the nodes, none twice. No token, and nothing
+ * of node A's key, is in either audit log, agent log or span. */
+static void audit_exactly_once(struct sl_env *env, const struct collector *c)
+{
+	long audit_a = mesh_audit_size(env, 'a'), audit_b = mesh_audit_size(env, 'b');
+	struct client_req req = { .op = CL_ECHO, .cgroup = "job", .family = AF_INET, .bytes = 100 };
+	char *a = NULL, *b = NULL, *files[4], key[PATH_MAX], *pem, *line2, needle[64];
+	const char *names[4] = { "node A's audit", "node B's audit", "node A's log",
+				 "node B's log" };
+	struct client_res res;
+	json_t *o;
+
+	for (int i = 0; i <= ONCE_FLOWS; i++) {
+		req.port = i < ONCE_FLOWS ? PORT_ECHO : PORT_SECRET;
+		ASSERT_OK(client_run(env, &req, &res), "client");
+	}
+	if (!connect_denied(env, "notebook", AF_INET, PORT_ECHO))
+		return;
+	/* Allowed flows are written at close, B's after A's VERDICT. */
+	for (int i = 0; i < 50; i++) {
+		free(a);
+		free(b);
+		a = mesh_audit(env, 'a', audit_a);
+		b = mesh_audit(env, 'b', audit_b);
+		if (lines_with(a, "\n") >= ONCE_FLOWS + 2 && lines_with(b, "\n") >= ONCE_FLOWS + 1)
+			break;
+		sleep_ms(100);
+	}
+	sleep_ms(300); /* a line written twice would be there by now */
+	free(a);
+	free(b);
+	a = mesh_audit(env, 'a', audit_a);
+	b = mesh_audit(env, 'b', audit_b);
+	ASSERT_EQ(lines_with(a, "\n"), ONCE_FLOWS + 2, "node A's lines: flows, B's deny, a refusal");
+	ASSERT_EQ(lines_with(a, "\"reason\":\"default-deny\""), 1, "node A: the refusal, once");
+	ASSERT_EQ(lines_with(b, "\n"), ONCE_FLOWS + 1, "node B's lines: flows and its deny");
+	ASSERT_EQ(lines_with(b, "\"verdict\":\"deny\""), 1, "node B: its deny, once");
+	for (char *p = a, *save = NULL, *l; (l = strtok_r(p, "\n", &save)); p = NULL) {
+		const char *tid;
+		char want[64];
+
+		o = json_loads(l, 0, NULL);
+		tid = json_string_value(json_object_get(o, "trace_id"));
+		if (tid) {
+			snprintf(want, sizeof(want), "\"trace_id\":\"%s\"", tid);
+			ASSERT_EQ(lines_with(b, want), 1, "node B's line of node A's tunnel flow");
+		}
+		json_decref(o);
+	}
+	free(a);
+	free(b);
+
+	files[0] = mesh_audit(env, 'a', 0);
+	files[1] = mesh_audit(env, 'b', 0);
+	files[2] = read_file_from(env->agent_log, 0);
+	files[3] = read_file_from(env->agent_b_log, 0);
+	/* The key's first base64 line after the PEM header. */
+	mesh_pki_path(env, NODE_A "/" PKI_NODE_KEY, key, sizeof(key));
+	pem = read_file_from(key, 0);
+	line2 = pem ? strchr(pem, '\n') : NULL;
+	if (ASSERT_OK_PTR(line2, "node A's key file"))
+		snprintf(needle, sizeof(needle), "%.40s", line2 + 1);
+	for (int i = 0; i < 4; i++) {
+		char what[96];
+
+		snprintf(what, sizeof(what), "a token in %s", names[i]);
+		ASSERT_FALSE(files[i] && has_jwt(files[i]), what);
+		snprintf(what, sizeof(what), "node A's key in %s", names[i]);
+		ASSERT_FALSE(files[i] && line2 && strstr(files[i], needle), what);
+		free(files[i]);
+	}
+	free(pem);
+	files[0] = read_file_from(c->out, 0);
+	ASSERT_FALSE(files[0] && has_jwt(files[0]), "a token in the spans");
+	free(files[0]);
 }
 
 static void collector_gone(struct sl_env *env, struct collector *c)
@@ -304,6 +413,7 @@ static void collector_gone(struct sl_env *env, struct collector *c)
 void test_otlp(struct sl_env *env)
 {
 	struct collector c = { .pid = -1 };
+	struct server *echo, *secret;
 	char extra[512];
 	struct mesh_cfg cfg = {
 		.extra_a = extra,
@@ -320,10 +430,16 @@ void test_otlp(struct sl_env *env)
 		 c.url, QUEUE);
 	if (!ASSERT_OK(mesh_setup(env, &cfg), "two agents exporting spans"))
 		return;
+	echo = server_start(env, SRV_ECHO, PORT_ECHO);
+	secret = server_start(env, SRV_ECHO, PORT_SECRET);
+	if (!ASSERT_OK_PTR(echo, "echo server") || !ASSERT_OK_PTR(secret, "secret server"))
+		return;
 	if (test__start_subtest("cross_node"))
 		cross_node(env, &c);
 	if (test__start_subtest("denied"))
-		denied(env, &c);
+		denied(env, &c, secret);
+	if (test__start_subtest("audit_exactly_once"))
+		audit_exactly_once(env, &c);
 	/* Last: the collector is gone after it. */
 	if (test__start_subtest("collector_gone"))
 		collector_gone(env, &c);
