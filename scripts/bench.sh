@@ -15,6 +15,12 @@
 #                 node B (the demo configs; TLS session resumption on)
 #   sluice-full   the same with identity.resumption: false on node A: a full
 #                 TLS handshake for every new connection
+#   sluice-otlp   sluice-mtls with both agents exporting spans (otlp:) to a
+#                 collector on node A (an nginx answering 200 to every OTLP
+#                 POST, in a cgroup of its own, so its CPU is not the rows')
+#   sluiced-scrape  sluiced with 10,000 live flows and 1,000 workload/service
+#                 pairs in its maps (tests/load/mapfill) and /metrics scraped
+#                 every BENCH_SCRAPE_EVERY (1s) during the row
 # each with keep-alive connections, one connection per request, and one
 # connection at a time; and the edge (issue 12): wrk through nginx on node
 # A with the config sluice renders from the demo policy's edge: section,
@@ -33,8 +39,9 @@
 #
 # Usage: scripts/bench.sh [BUILD_DIR]     (default: build)
 # Knobs: BENCH_DURATION (3s), BENCH_ROUNDS (3), BENCH_THREADS (2),
-#        BENCH_CONNS (50), BENCH_PHASES (all: "off plain mtls full edge
-#        edgecold"; "edge edgecold" runs the edge rows alone)
+#        BENCH_CONNS (50), BENCH_PHASES (all: "off plain scrape mtls otlp
+#        full edge edgecold"; "edge edgecold" runs the edge rows alone),
+#        BENCH_SCRAPE_EVERY (1s: Prometheus' default is 15 times rarer)
 
 set -euo pipefail
 
@@ -50,6 +57,9 @@ STREAM_PORT=18080
 PAIR_PORT=18443
 H2_PORT=18444
 H2_STATS_PORT=18445
+COLLECTOR_PORT=18446
+COLLECTOR=otlp-collector
+SCRAPE_EVERY=${BENCH_SCRAPE_EVERY:-1s}
 # The edge rows: one nginx per kind of authorization, each on its own port
 # and in its own cgroup, the upstream they share, the 204 authorizer.
 EDGE_UP_PORT=18090
@@ -80,6 +90,7 @@ AGENT_CG=$(sed -n 's/^agent_cgroup: *//p' "${SL_TEMPLATE[a]}")
 declare -A CGROUP=(
 	[direct]=$DIRECT [nginx-stream]=$DIRECT [sluiced]=$SL_JOB
 	[nginx-pair]=$DIRECT [haproxy-h2]=$DIRECT [sluice-mtls]=$SL_JOB [sluice-full]=$SL_JOB
+	[sluice-otlp]=$SL_JOB [sluiced-scrape]=$SL_JOB
 	[edge-none]=$DIRECT [edge-204]=$DIRECT [edge-warm]=$DIRECT [edge-cold]=$DIRECT
 )
 declare -A URL=(
@@ -87,6 +98,7 @@ declare -A URL=(
 	[sluiced]=http://$SL_ADDR_B/ [nginx-pair]=http://127.0.0.1:$PAIR_PORT/
 	[haproxy-h2]=http://127.0.0.1:$H2_PORT/
 	[sluice-mtls]=http://$SL_ADDR_B/ [sluice-full]=http://$SL_ADDR_B/
+	[sluice-otlp]=http://$SL_ADDR_B/ [sluiced-scrape]=http://$SL_ADDR_B/
 	[edge-none]=http://127.0.0.1:${EDGE_PORT[edge-none]}/api/bench
 	[edge-204]=http://127.0.0.1:${EDGE_PORT[edge-204]}/api/bench
 	[edge-warm]=http://127.0.0.1:${EDGE_PORT[edge-warm]}/api/bench
@@ -97,6 +109,7 @@ declare -A PROXIES=(
 	[nginx-pair]="a:$SIDECAR b:$SIDECAR" [haproxy-h2]="a:$HAPROXY b:$HAPROXY"
 	[sluice-mtls]="a:$AGENT_CG b:$AGENT_CG"
 	[sluice-full]="a:$AGENT_CG b:$AGENT_CG"
+	[sluice-otlp]="a:$AGENT_CG b:$AGENT_CG" [sluiced-scrape]=a:$AGENT_CG
 	[edge-none]=a:${EDGE_CG[edge-none]} [edge-204]=a:${EDGE_CG[edge-204]}
 	[edge-warm]=a:${EDGE_CG[edge-warm]} [edge-cold]=a:${EDGE_CG[edge-cold]}
 )
@@ -104,7 +117,7 @@ declare -A PROXIES=(
 declare -A AUTHZ=([edge-204]=a:$AUTHZ_204 [edge-warm]=a:$AGENT_CG [edge-cold]=a:$AGENT_CG)
 # The rows of each phase, PATH:KIND; a phase is which agents run, with
 # which config.
-read -r -a PHASES <<<"${BENCH_PHASES:-off plain mtls full edge edgecold}"
+read -r -a PHASES <<<"${BENCH_PHASES:-off plain scrape mtls otlp full edge edgecold}"
 declare -A PHASE_ROWS=(
 	[off]="direct:keep-alive direct:conn-close direct:1-conn direct:1-conn-close
 	       nginx-stream:keep-alive nginx-stream:conn-close
@@ -113,6 +126,8 @@ declare -A PHASE_ROWS=(
 	[plain]="sluiced:keep-alive sluiced:conn-close sluiced:1-conn sluiced:1-conn-close"
 	[mtls]="sluice-mtls:keep-alive sluice-mtls:conn-close sluice-mtls:1-conn
 		sluice-mtls:1-conn-close"
+	[scrape]="sluiced-scrape:keep-alive sluiced-scrape:conn-close"
+	[otlp]="sluice-otlp:keep-alive sluice-otlp:conn-close sluice-otlp:1-conn-close"
 	[full]="sluice-full:keep-alive sluice-full:conn-close sluice-full:1-conn-close"
 	[edge]="edge-none:keep-alive edge-204:keep-alive edge-warm:keep-alive"
 	[edgecold]="edge-cold:keep-alive"
@@ -243,6 +258,9 @@ declare -A F_RPS F_P50 F_P99 F_ERR F_CPU F_ACPU F_WIRE F_LOAD
 declare -A N_FLOWS N_RESUMED
 commands=()
 declare -A seen_cmd
+# sluice-otlp: spans each node's agent exported and dropped, over the
+# rounds (the agents restart with each phase, so their counters do).
+declare -A OTLP_EXPORTED OTLP_DROPPED
 
 # run_row PATH KIND ROUND: one wrk run; records its figures.
 run_row()
@@ -271,7 +289,7 @@ run_row()
 	[[ -z ${AUTHZ[$path]:-} ]] || acpu0=$(cpu_usec "${AUTHZ[$path]}")
 	[[ $path != edge-warm && $path != edge-cold ]] || edge0=$(sl_file_size "$SL_AUDIT_A")
 	wire0=$(wire_bytes)
-	[[ $path != sluiced ]] || flows0=$(agent_flows)
+	[[ $path != sluiced* ]] || flows0=$(agent_flows)
 	[[ $path != sluice-* ]] || audit0=$(sl_file_size "$SL_AUDIT_B")
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	printf '   %-26s ' "$key"
@@ -299,7 +317,7 @@ run_row()
 	1-conn) want=1 ;;
 	*) want=$n ;;
 	esac
-	if [[ $path == sluiced ]]; then
+	if [[ $path == sluiced* ]]; then
 		flows=$(($(agent_flows) - flows0))
 	elif [[ $path == sluice-* ]]; then
 		# Allowed flows are audited when they close, just after wrk exits.
@@ -344,11 +362,14 @@ run_row()
 config_plain=${SL_DIR[a]}/sluice-plain.yaml
 config_full=${SL_DIR[a]}/sluice-full.yaml
 config_cold=${SL_DIR[a]}/sluice-edge-cold.yaml
+config_otlp_a=${SL_DIR[a]}/sluice-otlp.yaml
+config_otlp_b=${SL_DIR[b]}/sluice-otlp.yaml
 make_configs()
 {
 	# Issue 2's agent: no identity, no peers, so flows go plain TCP; no
-	# edge (it needs identity.oidc), no workload OIDC clients and no local
-	# HTTP listener (it serves identity's CA and key).
+	# edge (it needs identity.oidc), no workload OIDC clients, and
+	# listen.http at its default (127.0.0.1:15020: /metrics only, the CA
+	# and keys being identity's).
 	awk '/^[^ \t#]/ { skip = /^(identity|peers|edge):/ }
 	     /^  http:/ { next }
 	     /^    oidc:/ { client = 1; next }
@@ -361,6 +382,47 @@ make_configs()
 	awk '{ print } /^edge:$/ { print "  cache:"; print "    max: 0" }' "${SL_CONFIG[a]}" \
 		>"$config_cold"
 	grep -q '^    max: 0$' "$config_cold" || sl_die "${SL_TEMPLATE[a]} has no edge: section"
+	local n
+	for n in a b; do
+		{
+			cat "${SL_CONFIG[$n]}"
+			printf 'otlp:\n  endpoint: http://%s:%d\n' "$SL_ADDR_A" "$COLLECTOR_PORT"
+		} >"${SL_DIR[$n]}/sluice-otlp.yaml"
+	done
+}
+
+# The spans NODE's agent exported and dropped (or had rejected), as its
+# /metrics says: "exported dropped".
+otlp_spans()
+{
+	sl_in "$1" curl -sf --max-time 5 http://127.0.0.1:15020/metrics | awk '
+		/^sluice_otlp_spans_total\{result="exported"\}/ { e = $2 }
+		/^sluice_otlp_spans_total\{result="(dropped|rejected)/ { d += $2 }
+		END { printf "%d %d\n", e, d }'
+}
+
+# Scrapes node A's /metrics every SCRAPE_EVERY until stopped, each scrape's
+# time (curl's time_total, ms) into SCRAPE_TIMES.
+SCRAPE_TIMES=$raw_dir/scrape-times.txt
+scraper_start()
+{
+	(
+		while :; do
+			sl_in a curl -sf -o /dev/null -w '%{time_total}\n' --max-time 5 \
+				http://127.0.0.1:15020/metrics | awk '{ printf "%.1f\n", $1 * 1000 }' \
+				>>"$SCRAPE_TIMES"
+			sleep "$SCRAPE_EVERY"
+		done
+	) &
+	SCRAPER_PID=$!
+}
+
+scraper_stop()
+{
+	[[ -n ${SCRAPER_PID:-} ]] || return 0
+	kill "$SCRAPER_PID" 2>/dev/null || true
+	wait "$SCRAPER_PID" 2>/dev/null || true
+	SCRAPER_PID=
 }
 
 # stop_agent NODE: an agent that does not exit cleanly on SIGTERM after a
@@ -500,29 +562,49 @@ start_haproxy()
 	sl_track_pidfile "$dir/haproxy.pid" "haproxy $name"
 }
 
+# agent_b CONFIG: node B's agent running with CONFIG.
+B_CONFIG=
+agent_b()
+{
+	[[ -n ${SL_AGENT_PID[b]} && $B_CONFIG == "$1" ]] && return 0
+	stop_agent b
+	sl_agent b "$1"
+	B_CONFIG=$1
+}
+
 # enter_phase PHASE: stops and starts the agents the phase runs with.
 enter_phase()
 {
 	case $1 in
-	off)
+	off | plain)
 		stop_agent a
 		stop_agent b
+		[[ $1 == off ]] || sl_agent a "$config_plain"
 		;;
-	plain)
+	scrape)
 		stop_agent a
 		stop_agent b
 		sl_agent a "$config_plain"
+		"$SL_BUILD/tests/mapfill" "${SL_PIN[a]}" >/dev/null ||
+			sl_die "mapfill could not fill node A's maps"
 		;;
 	mtls)
 		stop_agent a
-		[[ -n ${SL_AGENT_PID[b]} ]] || sl_agent b
+		agent_b "${SL_CONFIG[b]}"
 		sl_agent a
+		sl_creds_wait
+		warm_tunnel
+		;;
+	otlp)
+		stop_agent a
+		agent_b "$config_otlp_b"
+		sl_agent a "$config_otlp_a"
 		sl_creds_wait
 		warm_tunnel
 		;;
 	full)
 		stop_agent a
-		[[ -n ${SL_AGENT_PID[b]} ]] || sl_agent b
+		agent_b "${SL_CONFIG[b]}"
 		sl_agent a "$config_full"
 		sl_creds_wait
 		warm_tunnel
@@ -584,13 +666,13 @@ sl_topology
 # One connection per request runs through many ephemeral ports; the wider
 # range must not hand out the ports the agents and proxies listen on, or a
 # restarted agent finds its tunnel port taken by an old outbound connection.
-listen_ports=$(sed -n 's/^ *\(outbound\|tunnel\): .*:\([0-9]\+\)$/\2/p' "${SL_TEMPLATE[@]}" |
+listen_ports=$(sed -n 's/^ *\(outbound\|tunnel\|http\): .*:\([0-9]\+\)$/\2/p' "${SL_TEMPLATE[@]}" |
 	sort -u | tr '\n' ,)$STREAM_PORT,$PAIR_PORT,$H2_PORT,$H2_STATS_PORT,$SL_IDP_PORT
 listen_ports+=,$EDGE_UP_PORT,$AUTHZ_204_PORT,${EDGE_PORT[edge-none]},${EDGE_PORT[edge-204]}
-listen_ports+=,${EDGE_PORT[edge-warm]}
+listen_ports+=,${EDGE_PORT[edge-warm]},$COLLECTOR_PORT
 sl_in a sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \
 	net.ipv4.ip_local_reserved_ports="$listen_ports"
-sl_cgroups a "$DIRECT" "$STREAM" "$SIDECAR" "$HAPROXY" "$EDGE_UP" "$AUTHZ_204" \
+sl_cgroups a "$DIRECT" "$STREAM" "$SIDECAR" "$HAPROXY" "$EDGE_UP" "$AUTHZ_204" "$COLLECTOR" \
 	"${EDGE_CG[edge-none]}" "${EDGE_CG[edge-204]}" "${EDGE_CG[edge-warm]}"
 sl_cgroups b "$SIDECAR" "$HAPROXY"
 sl_api
@@ -612,6 +694,21 @@ sl_nginx "$STREAM" a "
 	        proxy_pass $SL_ADDR_B:80;
 	    }
 	}" "$STREAM"
+# The OTLP collector of the sluice-otlp rows: takes every export and
+# answers as OTLP/HTTP JSON says a full success looks.
+sl_nginx "$COLLECTOR" a "
+	http {
+	    access_log off;
+	    server {
+	        listen $SL_ADDR_A:$COLLECTOR_PORT;
+	        client_max_body_size 64m;
+	        client_body_buffer_size 1m;
+	        location = /v1/traces {
+	            default_type application/json;
+	            return 200 '{}';
+	        }
+	    }
+	}" "$COLLECTOR"
 sl_nginx "$SIDECAR-a" a "$(sed -e "s|@PORT@|$PAIR_PORT|" -e "s|@PEER@|$SL_ADDR_B:$PAIR_PORT|" \
 	-e "s|@PEER_NODE@|${SL_NODE[b]}|" -e "s|@PKI@|${SL_DIR[a]}/pki|g" \
 	"$SL_SRC/deploy/bench/nginx-sidecar-a.conf")" "$SIDECAR"
@@ -635,9 +732,21 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	sl_step "Round $round of $ROUNDS (wrk $DURATION per row; load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	for phase in "${PHASES[@]}"; do
 		enter_phase "$phase"
+		[[ $phase != scrape ]] || scraper_start
 		for row in ${PHASE_ROWS[$phase]}; do
 			run_row "${row%%:*}" "${row#*:}" "$round"
 		done
+		scraper_stop
+		if [[ $phase == otlp ]]; then
+			# Once the exporters' interval (1 s) is over, every span of
+			# the phase is exported or counted dropped.
+			sleep 2
+			for n in a b; do
+				read -r e d <<<"$(otlp_spans "$n")"
+				OTLP_EXPORTED[$n]=$((${OTLP_EXPORTED[$n]:-0} + e))
+				OTLP_DROPPED[$n]=$((${OTLP_DROPPED[$n]:-0} + d))
+			done
+		fi
 	done
 done
 enter_phase off

@@ -145,6 +145,10 @@ report()
 		                      request a stream, not a connection of its own (as HBONE)
 		        sluice-mtls   sluiced on both nodes, mTLS tunnel, session resumption
 		        sluice-full   the same, identity.resumption: false (full handshakes)
+		        sluice-otlp   sluice-mtls, both agents exporting spans (otlp:) to a
+		                      collector on node A (nginx answering 200)
+		        sluiced-scrape  sluiced with 10,000 flows and 1,000 pairs in its maps,
+		                      /metrics scraped every $SCRAPE_EVERY during the rows
 		        all TLS paths: TLS 1.3, TLS_AES_128_GCM_SHA256, X25519, the same
 		        CA and node certificates (sluicectl ca); only sluice checks a token
 		        and a policy per connection
@@ -165,6 +169,7 @@ report()
 
 	EOF
 	[[ -z ${F_RPS["direct keep-alive"]:-} ]] || report_mesh
+	report_observability
 	report_edge
 	agent_health
 
@@ -173,6 +178,69 @@ report()
 		"${BENCH_PHASES:+ BENCH_PHASES=\"$BENCH_PHASES\"}"
 	printf 'wrk runs (in node A'"'"'s network namespace, from the given cgroup):\n'
 	printf '  %s\n' "${commands[@]}"
+}
+
+# round_ratio KEY_A KEY_B: A's requests/s over B's, round by round (both
+# ran in the same round, minutes apart at most): "median (min-max)".
+round_ratio()
+{
+	# shellcheck disable=SC2086 # lists of numbers
+	paste <(printf '%s\n' ${F_RPS[$1]}) <(printf '%s\n' ${F_RPS[$2]}) |
+		awk '$2 > 0 { print $1 / $2 }' | sort -g |
+		awk '{ v[NR] = $1 } END { if (!NR) { print "-"; exit }
+			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%.3f (%.3f-%.3f)", m, v[1], v[NR] }'
+}
+
+# goal_line WHAT RATIO_TEXT MIN: says whether the median ratio is at least MIN.
+goal_line()
+{
+	printf 'goal: %s: %s (%s)\n' "$1" "$2" \
+		"$(awk -v r="${2%% *}" -v m="$3" 'BEGIN { print (r != "-" && r >= m ? "met" : "missed") }')"
+}
+
+# What watching costs (issue 13): tracing on against off across nodes, and
+# a scrape of the maps at the goal's size against none, each pair in the
+# same rounds.
+report_observability()
+{
+	local kind path times
+
+	[[ -n ${F_RPS["sluice-otlp keep-alive"]:-}${F_RPS["sluiced-scrape keep-alive"]:-} ]] ||
+		return 0
+	printf '\n== What watching costs: OTLP tracing on (sluice-otlp) against off (sluice-mtls),\n'
+	printf '   and /metrics scraped every %s with 10,000 flows and 1,000 pairs in the maps\n' \
+		"$SCRAPE_EVERY"
+	printf '   (sluiced-scrape) against sluiced\n'
+	table_header
+	for kind in keep-alive conn-close 1-conn-close; do
+		for path in sluice-mtls sluice-otlp sluiced sluiced-scrape; do
+			[[ -z ${F_RPS["$path $kind"]:-} || -z ${F_RPS["direct $kind"]:-} ]] ||
+				table_row "$path" "$kind"
+		done
+	done
+	printf 'requests/s ratios, per round: median (min-max)\n'
+	for kind in keep-alive conn-close 1-conn-close; do
+		[[ -z ${F_RPS["sluice-otlp $kind"]:-} ]] ||
+			goal_line "tracing on/off, $kind, >= 0.95" \
+				"$(round_ratio "sluice-otlp $kind" "sluice-mtls $kind")" 0.95
+	done
+	for kind in keep-alive conn-close; do
+		[[ -z ${F_RPS["sluiced-scrape $kind"]:-} ]] ||
+			goal_line "scraped/not, $kind, >= 0.98" \
+				"$(round_ratio "sluiced-scrape $kind" "sluiced $kind")" 0.98
+	done
+	if [[ -n ${OTLP_EXPORTED[a]:-} ]]; then
+		printf 'spans exported: %s by %s, %s by %s; dropped or rejected: %s, %s\n' \
+			"${OTLP_EXPORTED[a]}" "${SL_NODE[a]}" "${OTLP_EXPORTED[b]}" "${SL_NODE[b]}" \
+			"${OTLP_DROPPED[a]}" "${OTLP_DROPPED[b]}"
+	fi
+	if [[ -s $SCRAPE_TIMES ]]; then
+		times=$(sort -g "$SCRAPE_TIMES" | awk '{ v[NR] = $1 } END {
+			printf "%d scrapes under load, %.1f ms median (%.1f-%.1f)", NR,
+				v[int((NR + 1) / 2)], v[1], v[NR] }')
+		printf '%s; goal: under 50 ms\n' "$times"
+	fi
 }
 
 # The mesh rows: one agent, then both across the tunnel, against the pairs.
