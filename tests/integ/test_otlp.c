@@ -286,16 +286,6 @@ static bool has_jwt(const char *text)
 	return false;
 }
 
-/* The lines of text that hold needle. */
-static int lines_with(const char *text, const char *needle)
-{
-	int n = 0;
-
-	for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
-
 #define ONCE_FLOWS 3
 
 /* Every decision of node A (a refusal in BPF, tunnel flows allowed, one
@@ -324,7 +314,7 @@ static void audit_exactly_once(struct sl_env *env, const struct collector *c)
 		free(b);
 		a = mesh_audit(env, 'a', audit_a);
 		b = mesh_audit(env, 'b', audit_b);
-		if (lines_with(a, "\n") >= ONCE_FLOWS + 2 && lines_with(b, "\n") >= ONCE_FLOWS + 1)
+		if (count_substr(a, "\n") >= ONCE_FLOWS + 2 && count_substr(b, "\n") >= ONCE_FLOWS + 1)
 			break;
 		sleep_ms(100);
 	}
@@ -333,10 +323,10 @@ static void audit_exactly_once(struct sl_env *env, const struct collector *c)
 	free(b);
 	a = mesh_audit(env, 'a', audit_a);
 	b = mesh_audit(env, 'b', audit_b);
-	ASSERT_EQ(lines_with(a, "\n"), ONCE_FLOWS + 2, "node A's lines: flows, B's deny, a refusal");
-	ASSERT_EQ(lines_with(a, "\"reason\":\"default-deny\""), 1, "node A: the refusal, once");
-	ASSERT_EQ(lines_with(b, "\n"), ONCE_FLOWS + 1, "node B's lines: flows and its deny");
-	ASSERT_EQ(lines_with(b, "\"verdict\":\"deny\""), 1, "node B: its deny, once");
+	ASSERT_EQ(count_substr(a, "\n"), ONCE_FLOWS + 2, "node A's lines: flows, B's deny, a refusal");
+	ASSERT_EQ(count_substr(a, "\"reason\":\"default-deny\""), 1, "node A: the refusal, once");
+	ASSERT_EQ(count_substr(b, "\n"), ONCE_FLOWS + 1, "node B's lines: flows and its deny");
+	ASSERT_EQ(count_substr(b, "\"verdict\":\"deny\""), 1, "node B: its deny, once");
 	for (char *p = a, *save = NULL, *l; (l = strtok_r(p, "\n", &save)); p = NULL) {
 		const char *tid;
 		char want[64];
@@ -345,7 +335,7 @@ static void audit_exactly_once(struct sl_env *env, const struct collector *c)
 		tid = json_string_value(json_object_get(o, "trace_id"));
 		if (tid) {
 			snprintf(want, sizeof(want), "\"trace_id\":\"%s\"", tid);
-			ASSERT_EQ(lines_with(b, want), 1, "node B's line of node A's tunnel flow");
+			ASSERT_EQ(count_substr(b, want), 1, "node B's line of node A's tunnel flow");
 		}
 		json_decref(o);
 	}
