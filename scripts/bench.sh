@@ -60,6 +60,8 @@ H2_STATS_PORT=18445
 COLLECTOR_PORT=18446
 COLLECTOR=otlp-collector
 SCRAPE_EVERY=${BENCH_SCRAPE_EVERY:-1s}
+# Every agent's, listen.http's default (the demo configs keep it), in its node.
+METRICS_URL=http://127.0.0.1:15020/metrics
 # The edge rows: one nginx per kind of authorization, each on its own port
 # and in its own cgroup, the upstream they share, the 204 authorizer.
 EDGE_UP_PORT=18090
@@ -395,7 +397,7 @@ make_configs()
 # /metrics says: "exported dropped".
 otlp_spans()
 {
-	sl_in "$1" curl -sf --max-time 5 http://127.0.0.1:15020/metrics | awk '
+	sl_in "$1" curl -sf --max-time 5 "$METRICS_URL" | awk '
 		/^sluice_otlp_spans_total\{result="exported"\}/ { e = $2 }
 		/^sluice_otlp_spans_total\{result="(dropped|rejected)/ { d += $2 }
 		END { printf "%d %d\n", e, d }'
@@ -409,7 +411,7 @@ scraper_start()
 	(
 		while :; do
 			sl_in a curl -sf -o /dev/null -w '%{time_total}\n' --max-time 5 \
-				http://127.0.0.1:15020/metrics | awk '{ printf "%.1f\n", $1 * 1000 }' \
+				"$METRICS_URL" | awk '{ printf "%.1f\n", $1 * 1000 }' \
 				>>"$SCRAPE_TIMES"
 			sleep "$SCRAPE_EVERY"
 		done
