@@ -133,7 +133,7 @@ static void run_token(struct oidc *o, struct workload *w)
 {
 	struct token_result t = {};
 	struct errmsg e = {};
-	uint64_t start = mono_ms();
+	uint64_t start_ns = mono_ns(), start = start_ns / 1000000;
 	struct timespec wall;
 	enum fail fail;
 
@@ -178,9 +178,11 @@ static void run_token(struct oidc *o, struct workload *w)
 		w->had_token = true;
 		/* The IdP's exp is its iat, whole seconds no earlier than
 		 * ours, plus expires_in: counted from the start of our second,
-		 * the token never outlasts it. */
+		 * the token never outlasts it. That start is taken on the
+		 * monotonic clock in ns and rounded down, and the monotonic
+		 * clock was read first, so each error only ends it earlier. */
 		w->exp = wall.tv_sec + t.expires_in;
-		w->exp_ms = start - wall.tv_nsec / 1000000 + t.expires_in * 1000;
+		w->exp_ms = (start_ns - (uint64_t)wall.tv_nsec) / 1000000 + t.expires_in * 1000;
 		/* Refresh at two thirds of the lifetime. */
 		w->due_ms = start + t.expires_in * 2000 / 3;
 		w->backoff_ms = 0;
