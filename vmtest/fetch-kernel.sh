@@ -81,13 +81,10 @@ if [[ -z $pkg ]]; then
 	apt-get -qq update >&2 || true
 	pkg=$(resolve)
 fi
-ver=${pkg:+$(candidate "$pkg")}
-if [[ -z $pkg || -z $ver || $ver == "(none)" ]]; then
-	use_cached "apt cannot resolve a $series kernel"
-fi
-
-dir=$cache/${pkg}_${ver//:/%3a}
-if [[ ! -e $dir/.complete ]]; then
+# Unpacks $pkg $ver into $dir; fails, leaving nothing, when the download
+# does.
+unpack()
+{
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	echo "fetch-kernel: downloading $pkg $ver" >&2
@@ -96,7 +93,7 @@ if [[ ! -e $dir/.complete ]]; then
 	if ! (cd "$dir" && apt-get -qq download "$pkg=$ver" 2>download.log); then
 		cat "$dir/download.log" >&2
 		rm -rf "$dir"
-		use_cached "downloading $pkg $ver failed"
+		return 1
 	fi
 	rm "$dir/download.log"
 	dpkg-deb -x "$dir"/*.deb "$dir"
@@ -109,5 +106,23 @@ if [[ ! -e $dir/.complete ]]; then
 	# initramfs builder needs it to resolve module dependencies.
 	depmod -b "$dir" "${image##*/vmlinuz-}"
 	touch "$dir/.complete"
-fi
+}
+
+# A mirror that is syncing a new kernel can refuse the version the package
+# lists name (404, hash sum mismatch): fresh lists, and then the same or the
+# new version, usually succeed a little later.
+for try in 1 2 3; do
+	ver=${pkg:+$(candidate "$pkg")}
+	if [[ -z $pkg || -z $ver || $ver == "(none)" ]]; then
+		use_cached "apt cannot resolve a $series kernel"
+	fi
+	dir=$cache/${pkg}_${ver//:/%3a}
+	[[ -e $dir/.complete ]] && break
+	unpack && break
+	((try < 3)) || use_cached "downloading $pkg $ver failed 3 times"
+	echo "fetch-kernel: download $try of 3 failed; running apt-get update" >&2
+	sleep $((try * 10))
+	apt-get -qq update >&2 || true
+	pkg=$(resolve)
+done
 print_paths "$dir"

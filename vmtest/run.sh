@@ -78,11 +78,13 @@ broken=()
 # test counts as one failure, so the totals never read as a pass.
 tally()
 {
-	local label=$1 rc=$2 p=0 f=0 s=0
+	local label=$1 rc=$2 why=${3:-} p=0 f=0 s=0
 
 	[[ -r $out/$label/summary ]] && read -r p f s <"$out/$label/summary"
 	if ((rc != 0)); then
-		broken+=("$label")
+		[[ -n $why ]] || why="exit $rc"
+		((f > 0)) || [[ -r $out/$label/summary ]] || why+=", no test summary"
+		broken+=("$label ($why)")
 		((f > 0)) || f=1
 	fi
 	passed=$((passed + p))
@@ -107,7 +109,7 @@ boot_series()
 
 	if ! paths=$("$here/fetch-kernel.sh" "$here/cache" "$series"); then
 		echo "vmtest [$series]: no kernel of series $series"
-		tally "$series" 1
+		tally "$series" 1 "no kernel"
 		return
 	fi
 	dir=${paths%%/boot/*}
@@ -140,7 +142,10 @@ else
 	done
 fi
 
-((${#broken[@]} == 0)) || echo "vmtest: failed on: ${broken[*]}"
+if ((${#broken[@]} > 0)); then
+	printf -v list '%s, ' "${broken[@]}"
+	echo "vmtest: failed on: ${list%, }"
+fi
 echo "vmtest: kernels ${KERNEL:+custom }${KERNEL:-$kernels}, total $(since "$t_start") s"
 echo "vmtest: $passed passed, $failed failed, $skipped skipped"
 exit $((${#broken[@]} == 0 ? 0 : 1))
