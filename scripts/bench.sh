@@ -18,9 +18,10 @@
 #   sluice-otlp   sluice-mtls with both agents exporting spans (otlp:) to a
 #                 collector on node A (an nginx answering 200 to every OTLP
 #                 POST, in a cgroup of its own, so its CPU is not the rows')
-#   sluiced-scrape  sluiced with 10,000 live flows and 1,000 workload/service
-#                 pairs in its maps (tests/load/mapfill) and /metrics scraped
-#                 every BENCH_SCRAPE_EVERY (1s) during the row
+#   sluiced-filled  sluiced with 10,000 live flows and 1,000 workload/service
+#                 pairs in its maps (tests/load/mapfill), not scraped
+#   sluiced-scrape  the same, /metrics scraped every BENCH_SCRAPE_EVERY (1s)
+#                 during the row: against sluiced-filled, the scrape's cost
 # each with keep-alive connections, one connection per request, and one
 # connection at a time; and the edge (issue 12): wrk through nginx on node
 # A with the config sluice renders from the demo policy's edge: section,
@@ -92,7 +93,7 @@ AGENT_CG=$(sed -n 's/^agent_cgroup: *//p' "${SL_TEMPLATE[a]}")
 declare -A CGROUP=(
 	[direct]=$DIRECT [nginx-stream]=$DIRECT [sluiced]=$SL_JOB
 	[nginx-pair]=$DIRECT [haproxy-h2]=$DIRECT [sluice-mtls]=$SL_JOB [sluice-full]=$SL_JOB
-	[sluice-otlp]=$SL_JOB [sluiced-scrape]=$SL_JOB
+	[sluice-otlp]=$SL_JOB [sluiced-scrape]=$SL_JOB [sluiced-filled]=$SL_JOB
 	[edge-none]=$DIRECT [edge-204]=$DIRECT [edge-warm]=$DIRECT [edge-cold]=$DIRECT
 )
 declare -A URL=(
@@ -101,6 +102,7 @@ declare -A URL=(
 	[haproxy-h2]=http://127.0.0.1:$H2_PORT/
 	[sluice-mtls]=http://$SL_ADDR_B/ [sluice-full]=http://$SL_ADDR_B/
 	[sluice-otlp]=http://$SL_ADDR_B/ [sluiced-scrape]=http://$SL_ADDR_B/
+	[sluiced-filled]=http://$SL_ADDR_B/
 	[edge-none]=http://127.0.0.1:${EDGE_PORT[edge-none]}/api/bench
 	[edge-204]=http://127.0.0.1:${EDGE_PORT[edge-204]}/api/bench
 	[edge-warm]=http://127.0.0.1:${EDGE_PORT[edge-warm]}/api/bench
@@ -112,6 +114,7 @@ declare -A PROXIES=(
 	[sluice-mtls]="a:$AGENT_CG b:$AGENT_CG"
 	[sluice-full]="a:$AGENT_CG b:$AGENT_CG"
 	[sluice-otlp]="a:$AGENT_CG b:$AGENT_CG" [sluiced-scrape]=a:$AGENT_CG
+	[sluiced-filled]=a:$AGENT_CG
 	[edge-none]=a:${EDGE_CG[edge-none]} [edge-204]=a:${EDGE_CG[edge-204]}
 	[edge-warm]=a:${EDGE_CG[edge-warm]} [edge-cold]=a:${EDGE_CG[edge-cold]}
 )
@@ -128,7 +131,8 @@ declare -A PHASE_ROWS=(
 	[plain]="sluiced:keep-alive sluiced:conn-close sluiced:1-conn sluiced:1-conn-close"
 	[mtls]="sluice-mtls:keep-alive sluice-mtls:conn-close sluice-mtls:1-conn
 		sluice-mtls:1-conn-close"
-	[scrape]="sluiced-scrape:keep-alive sluiced-scrape:conn-close"
+	[scrape]="sluiced-filled:keep-alive sluiced-scrape:keep-alive sluiced-filled:conn-close
+		  sluiced-scrape:conn-close"
 	[otlp]="sluice-otlp:keep-alive sluice-otlp:conn-close sluice-otlp:1-conn-close"
 	[full]="sluice-full:keep-alive sluice-full:conn-close sluice-full:1-conn-close"
 	[edge]="edge-none:keep-alive edge-204:keep-alive edge-warm:keep-alive"
@@ -734,11 +738,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	sl_step "Round $round of $ROUNDS (wrk $DURATION per row; load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	for phase in "${PHASES[@]}"; do
 		enter_phase "$phase"
-		[[ $phase != scrape ]] || scraper_start
 		for row in ${PHASE_ROWS[$phase]}; do
+			[[ ${row%%:*} != sluiced-scrape ]] || scraper_start
 			run_row "${row%%:*}" "${row#*:}" "$round"
+			scraper_stop
 		done
-		scraper_stop
 		if [[ $phase == otlp ]]; then
 			# Once the exporters' interval (1 s) is over, every span of
 			# the phase is exported or counted dropped.

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
-#include <inttypes.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 
 #include "audit.h"
 #include "log.h"
+#include "strbuf.h"
 #include "utf8.h"
 
 /* A full disk must not flood the agent's log: one message about the audit
@@ -99,38 +99,7 @@ void audit_close(struct audit *a)
  */
 #define LINE_STACK 4096
 
-struct line {
-	char *p;
-	size_t len, cap;
-	bool oom;
-	char stack[LINE_STACK];
-};
-
-static void put(struct line *l, const char *s, size_t n)
-{
-	size_t cap;
-	char *p;
-
-	if (l->oom)
-		return;
-	if (l->len + n > l->cap) {
-		for (cap = l->cap * 2; cap < l->len + n; cap *= 2)
-			;
-		p = l->p == l->stack ? malloc(cap) : realloc(l->p, cap);
-		if (!p) {
-			l->oom = true;
-			return;
-		}
-		if (l->p == l->stack)
-			memcpy(p, l->stack, l->len);
-		l->p = p;
-		l->cap = cap;
-	}
-	memcpy(l->p + l->len, s, n);
-	l->len += n;
-}
-
-static void put_escaped(struct line *l, const char *s, size_t n)
+static void put_escaped(struct strbuf *l, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t run = 0;
@@ -141,7 +110,7 @@ static void put_escaped(struct line *l, const char *s, size_t n)
 
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
-		put(l, s + run, i - run);
+		strbuf_put(l, s + run, i - run);
 		run = i + 1;
 		esc[0] = '\\';
 		switch (c) {
@@ -155,25 +124,25 @@ static void put_escaped(struct line *l, const char *s, size_t n)
 			memcpy(esc + 1, "u00", 3);
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 15];
-			put(l, esc, 6);
+			strbuf_put(l, esc, 6);
 			continue;
 		}
-		put(l, esc, 2);
+		strbuf_put(l, esc, 2);
 	}
-	put(l, s + run, n - run);
+	strbuf_put(l, s + run, n - run);
 }
 
 /* ,"key": (no comma before the first member). */
-static void put_key(struct line *l, const char *key)
+static void put_key(struct strbuf *l, const char *key)
 {
-	put(l, l->len > 1 ? ",\"" : "\"", l->len > 1 ? 2 : 1);
-	put(l, key, strlen(key));
-	put(l, "\":", 2);
+	strbuf_put(l, l->len > 1 ? ",\"" : "\"", l->len > 1 ? 2 : 1);
+	strbuf_put(l, key, strlen(key));
+	strbuf_put(l, "\":", 2);
 }
 
 /* Whatever v holds becomes valid UTF-8 first: a member that could not be
  * encoded would cost the whole line. */
-static void put_str(struct line *l, const char *key, const char *v)
+static void put_str(struct strbuf *l, const char *key, const char *v)
 {
 	char buf[AUDIT_STR_MAX];
 	size_t len;
@@ -182,17 +151,15 @@ static void put_str(struct line *l, const char *key, const char *v)
 		return;
 	len = utf8_copy(buf, sizeof(buf), v);
 	put_key(l, key);
-	put(l, "\"", 1);
+	strbuf_put(l, "\"", 1);
 	put_escaped(l, buf, len);
-	put(l, "\"", 1);
+	strbuf_put(l, "\"", 1);
 }
 
-static void put_u64(struct line *l, const char *key, uint64_t v)
+static void put_u64(struct strbuf *l, const char *key, uint64_t v)
 {
-	char buf[24];
-
 	put_key(l, key);
-	put(l, buf, snprintf(buf, sizeof(buf), "%" PRIu64, v));
+	strbuf_u64(l, v);
 }
 
 static void fmt_time(int64_t ns, char *buf, size_t len)
@@ -226,14 +193,14 @@ static int append(struct audit *a, char *line, size_t len)
 
 static int write_line(struct audit *a, const struct audit_rec *r)
 {
-	struct line l = { .cap = LINE_STACK };
-	char when[40];
+	char when[40], stack[LINE_STACK];
+	struct strbuf l;
 	int ret;
 
-	l.p = l.stack;
+	strbuf_init(&l, stack, sizeof(stack));
 	fmt_time(r->time_ns, when, sizeof(when));
 	/* The order of the members is the order of the schema: time first. */
-	put(&l, "{", 1);
+	strbuf_put(&l, "{", 1);
 	put_str(&l, "time", when);
 	put_u64(&l, "schema", AUDIT_SCHEMA);
 	put_str(&l, "direction", r->direction);
@@ -269,9 +236,9 @@ static int write_line(struct audit *a, const struct audit_rec *r)
 	if (r->resumed) {
 		put_key(&l, "resumed");
 		if (r->resumed == AUDIT_RESUMED_YES)
-			put(&l, "true", 4);
+			strbuf_put(&l, "true", 4);
 		else
-			put(&l, "false", 5);
+			strbuf_put(&l, "false", 5);
 	}
 	if (r->closed) {
 		put_u64(&l, "bytes_up", r->bytes_up);
@@ -283,10 +250,9 @@ static int write_line(struct audit *a, const struct audit_rec *r)
 			put_u64(&l, "srtt_us", r->srtt_us);
 		put_str(&l, "status", r->status);
 	}
-	put(&l, "}", 1);
+	strbuf_put(&l, "}", 1);
 	ret = l.oom ? -ENOMEM : append(a, l.p, l.len);
-	if (l.p != l.stack)
-		free(l.p);
+	strbuf_release(&l);
 	return ret;
 }
 

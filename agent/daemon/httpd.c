@@ -53,12 +53,9 @@ const char *httpd_header(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
-enum MHD_Result httpd_response(const char *type, const char *body, size_t len,
+static enum MHD_Result response(const char *type, struct MHD_Response *r,
 			       struct MHD_Response **out)
 {
-	struct MHD_Response *r;
-
-	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
 	if (type && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES) {
@@ -69,6 +66,25 @@ enum MHD_Result httpd_response(const char *type, const char *body, size_t len,
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	*out = r;
 	return MHD_YES;
+}
+
+enum MHD_Result httpd_response(const char *type, const char *body, size_t len,
+			       struct MHD_Response **out)
+{
+	return response(type,
+			MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY),
+			out);
+}
+
+enum MHD_Result httpd_response_take(const char *type, char *body, size_t len,
+				    struct MHD_Response **out)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+	if (!r)
+		free(body);
+	return response(type, r, out);
 }
 
 enum MHD_Result httpd_send(struct MHD_Connection *c, int status, const char *type,
@@ -171,8 +187,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	free(*con_cls);
+	struct httpd_conn *hc = *con_cls;
+
+	if (hc && hc->release)
+		hc->release(hc->data);
+	free(hc);
 	*con_cls = NULL;
+}
+
+void httpd_resume(struct httpd_conn *hc)
+{
+	if (!hc->suspended)
+		return;
+	if (hc->prev)
+		hc->prev->next = hc->next;
+	else
+		hc->h->waiting = hc->next;
+	if (hc->next)
+		hc->next->prev = hc->prev;
+	hc->prev = hc->next = NULL;
+	hc->suspended = false;
+	MHD_resume_connection(hc->c);
 }
 
 static void resume_all(struct httpd *h)

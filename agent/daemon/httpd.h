@@ -29,6 +29,10 @@ struct httpd_conn {
 	bool suspended;
 	uint64_t since_ms;		/* CLOCK_MONOTONIC, the first call */
 	struct httpd_conn *prev, *next;	/* in the waiting list while suspended */
+	/* The handler's own state for this request, and what frees it when
+	 * the request ends, answered or not. */
+	void *data;
+	void (*release)(void *data);
 };
 
 /* Answers the request (httpd_send() and friends, or MHD_queue_response)
@@ -53,6 +57,9 @@ void httpd_run(void *h);
  * runs: connection timeouts and requests waiting on something else. */
 void httpd_tick(struct httpd *h);
 void httpd_suspend(struct httpd_conn *hc);
+/* Resumes one suspended request now (its handler is asked again on the
+ * next httpd_run()); no-op if it is not suspended. */
+void httpd_resume(struct httpd_conn *hc);
 /* Resumes suspended requests, stops the daemon, closes its socket.
  * NULL: no-op. */
 void httpd_free(struct httpd *h);
@@ -70,6 +77,10 @@ const char *httpd_header(struct MHD_Connection *c, const char *name);
  * no Content-Type. MHD_NO on allocation failure. */
 enum MHD_Result httpd_response(const char *type, const char *body, size_t len,
 			       struct MHD_Response **out);
+/* The same with body taken over (malloc'd; freed by the response, or here
+ * on failure): for large bodies, which a copy would cost twice. */
+enum MHD_Result httpd_response_take(const char *type, char *body, size_t len,
+				    struct MHD_Response **out);
 enum MHD_Result httpd_send(struct MHD_Connection *c, int status, const char *type,
 			   const char *body);
 

@@ -11,7 +11,9 @@
  *
  * Anything else is 404 with a body that lists these, a method other than
  * GET or HEAD 405. The edge's /v1/authz is never served here: it stays on
- * edge.socket and edge.listen. Served with httpd.h in the agent's loop.
+ * edge.socket and edge.listen. Served with httpd.h in the agent's loop;
+ * the BPF maps' part of /metrics is rendered in a thread per scrape (at
+ * most 4 at once, 503 past that), so the loop never waits for it.
  */
 #ifndef SLUICE_LOCAL_HTTP_H
 #define SLUICE_LOCAL_HTTP_H
@@ -39,8 +41,8 @@ struct local_http_deps {
 int local_http_new(const struct config *cfg, const struct local_http_deps *deps,
 		   struct local_http **out, struct errmsg *err);
 
-/* The epoll fd: watch it for readability (in sluiced, proxy_watch()) and
- * call local_http_run(l) when it is readable. -1: none. */
+/* The fd to watch for readability (in sluiced, proxy_watch()): call
+ * local_http_run(l) when it is readable. */
 int local_http_fd(const struct local_http *l);
 void local_http_run(void *l);
 /* Once a second: connection timeouts. */

@@ -78,64 +78,99 @@ static const char *name_of(struct name_cache *c, __u32 id)
 }
 
 struct render {
-	FILE *f;
+	struct strbuf *b;
 	int nr_cpus;
 	struct name_cache ids, svcs;
 	uint64_t dropped_svc, dropped_violations;
 	void *walk;			/* what the walk's fn adds to */
 	uint64_t walked;		/* and how many it has seen */
+	/* Entries of the maps the families walked (-1: the walk failed),
+	 * so that sluice_map_entries need not walk them again. */
+	long svc_entries, rtt_entries, violation_entries;
 };
 
-static void label(FILE *f, const char *key, const char *v, bool first)
+static void label(struct strbuf *b, const char *key, const char *v, bool first)
 {
 	char esc[2 * SLUICE_NAME_LEN];
 
 	escape(v, esc);
-	fprintf(f, "%s%s=\"%s\"", first ? "" : ",", key, esc);
+	if (!first)
+		strbuf_put(b, ",", 1);
+	strbuf_puts(b, key);
+	strbuf_put(b, "=\"", 2);
+	strbuf_puts(b, esc);
+	strbuf_put(b, "\"", 1);
 }
 
-static void family(FILE *f, const char *name, const char *type, const char *help)
+static void family(struct strbuf *b, const char *name, const char *type, const char *help)
 {
-	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void pair_labels(struct render *r, __u32 identity, __u32 service)
+/* The labels of a (workload, service) pair, escaped, into lbl. */
+static void pair_labels(struct render *r, __u32 identity, __u32 service, char *lbl, size_t len)
 {
-	fprintf(r->f, "source_workload=\"%s\",destination_service=\"%s\"",
-		name_of(&r->ids, identity), name_of(&r->svcs, service));
+	snprintf(lbl, len, "source_workload=\"%s\",destination_service=\"%s\"",
+		 name_of(&r->ids, identity), name_of(&r->svcs, service));
 }
 
-/* The le bounds as label values, in seconds. */
-static const char *const le_str[METRICS_NR_LE] = {
-	"1.6e-05", "6.4e-05", "0.000256", "0.001024", "0.004096", "0.016384",
-	"0.065536", "0.262144", "1.048576", "4.194304", "16.777216",
+#define PAIR_LABELS_LEN (4 * SLUICE_NAME_LEN + 64)
+
+/* The le bounds as labels, in seconds. */
+static const char *const le_label[METRICS_NR_LE] = {
+	",le=\"1.6e-05\"",  ",le=\"6.4e-05\"",  ",le=\"0.000256\"", ",le=\"0.001024\"",
+	",le=\"0.004096\"", ",le=\"0.016384\"", ",le=\"0.065536\"", ",le=\"0.262144\"",
+	",le=\"1.048576\"", ",le=\"4.194304\"", ",le=\"16.777216\"",
 };
 
+/* name{lbl<extra>} v: the line of every series. This and the histograms
+ * below are what a scrape spends its time on (a line per bucket per pair),
+ * so they append without a format string. */
+static void series(struct strbuf *b, const char *name, const char *suffix, const char *lbl,
+		   const char *extra, uint64_t v)
+{
+	strbuf_puts(b, name);
+	strbuf_puts(b, suffix);
+	strbuf_put(b, "{", 1);
+	strbuf_puts(b, lbl);
+	strbuf_puts(b, extra);
+	strbuf_put(b, "} ", 2);
+	strbuf_u64(b, v);
+	strbuf_put(b, "\n", 1);
+}
+
 /* One histogram series: lbl is its labels, already escaped. */
-static void histogram_series(FILE *f, const char *name, const char *lbl, const __u64 *b,
-			     uint64_t sum_us)
+static void histogram_series(struct strbuf *b, const char *name, const char *lbl,
+			     const __u64 *buckets, uint64_t sum_us)
 {
 	uint64_t cum[METRICS_NR_LE], count = 0;
+	char frac[8];
 
 	for (int i = 0; i < SLUICE_LAT_BUCKETS; i++)
-		count += b[i];
-	metrics_cumulate(b, SLUICE_LAT_BUCKETS, cum);
+		count += buckets[i];
+	metrics_cumulate(buckets, SLUICE_LAT_BUCKETS, cum);
 	for (int k = 0; k < METRICS_NR_LE; k++)
-		fprintf(f, "%s_bucket{%s,le=\"%s\"} %llu\n", name, lbl, le_str[k],
-			(unsigned long long)cum[k]);
-	fprintf(f, "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %.6f\n%s_count{%s} %llu\n", name,
-		lbl, (unsigned long long)count, name, lbl, sum_us / 1e6, name, lbl,
-		(unsigned long long)count);
+		series(b, name, "_bucket", lbl, le_label[k], cum[k]);
+	series(b, name, "_bucket", lbl, ",le=\"+Inf\"", count);
+	/* The sum in seconds, exactly: whole seconds, then the microseconds. */
+	strbuf_puts(b, name);
+	strbuf_put(b, "_sum{", 5);
+	strbuf_puts(b, lbl);
+	strbuf_put(b, "} ", 2);
+	strbuf_u64(b, sum_us / 1000000);
+	snprintf(frac, sizeof(frac), ".%06u", (unsigned int)(sum_us % 1000000));
+	strbuf_puts(b, frac);
+	strbuf_put(b, "\n", 1);
+	series(b, name, "_count", lbl, "", count);
 }
 
 static void histogram(struct render *r, const char *name, __u32 identity, __u32 service,
-		      const __u64 *b, uint64_t sum_us)
+		      const __u64 *buckets, uint64_t sum_us)
 {
-	char lbl[4 * SLUICE_NAME_LEN + 64];
+	char lbl[PAIR_LABELS_LEN];
 
-	snprintf(lbl, sizeof(lbl), "source_workload=\"%s\",destination_service=\"%s\"",
-		 name_of(&r->ids, identity), name_of(&r->svcs, service));
-	histogram_series(r->f, name, lbl, b, sum_us);
+	pair_labels(r, identity, service, lbl, sizeof(lbl));
+	histogram_series(r->b, name, lbl, buckets, sum_us);
 }
 
 /* Every entry of a hash map, in batches: fn(key, value) each. */
@@ -196,12 +231,13 @@ static void pair_add(struct render *r, const void *k, const void *v)
 static void counter_rows(struct render *r, const struct pairs *p, const char *name,
 			 const char *type, const char *help, size_t off, const char *extra)
 {
-	family(r->f, name, type, help);
+	char lbl[PAIR_LABELS_LEN];
+
+	family(r->b, name, type, help);
 	for (size_t i = 0; i < p->nr; i++) {
-		fprintf(r->f, "%s{", name);
-		pair_labels(r, p->rows[i].k.identity, p->rows[i].k.service);
-		fprintf(r->f, "%s} %llu\n", extra ? extra : "",
-			*(const unsigned long long *)((const char *)&p->rows[i].s + off));
+		pair_labels(r, p->rows[i].k.identity, p->rows[i].k.service, lbl, sizeof(lbl));
+		series(r->b, name, "", lbl, extra ? extra : "",
+		       *(const __u64 *)((const char *)&p->rows[i].s + off));
 	}
 }
 
@@ -217,6 +253,7 @@ static int svc_families(struct render *r, const struct datapath *dp)
 	ret = walk(bpf_map__fd(dp->skel->maps.svc_stats), sizeof(struct sluice_svc_key),
 		   sizeof(struct sluice_svc_stats), pair_add, r);
 	r->dropped_svc += p.dropped;
+	r->svc_entries = ret ? -1 : (long)(p.nr + p.dropped);
 	counter_rows(r, &p, "sluice_tcp_connections_opened_total", "counter",
 		     "Connections the agent relayed whose upstream connect succeeded (verdict "
 		     "allow); refused ones are in sluice_violations_total",
@@ -230,7 +267,7 @@ static int svc_families(struct render *r, const struct datapath *dp)
 	counter_rows(r, &p, "sluice_tcp_received_bytes_total", "counter",
 		     "Bytes from the destination to the workload, at close",
 		     offsetof(struct sluice_svc_stats, bytes_received), NULL);
-	family(r->f, "sluice_tcp_connect_duration_seconds", "histogram",
+	family(r->b, "sluice_tcp_connect_duration_seconds", "histogram",
 	       "Upstream connect time (SYN to established) from sockops");
 	for (size_t i = 0; i < p.nr; i++)
 		histogram(r, "sluice_tcp_connect_duration_seconds", p.rows[i].k.identity,
@@ -254,11 +291,15 @@ static void rtt_row(struct render *r, const void *k, const void *v)
 
 static int rtt_family(struct render *r, const struct datapath *dp)
 {
+	int ret;
+
 	r->walked = 0;
-	family(r->f, "sluice_tcp_rtt_seconds", "histogram",
+	family(r->b, "sluice_tcp_rtt_seconds", "histogram",
 	       "Upstream smoothed RTT of each relayed connection when it closed");
-	return walk(bpf_map__fd(dp->skel->maps.svc_rtt), sizeof(struct sluice_svc_key),
-		    sizeof(struct sluice_svc_rtt), rtt_row, r);
+	ret = walk(bpf_map__fd(dp->skel->maps.svc_rtt), sizeof(struct sluice_svc_key),
+		   sizeof(struct sluice_svc_rtt), rtt_row, r);
+	r->rtt_entries = ret ? -1 : (long)r->walked;
+	return ret;
 }
 
 static void violation_row(struct render *r, const void *k, const void *v)
@@ -266,6 +307,7 @@ static void violation_row(struct render *r, const void *k, const void *v)
 	const struct sluice_violation_key *key = k;
 	const struct sluice_counter *c = v;
 	size_t stride = (sizeof(*c) + 7) & ~7ul;
+	char lbl[PAIR_LABELS_LEN], reason[64];
 	__u64 sum = 0;
 
 	if (r->walked++ >= METRICS_MAX_SERIES) {
@@ -274,21 +316,25 @@ static void violation_row(struct render *r, const void *k, const void *v)
 	}
 	for (int cpu = 0; cpu < r->nr_cpus; cpu++)
 		sum += ((const struct sluice_counter *)((const char *)c + cpu * stride))->count;
-	fputs("sluice_violations_total{", r->f);
-	pair_labels(r, key->identity, key->service);
-	label(r->f, "reason", policy_reason_name(key->reason), false);
-	fprintf(r->f, "} %llu\n", (unsigned long long)sum);
+	pair_labels(r, key->identity, key->service, lbl, sizeof(lbl));
+	/* Reason names are the policy's own identifiers: nothing to escape. */
+	snprintf(reason, sizeof(reason), ",reason=\"%s\"", policy_reason_name(key->reason));
+	series(r->b, "sluice_violations_total", "", lbl, reason, sum);
 }
 
 static int violation_family(struct render *r, const struct datapath *dp)
 {
+	int ret;
+
 	r->walked = 0;
-	family(r->f, "sluice_violations_total", "counter",
+	family(r->b, "sluice_violations_total", "counter",
 	       "Refused (and, failure mode open, bypassing) connects and datagrams, and "
 	       "connections refused at mesh-only workloads (reason not-via-mesh: "
 	       "source_workload is the protected workload)");
-	return walk(bpf_map__fd(dp->skel->maps.violations), sizeof(struct sluice_violation_key),
-		    ((sizeof(struct sluice_counter) + 7) & ~7ul) * r->nr_cpus, violation_row, r);
+	ret = walk(bpf_map__fd(dp->skel->maps.violations), sizeof(struct sluice_violation_key),
+		   ((sizeof(struct sluice_counter) + 7) & ~7ul) * r->nr_cpus, violation_row, r);
+	r->violation_entries = ret ? -1 : (long)r->walked;
+	return ret;
 }
 
 static void count_row(struct render *r, const void *k, const void *v)
@@ -298,11 +344,18 @@ static void count_row(struct render *r, const void *k, const void *v)
 	r->walked++;
 }
 
-static long map_entries(struct render *r, const struct bpf_map *m)
+static long map_entries(struct render *r, const struct datapath *dp, const struct bpf_map *m)
 {
-	bool percpu = bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_HASH;
-	size_t vs = percpu ? ((bpf_map__value_size(m) + 7) & ~7ul) * r->nr_cpus
-			   : bpf_map__value_size(m);
+	size_t vs = bpf_map__value_size(m);
+
+	if (m == dp->skel->maps.svc_stats)
+		return r->svc_entries;
+	if (m == dp->skel->maps.svc_rtt)
+		return r->rtt_entries;
+	if (m == dp->skel->maps.violations)
+		return r->violation_entries;
+	if (bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_HASH)
+		vs = ((vs + 7) & ~7ul) * r->nr_cpus;
 	r->walked = 0;
 	if (walk(bpf_map__fd(m), bpf_map__key_size(m), vs, count_row, r))
 		return -1;
@@ -332,73 +385,73 @@ static void map_families(struct render *r, const struct datapath *dp)
 	long entries[sizeof(maps) / sizeof(maps[0])];
 	uint64_t tracked, untracked, live;
 
-	family(r->f, "sluice_map_entries", "gauge", "Entries in each BPF map");
+	family(r->b, "sluice_map_entries", "gauge", "Entries in each BPF map");
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		entries[i] = map_entries(r, maps[i]);
+		entries[i] = map_entries(r, dp, maps[i]);
 		if (entries[i] >= 0)
-			fprintf(r->f, "sluice_map_entries{map=\"%s\"} %ld\n", bpf_map__name(maps[i]),
+			strbuf_printf(r->b, "sluice_map_entries{map=\"%s\"} %ld\n", bpf_map__name(maps[i]),
 				entries[i]);
 	}
-	family(r->f, "sluice_map_capacity", "gauge", "max_entries of each BPF map");
+	family(r->b, "sluice_map_capacity", "gauge", "max_entries of each BPF map");
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
-		fprintf(r->f, "sluice_map_capacity{map=\"%s\"} %u\n", bpf_map__name(maps[i]),
+		strbuf_printf(r->b, "sluice_map_capacity{map=\"%s\"} %u\n", bpf_map__name(maps[i]),
 			bpf_map__max_entries(maps[i]));
 	tracked = dp_counter(r, dp, SLUICE_CNT_FLOWS_TRACKED);
 	untracked = dp_counter(r, dp, SLUICE_CNT_FLOWS_UNTRACKED);
 	live = entries[5] > 0 ? entries[5] : 0;
-	family(r->f, "sluice_map_evictions_total", "counter",
+	family(r->b, "sluice_map_evictions_total", "counter",
 	       "Entries the LRU flows map evicted: flows tracked - untracked - live (derived)");
-	fprintf(r->f, "sluice_map_evictions_total{map=\"flows\"} %llu\n",
+	strbuf_printf(r->b, "sluice_map_evictions_total{map=\"flows\"} %llu\n",
 		(unsigned long long)(tracked > untracked + live ? tracked - untracked - live : 0));
-	family(r->f, "sluice_map_insert_failures_total", "counter",
+	family(r->b, "sluice_map_insert_failures_total", "counter",
 	       "New keys a full map refused: their counts were not kept");
-	fprintf(r->f, "sluice_map_insert_failures_total{map=\"violations\"} %llu\n",
+	strbuf_printf(r->b, "sluice_map_insert_failures_total{map=\"violations\"} %llu\n",
 		(unsigned long long)dp_counter(r, dp, SLUICE_CNT_VIOLATIONS_UNCOUNTED));
-	fprintf(r->f, "sluice_map_insert_failures_total{map=\"svc_stats\"} %llu\n",
+	strbuf_printf(r->b, "sluice_map_insert_failures_total{map=\"svc_stats\"} %llu\n",
 		(unsigned long long)dp_counter(r, dp, SLUICE_CNT_STATS_UNCOUNTED));
-	family(r->f, "sluice_refusal_events_total", "counter",
+	family(r->b, "sluice_refusal_events_total", "counter",
 	       "Refusal events BPF sent to the agent through the refusals ring buffer, and "
 	       "those lost because it was full");
-	fprintf(r->f, "sluice_refusal_events_total{result=\"sent\"} %llu\n",
+	strbuf_printf(r->b, "sluice_refusal_events_total{result=\"sent\"} %llu\n",
 		(unsigned long long)dp_counter(r, dp, SLUICE_CNT_REFUSALS_SENT));
-	fprintf(r->f, "sluice_refusal_events_total{result=\"lost\"} %llu\n",
+	strbuf_printf(r->b, "sluice_refusal_events_total{result=\"lost\"} %llu\n",
 		(unsigned long long)dp_counter(r, dp, SLUICE_CNT_REFUSALS_LOST));
 }
 
-static void one(FILE *f, const char *name, const char *type, const char *help, double v)
+static void one(struct strbuf *b, const char *name, const char *type, const char *help, double v)
 {
-	family(f, name, type, help);
-	fprintf(f, "%s %.17g\n", name, v);
+	family(b, name, type, help);
+	strbuf_printf(b, "%s %.17g\n", name, v);
 }
 
-static void otlp_families(FILE *f, const struct otlp_stats *s)
+static void otlp_families(struct strbuf *b, const struct otlp_stats *s)
 {
-	family(f, "sluice_otlp_spans_total", "counter",
+	family(b, "sluice_otlp_spans_total", "counter",
 	       "Spans made for the collector, by what became of them (queued: every span made)");
-	fprintf(f, "sluice_otlp_spans_total{result=\"queued\"} %llu\n",
+	strbuf_printf(b, "sluice_otlp_spans_total{result=\"queued\"} %llu\n",
 		(unsigned long long)s->queued);
-	fprintf(f, "sluice_otlp_spans_total{result=\"exported\"} %llu\n",
+	strbuf_printf(b, "sluice_otlp_spans_total{result=\"exported\"} %llu\n",
 		(unsigned long long)s->exported);
-	fprintf(f, "sluice_otlp_spans_total{result=\"dropped_queue_full\"} %llu\n",
+	strbuf_printf(b, "sluice_otlp_spans_total{result=\"dropped_queue_full\"} %llu\n",
 		(unsigned long long)s->dropped_queue_full);
-	fprintf(f, "sluice_otlp_spans_total{result=\"dropped_export_failed\"} %llu\n",
+	strbuf_printf(b, "sluice_otlp_spans_total{result=\"dropped_export_failed\"} %llu\n",
 		(unsigned long long)s->dropped_export_failed);
-	fprintf(f, "sluice_otlp_spans_total{result=\"rejected\"} %llu\n",
+	strbuf_printf(b, "sluice_otlp_spans_total{result=\"rejected\"} %llu\n",
 		(unsigned long long)s->rejected);
-	family(f, "sluice_otlp_export_requests_total", "counter",
+	family(b, "sluice_otlp_export_requests_total", "counter",
 	       "OTLP/HTTP export requests, each try counted");
-	fprintf(f, "sluice_otlp_export_requests_total{result=\"ok\"} %llu\n",
+	strbuf_printf(b, "sluice_otlp_export_requests_total{result=\"ok\"} %llu\n",
 		(unsigned long long)s->requests_ok);
-	fprintf(f, "sluice_otlp_export_requests_total{result=\"failed\"} %llu\n",
+	strbuf_printf(b, "sluice_otlp_export_requests_total{result=\"failed\"} %llu\n",
 		(unsigned long long)s->requests_failed);
-	one(f, "sluice_otlp_queue_spans", "gauge", "Spans waiting to be exported", s->queue_len);
-	one(f, "sluice_otlp_queue_capacity_spans", "gauge", "The span queue's size (otlp.queue)",
+	one(b, "sluice_otlp_queue_spans", "gauge", "Spans waiting to be exported", s->queue_len);
+	one(b, "sluice_otlp_queue_capacity_spans", "gauge", "The span queue's size (otlp.queue)",
 	    s->queue_cap);
 }
 
 static const char *const dir_name[] = { "outbound", "inbound" };
 
-static void handshake_families(FILE *f, const struct tunnel_stats *ts)
+static void handshake_families(struct strbuf *b, const struct tunnel_stats *ts)
 {
 	static const char *const result[PROXY_HS_NR] = {
 		[PROXY_HS_OK] = "ok",	      [PROXY_HS_FAILED] = "failed",
@@ -409,7 +462,7 @@ static void handshake_families(FILE *f, const struct tunnel_stats *ts)
 	char peer[2 * CONFIG_NAME_MAX], lbl[3 * CONFIG_NAME_MAX];
 	uint64_t n;
 
-	family(f, "sluice_tunnel_handshakes_total", "counter",
+	family(b, "sluice_tunnel_handshakes_total", "counter",
 	       "Tunnel TLS handshakes by peer node, direction, result and session (full or "
 	       "resumed when it completed, none otherwise)");
 	for (int i = 0; i < ts->nr_hs; i++) {
@@ -419,19 +472,19 @@ static void handshake_families(FILE *f, const struct tunnel_stats *ts)
 		for (int d = 0; d < 2; d++) {
 			for (int s = 0; s < 2; s++) {
 				n = 0;
-				for (int b = 0; b < SLUICE_LAT_BUCKETS; b++)
-					n += h->buckets[d][s][b];
-				fprintf(f, "sluice_tunnel_handshakes_total{peer=\"%s\",direction=\"%s\","
+				for (int k = 0; k < SLUICE_LAT_BUCKETS; k++)
+					n += h->buckets[d][s][k];
+				strbuf_printf(b, "sluice_tunnel_handshakes_total{peer=\"%s\",direction=\"%s\","
 					   "result=\"ok\",session=\"%s\"} %llu\n", peer, dir_name[d],
 					session[s], (unsigned long long)n);
 			}
 			for (int res = PROXY_HS_OK + 1; res < PROXY_HS_NR; res++)
-				fprintf(f, "sluice_tunnel_handshakes_total{peer=\"%s\",direction=\"%s\","
+				strbuf_printf(b, "sluice_tunnel_handshakes_total{peer=\"%s\",direction=\"%s\","
 					   "result=\"%s\",session=\"none\"} %llu\n", peer, dir_name[d],
 					result[res], (unsigned long long)h->ended[d][res]);
 		}
 	}
-	family(f, "sluice_tunnel_handshake_duration_seconds", "histogram",
+	family(b, "sluice_tunnel_handshake_duration_seconds", "histogram",
 	       "Completed tunnel TLS handshakes: outbound from the TCP connect to the peer, "
 	       "inbound from accept");
 	for (int i = 0; i < ts->nr_hs; i++) {
@@ -440,166 +493,157 @@ static void handshake_families(FILE *f, const struct tunnel_stats *ts)
 			for (int s = 0; s < 2; s++) {
 				snprintf(lbl, sizeof(lbl), "peer=\"%s\",direction=\"%s\",session=\"%s\"",
 					 peer, dir_name[d], session[s]);
-				histogram_series(f, "sluice_tunnel_handshake_duration_seconds", lbl,
+				histogram_series(b, "sluice_tunnel_handshake_duration_seconds", lbl,
 						 ts->hs[i].buckets[d][s], ts->hs[i].sum_us[d][s]);
 			}
 		}
 	}
 }
 
-static void credential_families(FILE *f, const struct tunnel_stats *ts)
+static void credential_families(struct strbuf *b, const struct tunnel_stats *ts)
 {
 	static const enum cred_kind renewed[] = { CRED_NODE_CERT, CRED_TOKEN, CRED_JWKS };
 
-	family(f, "sluice_credential_expiry_timestamp_seconds", "gauge",
+	family(b, "sluice_credential_expiry_timestamp_seconds", "gauge",
 	       "When each credential of credentials.json expires (unix time): the mesh CA, "
 	       "the node certificate, each workload's token");
 	for (int i = 0; i < ts->nr_creds; i++) {
 		if (!ts->creds[i].not_after)
 			continue;
-		fprintf(f, "sluice_credential_expiry_timestamp_seconds{");
-		label(f, "kind", cred_kind_name(ts->creds[i].kind), true);
-		label(f, "name", ts->creds[i].name, false);
-		fprintf(f, "} %lld\n", (long long)ts->creds[i].not_after);
+		strbuf_printf(b, "sluice_credential_expiry_timestamp_seconds{");
+		label(b, "kind", cred_kind_name(ts->creds[i].kind), true);
+		label(b, "name", ts->creds[i].name, false);
+		strbuf_printf(b, "} %lld\n", (long long)ts->creds[i].not_after);
 	}
-	family(f, "sluice_credential_rotations_total", "counter",
+	family(b, "sluice_credential_rotations_total", "counter",
 	       "Credentials replaced by new ones: node certificate reloaded, workload token "
 	       "minted or fetched again, IdP key set changed");
 	for (size_t i = 0; i < sizeof(renewed) / sizeof(renewed[0]); i++)
-		fprintf(f, "sluice_credential_rotations_total{kind=\"%s\"} %llu\n",
+		strbuf_printf(b, "sluice_credential_rotations_total{kind=\"%s\"} %llu\n",
 			cred_kind_name(renewed[i]), (unsigned long long)ts->rotations[renewed[i]]);
-	family(f, "sluice_credential_renewal_failures_total", "counter",
+	family(b, "sluice_credential_renewal_failures_total", "counter",
 	       "Renewals that failed: new node credentials refused, a token not minted or "
 	       "not fetched, an IdP key set refused");
 	for (size_t i = 0; i < sizeof(renewed) / sizeof(renewed[0]); i++)
-		fprintf(f, "sluice_credential_renewal_failures_total{kind=\"%s\"} %llu\n",
+		strbuf_printf(b, "sluice_credential_renewal_failures_total{kind=\"%s\"} %llu\n",
 			cred_kind_name(renewed[i]),
 			(unsigned long long)ts->renewal_failures[renewed[i]]);
 }
 
-static void agent_families(struct render *r, const struct metrics_deps *d)
+void metrics_render_agent(const struct metrics_deps *d, struct strbuf *b)
 {
 	struct metrics_agent a = {};
 	struct sluice_config cfg = {};
 	struct timespec ts;
-	FILE *f = r->f;
 	double wall;
 
 	d->agent(d->ctx, &a);
 	datapath_config_get(d->dp, &cfg);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	wall = ts.tv_sec + ts.tv_nsec / 1e9;
-	family(f, "sluice_build_info", "gauge", "The agent's version and datapath ABI");
-	fprintf(f, "sluice_build_info{version=\"%s\",abi=\"%d\"} 1\n", SLUICE_VERSION,
+	family(b, "sluice_build_info", "gauge", "The agent's version and datapath ABI");
+	strbuf_printf(b, "sluice_build_info{version=\"%s\",abi=\"%d\"} 1\n", SLUICE_VERSION,
 		SLUICE_ABI_VERSION);
-	one(f, "sluice_agent_heartbeat_timestamp_seconds", "gauge",
+	one(b, "sluice_agent_heartbeat_timestamp_seconds", "gauge",
 	    "When the agent last wrote its heartbeat to sluice_cfg (unix time)",
 	    wall - (mono_ns() - cfg.heartbeat_ns) / 1e9);
-	one(f, "sluice_policy_generation", "gauge", "The live policy generation",
+	one(b, "sluice_policy_generation", "gauge", "The live policy generation",
 	    cfg.slot_loaded[cfg.active_slot & 1] ? cfg.slot_generation[cfg.active_slot & 1] : 0);
-	family(f, "sluice_policy_applies_total", "counter",
+	family(b, "sluice_policy_applies_total", "counter",
 	       "Policy generations the agent tried to make live (start, SIGHUP)");
-	fprintf(f, "sluice_policy_applies_total{result=\"ok\"} %llu\n",
+	strbuf_printf(b, "sluice_policy_applies_total{result=\"ok\"} %llu\n",
 		(unsigned long long)a.applies_ok);
-	fprintf(f, "sluice_policy_applies_total{result=\"error\"} %llu\n",
+	strbuf_printf(b, "sluice_policy_applies_total{result=\"error\"} %llu\n",
 		(unsigned long long)a.applies_failed);
-	one(f, "sluice_policy_rollbacks_total", "counter", "Rollbacks (SIGUSR2) that took effect",
+	one(b, "sluice_policy_rollbacks_total", "counter", "Rollbacks (SIGUSR2) that took effect",
 	    a.rollbacks);
-	family(f, "sluice_audit_lines_total", "counter", "Audit log lines written and lost");
-	fprintf(f, "sluice_audit_lines_total{result=\"written\"} %llu\n",
+	family(b, "sluice_audit_lines_total", "counter", "Audit log lines written and lost");
+	strbuf_printf(b, "sluice_audit_lines_total{result=\"written\"} %llu\n",
 		(unsigned long long)a.audit.written);
-	fprintf(f, "sluice_audit_lines_total{result=\"lost\"} %llu\n",
+	strbuf_printf(b, "sluice_audit_lines_total{result=\"lost\"} %llu\n",
 		(unsigned long long)a.audit.lost);
-	one(f, "sluice_audit_refusals_folded_total", "counter",
+	one(b, "sluice_audit_refusals_folded_total", "counter",
 	    "Refusals written as part of a folded line's count", a.dec.folded);
-	one(f, "sluice_proxy_accepted_total", "counter", "Connections the agent accepted",
+	one(b, "sluice_proxy_accepted_total", "counter", "Connections the agent accepted",
 	    a.proxy.accepted);
-	one(f, "sluice_proxy_active_connections", "gauge", "Connections the agent relays now",
+	one(b, "sluice_proxy_active_connections", "gauge", "Connections the agent relays now",
 	    a.proxy.active);
-	one(f, "sluice_proxy_upstream_failures_total", "counter",
+	one(b, "sluice_proxy_upstream_failures_total", "counter",
 	    "Relayed connections whose upstream connect failed", a.proxy.upstream_failed);
-	one(f, "sluice_proxy_idle_timeouts_total", "counter", "Relayed connections closed idle",
+	one(b, "sluice_proxy_idle_timeouts_total", "counter", "Relayed connections closed idle",
 	    a.proxy.idle_timeouts);
-	one(f, "sluice_proxy_unredirected_total", "counter",
+	one(b, "sluice_proxy_unredirected_total", "counter",
 	    "Connections accepted with no redirect record (dropped)", a.proxy.no_orig_dst);
-	family(f, "sluice_tunnel_flows_total", "counter",
+	family(b, "sluice_tunnel_flows_total", "counter",
 	       "Flows sent through a tunnel, accepted from one, and refused on either side");
-	fprintf(f, "sluice_tunnel_flows_total{direction=\"outbound\"} %llu\n",
+	strbuf_printf(b, "sluice_tunnel_flows_total{direction=\"outbound\"} %llu\n",
 		(unsigned long long)a.proxy.tunnels_out);
-	fprintf(f, "sluice_tunnel_flows_total{direction=\"inbound\"} %llu\n",
+	strbuf_printf(b, "sluice_tunnel_flows_total{direction=\"inbound\"} %llu\n",
 		(unsigned long long)a.proxy.tunnels_in);
-	fprintf(f, "sluice_tunnel_flows_total{direction=\"refused\"} %llu\n",
+	strbuf_printf(b, "sluice_tunnel_flows_total{direction=\"refused\"} %llu\n",
 		(unsigned long long)a.proxy.tunnels_refused);
 	if (a.has_tunnel) {
 		static const char *const verdict[] = { "deny", "allow" };
 		static const char *const session[] = { "none", "full", "resumed" };
 
-		family(f, "sluice_tunnel_decisions_total", "counter",
+		family(b, "sluice_tunnel_decisions_total", "counter",
 		       "Tunnel flows decided, one per audit line: session full or resumed is the "
 		       "TLS handshake the flow rode on, none when none completed");
 		for (int i = 0; i < 2 * 2 * 3; i++)
-			fprintf(f, "sluice_tunnel_decisions_total{direction=\"%s\",verdict=\"%s\","
+			strbuf_printf(b, "sluice_tunnel_decisions_total{direction=\"%s\",verdict=\"%s\","
 				   "session=\"%s\"} %llu\n", dir_name[i / 6], verdict[i / 3 % 2],
 				session[i % 3],
 				(unsigned long long)a.tunnel.decisions[i / 6][i / 3 % 2][i % 3]);
-		handshake_families(f, &a.tunnel);
-		credential_families(f, &a.tunnel);
+		handshake_families(b, &a.tunnel);
+		credential_families(b, &a.tunnel);
 	}
-	family(f, "sluice_tunnel_handshakes_in_flight", "gauge", "TLS handshakes under way");
-	fprintf(f, "sluice_tunnel_handshakes_in_flight{direction=\"outbound\"} %llu\n",
+	family(b, "sluice_tunnel_handshakes_in_flight", "gauge", "TLS handshakes under way");
+	strbuf_printf(b, "sluice_tunnel_handshakes_in_flight{direction=\"outbound\"} %llu\n",
 		(unsigned long long)a.proxy.handshakes_out);
-	fprintf(f, "sluice_tunnel_handshakes_in_flight{direction=\"inbound\"} %llu\n",
+	strbuf_printf(b, "sluice_tunnel_handshakes_in_flight{direction=\"inbound\"} %llu\n",
 		(unsigned long long)a.proxy.handshakes_in);
-	family(f, "sluice_tunnel_handshakes_refused_total", "counter",
+	family(b, "sluice_tunnel_handshakes_refused_total", "counter",
 	       "Handshakes dropped at the in-flight cap");
-	fprintf(f, "sluice_tunnel_handshakes_refused_total{direction=\"outbound\"} %llu\n",
+	strbuf_printf(b, "sluice_tunnel_handshakes_refused_total{direction=\"outbound\"} %llu\n",
 		(unsigned long long)a.proxy.handshakes_refused_out);
-	fprintf(f, "sluice_tunnel_handshakes_refused_total{direction=\"inbound\"} %llu\n",
+	strbuf_printf(b, "sluice_tunnel_handshakes_refused_total{direction=\"inbound\"} %llu\n",
 		(unsigned long long)a.proxy.handshakes_refused_in);
 	if (a.has_otlp)
-		otlp_families(f, &a.otlp);
+		otlp_families(b, &a.otlp);
 }
 
-int metrics_render(const struct metrics_deps *d, char **out, size_t *len)
+int metrics_render_maps(const struct datapath *dp, struct strbuf *b)
 {
-	struct render r = { .nr_cpus = libbpf_num_possible_cpus() };
+	struct render r = { .b = b, .nr_cpus = libbpf_num_possible_cpus() };
 	__u32 cap = SLUICE_MAX_NAMES;
 	int ret = 0;
 
-	*out = NULL;
-	r.ids = (struct name_cache){ .fd = d->dp->names_fd, .kind = SLUICE_NAME_IDENTITY };
-	r.svcs = (struct name_cache){ .fd = d->dp->names_fd, .kind = SLUICE_NAME_SERVICE };
+	r.ids = (struct name_cache){ .fd = dp->names_fd, .kind = SLUICE_NAME_IDENTITY };
+	r.svcs = (struct name_cache){ .fd = dp->names_fd, .kind = SLUICE_NAME_SERVICE };
 	r.ids.names = calloc(cap, sizeof(*r.ids.names));
 	r.ids.have = calloc(cap, sizeof(bool));
 	r.svcs.names = calloc(cap, sizeof(*r.svcs.names));
 	r.svcs.have = calloc(cap, sizeof(bool));
 	r.ids.cap = r.svcs.cap = cap;
-	r.f = r.nr_cpus > 0 ? open_memstream(out, len) : NULL;
-	if (!r.f || !r.ids.names || !r.ids.have || !r.svcs.names || !r.svcs.have)
+	if (r.nr_cpus <= 0 || !r.ids.names || !r.ids.have || !r.svcs.names || !r.svcs.have)
 		ret = -ENOMEM;
 	if (!ret) {
-		agent_families(&r, d);
-		svc_families(&r, d->dp);
-		rtt_family(&r, d->dp);
-		violation_family(&r, d->dp);
-		map_families(&r, d->dp);
-		family(r.f, "sluice_metrics_series_dropped_total", "counter",
+		svc_families(&r, dp);
+		rtt_family(&r, dp);
+		violation_family(&r, dp);
+		map_families(&r, dp);
+		family(b, "sluice_metrics_series_dropped_total", "counter",
 		       "Series left out of this scrape: more label sets than "
 		       "METRICS_MAX_SERIES (4096) per family");
-		fprintf(r.f, "sluice_metrics_series_dropped_total{family=\"tcp\"} %llu\n",
-			(unsigned long long)r.dropped_svc);
-		fprintf(r.f, "sluice_metrics_series_dropped_total{family=\"violations\"} %llu\n",
-			(unsigned long long)r.dropped_violations);
+		series(b, "sluice_metrics_series_dropped_total", "", "family=\"tcp\"", "",
+		       r.dropped_svc);
+		series(b, "sluice_metrics_series_dropped_total", "", "family=\"violations\"", "",
+		       r.dropped_violations);
+		ret = b->oom ? -ENOMEM : 0;
 	}
-	if (r.f && fclose(r.f))
-		ret = -ENOMEM;
 	free(r.ids.names);
 	free(r.ids.have);
 	free(r.svcs.names);
 	free(r.svcs.have);
-	if (ret) {
-		free(*out);
-		*out = NULL;
-	}
 	return ret;
 }

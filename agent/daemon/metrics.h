@@ -22,6 +22,7 @@
 #include "decisions.h"
 #include "otlp.h"
 #include "proxy.h"
+#include "strbuf.h"
 #include "tunnel.h"
 
 #define METRICS_MAX_SERIES 4096
@@ -46,8 +47,16 @@ struct metrics_deps {
 	void *ctx;
 };
 
-/* The exposition into *out (malloc'd, *len bytes); -ENOMEM. */
-int metrics_render(const struct metrics_deps *deps, char **out, size_t *len);
+/*
+ * A scrape is rendered in two parts, appended to b in this order.
+ * metrics_render_agent(): what the agent knows, asked through deps->agent,
+ * and sluice_cfg; in the agent's thread, since that state is the loop's.
+ * metrics_render_maps(): the families read from the BPF maps, the bulk of
+ * a scrape; it only reads dp's map fds, so it may run in another thread
+ * while the loop goes on. -ENOMEM when b could not grow.
+ */
+void metrics_render_agent(const struct metrics_deps *deps, struct strbuf *b);
+int metrics_render_maps(const struct datapath *dp, struct strbuf *b);
 
 /* Histogram buckets, in microseconds: `le` bounds the log2 buckets are
  * merged into (every other power of two, 16 us to 16.8 s). */
