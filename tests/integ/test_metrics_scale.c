@@ -22,6 +22,8 @@
 #define NR_IDS 100
 #define NR_SVCS 10
 #define SCRAPES 9
+#define AT_ONCE 4		/* local_http.c's SCRAPES_MAX */
+#define LAST_LINE "sluice_metrics_series_dropped_total{family=\"violations\"} 0\n"
 
 /* tests/load/mapfill into the agent's pinned maps. */
 static bool fill(struct sl_env *env)
@@ -41,6 +43,36 @@ static bool fill(struct sl_env *env)
 	free(out);
 	free(err);
 	return ASSERT_EQ(ret, 0, "maps filled (mapfill)");
+}
+
+/* AT_ONCE scrapes at the same moment, each rendered in a thread of its
+ * own: every one gets the whole exposition, down to its last line. */
+static void concurrent(struct sl_env *env)
+{
+	char script[PATH_MAX + 256], path[PATH_MAX + 16], *text, *out = NULL, *err = NULL;
+	char *argv[] = { "ip", "netns", "exec", env->ns_a, "bash", "-c", script, NULL };
+
+	snprintf(script, sizeof(script),
+		 "for i in 1 2 3 4; do curl -sf -o %s/scrape$i http://127.0.0.1:15020/metrics & "
+		 "done; fail=0; for j in 1 2 3 4; do wait -n || fail=1; done; exit $fail",
+		 env->tmp_dir);
+	if (!ASSERT_EQ(run_argv(argv, &out, &err, 30000), 0, "4 scrapes at once"))
+		printf("%s\n", err ?: "");
+	free(out);
+	free(err);
+	for (int i = 1; i <= AT_ONCE; i++) {
+		snprintf(path, sizeof(path), "%s/scrape%d", env->tmp_dir, i);
+		text = read_file_from(path, 0);
+		if (ASSERT_TRUE(text != NULL, "a scrape's body"))
+			ASSERT_EQ(count_substr(text, "\nsluice_tcp_rtt_seconds_count{"),
+				  NR_IDS * NR_SVCS, "every pair in a concurrent scrape");
+		if (text)
+			ASSERT_TRUE(strlen(text) > strlen(LAST_LINE) &&
+					    !strcmp(text + strlen(text) - strlen(LAST_LINE),
+						    LAST_LINE),
+				    "a concurrent scrape ends with the last family");
+		free(text);
+	}
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -69,11 +101,16 @@ void test_metrics_scale(struct sl_env *env)
 		ASSERT_EQ(count_substr(out, "\nsluice_tcp_rtt_seconds_count{"), NR_IDS * NR_SVCS,
 			  "RTT histograms rendered");
 		ASSERT_HAS_SUBSTR(out, "sluice_map_entries{map=\"flows\"} 10000\n", "flows counted");
+		ASSERT_HAS_SUBSTR(out, "sluice_map_entries{map=\"svc_stats\"} 1000\n",
+				  "pairs counted from the families' own walk");
+		ASSERT_HAS_SUBSTR(out, "sluice_map_entries{map=\"svc_rtt\"} 1000\n",
+				  "RTT pairs counted");
 		ASSERT_HAS_SUBSTR(out, "sluice_metrics_series_dropped_total{family=\"tcp\"} 0\n",
 				  "nothing dropped");
 	}
 	free(out);
 	free(err);
+	concurrent(env);
 	for (int i = 0; i < SCRAPES; i++) {
 		if (!ASSERT_EQ(run_argv(argv, &out, &err, 20000), 0, "timed scrape"))
 			return;
