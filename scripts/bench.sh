@@ -410,13 +410,16 @@ otlp_spans()
 # Scrapes node A's /metrics every SCRAPE_EVERY until stopped, each scrape's
 # time (curl's time_total, ms) into SCRAPE_TIMES.
 SCRAPE_TIMES=$raw_dir/scrape-times.txt
+SCRAPE_FAILED=$raw_dir/scrape-failed.txt
 scraper_start()
 {
 	(
 		while :; do
-			sl_in a curl -sf -o /dev/null -w '%{time_total}\n' --max-time 5 \
-				"$METRICS_URL" | awk '{ printf "%.1f\n", $1 * 1000 }' \
-				>>"$SCRAPE_TIMES"
+			# A failed scrape is counted apart: its time says nothing.
+			sl_in a curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 5 \
+				"$METRICS_URL" | awk -v failed="$SCRAPE_FAILED" '
+				$1 == 200 { printf "%.1f\n", $2 * 1000; next }
+				{ print "HTTP " $1 >>failed }' >>"$SCRAPE_TIMES"
 			sleep "$SCRAPE_EVERY"
 		done
 	) &
@@ -650,6 +653,10 @@ agent_health()
 		printf '  %s log: %s warnings, %s errors\n' "${SL_NODE[$n]}" \
 			"$(awk '$2 == "warn"' "${SL_AGENT_LOG[$n]}" | wc -l)" \
 			"$(awk '$2 == "error"' "${SL_AGENT_LOG[$n]}" | wc -l)"
+		# The most frequent of them, digits folded so repeats group.
+		awk '$2 == "warn" || $2 == "error" { $1 = ""; print substr($0, 2, 160) }' \
+			"${SL_AGENT_LOG[$n]}" | sed 's/[0-9][0-9]*/N/g' | sort | uniq -c |
+			sort -rn | head -n3 | sed 's/^/    /'
 	done
 	audit_summary "${SL_NODE[b]}" inbound "$SL_AUDIT_B"
 	audit_summary "${SL_NODE[a]}" edge "$SL_AUDIT_A"

@@ -246,6 +246,10 @@ report_observability()
 				v[int((NR + 1) / 2)], v[1], v[NR] }')
 		printf '%s; goal: under 50 ms\n' "$times"
 	fi
+	if [[ -s $SCRAPE_FAILED ]]; then
+		printf 'failed scrapes: %s\n' "$(sort "$SCRAPE_FAILED" | uniq -c | awk '{ $1 = $1 } 1' |
+			paste -sd, -)"
+	fi
 }
 
 # The mesh rows: one agent, then both across the tunnel, against the pairs.
