@@ -149,8 +149,13 @@ static enum MHD_Result serve_metrics(struct local_http *l, struct httpd_conn *hc
 		httpd_suspend(hc);
 		return MHD_YES;
 	}
+	/* Rendered: the scrape's slot is free again before the body is sent
+	 * (a slow reader does not hold it), and the body is the response's. */
+	hc->data = NULL;
+	hc->release = NULL;
 	scrape_join(s);
 	text = s->ret ? NULL : strbuf_detach(&s->text, &len);
+	scrape_release(s);
 	if (!text)
 		return httpd_send(hc->c, 503, "text/plain", "out-of-memory: try again\n");
 	ret = httpd_response_take("text/plain; version=0.0.4; charset=utf-8", text, len, &r);
