@@ -103,6 +103,7 @@ failed=()
 skipped=()
 finished=0
 seen=0
+declare -A reported=()
 t_init=
 test_time='?'
 t_boot=
@@ -136,6 +137,11 @@ handle()
 		name=${1#VMTEST-RESULT }
 		rc=${name##*:}
 		name=${name%:*}
+		if [[ -n ${reported[$name]:-} ]]; then
+			echo "vmtest [$label]: $name reported twice; counted once"
+			return
+		fi
+		reported[$name]=1
 		case $rc in
 		0)
 			passed=$((passed + 1))
@@ -166,11 +172,18 @@ handle()
 # Hands every complete line of the results channel not yet seen to handle().
 read_results()
 {
-	local lines i
+	local text lines i
 
-	mapfile -t lines < <(tr -d '\r' <"$results")
+	# One read of the file: whether its last line is complete is judged on
+	# the same bytes (a second read could see the line's end arrive and
+	# hand on the half read first). The dot keeps a last newline.
+	text=$(tr -d '\r' <"$results"; printf .)
+	text=${text%.}
 	# A last line without its newline is still being written.
-	[[ -z $(tail -c1 "$results") ]] || unset 'lines[-1]'
+	if [[ $text != *$'\n' ]]; then
+		[[ $text == *$'\n'* ]] && text=${text%$'\n'*}$'\n' || text=
+	fi
+	mapfile -t lines < <(printf '%s' "$text")
 	for ((i = seen; i < ${#lines[@]}; i++)); do
 		handle "${lines[i]}"
 	done
