@@ -26,8 +26,7 @@ struct local_http {
 	/* What the loop watches: httpd's epoll fd and done_fd, which a
 	 * render thread signals when its scrape is ready. */
 	int epoll_fd, done_fd;
-	struct scrape *scrapes;
-	int nr_scrapes;
+	struct scrape *scrapes[SCRAPES_MAX];	/* NULL: a free slot */
 };
 
 /* One /metrics request: the agent's part is rendered in the loop, the
@@ -41,7 +40,7 @@ struct scrape {
 	struct strbuf text;
 	int ret;
 	atomic_bool done;
-	struct scrape *prev, *next;
+	int slot;		/* in local_http.scrapes */
 };
 
 static const struct pki_creds *creds(const struct local_http *l)
@@ -84,13 +83,7 @@ static void scrape_release(void *data)
 	struct local_http *l = s->l;
 
 	scrape_join(s);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		l->scrapes = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	l->nr_scrapes--;
+	l->scrapes[s->slot] = NULL;
 	strbuf_release(&s->text);
 	free(s);
 }
@@ -99,11 +92,13 @@ static enum MHD_Result scrape_start(struct local_http *l, struct httpd_conn *hc)
 {
 	char body[128];
 	struct scrape *s;
-	int ret;
+	int slot, ret;
 
-	if (l->nr_scrapes >= SCRAPES_MAX) {
+	for (slot = 0; slot < SCRAPES_MAX && l->scrapes[slot]; slot++)
+		;
+	if (slot == SCRAPES_MAX) {
 		snprintf(body, sizeof(body), "busy: %d scrapes rendering; try again\n",
-			 l->nr_scrapes);
+			 SCRAPES_MAX);
 		return httpd_send(hc->c, 503, "text/plain", body);
 	}
 	s = calloc(1, sizeof(*s));
@@ -111,6 +106,7 @@ static enum MHD_Result scrape_start(struct local_http *l, struct httpd_conn *hc)
 		return httpd_send(hc->c, 503, "text/plain", "out-of-memory: try again\n");
 	s->l = l;
 	s->hc = hc;
+	s->slot = slot;
 	strbuf_init(&s->text, NULL, 0);
 	metrics_render_agent(&l->deps.metrics, &s->text);
 	ret = pthread_create(&s->thread, NULL, render_maps, s);
@@ -121,11 +117,7 @@ static enum MHD_Result scrape_start(struct local_http *l, struct httpd_conn *hc)
 			 strerror(ret));
 		return httpd_send(hc->c, 503, "text/plain", body);
 	}
-	s->next = l->scrapes;
-	if (l->scrapes)
-		l->scrapes->prev = s;
-	l->scrapes = s;
-	l->nr_scrapes++;
+	l->scrapes[slot] = s;
 	hc->data = s;
 	hc->release = scrape_release;
 	httpd_suspend(hc);
@@ -252,9 +244,9 @@ void local_http_run(void *ctx)
 	uint64_t n;
 
 	if (read(l->done_fd, &n, sizeof(n)) == sizeof(n)) {
-		for (struct scrape *s = l->scrapes; s; s = s->next)
-			if (atomic_load(&s->done))
-				httpd_resume(s->hc);
+		for (int i = 0; i < SCRAPES_MAX; i++)
+			if (l->scrapes[i] && atomic_load(&l->scrapes[i]->done))
+				httpd_resume(l->scrapes[i]->hc);
 	}
 	httpd_run(l->h);
 }
@@ -274,8 +266,9 @@ void local_http_free(struct local_http *l)
 	if (!l)
 		return;
 	/* Each ends with its request, as httpd_free() ends them all. */
-	for (struct scrape *s = l->scrapes; s; s = s->next)
-		scrape_join(s);
+	for (int i = 0; i < SCRAPES_MAX; i++)
+		if (l->scrapes[i])
+			scrape_join(l->scrapes[i]);
 	httpd_free(l->h);
 	if (l->epoll_fd >= 0)
 		close(l->epoll_fd);
