@@ -389,33 +389,34 @@ static void map_families(struct render *r, const struct datapath *dp)
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		entries[i] = map_entries(r, dp, maps[i]);
 		if (entries[i] >= 0)
-			strbuf_printf(r->b, "sluice_map_entries{map=\"%s\"} %ld\n", bpf_map__name(maps[i]),
-				entries[i]);
+			strbuf_printf(r->b, "sluice_map_entries{map=\"%s\"} %ld\n",
+				      bpf_map__name(maps[i]), entries[i]);
 	}
 	family(r->b, "sluice_map_capacity", "gauge", "max_entries of each BPF map");
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
 		strbuf_printf(r->b, "sluice_map_capacity{map=\"%s\"} %u\n", bpf_map__name(maps[i]),
-			bpf_map__max_entries(maps[i]));
+			      bpf_map__max_entries(maps[i]));
 	tracked = dp_counter(r, dp, SLUICE_CNT_FLOWS_TRACKED);
 	untracked = dp_counter(r, dp, SLUICE_CNT_FLOWS_UNTRACKED);
 	live = entries[5] > 0 ? entries[5] : 0;
 	family(r->b, "sluice_map_evictions_total", "counter",
 	       "Entries the LRU flows map evicted: flows tracked - untracked - live (derived)");
-	strbuf_printf(r->b, "sluice_map_evictions_total{map=\"flows\"} %llu\n",
-		(unsigned long long)(tracked > untracked + live ? tracked - untracked - live : 0));
+	strbuf_printf(
+	    r->b, "sluice_map_evictions_total{map=\"flows\"} %llu\n",
+	    (unsigned long long)(tracked > untracked + live ? tracked - untracked - live : 0));
 	family(r->b, "sluice_map_insert_failures_total", "counter",
 	       "New keys a full map refused: their counts were not kept");
 	strbuf_printf(r->b, "sluice_map_insert_failures_total{map=\"violations\"} %llu\n",
-		(unsigned long long)dp_counter(r, dp, SLUICE_CNT_VIOLATIONS_UNCOUNTED));
+		      (unsigned long long)dp_counter(r, dp, SLUICE_CNT_VIOLATIONS_UNCOUNTED));
 	strbuf_printf(r->b, "sluice_map_insert_failures_total{map=\"svc_stats\"} %llu\n",
-		(unsigned long long)dp_counter(r, dp, SLUICE_CNT_STATS_UNCOUNTED));
+		      (unsigned long long)dp_counter(r, dp, SLUICE_CNT_STATS_UNCOUNTED));
 	family(r->b, "sluice_refusal_events_total", "counter",
 	       "Refusal events BPF sent to the agent through the refusals ring buffer, and "
 	       "those lost because it was full");
 	strbuf_printf(r->b, "sluice_refusal_events_total{result=\"sent\"} %llu\n",
-		(unsigned long long)dp_counter(r, dp, SLUICE_CNT_REFUSALS_SENT));
+		      (unsigned long long)dp_counter(r, dp, SLUICE_CNT_REFUSALS_SENT));
 	strbuf_printf(r->b, "sluice_refusal_events_total{result=\"lost\"} %llu\n",
-		(unsigned long long)dp_counter(r, dp, SLUICE_CNT_REFUSALS_LOST));
+		      (unsigned long long)dp_counter(r, dp, SLUICE_CNT_REFUSALS_LOST));
 }
 
 static void one(struct strbuf *b, const char *name, const char *type, const char *help, double v)
@@ -429,21 +430,21 @@ static void otlp_families(struct strbuf *b, const struct otlp_stats *s)
 	family(b, "sluice_otlp_spans_total", "counter",
 	       "Spans made for the collector, by what became of them (queued: every span made)");
 	strbuf_printf(b, "sluice_otlp_spans_total{result=\"queued\"} %llu\n",
-		(unsigned long long)s->queued);
+		      (unsigned long long)s->queued);
 	strbuf_printf(b, "sluice_otlp_spans_total{result=\"exported\"} %llu\n",
-		(unsigned long long)s->exported);
+		      (unsigned long long)s->exported);
 	strbuf_printf(b, "sluice_otlp_spans_total{result=\"dropped_queue_full\"} %llu\n",
-		(unsigned long long)s->dropped_queue_full);
+		      (unsigned long long)s->dropped_queue_full);
 	strbuf_printf(b, "sluice_otlp_spans_total{result=\"dropped_export_failed\"} %llu\n",
-		(unsigned long long)s->dropped_export_failed);
+		      (unsigned long long)s->dropped_export_failed);
 	strbuf_printf(b, "sluice_otlp_spans_total{result=\"rejected\"} %llu\n",
-		(unsigned long long)s->rejected);
+		      (unsigned long long)s->rejected);
 	family(b, "sluice_otlp_export_requests_total", "counter",
 	       "OTLP/HTTP export requests, each try counted");
 	strbuf_printf(b, "sluice_otlp_export_requests_total{result=\"ok\"} %llu\n",
-		(unsigned long long)s->requests_ok);
+		      (unsigned long long)s->requests_ok);
 	strbuf_printf(b, "sluice_otlp_export_requests_total{result=\"failed\"} %llu\n",
-		(unsigned long long)s->requests_failed);
+		      (unsigned long long)s->requests_failed);
 	one(b, "sluice_otlp_queue_spans", "gauge", "Spans waiting to be exported", s->queue_len);
 	one(b, "sluice_otlp_queue_capacity_spans", "gauge", "The span queue's size (otlp.queue)",
 	    s->queue_cap);
@@ -474,14 +475,19 @@ static void handshake_families(struct strbuf *b, const struct tunnel_stats *ts)
 				n = 0;
 				for (int k = 0; k < SLUICE_LAT_BUCKETS; k++)
 					n += h->buckets[d][s][k];
-				strbuf_printf(b, "sluice_tunnel_handshakes_total{peer=\"%s\",direction=\"%s\","
-					   "result=\"ok\",session=\"%s\"} %llu\n", peer, dir_name[d],
-					session[s], (unsigned long long)n);
+				strbuf_printf(
+				    b,
+				    "sluice_tunnel_handshakes_total{peer=\"%s\",direction=\"%s\","
+				    "result=\"ok\",session=\"%s\"} %llu\n",
+				    peer, dir_name[d], session[s], (unsigned long long)n);
 			}
 			for (int res = PROXY_HS_OK + 1; res < PROXY_HS_NR; res++)
-				strbuf_printf(b, "sluice_tunnel_handshakes_total{peer=\"%s\",direction=\"%s\","
-					   "result=\"%s\",session=\"none\"} %llu\n", peer, dir_name[d],
-					result[res], (unsigned long long)h->ended[d][res]);
+				strbuf_printf(
+				    b,
+				    "sluice_tunnel_handshakes_total{peer=\"%s\",direction=\"%s\","
+				    "result=\"%s\",session=\"none\"} %llu\n",
+				    peer, dir_name[d], result[res],
+				    (unsigned long long)h->ended[d][res]);
 		}
 	}
 	family(b, "sluice_tunnel_handshake_duration_seconds", "histogram",
@@ -491,8 +497,9 @@ static void handshake_families(struct strbuf *b, const struct tunnel_stats *ts)
 		escape(ts->hs[i].peer, peer);
 		for (int d = 0; d < 2; d++) {
 			for (int s = 0; s < 2; s++) {
-				snprintf(lbl, sizeof(lbl), "peer=\"%s\",direction=\"%s\",session=\"%s\"",
-					 peer, dir_name[d], session[s]);
+				snprintf(lbl, sizeof(lbl),
+					 "peer=\"%s\",direction=\"%s\",session=\"%s\"", peer,
+					 dir_name[d], session[s]);
 				histogram_series(b, "sluice_tunnel_handshake_duration_seconds", lbl,
 						 ts->hs[i].buckets[d][s], ts->hs[i].sum_us[d][s]);
 			}
@@ -510,7 +517,7 @@ static void credential_families(struct strbuf *b, const struct tunnel_stats *ts)
 	for (int i = 0; i < ts->nr_creds; i++) {
 		if (!ts->creds[i].not_after)
 			continue;
-		strbuf_printf(b, "sluice_credential_expiry_timestamp_seconds{");
+		strbuf_puts(b, "sluice_credential_expiry_timestamp_seconds{");
 		label(b, "kind", cred_kind_name(ts->creds[i].kind), true);
 		label(b, "name", ts->creds[i].name, false);
 		strbuf_printf(b, "} %lld\n", (long long)ts->creds[i].not_after);
@@ -520,14 +527,15 @@ static void credential_families(struct strbuf *b, const struct tunnel_stats *ts)
 	       "minted or fetched again, IdP key set changed");
 	for (size_t i = 0; i < sizeof(renewed) / sizeof(renewed[0]); i++)
 		strbuf_printf(b, "sluice_credential_rotations_total{kind=\"%s\"} %llu\n",
-			cred_kind_name(renewed[i]), (unsigned long long)ts->rotations[renewed[i]]);
+			      cred_kind_name(renewed[i]),
+			      (unsigned long long)ts->rotations[renewed[i]]);
 	family(b, "sluice_credential_renewal_failures_total", "counter",
 	       "Renewals that failed: new node credentials refused, a token not minted or "
 	       "not fetched, an IdP key set refused");
 	for (size_t i = 0; i < sizeof(renewed) / sizeof(renewed[0]); i++)
 		strbuf_printf(b, "sluice_credential_renewal_failures_total{kind=\"%s\"} %llu\n",
-			cred_kind_name(renewed[i]),
-			(unsigned long long)ts->renewal_failures[renewed[i]]);
+			      cred_kind_name(renewed[i]),
+			      (unsigned long long)ts->renewal_failures[renewed[i]]);
 }
 
 void metrics_render_agent(const struct metrics_deps *d, struct strbuf *b)
@@ -543,7 +551,7 @@ void metrics_render_agent(const struct metrics_deps *d, struct strbuf *b)
 	wall = ts.tv_sec + ts.tv_nsec / 1e9;
 	family(b, "sluice_build_info", "gauge", "The agent's version and datapath ABI");
 	strbuf_printf(b, "sluice_build_info{version=\"%s\",abi=\"%d\"} 1\n", SLUICE_VERSION,
-		SLUICE_ABI_VERSION);
+		      SLUICE_ABI_VERSION);
 	one(b, "sluice_agent_heartbeat_timestamp_seconds", "gauge",
 	    "When the agent last wrote its heartbeat to sluice_cfg (unix time)",
 	    wall - (mono_ns() - cfg.heartbeat_ns) / 1e9);
@@ -552,16 +560,16 @@ void metrics_render_agent(const struct metrics_deps *d, struct strbuf *b)
 	family(b, "sluice_policy_applies_total", "counter",
 	       "Policy generations the agent tried to make live (start, SIGHUP)");
 	strbuf_printf(b, "sluice_policy_applies_total{result=\"ok\"} %llu\n",
-		(unsigned long long)a.applies_ok);
+		      (unsigned long long)a.applies_ok);
 	strbuf_printf(b, "sluice_policy_applies_total{result=\"error\"} %llu\n",
-		(unsigned long long)a.applies_failed);
+		      (unsigned long long)a.applies_failed);
 	one(b, "sluice_policy_rollbacks_total", "counter", "Rollbacks (SIGUSR2) that took effect",
 	    a.rollbacks);
 	family(b, "sluice_audit_lines_total", "counter", "Audit log lines written and lost");
 	strbuf_printf(b, "sluice_audit_lines_total{result=\"written\"} %llu\n",
-		(unsigned long long)a.audit.written);
+		      (unsigned long long)a.audit.written);
 	strbuf_printf(b, "sluice_audit_lines_total{result=\"lost\"} %llu\n",
-		(unsigned long long)a.audit.lost);
+		      (unsigned long long)a.audit.lost);
 	one(b, "sluice_audit_refusals_folded_total", "counter",
 	    "Refusals written as part of a folded line's count", a.dec.folded);
 	one(b, "sluice_proxy_accepted_total", "counter", "Connections the agent accepted",
@@ -577,11 +585,11 @@ void metrics_render_agent(const struct metrics_deps *d, struct strbuf *b)
 	family(b, "sluice_tunnel_flows_total", "counter",
 	       "Flows sent through a tunnel, accepted from one, and refused on either side");
 	strbuf_printf(b, "sluice_tunnel_flows_total{direction=\"outbound\"} %llu\n",
-		(unsigned long long)a.proxy.tunnels_out);
+		      (unsigned long long)a.proxy.tunnels_out);
 	strbuf_printf(b, "sluice_tunnel_flows_total{direction=\"inbound\"} %llu\n",
-		(unsigned long long)a.proxy.tunnels_in);
+		      (unsigned long long)a.proxy.tunnels_in);
 	strbuf_printf(b, "sluice_tunnel_flows_total{direction=\"refused\"} %llu\n",
-		(unsigned long long)a.proxy.tunnels_refused);
+		      (unsigned long long)a.proxy.tunnels_refused);
 	if (a.has_tunnel) {
 		static const char *const verdict[] = { "deny", "allow" };
 		static const char *const session[] = { "none", "full", "resumed" };
@@ -590,24 +598,26 @@ void metrics_render_agent(const struct metrics_deps *d, struct strbuf *b)
 		       "Tunnel flows decided, one per audit line: session full or resumed is the "
 		       "TLS handshake the flow rode on, none when none completed");
 		for (int i = 0; i < 2 * 2 * 3; i++)
-			strbuf_printf(b, "sluice_tunnel_decisions_total{direction=\"%s\",verdict=\"%s\","
-				   "session=\"%s\"} %llu\n", dir_name[i / 6], verdict[i / 3 % 2],
-				session[i % 3],
-				(unsigned long long)a.tunnel.decisions[i / 6][i / 3 % 2][i % 3]);
+			strbuf_printf(
+			    b,
+			    "sluice_tunnel_decisions_total{direction=\"%s\",verdict=\"%s\","
+			    "session=\"%s\"} %llu\n",
+			    dir_name[i / 6], verdict[i / 3 % 2], session[i % 3],
+			    (unsigned long long)a.tunnel.decisions[i / 6][i / 3 % 2][i % 3]);
 		handshake_families(b, &a.tunnel);
 		credential_families(b, &a.tunnel);
 	}
 	family(b, "sluice_tunnel_handshakes_in_flight", "gauge", "TLS handshakes under way");
 	strbuf_printf(b, "sluice_tunnel_handshakes_in_flight{direction=\"outbound\"} %llu\n",
-		(unsigned long long)a.proxy.handshakes_out);
+		      (unsigned long long)a.proxy.handshakes_out);
 	strbuf_printf(b, "sluice_tunnel_handshakes_in_flight{direction=\"inbound\"} %llu\n",
-		(unsigned long long)a.proxy.handshakes_in);
+		      (unsigned long long)a.proxy.handshakes_in);
 	family(b, "sluice_tunnel_handshakes_refused_total", "counter",
 	       "Handshakes dropped at the in-flight cap");
 	strbuf_printf(b, "sluice_tunnel_handshakes_refused_total{direction=\"outbound\"} %llu\n",
-		(unsigned long long)a.proxy.handshakes_refused_out);
+		      (unsigned long long)a.proxy.handshakes_refused_out);
 	strbuf_printf(b, "sluice_tunnel_handshakes_refused_total{direction=\"inbound\"} %llu\n",
-		(unsigned long long)a.proxy.handshakes_refused_in);
+		      (unsigned long long)a.proxy.handshakes_refused_in);
 	if (a.has_otlp)
 		otlp_families(b, &a.otlp);
 }
