@@ -42,7 +42,9 @@
 # Knobs: BENCH_DURATION (3s), BENCH_ROUNDS (3), BENCH_THREADS (2),
 #        BENCH_CONNS (50), BENCH_PHASES (all: "off plain scrape mtls otlp
 #        full edge edgecold"; "edge edgecold" runs the edge rows alone),
-#        BENCH_SCRAPE_EVERY (1s: Prometheus' default is 15 times rarer)
+#        BENCH_SCRAPE_EVERY (1s: Prometheus' default is 15 times rarer),
+#        BENCH_CPUS (LOAD:MEASURED, taskset CPU lists; default 0:1-N on a
+#        machine with more than one CPU; off: no placement)
 
 set -euo pipefail
 
@@ -78,6 +80,36 @@ STREAM=nginx-stream
 
 build=${1:-build}
 sl_init bench "$build"
+
+# Every row runs on the same CPUs: wrk (and the scraper, as a Prometheus
+# elsewhere would) on LOAD_CPUS, everything it measures (agents, proxies,
+# the nginx on node B, the IdP) on MEASURED_CPUS, inherited from this
+# shell. Unplaced, the scheduler moved wrk onto the proxies' core from one
+# round to the next, and a row's rounds spread 3x.
+LOAD_CPUS=
+MEASURED_CPUS=
+placement()
+{
+	local spec=${BENCH_CPUS:-} last=$(($(nproc) - 1))
+
+	if [[ -z $spec ]]; then
+		((last > 0)) || return 0
+		spec=0:1
+		((last == 1)) || spec=0:1-$last
+	fi
+	[[ $spec != off ]] || return 0
+	[[ $spec == ?*:?* ]] || sl_die "BENCH_CPUS=$spec: want LOAD:MEASURED CPU lists, e.g. 0:1"
+	LOAD_CPUS=${spec%%:*}
+	MEASURED_CPUS=${spec#*:}
+	taskset -c "$LOAD_CPUS" true 2>/dev/null ||
+		sl_die "BENCH_CPUS=$spec: cannot run on CPUs $LOAD_CPUS (taskset -c $LOAD_CPUS)"
+	taskset -pc "$MEASURED_CPUS" $$ >/dev/null 2>&1 ||
+		sl_die "BENCH_CPUS=$spec: cannot run on CPUs $MEASURED_CPUS (taskset -pc $MEASURED_CPUS)"
+}
+placement
+# What runs a command on the load generator's CPUs.
+ON_LOAD=()
+[[ -z $LOAD_CPUS ]] || ON_LOAD=(taskset -c "$LOAD_CPUS")
 out_dir=$build/bench
 raw_dir=$out_dir/raw
 results=$out_dir/results.txt
@@ -280,6 +312,7 @@ run_row()
 	# so it is on no command line) and the edge's Host.
 	[[ $path != edge-* ]] || ARGS+=(-s "$EDGE_LUA")
 	local cmd=(wrk "${ARGS[@]}" -d"$DURATION" --latency "${URL[$path]}")
+	cmd=("${ON_LOAD[@]}" "${cmd[@]}")
 	if [[ -z ${seen_cmd[$key]:-} ]]; then
 		seen_cmd[$key]=1
 		commands+=("$(printf '%-26s cgroup %-10s %s' "$key" "${CGROUP[$path]}" \
@@ -416,7 +449,7 @@ scraper_start()
 	(
 		while :; do
 			# A failed scrape is counted apart: its time says nothing.
-			sl_in a curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 5 \
+			sl_in a "${ON_LOAD[@]}" curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 5 \
 				"$METRICS_URL" | awk -v failed="$SCRAPE_FAILED" '
 				$1 == 200 { printf "%.1f\n", $2 * 1000; next }
 				{ print "HTTP " $1 >>failed }' >>"$SCRAPE_TIMES"
@@ -741,11 +774,29 @@ h2_tls=$(sl_in_cgroup a "$DIRECT" curl -sf --max-time 5 "${URL[haproxy-h2]}.benc
 sl_in_cgroup a "$DIRECT" curl -sf -o /dev/null --max-time 5 "${URL[haproxy-h2]}" ||
 	sl_die "the haproxy pair does not reach the api"
 
+# reversed WORDS...: the words, last first.
+reversed()
+{
+	local i
+
+	for ((i = $#; i > 0; i--)); do
+		printf '%s\n' "${!i}"
+	done
+}
+
 for ((round = 1; round <= ROUNDS; round++)); do
 	sl_step "Round $round of $ROUNDS (wrk $DURATION per row; load average $(cut -d' ' -f1-3 /proc/loadavg))"
-	for phase in "${PHASES[@]}"; do
+	# Odd rounds run the phases and their rows in order, even rounds last
+	# first (ABBA): a machine whose speed drifts during the run then
+	# favours neither row of a pair compared round by round.
+	order=("${PHASES[@]}")
+	((round % 2)) || mapfile -t order < <(reversed "${PHASES[@]}")
+	for phase in "${order[@]}"; do
 		enter_phase "$phase"
-		for row in ${PHASE_ROWS[$phase]}; do
+		# shellcheck disable=SC2086 # a list of rows
+		mapfile -t rows < <(printf '%s\n' ${PHASE_ROWS[$phase]})
+		((round % 2)) || mapfile -t rows < <(reversed "${rows[@]}")
+		for row in "${rows[@]}"; do
 			[[ ${row%%:*} != sluiced-scrape ]] || scraper_start
 			run_row "${row%%:*}" "${row#*:}" "$round"
 			scraper_stop

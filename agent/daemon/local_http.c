@@ -110,6 +110,8 @@ static enum MHD_Result scrape_start(struct local_http *l, struct httpd_conn *hc)
 	strbuf_init(&s->text, NULL, 0);
 	metrics_render_agent(&l->deps.metrics, &s->text);
 	ret = pthread_create(&s->thread, NULL, render_maps, s);
+	if (!ret)
+		pthread_setname_np(s->thread, "sluiced-metrics");
 	if (ret) {
 		strbuf_release(&s->text);
 		free(s);

@@ -264,6 +264,8 @@ int otlp_new(const struct otlp_cfg *cfg, const char *node, struct otlp **out, st
 		return errmsg_set(err, -ENOMEM, "otlp: out of memory");
 	}
 	ret = -pthread_create(&o->thread, NULL, run, o);
+	if (!ret)
+		pthread_setname_np(o->thread, "sluiced-otlp");
 	o->started = !ret;
 	if (ret) {
 		otlp_free(o);

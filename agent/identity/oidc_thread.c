@@ -315,6 +315,8 @@ int thread_start(struct oidc *o)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	ret = -pthread_create(&o->thread, NULL, thread_main, o);
+	if (!ret)
+		pthread_setname_np(o->thread, "sluiced-oidc");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }
