@@ -81,8 +81,8 @@ STREAM=nginx-stream
 build=${1:-build}
 sl_init bench "$build"
 
-# Every row runs on the same CPUs: wrk (and the scraper, as a Prometheus
-# elsewhere would) on LOAD_CPUS, everything it measures (agents, proxies,
+# Every row runs on the same CPUs: wrk (and the scraper and the OTLP
+# collector, as a Prometheus or a collector elsewhere would) on LOAD_CPUS, everything it measures (agents, proxies,
 # the nginx on node B, the IdP) on MEASURED_CPUS, inherited from this
 # shell. Unplaced, the scheduler moved wrk onto the proxies' core from one
 # round to the next, and a row's rounds spread 3x.
@@ -755,6 +755,12 @@ sl_nginx "$COLLECTOR" a "
 	        }
 	    }
 	}" "$COLLECTOR"
+# The collector stands for a service on another machine: it takes no CPU
+# from the rows it receives spans from.
+[[ -z $LOAD_CPUS ]] || while read -r pid; do
+	taskset -apc "$LOAD_CPUS" "$pid" >/dev/null ||
+		sl_die "cannot move the collector (pid $pid) to CPUs $LOAD_CPUS"
+done <"${SL_CG_ROOT[a]}/$COLLECTOR/cgroup.procs"
 sl_nginx "$SIDECAR-a" a "$(sed -e "s|@PORT@|$PAIR_PORT|" -e "s|@PEER@|$SL_ADDR_B:$PAIR_PORT|" \
 	-e "s|@PEER_NODE@|${SL_NODE[b]}|" -e "s|@PKI@|${SL_DIR[a]}/pki|g" \
 	"$SL_SRC/deploy/bench/nginx-sidecar-a.conf")" "$SIDECAR"

@@ -150,7 +150,7 @@ report()
 	printf '  first); (min-max) of requests/s, a row marked noisy when max/min is over %s\n' \
 		"$NOISY"
 	if [[ -n $LOAD_CPUS ]]; then
-		printf 'CPUs: wrk and the scraper on %s; agents, proxies and nginx on %s (taskset)\n' \
+		printf 'CPUs: wrk, the scraper and the collector on %s; agents, proxies and nginx on\n  %s (taskset)\n' \
 			"$LOAD_CPUS" "$MEASURED_CPUS"
 	else
 		printf 'CPUs: no placement (BENCH_CPUS=off, or one CPU): rows share every CPU\n'

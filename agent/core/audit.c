@@ -13,7 +13,6 @@
 #include "audit.h"
 #include "log.h"
 #include "strbuf.h"
-#include "utf8.h"
 
 /* A full disk must not flood the agent's log: one message about the audit
  * log in this many seconds at most. */
@@ -94,43 +93,10 @@ void audit_close(struct audit *a)
  * decision, thousands a second at the edge, and jansson's object, its
  * hashing and its dump were a tenth of the agent's CPU there. The output
  * is what jansson's compact dump writes for the same members (the unit
- * test holds it to that): escapes for '"', '\\' and control characters
- * only, UTF-8 kept as it is.
+ * test holds it to that; strbuf_json_str() writes the strings).
  */
 #define LINE_STACK 4096
-
-static void put_escaped(struct strbuf *l, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t run = 0;
-	char esc[6];
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = s[i];
-
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		strbuf_put(l, s + run, i - run);
-		run = i + 1;
-		esc[0] = '\\';
-		switch (c) {
-		case '"': case '\\': esc[1] = c; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			strbuf_put(l, esc, 6);
-			continue;
-		}
-		strbuf_put(l, esc, 2);
-	}
-	strbuf_put(l, s + run, n - run);
-}
+_Static_assert(AUDIT_STR_MAX == STRBUF_JSON_STR_MAX, "audit.h promises strbuf's cut");
 
 /* ,"key": (no comma before the first member). */
 static void put_key(struct strbuf *l, const char *key)
@@ -140,20 +106,12 @@ static void put_key(struct strbuf *l, const char *key)
 	strbuf_put(l, "\":", 2);
 }
 
-/* Whatever v holds becomes valid UTF-8 first: a member that could not be
- * encoded would cost the whole line. */
 static void put_str(struct strbuf *l, const char *key, const char *v)
 {
-	char buf[AUDIT_STR_MAX];
-	size_t len;
-
 	if (!v)
 		return;
-	len = utf8_copy(buf, sizeof(buf), v);
 	put_key(l, key);
-	strbuf_put(l, "\"", 1);
-	put_escaped(l, buf, len);
-	strbuf_put(l, "\"", 1);
+	strbuf_json_str(l, v);
 }
 
 static void put_u64(struct strbuf *l, const char *key, uint64_t v)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "strbuf.h"
+#include "utf8.h"
 
 void strbuf_init(struct strbuf *b, char *initial, size_t size)
 {
@@ -99,4 +100,49 @@ void strbuf_release(struct strbuf *b)
 	if (b->p != b->initial)
 		free(b->p);
 	strbuf_init(b, b->initial, b->initial_size);
+}
+
+/* Escapes for '"', '\\' and control characters only, UTF-8 kept as it
+ * is: what jansson's compact dump writes. */
+static void json_escaped(struct strbuf *l, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t run = 0;
+	char esc[6];
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		strbuf_put(l, s + run, i - run);
+		run = i + 1;
+		esc[0] = '\\';
+		switch (c) {
+		case '"': case '\\': esc[1] = c; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			strbuf_put(l, esc, 6);
+			continue;
+		}
+		strbuf_put(l, esc, 2);
+	}
+	strbuf_put(l, s + run, n - run);
+}
+
+void strbuf_json_str(struct strbuf *b, const char *s)
+{
+	char buf[STRBUF_JSON_STR_MAX];
+	size_t len = utf8_copy(buf, sizeof(buf), s);
+
+	strbuf_put(b, "\"", 1);
+	json_escaped(b, buf, len);
+	strbuf_put(b, "\"", 1);
 }

@@ -45,6 +45,14 @@ static inline void strbuf_puts(struct strbuf *b, const char *s)
 void strbuf_u64(struct strbuf *b, uint64_t v);
 void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Longest string strbuf_json_str() keeps, in bytes with its NUL. */
+#define STRBUF_JSON_STR_MAX 1024
+
+/* s as a JSON string, quoted and escaped. Whatever s holds becomes valid
+ * UTF-8 first (utf8_copy(), cut at STRBUF_JSON_STR_MAX): one member that
+ * could not be encoded would cost the whole document. */
+void strbuf_json_str(struct strbuf *b, const char *s);
+
 /* The text, NUL-terminated and malloc'd (*len bytes without the NUL), or
  * NULL when an append failed (-ENOMEM); the buffer is empty again. */
 char *strbuf_detach(struct strbuf *b, size_t *len);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <jansson.h>
 
 #include "http.h"
 #include "log.h"
@@ -29,7 +30,8 @@ struct otlp {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	json_t **q; /* ring of queue_cap spans */
+	char **q; /* ring of queue_cap spans' texts */
+	char **batch_spans; /* the thread's: the batch it sends */
 	unsigned int head, len;
 	bool started; /* the thread runs */
 	bool stop;
@@ -52,17 +54,20 @@ static void deadline_in(struct timespec *ts, unsigned int ms)
 void otlp_audit_hook(void *ctx, const struct audit_rec *r)
 {
 	struct otlp *o = ctx;
-	json_t *span = otlp_span_from_audit(r);
+	char stack[2048], *span;
+	struct strbuf b;
 	bool wake;
 
-	if (!span)
+	strbuf_init(&b, stack, sizeof(stack));
+	if (!otlp_span_from_audit(&b, r))
 		return;
+	span = strbuf_detach(&b, NULL);
 	pthread_mutex_lock(&o->lock);
 	o->st.queued++;
-	if (o->len == o->st.queue_cap) {
+	if (!span || o->len == o->st.queue_cap) {
 		o->st.dropped_queue_full++;
 		pthread_mutex_unlock(&o->lock);
-		json_decref(span);
+		free(span);
 		return;
 	}
 	o->q[(o->head + o->len++) % o->st.queue_cap] = span;
@@ -72,19 +77,29 @@ void otlp_audit_hook(void *ctx, const struct audit_rec *r)
 		pthread_cond_signal(&o->wake);
 }
 
-/* Up to batch spans off the queue into a new array; under lock. */
-static json_t *take(struct otlp *o, unsigned int *n)
+/* Up to batch spans off the queue into spans; under lock. */
+static unsigned int take(struct otlp *o, char **spans)
 {
-	json_t *spans = json_array();
+	unsigned int n = 0;
 
-	*n = 0;
-	while (spans && o->len && *n < o->batch) {
-		json_array_append_new(spans, o->q[o->head]);
+	while (o->len && n < o->batch) {
+		spans[n++] = o->q[o->head];
 		o->head = (o->head + 1) % o->st.queue_cap;
 		o->len--;
-		(*n)++;
 	}
-	return spans;
+	return n;
+}
+
+/* The request around n spans, which it frees; NULL on -ENOMEM. */
+static char *request(const struct otlp *o, char **spans, unsigned int n)
+{
+	struct strbuf b;
+
+	strbuf_init(&b, NULL, 4096);
+	otlp_request(&b, o->node, spans, n);
+	for (unsigned int i = 0; i < n; i++)
+		free(spans[i]);
+	return strbuf_detach(&b, NULL);
 }
 
 static bool retryable(long status)
@@ -167,18 +182,15 @@ static int post(struct otlp *o, const char *body, unsigned int n, bool last)
 
 /* Sends one batch, with retries until it is done, the tries are used up or
  * the agent stops; under lock on entry and on return. */
-static void export(struct otlp *o, json_t *spans, unsigned int n)
+static void export(struct otlp *o, char **spans, unsigned int n)
 {
 	unsigned int backoff = BACKOFF_FIRST_MS;
 	struct timespec until;
 	char *body;
-	json_t *req;
 	int ret = -EAGAIN;
 
 	pthread_mutex_unlock(&o->lock);
-	req = otlp_request(o->node, spans);
-	body = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
+	body = request(o, spans, n);
 	for (int tries = 0; body && ret == -EAGAIN && tries < MAX_TRIES; tries++) {
 		ret = post(o, body, n, false);
 		if (ret != -EAGAIN || tries + 1 == MAX_TRIES)
@@ -201,8 +213,8 @@ static void *run(void *arg)
 {
 	struct otlp *o = arg;
 	struct timespec until;
+	char *body;
 	unsigned int n;
-	json_t *spans, *req;
 
 	pthread_mutex_lock(&o->lock);
 	while (!o->stop) {
@@ -212,29 +224,22 @@ static void *run(void *arg)
 			;
 		if (o->stop || !o->len)
 			continue;
-		spans = take(o, &n);
-		if (spans)
-			export(o, spans, n);
+		n = take(o, o->batch_spans);
+		export(o, o->batch_spans, n);
 	}
 	/* A last try for what is left, bounded: stopping must not wait on a
 	 * collector that is gone. */
-	spans = take(o, &n);
+	n = take(o, o->batch_spans);
 	pthread_mutex_unlock(&o->lock);
-	if (spans && n) {
-		char *body;
-
-		req = otlp_request(o->node, spans);
-		body = json_dumps(req, JSON_COMPACT);
-		if (!body || post(o, body, n, true)) {
-			pthread_mutex_lock(&o->lock);
-			o->st.dropped_export_failed += n;
-			pthread_mutex_unlock(&o->lock);
-		}
-		free(body);
-		json_decref(req);
-	} else {
-		json_decref(spans);
+	if (!n)
+		return NULL;
+	body = request(o, o->batch_spans, n);
+	if (!body || post(o, body, n, true)) {
+		pthread_mutex_lock(&o->lock);
+		o->st.dropped_export_failed += n;
+		pthread_mutex_unlock(&o->lock);
 	}
+	free(body);
 	return NULL;
 }
 
@@ -250,6 +255,7 @@ int otlp_new(const struct otlp_cfg *cfg, const char *node, struct otlp **out, st
 	o->ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
 	o->node = strdup(node);
 	o->q = calloc(cfg->queue, sizeof(*o->q));
+	o->batch_spans = calloc(cfg->batch, sizeof(*o->batch_spans));
 	o->st.queue_cap = cfg->queue;
 	o->timeout_ms = cfg->timeout_ms;
 	o->batch = cfg->batch;
@@ -259,7 +265,7 @@ int otlp_new(const struct otlp_cfg *cfg, const char *node, struct otlp **out, st
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&o->wake, &ca);
 	pthread_condattr_destroy(&ca);
-	if (!o->url || !o->node || !o->q || (cfg->ca_file && !o->ca_file)) {
+	if (!o->url || !o->node || !o->q || !o->batch_spans || (cfg->ca_file && !o->ca_file)) {
 		otlp_free(o);
 		return errmsg_set(err, -ENOMEM, "otlp: out of memory");
 	}
@@ -299,10 +305,11 @@ void otlp_free(struct otlp *o)
 		pthread_join(o->thread, NULL);
 	}
 	for (unsigned int i = 0; i < o->len; i++)
-		json_decref(o->q[(o->head + i) % o->st.queue_cap]);
+		free(o->q[(o->head + i) % o->st.queue_cap]);
 	pthread_cond_destroy(&o->wake);
 	pthread_mutex_destroy(&o->lock);
 	free(o->q);
+	free(o->batch_spans);
 	free(o->url);
 	free(o->ca_file);
 	free(o->node);

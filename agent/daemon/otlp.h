@@ -16,12 +16,13 @@
 #ifndef SLUICE_OTLP_H
 #define SLUICE_OTLP_H
 
+#include <stdbool.h>
 #include <stdint.h>
-#include <jansson.h>
 
 #include "audit.h"
 #include "config.h"
 #include "errmsg.h"
+#include "strbuf.h"
 
 struct otlp;
 
@@ -48,10 +49,11 @@ void otlp_get_stats(struct otlp *o, struct otlp_stats *out);
  * NULL: no-op. */
 void otlp_free(struct otlp *o);
 
-/* The span of an audit record, as exported; NULL without trace and span
- * ids or on -ENOMEM. For the unit tests and otlp.c. */
-json_t *otlp_span_from_audit(const struct audit_rec *r);
-/* The ExportTraceServiceRequest around spans (a JSON array, taken). */
-json_t *otlp_request(const char *node, json_t *spans);
+/* Appends the span of an audit record to b, as exported (one element of
+ * ScopeSpans.spans, OTLP/JSON); false, appending nothing, without trace and
+ * span ids. For the unit tests and otlp.c. */
+bool otlp_span_from_audit(struct strbuf *b, const struct audit_rec *r);
+/* Appends the ExportTraceServiceRequest around n spans' texts to b. */
+void otlp_request(struct strbuf *b, const char *node, char *const *spans, unsigned int n);
 
 #endif

@@ -5,6 +5,11 @@
  * lowerCamelCase. Attributes use OpenTelemetry's semantic conventions where
  * one exists (server.*, client.*, network.*, http.request.method, url.path)
  * and sluice.* for the rest; docs/tracing.md lists them.
+ *
+ * Written as text, as audit lines are (audit.c says why): a span is made in
+ * the proxy loop for every flow, and building it as jansson objects cost
+ * about as much CPU as the flow's own relaying at one connection per
+ * request.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,44 +17,53 @@
 #include "addr.h"
 #include "otlp.h"
 
-enum {
-	SPAN_KIND_SERVER = 2,
-	SPAN_KIND_CLIENT = 3,
-	STATUS_CODE_ERROR = 2,
+/* An attribute list being written: the comma goes before all but the
+ * first. */
+struct attrs {
+	struct strbuf *b;
+	bool any;
 };
 
-static json_t *u64_str(uint64_t v)
+static void attr_open(struct attrs *a, const char *key, const char *type)
 {
-	char buf[24];
+	struct strbuf *b = a->b;
 
-	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
-	return json_string(buf);
+	if (a->any)
+		strbuf_put(b, ",", 1);
+	a->any = true;
+	strbuf_put(b, "{\"key\":", 7);
+	strbuf_json_str(b, key);
+	strbuf_put(b, ",\"value\":{\"", 11);
+	strbuf_puts(b, type);
+	strbuf_put(b, "\":", 2);
 }
 
-static void attr(json_t *attrs, const char *key, json_t *value)
+static void attr_str(struct attrs *a, const char *key, const char *v)
 {
-	json_t *kv;
-
-	if (!value)
+	if (!v || !v[0] || !strcmp(v, "-"))
 		return;
-	kv = json_pack("{s:s, s:o}", "key", key, "value", value);
-	if (kv)
-		json_array_append_new(attrs, kv);
+	attr_open(a, key, "stringValue");
+	strbuf_json_str(a->b, v);
+	strbuf_put(a->b, "}}", 2);
 }
 
-static void attr_str(json_t *attrs, const char *key, const char *v)
+/* OTLP/JSON writes 64-bit integers as decimal strings. */
+static void u64_str(struct strbuf *b, uint64_t v)
 {
-	if (v && v[0] && strcmp(v, "-"))
-		attr(attrs, key, json_pack("{s:s}", "stringValue", v));
+	strbuf_put(b, "\"", 1);
+	strbuf_u64(b, v);
+	strbuf_put(b, "\"", 1);
 }
 
-static void attr_int(json_t *attrs, const char *key, uint64_t v)
+static void attr_int(struct attrs *a, const char *key, uint64_t v)
 {
-	attr(attrs, key, json_pack("{s:o}", "intValue", u64_str(v)));
+	attr_open(a, key, "intValue");
+	u64_str(a->b, v);
+	strbuf_put(a->b, "}}", 2);
 }
 
 /* server.address and server.port from "10.0.0.2:5432" or "[fd00::2]:80". */
-static void attr_server(json_t *attrs, const char *dst)
+static void attr_server(struct attrs *attrs, const char *dst)
 {
 	struct sockaddr_storage ss;
 	char ip[SOCKADDR_STR_LEN];
@@ -66,7 +80,7 @@ static void attr_server(json_t *attrs, const char *dst)
 	attr_int(attrs, "server.port", sockaddr_port(&ss));
 }
 
-static void attrs_flow(json_t *a, const struct audit_rec *r)
+static void attrs_flow(struct attrs *a, const struct audit_rec *r)
 {
 	attr_server(a, r->dst);
 	attr_str(a, "network.transport", r->proto ? r->proto : "tcp");
@@ -82,7 +96,7 @@ static void attrs_flow(json_t *a, const struct audit_rec *r)
 		attr_int(a, "sluice.upstream.srtt_us", r->srtt_us);
 }
 
-static void attrs_edge(json_t *a, const struct audit_rec *r)
+static void attrs_edge(struct attrs *a, const struct audit_rec *r)
 {
 	attr_str(a, "http.request.method", r->method);
 	attr_str(a, "url.path", r->path);
@@ -91,29 +105,28 @@ static void attrs_edge(json_t *a, const struct audit_rec *r)
 	attr_str(a, "sluice.caller", r->caller);
 }
 
-static json_t *attributes(const struct audit_rec *r, bool edge)
+static void attributes(struct strbuf *b, const struct audit_rec *r, bool edge)
 {
-	json_t *a = json_array();
+	struct attrs a = { .b = b };
 
-	if (!a)
-		return NULL;
-	attr_str(a, "sluice.direction", r->direction);
-	attr_str(a, "sluice.source.node", r->src_node);
-	attr_str(a, "sluice.source.workload", r->src_workload);
-	attr_str(a, "sluice.destination.service", r->service);
-	attr_str(a, "sluice.verdict", r->verdict);
-	attr_str(a, "sluice.reason", r->reason);
-	attr_str(a, "sluice.rule", r->rule);
-	attr_int(a, "sluice.policy.generation", r->generation);
-	attr_str(a, "sluice.token.jti", r->jti);
+	strbuf_put(b, ",\"attributes\":[", 15);
+	attr_str(&a, "sluice.direction", r->direction);
+	attr_str(&a, "sluice.source.node", r->src_node);
+	attr_str(&a, "sluice.source.workload", r->src_workload);
+	attr_str(&a, "sluice.destination.service", r->service);
+	attr_str(&a, "sluice.verdict", r->verdict);
+	attr_str(&a, "sluice.reason", r->reason);
+	attr_str(&a, "sluice.rule", r->rule);
+	attr_int(&a, "sluice.policy.generation", r->generation);
+	attr_str(&a, "sluice.token.jti", r->jti);
 	if (r->resumed)
-		attr_str(a, "sluice.tls.session",
+		attr_str(&a, "sluice.tls.session",
 			 r->resumed == AUDIT_RESUMED_YES ? "resumed" : "full");
 	if (edge)
-		attrs_edge(a, r);
+		attrs_edge(&a, r);
 	else
-		attrs_flow(a, r);
-	return a;
+		attrs_flow(&a, r);
+	strbuf_put(b, "]", 1);
 }
 
 /* What went wrong, for the span's status: a refusal, or a flow that ended
@@ -129,45 +142,67 @@ static const char *failure(const struct audit_rec *r, char *buf, size_t len)
 	return NULL;
 }
 
-json_t *otlp_span_from_audit(const struct audit_rec *r)
+static void member(struct strbuf *b, const char *key, const char *v)
+{
+	strbuf_put(b, ",\"", 2);
+	strbuf_puts(b, key);
+	strbuf_put(b, "\":", 2);
+	strbuf_json_str(b, v);
+}
+
+bool otlp_span_from_audit(struct strbuf *b, const struct audit_rec *r)
 {
 	bool edge = r->direction && !strcmp(r->direction, "edge");
 	bool server = edge || (r->direction && !strcmp(r->direction, "inbound"));
 	uint64_t end = r->time_ns, start = end;
 	char name[96], why[96];
 	const char *fail;
-	json_t *span;
 
 	if (!r->trace_id || !r->span_id || !r->direction)
-		return NULL;
+		return false;
 	if (r->closed && r->duration_ns < end)
 		start = end - r->duration_ns;
 	snprintf(name, sizeof(name), "%s %s", r->direction, r->service ? r->service : "-");
-	span = json_pack(
-	    "{s:s, s:s, s:s, s:i, s:o, s:o, s:o}", "traceId", r->trace_id, "spanId", r->span_id,
-	    "name", name, "kind", server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT, "startTimeUnixNano",
-	    u64_str(start), "endTimeUnixNano", u64_str(end), "attributes", attributes(r, edge));
-	if (!span)
-		return NULL;
+	strbuf_put(b, "{\"traceId\":", 11);
+	strbuf_json_str(b, r->trace_id);
+	member(b, "spanId", r->span_id);
 	if (r->parent_span_id)
-		json_object_set_new(span, "parentSpanId", json_string(r->parent_span_id));
+		member(b, "parentSpanId", r->parent_span_id);
+	member(b, "name", name);
+	/* SPAN_KIND_SERVER is 2, SPAN_KIND_CLIENT 3. */
+	strbuf_puts(b, server ? ",\"kind\":2" : ",\"kind\":3");
+	strbuf_puts(b, ",\"startTimeUnixNano\":");
+	u64_str(b, start);
+	strbuf_puts(b, ",\"endTimeUnixNano\":");
+	u64_str(b, end);
+	attributes(b, r, edge);
 	fail = failure(r, why, sizeof(why));
-	if (fail)
-		json_object_set_new(
-		    span, "status",
-		    json_pack("{s:i, s:s}", "code", STATUS_CODE_ERROR, "message", fail));
-	return span;
+	if (fail) {
+		/* STATUS_CODE_ERROR */
+		strbuf_puts(b, ",\"status\":{\"code\":2");
+		member(b, "message", fail);
+		strbuf_put(b, "}", 1);
+	}
+	strbuf_put(b, "}", 1);
+	return true;
 }
 
-json_t *otlp_request(const char *node, json_t *spans)
+void otlp_request(struct strbuf *b, const char *node, char *const *spans, unsigned int n)
 {
-	json_t *res = json_array();
+	struct attrs res = { .b = b };
 
-	attr_str(res, "service.name", "sluiced");
-	attr_str(res, "service.version", SLUICE_VERSION);
-	attr_str(res, "service.instance.id", node);
-	attr_str(res, "host.name", node);
-	return json_pack("{s:[{s:{s:o}, s:[{s:{s:s, s:s}, s:o}]}]}", "resourceSpans", "resource",
-			 "attributes", res, "scopeSpans", "scope", "name", "sluice", "version",
-			 SLUICE_VERSION, "spans", spans);
+	strbuf_puts(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+	attr_str(&res, "service.name", "sluiced");
+	attr_str(&res, "service.version", SLUICE_VERSION);
+	attr_str(&res, "service.instance.id", node);
+	attr_str(&res, "host.name", node);
+	strbuf_puts(b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"sluice\",\"version\":");
+	strbuf_json_str(b, SLUICE_VERSION);
+	strbuf_puts(b, "},\"spans\":[");
+	for (unsigned int i = 0; i < n; i++) {
+		if (i)
+			strbuf_put(b, ",", 1);
+		strbuf_puts(b, spans[i]);
+	}
+	strbuf_puts(b, "]}]}]}");
 }

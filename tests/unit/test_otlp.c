@@ -12,13 +12,42 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
 #include "otlp.h"
+#include "utf8.h"
 
 #define TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
 #define SPAN "00f067aa0ba902b7"
 #define PARENT "a3ce929d0e0e4736"
+
+/* The span of r as the exporter writes it, parsed back: it must be one
+ * JSON object, and the exact text the collector test decodes with
+ * OpenTelemetry's definitions. NULL when no span was written. */
+static json_t *span_of(const struct audit_rec *r)
+{
+	struct strbuf b;
+	json_error_t e;
+	json_t *s = NULL;
+	char *text;
+
+	strbuf_init(&b, NULL, 0);
+	if (!otlp_span_from_audit(&b, r)) {
+		assert_int_equal(b.len, 0);
+		strbuf_release(&b);
+		return NULL;
+	}
+	text = strbuf_detach(&b, NULL);
+	assert_non_null(text);
+	s = json_loads(text, 0, &e);
+	if (!s)
+		fail_msg("not JSON (%s at %d): %s", e.text, e.position, text);
+	assert_true(json_is_object(s));
+	free(text);
+	return s;
+}
 
 /* The value object of attribute key, NULL when absent. */
 static json_t *attr(json_t *span, const char *key)
@@ -61,7 +90,7 @@ static void test_outbound_close(void **state)
 		.connect_us = 42,
 		.status = "ok",
 	};
-	json_t *s = otlp_span_from_audit(&r);
+	json_t *s = span_of(&r);
 
 	assert_non_null(s);
 	assert_string_equal(json_string_value(json_object_get(s, "traceId")), TRACE);
@@ -100,7 +129,7 @@ static void test_inbound_deny(void **state)
 		.span_id = SPAN,
 		.parent_span_id = PARENT,
 	};
-	json_t *s = otlp_span_from_audit(&r), *status;
+	json_t *s = span_of(&r), *status;
 
 	assert_non_null(s);
 	assert_int_equal(json_integer_value(json_object_get(s, "kind")), 2);
@@ -136,7 +165,7 @@ static void test_edge_and_errors(void **state)
 		.trace_id = TRACE,
 		.span_id = SPAN,
 	};
-	json_t *s = otlp_span_from_audit(&r);
+	json_t *s = span_of(&r);
 
 	assert_int_equal(json_integer_value(json_object_get(s, "kind")), 2);
 	assert_string_equal(attr_str(s, "http.request.method", "stringValue"), "GET");
@@ -155,7 +184,7 @@ static void test_edge_and_errors(void **state)
 				.closed = true,
 				.duration_ns = 20,
 				.status = "ECONNRESET" };
-	s = otlp_span_from_audit(&r);
+	s = span_of(&r);
 	assert_string_equal(
 	    json_string_value(json_object_get(json_object_get(s, "status"), "message")),
 	    "ECONNRESET");
@@ -164,15 +193,43 @@ static void test_edge_and_errors(void **state)
 	json_decref(s);
 
 	r.span_id = NULL;
-	assert_null(otlp_span_from_audit(&r));
+	assert_null(span_of(&r));
+}
+
+/* What a workload chose (a path, a name) may hold quotes, control
+ * characters and bytes that are not UTF-8: the span stays one valid
+ * document, the text as close to what was sent as JSON allows. */
+static void test_escaped(void **state)
+{
+	struct audit_rec r = {
+		.time_ns = 1,
+		.direction = "edge",
+		.verdict = "deny",
+		.reason = "l7-deny",
+		.path = "/a\"b\\c\n\x01\xff",
+		.trace_id = TRACE,
+		.span_id = SPAN,
+	};
+	json_t *s = span_of(&r);
+
+	assert_string_equal(attr_str(s, "url.path", "stringValue"),
+			    "/a\"b\\c\n\x01" UTF8_REPLACEMENT);
+	json_decref(s);
 }
 
 static void test_request(void **state)
 {
-	json_t *req = otlp_request("node-a", json_array()), *rs, *kv;
-	size_t i;
+	char *spans[2] = { strdup("{\"spanId\":\"1\"}"), strdup("{\"spanId\":\"2\"}") };
+	json_t *req, *rs, *kv;
+	struct strbuf b;
 	bool host = false;
+	char *text;
+	size_t i;
 
+	strbuf_init(&b, NULL, 0);
+	otlp_request(&b, "node-\"a\"", spans, 2);
+	text = strbuf_detach(&b, NULL);
+	req = json_loads(text, 0, NULL);
 	assert_non_null(req);
 	rs = json_array_get(json_object_get(req, "resourceSpans"), 0);
 	json_array_foreach(json_object_get(json_object_get(rs, "resource"), "attributes"), i, kv)
@@ -180,15 +237,20 @@ static void test_request(void **state)
 		if (!strcmp(json_string_value(json_object_get(kv, "key")), "host.name"))
 			host = !strcmp(json_string_value(json_object_get(
 					   json_object_get(kv, "value"), "stringValue")),
-				       "node-a");
+				       "node-\"a\"");
 	}
 	assert_true(host);
-	assert_string_equal(
-	    json_string_value(json_object_get(
-		json_object_get(json_array_get(json_object_get(rs, "scopeSpans"), 0), "scope"),
-		"name")),
-	    "sluice");
+	rs = json_array_get(json_object_get(rs, "scopeSpans"), 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(rs, "scope"), "name")),
+			    "sluice");
+	assert_int_equal(json_array_size(json_object_get(rs, "spans")), 2);
+	assert_string_equal(json_string_value(json_object_get(
+				json_array_get(json_object_get(rs, "spans"), 1), "spanId")),
+			    "2");
 	json_decref(req);
+	free(text);
+	free(spans[0]);
+	free(spans[1]);
 }
 
 int main(void)
@@ -197,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_outbound_close),
 		cmocka_unit_test(test_inbound_deny),
 		cmocka_unit_test(test_edge_and_errors),
+		cmocka_unit_test(test_escaped),
 		cmocka_unit_test(test_request),
 	};
 
