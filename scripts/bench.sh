@@ -297,7 +297,7 @@ declare -A N_FLOWS N_RESUMED
 commands=()
 declare -A seen_cmd
 # sluice-otlp: spans each node's agent exported and dropped, over the
-# rounds (the agents restart with each phase, so their counters do).
+# rounds (what each otlp phase added to the agents' counters).
 declare -A OTLP_EXPORTED OTLP_DROPPED
 
 # run_row PATH KIND ROUND: one wrk run; records its figures.
@@ -457,6 +457,22 @@ scraper_start()
 		done
 	) &
 	SCRAPER_PID=$!
+}
+
+# scrape_cpu: node A's agent's CPU per scrape with no load (ms), over 5
+# scrapes: the cost the scraped rows' ratio is too noisy to resolve.
+SCRAPE_CPU=
+scrape_cpu()
+{
+	local c0 c1 i
+
+	c0=$(cpu_usec "a:$AGENT_CG")
+	for ((i = 0; i < 5; i++)); do
+		sl_in a "${ON_LOAD[@]}" curl -sf -o /dev/null --max-time 5 "$METRICS_URL" ||
+			sl_die "node A's /metrics did not answer"
+	done
+	c1=$(cpu_usec "a:$AGENT_CG")
+	awk -v c=$((c1 - c0)) 'BEGIN { printf "%.1f", c / 5000 }'
 }
 
 scraper_stop()
@@ -802,25 +818,41 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		# shellcheck disable=SC2086 # a list of rows
 		mapfile -t rows < <(printf '%s\n' ${PHASE_ROWS[$phase]})
 		((round % 2)) || mapfile -t rows < <(reversed "${rows[@]}")
+		# Node B's agent carries on into the next round's otlp phase when
+		# ABBA puts two of them back to back: count what this one adds.
+		declare -A otlp0=()
+		if [[ $phase == otlp ]]; then
+			for n in a b; do
+				otlp0[$n]=$(otlp_spans "$n")
+			done
+		fi
 		for row in "${rows[@]}"; do
 			[[ ${row%%:*} != sluiced-scrape ]] || scraper_start
 			run_row "${row%%:*}" "${row#*:}" "$round"
 			scraper_stop
 		done
+		[[ $phase != scrape ]] || SCRAPE_CPU+=" $(scrape_cpu)"
 		if [[ $phase == otlp ]]; then
 			# Once the exporters' interval (1 s) is over, every span of
 			# the phase is exported or counted dropped.
 			sleep 2
 			for n in a b; do
+				read -r e0 d0 <<<"${otlp0[$n]}"
 				read -r e d <<<"$(otlp_spans "$n")"
-				OTLP_EXPORTED[$n]=$((${OTLP_EXPORTED[$n]:-0} + e))
-				OTLP_DROPPED[$n]=$((${OTLP_DROPPED[$n]:-0} + d))
+				OTLP_EXPORTED[$n]=$((${OTLP_EXPORTED[$n]:-0} + e - e0))
+				OTLP_DROPPED[$n]=$((${OTLP_DROPPED[$n]:-0} + d - d0))
 			done
 		fi
 	done
 done
 enter_phase off
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+# What making and sending a span costs the agent, without the network, on
+# the CPUs the agents ran on: "us_per_span bytes_per_span".
+SPAN_COST=
+[[ " ${PHASES[*]} " != *" otlp "* ]] || SPAN_COST=$("$SL_BUILD/tests/spancost") ||
+	sl_die "tests/load/spancost failed"
+
 
 # shellcheck source=scripts/bench_report.sh
 . "$(dirname "$0")/bench_report.sh"

@@ -235,7 +235,7 @@ goal_line()
 # same rounds.
 report_observability()
 {
-	local kind path times
+	local kind path times us bytes ms
 
 	[[ -n ${F_RPS["sluice-otlp keep-alive"]:-}${F_RPS["sluiced-scrape keep-alive"]:-} ]] ||
 		return 0
@@ -279,6 +279,29 @@ report_observability()
 			printf 'maps filled/empty, %s (no goal): %s\n' "$kind" \
 				"$(round_ratio "sluiced-filled $kind" "sluiced $kind")"
 	done
+	# What the ratios cannot resolve on a noisy machine, accounted: the
+	# CPU a span and a scrape take, against the same run's rows.
+	if [[ -n $SPAN_COST ]]; then
+		read -r us bytes <<<"$SPAN_COST"
+		printf 'a span costs the agent %s us of CPU (tests/load/spancost, %s bytes of\n' "$us" "$bytes"
+		printf '  OTLP/JSON; the POST not included); two per flow, one on each node, are\n'
+		for kind in conn-close 1-conn-close; do
+			[[ -z ${F_CPU["sluice-mtls $kind"]:-} ]] ||
+				printf '  %s%% of sluice-mtls %s'"'"'s %s us of CPU per flow (goal: 5%%)\n' \
+					"$(awk -v s="$us" -v c="$(fig F_CPU "sluice-mtls $kind")" \
+						'BEGIN { printf "%.1f", 200 * s / c }')" "$kind" \
+					"$(fig F_CPU "sluice-mtls $kind")"
+		done
+	fi
+	if [[ -n $SCRAPE_CPU ]]; then
+		# shellcheck disable=SC2086 # a list of numbers
+		ms=$(median $SCRAPE_CPU)
+		printf 'a scrape costs the agent %s ms of CPU with no load (median of %d rounds, 5\n' \
+			"$ms" "$(wc -w <<<"$SCRAPE_CPU")"
+		printf '  scrapes each): %s%% of one CPU at one scrape every %s (goal: 2%%)\n' \
+			"$(awk -v m="$ms" -v e="${SCRAPE_EVERY%s}" 'BEGIN { printf "%.1f", m / e / 10 }')" \
+			"$SCRAPE_EVERY"
+	fi
 	if [[ -n ${OTLP_EXPORTED[a]:-} ]]; then
 		printf 'spans exported: %s by %s, %s by %s; dropped or rejected: %s, %s\n' \
 			"${OTLP_EXPORTED[a]}" "${SL_NODE[a]}" "${OTLP_EXPORTED[b]}" "${SL_NODE[b]}" \
