@@ -90,7 +90,7 @@ LOAD_CPUS=
 MEASURED_CPUS=
 placement()
 {
-	local spec=${BENCH_CPUS:-} last=$(($(nproc) - 1))
+	local spec=${BENCH_CPUS:-} last=$(($(getconf _NPROCESSORS_ONLN) - 1))
 
 	if [[ -z $spec ]]; then
 		((last > 0)) || return 0

@@ -141,7 +141,7 @@ report_edge()
 report()
 {
 	printf 'sluice bench, %s, kernel %s, %s CPUs, sluice %s\n' "$(date -u +%FT%TZ)" \
-		"$(uname -r)" "$(nproc)" "$(git -C "$SL_SRC" describe --always --dirty 2>/dev/null || echo '?')"
+		"$(uname -r)" "$(getconf _NPROCESSORS_ONLN)" "$(git -C "$SL_SRC" describe --always --dirty 2>/dev/null || echo '?')"
 	printf 'load average before %s, after %s (each row'"'"'s: the load column)\n' \
 		"$load_start" "$load_end"
 	printf 'wrk on node A against nginx (1 worker) on node B over a veth; every proxy 1 process\n'
