@@ -620,14 +620,13 @@ start_haproxy()
 	sl_track_pidfile "$dir/haproxy.pid" "haproxy $name"
 }
 
-# agent_b CONFIG: node B's agent running with CONFIG.
-B_CONFIG=
+# agent_b CONFIG: node B's agent started afresh with CONFIG. Kept running
+# when the config did not change, it ran on from one phase into the next
+# only in some rounds, and ABBA's two orders no longer met the same agents.
 agent_b()
 {
-	[[ -n ${SL_AGENT_PID[b]} && $B_CONFIG == "$1" ]] && return 0
 	stop_agent b
 	sl_agent b "$1"
-	B_CONFIG=$1
 }
 
 # enter_phase PHASE: stops and starts the agents the phase runs with.
@@ -818,8 +817,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		# shellcheck disable=SC2086 # a list of rows
 		mapfile -t rows < <(printf '%s\n' ${PHASE_ROWS[$phase]})
 		((round % 2)) || mapfile -t rows < <(reversed "${rows[@]}")
-		# Node B's agent carries on into the next round's otlp phase when
-		# ABBA puts two of them back to back: count what this one adds.
+		# What this phase adds to the agents' span counters.
 		declare -A otlp0=()
 		if [[ $phase == otlp ]]; then
 			for n in a b; do
