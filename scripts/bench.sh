@@ -82,9 +82,9 @@ build=${1:-build}
 sl_init bench "$build"
 
 # Every row runs on the same CPUs: wrk (and the scraper and the OTLP
-# collector, as a Prometheus or a collector elsewhere would) on LOAD_CPUS, everything it measures (agents, proxies,
-# the nginx on node B, the IdP) on MEASURED_CPUS, inherited from this
-# shell. Unplaced, the scheduler moved wrk onto the proxies' core from one
+# collector, as a Prometheus or a collector elsewhere would) on LOAD_CPUS,
+# everything it measures (agents, proxies, the nginx on node B, the IdP) on
+# MEASURED_CPUS, inherited from this shell. Unplaced, the scheduler moved wrk onto the proxies' core from one
 # round to the next, and a row's rounds spread 3x.
 LOAD_CPUS=
 MEASURED_CPUS=
@@ -297,7 +297,7 @@ declare -A N_FLOWS N_RESUMED
 commands=()
 declare -A seen_cmd
 # sluice-otlp: spans each node's agent exported and dropped, over the
-# rounds (what each otlp phase added to the agents' counters).
+# rounds (both agents restart with each phase, so their counters do).
 declare -A OTLP_EXPORTED OTLP_DROPPED
 
 # run_row PATH KIND ROUND: one wrk run; records its figures.
@@ -795,14 +795,11 @@ h2_tls=$(sl_in_cgroup a "$DIRECT" curl -sf --max-time 5 "${URL[haproxy-h2]}.benc
 sl_in_cgroup a "$DIRECT" curl -sf -o /dev/null --max-time 5 "${URL[haproxy-h2]}" ||
 	sl_die "the haproxy pair does not reach the api"
 
-# reversed WORDS...: the words, last first.
-reversed()
+# in_round_order: the lines of stdin as this round takes them: as they
+# are in odd rounds, last first in even ones.
+in_round_order()
 {
-	local i
-
-	for ((i = $#; i > 0; i--)); do
-		printf '%s\n' "${!i}"
-	done
+	if ((round % 2)); then cat; else tac; fi
 }
 
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -810,20 +807,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	# Odd rounds run the phases and their rows in order, even rounds last
 	# first (ABBA): a machine whose speed drifts during the run then
 	# favours neither row of a pair compared round by round.
-	order=("${PHASES[@]}")
-	((round % 2)) || mapfile -t order < <(reversed "${PHASES[@]}")
+	mapfile -t order < <(printf '%s\n' "${PHASES[@]}" | in_round_order)
 	for phase in "${order[@]}"; do
 		enter_phase "$phase"
 		# shellcheck disable=SC2086 # a list of rows
-		mapfile -t rows < <(printf '%s\n' ${PHASE_ROWS[$phase]})
-		((round % 2)) || mapfile -t rows < <(reversed "${rows[@]}")
-		# What this phase adds to the agents' span counters.
-		declare -A otlp0=()
-		if [[ $phase == otlp ]]; then
-			for n in a b; do
-				otlp0[$n]=$(otlp_spans "$n")
-			done
-		fi
+		mapfile -t rows < <(printf '%s\n' ${PHASE_ROWS[$phase]} | in_round_order)
 		for row in "${rows[@]}"; do
 			[[ ${row%%:*} != sluiced-scrape ]] || scraper_start
 			run_row "${row%%:*}" "${row#*:}" "$round"
@@ -835,10 +823,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			# the phase is exported or counted dropped.
 			sleep 2
 			for n in a b; do
-				read -r e0 d0 <<<"${otlp0[$n]}"
 				read -r e d <<<"$(otlp_spans "$n")"
-				OTLP_EXPORTED[$n]=$((${OTLP_EXPORTED[$n]:-0} + e - e0))
-				OTLP_DROPPED[$n]=$((${OTLP_DROPPED[$n]:-0} + d - d0))
+				OTLP_EXPORTED[$n]=$((${OTLP_EXPORTED[$n]:-0} + e))
+				OTLP_DROPPED[$n]=$((${OTLP_DROPPED[$n]:-0} + d))
 			done
 		fi
 	done
