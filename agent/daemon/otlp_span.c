@@ -24,6 +24,7 @@ struct attrs {
 	bool any;
 };
 
+/* key and type are this file's literals: nothing to escape. */
 static void attr_open(struct attrs *a, const char *key, const char *type)
 {
 	struct strbuf *b = a->b;
@@ -31,9 +32,9 @@ static void attr_open(struct attrs *a, const char *key, const char *type)
 	if (a->any)
 		strbuf_put(b, ",", 1);
 	a->any = true;
-	strbuf_put(b, "{\"key\":", 7);
-	strbuf_json_str(b, key);
-	strbuf_put(b, ",\"value\":{\"", 11);
+	strbuf_put(b, "{\"key\":\"", 8);
+	strbuf_puts(b, key);
+	strbuf_put(b, "\",\"value\":{\"", 12);
 	strbuf_puts(b, type);
 	strbuf_put(b, "\":", 2);
 }
