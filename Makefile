@@ -99,7 +99,7 @@ FUZZ_TIME ?= 60
 FUZZ_OUT := $(OUT)/fuzz
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := $(LIB_SRCS) agent/mesh/frame.c agent/mesh/http_watch.c agent/daemon/edge_decide.c \
+FUZZ_LIB_SRCS := $(LIB_SRCS) agent/mesh/frame.c agent/mesh/http_gate.c agent/daemon/edge_decide.c \
 		 agent/daemon/edge_cache.c tests/fuzz/harness.c
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRCS)) \
 		 $(patsubst %,$(FUZZ_OUT)/llhttp/%.o,api http llhttp)

@@ -184,6 +184,10 @@ static int write_line(struct audit *a, const struct audit_rec *r)
 	put_str(&l, "method", r->method);
 	put_str(&l, "path", r->path);
 	put_str(&l, "orig_jti", r->orig_jti);
+	if (r->http_status) {
+		put_u64(&l, "http_status", r->http_status);
+		put_u64(&l, "duration_ns", r->duration_ns);
+	}
 	if (r->pid)
 		put_u64(&l, "pid", r->pid);
 	put_str(&l, "comm", r->comm);
@@ -251,6 +255,12 @@ int audit_write(struct audit *a, const struct audit_rec *r)
 	if (a->hook)
 		a->hook(a->hook_ctx, r);
 	return ret;
+}
+
+void audit_span(struct audit *a, const struct audit_rec *r)
+{
+	if (a->hook)
+		a->hook(a->hook_ctx, r);
 }
 
 void audit_set_hook(struct audit *a, audit_hook_fn fn, void *ctx)

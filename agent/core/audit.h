@@ -71,8 +71,11 @@ struct audit_rec {
 	const char *caller;
 	const char *client;
 	const char *host, *method, *path;
-	/* Request lines: the IdP token's jti the caller assertion names. */
+	/* Request lines: the IdP token's jti the caller assertion names,
+	 * and the response's status (0: none came; omitted), with the
+	 * request's duration_ns beside it. */
 	const char *orig_jti;
+	int http_status;
 	/* Refusals made in BPF: the calling process (pid 0: omitted, as for
 	 * inbound refusals, which no process of the mesh made), the protocol,
 	 * the hook that decided ("connect", "sendmsg", "inbound"), and how
@@ -101,6 +104,9 @@ int audit_write(struct audit *a, const struct audit_rec *r);
 /* Called with every record audit_write() is given, written or lost: the
  * trace exporter makes its spans from them. */
 typedef void (*audit_hook_fn)(void *ctx, const struct audit_rec *r);
+/* The hook alone, no line: a span for what is not audited line by line
+ * (an allowed request, without audit.http_allows). */
+void audit_span(struct audit *a, const struct audit_rec *r);
 void audit_set_hook(struct audit *a, audit_hook_fn fn, void *ctx);
 void audit_get_health(const struct audit *a, struct audit_health *out);
 /* Opens the path again, for a log rotated away underneath. */

@@ -279,6 +279,8 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		C_LOG_LEVEL,
 		C_IDENTITY,
 		C_AUDIT_LOG,
+		C_AUDIT,
+		C_HTTP,
 		C_OTLP,
 		C_TUNNEL,
 		C_EDGE,
@@ -302,6 +304,8 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		[C_LOG_LEVEL] = { .key = "log_level" },
 		[C_IDENTITY] = { .key = "identity" },
 		[C_AUDIT_LOG] = { .key = "audit_log" },
+		[C_AUDIT] = { .key = "audit" },
+		[C_HTTP] = { .key = "http" },
 		[C_OTLP] = { .key = "otlp" },
 		[C_TUNNEL] = { .key = "tunnel" },
 		[C_EDGE] = { .key = "edge" },
@@ -413,6 +417,17 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		ret = yamlx_nomem(y, err);
 	if (ret)
 		return ret;
+	if (f[C_AUDIT].v.node) {
+		ret = parse_audit(y, &f[C_AUDIT].v, cfg, err);
+		if (ret)
+			return ret;
+	}
+	config_http_defaults(&cfg->http_svc);
+	if (f[C_HTTP].v.node) {
+		ret = parse_http(y, &f[C_HTTP].v, cfg, err);
+		if (ret)
+			return ret;
+	}
 	if (f[C_OTLP].v.node) {
 		ret = parse_otlp(y, &f[C_OTLP].v, cfg, err);
 		if (ret)
@@ -483,6 +498,7 @@ void config_free(struct config *cfg)
 		free(cfg->peers[i].workloads);
 	}
 	free(cfg->peers);
+	http_cfg_free(&cfg->http_svc);
 	free(cfg->identity.ca);
 	free(cfg->identity.cert);
 	free(cfg->identity.key);
@@ -557,11 +573,21 @@ static bool pattern_match(const char *pattern, const char *id)
 	return !strncmp(pattern, id, n - 1) && id[n - 1] && !strchr(id + n - 1, '/');
 }
 
-bool config_peer_vouches(const struct peer_cfg *peer, const char *id)
+static bool patterns_match(char *const *patterns, int nr, const char *id)
 {
-	for (int i = 0; i < peer->nr_workloads; i++) {
-		if (pattern_match(peer->workloads[i], id))
+	for (int i = 0; i < nr; i++) {
+		if (pattern_match(patterns[i], id))
 			return true;
 	}
 	return false;
+}
+
+bool config_peer_vouches(const struct peer_cfg *peer, const char *id)
+{
+	return patterns_match(peer->workloads, peer->nr_workloads, id);
+}
+
+bool config_edge_workload(const struct config *cfg, const char *id)
+{
+	return patterns_match(cfg->http_svc.edge_workloads, cfg->http_svc.nr_edge_workloads, id);
 }

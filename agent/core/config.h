@@ -40,6 +40,22 @@
  *                                         # tokens replay from other nodes
  *                                         # (docs/tunnel.md), warned at start
  *   audit_log: /run/sluice/audit.jsonl    # default <run_dir>/audit.jsonl
+ *   audit:
+ *     http_allows: false                  # an audit line for every allowed
+ *                                         # request to a protocol: http
+ *                                         # service, not only the denied
+ *                                         # ones; default false
+ *   http:                                 # protocol: http services (docs/http.md)
+ *     max_request_line: 8k                # default 8k, as nginx's
+ *                                         # large_client_header_buffers; 414
+ *     max_header_size: 32k                # the whole head, default 32k (nginx:
+ *                                         # 4 x 8k); 431; at most 64k
+ *     max_headers: 100                    # header fields, default 100, as
+ *                                         # Apache's LimitRequestFields; 431
+ *     edge_workloads:                     # whose requests may carry a caller
+ *       - spiffe://acme.example/service/edge  # assertion, decided as its caller;
+ *                                         # patterns as peers' workloads;
+ *                                         # default none
  *   otlp:                                 # optional: spans to a collector
  *     endpoint: http://127.0.0.1:4318     # required; OTLP/HTTP JSON is
  *                                         # POSTed to <endpoint>/v1/traces
@@ -199,6 +215,15 @@ struct otlp_cfg {
 	unsigned int interval_ms;
 };
 
+/* http: (see the top). */
+struct http_cfg {
+	unsigned int max_request_line;
+	unsigned int max_header_size;
+	unsigned int max_headers;
+	char **edge_workloads;		/* ID patterns; see config_edge_workload() */
+	int nr_edge_workloads;
+};
+
 /* edge: (see the top). Paths resolved against the config's directory. */
 struct edge_cfg {
 	bool enabled;			/* the edge: section is present */
@@ -243,6 +268,8 @@ struct config {
 	int nr_workloads;
 	struct identity_cfg identity;
 	char *audit_log;
+	bool audit_http_allows;		/* audit.http_allows */
+	struct http_cfg http_svc;	/* http: */
 	struct otlp_cfg otlp;
 	struct handshake_caps handshakes;
 	struct edge_cfg edge;
@@ -267,6 +294,8 @@ const struct peer_cfg *config_peer_by_node(const struct config *cfg, const char 
  * on with at least one character and no '/'. A peer without patterns
  * vouches for nobody. */
 bool config_peer_vouches(const struct peer_cfg *peer, const char *id);
+/* Whether id matches http.edge_workloads, as config_peer_vouches(). */
+bool config_edge_workload(const struct config *cfg, const char *id);
 /* The workload with SPIFFE ID id, or NULL. */
 const struct workload_cfg *config_workload_by_id(const struct config *cfg, const char *id);
 

@@ -32,6 +32,16 @@ int parse_peer(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctx
 	       struct errmsg *err);
 int parse_identity(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 		   struct errmsg *err);
+/* A workload ID pattern (config_peer_vouches()); whose names the list. */
+int parse_id_pattern(const struct yamlx *y, const struct yamlx_val *item,
+		     const struct config *cfg, const char *whose, char **out, struct errmsg *err);
+/* config_http.c */
+void config_http_defaults(struct http_cfg *h);
+int parse_http(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+	       struct errmsg *err);
+int parse_audit(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+		struct errmsg *err);
+void http_cfg_free(struct http_cfg *h);
 /* config_otlp.c */
 int parse_otlp(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 	       struct errmsg *err);

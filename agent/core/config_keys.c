@@ -351,10 +351,10 @@ int parse_workload(struct yamlx *y, const struct yamlx_val *v, void *elem, void 
 }
 
 /* A workload ID whose name may end in '*': checked as the ID it names with
- * the '*' read as one more name character. */
-static int parse_vouch_pattern(const struct yamlx *y, const struct yamlx_val *item,
-			       const struct config *cfg, const char *peer, char **out,
-			       struct errmsg *err)
+ * the '*' read as one more name character. whose names the list in
+ * messages ("peer node-b", "http.edge_workloads"). */
+int parse_id_pattern(const struct yamlx *y, const struct yamlx_val *item,
+		     const struct config *cfg, const char *whose, char **out, struct errmsg *err)
 {
 	const char *why = "'*' may only end the name", *star;
 	struct spiffe_id sid;
@@ -372,13 +372,12 @@ static int parse_vouch_pattern(const struct yamlx *y, const struct yamlx_val *it
 		id[star - *out] = 'x';
 	ret = star && star[1] ? -EINVAL : spiffe_id_parse(id, &sid, &why);
 	if (ret)
-		ret = yamlx_error(y, item->node, err, "bad workload pattern \"%s\" for peer %s: %s",
-				  *out, peer, why);
+		ret = yamlx_error(y, item->node, err, "bad workload pattern \"%s\" for %s: %s",
+				  *out, whose, why);
 	else if (!spiffe_id_in_domain(&sid, cfg->trust_domain))
 		ret = yamlx_error(y, item->node, err,
-				  "workload pattern \"%s\" for peer %s is not in trust domain "
-				  "\"%s\"",
-				  *out, peer, cfg->trust_domain);
+				  "workload pattern \"%s\" for %s is not in trust domain \"%s\"",
+				  *out, whose, cfg->trust_domain);
 	free(id);
 	return ret;
 }
@@ -388,6 +387,7 @@ static int parse_vouch_pattern(const struct yamlx *y, const struct yamlx_val *it
 static int parse_peer_workloads(struct yamlx *y, const struct yamlx_val *v, struct peer_cfg *peer,
 				const struct config *cfg, struct errmsg *err)
 {
+	char whose[CONFIG_NAME_MAX + 8];
 	struct yamlx_list l;
 	struct yamlx_val item;
 	int ret;
@@ -398,11 +398,12 @@ static int parse_peer_workloads(struct yamlx *y, const struct yamlx_val *v, stru
 	peer->workloads = calloc(l.nr, sizeof(*peer->workloads));
 	if (l.nr && !peer->workloads)
 		return yamlx_nomem(y, err);
+	snprintf(whose, sizeof(whose), "peer %s", peer->node);
 	for (int i = 0; i < l.nr; i++) {
 		yamlx_list_get(y, &l, i, &item);
 		/* Counted first so that config_free() releases it on error. */
-		ret = parse_vouch_pattern(y, &item, cfg, peer->node,
-					  &peer->workloads[peer->nr_workloads++], err);
+		ret = parse_id_pattern(y, &item, cfg, whose, &peer->workloads[peer->nr_workloads++],
+				       err);
 		if (ret)
 			return ret;
 	}

@@ -287,6 +287,8 @@ static bool rule_admits(const struct policy_rule *rule, const struct http_req *r
 	bool host = false;
 
 	*m = (struct http_match){ 0 };
+	if (rule->via_edge && !req->via_edge)
+		return false;
 	if (rule->nr_methods && !(req->method && list_has(rule->methods, rule->nr_methods,
 							   req->method)))
 		return false;

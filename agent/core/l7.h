@@ -47,6 +47,7 @@ struct http_req {
 	const char *method;		/* as sent, e.g. "GET" */
 	const char *path;		/* l7_path_normalize()d */
 	const char *host;		/* l7_host_normalize()d */
+	bool via_edge;			/* came in through the edge (via: edge rules) */
 };
 
 /*

@@ -490,22 +490,38 @@ static int check_l7_services(struct yamlx *y, const yaml_node_t *node, const str
 			continue;
 		if (rule->name)
 			return yamlx_error(y, node, err,
-					   "rule \"%s\": methods/paths/hosts need protocol: http "
+					   "rule \"%s\": methods/paths/hosts/via need protocol: http "
 					   "services; \"%s\" is %s",
 					   rule->name, svc->name,
 					   svc->proto == IPPROTO_UDP ? "udp" : "tcp");
 		return yamlx_error(y, node, err,
-				   "rule: methods/paths/hosts need protocol: http services; "
+				   "rule: methods/paths/hosts/via need protocol: http services; "
 				   "\"%s\" is %s",
 				   svc->name, svc->proto == IPPROTO_UDP ? "udp" : "tcp");
 	}
 	return 0;
 }
 
+/* The only place a request comes in from, for now. */
+static int parse_via(const struct yamlx *y, const struct yamlx_val *v, struct policy_rule *rule,
+		     struct errmsg *err)
+{
+	const char *s;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	if (strcmp(s, "edge"))
+		return yamlx_error(y, v->node, err, "unknown via \"%s\" (expected edge)", s);
+	rule->via_edge = true;
+	return 0;
+}
+
 static const char match_any[] = "omit it to match any";
 static const char need_host[] = "name at least one host";
 
-/* f: the methods, paths and hosts fields, in that order. */
+/* f: the methods, paths, hosts and via fields, in that order. */
 static int parse_rule_l7(struct yamlx *y, const struct yamlx_field *f, const struct policy *pol,
 			 struct policy_rule *rule, struct errmsg *err)
 {
@@ -521,9 +537,11 @@ static int parse_rule_l7(struct yamlx *y, const struct yamlx_field *f, const str
 	if (!ret && f[2].v.node)
 		ret = parse_l7_list(y, &f[2].v, "host", POLICY_MAX_L7, match_any, check_host,
 				    &rule->hosts, &rule->nr_hosts, err);
+	if (!ret && f[3].v.node)
+		ret = parse_via(y, &f[3].v, rule, err);
 	if (ret)
 		return ret;
-	for (int i = 2; i >= 0; i--)
+	for (int i = 3; i >= 0; i--)
 		first = f[i].key_node ? f[i].key_node : first;
 	return first ? check_l7_services(y, first, pol, rule, err) : 0;
 }
@@ -531,7 +549,7 @@ static int parse_rule_l7(struct yamlx *y, const struct yamlx_field *f, const str
 static int parse_rule(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctxp,
 		      struct errmsg *err)
 {
-	enum { U_NAME, U_FROM, U_TO, U_ACTION, U_METHODS, U_PATHS, U_HOSTS, NR_U };
+	enum { U_NAME, U_FROM, U_TO, U_ACTION, U_METHODS, U_PATHS, U_HOSTS, U_VIA, NR_U };
 	struct yamlx_field f[NR_U] = {
 		[U_NAME] = { .key = "name" },
 		[U_FROM] = { .key = "from", .required = true },
@@ -540,6 +558,7 @@ static int parse_rule(struct yamlx *y, const struct yamlx_val *v, void *elem, vo
 		[U_METHODS] = { .key = "methods" },
 		[U_PATHS] = { .key = "paths" },
 		[U_HOSTS] = { .key = "hosts" },
+		[U_VIA] = { .key = "via" },
 	};
 	const struct parse_ctx *ctx = ctxp;
 	struct policy_rule *rule = elem, *prev;
@@ -577,35 +596,6 @@ static int parse_rule(struct yamlx *y, const struct yamlx_val *v, void *elem, vo
 		return yamlx_error(y, f[U_ACTION].v.node, err,
 				   "unknown action \"%s\" (expected allow or deny)", s);
 	return parse_rule_l7(y, f + U_METHODS, ctx->pol, rule, err);
-}
-
-/* "512", "64k", "10m", "1g" as nginx writes sizes; 1 byte to 1 GiB. */
-static int parse_size(const struct yamlx *y, const struct yamlx_val *v, uint64_t *out,
-		      struct errmsg *err)
-{
-	uint64_t n = 0, mult = 1;
-	const char *s, *p;
-	int ret;
-
-	ret = yamlx_str(y, v, &s, err);
-	if (ret)
-		return ret;
-	for (p = s; *p >= '0' && *p <= '9' && n <= 1ull << 30; p++)
-		n = n * 10 + (*p - '0');
-	if (*p == 'k' || *p == 'K')
-		mult = 1ull << 10;
-	else if (*p == 'm' || *p == 'M')
-		mult = 1ull << 20;
-	else if (*p == 'g' || *p == 'G')
-		mult = 1ull << 30;
-	if (p == s || (mult > 1 && *++p) || (mult == 1 && *p))
-		return yamlx_error(y, v->node, err, "bad size \"%s\" for %s: %s", s, v->what,
-				   "expected a number with an optional k, m or g");
-	if (!n || n > (1ull << 30) / mult)
-		return yamlx_error(y, v->node, err, "size \"%s\" for %s: %s", s, v->what,
-				   "expected 1 byte to 1g");
-	*out = n * mult;
-	return 0;
 }
 
 static int parse_timeout(const struct yamlx *y, const struct yamlx_val *v, unsigned int *out,
@@ -747,7 +737,7 @@ static int parse_edge(struct yamlx *y, const struct yamlx_val *v, struct parse_c
 		edge->port = port;
 	}
 	if (f[G_MAX_BODY].v.node) {
-		ret = parse_size(y, &f[G_MAX_BODY].v, &edge->max_body, err);
+		ret = yamlx_size(y, &f[G_MAX_BODY].v, &edge->max_body, err);
 		if (ret)
 			return ret;
 	}
@@ -906,21 +896,21 @@ static size_t note_add(char *buf, size_t len, size_t n, const char *s)
 	return n + strlen(s);
 }
 
-/* Until the agent parses HTTP in front of a service, the datapath sees
- * connections, not requests: compile ignores methods, paths and hosts. */
 size_t policy_rule_mesh_note(const struct policy *pol, const struct policy_rule *r, char *buf,
 			     size_t len)
 {
-	size_t n = note_add(buf, len, 0, "decided at the edge only; inside the mesh it ");
+	size_t n = note_add(buf, len, 0, r->via_edge ? "decided per request through the edge"
+						     : "decided per request");
 
-	n = note_add(buf, len, n, r->allow ? "allows" : "denies");
-	n = note_add(buf, len, n, " whole connections to ");
+	n = note_add(buf, len, n, " (at the edge, and by the agent in front of ");
 	for (int j = 0; j < r->nr_to; j++) {
 		if (j)
 			n = note_add(buf, len, n, ", ");
 		n = note_add(buf, len, n, pol->services[r->to[j]].name);
 	}
-	return note_add(buf, len, n, " by its L4 part");
+	return note_add(buf, len, n, policy_rule_per_connection(r)
+					     ? "); at connect() it lets connections through"
+					     : "); it refuses no connection");
 }
 
 int policy_check_config(const struct policy *pol, const struct config *cfg,

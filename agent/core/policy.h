@@ -26,6 +26,9 @@
  *       methods: [GET, HEAD]       # optional L7 conditions, only on rules
  *       paths: [/api/2.0/jobs/list]  # whose every `to` service is
  *       hosts: [api.acme.example]  # protocol: http; see l7.h
+ *       via: edge                  # optional: only requests that came in
+ *                                  # through the edge, decided as the
+ *                                  # caller its assertion names
  *   edge:                          # optional: the nginx edge (edge_render.h)
  *     hosts: [api.acme.example]    # server_name; required
  *     port: 443                    # default 443 with tls, 80 without
@@ -108,17 +111,19 @@ struct policy_rule {
 	int nr_to;
 	bool allow;
 	int line;
-	/* L7 conditions (l7.h), decided at the edge: a rule with any of
-	 * them matches a request only when each list that is present holds
-	 * a match. Inside the mesh the rule applies to whole connections by
-	 * its L4 part. methods upper case; paths normalised patterns; hosts
-	 * lower case, "*.example" matching one or more labels. */
+	/* L7 conditions (l7.h), decided per request at the edge and by the
+	 * agent in front of the service: a rule with any of them matches a
+	 * request only when each list that is present holds a match (and,
+	 * via_edge, only a request that came through the edge). methods upper
+	 * case; paths normalised patterns; hosts lower case, "*.example"
+	 * matching one or more labels. */
 	char **methods;
 	int nr_methods;
 	char **paths;
 	int nr_paths;
 	char **hosts;
 	int nr_hosts;
+	bool via_edge;			/* via: edge */
 };
 
 #define POLICY_MAX_L7 64		/* methods, paths or hosts per rule */
@@ -159,12 +164,25 @@ struct policy {
 
 static inline bool policy_rule_is_l7(const struct policy_rule *r)
 {
-	return r->nr_methods || r->nr_paths || r->nr_hosts;
+	return r->nr_methods || r->nr_paths || r->nr_hosts || r->via_edge;
+}
+
+/*
+ * Whether the rule decides connections at connect() (and at the tunnel's
+ * OPEN), beside the requests on them. A deny with L7 conditions refuses
+ * some requests, not the connection that carries them; a via: edge rule
+ * is about the edge's callers, not the workload that connects. An L7
+ * allow lets the connection through for the gate to decide each request.
+ */
+static inline bool policy_rule_per_connection(const struct policy_rule *r)
+{
+	return !r->via_edge && (r->allow || !policy_rule_is_l7(r));
 }
 
 /* For a rule with L7 conditions, what `sluicectl policy check` says of it:
- * "decided at the edge only; inside the mesh it allows whole connections
- * to api, web by its L4 part". Returns the length as snprintf() does. */
+ * "decided per request (at the edge, and by the agent in front of api,
+ * web); at connect() it lets connections through". Returns the length as
+ * snprintf() does. */
 size_t policy_rule_mesh_note(const struct policy *pol, const struct policy_rule *r, char *buf,
 			     size_t len);
 
@@ -244,10 +262,17 @@ struct decision {
  * precedence the datapath enforces (the comment at the top), so a flow
  * gets the same answer at connect() on its node and at the far agent.
  * addr is in network order (v4 in addr[0]), port in host order. No
- * allocation: it runs for every inbound tunnel flow.
+ * allocation: it runs for every inbound tunnel flow. out->service is the
+ * deciding rule's service, or, decided by the default, the service the
+ * destination is (policy_service_at()).
  */
 void policy_decide(const struct policy *pol, const struct policy_identity *src, int family,
 		   const uint32_t *addr, uint16_t port, uint8_t proto, struct decision *out);
+
+/* The service addr:port over proto is, most specific first (a named port,
+ * then the longest prefix): an index into pol->services, or -1. */
+int policy_service_at(const struct policy *pol, int family, const uint32_t *addr, uint16_t port,
+		      uint8_t proto);
 
 /*
  * The roles whose claims an IdP token satisfies: every key of the role's

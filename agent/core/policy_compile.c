@@ -244,6 +244,8 @@ int policy_compile(const struct policy *pol, const struct policy_identity *ids, 
 		 * is undefined behaviour. */
 		for (k = 0; k < pol->nr_rules && !ret; k++) {
 			r = &pol->rules[k];
+			if (!policy_rule_per_connection(r))
+				continue;
 			memset(&tmpl, 0, sizeof(tmpl));
 			tmpl.spec = policy_rule_specificity(r, &ids[i]);
 			if (!tmpl.spec)
@@ -318,12 +320,49 @@ static uint32_t decide_rank(bool port_specific, int prefixlen, int spec, bool al
 	       !allow;
 }
 
+/* How specifically svc holds addr:port over proto, as decide_rank()'s
+ * port class and prefix; 0: not at all. */
+static uint32_t service_rank(const struct policy_service *svc, int family, const uint32_t *addr,
+			     uint16_t port, uint8_t proto)
+{
+	bool specific = false;
+	int plen = -1;
+
+	if (svc->proto != proto)
+		return 0;
+	for (int p = 0; p < svc->nr_ports && !specific; p++)
+		specific = svc->ports[p] == port;
+	if (svc->nr_ports && !specific)
+		return 0;
+	for (int a = 0; a < svc->nr_addrs; a++) {
+		if (svc->addrs[a].prefixlen > plen && cidr_contains(&svc->addrs[a], family, addr))
+			plen = svc->addrs[a].prefixlen;
+	}
+	/* +1: a /0 match still outranks no match. */
+	return plen < 0 ? 0 : decide_rank(specific, plen + 1, 0, true);
+}
+
+int policy_service_at(const struct policy *pol, int family, const uint32_t *addr, uint16_t port,
+		      uint8_t proto)
+{
+	uint32_t best = 0, rank;
+	int found = -1;
+
+	for (int i = 0; i < pol->nr_services; i++) {
+		rank = service_rank(&pol->services[i], family, addr, port, proto);
+		if (rank > best) {
+			best = rank;
+			found = i;
+		}
+	}
+	return found;
+}
+
 void policy_decide(const struct policy *pol, const struct policy_identity *src, int family,
 		   const uint32_t *addr, uint16_t port, uint8_t proto, struct decision *out)
 {
 	uint32_t best = 0, rank;
-	int spec, plen;
-	bool specific;
+	int spec;
 
 	*out = (struct decision){ .allow = pol->default_allow,
 				  .reason = pol->default_allow ? SLUICE_REASON_NONE
@@ -332,29 +371,16 @@ void policy_decide(const struct policy *pol, const struct policy_identity *src, 
 	for (int r = 0; r < pol->nr_rules; r++) {
 		const struct policy_rule *rule = &pol->rules[r];
 
+		if (!policy_rule_per_connection(rule))
+			continue;
 		spec = policy_rule_specificity(rule, src);
 		if (!spec)
 			continue;
 		for (int j = 0; j < rule->nr_to; j++) {
-			const struct policy_service *svc = &pol->services[rule->to[j]];
-
-			if (svc->proto != proto)
+			rank = service_rank(&pol->services[rule->to[j]], family, addr, port, proto);
+			if (!rank)
 				continue;
-			specific = false;
-			for (int p = 0; p < svc->nr_ports && !specific; p++)
-				specific = svc->ports[p] == port;
-			if (svc->nr_ports && !specific)
-				continue;
-			plen = -1;
-			for (int a = 0; a < svc->nr_addrs; a++) {
-				if (svc->addrs[a].prefixlen > plen &&
-				    cidr_contains(&svc->addrs[a], family, addr))
-					plen = svc->addrs[a].prefixlen;
-			}
-			if (plen < 0)
-				continue;
-			/* +1: a /0 match still outranks no match. */
-			rank = decide_rank(specific, plen + 1, spec, rule->allow);
+			rank |= (uint32_t)spec << 1 | !rule->allow;
 			if (rank <= best)
 				continue;
 			best = rank;
@@ -366,4 +392,8 @@ void policy_decide(const struct policy *pol, const struct policy_identity *src, 
 			};
 		}
 	}
+	/* Decided by the default: still the service the destination is, for
+	 * the audit line and for an http service's gate. */
+	if (out->service < 0)
+		out->service = policy_service_at(pol, family, addr, port, proto);
 }

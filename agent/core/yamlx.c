@@ -281,6 +281,34 @@ int yamlx_uint(const struct yamlx *y, const struct yamlx_val *v, unsigned int mi
 	return 0;
 }
 
+int yamlx_size(const struct yamlx *y, const struct yamlx_val *v, uint64_t *out,
+	       struct errmsg *err)
+{
+	uint64_t n = 0, mult = 1;
+	const char *s, *p;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	for (p = s; *p >= '0' && *p <= '9' && n <= 1ull << 30; p++)
+		n = n * 10 + (*p - '0');
+	if (*p == 'k' || *p == 'K')
+		mult = 1ull << 10;
+	else if (*p == 'm' || *p == 'M')
+		mult = 1ull << 20;
+	else if (*p == 'g' || *p == 'G')
+		mult = 1ull << 30;
+	if (p == s || (mult > 1 && *++p) || (mult == 1 && *p))
+		return yamlx_error(y, v->node, err, "bad size \"%s\" for %s: %s", s, v->what,
+				   "expected a number with an optional k, m or g");
+	if (!n || n > (1ull << 30) / mult)
+		return yamlx_error(y, v->node, err, "size \"%s\" for %s: %s", s, v->what,
+				   "expected 1 byte to 1g");
+	*out = n * mult;
+	return 0;
+}
+
 int yamlx_list(const struct yamlx *y, const struct yamlx_val *v, bool scalar_ok, int max,
 	       struct yamlx_list *l, struct errmsg *err)
 {

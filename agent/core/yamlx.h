@@ -13,6 +13,7 @@
 #define SLUICE_YAMLX_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <yaml.h>
 
 #include "errmsg.h"
@@ -102,6 +103,9 @@ int yamlx_bool(const struct yamlx *y, const struct yamlx_val *v, bool *out, stru
 /* A decimal number from min to max. */
 int yamlx_uint(const struct yamlx *y, const struct yamlx_val *v, unsigned int min,
 	       unsigned int max, unsigned int *out, struct errmsg *err);
+/* "512", "64k", "10m", "1g" as nginx writes sizes; 1 byte to 1 GiB. */
+int yamlx_size(const struct yamlx *y, const struct yamlx_val *v, uint64_t *out,
+	       struct errmsg *err);
 
 /* A list of at most max items. */
 int yamlx_list(const struct yamlx *y, const struct yamlx_val *v, bool scalar_ok, int max,

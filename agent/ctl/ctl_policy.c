@@ -337,8 +337,9 @@ static int policy_help(int argc, char **argv)
 		"touching the datapath; with -c also against an agent config (workload\n"
 		"roles, trust domain). Prints 'FILE: ok (N services, N rules)' or the first\n"
 		"error as FILE:LINE: reason, and exits 1. Then one line per rule with\n"
-		"methods, paths or hosts: those are decided at the edge only, and inside\n"
-		"the mesh the rule allows or denies whole connections by its L4 part.\n",
+		"methods, paths, hosts or via: those are decided per request (at the edge,\n"
+		"and by the agent in front of the service); at connect() an allow lets\n"
+		"connections through and a deny refuses none.\n",
 		bin_name);
 }
 

@@ -97,16 +97,19 @@ static void attrs_flow(struct attrs *a, const struct audit_rec *r)
 		attr_int(a, "sluice.upstream.srtt_us", r->srtt_us);
 }
 
-static void attrs_edge(struct attrs *a, const struct audit_rec *r)
+/* Edge and request spans: OpenTelemetry's HTTP server attributes. */
+static void attrs_http(struct attrs *a, const struct audit_rec *r)
 {
 	attr_str(a, "http.request.method", r->method);
 	attr_str(a, "url.path", r->path);
 	attr_str(a, "server.address", r->host);
 	attr_str(a, "client.address", r->client);
 	attr_str(a, "sluice.caller", r->caller);
+	if (r->http_status)
+		attr_int(a, "http.response.status_code", r->http_status);
 }
 
-static void attributes(struct strbuf *b, const struct audit_rec *r, bool edge)
+static void attributes(struct strbuf *b, const struct audit_rec *r, bool http)
 {
 	struct attrs a = { .b = b };
 
@@ -123,8 +126,8 @@ static void attributes(struct strbuf *b, const struct audit_rec *r, bool edge)
 	if (r->resumed)
 		attr_str(&a, "sluice.tls.session",
 			 r->resumed == AUDIT_RESUMED_YES ? "resumed" : "full");
-	if (edge)
-		attrs_edge(&a, r);
+	if (http)
+		attrs_http(&a, r);
 	else
 		attrs_flow(&a, r);
 	strbuf_put(b, "]", 1);
@@ -153,15 +156,16 @@ static void member(struct strbuf *b, const char *key, const char *v)
 
 bool otlp_span_from_audit(struct strbuf *b, const struct audit_rec *r)
 {
-	bool edge = r->direction && !strcmp(r->direction, "edge");
-	bool server = edge || (r->direction && !strcmp(r->direction, "inbound"));
+	bool http = r->direction && (!strcmp(r->direction, "edge") ||
+				     !strcmp(r->direction, "request"));
+	bool server = http || (r->direction && !strcmp(r->direction, "inbound"));
 	uint64_t end = r->time_ns, start = end;
 	char name[96], why[96];
 	const char *fail;
 
 	if (!r->trace_id || !r->span_id || !r->direction)
 		return false;
-	if (r->closed && r->duration_ns < end)
+	if ((r->closed || r->http_status) && r->duration_ns < end)
 		start = end - r->duration_ns;
 	snprintf(name, sizeof(name), "%s %s", r->direction, r->service ? r->service : "-");
 	strbuf_put(b, "{\"traceId\":", 11);
@@ -176,7 +180,7 @@ bool otlp_span_from_audit(struct strbuf *b, const struct audit_rec *r)
 	u64_str(b, start);
 	strbuf_puts(b, ",\"endTimeUnixNano\":");
 	u64_str(b, end);
-	attributes(b, r, edge);
+	attributes(b, r, http);
 	fail = failure(r, why, sizeof(why));
 	if (fail) {
 		/* STATUS_CODE_ERROR */

@@ -105,6 +105,9 @@ void flow_close(struct proxy *p, struct flow *f, int status)
 	if (f->upstream.fd >= 0 && !getsockopt(f->upstream.fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		e.srtt_us = ti.tcpi_rtt;
 	hs_report(p, f, PROXY_HS_ABORTED);
+	/* Its exchanges end first: flow_closed frees what they report to. */
+	http_gate_free(f->gate);
+	f->gate = f->up.gate = f->down.gate = NULL;
 	if (p->ops.flow_closed)
 		p->ops.flow_closed(p->ops.ctx, f->ctx, &f->dst, &e);
 	endpoint_close(&f->client, status);
@@ -240,24 +243,14 @@ static ssize_t relay_read(struct proxy *p, struct relay *r)
 	return n;
 }
 
-/* The n bytes relay_read just put behind the ring's data, to the watcher. */
-static void relay_watch(struct proxy *p, struct flow *f, struct relay *r, size_t n)
-{
-	const struct ring *g = &r->ring;
-	size_t at = (g->head + g->len) % PROXY_BUF_SIZE;
-	size_t first = n < PROXY_BUF_SIZE - at ? n : PROXY_BUF_SIZE - at;
-
-	p->ops.inbound_bytes(p->ops.tunnel_ctx, f->ctx, g->data + at, first);
-	if (n > first)
-		p->ops.inbound_bytes(p->ops.tunnel_ctx, f->ctx, g->data, n - first);
-}
-
-static ssize_t relay_write(struct relay *r)
+/* Writes at most max bytes from the ring's head. */
+static ssize_t relay_write(struct relay *r, size_t max)
 {
 	struct ring *g = &r->ring;
 	struct iovec iov[2];
 	struct msghdr msg = { .msg_iov = iov };
-	size_t first = g->len;
+	size_t len = g->len < max ? g->len : max;
+	size_t first = len;
 	ssize_t n;
 
 	if (g->head + first > PROXY_BUF_SIZE)
@@ -265,7 +258,7 @@ static ssize_t relay_write(struct relay *r)
 	iov[0].iov_base = g->data + g->head;
 	iov[0].iov_len = first;
 	iov[1].iov_base = g->data;
-	iov[1].iov_len = g->len - first;
+	iov[1].iov_len = len - first;
 	msg.msg_iovlen = iov[1].iov_len ? 2 : 1;
 	if (r->dst->ssl)
 		return tls_write(r->dst, iov[0].iov_base, iov[0].iov_len);
@@ -275,8 +268,23 @@ static ssize_t relay_write(struct relay *r)
 		return -errno;
 	/* A short write set SOCK_NOSPACE in the kernel: an EPOLLOUT edge
 	 * follows when room frees up. */
-	if ((size_t)n < g->len)
+	if ((size_t)n < len)
 		r->dst->writable = false;
+	return n;
+}
+
+/* Bytes the gate made (a header, an answer), to dst. */
+static ssize_t endpoint_write(struct endpoint *e, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	if (e->ssl)
+		return tls_write(e, buf, len);
+	n = send(e->fd, buf, len, MSG_NOSIGNAL);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n < len)
+		e->writable = false;
 	return n;
 }
 
@@ -298,6 +306,71 @@ static int shut_write(struct endpoint *e)
 	return shutdown(e->fd, SHUT_WR) ? -errno : 0;
 }
 
+/* One read into the ring when it has room: 0 (*progress set when
+ * something happened) or the negative errno that ends the flow. */
+static int relay_fill(struct proxy *p, struct flow *f, struct relay *r, bool *progress)
+{
+	ssize_t n;
+
+	if (r->eof || !r->src->readable || r->ring.len >= PROXY_BUF_SIZE)
+		return 0;
+	n = relay_read(p, r);
+	if (n > 0) {
+		r->ring.len += n;
+		p->stats.buffered += n;
+		flow_touch(p, f);
+		*progress = true;
+	} else if (!n) {
+		r->eof = true;
+		*progress = true;
+	} else if (n == -EAGAIN) {
+		r->src->readable = false;
+	} else if (n == -EINTR) {
+		*progress = true;
+	} else if (n != -EINPROGRESS) {
+		return n;
+	}
+	return 0;
+}
+
+/* n bytes of the ring's head are gone: written, or dropped. */
+static void ring_consume(struct proxy *p, struct relay *r, size_t n)
+{
+	r->ring.head = (r->ring.head + n) % PROXY_BUF_SIZE;
+	r->ring.len -= n;
+	p->stats.buffered -= n;
+}
+
+/* n bytes reached dst. */
+static void relay_wrote(struct proxy *p, struct flow *f, struct relay *r, size_t n)
+{
+	r->bytes += n;
+	*r->stat_bytes += n;
+	flow_touch(p, f);
+}
+
+/* What a write that moved nothing means: 0 to wait (or retry), or the
+ * errno that ends the flow. */
+static int write_failed(struct relay *r, ssize_t n, bool *progress)
+{
+	if (n == -EAGAIN)
+		r->dst->writable = false;
+	else if (n == -EINTR)
+		*progress = true;
+	else if (n != -EINPROGRESS)
+		return n;
+	return 0;
+}
+
+static void relay_shut(struct relay *r, int *err)
+{
+	int n = shut_write(r->dst);
+
+	if (n < 0 && n != -EAGAIN && n != -EINPROGRESS)
+		*err = n;
+	r->shut = !n;
+}
+
 /* Returns 0 when the direction would block, 1 when its budget ran out with
  * work possibly left, or a negative errno that ends the flow. */
 static int relay_pump(struct proxy *p, struct flow *f, struct relay *r)
@@ -305,53 +378,28 @@ static int relay_pump(struct proxy *p, struct flow *f, struct relay *r)
 	size_t moved = 0;
 	bool progress;
 	ssize_t n;
+	int err = 0;
 
 	do {
 		progress = false;
-		if (!r->eof && r->src->readable && r->ring.len < PROXY_BUF_SIZE) {
-			n = relay_read(p, r);
-			if (n > 0) {
-				if (r->watched)
-					relay_watch(p, f, r, n);
-				r->ring.len += n;
-				p->stats.buffered += n;
-				flow_touch(p, f);
-				progress = true;
-			} else if (!n) {
-				r->eof = true;
-				progress = true;
-			} else if (n == -EAGAIN) {
-				r->src->readable = false;
-			} else if (n == -EINTR) {
-				progress = true;
-			} else if (n != -EINPROGRESS) {
-				return n;
-			}
-		}
+		err = relay_fill(p, f, r, &progress);
+		if (err)
+			return err;
 		if (r->ring.len && r->dst->writable && !r->dst->connecting) {
-			n = relay_write(r);
+			n = relay_write(r, r->ring.len);
 			if (n > 0) {
-				r->ring.head = (r->ring.head + n) % PROXY_BUF_SIZE;
-				r->ring.len -= n;
-				p->stats.buffered -= n;
-				r->bytes += n;
-				*r->stat_bytes += n;
+				ring_consume(p, r, n);
+				relay_wrote(p, f, r, n);
 				moved += n;
-				flow_touch(p, f);
 				progress = true;
-			} else if (n == -EAGAIN) {
-				r->dst->writable = false;
-			} else if (n == -EINTR) {
-				progress = true;
-			} else if (n != -EINPROGRESS) {
-				return n;
+			} else if ((err = write_failed(r, n, &progress))) {
+				return err;
 			}
 		}
 		if (r->eof && !r->ring.len && !r->shut && !r->dst->connecting) {
-			n = shut_write(r->dst);
-			if (n < 0 && n != -EAGAIN && n != -EINPROGRESS)
-				return n;
-			r->shut = !n;
+			relay_shut(r, &err);
+			if (err)
+				return err;
 		}
 		if (moved >= PUMP_BUDGET)
 			return 1;
@@ -365,26 +413,142 @@ static int relay_pump(struct proxy *p, struct flow *f, struct relay *r)
 	return 0;
 }
 
+/* Feeds the gate what it has not seen of the ring, in order; true when it
+ * took something. */
+static bool gate_feed(struct relay *r)
+{
+	struct ring *g = &r->ring;
+	size_t at, chunk, took;
+	bool progress = false;
+
+	while (r->fed < g->len) {
+		at = (g->head + r->fed) % PROXY_BUF_SIZE;
+		chunk = g->len - r->fed;
+		if (chunk > PROXY_BUF_SIZE - at)
+			chunk = PROXY_BUF_SIZE - at;
+		took = http_gate_feed(r->gate, r->gate_dir, g->data + at, chunk);
+		r->fed += took;
+		progress |= took > 0;
+		if (took < chunk)
+			break;
+	}
+	if (r->eof && r->fed == g->len && !r->gate_eof) {
+		http_gate_eof(r->gate, r->gate_dir);
+		r->gate_eof = true;
+		progress = true;
+	}
+	return progress;
+}
+
+/* The gate's next step for r: *idle when it has none (or closed the
+ * direction: what is left is dropped, and dst gets its FIN). 0, or the
+ * errno that ends the flow. */
+static int gate_step(struct proxy *p, struct flow *f, struct relay *r, size_t *moved,
+		     bool *progress, bool *idle)
+{
+	struct http_gate_step st;
+	size_t n = 0;
+	ssize_t w;
+
+	http_gate_step(r->gate, r->gate_dir, &st);
+	*idle = st.kind == HTTP_STEP_WAIT || st.kind == HTTP_STEP_CLOSE;
+	if (st.kind == HTTP_STEP_CLOSE) {
+		ring_consume(p, r, r->ring.len);
+		r->fed = 0;
+		r->eof = r->gate_eof = true;
+		return 0;
+	}
+	if (st.kind == HTTP_STEP_PASS || st.kind == HTTP_STEP_DROP)
+		n = st.len < r->fed ? st.len : r->fed;
+	if (st.kind == HTTP_STEP_WAIT || (st.kind != HTTP_STEP_WRITE && !n))
+		return 0;
+	if (st.kind == HTTP_STEP_DROP) {
+		ring_consume(p, r, n);
+		r->fed -= n;
+		http_gate_done(r->gate, r->gate_dir, n);
+		*progress = true;
+		return 0;
+	}
+	if (!r->dst->writable || r->dst->connecting)
+		return 0;
+	w = st.kind == HTTP_STEP_PASS ? relay_write(r, n) : endpoint_write(r->dst, st.data, st.len);
+	if (w <= 0)
+		return write_failed(r, w, progress);
+	if (st.kind == HTTP_STEP_PASS) {
+		ring_consume(p, r, w);
+		r->fed -= w;
+	}
+	relay_wrote(p, f, r, w);
+	http_gate_done(r->gate, r->gate_dir, w);
+	*moved += w;
+	*progress = true;
+	return 0;
+}
+
+/* relay_pump for a flow through an HTTP gate: what is read is fed to the
+ * gate, and what is written is what its steps say. */
+static int relay_pump_gated(struct proxy *p, struct flow *f, struct relay *r)
+{
+	size_t moved = 0;
+	bool progress, idle;
+	int err;
+
+	do {
+		progress = false;
+		err = relay_fill(p, f, r, &progress);
+		if (err)
+			return err;
+		progress |= gate_feed(r);
+		err = gate_step(p, f, r, &moved, &progress, &idle);
+		if (err)
+			return err;
+		if (idle && r->gate_eof && !r->ring.len && !r->shut && !r->dst->connecting) {
+			relay_shut(r, &err);
+			if (err)
+				return err;
+		}
+		if (moved >= PUMP_BUDGET)
+			return 1;
+	} while (progress);
+	if (!r->ring.len)
+		ring_release(p, &r->ring);
+	return 0;
+}
+
 void flow_pump(struct proxy *p, struct flow *f)
 {
-	int up, down;
+	int up, down, rounds = 0;
 
-	up = relay_pump(p, f, &f->up);
-	if (up < 0) {
-		flow_close(p, f, up);
-		return;
-	}
-	down = relay_pump(p, f, &f->down);
-	if (down < 0) {
-		flow_close(p, f, down);
-		return;
-	}
+	/* A gate's step one way can free the other (a response lets the
+	 * next pipelined request go), a few rounds at most. */
+	do {
+		up = f->up.gate ? relay_pump_gated(p, f, &f->up) : relay_pump(p, f, &f->up);
+		if (up < 0) {
+			flow_close(p, f, up);
+			return;
+		}
+		down = f->down.gate ? relay_pump_gated(p, f, &f->down)
+				    : relay_pump(p, f, &f->down);
+		if (down < 0) {
+			flow_close(p, f, down);
+			return;
+		}
+	} while (f->gate && http_gate_kicked(f->gate) && ++rounds < 4);
 	if (f->up.shut && f->down.shut) {
 		flow_close(p, f, 0);
 		return;
 	}
 	if ((up || down) && list_empty(&f->busy_node))
 		list_add_tail(&f->busy_node, &p->busy);
+}
+
+/* The flow's relays go through gate (owned from here). */
+void flow_gate(struct flow *f, struct http_gate *gate)
+{
+	f->gate = gate;
+	f->up.gate = f->down.gate = gate;
+	f->up.gate_dir = HTTP_GATE_REQ;
+	f->down.gate_dir = HTTP_GATE_RES;
 }
 
 int endpoint_add(struct proxy *p, struct endpoint *e)
@@ -524,6 +688,17 @@ void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *peer)
 		f->hs_len = route.open_len;
 		f->ctx = route.flow_ctx;
 		f->phase = PH_CONNECT;
+	} else if (p->ops.gate) {
+		struct http_gate *g = NULL;
+
+		err = p->ops.gate(p->ops.ctx, &dst, &g);
+		if (err) {
+			close_reset(ufd);
+			f->upstream.fd = -1;
+			flow_close(p, f, err);
+			return;
+		}
+		flow_gate(f, g);
 	}
 
 	sock_tune(p, cfd);

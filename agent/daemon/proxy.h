@@ -53,6 +53,7 @@
 #define PROXY_BUF_SIZE (256 * 1024)
 
 struct proxy;
+struct http_gate;
 
 /* Where an outbound flow goes: ssl NULL means straight to its original
  * destination. */
@@ -70,8 +71,9 @@ struct proxy_authz {
 	struct sockaddr_storage dst;	/* allow: the local destination */
 	struct frame_verdict verdict;	/* deny: sent as is; allow: reason and
 					 * rule, sent once dst is connected */
-	bool watch;			/* allow: ops->inbound_bytes hears the
-					 * bytes toward dst */
+	/* allow, to a protocol: http service: the gate its requests go
+	 * through (the proxy owns it); NULL: bytes only. */
+	struct http_gate *gate;
 	void *flow_ctx;
 };
 
@@ -149,11 +151,14 @@ struct proxy_ops {
 	 * "upstream-connect-timeout" or "verdict-not-sent" (the peer left, or
 	 * did not take it, in time). Once, before flow_closed. May be NULL. */
 	void (*setup_failed)(void *ctx, void *flow_ctx, const char *why, const char *detail);
-	/* Inbound, flows authorize set watch on: the bytes read from the
-	 * tunnel toward the destination, in order, as read (before they are
-	 * written on). Looking only: they are relayed whatever it does. */
-	void (*inbound_bytes)(void *ctx, void *flow_ctx, const char *buf, size_t len);
-	void *ctx;			/* for lookup, upstream_created, flow_closed */
+	/* A flow that goes straight to its destination (no tunnel): *out is
+	 * the gate its requests go through when the destination is a
+	 * protocol: http service (the proxy owns it), or NULL. A negative
+	 * errno refuses the flow (the client is reset): a gate that could
+	 * not be made must not let requests through undecided. May be NULL. */
+	int (*gate)(void *ctx, const struct sluice_orig_dst *dst, struct http_gate **out);
+	void *ctx;			/* for lookup, upstream_created, flow_closed,
+					 * gate */
 	void *tunnel_ctx;		/* for route ... tunnel_refused */
 };
 

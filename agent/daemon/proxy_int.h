@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "addrcount.h"
+#include "http_gate.h"
 #include "proxy.h"
 
 /* Freed ring buffers kept for the next flows: one connection per request
@@ -64,7 +65,13 @@ struct relay {
 	uint64_t bytes;			/* written to dst */
 	bool eof;			/* src returned EOF */
 	bool shut;			/* dst got our FIN */
-	bool watched;			/* ops->inbound_bytes hears what is read */
+	/* A protocol: http flow: the gate decides what of the ring is
+	 * written (HTTP_GATE_REQ up, HTTP_GATE_RES down); fed counts the
+	 * ring's bytes it has seen, from head. */
+	struct http_gate *gate;
+	int gate_dir;
+	size_t fed;
+	bool gate_eof;			/* the gate heard of src's EOF */
 };
 
 /* Where a tunnel flow is before its bytes may flow. */
@@ -109,6 +116,7 @@ struct flow {
 	struct list_node busy_node;
 	bool dead;
 	bool in_flight;			/* counted in p->in_flight[inbound] */
+	struct http_gate *gate;		/* the relays', owned; NULL: bytes only */
 };
 
 /* Tunnel handshakes in flight one way: outbound to peers, inbound accepted
@@ -188,6 +196,7 @@ void flow_close(struct proxy *p, struct flow *f, int status);
 void flow_free(struct proxy *p, struct flow *f);
 int tls_error(struct endpoint *e, int ret, bool reading);
 void flow_pump(struct proxy *p, struct flow *f);
+void flow_gate(struct flow *f, struct http_gate *gate);
 int endpoint_add(struct proxy *p, struct endpoint *e);
 void flow_event(struct proxy *p, struct endpoint *e, uint32_t ev);
 void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *peer);

@@ -246,7 +246,10 @@ static void open_received(struct proxy *p, struct flow *f)
 	p->ops.authorize(p->ops.tunnel_ctx, f->tun->ssl, &f->peer, f->hs, f->hs_len, &az);
 	f->ctx = az.flow_ctx;
 	f->verdict = az.verdict;
-	f->up.watched = az.allow && az.watch && p->ops.inbound_bytes;
+	if (az.allow)
+		flow_gate(f, az.gate);
+	else
+		http_gate_free(az.gate);
 	/* authorize audited a deny; an allow is audited when it ends. */
 	f->told = !az.allow;
 	hs_release(f);

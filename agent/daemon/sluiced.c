@@ -37,6 +37,7 @@
 #include "policy_map.h"
 #include "probe.h"
 #include "proxy.h"
+#include "http_authz.h"
 #include "tunnel.h"
 #include "violations.h"
 #include "workloads.h"
@@ -51,6 +52,7 @@ struct agent {
 	uint32_t prev_generation;	/* prev_pol's */
 	uint64_t applies_ok, applies_failed, rollbacks;	/* for /metrics */
 	struct tunnel *tun;		/* NULL without identity: */
+	struct http_authz *httpz;	/* requests to protocol: http services */
 	struct edge *edge;		/* NULL without edge: */
 	struct local_http *http;	/* NULL with listen.http off */
 	struct audit *audit;
@@ -139,6 +141,60 @@ static void proxy_flow_closed(void *ctx, void *flow_ctx, const struct sluice_ori
 		 e->status ? strerror(-e->status) : "");
 }
 
+/* What decides outside BPF (tunnel OPENs, edge requests, requests to
+ * protocol: http services) follows the generation BPF enforces. */
+static void decide_with(struct agent *a, const struct config *cfg, const struct policy *pol)
+{
+	if (a->tun)
+		tunnel_set_policy(a->tun, cfg, pol, &a->wls, a->generation);
+	if (a->edge)
+		edge_set_policy(a->edge, pol, a->generation);
+	http_authz_set_policy(a->httpz, cfg, pol, a->generation);
+}
+
+/* A flow that goes straight to a protocol: http service (on this node, or
+ * off the mesh's nodes): its requests are decided here, for the workload
+ * that connected. */
+static int proxy_gate(void *ctx, const struct sluice_orig_dst *dst, struct http_gate **out)
+{
+	struct agent *a = ctx;
+	const struct policy_identity *id = NULL;
+	struct http_source src = { .node = a->cfg.node };
+	char d[SOCKADDR_STR_LEN];
+	struct sockaddr_storage ss;
+	int svc;
+
+	*out = NULL;
+	svc = policy_service_at(&a->pol, dst->family, dst->addr, ntohs(dst->port), IPPROTO_TCP);
+	if (svc < 0 || !a->pol.services[svc].http)
+		return 0;
+	for (int i = 0; i < a->wls.nr && !id; i++) {
+		if (a->wls.ids[i].id == dst->identity)
+			id = &a->wls.ids[i];
+	}
+	/* Gone in a reload since connect(): nobody to decide for. */
+	if (!id)
+		return -EACCES;
+	orig_dst_sockaddr(dst, &ss);
+	src.workload = id->spiffe_id;
+	src.kind = id->kind;
+	src.roles = (const char *const *)id->roles;
+	src.nr_roles = id->nr_roles;
+	src.dst = format_sockaddr(&ss, d, sizeof(d));
+	src.service = a->pol.services[svc].name;
+	*out = http_authz_gate(a->httpz, &src);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* The mesh CA, for caller assertions: the tunnel's, kept current as the
+ * credentials rotate. */
+static X509_STORE *ca_store(void *ctx)
+{
+	struct agent *a = ctx;
+
+	return a->tun ? tunnel_creds(a->tun)->store : NULL;
+}
+
 static bool edge_on(const struct config *cfg, const struct policy *pol)
 {
 	return cfg->edge.enabled && pol->edge.present;
@@ -207,10 +263,7 @@ static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct
 	a->generation = res.generation;
 	if (edge_on(cfg, pol))
 		edge_switch(cfg, res.generation);
-	if (a->tun)
-		tunnel_set_policy(a->tun, cfg, pol, &a->wls, res.generation);
-	if (a->edge)
-		edge_set_policy(a->edge, pol, res.generation);
+	decide_with(a, cfg, pol);
 	a->applies_ok++;
 	pr_info("policy generation %u live (slot %u, %d entries, %d workloads, default %s) from %s",
 		res.generation, res.slot, res.nr_entries, wls.nr,
@@ -296,11 +349,8 @@ static void reload(struct agent *a)
 	config_free(&a->cfg);
 	a->cfg = cfg;
 	a->pol = pol;
-	/* apply() pointed the tunnel and the edge at the locals. */
-	if (a->tun)
-		tunnel_set_policy(a->tun, &a->cfg, &a->pol, &a->wls, a->generation);
-	if (a->edge)
-		edge_set_policy(a->edge, &a->pol, a->generation);
+	/* apply() pointed the deciders at the locals. */
+	decide_with(a, &a->cfg, &a->pol);
 }
 
 static void rollback(struct agent *a)
@@ -325,10 +375,7 @@ static void rollback(struct agent *a)
 	}
 	if (edge_on(&a->cfg, &a->pol))
 		edge_switch(&a->cfg, res.generation);
-	if (a->tun)
-		tunnel_set_policy(a->tun, &a->cfg, &a->pol, &a->wls, a->generation);
-	if (a->edge)
-		edge_set_policy(a->edge, &a->pol, a->generation);
+	decide_with(a, &a->cfg, &a->pol);
 }
 
 static int setup_cgroups(struct agent *a, struct errmsg *err)
@@ -537,6 +584,7 @@ static int start(struct agent *a, struct errmsg *err)
 		.upstream_created = proxy_upstream_created,
 		.flow_closed = proxy_flow_closed,
 		.upstream_connected = proxy_upstream_connected,
+		.gate = proxy_gate,
 		.ctx = a,
 	};
 	int ret;
@@ -561,10 +609,12 @@ static int start(struct agent *a, struct errmsg *err)
 	ret = audit_open(a->cfg.audit_log, &a->audit, err);
 	if (!ret)
 		ret = start_otlp(a, err);
+	if (!ret && (ret = http_authz_new(a->audit, ca_store, a, &a->httpz)))
+		errmsg_set(err, ret, "out of memory");
 	if (ret)
 		return ret;
 	if (a->cfg.identity.enabled) {
-		ret = tunnel_new(&a->cfg, a->audit, &a->tun, err);
+		ret = tunnel_new(&a->cfg, a->audit, a->httpz, &a->tun, err);
 		if (ret)
 			return ret;
 		ops.tunnel_ctx = a->tun;
@@ -747,6 +797,7 @@ static void cleanup(struct agent *a, bool keep_pinned)
 	edge_free(a->edge);
 	local_http_free(a->http);
 	tunnel_free(a->tun);
+	http_authz_free(a->httpz);
 	decisions_free(a->dec);
 	/* Last before the audit log: every record above may make a span. */
 	otlp_free(a->otlp);

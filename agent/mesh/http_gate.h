@@ -39,11 +39,13 @@
 
 /* Requests decided and not yet answered on one connection: a client that
  * pipelines more waits until responses come back. */
-#define HTTP_GATE_DEPTH 16
+#define HTTP_GATE_DEPTH 8
 #define HTTP_GATE_PATH_MAX 256		/* the exchange's path, cut */
 #define HTTP_GATE_WHY_MAX 160
 #define HTTP_GATE_RULE_MAX 64
 #define HTTP_GATE_CALLER_MAX 256
+#define HTTP_GATE_HOST_MAX 256
+#define HTTP_GATE_ID_MAX 72		/* a jti, a kid */
 
 enum { HTTP_GATE_REQ, HTTP_GATE_RES };	/* the two directions */
 
@@ -81,11 +83,15 @@ struct http_exchange {
 	bool head;			/* a HEAD: its response has no body */
 	bool close;			/* local: the connection closes after it */
 	/* decide's */
-	const char *reason;		/* a static reason code: "ok", "policy-deny" */
+	const char *reason;		/* a reason code, "ok", "policy-deny": static
+					 * or code */
+	char code[48];
 	char why[HTTP_GATE_WHY_MAX];	/* local: the answer's body, one line */
 	char rule[HTTP_GATE_RULE_MAX];
 	char caller[HTTP_GATE_CALLER_MAX]; /* "": the flow's source itself */
 	char path[HTTP_GATE_PATH_MAX];
+	char host[HTTP_GATE_HOST_MAX];
+	char jti[HTTP_GATE_ID_MAX], kid[HTTP_GATE_ID_MAX], orig_jti[HTTP_GATE_ID_MAX];
 	bool add_traceparent;		/* pass with "traceparent: trace_id-span_id" */
 	char trace_id[TRACE_ID_HEX + 1];	/* "": no span */
 	char span_id[SPAN_ID_HEX + 1];

@@ -282,6 +282,27 @@ static void trace_inbound(struct tflow *f, const char *traceparent)
 	f->trace_id[0] = '\0';
 }
 
+/* The flow's requests go through a gate, decided for its source as the
+ * token said (the roles point into its claims, so the gate copies them). */
+static struct http_gate *request_gate(struct tunnel *t, const struct tflow *f,
+				      const struct spiffe_id *sid, const char **roles, int nr_roles)
+{
+	struct http_source src = {
+		.node = f->src_node,
+		.workload = f->src_workload,
+		.kind = sid->kind,
+		.roles = roles,
+		.nr_roles = nr_roles,
+		.peer = f->peer_addr,
+		.dst = f->dst,
+		.service = f->service,
+		.trace_id = f->trace_id[0] ? f->trace_id : NULL,
+		.span_id = f->span_id,
+	};
+
+	return http_authz_gate(t->http, &src);
+}
+
 static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size_t len,
 			struct tflow *f, struct proxy_authz *out)
 {
@@ -354,6 +375,10 @@ static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size
 		set_reason(f, policy_reason_name(d.reason));
 		goto out;
 	}
+	if (f->http && !(out->gate = request_gate(t, f, &sid, roles, nr_roles))) {
+		set_reason(f, "internal-error");
+		goto out;
+	}
 	f->allow = true;
 	set_reason(f, "ok");
 	out->allow = true;
@@ -385,7 +410,6 @@ static void t_authorize(void *ctx, SSL *ssl, const struct sockaddr_storage *peer
 		free(f);
 		return;
 	}
-	out->watch = f->http && !requests_watch(f);
 	out->flow_ctx = f;
 }
 
@@ -408,11 +432,6 @@ static void t_tunnel_refused(void *ctx, SSL *ssl, const struct sockaddr_storage 
 	deny(&f, reason);
 }
 
-static void t_inbound_bytes(void *ctx, void *flow_ctx, const char *buf, size_t len)
-{
-	requests_feed(flow_ctx, buf, len);
-}
-
 void tunnel_proxy_ops(struct proxy_ops *ops)
 {
 	ops->route = t_route;
@@ -422,7 +441,6 @@ void tunnel_proxy_ops(struct proxy_ops *ops)
 	ops->authorize = t_authorize;
 	ops->tunnel_refused = t_tunnel_refused;
 	ops->setup_failed = t_setup_failed;
-	ops->inbound_bytes = t_inbound_bytes;
 	ops->handshake_done = t_handshake_done;
 }
 
@@ -438,7 +456,6 @@ void tunnel_flow_closed(struct tunnel *t, void *flow_ctx, const struct flow_end 
 			set_reason(f, "tunnel-broken");
 		audit_emit(t, f, e);
 	}
-	http_watch_free(f->watch);
 	free(f);
 }
 
@@ -494,8 +511,8 @@ static int run_dir_make(const struct config *cfg, struct errmsg *err)
 	return 0;
 }
 
-int tunnel_new(const struct config *cfg, struct audit *audit, struct tunnel **out,
-	       struct errmsg *err)
+int tunnel_new(const struct config *cfg, struct audit *audit, struct http_authz *http,
+	       struct tunnel **out, struct errmsg *err)
 {
 	const struct identity_cfg *id = &cfg->identity;
 	struct pki_paths paths = { .ca = id->ca, .cert = id->cert, .key = id->key };
@@ -509,6 +526,7 @@ int tunnel_new(const struct config *cfg, struct audit *audit, struct tunnel **ou
 		return errmsg_set(err, -ENOMEM, "out of memory");
 	t->cfg = cfg;
 	t->audit = audit;
+	t->http = http;
 	ret = pki_load(&paths, cfg->trust_domain, cfg->node, &t->creds, err);
 	if (!ret)
 		ret = contexts_make(t, t->creds, err);

@@ -85,12 +85,15 @@ struct tunnel_stats {
 	int nr_hs;
 };
 
+struct http_authz;
+
 /* Loads and checks the node's credentials (refusing a key open to others,
  * an expired certificate, one not from the CA) and, with identity.oidc,
- * starts the OIDC client. Decisions are written to audit, the agent's,
- * which must outlive the tunnel. */
-int tunnel_new(const struct config *cfg, struct audit *audit, struct tunnel **out,
-	       struct errmsg *err);
+ * starts the OIDC client. Decisions are written to audit, the agent's;
+ * http decides the requests of inbound flows to protocol: http services.
+ * Both must outlive the tunnel. */
+int tunnel_new(const struct config *cfg, struct audit *audit, struct http_authz *http,
+	       struct tunnel **out, struct errmsg *err);
 
 /* What decisions use from now on. The pointers must stay valid until the
  * next call or tunnel_free. */

@@ -16,7 +16,7 @@
 
 #include "audit.h"
 #include "frame.h"
-#include "http_watch.h"
+#include "http_authz.h"
 #include "jwks.h"
 #include "oidc.h"
 #include "pki.h"
@@ -54,6 +54,7 @@ struct tunnel {
 	struct jwks *idp_jwks;
 	uint64_t idp_jwks_gen;
 	struct audit *audit;
+	struct http_authz *http;	/* decides requests to protocol: http services */
 	/* identity.oidc.bind_cert as the OIDC client started with it: a
 	 * reload changes neither side (identity changes need a restart). */
 	bool bind_cert;
@@ -93,8 +94,6 @@ struct tflow {
 	uint64_t generation;
 	enum audit_resumed resumed;
 	bool http;			/* the service is protocol: http */
-	/* Inbound allow to a protocol: http service: its request heads. */
-	struct http_watch *watch;
 };
 
 /* The SSL ex_data slot that points an outbound SSL at its peer_state. */
@@ -102,11 +101,6 @@ extern int ssl_peer_idx;
 
 /* tunnel.c: decisions and their audit lines. */
 void set_reason(struct tflow *f, const char *reason);
-
-/* tunnel_http.c: the requests on inbound flows to protocol: http services,
- * one "request" audit line for each that carries a caller assertion. */
-int requests_watch(struct tflow *f);
-void requests_feed(struct tflow *f, const char *buf, size_t len);
 
 /* tunnel_token.c: minting, caching and verifying the workloads' tokens. */
 void tokens_drop(struct tunnel *t);

@@ -118,9 +118,9 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-host.yaml", 16,
 	  "bad host \"api_x.example\": expected a DNS name, optionally starting with \"*.\"" },
 	{ "bad-l7-tcp-service.yaml", 16,
-	  "rule \"r\": methods/paths/hosts need protocol: http services; \"warehouse\" is tcp" },
+	  "rule \"r\": methods/paths/hosts/via need protocol: http services; \"warehouse\" is tcp" },
 	{ "bad-l7-udp-unnamed.yaml", 15,
-	  "rule: methods/paths/hosts need protocol: http services; \"dns\" is udp" },
+	  "rule: methods/paths/hosts/via need protocol: http services; \"dns\" is udp" },
 	{ "bad-method-dup.yaml", 16, "duplicate method \"GET\"" },
 	{ "bad-method-long.yaml", 16,
 	  "bad method \"MMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMM\": longer than 31 characters" },
@@ -1079,6 +1079,9 @@ static void test_edge_sizes(void **state)
  * lets every connection to the service through (steered, as mesh: true
  * services are), whatever the method, and a deny with paths drops them
  * all. The edge decides the requests. */
+/* At connect() an L7 allow lets connections through for the gate to
+ * decide each request; an L7 deny and a via: edge rule refuse none (they
+ * are about requests), so the L4 rule under them decides the connection. */
 static void test_l7_rule_compiles_to_l4(void **state)
 {
 	static const char body[] = "version: 1\n"
@@ -1087,7 +1090,9 @@ static void test_l7_rule_compiles_to_l4(void **state)
 				   "  - {name: web, addresses: [10.0.0.2], ports: [80], protocol: http}\n"
 				   "rules:\n"
 				   "  - {from: {any: true}, to: api, action: allow, methods: [GET]}\n"
-				   "  - {from: {any: true}, to: web, action: deny, paths: [/admin/**]}\n";
+				   "  - {from: {any: true}, to: web, action: deny, paths: [/admin/**]}\n"
+				   "  - {from: {any: true}, to: web, action: allow}\n"
+				   "  - {from: {any: true}, to: api, action: deny, via: edge}\n";
 	static const struct policy_identity id = { .id = 7 };
 	const struct policy_entry *x;
 	struct policy_entry *e;
@@ -1105,8 +1110,8 @@ static void test_l7_rule_compiles_to_l4(void **state)
 	assert_int_equal(x->value.action, SLUICE_ACT_REDIRECT);
 	assert_int_equal(x->value.rule, 1);	/* 1-based in the maps */
 	x = find(e, nr, 7, "10.0.0.2", 80);
-	assert_int_equal(x->value.action, SLUICE_ACT_DENY);
-	assert_int_equal(x->value.rule, 2);
+	assert_int_equal(x->value.action, SLUICE_ACT_REDIRECT);
+	assert_int_equal(x->value.rule, 3);
 	free(e);
 
 	assert_int_equal(policy_load(t.path, &pol, &err), 0);
@@ -1114,6 +1119,10 @@ static void test_l7_rule_compiles_to_l4(void **state)
 	policy_decide(&pol, &id, AF_INET, addr, 80, IPPROTO_TCP, &d);
 	assert_true(d.allow);
 	assert_int_equal(d.rule, 0);
+	assert_int_equal(inet_pton(AF_INET, "10.0.0.2", addr), 1);
+	policy_decide(&pol, &id, AF_INET, addr, 80, IPPROTO_TCP, &d);
+	assert_true(d.allow);
+	assert_int_equal(d.rule, 2);
 	policy_free(&pol);
 	tmpfile_remove(&t);
 }
@@ -1128,8 +1137,8 @@ static void test_mesh_note(void **state)
 				   "rules:\n"
 				   "  - {from: {any: true}, to: [api, web], action: allow, hosts: a.example}\n"
 				   "  - {from: {any: true}, to: web, action: deny, paths: /x}\n";
-	static const char want[] = "decided at the edge only; inside the mesh it allows whole "
-				   "connections to api, web by its L4 part";
+	static const char want[] = "decided per request (at the edge, and by the agent in front "
+				   "of api, web); at connect() it lets connections through";
 	struct errmsg err = {};
 	struct policy pol;
 	struct tmpfile t;
@@ -1145,8 +1154,8 @@ static void test_mesh_note(void **state)
 	assert_int_equal(policy_rule_mesh_note(&pol, &pol.rules[0], buf, 9), strlen(want));
 	assert_string_equal(buf, "decided ");
 	policy_rule_mesh_note(&pol, &pol.rules[1], buf, sizeof(buf));
-	assert_string_equal(buf, "decided at the edge only; inside the mesh it denies whole "
-				 "connections to web by its L4 part");
+	assert_string_equal(buf, "decided per request (at the edge, and by the agent in front "
+				 "of web); it refuses no connection");
 	policy_free(&pol);
 	tmpfile_remove(&t);
 }

@@ -48,6 +48,7 @@
 #include "config.h"
 #include "credfile.h"
 #include "frame.h"
+#include "http_gate.h"
 #include "jwt.h"
 #include "pki.h"
 #include "pki_ca.h"
@@ -129,8 +130,8 @@ struct record {
 	int hs_resumed[2];
 	uint64_t hs_ns[2];		/* the last one's duration */
 	void *hs_ctx[2];
-	uint64_t watched;		/* bytes inbound_bytes heard */
-	uint64_t watch_wrong;		/* of them, not the pattern's at their offset */
+	int exchanges, last_status;	/* the gate's, gated flows */
+	int gate_refusals;
 };
 
 struct side {
@@ -152,7 +153,7 @@ struct harness {
 	bool accept_null;
 	bool no_tickets;		/* node-b sends no session ticket */
 	bool deny;
-	bool watch;			/* authorize asks for inbound_bytes */
+	bool gated;			/* authorize sets an HTTP gate */
 	struct record rec;
 	/* node-b as agent/mesh/tunnel.c, for the test_audited_* ones. */
 	struct tunnel *tun;
@@ -352,15 +353,34 @@ static SSL *cb_tunnel_accept(void *ctx)
 	return ssl;
 }
 
-static void cb_inbound_bytes(void *ctx, void *flow_ctx, const char *buf, size_t len)
+/* The gate of a gated flow: DELETE is answered here, the rest passes. */
+static void gate_decide(void *ctx, const struct http_gate_req *req, struct http_exchange *x)
+{
+	if (strcmp(req->method, "DELETE"))
+		return;
+	x->status = 403;
+	x->reason = "policy-deny";
+	snprintf(x->why, sizeof(x->why), "DELETE is denied");
+}
+
+static void gate_done(void *ctx, const struct http_exchange *x)
 {
 	struct record *r = &((struct side *)ctx)->h->rec;
 
-	assert_ptr_equal(flow_ctx, &in_flow);
-	for (size_t i = 0; i < len; i++)
-		r->watch_wrong += (unsigned char)buf[i] != pattern[(r->watched + i) % PATTERN_LEN];
-	r->watched += len;
+	r->exchanges++;
+	r->last_status = x->status;
 }
+
+static void gate_refused(void *ctx, const char *reason, const char *detail)
+{
+	((struct side *)ctx)->h->rec.gate_refusals++;
+}
+
+static const struct http_gate_ops test_gate_ops = {
+	.decide = gate_decide,
+	.done = gate_done,
+	.refused = gate_refused,
+};
 
 static void cb_authorize(void *ctx, SSL *ssl, const struct sockaddr_storage *peer,
 			 const uint8_t *payload, size_t len, struct proxy_authz *out)
@@ -374,7 +394,13 @@ static void cb_authorize(void *ctx, SSL *ssl, const struct sockaddr_storage *pee
 	r->authorizes++;
 	peer_id(fx.b, ssl, r->authz_peer);
 	out->flow_ctx = &in_flow;
-	out->watch = h->watch;
+	if (h->gated) {
+		struct http_gate_limits lim;
+
+		http_gate_limits_default(&lim);
+		out->gate = http_gate_new(&lim, &test_gate_ops, s);
+		assert_non_null(out->gate);
+	}
 	out->verdict.generation = 7;
 	if (frame_open_decode(payload, len, &o, &detail)) {
 		strcpy(out->verdict.reason, FRAME_MALFORMED);
@@ -489,7 +515,6 @@ static struct proxy *proxy_start(struct harness *h, int idx)
 	} else {
 		ops.tunnel_accept = cb_tunnel_accept;
 		ops.authorize = cb_authorize;
-		ops.inbound_bytes = cb_inbound_bytes;
 		ops.tunnel_refused = cb_tunnel_refused;
 		ops.setup_failed = cb_setup_failed;
 	}
@@ -552,7 +577,7 @@ static void tunnel_start(struct harness *h, const char *audit_log)
 	write_text(path, text);
 	if (config_load(path, &h->cfg, &err) || policy_load(h->cfg.policy_path, &h->pol, &err) ||
 	    audit_open(h->cfg.audit_log, &h->audit_log, &err) ||
-	    tunnel_new(&h->cfg, h->audit_log, &h->tun, &err))
+	    tunnel_new(&h->cfg, h->audit_log, NULL, &h->tun, &err))
 		fail_msg("node-b's tunnel: %s", err.msg);
 	tunnel_set_policy(h->tun, &h->cfg, &h->pol, &no_workloads, AUDITED_GENERATION);
 	tunnel_proxy_ops(&tun_ops);
@@ -685,7 +710,7 @@ static void test_bulk_both_ways(void **state)
 	assert_int_equal(r.accepts, 1);
 	assert_int_equal(r.authorizes, 1);
 	assert_int_equal(r.refusals, 0);
-	assert_int_equal(r.watched, 0);
+	assert_int_equal(r.exchanges, 0);
 	assert_string_equal(r.ready_peer, "spiffe://" TD "/node/node-b");
 	assert_string_equal(r.authz_peer, "spiffe://" TD "/node/node-a");
 	assert_string_equal(r.src, SRC);
@@ -817,38 +842,68 @@ static void test_handshake_caps(void **state)
 }
 
 /* One FIN crosses the tunnel while the other direction keeps flowing. */
-/* Many rings' worth. */
-#define WATCH_LEN (4 * BULK_LEN)
+/* Many rings' worth of body. */
+#define GATED_BODY (4 * BULK_LEN)
 
-/* A watched flow's watcher hears every byte toward the destination once,
- * in order, also while the destination reads late and the ring fills. */
-static void test_watch_hears_every_byte(void **state)
+/* Through a gate: a pipelined DELETE never reaches the destination and its
+ * 403 comes back in its turn; a body of many rings passes byte-exact, also
+ * while the destination reads late and the ring fills. */
+static void test_gated_flow(void **state)
 {
+	static const char get[] = "GET /a HTTP/1.1\r\nHost: api\r\n\r\n";
+	static const char del[] = "DELETE /a HTTP/1.1\r\nHost: api\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 	struct harness *h = *state;
-	struct stream tx = { .len = WATCH_LEN, .shutdown = true }, rx = {};
+	char head[128], buf[512], *body = malloc(GATED_BODY);
+	size_t hl;
+	ssize_t n;
 	struct record r;
 	int cfd, ufd;
-	pthread_t t;
 
-	set_flag(h, &h->watch);
+	assert_non_null(body);
+	for (size_t i = 0; i < GATED_BODY; i++)
+		body[i] = pattern[i % PATTERN_LEN];
+	hl = snprintf(head, sizeof(head), "PUT /b HTTP/1.1\r\nHost: api\r\nContent-Length: %d\r\n\r\n",
+		      GATED_BODY);
+	set_flag(h, &h->gated);
 	cfd = client_connect(h);
-	tx.fd = cfd;
-	assert_int_equal(pthread_create(&t, NULL, pattern_send, &tx), 0);
+	write_full(cfd, get, strlen(get));
+	write_full(cfd, del, strlen(del));
 	ufd = accept_upstream(h);
+	assert_int_equal(read_full(ufd, buf, strlen(get)), (ssize_t)strlen(get));
+	assert_memory_equal(buf, get, strlen(get));
+	write_full(ufd, ok, strlen(ok));
+	assert_int_equal(read_full(cfd, buf, strlen(ok)), (ssize_t)strlen(ok));
+	assert_memory_equal(buf, ok, strlen(ok));
+	n = read(cfd, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "HTTP/1.1 403 Forbidden\r\n"));
+	assert_non_null(strstr(buf, "\r\n\r\nDELETE is denied\n"));
+	write_full(cfd, head, hl);
+	write_full(cfd, body, GATED_BODY);
 	usleep(300 * 1000);
-	rx.fd = ufd;
-	pattern_recv(&rx);
-	pthread_join(t, NULL);
-	assert_int_equal(tx.err, 0);
-	assert_int_equal(rx.err, 0);
-	assert_int_equal(rx.done, WATCH_LEN);
+	/* The destination got the PUT next, not the DELETE. */
+	assert_int_equal(read_full(ufd, buf, hl), (ssize_t)hl);
+	assert_memory_equal(buf, head, hl);
+	for (size_t off = 0; off < GATED_BODY; off += n) {
+		n = read(ufd, buf, sizeof(buf));
+		assert_true(n > 0);
+		if (memcmp(buf, body + off, n))
+			fail_msg("the body differs at %zu", off);
+	}
+	write_full(ufd, ok, strlen(ok));
+	assert_int_equal(read_full(cfd, buf, strlen(ok)), (ssize_t)strlen(ok));
+	shutdown(cfd, SHUT_WR);
 	shutdown(ufd, SHUT_WR);
 	assert_int_equal(wait_count(h, &h->rec.closed[IN], 1), 1);
 	snap(h, &r);
-	assert_int_equal(r.watched, WATCH_LEN);
-	assert_int_equal(r.watch_wrong, 0);
+	assert_int_equal(r.exchanges, 3);
+	assert_int_equal(r.last_status, 200);
+	assert_int_equal(r.gate_refusals, 0);
 	close(cfd);
 	close(ufd);
+	free(body);
 }
 
 static void test_half_close(void **state)
@@ -1669,7 +1724,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_bulk_both_ways, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_watch_hears_every_byte, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gated_flow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keepalive_every_leg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_caps, setup, teardown),
