@@ -235,6 +235,8 @@ static int start_world(struct sl_env *env, struct world *w)
 	snprintf(w->policy_b, sizeof(w->policy_b),
 		 "version: 1\n"
 		 "default: deny\n"
+		 "roles:\n"
+		 "  - name: readers\n"
 		 "services:\n"
 		 "  - name: " EDGE_SVC "\n"
 		 "    addresses: [0.0.0.0/0]\n"
@@ -244,6 +246,11 @@ static int start_world(struct sl_env *env, struct world *w)
 		 "  - name: edge-reaches-api\n"
 		 "    from: {workload: " ID_EDGE "}\n"
 		 "    to: [" EDGE_SVC "]\n"
+		 "    action: allow\n"
+		 "  - name: readers-through-edge\n"
+		 "    from: {role: readers}\n"
+		 "    to: [" EDGE_SVC "]\n"
+		 "    via: edge\n"
 		 "    action: allow\n",
 		 EDGE_API_PORT);
 	w->cfg = (struct mesh_cfg){
@@ -256,6 +263,8 @@ static int start_world(struct sl_env *env, struct world *w)
 	    .extra_workloads_a = w->workloads,
 	    .policy_a = w->policy_a,
 	    .vouch_extra_b = ID_EDGE,
+	    .extra_b = "http:\n"
+		       "  edge_workloads: [" ID_EDGE "]\n",
 	};
 	ret = mesh_setup(env, &w->cfg);
 	if (ret)
