@@ -538,6 +538,70 @@ static void credential_families(struct strbuf *b, const struct tunnel_stats *ts)
 			      (unsigned long long)ts->renewal_failures[renewed[i]]);
 }
 
+static const char *const method_label[HTTP_M_NR] = { "read", "write", "other" };
+static const char *const code_label[HTTP_STATUS_CLASSES] = {
+	"none", "1xx", "2xx", "3xx", "4xx", "5xx",
+};
+
+/* The requests the agent in front of protocol: http services decided:
+ * counted and timed per (source or edge caller, service, method class,
+ * status class), and the refused ones per rule. */
+static void http_families(struct strbuf *b, const struct http_authz_stats *h)
+{
+	char lbl[6 * SLUICE_NAME_LEN + 128], w[2 * SLUICE_NAME_LEN], s[2 * SLUICE_NAME_LEN],
+	    r[2 * SLUICE_NAME_LEN];
+
+	family(b, "sluice_http_requests_total", "counter",
+	       "Requests to protocol: http services, by source workload (or the edge's caller), "
+	       "destination service, method class (read: GET, HEAD, OPTIONS; write: POST, PUT, "
+	       "PATCH, DELETE) and response status class (none: the flow ended first)");
+	for (int i = 0; i < h->nr_series; i++) {
+		const struct http_series *e = &h->series[i];
+
+		escape(e->workload, w);
+		escape(e->service, s);
+		snprintf(lbl, sizeof(lbl),
+			 "source_workload=\"%s\",destination_service=\"%s\",method=\"%s\","
+			 "code=\"%s\"",
+			 w, s, method_label[e->method], code_label[e->status_class]);
+		series(b, "sluice_http_requests_total", "", lbl, "", e->count);
+	}
+	family(b, "sluice_http_request_duration_seconds", "histogram",
+	       "From a request's head decided to its response's end, as the agent in front of "
+	       "the service saw it");
+	for (int i = 0; i < h->nr_series; i++) {
+		const struct http_series *e = &h->series[i];
+
+		escape(e->workload, w);
+		escape(e->service, s);
+		snprintf(lbl, sizeof(lbl),
+			 "source_workload=\"%s\",destination_service=\"%s\",method=\"%s\","
+			 "code=\"%s\"",
+			 w, s, method_label[e->method], code_label[e->status_class]);
+		histogram_series(b, "sluice_http_request_duration_seconds", lbl,
+				 e->duration_us_log2, e->duration_sum_us);
+	}
+	family(b, "sluice_http_denied_total", "counter",
+	       "Requests answered by the agent (403, 401, 400) by service, deciding rule "
+	       "(\"default\" for the policy's default, \"\" when no rule decided) and reason");
+	for (int i = 0; i < h->nr_denials; i++) {
+		const struct http_denial *d = &h->denials[i];
+
+		escape(d->service, s);
+		escape(d->rule, r);
+		escape(d->reason, w);
+		snprintf(lbl, sizeof(lbl), "destination_service=\"%s\",rule=\"%s\",reason=\"%s\"",
+			 s, r, w);
+		series(b, "sluice_http_denied_total", "", lbl, "", d->count);
+	}
+	one(b, "sluice_http_connections_refused_total", "counter",
+	    "Connections to protocol: http services refused whole: not HTTP/1.x, a TLS "
+	    "ClientHello, HTTP/2, or a request another parser could frame differently",
+	    h->refused);
+	one(b, "sluice_http_series_dropped_total", "counter",
+	    "Request counter updates left out past the series cap", h->series_dropped);
+}
+
 void metrics_render_agent(const struct metrics_deps *d, struct strbuf *b)
 {
 	struct metrics_agent a = {};
@@ -620,6 +684,7 @@ void metrics_render_agent(const struct metrics_deps *d, struct strbuf *b)
 		      (unsigned long long)a.proxy.handshakes_refused_in);
 	if (a.has_otlp)
 		otlp_families(b, &a.otlp);
+	http_families(b, &a.http);
 }
 
 int metrics_render_maps(const struct datapath *dp, struct strbuf *b)

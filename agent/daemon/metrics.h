@@ -20,6 +20,7 @@
 
 #include "audit.h"
 #include "decisions.h"
+#include "http_authz.h"
 #include "otlp.h"
 #include "proxy.h"
 #include "strbuf.h"
@@ -39,6 +40,7 @@ struct metrics_agent {
 	struct tunnel_stats tunnel;
 	bool has_otlp;
 	struct otlp_stats otlp;
+	struct http_authz_stats http;	/* its series valid while rendering */
 };
 
 struct metrics_deps {

@@ -492,6 +492,7 @@ static void metrics_agent(void *ctx, struct metrics_agent *out)
 	out->has_otlp = a->otlp;
 	if (a->otlp)
 		otlp_get_stats(a->otlp, &out->otlp);
+	http_authz_get_stats(a->httpz, &out->http);
 }
 
 /* The local HTTP listener: /metrics, and the tunnel's node credentials. */

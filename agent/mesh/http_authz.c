@@ -383,11 +383,15 @@ static void denial_count(struct http_authz *a, const char *service, const struct
 static void count(struct http_authz *a, const struct hflow *h, const struct http_exchange *x,
 		  uint64_t us)
 {
-	const char *who = x->caller[0] ? x->caller : h->workload;
 	int c = x->status >= 100 && x->status < 600 ? x->status / 100 : 0;
-	struct http_series *e = series_get(a, who, h->service, method_class(x->method), c);
+	char who[SLUICE_NAME_LEN];
+	struct http_series *e;
 	int b = 0;
 
+	/* Cut as the series keeps it, so a long caller finds its own. */
+	snprintf(who, sizeof(who), "%.*s", (int)sizeof(who) - 1,
+		 x->caller[0] ? x->caller : h->workload);
+	e = series_get(a, who, h->service, method_class(x->method), c);
 	if (x->local && x->status >= 400)
 		denial_count(a, h->service, x);
 	if (!e) {
@@ -396,7 +400,7 @@ static void count(struct http_authz *a, const struct hflow *h, const struct http
 	}
 	e->count++;
 	e->duration_sum_us += us;
-	while (b < 23 && us >> (b + 1))
+	while (b < SLUICE_LAT_BUCKETS - 1 && us >> (b + 1))
 		b++;
 	e->duration_us_log2[b]++;
 }

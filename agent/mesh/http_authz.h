@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <openssl/x509_vfy.h>
+#include <sluice/abi.h>
 
 #include "audit.h"
 #include "config.h"
@@ -53,12 +54,12 @@ enum http_method_class {
 
 /* One series of sluice_http_requests_total and its duration histogram. */
 struct http_series {
-	char workload[HTTP_GATE_CALLER_MAX];	/* the source (or the edge's caller) */
+	char workload[SLUICE_NAME_LEN];	/* the source (or the edge's caller), cut */
 	char service[64];
 	enum http_method_class method;
 	int status_class;		/* 0..5 */
 	uint64_t count;
-	uint64_t duration_us_log2[24];	/* bucket i: [2^i, 2^(i+1)) us */
+	__u64 duration_us_log2[SLUICE_LAT_BUCKETS];	/* bucket i: [2^i, 2^(i+1)) us */
 	uint64_t duration_sum_us;
 };
 

@@ -49,6 +49,7 @@
 #include "harness.h"
 #include "mesh.h"
 #include "pki.h"
+#include "scrape.h"
 #include "util.h"
 #include "workload_proc.h"
 
@@ -715,6 +716,35 @@ static void traced(struct sl_env *env)
 	free(log);
 }
 
+/* After the subtests above: the two DELETEs B refused (keep-alive and
+ * pipelined), counted by rule and in the request counters, exactly. */
+static void metrics(struct sl_env *env)
+{
+	char *text = scrape(env, env->ns_b, METRICS_URL);
+
+	if (!text)
+		return;
+	ASSERT_EQ(scrape_sample(text, "sluice_http_denied_total{destination_service=\"" SVC_API
+				      "\",rule=\"no-delete\",reason=\"policy-deny\"}"),
+		  2, "denied DELETEs, by rule");
+	ASSERT_EQ(scrape_sample(text, "sluice_http_requests_total{source_workload=\"" ID_JOB
+				      "\",destination_service=\"" SVC_API
+				      "\",method=\"write\",code=\"4xx\"}"),
+		  2, "the job's refused writes");
+	ASSERT_EQ(scrape_sample(text, "sluice_http_requests_total{source_workload=\"" ID_JOB
+				      "\",destination_service=\"" SVC_API
+				      "\",method=\"write\",code=\"2xx\"}"),
+		  1, "the job's upload");
+	ASSERT_GE(scrape_sample(text, "sluice_http_request_duration_seconds_count{source_workload=\"" ID_JOB
+				      "\",destination_service=\"" SVC_API
+				      "\",method=\"read\",code=\"2xx\"}"),
+		  3, "the job's GETs, timed");
+	ASSERT_GE(scrape_sample(text, "sluice_http_connections_refused_total"), 13,
+		  "the smuggling table's connections, refused whole");
+	promtool_check(env, text);
+	free(text);
+}
+
 void test_http_service(struct sl_env *env)
 {
 	struct world w = { .nginx_a = -1, .nginx_b = -1 };
@@ -758,6 +788,8 @@ void test_http_service(struct sl_env *env)
 		edge_assertions(env, &w);
 	if (test__start_subtest("traced"))
 		traced(env);
+	if (test__start_subtest("metrics"))
+		metrics(env);
 out:
 	EVP_PKEY_free(w.key_a);
 	EVP_PKEY_free(w.key_b);
