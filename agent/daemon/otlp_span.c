@@ -157,8 +157,10 @@ static void member(struct strbuf *b, const char *key, const char *v)
 bool otlp_span_from_audit(struct strbuf *b, const struct audit_rec *r)
 {
 	bool http = r->direction && (!strcmp(r->direction, "edge") ||
-				     !strcmp(r->direction, "request"));
-	bool server = http || (r->direction && !strcmp(r->direction, "inbound"));
+				     !strncmp(r->direction, "request", 7));
+	bool server = r->direction && (!strcmp(r->direction, "edge") ||
+				       !strcmp(r->direction, "request") ||
+				       !strcmp(r->direction, "inbound"));
 	uint64_t end = r->time_ns, start = end;
 	char name[96], why[96];
 	const char *fail;

@@ -657,6 +657,7 @@ void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *peer)
 				p->ops.flow_closed(p->ops.ctx, route.flow_ctx, &dst,
 						   &(struct flow_end){ .status = -ENOMEM });
 			SSL_free(route.ssl);
+			http_gate_free(route.gate);
 			OPENSSL_cleanse(route.open, route.open_len);
 			free(route.open);
 		}
@@ -688,6 +689,7 @@ void flow_open(struct proxy *p, int cfd, const struct sockaddr_storage *peer)
 		f->hs_len = route.open_len;
 		f->ctx = route.flow_ctx;
 		f->phase = PH_CONNECT;
+		flow_gate(f, route.gate);
 	} else if (p->ops.gate) {
 		struct http_gate *g = NULL;
 

@@ -63,6 +63,9 @@ struct proxy_route {
 	uint8_t *open;			/* the OPEN frame, malloc'd; the proxy wipes */
 	size_t open_len;		/* and frees it */
 	void *flow_ctx;			/* handed back to the callbacks below */
+	/* The requests' gate, to a protocol: http service (the proxy owns
+	 * it); NULL: bytes only. */
+	struct http_gate *gate;
 };
 
 /* The inbound decision on an OPEN frame. */

@@ -41,6 +41,7 @@ struct http_authz {
 
 struct hflow {
 	struct http_authz *a;
+	bool observe;			/* the sending side's: spans, no decisions */
 	char node[CONFIG_NAME_MAX];
 	char workload[SPIFFE_ID_MAX];
 	enum workload_kind kind;
@@ -206,6 +207,22 @@ static int caller_of(const struct hflow *h, const char *token, int svc, struct h
 	return 0;
 }
 
+/* The sending agent decides nothing: it names each request's span (the
+ * client side of B's) and passes the traceparent on to B. */
+static void observe(struct hflow *h, const struct http_gate_req *req, struct http_exchange *x)
+{
+	char path[L7_PATH_MAX];
+	struct errmsg err = {};
+
+	trace(h, req, x);
+	if (req->host)
+		snprintf(x->host, sizeof(x->host), "%s", req->host);
+	if (l7_path_normalize(req->target, strlen(req->target), path, sizeof(path), &err))
+		snprintf(path, sizeof(path), "%s", req->target);
+	snprintf(x->path, sizeof(x->path), "%.*s", (int)sizeof(x->path) - 1, path);
+	x->reason = "ok";
+}
+
 static void decide(void *ctx, const struct http_gate_req *req, struct http_exchange *x)
 {
 	struct hflow *h = ctx;
@@ -221,6 +238,10 @@ static void decide(void *ctx, const struct http_gate_req *req, struct http_excha
 	struct decision d;
 	int svc;
 
+	if (h->observe) {
+		observe(h, req, x);
+		return;
+	}
 	a->st.requests++;
 	trace(h, req, x);
 	if (req->host)
@@ -411,7 +432,7 @@ static void record(const struct hflow *h, const struct http_exchange *x, bool re
 	struct http_authz *a = h->a;
 	struct timespec ts;
 	struct audit_rec r = {
-		.direction = "request",
+		.direction = h->observe ? "request-out" : "request",
 		.src_node = h->node,
 		.src_workload = h->workload,
 		.peer = h->peer[0] ? h->peer : NULL,
@@ -452,7 +473,8 @@ static void done(void *ctx, const struct http_exchange *x)
 {
 	struct hflow *h = ctx;
 
-	count(h->a, h, x, (x->end_ns - x->start_ns) / 1000);
+	if (!h->observe)
+		count(h->a, h, x, (x->end_ns - x->start_ns) / 1000);
 	record(h, x, false, x->reason ? x->reason : "ok", x->local ? x->why : NULL);
 }
 
@@ -480,7 +502,8 @@ static const struct http_gate_ops gate_ops = {
 	.release = release,
 };
 
-struct http_gate *http_authz_gate(struct http_authz *a, const struct http_source *src)
+static struct http_gate *gate_new(struct http_authz *a, const struct http_source *src,
+				  bool observer)
 {
 	struct hflow *h = calloc(1, sizeof(*h));
 	struct http_gate *g;
@@ -488,6 +511,7 @@ struct http_gate *http_authz_gate(struct http_authz *a, const struct http_source
 	if (!h)
 		return NULL;
 	h->a = a;
+	h->observe = observer;
 	snprintf(h->node, sizeof(h->node), "%s", src->node);
 	snprintf(h->workload, sizeof(h->workload), "%s", src->workload);
 	h->kind = src->kind;
@@ -510,6 +534,16 @@ struct http_gate *http_authz_gate(struct http_authz *a, const struct http_source
 	if (!g)
 		release(h);
 	return g;
+}
+
+struct http_gate *http_authz_gate(struct http_authz *a, const struct http_source *src)
+{
+	return gate_new(a, src, false);
+}
+
+struct http_gate *http_authz_observer(struct http_authz *a, const struct http_source *src)
+{
+	return gate_new(a, src, true);
 }
 
 void http_authz_get_stats(const struct http_authz *a, struct http_authz_stats *out)

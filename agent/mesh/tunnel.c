@@ -102,6 +102,23 @@ static const struct policy_identity *identity_by_num(const struct tunnel *t, uin
 	return NULL;
 }
 
+/* The sending side's spans of the flow's requests, in the flow's trace. */
+static struct http_gate *request_observer(struct tunnel *t, const struct tflow *f,
+					  const struct policy_identity *id)
+{
+	struct http_source src = {
+		.node = f->src_node,
+		.workload = f->src_workload,
+		.kind = id->kind,
+		.dst = f->dst,
+		.service = f->service,
+		.trace_id = f->trace_id,
+		.span_id = f->span_id,
+	};
+
+	return http_authz_observer(t->http, &src);
+}
+
 static int t_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_route *out)
 {
 	struct tunnel *t = ctx;
@@ -169,6 +186,16 @@ static int t_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_ro
 			free(out->open);
 			out->open = NULL;
 		}
+		free(f);
+		return -ENOMEM;
+	}
+	if (d.service >= 0 && t->pol->services[d.service].http &&
+	    !(out->gate = request_observer(t, f, id))) {
+		SSL_free(ssl);
+		OPENSSL_cleanse(out->open, out->open_len);
+		free(out->open);
+		out->open = NULL;
+		deny(f, "internal-error");
 		free(f);
 		return -ENOMEM;
 	}

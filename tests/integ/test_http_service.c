@@ -14,16 +14,18 @@
  *   - a 100 MiB chunked upload (curl -T) arrives byte-exact;
  *   - an upgrade to a server on node B that answers 101: after it, bytes
  *     that look like a DELETE are opaque and echo back untouched;
- *   - smuggling attempts, each refused with a 400 naming its reason, and
- *     audited on B; none reaches nginx;
+ *   - smuggling attempts, each refused with a 400 naming its reason and
+ *     audited (across the tunnel node A's gate refuses them already, as
+ *     B's would); none reaches nginx;
  *   - from the edge workload, a request with a caller assertion signed by
  *     node A's key is decided as the caller (a reader may GET /private,
  *     the edge itself may not); forged, expired, other-audience and
  *     other-node assertions are 401s with their reasons; from a workload
  *     that is not an edge workload, any assertion is a 401;
- *   - a request without traceparent reaches nginx with one the agent
- *     added, in the trace of B's request line; one with a traceparent
- *     keeps the client's trace id, on B's line and in nginx's log.
+ *   - one with a traceparent keeps the client's trace id on A's span (the
+ *     client side), on B's and in nginx's log; a request without one
+ *     reaches nginx with the traceparent A added, and B's span is the
+ *     child of A's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -193,6 +195,17 @@ static pid_t nginx_start(struct sl_env *env, const char *name, const char *ns, c
 	return pid;
 }
 
+/* nginx writes a request's line once it has answered: the client may see
+ * the answer first. */
+static bool access_wait(struct sl_env *env, const char *name, const char *needle)
+{
+	char path[PATH_MAX], file[64];
+
+	snprintf(file, sizeof(file), "%s-access.log", name);
+	env_path(env, file, path, sizeof(path));
+	return file_wait(path, 0, needle, LOG_WAIT_MS);
+}
+
 static char *access_log(struct sl_env *env, const char *name)
 {
 	char path[PATH_MAX], file[64];
@@ -337,6 +350,7 @@ static void keepalive_get_then_delete(struct sl_env *env, const char *addr, int 
 		goto out;
 	/* One connection, reused for the DELETE (no new connect). */
 	ASSERT_STREQ(out, "200 1\n403 0\n", "GET 200, then DELETE 403 on the same connection");
+	access_wait(env, name, "GET /a.txt");
 	log = access_log(env, name);
 	ASSERT_HAS_SUBSTR(log, "GET /a.txt", "nginx got the GET");
 	ASSERT_NO_SUBSTR(log, "DELETE", "nginx never got the DELETE");
@@ -367,6 +381,7 @@ static void pipelined(struct sl_env *env)
 	ASSERT_HAS_SUBSTR(out, "DELETE /a.txt to " SVC_API " is denied by rule no-delete",
 			  "the 403 names the rule");
 	free(out);
+	access_wait(env, "b", "GET /a.txt?three");
 	log = access_log(env, "b");
 	g1 = strstr(log, "GET /a.txt?one");
 	ASSERT_TRUE(g1 && strstr(g1, "GET /a.txt?three"), "nginx got both GETs, in order");
@@ -509,14 +524,18 @@ static const struct {
 	{ "not HTTP", "SSH-2.0-OpenSSH_9.2\r\n", "not-http" },
 };
 
-static void smuggling_refused(struct sl_env *env)
+/* Across the tunnel the sending agent refuses them already (its gate
+ * frames requests as B's would: they never leave node A); on one node the
+ * only agent does. Either way the answer names the reason, the refusal
+ * is audited, and nothing reaches nginx. */
+static void smuggling_refused(struct sl_env *env, const char *addr, int port, const char *direction,
+			      const char *nginx)
 {
-	char name[96], needle[128], *out, *log;
-	long from = mesh_audit_size(env, 'b');
+	char name[96], needle[160], *out, *log;
+	long from = mesh_audit_size(env, 'a');
 
 	for (size_t i = 0; i < sizeof(smuggling) / sizeof(smuggling[0]); i++) {
-		out = raw(env, "job", env->ip4_b, PORT_API, smuggling[i].bytes,
-			  strlen(smuggling[i].bytes), 3000);
+		out = raw(env, "job", addr, port, smuggling[i].bytes, strlen(smuggling[i].bytes), 3000);
 		snprintf(name, sizeof(name), "%s: 400", smuggling[i].name);
 		if (!ASSERT_OK_PTR(out, smuggling[i].name))
 			continue;
@@ -525,17 +544,20 @@ static void smuggling_refused(struct sl_env *env)
 		snprintf(name, sizeof(name), "%s: reason %s", smuggling[i].name, smuggling[i].reason);
 		ASSERT_HAS_SUBSTR(out, needle, name);
 		free(out);
+		snprintf(needle, sizeof(needle), "\"direction\":\"%s\",\"src_node\":\"" NODE_A
+			 "\",\"src_workload\":\"" ID_JOB "\"", direction);
+		snprintf(name, sizeof(name), "%s: audited", smuggling[i].name);
+		ASSERT_TRUE(mesh_audit_wait(env, 'a', from, needle, LOG_WAIT_MS), name);
 		snprintf(needle, sizeof(needle), "\"reason\":\"%s\"", smuggling[i].reason);
-		snprintf(name, sizeof(name), "%s: audited on B", smuggling[i].name);
-		ASSERT_TRUE(mesh_audit_wait(env, 'b', from, needle, LOG_WAIT_MS), name);
+		ASSERT_TRUE(mesh_audit_wait(env, 'a', from, needle, LOG_WAIT_MS), name);
 	}
-	out = raw(env, "job", env->ip4_b, PORT_API, "\x16\x03\x01\x00\x05hello", 10, 2000);
+	out = raw(env, "job", addr, port, "\x16\x03\x01\x00\x05hello", 10, 2000);
 	if (ASSERT_OK_PTR(out, "a TLS ClientHello"))
 		ASSERT_STREQ(out, "", "a TLS ClientHello gets no HTTP answer");
 	free(out);
-	ASSERT_TRUE(mesh_audit_wait(env, 'b', from, "\"reason\":\"tls-client-hello\"", LOG_WAIT_MS),
-		    "the ClientHello audited on B");
-	log = access_log(env, "b");
+	ASSERT_TRUE(mesh_audit_wait(env, 'a', from, "\"reason\":\"tls-client-hello\"", LOG_WAIT_MS),
+		    "the ClientHello audited");
+	log = access_log(env, nginx);
 	ASSERT_NO_SUBSTR(log, "/s", "no smuggling attempt reached nginx");
 	ASSERT_NO_SUBSTR(log, "PRI", "no HTTP/2 preface reached nginx");
 	free(log);
@@ -658,16 +680,16 @@ static void edge_assertions(struct sl_env *env, struct world *w)
 		    "B audited the expired assertion");
 }
 
-/* B's request line for uri, parsed. */
-static json_t *request_line(struct sl_env *env, long from, const char *uri)
+/* Node's request line for uri, parsed. */
+static json_t *request_line(struct sl_env *env, char node, long from, const char *uri)
 {
 	char needle[128], *audit, *at, *end;
 	json_t *j = NULL;
 
 	snprintf(needle, sizeof(needle), "\"path\":\"%s\"", uri);
-	if (!mesh_audit_wait(env, 'b', from, needle, LOG_WAIT_MS))
+	if (!mesh_audit_wait(env, node, from, needle, LOG_WAIT_MS))
 		return NULL;
-	audit = mesh_audit(env, 'b', from);
+	audit = mesh_audit(env, node, from);
 	at = audit ? strstr(audit, needle) : NULL;
 	if (at) {
 		while (at > audit && at[-1] != '\n')
@@ -679,40 +701,63 @@ static json_t *request_line(struct sl_env *env, long from, const char *uri)
 	return j;
 }
 
+static const char *member(json_t *line, const char *key)
+{
+	const char *v = json_string_value(json_object_get(line, key));
+
+	return v ? v : "";
+}
+
+/* Both agents audit allowed requests line by line here (audit.http_allows),
+ * so each span is on a line: A's "request-out" (the client side) and B's
+ * "request" (the server side). */
 static void traced(struct sl_env *env)
 {
 	static const char with[] = "GET /traced-with HTTP/1.1\r\nHost: api\r\ntraceparent: " CLIENT_TP
 				   "\r\nConnection: close\r\n\r\n";
 	static const char without[] = "GET /traced-without HTTP/1.1\r\nHost: api\r\n"
 				      "Connection: close\r\n\r\n";
-	long from = mesh_audit_size(env, 'b');
+	long from_a = mesh_audit_size(env, 'a'), from_b = mesh_audit_size(env, 'b');
+	json_t *a, *b;
 	char needle[128], *log;
-	const char *trace;
-	json_t *line;
 
-	/* Allowed requests are audited line by line here (audit.http_allows). */
 	free(raw(env, "job", env->ip4_b, PORT_API, with, sizeof(with) - 1, 2000));
 	free(raw(env, "job", env->ip4_b, PORT_API, without, sizeof(without) - 1, 2000));
-	line = request_line(env, from, "/traced-with");
-	if (ASSERT_OK_PTR(line, "B's line for the traced request")) {
-		ASSERT_STREQ(json_string_value(json_object_get(line, "trace_id")), CLIENT_TRACE,
-			     "B's span is in the client's trace");
-		ASSERT_STREQ(json_string_value(json_object_get(line, "parent_span_id")),
-			     "00f067aa0ba902b7", "B's span continues the client's");
-		ASSERT_EQ(json_integer_value(json_object_get(line, "http_status")), 404,
+	a = request_line(env, 'a', from_a, "/traced-with");
+	b = request_line(env, 'b', from_b, "/traced-with");
+	if (ASSERT_OK_PTR(a, "A's line for the traced request") &&
+	    ASSERT_OK_PTR(b, "B's line for the traced request")) {
+		ASSERT_STREQ(member(a, "direction"), "request-out", "A's is the client side");
+		ASSERT_STREQ(member(a, "trace_id"), CLIENT_TRACE, "A's span is in the client's trace");
+		ASSERT_STREQ(member(b, "trace_id"), CLIENT_TRACE, "B's span is in the client's trace");
+		ASSERT_STREQ(member(b, "parent_span_id"), "00f067aa0ba902b7",
+			     "B's span continues the client's");
+		ASSERT_EQ(json_integer_value(json_object_get(b, "http_status")), 404,
 			  "B's line has nginx's status");
+		ASSERT_EQ(json_integer_value(json_object_get(a, "http_status")), 404,
+			  "A's line has it too");
 	}
-	json_decref(line);
+	json_decref(a);
+	json_decref(b);
+	access_wait(env, "b", "/traced-without");
 	log = access_log(env, "b");
 	ASSERT_HAS_SUBSTR(log, "/traced-with " CLIENT_TP, "nginx got the client's traceparent");
-	line = request_line(env, from, "/traced-without");
-	trace = line ? json_string_value(json_object_get(line, "trace_id")) : NULL;
-	if (ASSERT_OK_PTR(trace, "B's span for the untraced request")) {
-		snprintf(needle, sizeof(needle), "/traced-without 00-%s-%s-01", trace,
-			 json_string_value(json_object_get(line, "span_id")));
-		ASSERT_HAS_SUBSTR(log, needle, "nginx got the traceparent B added");
+	/* Without one, A starts the request's span in its flow's trace and
+	 * adds the header, B continues it, nginx gets it. */
+	a = request_line(env, 'a', from_a, "/traced-without");
+	b = request_line(env, 'b', from_b, "/traced-without");
+	if (ASSERT_OK_PTR(a, "A's line for the untraced request") &&
+	    ASSERT_OK_PTR(b, "B's line for the untraced request")) {
+		ASSERT_TRUE(member(a, "trace_id")[0], "A started a span");
+		ASSERT_STREQ(member(b, "trace_id"), member(a, "trace_id"), "one trace on A and B");
+		ASSERT_STREQ(member(b, "parent_span_id"), member(a, "span_id"),
+			     "B's span is a child of A's");
+		snprintf(needle, sizeof(needle), "/traced-without 00-%s-%s-01", member(a, "trace_id"),
+			 member(a, "span_id"));
+		ASSERT_HAS_SUBSTR(log, needle, "nginx got the traceparent A added");
 	}
-	json_decref(line);
+	json_decref(a);
+	json_decref(b);
 	free(log);
 }
 
@@ -739,9 +784,16 @@ static void metrics(struct sl_env *env)
 				      "\",destination_service=\"" SVC_API
 				      "\",method=\"read\",code=\"2xx\"}"),
 		  3, "the job's GETs, timed");
-	ASSERT_GE(scrape_sample(text, "sluice_http_connections_refused_total"), 13,
-		  "the smuggling table's connections, refused whole");
 	promtool_check(env, text);
+	free(text);
+	/* Both smuggling tables were refused on A: by its deciding gate on one
+	 * node, by its observing one across the tunnel. */
+	text = scrape(env, env->ns_a, METRICS_URL);
+	if (!text)
+		return;
+	ASSERT_EQ(scrape_sample(text, "sluice_http_connections_refused_total"),
+		  2 * (sizeof(smuggling) / sizeof(smuggling[0]) + 1),
+		  "the smuggling tables' connections, refused whole");
 	free(text);
 }
 
@@ -760,6 +812,8 @@ void test_http_service(struct sl_env *env)
 		.policy_b = w.policy_b,
 		.extra_workloads_a = w.workloads,
 		.vouch_extra_b = ID_EDGE,
+		.extra_a = "audit:\n"
+			   "  http_allows: true\n",
 		.extra_b = "audit:\n"
 			   "  http_allows: true\n"
 			   "http:\n"
@@ -782,8 +836,10 @@ void test_http_service(struct sl_env *env)
 		chunked_upload(env);
 	if (test__start_subtest("upgrade"))
 		upgrade(env, &w);
-	if (test__start_subtest("smuggling"))
-		smuggling_refused(env);
+	if (test__start_subtest("smuggling_across_nodes"))
+		smuggling_refused(env, env->ip4_b, PORT_API, "request-out", "b");
+	if (test__start_subtest("smuggling_on_one_node"))
+		smuggling_refused(env, env->ip4_a, PORT_LOCAL, "request", "a");
 	if (test__start_subtest("edge_assertions"))
 		edge_assertions(env, &w);
 	if (test__start_subtest("traced"))
