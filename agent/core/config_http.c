@@ -26,8 +26,8 @@ void config_http_defaults(struct http_cfg *h)
 	h->max_headers = DEFAULT_HEADERS;
 }
 
-static int parse_head_size(const struct yamlx *y, const struct yamlx_val *v, unsigned int min,
-			   unsigned int *out, struct errmsg *err)
+static int parse_head_size(const struct yamlx *y, const struct yamlx_val *v, const char *name,
+			   unsigned int min, unsigned int *out, struct errmsg *err)
 {
 	uint64_t n;
 	int ret;
@@ -38,7 +38,7 @@ static int parse_head_size(const struct yamlx *y, const struct yamlx_val *v, uns
 	if (ret)
 		return ret;
 	if (n < min || n > MAX_HEAD)
-		return yamlx_error(y, v->node, err, "%s must be %u bytes to 64k", v->what, min);
+		return yamlx_error(y, v->node, err, "http.%s must be %u bytes to 64k", name, min);
 	*out = n;
 	return 0;
 }
@@ -82,9 +82,9 @@ int parse_http(struct yamlx *y, const struct yamlx_val *v, struct config *cfg, s
 
 	ret = yamlx_fields(y, v, f, NR_H, err);
 	if (!ret)
-		ret = parse_head_size(y, &f[H_LINE].v, 64, &h->max_request_line, err);
+		ret = parse_head_size(y, &f[H_LINE].v, "max_request_line", 64, &h->max_request_line, err);
 	if (!ret)
-		ret = parse_head_size(y, &f[H_SIZE].v, 256, &h->max_header_size, err);
+		ret = parse_head_size(y, &f[H_SIZE].v, "max_header_size", 256, &h->max_header_size, err);
 	if (!ret && f[H_HEADERS].v.node)
 		ret = yamlx_uint(y, &f[H_HEADERS].v, 1, 10000, &h->max_headers, err);
 	if (!ret && f[H_EDGE].v.node)

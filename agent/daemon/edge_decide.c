@@ -481,7 +481,8 @@ static void decide(struct edge *e, struct edge_ctx *x, int service)
 		.roles = (char *const *)x->caller.roles,
 		.nr_roles = x->caller.nr_roles,
 	};
-	struct http_req hr = { .method = x->req->method, .path = x->path, .host = x->host };
+	struct http_req hr = { .method = x->req->method, .path = x->path, .host = x->host,
+			       .via_edge = true };
 	struct decision d;
 
 	policy_decide_http(e->pol, &id, service, &hr, &d);

@@ -28,6 +28,15 @@ static const struct bad_case bad_cases[] = {
 	  "as http://127.0.0.1:4318" },
 	{ "bad-otlp-batch.yaml", 8, "otlp.batch (128) is larger than otlp.queue (64)" },
 	{ "bad-otlp-timeout.yaml", 7, "otlp.timeout must be 100ms to 300s" },
+	{ "bad-http-header-size.yaml", 6, "http.max_header_size must be 256 bytes to 64k" },
+	{ "bad-http-line-over-head.yaml", 6,
+	  "http.max_request_line (16384) is larger than http.max_header_size (8192)" },
+	{ "bad-http-max-headers.yaml", 6,
+	  "bad value \"0\" for \"max_headers\": expected a whole number from 1 to 10000" },
+	{ "bad-http-edge-domain.yaml", 6,
+	  "workload pattern \"spiffe://other.example/service/edge\" for http.edge_workloads is "
+	  "not in trust domain \"acme.example\"" },
+	{ "bad-audit-key.yaml", 6, "unknown key \"http_allow\"" },
 	{ "bad-unknown-key.yaml", 3, "unknown key \"listn\"" },
 	{ "bad-missing-node.yaml", 1, "missing required key \"node\"" },
 	{ "bad-missing-policy.yaml", 2, "missing required key \"policy\"" },
@@ -236,6 +245,31 @@ static void test_otlp(void **state)
 	config_free(&cfg);
 	assert_int_equal(config_load(DATA "good.yaml", &cfg, &err), 0);
 	assert_null(cfg.otlp.endpoint);
+	config_free(&cfg);
+}
+
+/* The gate's limits and the edge workloads, set and defaulted. */
+static void test_http_section(void **state)
+{
+	struct errmsg err = {};
+	struct config cfg;
+
+	assert_int_equal(config_load(DATA "http.yaml", &cfg, &err), 0);
+	assert_true(cfg.audit_http_allows);
+	assert_int_equal(cfg.http_svc.max_request_line, 4096);
+	assert_int_equal(cfg.http_svc.max_header_size, 16384);
+	assert_int_equal(cfg.http_svc.max_headers, 50);
+	assert_true(config_edge_workload(&cfg, "spiffe://acme.example/service/edge"));
+	assert_true(config_edge_workload(&cfg, "spiffe://acme.example/service/edge-2"));
+	assert_false(config_edge_workload(&cfg, "spiffe://acme.example/service/edgy"));
+	assert_false(config_edge_workload(&cfg, "spiffe://acme.example/job/edge"));
+	config_free(&cfg);
+	assert_int_equal(config_load(DATA "good.yaml", &cfg, &err), 0);
+	assert_false(cfg.audit_http_allows);
+	assert_int_equal(cfg.http_svc.max_request_line, 8192);
+	assert_int_equal(cfg.http_svc.max_header_size, 32768);
+	assert_int_equal(cfg.http_svc.max_headers, 100);
+	assert_false(config_edge_workload(&cfg, "spiffe://acme.example/service/edge"));
 	config_free(&cfg);
 }
 
@@ -779,6 +813,7 @@ int main(void)
 		cmocka_unit_test(test_parse_sockaddr),
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_otlp),
+		cmocka_unit_test(test_http_section),
 		cmocka_unit_test(test_workload_kind),
 		cmocka_unit_test(test_spiffe_id),
 		cmocka_unit_test(test_name_valid),

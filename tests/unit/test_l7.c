@@ -295,6 +295,8 @@ static const struct prec_case prec_cases[] = {
 	{ "a rule for another service never applies", &nobody, "other", "GET", "/x", NULL,
 	  false, NULL },
 	{ "an L4 rule decides a request too", &nobody, "db", "GET", "/", NULL, true, "db-l4" },
+	{ "not through the edge: a via: edge rule does not match", &analyst_user, "api", "GET",
+	  "/edge-only/x", NULL, false, "edge-only" },
 };
 
 static int service_index(const struct policy *pol, const char *name)
@@ -344,6 +346,24 @@ static void test_precedence_table(void **state)
 			assert_int_equal(d.service, svc);
 		}
 	}
+	policy_free(&pol);
+}
+
+/* Through the edge, a via: edge rule weighs as any other; other callers
+ * fall to the rules without it. */
+static void test_via_edge(void **state)
+{
+	struct http_req req = { .method = "GET", .path = "/edge-only/x", .via_edge = true };
+	struct decision d;
+	struct policy pol;
+
+	load(&pol);
+	policy_decide_http(&pol, &analyst_user, service_index(&pol, "api"), &req, &d);
+	assert_true(d.allow);
+	assert_string_equal(pol.rules[d.rule].name, "edge-analysts");
+	policy_decide_http(&pol, &nobody, service_index(&pol, "api"), &req, &d);
+	assert_false(d.allow);
+	assert_string_equal(pol.rules[d.rule].name, "edge-only");
 	policy_free(&pol);
 }
 
@@ -406,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_host_match),
 		cmocka_unit_test(test_host_normalize),
 		cmocka_unit_test(test_precedence_table),
+		cmocka_unit_test(test_via_edge),
 		cmocka_unit_test(test_default_allow),
 		cmocka_unit_test(test_edge_route),
 	};

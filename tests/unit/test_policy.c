@@ -142,6 +142,7 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-path-starstar-slash.yaml", 16,
 	  "bad path \"/a/**/\": \"**\" only as the last segment" },
 	{ "bad-rule-l7-key.yaml", 16, "unknown key \"method\"" },
+	{ "bad-via.yaml", 9, "unknown via \"nginx\" (expected edge)" },
 	{ "bad-too-many-methods.yaml", 16, "too many items in \"methods\" (65, max 64)" },
 };
 
@@ -967,7 +968,7 @@ static void test_l7_parse(void **state)
 
 	e = &pol.edge;
 	assert_true(e->present);
-	assert_int_equal(e->line, 116);	/* its first key */
+	assert_int_equal(e->line, 127);	/* its first key */
 	assert_int_equal(e->nr_hosts, 2);
 	assert_string_equal(e->hosts[0], "api.acme.example");
 	assert_string_equal(e->hosts[1], "*.edge.example");
@@ -979,7 +980,7 @@ static void test_l7_parse(void **state)
 	assert_int_equal(e->nr_routes, 4);
 	assert_string_equal(e->routes[0].prefix, "/api/");
 	assert_int_equal(e->routes[0].service, 0);
-	assert_int_equal(e->routes[0].line, 120);
+	assert_int_equal(e->routes[0].line, 131);
 	assert_string_equal(e->routes[1].prefix, "/api/v2/");
 	assert_int_equal(e->routes[1].service, 2);
 	assert_string_equal(e->routes[3].prefix, "/");
