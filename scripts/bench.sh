@@ -15,6 +15,9 @@
 #                 node B (the demo configs; TLS session resumption on)
 #   sluice-full   the same with identity.resumption: false on node A: a full
 #                 TLS handshake for every new connection
+#   sluice-l4     sluice-mtls with the api as protocol: tcp (the demo policy
+#                 without its L7 rules and edge): against sluice-mtls, whose
+#                 api is protocol: http, what deciding each request costs
 #   sluice-otlp   sluice-mtls with both agents exporting spans (otlp:) to a
 #                 collector on node A (an nginx answering 200 to every OTLP
 #                 POST, in a cgroup of its own, so its CPU is not the rows')
@@ -40,8 +43,9 @@
 #
 # Usage: scripts/bench.sh [BUILD_DIR]     (default: build)
 # Knobs: BENCH_DURATION (3s), BENCH_ROUNDS (3), BENCH_THREADS (2),
-#        BENCH_CONNS (50), BENCH_PHASES (all: "off plain scrape mtls otlp
-#        full edge edgecold"; "edge edgecold" runs the edge rows alone),
+#        BENCH_CONNS (50), BENCH_PHASES (all: "off plain scrape mtls l4 otlp
+#        full edge edgecold"; "edge edgecold" runs the edge rows alone,
+#        "mtls l4" the L7 against L4 comparison),
 #        BENCH_SCRAPE_EVERY (1s: Prometheus' default is 15 times rarer),
 #        BENCH_CPUS (LOAD:MEASURED, taskset CPU lists; default 0:1-N on a
 #        machine with more than one CPU; off: no placement)
@@ -125,6 +129,7 @@ AGENT_CG=$(sed -n 's/^agent_cgroup: *//p' "${SL_TEMPLATE[a]}")
 declare -A CGROUP=(
 	[direct]=$DIRECT [nginx-stream]=$DIRECT [sluiced]=$SL_JOB
 	[nginx-pair]=$DIRECT [haproxy-h2]=$DIRECT [sluice-mtls]=$SL_JOB [sluice-full]=$SL_JOB
+	[sluice-l4]=$SL_JOB
 	[sluice-otlp]=$SL_JOB [sluiced-scrape]=$SL_JOB [sluiced-filled]=$SL_JOB
 	[edge-none]=$DIRECT [edge-204]=$DIRECT [edge-warm]=$DIRECT [edge-cold]=$DIRECT
 )
@@ -133,6 +138,7 @@ declare -A URL=(
 	[sluiced]=http://$SL_ADDR_B/ [nginx-pair]=http://127.0.0.1:$PAIR_PORT/
 	[haproxy-h2]=http://127.0.0.1:$H2_PORT/
 	[sluice-mtls]=http://$SL_ADDR_B/ [sluice-full]=http://$SL_ADDR_B/
+	[sluice-l4]=http://$SL_ADDR_B/
 	[sluice-otlp]=http://$SL_ADDR_B/ [sluiced-scrape]=http://$SL_ADDR_B/
 	[sluiced-filled]=http://$SL_ADDR_B/
 	[edge-none]=http://127.0.0.1:${EDGE_PORT[edge-none]}/api/bench
@@ -145,6 +151,7 @@ declare -A PROXIES=(
 	[nginx-pair]="a:$SIDECAR b:$SIDECAR" [haproxy-h2]="a:$HAPROXY b:$HAPROXY"
 	[sluice-mtls]="a:$AGENT_CG b:$AGENT_CG"
 	[sluice-full]="a:$AGENT_CG b:$AGENT_CG"
+	[sluice-l4]="a:$AGENT_CG b:$AGENT_CG"
 	[sluice-otlp]="a:$AGENT_CG b:$AGENT_CG" [sluiced-scrape]=a:$AGENT_CG
 	[sluiced-filled]=a:$AGENT_CG
 	[edge-none]=a:${EDGE_CG[edge-none]} [edge-204]=a:${EDGE_CG[edge-204]}
@@ -154,7 +161,7 @@ declare -A PROXIES=(
 declare -A AUTHZ=([edge-204]=a:$AUTHZ_204 [edge-warm]=a:$AGENT_CG [edge-cold]=a:$AGENT_CG)
 # The rows of each phase, PATH:KIND; a phase is which agents run, with
 # which config.
-read -r -a PHASES <<<"${BENCH_PHASES:-off plain scrape mtls otlp full edge edgecold}"
+read -r -a PHASES <<<"${BENCH_PHASES:-off plain scrape mtls l4 otlp full edge edgecold}"
 declare -A PHASE_ROWS=(
 	[off]="direct:keep-alive direct:conn-close direct:1-conn direct:1-conn-close
 	       nginx-stream:keep-alive nginx-stream:conn-close
@@ -165,6 +172,7 @@ declare -A PHASE_ROWS=(
 		sluice-mtls:1-conn-close"
 	[scrape]="sluiced-filled:keep-alive sluiced-scrape:keep-alive sluiced-filled:conn-close
 		  sluiced-scrape:conn-close"
+	[l4]="sluice-l4:keep-alive sluice-l4:1-conn"
 	[otlp]="sluice-otlp:keep-alive sluice-otlp:conn-close sluice-otlp:1-conn-close"
 	[full]="sluice-full:keep-alive sluice-full:conn-close sluice-full:1-conn-close"
 	[edge]="edge-none:keep-alive edge-204:keep-alive edge-warm:keep-alive"
@@ -403,6 +411,24 @@ config_full=${SL_DIR[a]}/sluice-full.yaml
 config_cold=${SL_DIR[a]}/sluice-edge-cold.yaml
 config_otlp_a=${SL_DIR[a]}/sluice-otlp.yaml
 config_otlp_b=${SL_DIR[b]}/sluice-otlp.yaml
+config_l4_a=${SL_DIR[a]}/sluice-l4.yaml
+config_l4_b=${SL_DIR[b]}/sluice-l4.yaml
+# l4_policy FILE: the demo policy with the api as protocol: tcp: without
+# the protocol line, the rules with methods or paths (they need http) and
+# the edge section (it routes to http services).
+l4_policy()
+{
+	awk '/^[^ \t#]/ { edge = /^edge:/ }
+	     edge { next }
+	     /^    protocol: http$/ { next }
+	     /^  - name:/ && inrules { flush(); buf = $0 "\n"; l7 = 0; next }
+	     /^rules:/ { inrules = 1; print; next }
+	     inrules && /^    (methods|paths):/ { l7 = 1 }
+	     inrules && /^    / { buf = buf $0 "\n"; next }
+	     { flush(); print }
+	     function flush() { if (buf != "" && !l7) printf "%s", buf; buf = "" }
+	     END { flush() }' "$1"
+}
 make_configs()
 {
 	# Issue 2's agent: no identity, no peers, so flows go plain TCP; no
@@ -427,6 +453,13 @@ make_configs()
 			cat "${SL_CONFIG[$n]}"
 			printf 'otlp:\n  endpoint: http://%s:%d\n' "$SL_ADDR_A" "$COLLECTOR_PORT"
 		} >"${SL_DIR[$n]}/sluice-otlp.yaml"
+		l4_policy "${SL_DIR[$n]}/policy.yaml" >"${SL_DIR[$n]}/policy-l4.yaml"
+		grep -q 'protocol: http' "${SL_DIR[$n]}/policy-l4.yaml" &&
+			sl_die "policy-l4.yaml of node $n still has an http service"
+		sed 's/^policy: policy.yaml$/policy: policy-l4.yaml/' "${SL_CONFIG[$n]}" \
+			>"${SL_DIR[$n]}/sluice-l4.yaml"
+		grep -q '^policy: policy-l4.yaml$' "${SL_DIR[$n]}/sluice-l4.yaml" ||
+			sl_die "${SL_TEMPLATE[$n]} has no \"policy: policy.yaml\" line"
 	done
 }
 
@@ -649,6 +682,13 @@ enter_phase()
 		stop_agent a
 		agent_b "${SL_CONFIG[b]}"
 		sl_agent a
+		sl_creds_wait
+		warm_tunnel
+		;;
+	l4)
+		stop_agent a
+		agent_b "$config_l4_b"
+		sl_agent a "$config_l4_a"
 		sl_creds_wait
 		warm_tunnel
 		;;

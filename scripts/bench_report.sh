@@ -169,6 +169,8 @@ report()
 		                      request a stream, not a connection of its own (as HBONE)
 		        sluice-mtls   sluiced on both nodes, mTLS tunnel, session resumption
 		        sluice-full   the same, identity.resumption: false (full handshakes)
+		        sluice-l4     sluice-mtls with the api as protocol: tcp: no request
+		                      parsed (sluice-mtls's api is protocol: http)
 		        sluice-otlp   sluice-mtls, both agents exporting spans (otlp:) to a
 		                      collector on node A (nginx answering 200)
 		        sluiced-filled  sluiced with 10,000 flows and 1,000 pairs in its maps
@@ -195,6 +197,7 @@ report()
 	EOF
 	[[ -z ${F_RPS["direct keep-alive"]:-} ]] || report_mesh
 	report_observability
+	report_l7
 	report_edge
 	agent_health
 
@@ -228,6 +231,35 @@ goal_line()
 {
 	printf 'goal: %s: %s (%s)\n' "$1" "$2" \
 		"$(awk -v r="${2%% *}" -v m="$3" 'BEGIN { print (r != "-" && r >= m ? "met" : "missed") }')"
+}
+
+# HTTP-aware services (issue 14): the same api as protocol: http (each
+# request parsed and decided on node B, framed on node A) against
+# protocol: tcp, in the same rounds.
+report_l7()
+{
+	local kind
+
+	[[ -n ${F_RPS["sluice-l4 keep-alive"]:-} && -n ${F_RPS["sluice-mtls keep-alive"]:-} ]] ||
+		return 0
+	printf '\n== HTTP-aware: the api as protocol: http (sluice-mtls) against protocol: tcp\n'
+	printf '   (sluice-l4), across the tunnel\n'
+	table_header
+	for kind in keep-alive 1-conn; do
+		for path in sluice-l4 sluice-mtls; do
+			[[ -z ${F_RPS["$path $kind"]:-} ]] || table_row "$path" "$kind"
+		done
+	done
+	goal_line "L7/L4 requests/s, keep-alive, >= 0.9" \
+		"$(round_ratio "sluice-mtls keep-alive" "sluice-l4 keep-alive")" 0.9
+	for kind in keep-alive 1-conn; do
+		[[ -z ${F_RPS["sluice-l4 $kind"]:-} || -z ${F_RPS["sluice-mtls $kind"]:-} ]] && continue
+		printf 'p99 added by L7, %s: %s us (goal: under 100 us); p50 added: %s us\n' "$kind" \
+			"$(added_us sluice-mtls "$kind" sluice-l4 F_P99)" \
+			"$(added_us sluice-mtls "$kind" sluice-l4 F_P50)"
+		printf 'CPU per request of both agents, L7/L4, %s: %s\n' "$kind" \
+			"$(round_ratio "sluice-mtls $kind" "sluice-l4 $kind" F_CPU)"
+	done
 }
 
 # What watching costs (issue 13): tracing on against off across nodes, and

@@ -106,6 +106,10 @@ struct http_gate {
 	enum rq_state rq;
 	enum paused paused;
 	size_t held;			/* fed bytes of the head being parsed */
+	/* A copy of them: a head that gets a traceparent goes out as one
+	 * write (one TLS record), not three. */
+	char *head;
+	size_t head_cap;
 	size_t head_bytes, line_len, cur_line;
 	bool line_done, prev_lf, fed_any, body_pass, refused;
 	unsigned int nr_headers;
@@ -660,14 +664,21 @@ static const char *head_refusal(struct http_gate *g, int *status, const char **d
 	return NULL;
 }
 
-static char *traceparent_header(const struct http_exchange *x, size_t *len)
+/* The held head with a traceparent after its request line, as one WRITE
+ * in place of its bytes; NULL on ENOMEM (it then passes without). */
+static char *head_with_traceparent(const struct http_gate *g, const struct http_exchange *x,
+				   size_t *len)
 {
-	char *buf = malloc(TRACEPARENT_LEN + 16);
+	char tp[TRACEPARENT_LEN + 32];
+	int n = snprintf(tp, sizeof(tp), "traceparent: 00-%s-%s-01\r\n", x->trace_id, x->span_id);
+	char *buf = malloc(g->held + n);
 
 	if (!buf)
 		return NULL;
-	*len = snprintf(buf, TRACEPARENT_LEN + 16, "traceparent: 00-%s-%s-01\r\n", x->trace_id,
-			x->span_id);
+	memcpy(buf, g->head, g->line_len);
+	memcpy(buf + g->line_len, tp, n);
+	memcpy(buf + g->line_len + n, g->head + g->line_len, g->held - g->line_len);
+	*len = g->held + n;
 	return buf;
 }
 
@@ -675,15 +686,34 @@ static void head_pass(struct http_gate *g, struct http_exchange *x)
 {
 	struct segq *q = &g->q[HTTP_GATE_REQ];
 	size_t len;
-	char *tp = x->add_traceparent ? traceparent_header(x, &len) : NULL;
+	char *head = x->add_traceparent ? head_with_traceparent(g, x, &len) : NULL;
 
-	if (tp) {
-		seg_add(q, HTTP_STEP_PASS, g->line_len, NULL);
-		seg_add(q, HTTP_STEP_WRITE, len, tp);
-		seg_add(q, HTTP_STEP_PASS, g->held - g->line_len, NULL);
+	if (head) {
+		seg_add(q, HTTP_STEP_WRITE, len, head);
+		seg_add(q, HTTP_STEP_DROP, g->held, NULL);
 	} else {
 		seg_add(q, HTTP_STEP_PASS, g->held, NULL);
 	}
+}
+
+/* Keeps the head's bytes as they are parsed; false on ENOMEM. */
+static bool head_keep(struct http_gate *g, const char *buf, size_t n)
+{
+	char *h;
+
+	if (g->held + n > g->head_cap) {
+		size_t cap = g->head_cap ? g->head_cap : 1024;
+
+		while (cap < g->held + n)
+			cap *= 2;
+		h = realloc(g->head, cap);
+		if (!h)
+			return false;
+		g->head = h;
+		g->head_cap = cap;
+	}
+	memcpy(g->head + g->held, buf, n);
+	return true;
 }
 
 static void head_decide(struct http_gate *g)
@@ -777,6 +807,10 @@ static size_t feed_req(struct http_gate *g, const char *buf, size_t len)
 		if (in_head) {
 			if (!head_scan(g, buf + off, pos - off))
 				continue;
+			if (!head_keep(g, buf + off, pos - off)) {
+				refuse(g, 400, "no-memory", "the agent is out of memory");
+				continue;
+			}
 			g->held += pos - off;
 		} else {
 			seg_add(q, g->body_pass ? HTTP_STEP_PASS : HTTP_STEP_DROP, pos - off, NULL);
@@ -931,5 +965,6 @@ void http_gate_free(struct http_gate *g)
 	for (int i = 0; i < CAP_NR; i++)
 		free(g->caps[i].buf);
 	free(g->target);
+	free(g->head);
 	free(g);
 }
