@@ -41,6 +41,16 @@ static inline void strbuf_puts(struct strbuf *b, const char *s)
 	strbuf_put(b, s, strlen(s));
 }
 
+/* src into dst[size], cut to fit and NUL-terminated, as snprintf() with
+ * "%s" would, at a fraction of its cost (a request's fields, per request). */
+static inline void str_cut(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 /* v in decimal. */
 void strbuf_u64(struct strbuf *b, uint64_t v);
 void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -17,6 +17,7 @@
 #include "http_authz.h"
 #include "l7.h"
 #include "spiffe.h"
+#include "strbuf.h"
 #include "tracectx.h"
 
 #define MAX_ROLES (CONFIG_MAX_ROLES * 4)
@@ -108,9 +109,9 @@ static int find_service(const struct policy *pol, const char *name)
 static void rule_name(const struct policy *pol, int rule, char *buf, size_t len)
 {
 	if (rule < 0)
-		snprintf(buf, len, "default");
+		str_cut(buf, len, "default");
 	else if (pol->rules[rule].name)
-		snprintf(buf, len, "%s", pol->rules[rule].name);
+		str_cut(buf, len, pol->rules[rule].name);
 	else
 		snprintf(buf, len, "line-%d", pol->rules[rule].line);
 }
@@ -181,7 +182,7 @@ static int caller_of(const struct hflow *h, const char *token, int svc, struct h
 	snprintf(aud, sizeof(aud), "spiffe://%s/service/%s", td, a->pol->services[svc].name);
 	r = assertion_verify(token, store, td, aud, 0, a->cfg->identity.clock_skew_s, res);
 	if (res->kid)
-		snprintf(x->kid, sizeof(x->kid), "%s", res->kid);
+		str_cut(x->kid, sizeof(x->kid), res->kid);
 	if (r != JWT_OK) {
 		snprintf(x->code, sizeof(x->code), "assertion-%s", jwt_reason_name(r));
 		answer(x, 401, x->code, "the caller assertion is refused: %s", res->err.msg);
@@ -194,10 +195,10 @@ static int caller_of(const struct hflow *h, const char *token, int svc, struct h
 		       "from (%s)", res->iss ? res->iss : "nobody", h->node);
 		return -EPERM;
 	}
-	snprintf(x->caller, sizeof(x->caller), "%s", res->sub);
-	snprintf(x->jti, sizeof(x->jti), "%s", res->jti ? res->jti : "");
+	str_cut(x->caller, sizeof(x->caller), res->sub);
+	str_cut(x->jti, sizeof(x->jti), res->jti ? res->jti : "");
 	orig = json_string_value(json_object_get(res->claims, "orig_jti"));
-	snprintf(x->orig_jti, sizeof(x->orig_jti), "%s", orig ? orig : "");
+	str_cut(x->orig_jti, sizeof(x->orig_jti), orig ? orig : "");
 	*id = (struct policy_identity){ .id = 1, .spiffe_id = res->sub, .roles = (char *const *)roles,
 					.nr_roles = claim_roles(res, roles, MAX_ROLES) };
 	/* A kind only for IDs of this trust domain: a foreign SPIFFE ID
@@ -216,10 +217,10 @@ static void observe(struct hflow *h, const struct http_gate_req *req, struct htt
 
 	trace(h, req, x);
 	if (req->host)
-		snprintf(x->host, sizeof(x->host), "%s", req->host);
+		str_cut(x->host, sizeof(x->host), req->host);
 	if (l7_path_normalize(req->target, strlen(req->target), path, sizeof(path), &err))
-		snprintf(path, sizeof(path), "%s", req->target);
-	snprintf(x->path, sizeof(x->path), "%.*s", (int)sizeof(x->path) - 1, path);
+		str_cut(path, sizeof(path), req->target);
+	str_cut(x->path, sizeof(x->path), path);
 	x->reason = "ok";
 }
 
@@ -245,7 +246,7 @@ static void decide(void *ctx, const struct http_gate_req *req, struct http_excha
 	a->st.requests++;
 	trace(h, req, x);
 	if (req->host)
-		snprintf(x->host, sizeof(x->host), "%s", req->host);
+		str_cut(x->host, sizeof(x->host), req->host);
 	svc = find_service(pol, h->service);
 	if (svc < 0) {
 		answer(x, 403, "service-gone",
@@ -254,13 +255,13 @@ static void decide(void *ctx, const struct http_gate_req *req, struct http_excha
 		return;
 	}
 	if (l7_path_normalize(req->target, strlen(req->target), path, sizeof(path), &err)) {
-		snprintf(x->path, sizeof(x->path), "%.*s", (int)sizeof(x->path) - 1, req->target);
+		str_cut(x->path, sizeof(x->path), req->target);
 		answer(x, 400, "bad-path", "the request path cannot be decided safely: %s",
 		       err.msg);
 		return;
 	}
 	/* Cut for the audit line and the span; decided whole. */
-	snprintf(x->path, sizeof(x->path), "%.*s", (int)sizeof(x->path) - 1, path);
+	str_cut(x->path, sizeof(x->path), path);
 	if (req->host) {
 		if (l7_host_normalize(req->host, host, sizeof(host))) {
 			answer(x, 400, "bad-host", "the request's Host is malformed");
@@ -365,8 +366,8 @@ static struct http_series *series_get(struct http_authz *a, const char *w, const
 	}
 	e = &a->series[a->nr_series];
 	*e = (struct http_series){ .method = m, .status_class = c };
-	snprintf(e->workload, sizeof(e->workload), "%s", w);
-	snprintf(e->service, sizeof(e->service), "%s", s);
+	str_cut(e->workload, sizeof(e->workload), w);
+	str_cut(e->service, sizeof(e->service), s);
 	a->index[k % a->cap_index] = a->nr_series++;
 	return e;
 }
@@ -396,9 +397,9 @@ static void denial_count(struct http_authz *a, const char *service, const struct
 	}
 	d = &a->denials[a->nr_denials++];
 	*d = (struct http_denial){ .count = 1 };
-	snprintf(d->service, sizeof(d->service), "%s", service);
-	snprintf(d->rule, sizeof(d->rule), "%s", x->rule);
-	snprintf(d->reason, sizeof(d->reason), "%s", reason);
+	str_cut(d->service, sizeof(d->service), service);
+	str_cut(d->rule, sizeof(d->rule), x->rule);
+	str_cut(d->reason, sizeof(d->reason), reason);
 }
 
 static void count(struct http_authz *a, const struct hflow *h, const struct http_exchange *x,
@@ -410,8 +411,7 @@ static void count(struct http_authz *a, const struct hflow *h, const struct http
 	int b = 0;
 
 	/* Cut as the series keeps it, so a long caller finds its own. */
-	snprintf(who, sizeof(who), "%.*s", (int)sizeof(who) - 1,
-		 x->caller[0] ? x->caller : h->workload);
+	str_cut(who, sizeof(who), x->caller[0] ? x->caller : h->workload);
 	e = series_get(a, who, h->service, method_class(x->method), c);
 	if (x->local && x->status >= 400)
 		denial_count(a, h->service, x);
@@ -512,8 +512,8 @@ static struct http_gate *gate_new(struct http_authz *a, const struct http_source
 		return NULL;
 	h->a = a;
 	h->observe = observer;
-	snprintf(h->node, sizeof(h->node), "%s", src->node);
-	snprintf(h->workload, sizeof(h->workload), "%s", src->workload);
+	str_cut(h->node, sizeof(h->node), src->node);
+	str_cut(h->workload, sizeof(h->workload), src->workload);
 	h->kind = src->kind;
 	for (int i = 0; i < src->nr_roles && i < MAX_ROLES; i++) {
 		h->roles[i] = strdup(src->roles[i]);
@@ -523,12 +523,12 @@ static struct http_gate *gate_new(struct http_authz *a, const struct http_source
 		}
 		h->nr_roles++;
 	}
-	snprintf(h->peer, sizeof(h->peer), "%s", src->peer ? src->peer : "");
-	snprintf(h->dst, sizeof(h->dst), "%s", src->dst);
-	snprintf(h->service, sizeof(h->service), "%s", src->service);
+	str_cut(h->peer, sizeof(h->peer), src->peer ? src->peer : "");
+	str_cut(h->dst, sizeof(h->dst), src->dst);
+	str_cut(h->service, sizeof(h->service), src->service);
 	if (src->trace_id && src->span_id) {
-		snprintf(h->trace_id, sizeof(h->trace_id), "%s", src->trace_id);
-		snprintf(h->span_id, sizeof(h->span_id), "%s", src->span_id);
+		str_cut(h->trace_id, sizeof(h->trace_id), src->trace_id);
+		str_cut(h->span_id, sizeof(h->span_id), src->span_id);
 	}
 	g = http_gate_new(&a->lim, &gate_ops, h);
 	if (!g)

@@ -22,6 +22,7 @@
 
 #include "clock.h"
 #include "http_gate.h"
+#include "strbuf.h"
 
 #define SEGS (4 * HTTP_GATE_DEPTH)
 #define FIELD_MAX 64
@@ -553,7 +554,7 @@ static void refuse(struct http_gate *g, int status, const char *reason, const ch
 		x->local = x->close = true;
 		x->status = status;
 		x->reason = reason;
-		snprintf(x->why, sizeof(x->why), "%s", detail);
+		str_cut(x->why, sizeof(x->why), detail);
 	}
 	g->rq = RQ_DISCARD;
 	answers_queue(g);
@@ -738,7 +739,7 @@ static void head_decide(struct http_gate *g)
 		return;
 	}
 	x = exchange_push(g);
-	snprintf(x->method, sizeof(x->method), "%s", r.method);
+	str_cut(x->method, sizeof(x->method), r.method);
 	x->head = llhttp_get_method(&g->req) == HTTP_HEAD;
 	x->upgrade = r.upgrade;
 	g->ops->decide(g->ctx, &r, x);
