@@ -116,9 +116,11 @@ static void rule_name(const struct policy *pol, int rule, char *buf, size_t len)
 		snprintf(buf, len, "line-%d", pol->rules[rule].line);
 }
 
-/* The request's span: a child of its traceparent, or of the flow's span
- * (with the header added, so the service's own spans join the trace), or
- * the first of a new trace. */
+/* The request's span: a child of its traceparent, or of the flow's span,
+ * or the first of a new trace. Where it is decided, a request without a
+ * traceparent gets one naming this span, so the service's own spans join
+ * the trace; the sending agent changes no byte (both agents' flow spans
+ * are one trace already, and the receiving agent adds the header). */
 static void trace(const struct hflow *h, const struct http_gate_req *req, struct http_exchange *x)
 {
 	struct tracectx tc;
@@ -139,7 +141,7 @@ static void trace(const struct hflow *h, const struct http_gate_req *req, struct
 		memcpy(x->trace_id, tc.trace_id, sizeof(x->trace_id));
 		memcpy(x->span_id, tc.span_id, sizeof(x->span_id));
 	}
-	x->add_traceparent = x->trace_id[0];
+	x->add_traceparent = x->trace_id[0] && !h->observe;
 }
 
 /* The assertion's roles, pointing into res->claims. */

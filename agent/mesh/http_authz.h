@@ -97,10 +97,11 @@ void http_authz_set_policy(struct http_authz *a, const struct config *cfg,
  * ENOMEM. */
 struct http_gate *http_authz_gate(struct http_authz *a, const struct http_source *src);
 /* For the sending end of a tunnel flow to a protocol: http service: a gate
- * that decides nothing (the receiving agent does) but gives each request a
- * "request-out" span, the client side of the receiving agent's, adding a
- * traceparent where the request has none so that both are one trace. Bytes
- * it cannot frame are refused here already, as they would be there. */
+ * that decides and changes nothing (the receiving agent does) but gives each
+ * request a "request-out" span, the client side of the receiving agent's:
+ * in the request's trace, or in the flow's, which the receiving agent's
+ * spans share. Bytes it cannot frame are refused here already, as they
+ * would be there. */
 struct http_gate *http_authz_observer(struct http_authz *a, const struct http_source *src);
 /* Valid until the next request is decided. */
 void http_authz_get_stats(const struct http_authz *a, struct http_authz_stats *out);

@@ -189,7 +189,10 @@ static int t_route(void *ctx, const struct sluice_orig_dst *dst, struct proxy_ro
 		free(f);
 		return -ENOMEM;
 	}
+	/* Framing requests here only makes spans: not when none would go
+	 * anywhere (no otlp:, no audit.http_allows). */
 	if (d.service >= 0 && t->pol->services[d.service].http &&
+	    (t->cfg->otlp.endpoint || t->cfg->audit_http_allows) &&
 	    !(out->gate = request_observer(t, f, id))) {
 		SSL_free(ssl);
 		OPENSSL_cleanse(out->open, out->open_len);
