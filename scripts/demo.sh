@@ -180,6 +180,14 @@ sl_step "The job's Java client calls the api (JVM defaults: a dual-stack socket 
 run "$SL_JOB" java -XX:TieredStopAtLevel=1 deploy/demo/HttpStatus.java "http://$SL_ADDR_B/"
 expect "job's JVM -> api answers 200" test "$RC:$OUT" = 0:200
 
+sl_step "The job tries DELETE on the api (denied per request by node-b's agent: no-job-deletes)"
+run "$SL_JOB" curl -sS -g -o /dev/null -w '%{http_code}\n' --max-time 5 -X DELETE "http://$SL_ADDR_B/"
+expect "403 from node-b's agent; the request never reached nginx" test "$RC:$OUT" = 0:403
+expect "node-b's agent audited the request (rule no-job-deletes)" \
+	sl_audit_wait "$(printf '.direction == "request" and .verdict == "deny" and
+		.src_workload == "%s" and .rule == "no-job-deletes" and .method == "DELETE"' \
+		"$SL_JOB_ID")" 1
+
 sl_step "The notebook calls its own loopback service (as PySpark's py4j does), the job calls it too"
 sl_show "node-a/$SL_NOTEBOOK" python3 -m http.server --bind 127.0.0.1 25333
 sl_info "(in the background)"
