@@ -876,8 +876,15 @@ static size_t feed_res(struct http_gate *g, const char *buf, size_t len)
 			continue;
 		}
 		/* The service's bytes cannot be framed as responses: what was
-		 * framed goes out, then the flow ends. */
+		 * framed goes out, then the flow ends, and no request that
+		 * could not be answered in order goes on. */
 		g->abort = true;
+		if (g->rq != RQ_DISCARD) {
+			seg_add(&g->q[HTTP_GATE_REQ], HTTP_STEP_DROP, g->held, NULL);
+			g->held = 0;
+			g->rq = RQ_DISCARD;
+			g->kick = true;
+		}
 	}
 }
 

@@ -366,6 +366,31 @@ static void test_bad_chunk_cuts(void **state)
 	sim_free(&s);
 }
 
+/* A service whose bytes are not responses: what was framed goes out, the
+ * flow ends, and the client's next request never reaches the service. */
+static void test_bad_response_cuts(void **state)
+{
+	struct sim s;
+
+	(void)state;
+	sim_init(&s);
+	struct http_gate_step st;
+
+	(void)state;
+	sim_init(&s);
+	CLIENT(&s, GET1);
+	SERVER(&s, RESP("1") "garbage\r\n\r\n");
+	assert_true(s.closed);
+	assert_string_equal(got(&s, HTTP_GATE_REQ), GET1);
+	assert_string_equal(got(&s, HTTP_GATE_RES), RESP("1"));
+	/* What the client sends before the flow is closed is dropped. */
+	assert_int_equal(http_gate_feed(s.g, HTTP_GATE_REQ, GET3, strlen(GET3)), strlen(GET3));
+	http_gate_step(s.g, HTTP_GATE_REQ, &st);
+	assert_int_equal(st.kind, HTTP_STEP_DROP);
+	assert_int_equal(st.len, strlen(GET3));
+	sim_free(&s);
+}
+
 /* A refused request after allowed ones: they are answered first. */
 static void test_refusal_waits_its_turn(void **state)
 {
@@ -572,6 +597,7 @@ int main(void)
 		cmocka_unit_test(test_smuggling_table),
 		cmocka_unit_test(test_refusal_waits_its_turn),
 		cmocka_unit_test(test_bad_chunk_cuts),
+		cmocka_unit_test(test_bad_response_cuts),
 		cmocka_unit_test(test_chunked_body_passes),
 		cmocka_unit_test(test_upgrade),
 		cmocka_unit_test(test_upgrade_refused_stays_http),
