@@ -26,7 +26,7 @@
 
 #define SEGS (4 * HTTP_GATE_DEPTH)
 #define FIELD_MAX 64
-#define HOST_MAX 256
+#define HOST_MAX 255			/* as l7_host_normalize() takes */
 #define ASSERTION_MAX 8192
 #define SMALL_MAX 128			/* traceparent, Transfer-Encoding, Upgrade */
 #define ANSWER_MAX 512
@@ -702,6 +702,9 @@ static bool head_keep(struct http_gate *g, const char *buf, size_t n)
 {
 	char *h;
 
+	/* A pause can leave nothing new (and no buffer yet). */
+	if (!n)
+		return true;
 	if (g->held + n > g->head_cap) {
 		size_t cap = g->head_cap ? g->head_cap : 1024;
 

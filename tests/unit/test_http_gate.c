@@ -370,11 +370,8 @@ static void test_bad_chunk_cuts(void **state)
  * flow ends, and the client's next request never reaches the service. */
 static void test_bad_response_cuts(void **state)
 {
-	struct sim s;
-
-	(void)state;
-	sim_init(&s);
 	struct http_gate_step st;
+	struct sim s;
 
 	(void)state;
 	sim_init(&s);
