@@ -516,9 +516,9 @@ static void teardown(struct sl_env *env, bool quiet, bool show_log)
 	if (env->made_cg_b && cgroup_kill_tree(env->cg_root_b, true) && !quiet)
 		printf("teardown: processes survive in %s\n", env->cg_root_b);
 	if (!quiet) {
-		for (int i = 0; i < env->nr_servers; i++)
-			server_stop(env->servers[i]);
-		env->nr_servers = 0;
+		/* Each takes itself off the list. */
+		while (env->nr_servers)
+			server_stop(env->servers[0]);
 	}
 	if (env->pin_dir[0])
 		rm_tree(env->pin_dir);

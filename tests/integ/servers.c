@@ -19,6 +19,7 @@
 #define SERVER_STOP_TIMEOUT_MS 5000
 
 struct server {
+	struct sl_env *env;		/* lists it until server_stop() */
 	enum server_kind kind;
 	char ns[128];
 	char addr[2][48];
@@ -335,6 +336,7 @@ struct server *server_start_at(struct sl_env *env, const char *ns, const char *a
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	s->env = env;
 	s->kind = kind;
 	s->port = port;
 	s->lfd[0] = s->lfd[1] = -1;
@@ -398,6 +400,12 @@ void server_stop(struct server *s)
 
 	if (!s)
 		return;
+	/* Off the teardown's list: a test that stops its server must not
+	 * have it stopped (freed) again. */
+	for (int i = 0; i < s->env->nr_servers; i++) {
+		if (s->env->servers[i] == s)
+			s->env->servers[i] = s->env->servers[--s->env->nr_servers];
+	}
 	if (s->thread_started) {
 		if (write(s->stop_fd, &one, sizeof(one)) == sizeof(one))
 			pthread_join(s->thread, NULL);
