@@ -278,22 +278,27 @@ static json_t *audit_line(struct sl_env *env, long from, const char *reason)
 {
 	char needle[96], *log, *line, *save;
 	json_t *found = NULL;
+	long long deadline = now_ms() + LOG_WAIT_MS;
 
 	snprintf(needle, sizeof(needle), "\"reason\":\"%s\"", reason);
 	if (!ASSERT_TRUE(mesh_audit_wait(env, 'b', from, needle, LOG_WAIT_MS),
 			 "a line with the reason in B's audit log"))
 		return NULL;
-	log = mesh_audit(env, 'b', from);
-	for (line = log ? strtok_r(log, "\n", &save) : NULL; line && !found;
-	     line = strtok_r(NULL, "\n", &save)) {
-		json_t *o = json_loads(line, 0, NULL);
+	/* The needle may be in a line B is still writing: read again until
+	 * it is whole. */
+	do {
+		log = mesh_audit(env, 'b', from);
+		for (line = log ? strtok_r(log, "\n", &save) : NULL; line && !found;
+		     line = strtok_r(NULL, "\n", &save)) {
+			json_t *o = json_loads(line, 0, NULL);
 
-		if (o && !strcmp(jstr(o, "reason") ?: "", reason))
-			found = o;
-		else
-			json_decref(o);
-	}
-	free(log);
+			if (o && !strcmp(jstr(o, "reason") ?: "", reason))
+				found = o;
+			else
+				json_decref(o);
+		}
+		free(log);
+	} while (!found && now_ms() < deadline && (sleep_ms(50), true));
 	ASSERT_OK_PTR(found, "the audit line is JSON");
 	return found;
 }
