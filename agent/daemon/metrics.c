@@ -543,6 +543,18 @@ static const char *const code_label[HTTP_STATUS_CLASSES] = {
 	"none", "1xx", "2xx", "3xx", "4xx", "5xx",
 };
 
+/* One request series' labels, escaped, into lbl. */
+static void http_series_labels(const struct http_series *e, char *lbl, size_t len)
+{
+	char w[2 * SLUICE_NAME_LEN], s[2 * SLUICE_NAME_LEN];
+
+	escape(e->workload, w);
+	escape(e->service, s);
+	snprintf(lbl, len,
+		 "source_workload=\"%s\",destination_service=\"%s\",method=\"%s\",code=\"%s\"", w,
+		 s, method_label[e->method], code_label[e->status_class]);
+}
+
 /* The requests the agent in front of protocol: http services decided:
  * counted and timed per (source or edge caller, service, method class,
  * status class), and the refused ones per rule. */
@@ -558,12 +570,7 @@ static void http_families(struct strbuf *b, const struct http_authz_stats *h)
 	for (int i = 0; i < h->nr_series; i++) {
 		const struct http_series *e = &h->series[i];
 
-		escape(e->workload, w);
-		escape(e->service, s);
-		snprintf(lbl, sizeof(lbl),
-			 "source_workload=\"%s\",destination_service=\"%s\",method=\"%s\","
-			 "code=\"%s\"",
-			 w, s, method_label[e->method], code_label[e->status_class]);
+		http_series_labels(e, lbl, sizeof(lbl));
 		series(b, "sluice_http_requests_total", "", lbl, "", e->count);
 	}
 	family(b, "sluice_http_request_duration_seconds", "histogram",
@@ -572,12 +579,7 @@ static void http_families(struct strbuf *b, const struct http_authz_stats *h)
 	for (int i = 0; i < h->nr_series; i++) {
 		const struct http_series *e = &h->series[i];
 
-		escape(e->workload, w);
-		escape(e->service, s);
-		snprintf(lbl, sizeof(lbl),
-			 "source_workload=\"%s\",destination_service=\"%s\",method=\"%s\","
-			 "code=\"%s\"",
-			 w, s, method_label[e->method], code_label[e->status_class]);
+		http_series_labels(e, lbl, sizeof(lbl));
 		histogram_series(b, "sluice_http_request_duration_seconds", lbl,
 				 e->duration_us_log2, e->duration_sum_us);
 	}
