@@ -216,6 +216,55 @@ run "$SL_NOTEBOOK" "${PSQL[@]}" -c 'SELECT now()'
 expect "notebook -> warehouse fails" test "$RC" != 0
 expect "connect() was refused with EPERM on node-a" grep -q 'Operation not permitted' <<<"$OUT"
 
+sl_step "A policy change, dry run first: the notebook would gain the warehouse"
+NB_POLICY=${SL_DIR[a]}/policy-notebooks-warehouse.yaml
+sed '/^  - name: etl-reads-warehouse$/i\
+  - name: notebooks-read-warehouse\
+    from: {kind: notebook}\
+    to: [warehouse]\
+    action: allow' "${SL_DIR[a]}/policy.yaml" >"$NB_POLICY"
+sl_show node-a sluicectl policy apply "$NB_POLICY" --dry-run
+OUT=$(sl_ctl a policy apply "$NB_POLICY" --dry-run 2>&1) || true
+printf '%s\n' "$OUT" | sed 's/^/   /'
+expect "the diff adds the rule notebooks-read-warehouse" grep -q '^  + notebooks-read-warehouse' <<<"$OUT"
+expect "... and the notebook's pair with the warehouse goes deny -> allow" \
+	grep -Eq "$(sl_workload_id a "$SL_NOTEBOOK") +warehouse .*deny +allow" <<<"$OUT"
+run "$SL_NOTEBOOK" "${PSQL[@]}" -c 'SELECT 1'
+expect "the dry run changed nothing: the notebook is still refused" test "$RC" != 0
+
+sl_step "Applying it on both nodes (node-b decides the tunnel's OPEN, node-a the connect())"
+for n in b a; do
+	sl_show "${SL_NODE[$n]}" sluicectl policy apply "$NB_POLICY"
+	OUT=$(sl_ctl "$n" policy apply "$NB_POLICY" 2>&1 | head -n1) || true
+	printf '   %s\n' "$OUT"
+	expect "${SL_NODE[$n]}: a new generation is live" grep -q 'generation [0-9]* live' <<<"$OUT"
+done
+run "$SL_NOTEBOOK" "${PSQL[@]}" -c 'SELECT 1'
+expect "notebook -> warehouse query now succeeds" test "$RC" = 0
+
+sl_step "Rolling it back on both nodes: one write each"
+for n in b a; do
+	sl_show "${SL_NODE[$n]}" sluicectl policy rollback
+	OUT=$(sl_ctl "$n" policy rollback 2>&1) || true
+	printf '   %s\n' "$OUT"
+	expect "${SL_NODE[$n]}: rolled back" grep -q '^rolled back: generation' <<<"$OUT"
+done
+run "$SL_NOTEBOOK" "${PSQL[@]}" -c 'SELECT 1'
+expect "notebook -> warehouse is refused again" test "$RC" != 0
+
+sl_step "Node-a's policy history: who applied what, and which is live"
+sl_show node-a sluicectl policy history
+sl_ctl a policy history | sed 's/^/   /'
+expect "history: the file's generation is live again, the applied one is the rollback target" \
+	test "$(sl_ctl a -j policy history | jq -r '[.generations[0].source, .live < .generations[0].generation] | @tsv')" = "$(printf 'socket\ttrue')"
+
+sl_step "A user outside the control groups is refused by the control socket"
+sl_show node-a "setpriv --reuid=nobody --regid=nogroup --clear-groups sluicectl policy rollback"
+OUT=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$SL_BUILD/sluicectl" \
+	-S "${SL_DIR[a]}/run/ctl/control.sock" policy rollback 2>&1) && RC=0 || RC=$?
+printf '   %s\n' "$OUT"
+expect "nobody is refused, and told why" grep -q 'permission denied' <<<"$OUT"
+
 sl_step "A long query: the bytes cross the tunnel, node-b's agent dials the warehouse"
 sl_show "node-a/$SL_JOB" "${PSQL[@]}" -c 'SELECT pg_sleep(4)'
 sl_info "(in the background)"

@@ -522,13 +522,13 @@ sl_edge_nginx()
 	sl_track_pidfile "$SL_EDGE/nginx.pid" "the edge's nginx"
 }
 
-# sl_ctl NODE ARGS...: sluicectl on NODE's pins.
+# sl_ctl NODE ARGS...: sluicectl on NODE's pins and control socket.
 sl_ctl()
 {
 	local node=$1
 
 	shift
-	"$SL_BUILD/sluicectl" -P "${SL_PIN[$node]}" "$@"
+	"$SL_BUILD/sluicectl" -P "${SL_PIN[$node]}" -S "${SL_DIR[$node]}/run/ctl/control.sock" "$@"
 }
 
 # sl_agent NODE [CONFIG]: starts sluiced in NODE with CONFIG (default

@@ -188,8 +188,14 @@ static int write_line(struct audit *a, const struct audit_rec *r)
 		put_u64(&l, "http_status", r->http_status);
 		put_u64(&l, "duration_ns", r->duration_ns);
 	}
+	put_str(&l, "op", r->op);
+	if (r->has_cred) {
+		put_u64(&l, "uid", r->uid);
+		put_u64(&l, "gid", r->gid);
+	}
 	if (r->pid)
 		put_u64(&l, "pid", r->pid);
+	put_str(&l, "sha256", r->sha256);
 	put_str(&l, "comm", r->comm);
 	put_str(&l, "proto", r->proto);
 	put_str(&l, "hook", r->hook);

@@ -85,6 +85,12 @@ struct audit_rec {
 	const char *proto;
 	const char *hook;
 	uint64_t count;
+	/* Control lines (direction "control"): the request ("policy.apply"),
+	 * who sent it (uid and gid beside pid) and the policy's SHA-256. */
+	const char *op;
+	bool has_cred;
+	uint32_t uid, gid;
+	const char *sha256;
 	enum audit_resumed resumed;
 	bool closed;			/* a close record: the members below are set */
 	uint64_t bytes_up, bytes_down, duration_ns;

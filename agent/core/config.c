@@ -111,8 +111,8 @@ int parse_cgroup_path(const struct yamlx *y, const struct yamlx_val *v, bool abs
 	return 0;
 }
 
-static int parse_abs_path(const struct yamlx *y, const struct yamlx_val *v, char **out,
-			  struct errmsg *err)
+int parse_abs_path(const struct yamlx *y, const struct yamlx_val *v, char **out,
+		   struct errmsg *err)
 {
 	int ret;
 
@@ -284,6 +284,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		C_OTLP,
 		C_TUNNEL,
 		C_EDGE,
+		C_CONTROL,
 		C_PEERS,
 		C_WORKLOADS,
 		NR_C
@@ -309,6 +310,7 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		[C_OTLP] = { .key = "otlp" },
 		[C_TUNNEL] = { .key = "tunnel" },
 		[C_EDGE] = { .key = "edge" },
+		[C_CONTROL] = { .key = "control" },
 		[C_PEERS] = { .key = "peers" },
 		[C_WORKLOADS] = { .key = "workloads" },
 	};
@@ -358,6 +360,8 @@ static int parse_config(struct yamlx *y, struct config *cfg, struct errmsg *err)
 		return ret;
 
 	ret = resolve_path(y, &f[C_POLICY].v, cfg, &cfg->policy_path, err);
+	if (!ret)
+		ret = parse_control(y, &f[C_CONTROL].v, cfg, err);
 	if (ret)
 		return ret;
 
@@ -515,6 +519,7 @@ void config_free(struct config *cfg)
 	free(cfg->edge.nginx_pid);
 	free(cfg->audit_log);
 	otlp_cfg_free(&cfg->otlp);
+	control_cfg_free(&cfg->control);
 	free(cfg->path);
 	free(cfg->node);
 	free(cfg->trust_domain);

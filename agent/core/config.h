@@ -110,6 +110,18 @@
  *                                         # includes the rendered one
  *     nginx_pid: /run/nginx-sluice-edge.pid    # gets SIGHUP when a
  *                                         # generation goes live; optional
+ *   control:                              # the control socket (docs/control.md)
+ *     socket: /run/sluice/ctl/control.sock  # default <run_dir>/ctl/control.sock;
+ *                                         # mode 0660, its directory 0750, both
+ *                                         # of read_group (else root's group)
+ *     read_group: sluice-read             # may read (status, history), name
+ *                                         # or gid; default none: root only
+ *     admin_group: sluice-admin           # may also change (apply, rollback);
+ *                                         # default none: root only. With both
+ *                                         # set, admins reach the socket as
+ *                                         # members of read_group
+ *     history: 10                         # policy generations kept on disk
+ *                                         # under <run_dir>/policies, 2-1000
  *   bpf_pin_path: /sys/fs/bpf/sluice      # default
  *   run_dir: /run/sluice                  # default
  *   policy: /etc/sluice/policy.yaml       # required; relative paths are
@@ -244,6 +256,14 @@ struct edge_cfg {
 	char *nginx_pid;		/* NULL: nginx is not signalled */
 };
 
+/* control: (see the top). */
+struct control_cfg {
+	char *socket;
+	bool has_read_group, has_admin_group;
+	unsigned int read_gid, admin_gid;
+	unsigned int history;
+};
+
 struct config {
 	char *path;			/* the file it was read from */
 	char *node;
@@ -273,6 +293,7 @@ struct config {
 	struct otlp_cfg otlp;
 	struct handshake_caps handshakes;
 	struct edge_cfg edge;
+	struct control_cfg control;
 	struct peer_cfg *peers;
 	int nr_peers;
 };

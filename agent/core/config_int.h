@@ -14,6 +14,8 @@
 #include "yamlx.h"
 
 /* config.c */
+int parse_abs_path(const struct yamlx *y, const struct yamlx_val *v, char **out,
+		   struct errmsg *err);
 int parse_cgroup_path(const struct yamlx *y, const struct yamlx_val *v, bool abs_ok, char **out,
 		      struct errmsg *err);
 
@@ -35,6 +37,13 @@ int parse_identity(struct yamlx *y, const struct yamlx_val *v, struct config *cf
 /* A workload ID pattern (config_peer_vouches()); whose names the list. */
 int parse_id_pattern(const struct yamlx *y, const struct yamlx_val *item,
 		     const struct config *cfg, const char *whose, char **out, struct errmsg *err);
+/* A group name of this host or a numeric gid, for key. */
+int parse_group(const struct yamlx *y, const struct yamlx_val *v, const char *key,
+		unsigned int *gid, struct errmsg *err);
+/* config_control.c: control: (after run_dir:, its default's base). */
+int parse_control(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
+		  struct errmsg *err);
+void control_cfg_free(struct control_cfg *c);
 /* config_http.c */
 void config_http_defaults(struct http_cfg *h);
 int parse_http(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,

@@ -635,8 +635,8 @@ static int parse_edge_listen(const struct yamlx *y, const struct yamlx_field *li
 	return 0;
 }
 
-static int parse_socket_group(const struct yamlx *y, const struct yamlx_val *v,
-			      struct edge_cfg *e, struct errmsg *err)
+int parse_group(const struct yamlx *y, const struct yamlx_val *v, const char *key,
+		unsigned int *gid, struct errmsg *err)
 {
 	struct group *gr;
 	const char *s;
@@ -650,16 +650,16 @@ static int parse_socket_group(const struct yamlx *y, const struct yamlx_val *v,
 	errno = 0;
 	n = strtoul(s, &end, 10);
 	if (s[0] >= '0' && s[0] <= '9' && !*end && !errno && n < UINT_MAX) {
-		e->socket_gid = n;
+		*gid = n;
 		return 0;
 	}
 	gr = getgrnam(s);
 	if (!gr)
 		return yamlx_error(y, v->node, err,
-				   "unknown group \"%s\" for edge.socket_group: give a group "
-				   "name of this host or a numeric gid",
-				   s);
-	e->socket_gid = gr->gr_gid;
+				   "unknown group \"%s\" for %s: give a group name of this host "
+				   "or a numeric gid",
+				   s, key);
+	*gid = gr->gr_gid;
 	return 0;
 }
 
@@ -777,7 +777,7 @@ int parse_edge(struct yamlx *y, const struct yamlx_val *v, struct config *cfg,
 	else if (asprintf(&e->socket, "%s/authz.sock", cfg->run_dir) < 0 && !(e->socket = NULL))
 		ret = yamlx_nomem(y, err);
 	if (!ret && f[E_SOCKET_GROUP].v.node)
-		ret = parse_socket_group(y, &f[E_SOCKET_GROUP].v, e, err);
+		ret = parse_group(y, &f[E_SOCKET_GROUP].v, "edge.socket_group", &e->socket_gid, err);
 	if (!ret)
 		ret = parse_edge_listen(y, &f[E_LISTEN], &f[E_LISTEN_ROUTABLE], e, err);
 	if (!ret && f[E_AUDIENCE].v.node)

@@ -323,7 +323,7 @@ struct http_rank {
 	struct http_match m;
 	int spec;
 	int conditions;			/* methods and hosts present, 0-2 */
-	bool deny;
+	int deny;			/* policy_rule_deny_level() */
 };
 
 static int rank_cmp(const struct http_rank *a, const struct http_rank *b)
@@ -346,8 +346,10 @@ static int rank_cmp(const struct http_rank *a, const struct http_rank *b)
  * more literal segments, then one with fewer wildcards; a rule without
  * paths is the least specific; (2) the most specific source: workload,
  * then role or kind, then any; (3) more of methods and hosts present;
- * (4) deny over allow. The first rule in file order wins a full tie,
- * which (4) makes a tie between equal actions. None: pol->default_allow.
+ * (4) deny over an audit-mode deny over allow. The first rule in file
+ * order wins a full tie, which (4) makes a tie between equal actions.
+ * None: the policy's default. An audit-mode deny decides an allow with
+ * out->would_deny set.
  */
 void policy_decide_http(const struct policy *pol, const struct policy_identity *caller,
 			int service, const struct http_req *req, struct decision *out)
@@ -355,10 +357,8 @@ void policy_decide_http(const struct policy *pol, const struct policy_identity *
 	struct http_rank best = { 0 }, cur;
 	int found = -1;
 
-	*out = (struct decision){ .allow = pol->default_allow,
-				  .reason = pol->default_allow ? SLUICE_REASON_NONE
-							       : SLUICE_REASON_DEFAULT_DENY,
-				  .rule = -1, .service = -1 };
+	out->service = -1;
+	policy_decision_of(pol, -1, out);
 	for (int r = 0; r < pol->nr_rules; r++) {
 		const struct policy_rule *rule = &pol->rules[r];
 
@@ -369,7 +369,7 @@ void policy_decide_http(const struct policy *pol, const struct policy_identity *
 		if (!cur.spec || !rule_admits(rule, req, &cur.m))
 			continue;
 		cur.conditions = !!rule->nr_methods + !!rule->nr_hosts;
-		cur.deny = !rule->allow;
+		cur.deny = policy_rule_deny_level(rule);
 		if (found >= 0 && rank_cmp(&cur, &best) <= 0)
 			continue;
 		best = cur;
@@ -377,12 +377,8 @@ void policy_decide_http(const struct policy *pol, const struct policy_identity *
 	}
 	if (found < 0)
 		return;
-	*out = (struct decision){
-		.allow = pol->rules[found].allow,
-		.reason = pol->rules[found].allow ? SLUICE_REASON_NONE : SLUICE_REASON_POLICY_DENY,
-		.rule = found,
-		.service = service,
-	};
+	policy_decision_of(pol, found, out);
+	out->service = service;
 }
 
 /*

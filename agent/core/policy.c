@@ -546,10 +546,27 @@ static int parse_rule_l7(struct yamlx *y, const struct yamlx_field *f, const str
 	return first ? check_l7_services(y, first, pol, rule, err) : 0;
 }
 
+/* mode: enforce | audit, into *audit. */
+static int parse_mode(const struct yamlx *y, const struct yamlx_val *v, bool *audit,
+		      struct errmsg *err)
+{
+	const char *s;
+	int ret;
+
+	ret = yamlx_str(y, v, &s, err);
+	if (ret)
+		return ret;
+	if (strcmp(s, "enforce") && strcmp(s, "audit"))
+		return yamlx_error(y, v->node, err, "unknown mode \"%s\" (expected enforce or audit)",
+				   s);
+	*audit = !strcmp(s, "audit");
+	return 0;
+}
+
 static int parse_rule(struct yamlx *y, const struct yamlx_val *v, void *elem, void *ctxp,
 		      struct errmsg *err)
 {
-	enum { U_NAME, U_FROM, U_TO, U_ACTION, U_METHODS, U_PATHS, U_HOSTS, U_VIA, NR_U };
+	enum { U_NAME, U_FROM, U_TO, U_ACTION, U_METHODS, U_PATHS, U_HOSTS, U_VIA, U_MODE, NR_U };
 	struct yamlx_field f[NR_U] = {
 		[U_NAME] = { .key = "name" },
 		[U_FROM] = { .key = "from", .required = true },
@@ -559,6 +576,7 @@ static int parse_rule(struct yamlx *y, const struct yamlx_val *v, void *elem, vo
 		[U_PATHS] = { .key = "paths" },
 		[U_HOSTS] = { .key = "hosts" },
 		[U_VIA] = { .key = "via" },
+		[U_MODE] = { .key = "mode" },
 	};
 	const struct parse_ctx *ctx = ctxp;
 	struct policy_rule *rule = elem, *prev;
@@ -595,6 +613,13 @@ static int parse_rule(struct yamlx *y, const struct yamlx_val *v, void *elem, vo
 	else if (strcmp(s, "deny"))
 		return yamlx_error(y, f[U_ACTION].v.node, err,
 				   "unknown action \"%s\" (expected allow or deny)", s);
+	if (f[U_MODE].v.node) {
+		ret = parse_mode(y, &f[U_MODE].v, &rule->audit, err);
+		if (ret)
+			return ret;
+	}
+	/* An audit policy enforces nothing: no rule's mode makes it. */
+	rule->audit |= ctx->pol->audit;
 	return parse_rule_l7(y, f + U_METHODS, ctx->pol, rule, err);
 }
 
@@ -758,10 +783,11 @@ static int parse_edge(struct yamlx *y, const struct yamlx_val *v, struct parse_c
 
 static int parse_policy(struct yamlx *y, struct policy *pol, struct errmsg *err)
 {
-	enum { P_VERSION, P_DEFAULT, P_ROLES, P_SERVICES, P_RULES, P_EDGE, NR_P };
+	enum { P_VERSION, P_DEFAULT, P_MODE, P_ROLES, P_SERVICES, P_RULES, P_EDGE, NR_P };
 	struct yamlx_field f[NR_P] = {
 		[P_VERSION] = { .key = "version", .required = true },
 		[P_DEFAULT] = { .key = "default" },
+		[P_MODE] = { .key = "mode" },
 		[P_ROLES] = { .key = "roles" },
 		[P_SERVICES] = { .key = "services" },
 		[P_RULES] = { .key = "rules" },
@@ -791,6 +817,11 @@ static int parse_policy(struct yamlx *y, struct policy *pol, struct errmsg *err)
 		else if (strcmp(s, "deny"))
 			return yamlx_error(y, f[P_DEFAULT].v.node, err,
 					   "unknown default \"%s\" (expected deny or allow)", s);
+	}
+	if (f[P_MODE].v.node) {
+		ret = parse_mode(y, &f[P_MODE].v, &pol->audit, err);
+		if (ret)
+			return ret;
 	}
 	if (f[P_ROLES].v.node) {
 		ret = yamlx_array(y, &f[P_ROLES].v, POLICY_MAX_ROLES, sizeof(*pol->roles),
@@ -825,6 +856,18 @@ static int parse_policy(struct yamlx *y, struct policy *pol, struct errmsg *err)
 	return ret;
 }
 
+static int load(struct yamlx *y, const char *path, struct policy *pol, struct errmsg *err)
+{
+	int ret;
+
+	pol->path = strdup(path);
+	ret = pol->path ? parse_policy(y, pol, err) : yamlx_nomem(y, err);
+	yamlx_free(y);
+	if (ret)
+		policy_free(pol);
+	return ret;
+}
+
 int policy_load(const char *path, struct policy *pol, struct errmsg *err)
 {
 	struct yamlx y;
@@ -832,14 +875,18 @@ int policy_load(const char *path, struct policy *pol, struct errmsg *err)
 
 	memset(pol, 0, sizeof(*pol));
 	ret = yamlx_load(&y, path, err);
-	if (ret)
-		return ret;
-	pol->path = strdup(path);
-	ret = pol->path ? parse_policy(&y, pol, err) : yamlx_nomem(&y, err);
-	yamlx_free(&y);
-	if (ret)
-		policy_free(pol);
-	return ret;
+	return ret ? ret : load(&y, path, pol, err);
+}
+
+int policy_load_buf(const char *name, const char *buf, size_t len, struct policy *pol,
+		    struct errmsg *err)
+{
+	struct yamlx y;
+	int ret;
+
+	memset(pol, 0, sizeof(*pol));
+	ret = yamlx_load_buf(&y, name, buf, len, err);
+	return ret ? ret : load(&y, name, pol, err);
 }
 
 static void free_strings(char **s, int nr)
@@ -959,6 +1006,8 @@ const char *policy_action_name(uint32_t action)
 		return "allow";
 	case SLUICE_ACT_REDIRECT:
 		return "redirect";
+	case SLUICE_ACT_ALLOW_WOULD_DENY:
+		return "would-deny";
 	default:
 		return "unknown";
 	}
@@ -974,11 +1023,30 @@ const char *policy_reason_name(uint32_t reason)
 		[SLUICE_REASON_BYPASS] = "bypass",
 		[SLUICE_REASON_NO_POLICY] = "no-policy",
 		[SLUICE_REASON_NOT_VIA_MESH] = "not-via-mesh",
+		[SLUICE_REASON_WOULD_DENY] = "would-deny",
 	};
 
 	return reason < SLUICE_REASON_MAX ? names[reason] : "unknown";
 }
 
+void policy_rule_label(const char *name, uint32_t number, char *buf, size_t len)
+{
+	if (name)
+		snprintf(buf, len, "%s", name);
+	else if (number)
+		snprintf(buf, len, "rule-%u", number);
+	else
+		snprintf(buf, len, "default");
+}
+
+int policy_audit_rules(const struct policy *pol)
+{
+	int n = 0;
+
+	for (int i = 0; i < pol->nr_rules; i++)
+		n += pol->rules[i].audit;
+	return n;
+}
 
 static bool claim_matches(const json_t *claim, const char *want)
 {

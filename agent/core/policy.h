@@ -4,6 +4,9 @@
  *
  *   version: 1
  *   default: deny                  # deny (default) | allow
+ *   mode: enforce                  # enforce (default) | audit: every deny
+ *                                  # of the policy, its default's too, is
+ *                                  # a would-deny (below)
  *   roles:                         # optional; claims are for IdP mapping
  *     - name: etl
  *       claims: {groups: etl-jobs}
@@ -23,6 +26,9 @@
  *                                  # role: NAME, any: true
  *       to: [warehouse]            # service name or list of names
  *       action: allow              # allow | deny
+ *       mode: audit                # optional, enforce (default) | audit;
+ *                                  # in a mode: audit policy every rule is
+ *                                  # audit, whatever it says
  *       methods: [GET, HEAD]       # optional L7 conditions, only on rules
  *       paths: [/api/2.0/jobs/list]  # whose every `to` service is
  *       hosts: [api.acme.example]  # protocol: http; see l7.h
@@ -50,6 +56,13 @@
  * then role or kind, then any; (4) at equal specificity deny beats allow.
  * (1) and (2) happen in BPF (two LPM lookups); (3) and (4) are resolved by
  * the compiler, which emits one entry per (identity, proto, port, prefix).
+ * In (4) an enforced deny beats an audit one, which beats an allow.
+ *
+ * Audit mode: a deny of an audit rule (or the default deny of an audit
+ * policy) that decides a connection or request lets it through as an
+ * allow would, and it is counted and audited as a would-deny
+ * (docs/policy-audit-mode.md), so that a policy can be watched on real
+ * traffic before it enforces.
  */
 #ifndef SLUICE_POLICY_H
 #define SLUICE_POLICY_H
@@ -110,6 +123,7 @@ struct policy_rule {
 	int *to;			/* indexes into services */
 	int nr_to;
 	bool allow;
+	bool audit;			/* mode: audit, its own or the policy's */
 	int line;
 	/* L7 conditions (l7.h), decided per request at the edge and by the
 	 * agent in front of the service: a rule with any of them matches a
@@ -153,6 +167,7 @@ struct policy_edge {
 struct policy {
 	char *path;
 	bool default_allow;
+	bool audit;			/* mode: audit */
 	struct policy_service *services;
 	int nr_services;
 	struct policy_role *roles;
@@ -179,6 +194,13 @@ static inline bool policy_rule_per_connection(const struct policy_rule *r)
 	return !r->via_edge && (r->allow || !policy_rule_is_l7(r));
 }
 
+/* Precedence step (4) as a number, for policy_decide() and
+ * policy_decide_http() alike: 2 deny, 1 an audit-mode deny, 0 allow. */
+static inline int policy_rule_deny_level(const struct policy_rule *r)
+{
+	return r->allow ? 0 : r->audit ? 1 : 2;
+}
+
 /* For a rule with L7 conditions, what `sluicectl policy check` says of it:
  * "decided per request (at the edge, and by the agent in front of api,
  * web); at connect() it lets connections through". Returns the length as
@@ -189,6 +211,10 @@ size_t policy_rule_mesh_note(const struct policy *pol, const struct policy_rule 
 /* Reads and validates a policy file on its own: syntax, names, addresses,
  * ports, references from rules to services and roles. Errors as config. */
 int policy_load(const char *path, struct policy *pol, struct errmsg *err);
+/* The same from len bytes at buf; name is pol->path and names it in
+ * errors (a file sent over the control socket keeps its own name). */
+int policy_load_buf(const char *name, const char *buf, size_t len, struct policy *pol,
+		    struct errmsg *err);
 void policy_free(struct policy *pol);
 
 /* Cross-checks against the config: every workload role is defined in the
@@ -252,10 +278,30 @@ int policy_rule_specificity(const struct policy_rule *r, const struct policy_ide
  * userspace (the tunnel's receiving side). */
 struct decision {
 	bool allow;
-	uint32_t reason;		/* SLUICE_REASON_NONE, _POLICY_DENY, _DEFAULT_DENY */
+	/* An audit-mode deny decided (allow is true, reason
+	 * SLUICE_REASON_WOULD_DENY): let it through, and say so. */
+	bool would_deny;
+	uint32_t reason;		/* SLUICE_REASON_NONE, _POLICY_DENY, _DEFAULT_DENY,
+					 * _WOULD_DENY */
 	int rule;			/* index into rules, -1 for the default */
 	int service;			/* index into services, -1 when none matched */
 };
+
+/* The decision that a rule (index r, -1: the default) makes, for out's
+ * service as already set: allow, deny or, in audit mode, would-deny. */
+void policy_decision_of(const struct policy *pol, int r, struct decision *out);
+
+/* sluice_config.slot_default for pol: SLUICE_ACT_ALLOW, _DENY, or
+ * _ALLOW_WOULD_DENY for the default deny of a mode: audit policy. */
+uint32_t policy_default_action(const struct policy *pol);
+
+/* Rules in mode audit (all of them in a mode: audit policy). */
+int policy_audit_rules(const struct policy *pol);
+
+/* How sluice_policy_would_deny_total's rule label names a rule: its name,
+ * else "rule-N" with its 1-based number (as `policy show` numbers it);
+ * number 0 is "default". */
+void policy_rule_label(const char *name, uint32_t number, char *buf, size_t len);
 
 /*
  * Decides for src connecting to addr:port over proto with exactly the
@@ -283,7 +329,8 @@ int policy_service_at(const struct policy *pol, int family, const uint32_t *addr
 int policy_roles_from_claims(const struct policy *pol, const json_t *claims, const char **roles,
 			     int max);
 
-const char *policy_action_name(uint32_t action);	/* "deny", "allow", "redirect" */
+/* "deny", "allow", "redirect", "would-deny" (ALLOW_WOULD_DENY) */
+const char *policy_action_name(uint32_t action);
 const char *policy_reason_name(uint32_t reason);	/* "policy-deny", ... */
 
 #endif

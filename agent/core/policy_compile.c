@@ -56,11 +56,19 @@ static bool entry_key_eq(const struct policy_entry *a, const struct policy_entry
 	return a->family == b->family && !memcmp(&a->key6, &b->key6, sizeof(a->key6));
 }
 
+/* policy_rule_deny_level() of the rule an entry was compiled from. */
+static int value_deny_level(const struct sluice_policy_value *v)
+{
+	if (v->action == SLUICE_ACT_DENY)
+		return 2;
+	return v->flags & SLUICE_POLICY_F_WOULD_DENY ? 1 : 0;
+}
+
 static bool cand_beats(const struct cand *a, const struct cand *b)
 {
 	if (a->spec != b->spec)
 		return a->spec > b->spec;
-	return a->e.value.action == SLUICE_ACT_DENY && b->e.value.action != SLUICE_ACT_DENY;
+	return value_deny_level(&a->e.value) > value_deny_level(&b->e.value);
 }
 
 static int *cand_slot(const struct cand_table *t, const struct policy_entry *e)
@@ -140,14 +148,19 @@ int policy_rule_specificity(const struct policy_rule *r, const struct policy_ide
 	return SPEC_NONE;
 }
 
-static uint32_t rule_action(const struct policy_rule *r, const struct policy_service *svc)
+/* An audit-mode deny connects as an allow of the same destination would,
+ * flagged so that BPF reports it. */
+static void rule_value(const struct policy_rule *r, const struct policy_service *svc,
+		       struct sluice_policy_value *v)
 {
-	if (!r->allow)
-		return SLUICE_ACT_DENY;
+	v->flags = !r->allow && r->audit ? SLUICE_POLICY_F_WOULD_DENY : 0;
+	if (!r->allow && !r->audit)
+		v->action = SLUICE_ACT_DENY;
 	/* BPF steers only TCP; anything else allowed goes direct. */
-	if (svc->mesh && svc->proto == IPPROTO_TCP)
-		return SLUICE_ACT_REDIRECT;
-	return SLUICE_ACT_ALLOW;
+	else if (svc->mesh && svc->proto == IPPROTO_TCP)
+		v->action = SLUICE_ACT_REDIRECT;
+	else
+		v->action = SLUICE_ACT_ALLOW;
 }
 
 /* Candidates for one (identity, rule, service) triple: every address times
@@ -261,7 +274,7 @@ int policy_compile(const struct policy *pol, const struct policy_identity *ids, 
 					ret = -EOVERFLOW;
 					break;
 				}
-				tmpl.e.value.action = rule_action(r, svc);
+				rule_value(r, svc, &tmpl.e.value);
 				tmpl.e.value.service = service_ids[r->to[j]];
 				ret = add_service(&t, svc, ids[i].id, slot, &tmpl);
 			}
@@ -313,11 +326,11 @@ int policy_compile_directory(const struct policy *pol, const uint32_t *service_i
 }
 
 /* Precedence as a number: port class, then prefix, then source
- * specificity, then deny over allow. */
-static uint32_t decide_rank(bool port_specific, int prefixlen, int spec, bool allow)
+ * specificity, then deny over an audit-mode deny over allow. */
+static uint32_t decide_rank(bool port_specific, int prefixlen, int spec, int deny_level)
 {
-	return (uint32_t)port_specific << 16 | (uint32_t)prefixlen << 8 | (uint32_t)spec << 1 |
-	       !allow;
+	return (uint32_t)port_specific << 16 | (uint32_t)prefixlen << 8 | (uint32_t)spec << 2 |
+	       (uint32_t)deny_level;
 }
 
 /* How specifically svc holds addr:port over proto, as decide_rank()'s
@@ -339,7 +352,7 @@ static uint32_t service_rank(const struct policy_service *svc, int family, const
 			plen = svc->addrs[a].prefixlen;
 	}
 	/* +1: a /0 match still outranks no match. */
-	return plen < 0 ? 0 : decide_rank(specific, plen + 1, 0, true);
+	return plen < 0 ? 0 : decide_rank(specific, plen + 1, 0, 0);
 }
 
 int policy_service_at(const struct policy *pol, int family, const uint32_t *addr, uint16_t port,
@@ -358,16 +371,37 @@ int policy_service_at(const struct policy *pol, int family, const uint32_t *addr
 	return found;
 }
 
+void policy_decision_of(const struct policy *pol, int r, struct decision *out)
+{
+	bool allow = r < 0 ? pol->default_allow : pol->rules[r].allow;
+	bool audit = r < 0 ? pol->audit : pol->rules[r].audit;
+
+	out->rule = r;
+	out->allow = allow || audit;
+	out->would_deny = !allow && audit;
+	if (allow)
+		out->reason = SLUICE_REASON_NONE;
+	else if (audit)
+		out->reason = SLUICE_REASON_WOULD_DENY;
+	else
+		out->reason = r < 0 ? SLUICE_REASON_DEFAULT_DENY : SLUICE_REASON_POLICY_DENY;
+}
+
+uint32_t policy_default_action(const struct policy *pol)
+{
+	if (pol->default_allow)
+		return SLUICE_ACT_ALLOW;
+	return pol->audit ? SLUICE_ACT_ALLOW_WOULD_DENY : SLUICE_ACT_DENY;
+}
+
 void policy_decide(const struct policy *pol, const struct policy_identity *src, int family,
 		   const uint32_t *addr, uint16_t port, uint8_t proto, struct decision *out)
 {
 	uint32_t best = 0, rank;
 	int spec;
 
-	*out = (struct decision){ .allow = pol->default_allow,
-				  .reason = pol->default_allow ? SLUICE_REASON_NONE
-							       : SLUICE_REASON_DEFAULT_DENY,
-				  .rule = -1, .service = -1 };
+	out->service = -1;
+	policy_decision_of(pol, -1, out);
 	for (int r = 0; r < pol->nr_rules; r++) {
 		const struct policy_rule *rule = &pol->rules[r];
 
@@ -380,16 +414,12 @@ void policy_decide(const struct policy *pol, const struct policy_identity *src, 
 			rank = service_rank(&pol->services[rule->to[j]], family, addr, port, proto);
 			if (!rank)
 				continue;
-			rank |= (uint32_t)spec << 1 | !rule->allow;
+			rank |= (uint32_t)spec << 2 | (uint32_t)policy_rule_deny_level(rule);
 			if (rank <= best)
 				continue;
 			best = rank;
-			*out = (struct decision){
-				.allow = rule->allow,
-				.reason = rule->allow ? SLUICE_REASON_NONE : SLUICE_REASON_POLICY_DENY,
-				.rule = r,
-				.service = rule->to[j],
-			};
+			policy_decision_of(pol, r, out);
+			out->service = rule->to[j];
 		}
 	}
 	/* Decided by the default: still the service the destination is, for

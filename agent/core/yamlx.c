@@ -127,27 +127,22 @@ int syntax_error(const struct yamlx *y, const yaml_parser_t *p, const char *buf,
 			  p->problem_mark.line + 1, p->problem);
 }
 
-int yamlx_load(struct yamlx *y, const char *path, struct errmsg *err)
+int yamlx_load_buf(struct yamlx *y, const char *path, const char *buf, size_t len,
+		   struct errmsg *err)
 {
 	yaml_parser_t parser;
 	yaml_node_t *root;
-	size_t len = 0;
-	char *buf = NULL;
 	int ret;
 
 	memset(y, 0, sizeof(*y));
 	y->path = path;
-	ret = read_file(path, &buf, &len, err);
-	if (!ret)
-		ret = check_bounds(y, buf, len, err);
-	if (ret) {
-		free(buf);
+	if (len > YAMLX_MAX_FILE)
+		return too_large(path, err);
+	ret = check_bounds(y, buf, len, err);
+	if (ret)
 		return ret;
-	}
-	if (!yaml_parser_initialize(&parser)) {
-		free(buf);
+	if (!yaml_parser_initialize(&parser))
 		return yamlx_nomem(y, err);
-	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&parser, &y->doc)) {
 		ret = syntax_error(y, &parser, buf, len, err);
@@ -161,9 +156,28 @@ int yamlx_load(struct yamlx *y, const char *path, struct errmsg *err)
 				 y->doc.start_mark.line + 1);
 out:
 	yaml_parser_delete(&parser);
-	free(buf);
 	if (ret)
 		yamlx_free(y);
+	return ret;
+}
+
+int yamlx_read(const char *path, char **buf, size_t *len, struct errmsg *err)
+{
+	return read_file(path, buf, len, err);
+}
+
+int yamlx_load(struct yamlx *y, const char *path, struct errmsg *err)
+{
+	size_t len = 0;
+	char *buf = NULL;
+	int ret;
+
+	memset(y, 0, sizeof(*y));
+	y->path = path;
+	ret = read_file(path, &buf, &len, err);
+	if (!ret)
+		ret = yamlx_load_buf(y, path, buf, len, err);
+	free(buf);
 	return ret;
 }
 

@@ -70,6 +70,13 @@ struct yamlx_map {
  * read (`path: strerror`), a bound above (`path:line: nesting deeper than
  * 64 levels`), YAML syntax, an empty file, several documents. */
 int yamlx_load(struct yamlx *y, const char *path, struct errmsg *err);
+/* The same from len bytes at buf (kept by the caller), which name names in
+ * errors: a file sent over the control socket. */
+int yamlx_load_buf(struct yamlx *y, const char *name, const char *buf, size_t len,
+		   struct errmsg *err);
+/* Reads a whole file of at most YAMLX_MAX_FILE bytes into *buf (malloc'd),
+ * so that what is parsed is what is hashed. */
+int yamlx_read(const char *path, char **buf, size_t *len, struct errmsg *err);
 void yamlx_free(struct yamlx *y);
 void yamlx_root(struct yamlx *y, struct yamlx_val *out);
 

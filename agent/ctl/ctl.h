@@ -23,6 +23,7 @@
 #include <sluice/abi.h>
 
 #include "clock.h"
+#include "ctlproto.h"
 #include "errmsg.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -30,6 +31,9 @@
 extern bool json_output;
 extern bool pretty_output;
 extern const char *pin_path;
+/* The agent's control socket (-S, $SLUICE_CONTROL_SOCKET). */
+#define CTL_DEFAULT_SOCKET "/run/sluice/ctl/control.sock"
+extern const char *control_path;
 extern const char *bin_name;
 extern struct errmsg ctl_err;
 
@@ -37,6 +41,11 @@ struct cmd {
 	const char *name;
 	int (*func)(int argc, char **argv);
 };
+
+/* What a command returns after printing its whole answer when the exit
+ * status must still say it failed (`policy test` with a failing case):
+ * main exits 1 and prints no error. */
+#define CTL_FAILED 1
 
 /*
  * Runs the command argv[0] names, by exact name or unambiguous prefix, with
@@ -185,6 +194,13 @@ int ctl_name(__u32 kind, __u32 id, char *buf, size_t len);
 /* The path of cgroup id relative to the cgroup2 mount ("/a/b"),
  * or -errno when it is gone or there is no cgroup2 mount. */
 int cgroup_id_path(__u64 id, char *buf, size_t len);
+
+/*
+ * Sends one request over the control socket and waits for the answer:
+ * 0 with *result (a new reference), or a negative errno with the message
+ * in ctl_err: the agent's refusal, or why it could not be asked.
+ */
+int ctl_request(enum ctl_cmd cmd, json_t *args, json_t **result);
 
 int do_status(int argc, char **argv);
 int do_workload(int argc, char **argv);

@@ -134,6 +134,7 @@ static json_t *policy_value_json(const void *value)
 	json_object_set_new(o, "action", json_string(policy_action_name(v->action)));
 	jset_u64(o, "service", v->service);
 	jset_u64(o, "rule", v->rule);
+	jset_u64(o, "flags", v->flags);
 	return o;
 }
 

@@ -9,6 +9,8 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "ctl_policy_apply.h"
+#include "ctl_policy_explain.h"
 #include "policy.h"
 
 struct policy_row {
@@ -78,18 +80,24 @@ static const char *entry_action(const struct policy_row *r)
 	return r->identity == SLUICE_IDENTITY_NONE ? "directory" : policy_action_name(r->v.action);
 }
 
+/* An audit-mode deny connects as its action says and is reported. */
+static bool entry_would_deny(const struct policy_row *r)
+{
+	return r->identity != SLUICE_IDENTITY_NONE && (r->v.flags & SLUICE_POLICY_F_WOULD_DENY);
+}
+
 static json_t *entry_json(const struct policy_row *r)
 {
 	char cidr[64];
 
-	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:o}", "identity",
+	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:i, s:s, s:b, s:o, s:o, s:o}", "identity",
 			 json_u64(r->identity), "workload",
 			 json_name(SLUICE_NAME_IDENTITY, r->identity), "family",
 			 family_name(r->family), "proto", proto_name(r->proto), "cidr",
 			 fmt_cidr(r, cidr, sizeof(cidr)), "port", ntohs(r->port), "action",
-			 entry_action(r), "service_id", json_u64(r->v.service),
-			 "service", json_name(SLUICE_NAME_SERVICE, r->v.service), "rule",
-			 json_u64(r->v.rule));
+			 entry_action(r), "would_deny", entry_would_deny(r), "service_id",
+			 json_u64(r->v.service), "service",
+			 json_name(SLUICE_NAME_SERVICE, r->v.service), "rule", json_u64(r->v.rule));
 }
 
 static json_t *slot_json(const struct sluice_config *c, int slot, const struct policy_row *rows,
@@ -114,7 +122,7 @@ static int slot_plain(const struct sluice_config *c, int slot, const struct poli
 		{ "PORT", true },      { "ACTION", false },  { "SERVICE", false },
 		{ "RULE", true },
 	};
-	char cidr[64], port[8], rule[12];
+	char cidr[64], port[8], rule[12], action[32];
 	size_t count = 0;
 	struct table t;
 	int ret = 0;
@@ -131,9 +139,10 @@ static int slot_plain(const struct sluice_config *c, int slot, const struct poli
 		else
 			snprintf(port, sizeof(port), "%u", ntohs(r->port));
 		snprintf(rule, sizeof(rule), "%u", r->v.rule);
+		snprintf(action, sizeof(action), "%s%s", entry_action(r),
+			 entry_would_deny(r) ? ",would-deny" : "");
 		ret = table_add(&t, r->workload, proto_name(r->proto),
-				fmt_cidr(r, cidr, sizeof(cidr)), port, entry_action(r), r->service,
-				rule);
+				fmt_cidr(r, cidr, sizeof(cidr)), port, action, r->service, rule);
 	}
 	if (!ret) {
 		printf("slot %d%s: ", slot, (int)(c->active_slot & 1) == slot ? " (active)" : "");
@@ -268,6 +277,23 @@ static int l7_notes(const struct policy *pol, const char *file, json_t *arr)
 	return 0;
 }
 
+/* Audit mode, said where it holds: the policy, or only some rules. */
+static void mode_note(const struct policy *pol, const char *file)
+{
+	int n = policy_audit_rules(pol);
+
+	if (pol->audit) {
+		printf("%s: mode audit: nothing is refused; every deny%s is a would-deny\n", file,
+		       pol->default_allow ? "" : " and the default deny");
+		return;
+	}
+	printf("%s: mode enforce", file);
+	if (n)
+		printf(" (%d rule%s in mode audit: their denies are would-denies)", n,
+		       n == 1 ? "" : "s");
+	printf("\n");
+}
+
 static int policy_check(int argc, char **argv)
 {
 	struct policy pol = {};
@@ -299,16 +325,18 @@ static int policy_check(int argc, char **argv)
 
 		ret = l7_notes(&pol, file, l7);
 		if (!ret)
-			ret = print_json(json_pack("{s:s, s:o, s:b, s:i, s:i, s:i, s:o}", "file",
-						   file, "config",
+			ret = print_json(json_pack("{s:s, s:o, s:b, s:i, s:i, s:i, s:o, s:s, s:i}",
+						   "file", file, "config",
 						   config ? json_string(config) : json_null(), "ok",
 						   1, "services", pol.nr_services, "roles",
 						   pol.nr_roles, "rules", pol.nr_rules, "l7_rules",
-						   l7));
+						   l7, "mode", pol.audit ? "audit" : "enforce",
+						   "audit_rules", policy_audit_rules(&pol)));
 		else
 			json_decref(l7);
 	} else {
 		printf("%s: ok (%d services, %d rules)\n", file, pol.nr_services, pol.nr_rules);
+		mode_note(&pol, file);
 		ret = l7_notes(&pol, file, NULL);
 	}
 	policy_free(&pol);
@@ -320,6 +348,12 @@ static int policy_help(int argc, char **argv)
 	return print_help(
 		"Usage: %1$s policy { show | list } [--slot SLOT | --all]\n"
 		"       %1$s policy check FILE [-c|--config CONFIG]\n"
+		"       %1$s policy apply FILE [-n|--dry-run]\n"
+		"       %1$s policy rollback\n"
+		"       %1$s policy history\n"
+		"       %1$s policy explain --policy FILE [-c|--config CONFIG] --from SRC --to DST\n"
+		"                          [--method METHOD --path PATH]\n"
+		"       %1$s policy test FILE CASES [-c|--config CONFIG]\n"
 		"       %1$s policy help\n"
 		"\n"
 		"       SLOT := { 0 | 1 }\n"
@@ -339,7 +373,37 @@ static int policy_help(int argc, char **argv)
 		"error as FILE:LINE: reason, and exits 1. Then one line per rule with\n"
 		"methods, paths, hosts or via: those are decided per request (at the edge,\n"
 		"and by the agent in front of the service); at connect() an allow lets\n"
-		"connections through and a deny refuses none.\n",
+		"connections through and a deny refuses none.\n"
+		"\n"
+		"apply, rollback and history go through the agent's control socket (-S;\n"
+		"docs/control.md); apply and rollback need root or control.admin_group.\n"
+		"apply: sends FILE; the agent validates it (errors as FILE:LINE: reason,\n"
+		"and the live generation stays), compiles it into the inactive slot and\n"
+		"switches to it in one write. It prints the new generation, the file's\n"
+		"SHA-256 and the diff against the generation that was live: rules added\n"
+		"(+), removed (-) and changed (~), and every (workload, role or kind;\n"
+		"service[, method, path]) pair whose verdict changes. --dry-run prints the\n"
+		"same diff and changes nothing.\n"
+		"rollback: makes the previous generation live again in one write; the one\n"
+		"it replaced becomes the rollback target (SIGUSR2 does the same).\n"
+		"history: the generations the agent keeps under run_dir (control.history,\n"
+		"default 10), newest first: which is live and which is the rollback target,\n"
+		"when each went live, where it came from (file: the config's policy: at\n"
+		"start or SIGHUP when its content changed; socket: policy apply, with the\n"
+		"sender's uid and pid; config: the live policy recompiled for a changed\n"
+		"config), its SHA-256, file name and the diff's summary.\n"
+		"\n"
+		"explain and test read files only, never the agent (docs/policy-explain-test.md).\n"
+		"explain: the verdict for SRC connecting to DST (and, with --method and\n"
+		"--path, for that request on the connection), the deciding rule (name or #N,\n"
+		"FILE:LINE) or default, then the precedence steps that led there. SRC is a\n"
+		"SPIFFE ID (roles from CONFIG's workload of that ID), role:NAME, a role's\n"
+		"bare NAME, or kind:KIND. DST is a service name or ADDR:PORT (a.b.c.d:p,\n"
+		"[v6]:p) with an optional /tcp or /udp.\n"
+		"test: runs each case of the CASES file (from, to, optional method and\n"
+		"path, expect: allow|deny|would-deny, optional rule) and prints 'ok   NAME'\n"
+		"or 'FAIL NAME: expected ..., got ...', then 'N passed, N failed'; exits 1\n"
+		"when any case fails.\n",
 		bin_name);
 }
 
@@ -347,6 +411,11 @@ static const struct cmd cmds[] = {
 	{ "show", policy_show },
 	{ "list", policy_show },
 	{ "check", policy_check },
+	{ "apply", do_policy_apply },
+	{ "rollback", do_policy_rollback },
+	{ "history", do_policy_history },
+	{ "explain", do_policy_explain },
+	{ "test", do_policy_test },
 	{ "help", policy_help },
 	{ 0 }
 };

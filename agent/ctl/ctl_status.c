@@ -43,6 +43,10 @@ struct status {
 	char agent_cgroup[PATH_MAX];
 	struct link_state links[NR_LINKS];
 	struct map_state maps[NR_MAP_DEFS];
+	/* The agent's own word on the live generation (control socket
+	 * "status"): NULL when it cannot be asked, and why. */
+	json_t *live;
+	char live_err[sizeof(ctl_err.msg)];
 };
 
 static void read_link(struct link_state *l)
@@ -234,6 +238,15 @@ static json_t *status_json(const struct status *st)
 						      map_full(m)));
 	}
 
+	if (st->live)
+		json_object_update_missing(policy, json_pack("{s:O?, s:O?, s:O?}", "sha256",
+							     json_object_get(st->live, "sha256"),
+							     "source",
+							     json_object_get(st->live, "source"),
+							     "name",
+							     json_object_get(st->live, "policy")));
+	else
+		json_object_set_new(policy, "control_error", json_string(st->live_err));
 	return json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:i}", "agent", agent,
 			 "datapath", st->datapath, "failure_mode", fail_mode_name(c->fail_mode),
 			 "outbound", outbound, "links", links, "policy", policy, "maps", maps,
@@ -300,6 +313,14 @@ static void status_plain(const struct status *st)
 	       *st->agent_cgroup ? st->agent_cgroup : "(not found)");
 	print_slot("policy:", c, c->active_slot & 1);
 	print_slot("rollback:", c, !(c->active_slot & 1));
+	if (st->live)
+		printf("%-14ssha256 %s, generation %lld from %s (%s)\n", "policy file:",
+		       json_string_value(json_object_get(st->live, "sha256")),
+		       (long long)json_integer_value(json_object_get(st->live, "generation")),
+		       json_string_value(json_object_get(st->live, "source")) ?: "?",
+		       json_string_value(json_object_get(st->live, "policy")) ?: "?");
+	else
+		printf("%-14sunknown: %s\n", "policy file:", st->live_err);
 	if (c->abi_version == SLUICE_ABI_VERSION)
 		printf("%-14s%u\n", "abi version:", c->abi_version);
 	else
@@ -349,10 +370,15 @@ static int status_show(int argc, char **argv)
 	ret = status_read(&st);
 	if (ret)
 		return ret;
+	if (ctl_request(CTL_STATUS, NULL, &st.live))
+		snprintf(st.live_err, sizeof(st.live_err), "%s", ctl_err.msg);
+	ctl_err = (struct errmsg){};
 	if (json_output)
-		return print_json(status_json(&st));
-	status_plain(&st);
-	return 0;
+		ret = print_json(status_json(&st));
+	else
+		status_plain(&st);
+	json_decref(st.live);
+	return ret;
 }
 
 static int status_help(int argc, char **argv)
@@ -364,7 +390,9 @@ static int status_help(int argc, char **argv)
 		"Shows whether sluiced is alive (its pid exists and its heartbeat in\n"
 		"sluice_cfg is younger than the heartbeat timeout), what the datapath does\n"
 		"right now, the failure mode, the pinned links and where they are attached,\n"
-		"the active and rollback policy generations, and how full each map is.\n",
+		"the active and rollback policy generations, and how full each map is; and,\n"
+		"asked over the control socket, the live policy file's SHA-256 and where\n"
+		"its generation came from (file, socket or config).\n",
 		bin_name);
 }
 

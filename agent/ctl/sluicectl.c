@@ -18,6 +18,7 @@
 bool json_output;
 bool pretty_output;
 const char *pin_path = SLUICE_PIN_PATH;
+const char *control_path = CTL_DEFAULT_SOCKET;
 const char *bin_name = "sluicectl";
 struct errmsg ctl_err;
 
@@ -30,13 +31,16 @@ static void usage(FILE *f)
 		"\n"
 		"       OBJECT := { status | workload | flow | violation | audit | top |\n"
 		"                   stats | service | policy | map | ca | cred | edge }\n"
-		"       OPTIONS := { -j|--json [-p|--pretty] | -P|--pin-path DIR | -h|--help |\n"
-		"                    -V|--version }\n"
+		"       OPTIONS := { -j|--json [-p|--pretty] | -P|--pin-path DIR |\n"
+		"                    -S|--socket PATH | -h|--help | -V|--version }\n"
 		"\n"
 		"Reads the BPF maps and links sluiced pins under DIR (default %2$s,\n"
-		"or $SLUICE_PIN_PATH), so it also works while sluiced is down. Options come\n"
-		"before OBJECT. '%1$s OBJECT help' describes the commands of an object.\n",
-		bin_name, SLUICE_PIN_PATH);
+		"or $SLUICE_PIN_PATH), so it also works while sluiced is down. What changes\n"
+		"the agent (policy apply, rollback) and what only the agent knows (policy\n"
+		"history) goes through its control socket PATH (default %3$s,\n"
+		"or $SLUICE_CONTROL_SOCKET; docs/control.md). Options come before OBJECT.\n"
+		"'%1$s OBJECT help' describes the commands of an object.\n",
+		bin_name, SLUICE_PIN_PATH, CTL_DEFAULT_SOCKET);
 }
 
 static int do_help(int argc, char **argv)
@@ -93,6 +97,7 @@ static int parse_options(int argc, char **argv, bool *done)
 		{ "json", no_argument, NULL, 'j' },
 		{ "pretty", no_argument, NULL, 'p' },
 		{ "pin-path", required_argument, NULL, 'P' },
+		{ "socket", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
@@ -102,9 +107,12 @@ static int parse_options(int argc, char **argv, bool *done)
 
 	if (env && *env)
 		pin_path = env;
+	env = getenv("SLUICE_CONTROL_SOCKET");
+	if (env && *env)
+		control_path = env;
 	/* '+': stop at OBJECT, whose commands take options of their own. */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:jpP:hV", opts, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "+:jpP:S:hV", opts, NULL)) >= 0) {
 		switch (c) {
 		case 'p':
 			pretty_output = true;
@@ -114,6 +122,9 @@ static int parse_options(int argc, char **argv, bool *done)
 			break;
 		case 'P':
 			pin_path = optarg;
+			break;
+		case 'S':
+			control_path = optarg;
 			break;
 		case 'h':
 			*done = true;
@@ -155,6 +166,8 @@ int main(int argc, char **argv)
 		else
 			ret = cmd_select(cmds, argc, argv, NULL);
 	}
+	if (ret == CTL_FAILED)
+		return 1;
 	if (ret) {
 		print_error();
 		return 1;

@@ -112,6 +112,14 @@ static void addr_port_str(__u32 family, const __u32 *addr, __u16 port, char *buf
 	format_sockaddr(&ss, buf, len);
 }
 
+/* A bypass and a would-deny were let through; every other event refused. */
+static const char *verdict_of(__u32 reason)
+{
+	if (reason == SLUICE_REASON_BYPASS)
+		return "allow";
+	return reason == SLUICE_REASON_WOULD_DENY ? "would-deny" : "deny";
+}
+
 static void write_refusal(struct decisions *d, const struct sluice_refusal *e, __u64 count)
 {
 	char wl[SLUICE_NAME_LEN], svc[SLUICE_NAME_LEN], comm[SLUICE_COMM_LEN + 1];
@@ -123,7 +131,7 @@ static void write_refusal(struct decisions *d, const struct sluice_refusal *e, _
 		.direction = inbound ? "inbound" : "outbound",
 		.src_node = d->deps.node,
 		.dst = dst,
-		.verdict = e->reason == SLUICE_REASON_BYPASS ? "allow" : "deny",
+		.verdict = verdict_of(e->reason),
 		.reason = policy_reason_name(e->reason),
 		.generation = e->generation,
 		.pid = e->pid,
@@ -208,6 +216,18 @@ static struct fold *fold_find(struct decisions *d, const struct fold_key *k, __u
 	return spare;
 }
 
+/* Each one, folded or not, in sluice_policy_would_deny_total. */
+static void count_would_deny(struct decisions *d, const struct sluice_refusal *e)
+{
+	const char *name = NULL, *where = hook_name(e->hook);
+	char label[RULE_COUNTS_LABEL_LEN];
+
+	if (e->rule && d->deps.rule_name)
+		name = d->deps.rule_name(d->deps.ctx, e->generation, e->rule);
+	policy_rule_label(name, e->rule, label, sizeof(label));
+	rule_counts_add(&d->st.would_deny, where ? where : "connect", label);
+}
+
 static int on_refusal(void *ctx, void *data, size_t size)
 {
 	const struct sluice_refusal *e = data;
@@ -219,6 +239,8 @@ static int on_refusal(void *ctx, void *data, size_t size)
 	if (size < sizeof(*e))
 		return 0;
 	d->st.refusals_read++;
+	if (e->reason == SLUICE_REASON_WOULD_DENY)
+		count_would_deny(d, e);
 	fold_key_of(e, &k);
 	f = fold_find(d, &k, e->time_ns, &found);
 	if (!f) {
@@ -387,6 +409,7 @@ void decisions_free(struct decisions *d)
 			fold_flush(d, &d->folds[i]);
 		ring_buffer__free(d->rb);
 	}
+	rule_counts_free(&d->st.would_deny);
 	free(d->folds);
 	free(d->percpu);
 	free(d->node);

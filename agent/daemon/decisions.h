@@ -2,7 +2,8 @@
 /*
  * The audit lines of the decisions the tunnel does not write
  * (docs/audit.md): every refusal BPF makes at connect(), sendmsg() and at a
- * mesh-only listener, read from the `refusals` ring buffer as it happens,
+ * mesh-only listener, and every would-deny it lets through (an audit-mode
+ * deny), read from the `refusals` ring buffer as it happens,
  * and every flow the agent proxies without a tunnel, when it closes.
  *
  * Refusals are folded so that a retry loop or a UDP flood cannot flood the
@@ -22,6 +23,7 @@
 #include "audit.h"
 #include "errmsg.h"
 #include "proxy.h"
+#include "rulecount.h"
 
 /* Distinct (workload, destination, protocol, reason) folded per second. */
 #define DECISIONS_FOLD_SLOTS 4096
@@ -47,6 +49,9 @@ struct decisions_stats {
 	uint64_t unitemised;		/* refusals past the fold table */
 	uint64_t lost_in_bpf;		/* SLUICE_CNT_REFUSALS_LOST, as last seen */
 	uint64_t lines_flow;		/* proxied-flow lines */
+	/* Would-deny events read, by hook and rule; its rows are valid
+	 * until the next event is read. */
+	struct rule_counts would_deny;
 };
 
 int decisions_new(const struct decisions_deps *deps, struct decisions **out, struct errmsg *err);

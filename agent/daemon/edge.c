@@ -20,6 +20,7 @@
 #include "edge_int.h"
 #include "httpd.h"
 #include "log.h"
+#include "unixsock.h"
 
 /* How long a request waits for the IdP's introspection answer. */
 #define EDGE_PENDING_MAX_S 10
@@ -130,74 +131,12 @@ static int daemon_start(struct edge *e, int fd, const char *what, struct errmsg 
 	return ret;
 }
 
-/* Refuses a directory others may write: they could replace the socket
- * with their own and answer nginx in the agent's name. */
-static int check_socket_dir(const char *path, struct errmsg *err)
-{
-	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	struct stat st;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	if (stat(dirname(buf), &st))
-		return errmsg_set(err, -errno, "edge.socket %s: directory %s: %s", path, buf,
-				  strerror(errno));
-	if (st.st_mode & S_IWOTH)
-		return errmsg_set(err, -EPERM,
-				  "edge.socket %s: directory %s is writable by others; put the "
-				  "socket in a directory only root and the socket group write",
-				  path, buf);
-	return 0;
-}
-
-static int unlink_stale(const char *path, struct errmsg *err)
-{
-	struct stat st;
-
-	if (lstat(path, &st))
-		return errno == ENOENT ? 0 : errmsg_set(err, -errno, "edge.socket %s: %s", path,
-							 strerror(errno));
-	if (!S_ISSOCK(st.st_mode))
-		return errmsg_set(err, -EEXIST,
-				  "edge.socket %s exists and is no socket; remove it or choose "
-				  "another path",
-				  path);
-	if (unlink(path))
-		return errmsg_set(err, -errno, "edge.socket %s: cannot remove the stale socket: %s",
-				  path, strerror(errno));
-	return 0;
-}
-
 static int unix_socket(struct edge *e, const char *path, struct errmsg *err)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd, ret;
+	int fd = unixsock_listen(path, "edge.socket", e->cfg->edge.socket_gid, false, err);
 
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return errmsg_set(err, -ENAMETOOLONG, "edge.socket %s: longer than %zu bytes",
-				  path, sizeof(sun.sun_path) - 1);
-	ret = check_socket_dir(path, err);
-	if (!ret)
-		ret = unlink_stale(path, err);
-	if (ret)
-		return ret;
-	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return errmsg_set(err, -errno, "edge.socket %s: %s", path, strerror(errno));
-	/* Nobody connects before listen(): the modes are set first. */
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun))) {
-		ret = errmsg_set(err, -errno, "edge.socket %s: bind: %s", path, strerror(errno));
-		close(fd);
-		return ret;
-	}
-	e->socket_path = strdup(path);
-	if (chmod(path, 0660) ||
-	    (!geteuid() && chown(path, 0, e->cfg->edge.socket_gid)) || listen(fd, SOMAXCONN)) {
-		ret = errmsg_set(err, -errno, "edge.socket %s: %s (socket_group %u)", path,
-				 strerror(errno), e->cfg->edge.socket_gid);
-		close(fd);
-		return ret;
-	}
+	if (fd >= 0)
+		e->socket_path = strdup(path);
 	return fd;
 }
 

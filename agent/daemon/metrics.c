@@ -604,6 +604,16 @@ static void http_families(struct strbuf *b, const struct http_authz_stats *h)
 	    "Request counter updates left out past the series cap", h->series_dropped);
 }
 
+static void would_deny_rows(struct strbuf *b, const struct rule_counts *t)
+{
+	for (int i = 0; i < t->nr; i++) {
+		strbuf_puts(b, "sluice_policy_would_deny_total{");
+		label(b, "rule", t->rows[i].rule, true);
+		label(b, "where", t->rows[i].where, false);
+		strbuf_printf(b, "} %llu\n", (unsigned long long)t->rows[i].count);
+	}
+}
+
 void metrics_render_agent(const struct metrics_deps *d, struct strbuf *b)
 {
 	struct metrics_agent a = {};
@@ -623,14 +633,28 @@ void metrics_render_agent(const struct metrics_deps *d, struct strbuf *b)
 	    wall - (mono_ns() - cfg.heartbeat_ns) / 1e9);
 	one(b, "sluice_policy_generation", "gauge", "The live policy generation",
 	    cfg.slot_loaded[cfg.active_slot & 1] ? cfg.slot_generation[cfg.active_slot & 1] : 0);
+	family(b, "sluice_policy_info", "gauge",
+	       "The live policy generation and its file's SHA-256, for checking a rollout "
+	       "node by node");
+	strbuf_printf(b, "sluice_policy_info{generation=\"%u\",sha256=\"%s\"} 1\n", a.generation,
+		      a.sha256 ? a.sha256 : "");
 	family(b, "sluice_policy_applies_total", "counter",
-	       "Policy generations the agent tried to make live (start, SIGHUP)");
+	       "Policy generations the agent tried to make live (start, SIGHUP, policy apply)");
 	strbuf_printf(b, "sluice_policy_applies_total{result=\"ok\"} %llu\n",
 		      (unsigned long long)a.applies_ok);
 	strbuf_printf(b, "sluice_policy_applies_total{result=\"error\"} %llu\n",
 		      (unsigned long long)a.applies_failed);
-	one(b, "sluice_policy_rollbacks_total", "counter", "Rollbacks (SIGUSR2) that took effect",
+	one(b, "sluice_policy_rollbacks_total", "counter", "Rollbacks (SIGUSR2, policy rollback) that took effect",
 	    a.rollbacks);
+	family(b, "sluice_policy_would_deny_total", "counter",
+	       "Decisions an audit-mode deny would have refused, let through, by rule (its "
+	       "name, rule-N when it has none, default) and where: connect or sendmsg (BPF; "
+	       "events lost in the refusals ring are not here), tunnel (inbound flows), "
+	       "request (protocol: http requests)");
+	would_deny_rows(b, &a.dec.would_deny);
+	if (a.has_tunnel)
+		would_deny_rows(b, &a.tunnel.would_deny);
+	would_deny_rows(b, &a.http.would_deny);
 	family(b, "sluice_audit_lines_total", "counter", "Audit log lines written and lost");
 	strbuf_printf(b, "sluice_audit_lines_total{result=\"written\"} %llu\n",
 		      (unsigned long long)a.audit.written);

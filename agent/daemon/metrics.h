@@ -36,6 +36,8 @@ struct metrics_agent {
 	struct audit_health audit;
 	struct decisions_stats dec;
 	uint64_t applies_ok, applies_failed, rollbacks;
+	uint32_t generation;		/* the live one, and its policy's SHA-256 */
+	const char *sha256;
 	bool has_tunnel;
 	struct tunnel_stats tunnel;
 	bool has_otlp;

@@ -88,12 +88,12 @@ static int service_ids(struct datapath *dp, const struct policy *pol, uint32_t *
 }
 
 int policy_map_apply(struct datapath *dp, const struct policy *pol,
-		     const struct policy_identity *ids, int nr_ids, struct policy_map_result *res,
-		     struct errmsg *err)
+		     const struct policy_identity *ids, int nr_ids, uint32_t gen, bool activate,
+		     struct policy_map_result *res, struct errmsg *err)
 {
 	struct policy_entry *entries = NULL, *dir = NULL;
 	struct sluice_config cfg;
-	uint32_t *svc_ids = NULL, gen;
+	uint32_t *svc_ids = NULL;
 	int nr_entries = 0, nr_dir = 0, ret;
 	uint8_t slot;
 
@@ -131,16 +131,13 @@ int policy_map_apply(struct datapath *dp, const struct policy *pol,
 				  SLUICE_MAX_POLICY);
 	}
 
-	gen = cfg.slot_generation[0] > cfg.slot_generation[1] ? cfg.slot_generation[0]
-							       : cfg.slot_generation[1];
-	gen++;
 	/* Two writes: the slot is complete before it becomes live, and the
 	 * switch itself changes only active_slot. */
 	cfg.slot_loaded[slot] = 1;
 	cfg.slot_generation[slot] = gen;
-	cfg.slot_default[slot] = pol->default_allow ? SLUICE_ACT_ALLOW : SLUICE_ACT_DENY;
+	cfg.slot_default[slot] = policy_default_action(pol);
 	ret = datapath_config_set(dp, &cfg);
-	if (!ret) {
+	if (!ret && activate) {
 		cfg.active_slot = slot;
 		ret = datapath_config_set(dp, &cfg);
 	}
@@ -150,6 +147,16 @@ int policy_map_apply(struct datapath *dp, const struct policy *pol,
 	res->slot = slot;
 	res->nr_entries = nr_entries;
 	return 0;
+}
+
+uint32_t policy_map_max_generation(struct datapath *dp)
+{
+	struct sluice_config cfg;
+
+	if (datapath_config_get(dp, &cfg))
+		return 0;
+	return cfg.slot_generation[0] > cfg.slot_generation[1] ? cfg.slot_generation[0]
+							       : cfg.slot_generation[1];
 }
 
 int policy_map_rollback(struct datapath *dp, struct policy_map_result *res, struct errmsg *err)

@@ -7,6 +7,7 @@
 #ifndef SLUICE_POLICY_MAP_H
 #define SLUICE_POLICY_MAP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "datapath.h"
@@ -19,9 +20,14 @@ struct policy_map_result {
 	int nr_entries;
 };
 
+/* Compiles pol into the inactive slot as generation gen and, with
+ * activate, makes it live; without, it waits there as the rollback
+ * target. The live slot is never written. */
 int policy_map_apply(struct datapath *dp, const struct policy *pol,
-		     const struct policy_identity *ids, int nr_ids, struct policy_map_result *res,
-		     struct errmsg *err);
+		     const struct policy_identity *ids, int nr_ids, uint32_t gen, bool activate,
+		     struct policy_map_result *res, struct errmsg *err);
+/* The highest generation either slot holds; 0 for none. */
+uint32_t policy_map_max_generation(struct datapath *dp);
 /* Makes the other loaded slot live again; -ENOENT when there is none. */
 int policy_map_rollback(struct datapath *dp, struct policy_map_result *res, struct errmsg *err);
 

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "bpffs.h"
 #include "addr.h"
 #include "cgroup.h"
@@ -43,38 +45,6 @@
 #include "workloads.h"
 
 #define HS_REFUSED_LOG_NS (10 * 1000000000ull)
-
-struct agent {
-	struct config cfg;
-	struct policy pol;
-	struct policy prev_pol;		/* what SIGUSR2 rolls back to */
-	uint32_t generation;
-	uint32_t prev_generation;	/* prev_pol's */
-	uint64_t applies_ok, applies_failed, rollbacks;	/* for /metrics */
-	struct tunnel *tun;		/* NULL without identity: */
-	struct http_authz *httpz;	/* requests to protocol: http services */
-	struct edge *edge;		/* NULL without edge: */
-	struct local_http *http;	/* NULL with listen.http off */
-	struct audit *audit;
-	struct otlp *otlp;		/* NULL without otlp: */
-	struct decisions *dec;
-	struct datapath dp;
-	struct workload_set wls;
-	struct proxy *proxy;
-	struct violation_watch vw;
-	struct mapfull mf;
-	char cg_mount[PATH_MAX];
-	char cg_root[PATH_MAX];
-	uint64_t agent_cg_id;
-	int signal_fd;
-	int tick_fd;
-	struct handshake_caps hs_caps;	/* the proxy's, from start on */
-	uint64_t hs_refused_logged;	/* handshakes refused, as last logged */
-	uint64_t hs_refused_log_ns;	/* and when */
-	bool stop;
-	bool keep_pinned;
-	bool verbose;
-};
 
 static void usage(FILE *f)
 {
@@ -141,17 +111,6 @@ static void proxy_flow_closed(void *ctx, void *flow_ctx, const struct sluice_ori
 		 e->status ? strerror(-e->status) : "");
 }
 
-/* What decides outside BPF (tunnel OPENs, edge requests, requests to
- * protocol: http services) follows the generation BPF enforces. */
-static void decide_with(struct agent *a, const struct config *cfg, const struct policy *pol)
-{
-	if (a->tun)
-		tunnel_set_policy(a->tun, cfg, pol, &a->wls, a->generation);
-	if (a->edge)
-		edge_set_policy(a->edge, pol, a->generation);
-	http_authz_set_policy(a->httpz, cfg, pol, a->generation);
-}
-
 /* A flow that goes straight to a protocol: http service (on this node, or
  * off the mesh's nodes): its requests are decided here, for the workload
  * that connected. */
@@ -193,189 +152,6 @@ static X509_STORE *ca_store(void *ctx)
 	struct agent *a = ctx;
 
 	return a->tun ? tunnel_creds(a->tun)->store : NULL;
-}
-
-static bool edge_on(const struct config *cfg, const struct policy *pol)
-{
-	return cfg->edge.enabled && pol->edge.present;
-}
-
-/* Renders and tests the edge's nginx config for the generation
- * policy_map_apply() is about to number (the highest loaded one plus one;
- * only this agent writes the maps), before any map changes. */
-static int edge_prepare(struct agent *a, const struct config *cfg, const struct policy *pol,
-			struct errmsg *err)
-{
-	struct sluice_config c;
-	uint32_t gen;
-	int ret;
-
-	ret = datapath_config_get(&a->dp, &c);
-	if (ret)
-		return errmsg_set(err, ret, "cannot read sluice_cfg: %s", strerror(-ret));
-	gen = (c.slot_generation[0] > c.slot_generation[1] ? c.slot_generation[0]
-							      : c.slot_generation[1]) + 1;
-	/* nginx -t ends a second inside heartbeat_timeout (edge_nginx.h). */
-	datapath_heartbeat(&a->dp);
-	ret = edge_nginx_prepare(cfg, pol, gen, err);
-	datapath_heartbeat(&a->dp);
-	return ret;
-}
-
-/* The generation is live in BPF: nginx follows. A failure here leaves
- * nginx on the previous generation's file, which was tested too. */
-static void edge_switch(const struct config *cfg, uint32_t gen)
-{
-	struct errmsg err = {};
-
-	if (edge_nginx_switch(cfg, gen, &err))
-		pr_err("%s", err.msg);
-}
-
-/* Resolves workloads and makes the policy live, in the order that never
- * enforces a workload against a generation that lacks its entries. */
-static int apply(struct agent *a, struct config *cfg, struct policy *pol, struct errmsg *err)
-{
-	struct policy_map_result res;
-	struct workload_set wls;
-	int ret;
-
-	ret = workloads_resolve(&a->dp, cfg, a->cg_root, &wls, err);
-	if (ret)
-		return ret;
-	if (edge_on(cfg, pol)) {
-		ret = edge_prepare(a, cfg, pol, err);
-		if (ret) {
-			workloads_free(&wls);
-			return ret;
-		}
-	}
-	ret = policy_map_apply(&a->dp, pol, wls.ids, wls.nr, &res, err);
-	if (!ret)
-		ret = workloads_publish(&a->dp, &wls, err);
-	if (ret) {
-		workloads_free(&wls);
-		return ret;
-	}
-	workloads_free(&a->wls);
-	a->wls = wls;
-	a->prev_generation = a->generation;
-	a->generation = res.generation;
-	if (edge_on(cfg, pol))
-		edge_switch(cfg, res.generation);
-	decide_with(a, cfg, pol);
-	a->applies_ok++;
-	pr_info("policy generation %u live (slot %u, %d entries, %d workloads, default %s) from %s",
-		res.generation, res.slot, res.nr_entries, wls.nr,
-		pol->default_allow ? "allow" : "deny", pol->path);
-	return 0;
-}
-
-static int load_files(const char *path, struct config *cfg, struct policy *pol,
-		      struct errmsg *err)
-{
-	int ret;
-
-	ret = config_load(path, cfg, err);
-	if (ret)
-		return ret;
-	ret = policy_load(cfg->policy_path, pol, err);
-	if (!ret)
-		ret = policy_check_config(pol, cfg, err);
-	if (ret) {
-		policy_free(pol);
-		config_free(cfg);
-	}
-	return ret;
-}
-
-static bool same_str(const char *a, const char *b)
-{
-	return a == b || (a && b && !strcmp(a, b));
-}
-
-static bool otlp_cfg_same(const struct otlp_cfg *x, const struct otlp_cfg *y)
-{
-	return same_str(x->endpoint, y->endpoint) && same_str(x->ca_file, y->ca_file) &&
-	       x->timeout_ms == y->timeout_ms && x->queue == y->queue && x->batch == y->batch &&
-	       x->interval_ms == y->interval_ms;
-}
-
-static void reload(struct agent *a)
-{
-	struct errmsg err = {};
-	struct config cfg;
-	struct policy pol;
-	int ret;
-
-	pr_info("SIGHUP: reloading %s", a->cfg.path);
-	if (audit_reopen(a->audit, &err))
-		pr_err("audit: %s", err.msg);
-	err = (struct errmsg){};
-	/* A reload runs in the event loop: the files' bounds (yamlx.h,
-	 * POLICY_MAX_CANDIDATES) keep parsing and compiling short, and a beat
-	 * before each gives it the whole heartbeat_timeout. */
-	datapath_heartbeat(&a->dp);
-	ret = load_files(a->cfg.path, &cfg, &pol, &err);
-	if (!ret) {
-		datapath_heartbeat(&a->dp);
-		ret = apply(a, &cfg, &pol, &err);
-	}
-	if (ret) {
-		a->applies_failed++;
-		pr_err("reload rejected, the live policy stays: %s", err.msg);
-		if (cfg.path) {
-			policy_free(&pol);
-			config_free(&cfg);
-		}
-		return;
-	}
-	if (strcmp(cfg.cgroup_root, a->cfg.cgroup_root) || strcmp(cfg.pin_path, a->cfg.pin_path) ||
-	    memcmp(&cfg.outbound4, &a->cfg.outbound4, sizeof(cfg.outbound4)) ||
-	    memcmp(&cfg.tunnel, &a->cfg.tunnel, sizeof(cfg.tunnel)) ||
-	    cfg.has_http != a->cfg.has_http || memcmp(&cfg.http, &a->cfg.http, sizeof(cfg.http)) ||
-	    cfg.identity.enabled != a->cfg.identity.enabled ||
-	    cfg.edge.enabled != a->cfg.edge.enabled)
-		pr_warn("cgroup_root, bpf_pin_path, listen, identity and edge changes take effect "
-			"on restart");
-	if (cfg.idle_timeout_ms != a->cfg.idle_timeout_ms ||
-	    memcmp(&cfg.keepalive, &a->cfg.keepalive, sizeof(cfg.keepalive)) ||
-	    memcmp(&cfg.handshakes, &a->cfg.handshakes, sizeof(cfg.handshakes)))
-		pr_warn("idle_timeout, keepalive and tunnel changes take effect on restart");
-	if (!otlp_cfg_same(&cfg.otlp, &a->cfg.otlp))
-		pr_warn("otlp changes take effect on restart");
-	policy_free(&a->prev_pol);
-	a->prev_pol = a->pol;
-	config_free(&a->cfg);
-	a->cfg = cfg;
-	a->pol = pol;
-	/* apply() pointed the deciders at the locals. */
-	decide_with(a, &a->cfg, &a->pol);
-}
-
-static void rollback(struct agent *a)
-{
-	struct policy_map_result res;
-	struct errmsg err = {};
-	struct policy tmp;
-
-	if (policy_map_rollback(&a->dp, &res, &err)) {
-		pr_err("rollback: %s", err.msg);
-		return;
-	}
-	pr_info("rolled back: policy generation %u live (slot %u)", res.generation, res.slot);
-	a->rollbacks++;
-	a->prev_generation = a->generation;
-	a->generation = res.generation;
-	/* Tunnel decisions follow the generation BPF enforces. */
-	if (a->prev_pol.path) {
-		tmp = a->pol;
-		a->pol = a->prev_pol;
-		a->prev_pol = tmp;
-	}
-	if (edge_on(&a->cfg, &a->pol))
-		edge_switch(&a->cfg, res.generation);
-	decide_with(a, &a->cfg, &a->pol);
 }
 
 static int setup_cgroups(struct agent *a, struct errmsg *err)
@@ -486,6 +262,8 @@ static void metrics_agent(void *ctx, struct metrics_agent *out)
 	out->applies_ok = a->applies_ok;
 	out->applies_failed = a->applies_failed;
 	out->rollbacks = a->rollbacks;
+	out->generation = a->generation;
+	out->sha256 = a->sha256;
 	out->has_tunnel = a->tun;
 	if (a->tun)
 		tunnel_get_stats(a->tun, &out->tunnel);
@@ -558,6 +336,43 @@ static int start_decisions(struct agent *a, struct errmsg *err)
 				strerror(-ret)) : 0;
 }
 
+static const char *group_name(unsigned int gid)
+{
+	static char buf[16];
+	struct group *gr = getgrgid(gid);
+
+	if (gr)
+		return gr->gr_name;
+	snprintf(buf, sizeof(buf), "%u", gid);
+	return buf;
+}
+
+/* The control socket, once a generation is live for it to speak of. */
+static int start_control(struct agent *a, struct errmsg *err)
+{
+	struct control_deps deps = {
+		.handler = agent_control,
+		.ctx = a,
+		.audit = a->audit,
+		.node = a->cfg.node,
+	};
+	int ret;
+
+	ret = control_new(&a->cfg.control, &deps, &a->ctl, err);
+	if (ret)
+		return ret;
+	ret = proxy_watch(a->proxy, control_fd(a->ctl), control_run, a->ctl);
+	if (ret)
+		return errmsg_set(err, ret, "control: cannot watch its socket: %s", strerror(-ret));
+	pr_info("control socket %s (reads: root%s%s, changes: root%s%s), %u generations kept",
+		a->cfg.control.socket, a->cfg.control.has_read_group ? " and group " : "",
+		a->cfg.control.has_read_group ? group_name(a->cfg.control.read_gid) : "",
+		a->cfg.control.has_admin_group ? " and group " : "",
+		a->cfg.control.has_admin_group ? group_name(a->cfg.control.admin_gid) : "",
+		a->cfg.control.history);
+	return 0;
+}
+
 /* Spans from the audit records, when otlp: is configured. */
 static int start_otlp(struct agent *a, struct errmsg *err)
 {
@@ -575,7 +390,7 @@ static int start_otlp(struct agent *a, struct errmsg *err)
 	return 0;
 }
 
-static int start(struct agent *a, struct errmsg *err)
+static int start(struct agent *a, struct policy_text *text, struct errmsg *err)
 {
 	struct probe_result probes[PROBE_MAX];
 	struct sockaddr_storage l4 = {}, l6 = {};
@@ -654,7 +469,9 @@ static int start(struct agent *a, struct errmsg *err)
 	ret = start_decisions(a, err);
 	if (ret)
 		return ret;
-	ret = apply(a, &a->cfg, &a->pol, err);
+	ret = agent_policy_start(a, text, err);
+	if (!ret)
+		ret = start_control(a, err);
 	if (ret)
 		return ret;
 	pr_info("sluiced %s on node %s: attached to %s, pins in %s, outbound %s port %u, "
@@ -740,6 +557,18 @@ static void on_tick(void *ctx)
 		edge_tick(a->edge);
 	if (a->http)
 		local_http_tick(a->http);
+	if (a->ctl)
+		control_tick(a->ctl);
+}
+
+static void on_rollback_signal(struct agent *a)
+{
+	struct errmsg err = {};
+	json_t *result = NULL;
+
+	if (agent_policy_rollback(a, &result, &err))
+		pr_err("SIGUSR2: rollback: %s", err.msg);
+	json_decref(result);
 }
 
 static void on_signal(void *ctx)
@@ -749,9 +578,9 @@ static void on_signal(void *ctx)
 
 	while (read(a->signal_fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
-			reload(a);
+			agent_policy_reload(a);
 		else if (si.ssi_signo == SIGUSR2)
-			rollback(a);
+			on_rollback_signal(a);
 		else
 			a->stop = true;
 	}
@@ -796,6 +625,7 @@ static void cleanup(struct agent *a, bool keep_pinned)
 	/* After the proxy, whose epoll watched its fds; before the tunnel,
 	 * whose OIDC client and audit log it uses. */
 	edge_free(a->edge);
+	control_free(a->ctl);
 	local_http_free(a->http);
 	tunnel_free(a->tun);
 	http_authz_free(a->httpz);
@@ -813,6 +643,7 @@ static void cleanup(struct agent *a, bool keep_pinned)
 	workloads_free(&a->wls);
 	policy_free(&a->pol);
 	policy_free(&a->prev_pol);
+	genstore_free(&a->store);
 	config_free(&a->cfg);
 }
 
@@ -829,6 +660,7 @@ int main(int argc, char **argv)
 		{}
 	};
 	const char *config_path = CONFIG_DEFAULT_PATH;
+	struct policy_text text = {};
 	struct agent a = {};
 	struct errmsg err = {};
 	bool check = false;
@@ -874,7 +706,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	ret = load_files(config_path, &a.cfg, &a.pol, &err);
+	ret = agent_load_files(config_path, &a.cfg, &a.pol, &text, &err);
 	if (ret) {
 		pr_err("sluiced: %s", err.msg);
 		return 1;
@@ -882,6 +714,7 @@ int main(int argc, char **argv)
 	if (check) {
 		printf("%s: ok (%d workloads); %s: ok (%d services, %d rules)\n", a.cfg.path,
 		       a.cfg.nr_workloads, a.pol.path, a.pol.nr_services, a.pol.nr_rules);
+		free(text.buf);
 		cleanup(&a, true);
 		return 0;
 	}
@@ -893,11 +726,13 @@ int main(int argc, char **argv)
 	a.signal_fd = signal_fd();
 	if (a.signal_fd < 0) {
 		pr_err("sluiced: cannot set up the signalfd: %s", strerror(-a.signal_fd));
+		free(text.buf);
 		cleanup(&a, true);
 		return 1;
 	}
 
-	ret = start(&a, &err);
+	ret = start(&a, &text, &err);
+	free(text.buf);
 	if (ret) {
 		pr_err("sluiced: %s", err.msg);
 		cleanup(&a, true);

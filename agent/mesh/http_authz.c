@@ -97,6 +97,20 @@ static void answer(struct http_exchange *x, int status, const char *reason, cons
 	va_end(ap);
 }
 
+/* A request let through, and why it is written (reason static). */
+static void pass_noted(struct http_exchange *x, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void pass_noted(struct http_exchange *x, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	x->reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(x->why, sizeof(x->why), fmt, ap);
+	va_end(ap);
+}
+
 static int find_service(const struct policy *pol, const char *name)
 {
 	for (int i = 0; i < pol->nr_services; i++) {
@@ -114,6 +128,27 @@ static void rule_name(const struct policy *pol, int rule, char *buf, size_t len)
 		str_cut(buf, len, pol->rules[rule].name);
 	else
 		snprintf(buf, len, "line-%d", pol->rules[rule].line);
+}
+
+/* Whether decide() let x through as an audit-mode deny. */
+static bool is_would_deny(const struct http_exchange *x)
+{
+	return x->reason && !strcmp(x->reason, policy_reason_name(SLUICE_REASON_WOULD_DENY));
+}
+
+/* An audit-mode deny decided d: the request passes, counted by rule, and
+ * its record says what enforcing would have done. */
+static void would_deny(struct http_authz *a, const struct hflow *h, const struct decision *d,
+		       const char *method, struct http_exchange *x)
+{
+	const struct policy_rule *r = d->rule >= 0 ? &a->pol->rules[d->rule] : NULL;
+	char label[RULE_COUNTS_LABEL_LEN];
+
+	policy_rule_label(r ? r->name : NULL, d->rule + 1, label, sizeof(label));
+	rule_counts_add(&a->st.would_deny, "request", label);
+	pass_noted(x, policy_reason_name(d->reason),
+		   "%s %s to %s would be denied by %s%s (mode: audit)", method, x->path,
+		   h->service, r ? "rule " : "the policy's default", r ? x->rule : "");
 }
 
 /* The request's span: a child of its traceparent, or of the flow's span,
@@ -284,6 +319,8 @@ static void decide(void *ctx, const struct http_gate_req *req, struct http_excha
 		answer(x, 403, policy_reason_name(d.reason), "%s %s to %s is denied by %s%s",
 		       req->method, x->path, h->service,
 		       d.rule < 0 ? "the policy's default" : "rule ", d.rule < 0 ? "" : x->rule);
+	else if (d.would_deny)
+		would_deny(a, h, &d, req->method, x);
 	else
 		x->reason = "ok";
 	jwt_result_free(&res);
@@ -428,6 +465,13 @@ static void count(struct http_authz *a, const struct hflow *h, const struct http
 	e->duration_us_log2[b]++;
 }
 
+static const char *request_verdict(bool refusal, const struct http_exchange *x)
+{
+	if (refusal || (x && x->local))
+		return "deny";
+	return x && is_would_deny(x) ? "would-deny" : "allow";
+}
+
 static void record(const struct hflow *h, const struct http_exchange *x, bool refusal,
 		   const char *reason, const char *detail)
 {
@@ -440,7 +484,7 @@ static void record(const struct hflow *h, const struct http_exchange *x, bool re
 		.peer = h->peer[0] ? h->peer : NULL,
 		.dst = h->dst,
 		.service = h->service,
-		.verdict = refusal || (x && x->local) ? "deny" : "allow",
+		.verdict = request_verdict(refusal, x),
 		.reason = reason,
 		.detail = detail,
 		.generation = a->generation,
@@ -465,7 +509,8 @@ static void record(const struct hflow *h, const struct http_exchange *x, bool re
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	r.time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	if (refusal || (x && (x->local || x->caller[0] || x->kid[0])) || a->cfg->audit_http_allows)
+	if (refusal || (x && (x->local || is_would_deny(x) || x->caller[0] || x->kid[0])) ||
+	    a->cfg->audit_http_allows)
 		audit_write(a->audit, &r);
 	else
 		audit_span(a->audit, &r);
@@ -477,7 +522,8 @@ static void done(void *ctx, const struct http_exchange *x)
 
 	if (!h->observe)
 		count(h->a, h, x, (x->end_ns - x->start_ns) / 1000);
-	record(h, x, false, x->reason ? x->reason : "ok", x->local ? x->why : NULL);
+	record(h, x, false, x->reason ? x->reason : "ok",
+	       x->local || is_would_deny(x) ? x->why : NULL);
 }
 
 static void refused(void *ctx, const char *reason, const char *detail)
@@ -564,5 +610,6 @@ void http_authz_free(struct http_authz *a)
 	free(a->series);
 	free(a->index);
 	free(a->denials);
+	rule_counts_free(&a->st.would_deny);
 	free(a);
 }

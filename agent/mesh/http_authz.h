@@ -10,7 +10,8 @@
  * assertion that fails is a 401; a denied request a 403.
  *
  * Every request ends in one "request" record: an audit line when it was
- * refused, carried an assertion, or audit.http_allows is on, and a span
+ * refused, let through as a would-deny (an audit-mode deny), carried an
+ * assertion, or audit.http_allows is on, and a span
  * either way (continuing the request's traceparent, or the flow's span
  * when it has none, with the header added so the service's spans join);
  * and in the counters /metrics shows.
@@ -27,6 +28,7 @@
 #include "config.h"
 #include "http_gate.h"
 #include "policy.h"
+#include "rulecount.h"
 
 /* Who sent a flow; the strings are copied. */
 struct http_source {
@@ -81,6 +83,7 @@ struct http_authz_stats {
 	int nr_series;
 	const struct http_denial *denials;
 	int nr_denials;
+	struct rule_counts would_deny;	/* requests let through as would-deny, by rule */
 };
 
 struct http_authz;

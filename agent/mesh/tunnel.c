@@ -29,7 +29,7 @@ static void audit_emit(struct tunnel *t, const struct tflow *f, const struct flo
 		.peer = f->peer_addr[0] ? f->peer_addr : NULL,
 		.dst = f->dst,
 		.service = f->service[0] ? f->service : NULL,
-		.verdict = f->allow ? "allow" : "deny",
+		.verdict = !f->allow ? "deny" : f->would_deny ? "would-deny" : "allow",
 		.reason = f->reason[0] ? f->reason : "ok",
 		.detail = f->detail[0] ? f->detail : NULL,
 		.rule = f->rule[0] ? f->rule : NULL,
@@ -247,6 +247,8 @@ static void t_verdict(void *ctx, void *flow_ctx, const struct frame_verdict *v)
 	f->generation = v->generation;
 	if (v->allow) {
 		f->allow = true;
+		/* What the receiving agent's line says, this side's says. */
+		f->would_deny = !strcmp(v->reason, policy_reason_name(SLUICE_REASON_WOULD_DENY));
 		set_reason(f, v->reason);
 		return;
 	}
@@ -333,6 +335,19 @@ static struct http_gate *request_gate(struct tunnel *t, const struct tflow *f,
 	return http_authz_gate(t->http, &src);
 }
 
+/* An audit-mode deny decided d: counted by rule, and said in the flow's
+ * line and VERDICT, which still allows. */
+static void would_deny(struct tunnel *t, struct tflow *f, const struct decision *d)
+{
+	const struct policy_rule *r = d->rule >= 0 ? &t->pol->rules[d->rule] : NULL;
+	char label[RULE_COUNTS_LABEL_LEN];
+
+	policy_rule_label(r ? r->name : NULL, d->rule + 1, label, sizeof(label));
+	rule_counts_add(&t->stats.would_deny, "tunnel", label);
+	f->would_deny = true;
+	set_reason(f, policy_reason_name(d->reason));
+}
+
 static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size_t len,
 			struct tflow *f, struct proxy_authz *out)
 {
@@ -411,6 +426,8 @@ static void decide_open(struct tunnel *t, SSL *ssl, const uint8_t *payload, size
 	}
 	f->allow = true;
 	set_reason(f, "ok");
+	if (d.would_deny)
+		would_deny(t, f, &d);
 	out->allow = true;
 	out->dst = open.dst;
 out:
@@ -661,5 +678,6 @@ void tunnel_free(struct tunnel *t)
 	free(t->creds_view_buf);
 	free(t->hs);
 	free(t->credfile);
+	rule_counts_free(&t->stats.would_deny);
 	free(t);
 }

@@ -40,6 +40,7 @@
 #include "pki.h"
 #include "policy.h"
 #include "proxy.h"
+#include "rulecount.h"
 #include "workloads.h"
 
 struct tunnel;
@@ -83,6 +84,9 @@ struct tunnel_stats {
 	int nr_creds;
 	const struct tunnel_hs_peer *hs;
 	int nr_hs;
+	/* Inbound flows let through as would-deny, by rule; its rows are
+	 * valid until the tunnel's next call. */
+	struct rule_counts would_deny;
 };
 
 struct http_authz;

@@ -75,6 +75,7 @@ struct tflow {
 	struct tunnel *t;
 	bool inbound;
 	bool allow;
+	bool would_deny;		/* allowed: an audit-mode deny decided */
 	bool decided;			/* a deny line is already written */
 	struct peer_state *peer;	/* outbound */
 	char src_node[CONFIG_NAME_MAX];

@@ -14,6 +14,8 @@ struct verdict {
 	__u32 reason;
 };
 
+/* reason SLUICE_REASON_WOULD_DENY: an audit-mode deny decided, and action
+ * is what an allow would be (policy.h, SLUICE_ACT_ALLOW_WOULD_DENY). */
 static __always_inline void decide(const struct sluice_config *cfg, __u32 slot,
 				   const struct sluice_policy_value *v, struct verdict *out)
 {
@@ -22,11 +24,17 @@ static __always_inline void decide(const struct sluice_config *cfg, __u32 slot,
 		out->service = v->service;
 		out->rule = v->rule;
 		out->reason = v->action == SLUICE_ACT_DENY ? SLUICE_REASON_POLICY_DENY : 0;
-	} else {
-		out->action = cfg->slot_default[slot & 1];
-		out->service = SLUICE_SERVICE_NONE;
-		out->rule = 0;
-		out->reason = out->action == SLUICE_ACT_DENY ? SLUICE_REASON_DEFAULT_DENY : 0;
+		if (v->flags & SLUICE_POLICY_F_WOULD_DENY)
+			out->reason = SLUICE_REASON_WOULD_DENY;
+		return;
+	}
+	out->action = cfg->slot_default[slot & 1];
+	out->service = SLUICE_SERVICE_NONE;
+	out->rule = 0;
+	out->reason = out->action == SLUICE_ACT_DENY ? SLUICE_REASON_DEFAULT_DENY : 0;
+	if (out->action == SLUICE_ACT_ALLOW_WOULD_DENY) {
+		out->action = SLUICE_ACT_ALLOW;
+		out->reason = SLUICE_REASON_WOULD_DENY;
 	}
 }
 
@@ -82,6 +90,11 @@ static __always_inline int enforce(struct bpf_sock_addr *ctx, const struct calle
 	if (vd->action == SLUICE_ACT_DENY) {
 		refuse(ctx, c, d, vd->service, vd->rule, vd->reason);
 		return SYSCALL_DENY;
+	}
+	/* Reported as a refusal is, then connected as an allow. */
+	if (vd->reason == SLUICE_REASON_WOULD_DENY) {
+		dp_count(SLUICE_CNT_WOULD_DENY);
+		refuse(ctx, c, d, vd->service, vd->rule, vd->reason);
 	}
 	if (vd->action != SLUICE_ACT_REDIRECT || ctx->protocol != IPPROTO_TCP)
 		return SYSCALL_PASS;
@@ -255,15 +268,17 @@ static __always_inline bool own_listener(struct bpf_sock_addr *ctx, const struct
 	return wl && (wl->flags & SLUICE_WL_MANAGED) && wl->identity == c->identity;
 }
 
-/* A default-deny names the service the caller tried to reach, from the
- * service directory (identity 0 in the policy maps): only on this path,
- * so an allowed connect() pays for one lookup as before. */
+/* A default-deny (or an audit policy's default would-deny) names the
+ * service the caller tried to reach, from the service directory (identity
+ * 0 in the policy maps): only on these paths, so an allowed connect()
+ * pays for one lookup as before. Only the default leaves rule 0. */
 static __always_inline void resolve_service(struct bpf_sock_addr *ctx, const struct caller *c,
 					    const struct dest *d, struct verdict *vd)
 {
 	struct sluice_policy_value *v;
 
-	if (vd->reason != SLUICE_REASON_DEFAULT_DENY)
+	if (vd->rule || (vd->reason != SLUICE_REASON_DEFAULT_DENY &&
+			 vd->reason != SLUICE_REASON_WOULD_DENY))
 		return;
 	v = policy_find(c, SLUICE_IDENTITY_NONE, ctx->protocol, d);
 	if (v)

@@ -55,6 +55,18 @@ enum sluice_action {
 	SLUICE_ACT_DENY = 0,
 	SLUICE_ACT_ALLOW = 1,		/* allowed, connects directly (not meshed) */
 	SLUICE_ACT_REDIRECT = 2,	/* allowed and meshed: steered to the agent */
+	/* sluice_config.slot_default only: the default deny of a mode: audit
+	 * policy. A miss connects as SLUICE_ACT_ALLOW would, and is reported
+	 * as SLUICE_REASON_WOULD_DENY. */
+	SLUICE_ACT_ALLOW_WOULD_DENY = 3,
+};
+
+/* sluice_policy_value.flags */
+enum sluice_policy_flags {
+	/* An audit-mode deny: action is what an allow of the same
+	 * destination compiles to, and the hooks report the connect() as
+	 * SLUICE_REASON_WOULD_DENY (not a refusal: it proceeds). */
+	SLUICE_POLICY_F_WOULD_DENY = 1 << 0,
 };
 
 enum sluice_reason {
@@ -66,6 +78,8 @@ enum sluice_reason {
 	SLUICE_REASON_NO_POLICY = 5,	/* no policy generation loaded yet */
 	SLUICE_REASON_NOT_VIA_MESH = 6,	/* a connection into a mesh-only workload
 					 * that its agent did not open */
+	SLUICE_REASON_WOULD_DENY = 7,	/* allowed: an audit-mode deny (rule or
+					 * default) would have refused it */
 	SLUICE_REASON_MAX,
 };
 
@@ -87,6 +101,8 @@ enum sluice_dp_counter {
 	SLUICE_CNT_FLOWS_UNTRACKED = 3,	/* flows entries deleted at close */
 	SLUICE_CNT_VIOLATIONS_UNCOUNTED = 4,	/* violations full: a new key was not added */
 	SLUICE_CNT_STATS_UNCOUNTED = 5,	/* svc_stats full: a new pair was not added */
+	SLUICE_CNT_WOULD_DENY = 6,	/* connects and datagrams let through that an
+					 * audit-mode deny would have refused */
 	SLUICE_CNT_MAX = 16,
 };
 
@@ -120,7 +136,8 @@ struct sluice_config {
 	__u32 active_slot;		/* 0 or 1; policy key's slot */
 	__u32 slot_loaded[SLUICE_SLOTS];	/* 1 when the slot holds a policy */
 	__u32 slot_generation[SLUICE_SLOTS];	/* monotonic generation number */
-	__u32 slot_default[SLUICE_SLOTS];	/* enum sluice_action for misses */
+	__u32 slot_default[SLUICE_SLOTS];	/* enum sluice_action for misses:
+						 * DENY, ALLOW or ALLOW_WOULD_DENY */
 	__u32 fail_mode;		/* enum sluice_fail_mode */
 	__u32 agent_pid;
 	__u64 agent_cgroup_id;		/* connects from here pass untouched,
@@ -173,7 +190,8 @@ struct sluice_policy_value {
 	__u32 action;			/* enum sluice_action */
 	__u32 service;			/* service id, see names */
 	__u32 rule;			/* rule id (1-based index in the file) */
-	__u32 pad0;
+	__u32 flags;			/* enum sluice_policy_flags; was padding
+					 * (0), so the layout is ABI 1's */
 };
 
 /* Original destination of a redirected socket. */
@@ -230,8 +248,8 @@ struct sluice_link {
  * violations: PERCPU_HASH, struct sluice_violation_key -> sluice_counter.
  * Never deleted, so a restart keeps them.
  *
- * connect4/6 and sendmsg4/6 count one per refused (or bypassing) connect()
- * or datagram: identity is the caller, service the destination's, port 0.
+ * connect4/6 and sendmsg4/6 count one per refused (or bypassing, or
+ * would-deny) connect() or datagram: identity is the caller, service the destination's, port 0.
  * inbound counts SLUICE_REASON_NOT_VIA_MESH once per connection attempt
  * (retransmitted SYNs are not counted again, see refused_syns): the client
  * is outside the mesh and has no identity, so identity is the protected
@@ -266,7 +284,8 @@ struct sluice_violation_dst {
 
 /*
  * refusals: RINGBUF of struct sluice_refusal, one per refused (or
- * bypassing) connect(), datagram or inbound connection attempt, read by the
+ * bypassing, or would-deny) connect(), datagram or inbound connection
+ * attempt, read by the
  * agent, which writes the audit lines. For inbound the caller is outside the
  * mesh: pid 0, cgroup_id the protected workload's, peer the client.
  */

@@ -144,6 +144,10 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-rule-l7-key.yaml", 16, "unknown key \"method\"" },
 	{ "bad-via.yaml", 9, "unknown via \"nginx\" (expected edge)" },
 	{ "bad-too-many-methods.yaml", 16, "too many items in \"methods\" (65, max 64)" },
+	/* Audit mode. */
+	{ "bad-mode.yaml", 2, "unknown mode \"dry-run\" (expected enforce or audit)" },
+	{ "bad-rule-mode.yaml", 10, "unknown mode \"Audit\" (expected enforce or audit)" },
+	{ "bad-mode-type.yaml", 2, "expected a scalar for \"mode\", got a sequence" },
 };
 
 static void assert_empty(const struct policy *pol)
@@ -813,7 +817,8 @@ static void test_names(void **state)
 	assert_string_equal(policy_action_name(SLUICE_ACT_DENY), "deny");
 	assert_string_equal(policy_action_name(SLUICE_ACT_ALLOW), "allow");
 	assert_string_equal(policy_action_name(SLUICE_ACT_REDIRECT), "redirect");
-	assert_string_equal(policy_action_name(3), "unknown");
+	assert_string_equal(policy_action_name(SLUICE_ACT_ALLOW_WOULD_DENY), "would-deny");
+	assert_string_equal(policy_action_name(4), "unknown");
 	assert_string_equal(policy_reason_name(SLUICE_REASON_NONE), "none");
 	assert_string_equal(policy_reason_name(SLUICE_REASON_POLICY_DENY), "policy-deny");
 	assert_string_equal(policy_reason_name(SLUICE_REASON_DEFAULT_DENY), "default-deny");
@@ -821,6 +826,7 @@ static void test_names(void **state)
 	assert_string_equal(policy_reason_name(SLUICE_REASON_BYPASS), "bypass");
 	assert_string_equal(policy_reason_name(SLUICE_REASON_NO_POLICY), "no-policy");
 	assert_string_equal(policy_reason_name(SLUICE_REASON_NOT_VIA_MESH), "not-via-mesh");
+	assert_string_equal(policy_reason_name(SLUICE_REASON_WOULD_DENY), "would-deny");
 	assert_string_equal(policy_reason_name(SLUICE_REASON_MAX), "unknown");
 }
 
@@ -856,13 +862,39 @@ static const struct policy_entry *lpm_emulate(const struct policy_entry *e, int 
 	return NULL;
 }
 
-/* policy_decide and the compiled entries must never disagree: the far
- * agent's answer has to be the one connect() got. */
-static void test_decide_matches_datapath(void **state)
+/* What policy_decide must say of a connect() the datapath misses: the
+ * slot's default. */
+static void assert_default(const struct policy *pol, const struct decision *d)
 {
-	static const char *const addrs[] = { "10.1.0.5", "10.1.0.6", "10.2.3.4", "10.3.0.7",
-					     "10.4.0.1", "10.5.0.1", "fd00:2::9", "fd00:3::1",
-					     "192.0.2.1" };
+	uint32_t act = policy_default_action(pol);
+
+	assert_int_equal(d->rule, -1);
+	assert_int_equal(d->allow, act != SLUICE_ACT_DENY);
+	assert_int_equal(d->would_deny, act == SLUICE_ACT_ALLOW_WOULD_DENY);
+	assert_int_equal(d->reason, act == SLUICE_ACT_DENY ? SLUICE_REASON_DEFAULT_DENY
+			 : d->would_deny	     ? SLUICE_REASON_WOULD_DENY
+						     : SLUICE_REASON_NONE);
+}
+
+/* What policy_decide must say of a connect() the datapath finds hit for. */
+static void assert_entry(const struct policy_entry *hit, const struct decision *d)
+{
+	bool flagged = hit->value.flags & SLUICE_POLICY_F_WOULD_DENY;
+
+	assert_int_equal(d->allow, hit->value.action != SLUICE_ACT_DENY);
+	assert_int_equal(d->would_deny, flagged);
+	assert_int_equal(d->rule + 1, hit->value.rule);
+	assert_int_equal(svc_ids[d->service], hit->value.service);
+	assert_int_equal(d->reason, flagged	 ? SLUICE_REASON_WOULD_DENY
+				    : d->allow ? SLUICE_REASON_NONE
+					       : SLUICE_REASON_POLICY_DENY);
+}
+
+/* policy_decide and the compiled entries of file must never disagree over
+ * the grid of addrs, ports and protocols: the far agent's answer has to be
+ * the one connect() got. Returns how many the entries decided. */
+static int decide_grid(const char *file, const char *const *addrs, size_t nr_addrs)
+{
 	static const uint16_t ports[] = { 80, 443, 5432, 9000, 53, 1 };
 	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
 	struct policy_entry *entries;
@@ -873,11 +905,11 @@ static void test_decide_matches_datapath(void **state)
 	uint32_t addr[4];
 	int n, family, checked = 0;
 
-	assert_int_equal(policy_load(DATA "compile.yaml", &pol, &err), 0);
+	assert_int_equal(policy_load(file, &pol, &err), 0);
 	assert_int_equal(policy_compile(&pol, idents, ARRAY_SIZE(idents), svc_ids, 0, &entries,
 					&n, &err), 0);
 	for (size_t i = 0; i < ARRAY_SIZE(idents); i++) {
-		for (size_t a = 0; a < ARRAY_SIZE(addrs); a++) {
+		for (size_t a = 0; a < nr_addrs; a++) {
 			memset(addr, 0, sizeof(addr));
 			family = strchr(addrs[a], ':') ? AF_INET6 : AF_INET;
 			assert_int_equal(inet_pton(family, addrs[a], addr), 1);
@@ -888,27 +920,218 @@ static void test_decide_matches_datapath(void **state)
 					policy_decide(&pol, &idents[i], family, addr, ports[p],
 						      protos[k], &d);
 					if (!hit) {
-						assert_false(d.allow);
-						assert_int_equal(d.reason,
-								 SLUICE_REASON_DEFAULT_DENY);
-						assert_int_equal(d.rule, -1);
+						assert_default(&pol, &d);
 						continue;
 					}
 					checked++;
-					assert_int_equal(d.allow,
-							 hit->value.action != SLUICE_ACT_DENY);
-					assert_int_equal(d.rule + 1, hit->value.rule);
-					assert_int_equal(svc_ids[d.service], hit->value.service);
-					assert_int_equal(d.reason, d.allow ? SLUICE_REASON_NONE
-									   : SLUICE_REASON_POLICY_DENY);
+					assert_entry(hit, &d);
 				}
 			}
 		}
 	}
-	/* The grid reaches every precedence case of compile.yaml. */
-	assert_true(checked >= 10);
 	free(entries);
 	policy_free(&pol);
+	return checked;
+}
+
+static void test_decide_matches_datapath(void **state)
+{
+	static const char *const addrs[] = { "10.1.0.5", "10.1.0.6", "10.2.3.4", "10.3.0.7",
+					     "10.4.0.1", "10.5.0.1", "fd00:2::9", "fd00:3::1",
+					     "192.0.2.1" };
+
+	/* The grid reaches every precedence case of compile.yaml. */
+	assert_true(decide_grid(DATA "compile.yaml", addrs, ARRAY_SIZE(addrs)) >= 10);
+}
+
+/* The same for audit mode: would-denies, and an audit policy's default. */
+static void test_audit_decide_matches_datapath(void **state)
+{
+	static const char *const addrs[] = { "10.1.0.5", "10.2.0.53", "10.3.0.7", "10.4.0.1",
+					     "10.6.0.1", "10.7.0.1" };
+
+	assert_int_equal(decide_grid(DATA "audit.yaml", addrs, ARRAY_SIZE(addrs)), 4);
+	assert_int_equal(decide_grid(DATA "audit-rule.yaml", addrs, ARRAY_SIZE(addrs)), 4);
+}
+
+/* mode: at the top makes every rule audit, whatever a rule says; in an
+ * enforce policy only the rules that say so are. */
+static void test_audit_parse(void **state)
+{
+	struct errmsg err = {};
+	struct policy pol;
+
+	assert_int_equal(policy_load(DATA "audit.yaml", &pol, &err), 0);
+	assert_true(pol.audit);
+	for (int i = 0; i < pol.nr_rules; i++)
+		assert_true(pol.rules[i].audit);
+	assert_int_equal(policy_audit_rules(&pol), 3);
+	assert_int_equal(policy_default_action(&pol), SLUICE_ACT_ALLOW_WOULD_DENY);
+	policy_free(&pol);
+
+	assert_int_equal(policy_load(DATA "audit-rule.yaml", &pol, &err), 0);
+	assert_false(pol.audit);
+	assert_false(pol.rules[0].audit);
+	assert_true(pol.rules[1].audit);
+	assert_false(pol.rules[2].audit);
+	assert_true(pol.rules[3].audit);
+	assert_int_equal(policy_audit_rules(&pol), 3);
+	assert_int_equal(policy_default_action(&pol), SLUICE_ACT_DENY);
+	policy_free(&pol);
+
+	assert_int_equal(policy_load(DATA "compile.yaml", &pol, &err), 0);
+	assert_false(pol.audit);
+	assert_int_equal(policy_audit_rules(&pol), 0);
+	policy_free(&pol);
+}
+
+/* An audit deny compiles to what an allow of the destination would (the
+ * agent for a meshed TCP service, direct otherwise), flagged. */
+static void test_audit_compile(void **state)
+{
+	const struct policy_entry *x;
+	struct policy_entry *e;
+	int nr;
+
+	compile_file(DATA "audit.yaml", idents, ARRAY_SIZE(idents), 0, &e, &nr);
+	x = find(e, nr, 10, "10.1.0.5", 5432);
+	assert_int_equal(x->value.action, SLUICE_ACT_REDIRECT);
+	assert_int_equal(x->value.flags, SLUICE_POLICY_F_WOULD_DENY);
+	assert_int_equal(x->value.rule, 2);
+	x = find(e, nr, 11, "10.1.0.5", 5432);
+	assert_int_equal(x->value.action, SLUICE_ACT_REDIRECT);
+	assert_int_equal(x->value.flags, 0);
+	assert_int_equal(x->value.rule, 1);
+	x = find(e, nr, 12, "10.3.0.7", 443);
+	assert_int_equal(x->value.action, SLUICE_ACT_ALLOW);
+	assert_int_equal(x->value.flags, SLUICE_POLICY_F_WOULD_DENY);
+	x = find(e, nr, 12, "10.2.0.53", 53);
+	assert_int_equal(x->key4.proto, IPPROTO_UDP);
+	assert_int_equal(x->value.action, SLUICE_ACT_ALLOW);
+	assert_int_equal(x->value.flags, SLUICE_POLICY_F_WOULD_DENY);
+	assert_int_equal(x->value.rule, 3);
+	free(e);
+
+	compile_file(DATA "audit-rule.yaml", idents, ARRAY_SIZE(idents), 0, &e, &nr);
+	x = find(e, nr, 10, "10.1.0.5", 5432);
+	assert_int_equal(x->value.action, SLUICE_ACT_REDIRECT);
+	assert_int_equal(x->value.flags, SLUICE_POLICY_F_WOULD_DENY);
+	assert_int_equal(x->value.rule, 2);
+	/* An enforced deny beats an audit one of equal rank. */
+	x = find(e, nr, 11, "10.1.0.5", 5432);
+	assert_int_equal(x->value.action, SLUICE_ACT_DENY);
+	assert_int_equal(x->value.flags, 0);
+	assert_int_equal(x->value.rule, 3);
+	free(e);
+}
+
+static void decide_at(const struct policy *pol, const struct policy_identity *id,
+		      const char *addr, uint16_t port, uint8_t proto, struct decision *d)
+{
+	uint32_t a[4] = {};
+
+	assert_int_equal(inet_pton(AF_INET, addr, a), 1);
+	policy_decide(pol, id, AF_INET, a, port, proto, d);
+}
+
+static void test_audit_decide(void **state)
+{
+	struct errmsg err = {};
+	struct decision d;
+	struct policy pol;
+
+	assert_int_equal(policy_load(DATA "audit.yaml", &pol, &err), 0);
+	decide_at(&pol, &idents[0], "10.1.0.5", 5432, IPPROTO_TCP, &d);
+	assert_true(d.allow);
+	assert_true(d.would_deny);
+	assert_int_equal(d.reason, SLUICE_REASON_WOULD_DENY);
+	assert_int_equal(d.rule, 1);
+	assert_int_equal(d.service, 0);
+	decide_at(&pol, &idents[1], "10.1.0.5", 5432, IPPROTO_TCP, &d);
+	assert_true(d.allow);
+	assert_false(d.would_deny);
+	assert_int_equal(d.reason, SLUICE_REASON_NONE);
+	/* The default deny of an audit policy, still naming the service. */
+	decide_at(&pol, &idents[2], "10.6.0.1", 80, IPPROTO_TCP, &d);
+	assert_true(d.allow);
+	assert_true(d.would_deny);
+	assert_int_equal(d.reason, SLUICE_REASON_WOULD_DENY);
+	assert_int_equal(d.rule, -1);
+	assert_int_equal(d.service, 3);
+	policy_free(&pol);
+
+	assert_int_equal(policy_load(DATA "audit-rule.yaml", &pol, &err), 0);
+	decide_at(&pol, &idents[1], "10.1.0.5", 5432, IPPROTO_TCP, &d);
+	assert_false(d.allow);
+	assert_false(d.would_deny);
+	assert_int_equal(d.reason, SLUICE_REASON_POLICY_DENY);
+	assert_int_equal(d.rule, 2);
+	/* An enforce policy's default still refuses. */
+	decide_at(&pol, &idents[2], "10.1.0.5", 5432, IPPROTO_TCP, &d);
+	assert_false(d.allow);
+	assert_false(d.would_deny);
+	assert_int_equal(d.reason, SLUICE_REASON_DEFAULT_DENY);
+	policy_free(&pol);
+}
+
+static void decide_request(const struct policy *pol, const struct policy_identity *id,
+			   const char *service, const char *method, struct decision *d)
+{
+	struct http_req req = { .method = method, .path = "/a" };
+	int svc = -1;
+
+	for (int i = 0; i < pol->nr_services; i++)
+		svc = !strcmp(pol->services[i].name, service) ? i : svc;
+	assert_true(svc >= 0);
+	policy_decide_http(pol, id, svc, &req, d);
+}
+
+static void test_audit_decide_http(void **state)
+{
+	struct errmsg err = {};
+	struct decision d;
+	struct policy pol;
+
+	assert_int_equal(policy_load(DATA "audit-rule.yaml", &pol, &err), 0);
+	decide_request(&pol, &idents[0], "api", "DELETE", &d);
+	assert_true(d.allow);
+	assert_true(d.would_deny);
+	assert_int_equal(d.reason, SLUICE_REASON_WOULD_DENY);
+	assert_int_equal(d.rule, 4);
+	assert_int_equal(d.service, 1);
+	decide_request(&pol, &idents[0], "api", "PUT", &d);
+	assert_false(d.allow);
+	assert_false(d.would_deny);
+	assert_int_equal(d.reason, SLUICE_REASON_POLICY_DENY);
+	assert_int_equal(d.rule, 5);
+	decide_request(&pol, &idents[0], "api", "GET", &d);
+	assert_true(d.allow);
+	assert_false(d.would_deny);
+	assert_int_equal(d.rule, 0);
+	decide_request(&pol, &idents[2], "api", "GET", &d);
+	assert_false(d.allow);
+	assert_int_equal(d.reason, SLUICE_REASON_DEFAULT_DENY);
+	policy_free(&pol);
+
+	assert_int_equal(policy_load(DATA "audit.yaml", &pol, &err), 0);
+	decide_request(&pol, &idents[2], "web", "GET", &d);
+	assert_true(d.allow);
+	assert_true(d.would_deny);
+	assert_int_equal(d.reason, SLUICE_REASON_WOULD_DENY);
+	assert_int_equal(d.rule, -1);
+	policy_free(&pol);
+}
+
+static void test_rule_label(void **state)
+{
+	char buf[64];
+
+	policy_rule_label("no-delete", 5, buf, sizeof(buf));
+	assert_string_equal(buf, "no-delete");
+	policy_rule_label(NULL, 3, buf, sizeof(buf));
+	assert_string_equal(buf, "rule-3");
+	policy_rule_label(NULL, 0, buf, sizeof(buf));
+	assert_string_equal(buf, "default");
 }
 
 static void test_roles_from_claims(void **state)
@@ -1175,6 +1398,12 @@ int main(void)
 		cmocka_unit_test(test_check_config_domain),
 		cmocka_unit_test(test_compile_exact),
 		cmocka_unit_test(test_decide_matches_datapath),
+		cmocka_unit_test(test_audit_decide_matches_datapath),
+		cmocka_unit_test(test_audit_parse),
+		cmocka_unit_test(test_audit_compile),
+		cmocka_unit_test(test_audit_decide),
+		cmocka_unit_test(test_audit_decide_http),
+		cmocka_unit_test(test_rule_label),
 		cmocka_unit_test(test_roles_from_claims),
 		cmocka_unit_test(test_workload_deny_beats_kind_allow),
 		cmocka_unit_test(test_deny_beats_allow_same_specificity),
