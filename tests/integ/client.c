@@ -283,42 +283,73 @@ static void retry(struct child *c)
 	}
 }
 
-static void churn(struct child *c)
+/* One message of a churn, there and back on fd. */
+static bool churn_msg(struct child *c, int fd, int i)
 {
 	char msg[CHURN_MSG], back[CHURN_MSG];
+	size_t got = 0;
 
+	snprintf(msg, sizeof(msg), "churn %09d", i);
+	if (!write_all(c, fd, msg, sizeof(msg)))
+		return false;
+	while (got < sizeof(back)) {
+		ssize_t n = read(fd, back + got, sizeof(back) - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (!n)
+				errno = ECONNRESET;
+			return failed(c, "read");
+		}
+		got += n;
+	}
+	if (memcmp(msg, back, sizeof(msg))) {
+		errno = EBADMSG;
+		return failed(c, "compare");
+	}
+	return true;
+}
+
+static void churn(struct child *c)
+{
 	for (int i = 0; i < c->req->count; i++) {
-		size_t got = 0;
 		int fd = open_conn(c, i == 0);
+		bool ok;
 
 		if (fd < 0)
 			return;
-		snprintf(msg, sizeof(msg), "churn %09d", i);
-		if (!write_all(c, fd, msg, sizeof(msg))) {
-			close(fd);
+		ok = churn_msg(c, fd, i);
+		close(fd);
+		if (!ok)
+			return;
+		c->res.completed++;
+	}
+}
+
+/* Whatever the policy says of each: an allowed connection must carry its
+ * message, a denied one fail with EPERM; anything else is broken. */
+static void verdicts(struct child *c)
+{
+	for (int i = 0; i < c->req->count; i++) {
+		int fd = socket(c->dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0) {
+			failed(c, "socket");
 			return;
 		}
-		while (got < sizeof(back)) {
-			ssize_t n = read(fd, back + got, sizeof(back) - got);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				if (!n)
-					errno = ECONNRESET;
-				failed(c, "read");
-				close(fd);
-				return;
-			}
-			got += n;
+		if (!connect(fd, (struct sockaddr *)&c->dst, c->dst_len)) {
+			if (churn_msg(c, fd, i))
+				c->res.completed++;
+			else
+				c->res.broken++;
+		} else if (errno == EPERM) {
+			c->res.denied++;
+		} else {
+			failed(c, "connect");
+			c->res.broken++;
 		}
 		close(fd);
-		if (memcmp(msg, back, sizeof(msg))) {
-			errno = EBADMSG;
-			failed(c, "compare");
-			return;
-		}
-		c->res.completed++;
 	}
 }
 
@@ -388,6 +419,11 @@ static void __attribute__((noreturn)) child_main(struct sl_env *env, struct chil
 	}
 	if (c->req->op == CL_CHURN) {
 		churn(c);
+		report(c);
+		_exit(0);
+	}
+	if (c->req->op == CL_VERDICTS) {
+		verdicts(c);
 		report(c);
 		_exit(0);
 	}

@@ -33,6 +33,8 @@ enum client_op {
 			* until released: a workload's own listener */
 	CL_RETRY,      /* count times connect() as fast as it can, whatever it
 			* returns, as a retry loop does; completed: the EPERMs */
+	CL_VERDICTS,   /* count times: connect and echo 16 bytes (completed),
+			* or EPERM (denied); anything else is broken */
 };
 
 struct client_req {
@@ -59,6 +61,8 @@ struct client_res {
 	bool eof;	/* read() returned 0 */
 	char reply[96]; /* CL_HALF_CLOSE */
 	int completed;	/* CL_CHURN: connections that worked */
+	int denied;	/* CL_VERDICTS: connects refused with EPERM */
+	int broken;	/* CL_VERDICTS: neither */
 };
 
 struct client {
