@@ -65,12 +65,20 @@ static bool traffic(struct sl_env *env, struct server *echo, const char *when)
 	return ASSERT_TRUE(ok, name);
 }
 
+/* The policy: file makes a new generation only when its content changed:
+ * the same rules, and a comment that differs. */
 static bool reload(struct sl_env *env, uint32_t gen)
 {
 	long from = agent_log_size(env);
-	char line[64];
+	char line[64], path[PATH_MAX];
+	FILE *f;
 
+	env_path(env, POLICY_FILE, path, sizeof(path));
 	if (!ASSERT_OK(agent_write_std_policy(env), "rewrite policy.yaml") ||
+	    !ASSERT_OK_PTR(f = fopen(path, "a"), "open policy.yaml"))
+		return false;
+	fprintf(f, "# generation %u\n", gen + 1);
+	if (!ASSERT_OK(fclose(f), "append to policy.yaml") ||
 	    !ASSERT_OK(agent_signal(env, SIGHUP), "SIGHUP"))
 		return false;
 	snprintf(line, sizeof(line), "policy generation %u live", gen + 1);

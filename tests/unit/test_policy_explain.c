@@ -536,7 +536,8 @@ static void test_bad_cases_file(void **state)
 }
 
 /* The binary beside this one's directory: BUILD/tests/test_x ->
- * BUILD/sluicectl, which `make all` builds (make check does, first). */
+ * BUILD/sluicectl, which `make all` builds (make check does, first); for
+ * the sanitizer build (BUILD/san/tests/test_x), the plain one above it. */
 static bool find_ctl(char *buf, size_t len)
 {
 	/* Room left in buf for "/sluicectl". */
@@ -547,10 +548,13 @@ static bool find_ctl(char *buf, size_t len)
 	if (n < 0)
 		return false;
 	self[n] = '\0';
-	for (int i = 0; i < 2 && (slash = strrchr(self, '/')); i++)
+	for (int i = 0; i < 3 && (slash = strrchr(self, '/')); i++) {
 		*slash = '\0';
-	snprintf(buf, len, "%s/sluicectl", self);
-	return !access(buf, X_OK);
+		snprintf(buf, len, "%s/sluicectl", self);
+		if (i && !access(buf, X_OK))
+			return true;
+	}
+	return false;
 }
 
 static int run_ctl(const char *ctl, const char *cases)
