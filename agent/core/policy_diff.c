@@ -22,8 +22,10 @@ static int str_cmp(const void *a, const void *b)
 /* A list in one canonical order, joined by sep. */
 static void put_sorted(struct strbuf *b, char *const *s, int nr, const char *sep)
 {
-	const char **copy = malloc(nr * sizeof(*copy));
+	const char **copy = nr ? malloc(nr * sizeof(*copy)) : NULL;
 
+	if (!nr)
+		return;
 	if (!copy) {
 		b->oom = true;
 		return;
@@ -381,7 +383,8 @@ static int diff_pair(const struct policy *old, const struct policy *new_,
 		free(probes);
 		return ret;
 	}
-	qsort(probes, nr, sizeof(*probes), probe_cmp);
+	if (nr)
+		qsort(probes, nr, sizeof(*probes), probe_cmp);
 	for (int i = 0; i < nr; i++) {
 		if (i && !probe_cmp(&probes[i], &probes[i - 1]))
 			continue;
