@@ -28,11 +28,35 @@ static void input_free(struct decide_input *in)
 	config_free(&in->cfg);
 }
 
-/* Where the policy comes from: the file, checked as `policy check` does.
- * The one place that learns another source (the agent's live policy). */
+/* The agent's live generation, over the control socket: what it
+ * enforces, named as it was applied. */
+static int live_policy_load(struct policy *pol, struct errmsg *err)
+{
+	const char *name, *content;
+	json_t *r;
+	int ret;
+
+	ret = ctl_request(CTL_POLICY_GET, NULL, &r);
+	if (ret)
+		return errmsg_set(err, ret, "the live policy: %s (or give --policy FILE)",
+				  ctl_err.msg);
+	name = json_string_value(json_object_get(r, "name"));
+	content = json_string_value(json_object_get(r, "content"));
+	if (!name || !content)
+		ret = errmsg_set(err, -EPROTO, "the agent's policy.get answer has no name or "
+				 "content");
+	else
+		ret = policy_load_buf(name, content, json_string_length(json_object_get(r, "content")),
+				      pol, err);
+	json_decref(r);
+	return ret;
+}
+
+/* Where the policy comes from: the file, checked as `policy check` does,
+ * or (file NULL) the agent's live one. */
 static int policy_source_load(const char *file, struct policy *pol, struct errmsg *err)
 {
-	return policy_load(file, pol, err);
+	return file ? policy_load(file, pol, err) : live_policy_load(pol, err);
 }
 
 /* The policy, then the config (optional) checked against it. */
@@ -94,8 +118,6 @@ static int explain_parse(int argc, char **argv, struct explain_args *a)
 		*slot = *argv;
 		NEXT_ARG();
 	}
-	if (!a->policy)
-		return errmsg_set(&ctl_err, -EINVAL, "'explain' needs --policy FILE");
 	if (!a->from || !a->to)
 		return errmsg_set(&ctl_err, -EINVAL, "'explain' needs --from SRC and --to DST");
 	if (!a->method != !a->path)

@@ -156,6 +156,12 @@ static void apply_and_rollback(struct lc *t)
 	ASSERT_HAS_SUBSTR(out, want, "names the new and the old generation");
 	ASSERT_EQ(pinned_generation(t->env), t->gen + 1, "live generation");
 	flipped_enforced(t);
+	free(out);
+	free(err);
+	/* Without --policy, explain asks the agent what is live. */
+	if (ASSERT_EQ(ctl(t, NULL, &out, &err, "policy", "explain", "--from", ID_NOTEBOOK, "--to",
+			  SVC_DATA, NULL), 0, "explain the live policy"))
+		ASSERT_HAS_SUBSTR(out, "notebooks-use-data", "names the live generation's rule");
 
 	h = ctl_json(t, "history");
 	if (h) {
