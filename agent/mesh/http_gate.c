@@ -116,6 +116,10 @@ struct http_gate {
 	unsigned int nr_headers;
 	size_t target_len;
 	struct refusal why;		/* why.reason set: a callback stopped it */
+	/* The byte a span callback refused: where the request is cut, so
+	 * that what reaches the service does not depend on where llhttp's
+	 * spans happened to end (the end of a read). */
+	const char *bad_at;
 	enum cap cap;
 	char field[FIELD_MAX + 1];
 	size_t field_len;
@@ -259,10 +263,12 @@ static int on_field(llhttp_t *p, const char *at, size_t len)
 	struct http_gate *g = of(p);
 
 	for (size_t i = 0; i < len; i++) {
-		if (!is_tchar(at[i]))
+		if (!is_tchar(at[i])) {
+			g->bad_at = at + i;
 			return stop(g, 400, "bad-header-name",
 				    "a header name with a character that is not a token's "
 				    "(whitespace in or before it?)");
+		}
 	}
 	if (g->field_len + len <= FIELD_MAX)
 		memcpy(g->field + g->field_len, at, len);
@@ -808,6 +814,9 @@ static size_t feed_req(struct http_gate *g, const char *buf, size_t len)
 		g->paused = P_NONE;
 		err = llhttp_execute(&g->req, buf + off, len - off);
 		pos = err == HPE_OK ? len : (size_t)(llhttp_get_error_pos(&g->req) - buf);
+		if (err == HPE_USER && g->bad_at)
+			pos = g->bad_at - buf;
+		g->bad_at = NULL;
 		if (in_head) {
 			if (!head_scan(g, buf + off, pos - off))
 				continue;
@@ -864,6 +873,9 @@ static size_t feed_res(struct http_gate *g, const char *buf, size_t len)
 		g->res_paused = P_NONE;
 		err = llhttp_execute(&g->res, buf + off, len - off);
 		pos = err == HPE_OK ? len : (size_t)(llhttp_get_error_pos(&g->res) - buf);
+		if (err == HPE_USER && g->bad_at)
+			pos = g->bad_at - buf;
+		g->bad_at = NULL;
 		seg_add(q, HTTP_STEP_PASS, pos - off, NULL);
 		off = pos;
 		if (err == HPE_OK)
