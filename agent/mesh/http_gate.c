@@ -88,6 +88,7 @@ enum rq_state {
 enum paused {
 	P_NONE,
 	P_HEADERS,
+	P_TRAILER,			/* the last chunk: trailer fields follow */
 	P_MESSAGE,
 };
 
@@ -120,6 +121,13 @@ struct http_gate {
 	 * that what reaches the service does not depend on where llhttp's
 	 * spans happened to end (the end of a read). */
 	const char *bad_at;
+	/* A chunked request's trailer section, held until it parses whole:
+	 * a refusal in it must cut the stream at the same byte however the
+	 * reads fell, and a trailer line is refused only once llhttp has
+	 * seen the byte after it. Written in one step at the message end. */
+	bool in_trailer;
+	char *trailer;
+	size_t trailer_len;
 	enum cap cap;
 	char field[FIELD_MAX + 1];
 	size_t field_len;
@@ -365,6 +373,14 @@ static int on_req_headers(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
+static int on_chunk_header(llhttp_t *p)
+{
+	if (p->content_length)
+		return 0;
+	of(p)->paused = P_TRAILER;
+	return HPE_PAUSED;
+}
+
 static int on_req_done(llhttp_t *p)
 {
 	of(p)->paused = P_MESSAGE;
@@ -379,6 +395,7 @@ static const llhttp_settings_t req_settings = {
 	.on_header_value = on_value,
 	.on_header_value_complete = on_value_done,
 	.on_headers_complete = on_req_headers,
+	.on_chunk_header = on_chunk_header,
 	.on_message_complete = on_req_done,
 };
 
@@ -767,6 +784,41 @@ static void head_decide(struct http_gate *g)
 	answers_queue(g);
 }
 
+static void trailer_drop(struct http_gate *g)
+{
+	free(g->trailer);
+	g->trailer = NULL;
+	g->trailer_len = 0;
+	g->in_trailer = false;
+}
+
+/* Holds len bytes of the trailer section (dropped from the stream now,
+ * written whole at the message end); false past http.max_header_size. */
+static bool trailer_keep(struct http_gate *g, const char *buf, size_t len)
+{
+	char *t;
+
+	if (g->trailer_len + len > g->lim.header_size)
+		return false;
+	t = realloc(g->trailer, g->trailer_len + len + 1);
+	if (!t)
+		return false;
+	memcpy(t + g->trailer_len, buf, len);
+	g->trailer = t;
+	g->trailer_len += len;
+	return true;
+}
+
+/* The message ended: its held trailer section goes out in its place. */
+static void trailer_write(struct http_gate *g, struct segq *q)
+{
+	if (g->trailer_len && g->body_pass) {
+		seg_add(q, HTTP_STEP_WRITE, g->trailer_len, g->trailer);
+		g->trailer = NULL;
+	}
+	trailer_drop(g);
+}
+
 static void head_reset(struct http_gate *g)
 {
 	g->rq = RQ_HEAD;
@@ -825,6 +877,15 @@ static size_t feed_req(struct http_gate *g, const char *buf, size_t len)
 				continue;
 			}
 			g->held += pos - off;
+		} else if (g->in_trailer) {
+			seg_add(q, HTTP_STEP_DROP, pos - off, NULL);
+			if (!trailer_keep(g, buf + off, pos - off)) {
+				refuse(g, 431, "header-too-large",
+				       "the request's trailer fields are over http.max_header_size");
+				trailer_drop(g);
+				off = pos;
+				continue;
+			}
 		} else {
 			seg_add(q, g->body_pass ? HTTP_STEP_PASS : HTTP_STEP_DROP, pos - off, NULL);
 		}
@@ -833,10 +894,14 @@ static size_t feed_req(struct http_gate *g, const char *buf, size_t len)
 			return len;
 		if (err == HPE_PAUSED) {
 			llhttp_resume(&g->req);
-			if (g->paused == P_HEADERS)
+			if (g->paused == P_HEADERS) {
 				head_decide(g);
-			else if (g->paused == P_MESSAGE && g->rq == RQ_BODY)
+			} else if (g->paused == P_TRAILER) {
+				g->in_trailer = true;
+			} else if (g->paused == P_MESSAGE && g->rq == RQ_BODY) {
+				trailer_write(g, q);
 				head_reset(g);
+			}
 			continue;
 		}
 		if (err == HPE_PAUSED_UPGRADE) {
@@ -989,5 +1054,6 @@ void http_gate_free(struct http_gate *g)
 		free(g->caps[i].buf);
 	free(g->target);
 	free(g->head);
+	free(g->trailer);
 	free(g);
 }
