@@ -433,6 +433,33 @@ static void test_chunked_body_passes(void **state)
 	strbuf_release(&req);
 }
 
+/* A refused trailer never reaches the service in part: the same bytes go
+ * out (the body up to the last chunk) whether the request comes whole or
+ * a byte at a time, and nothing of the trailer section. */
+static void test_bad_trailer_cut(void **state)
+{
+	static const char body[] = "PUT /up HTTP/1.1\r\nHost: api\r\n"
+				   "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n";
+	static const char req[] = "PUT /up HTTP/1.1\r\nHost: api\r\n"
+				  "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+				  "Trail er: x\r\n\r\n";
+	size_t chunks[] = { sizeof(req) - 1, 1, 3 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+		struct sim s;
+
+		sim_init(&s);
+		sim_send(&s, HTTP_GATE_REQ, req, sizeof(req) - 1, chunks[i]);
+		assert_int_equal(s.refused, 1);
+		assert_string_equal(s.refusal, "bad-header-name");
+		assert_true(s.closed);
+		assert_int_equal(s.out[HTTP_GATE_REQ].len, sizeof(body) - 1);
+		assert_memory_equal(s.out[HTTP_GATE_REQ].p, body, sizeof(body) - 1);
+		sim_free(&s);
+	}
+}
+
 static void test_upgrade(void **state)
 {
 	struct sim s;
@@ -596,6 +623,7 @@ int main(void)
 		cmocka_unit_test(test_bad_chunk_cuts),
 		cmocka_unit_test(test_bad_response_cuts),
 		cmocka_unit_test(test_chunked_body_passes),
+		cmocka_unit_test(test_bad_trailer_cut),
 		cmocka_unit_test(test_upgrade),
 		cmocka_unit_test(test_upgrade_refused_stays_http),
 		cmocka_unit_test(test_continue_and_head),
