@@ -64,11 +64,15 @@ static void usage(FILE *f)
 		"  -V, --version       print the version\n"
 		"  -h, --help          this text\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT stop; SIGHUP re-reads the config and the policy and\n"
-		"makes the new policy generation live (a bad file leaves the live one);\n"
-		"SIGUSR2 rolls back to the previous policy generation. With edge: in both the\n"
-		"config and the policy, each generation's nginx config is rendered and\n"
-		"checked with nginx -t before it goes live, and switched with it.\n");
+		"Signals: SIGTERM/SIGINT stop; SIGHUP re-reads the config and the policy and,\n"
+		"when the policy file's content changed since it last made one, makes it the\n"
+		"new policy generation (a bad file leaves the live one); SIGUSR2 rolls back\n"
+		"to the previous generation. `sluicectl policy apply|rollback|history` do the\n"
+		"same through the control socket (control.socket, docs/control.md). The live\n"
+		"generation and its rollback target are kept under <run_dir>/policies and\n"
+		"come back after a restart. With edge: in both the config and the policy,\n"
+		"each generation's nginx config is rendered and checked with nginx -t before\n"
+		"it goes live, and switched with it.\n");
 }
 
 static int proxy_lookup(void *ctx, const struct sockaddr_storage *peer,
